@@ -1,0 +1,3 @@
+from causalsre.cli.main import entry_point
+
+entry_point()

@@ -1,0 +1,1 @@
+"""The ``causalsre`` command line: one small module per command group."""

@@ -1,0 +1,69 @@
+"""Entry point of the ``causalsre`` command.
+
+Command groups live in their own modules and are imported only when used (so ``causalsre --help`` does not
+import torch or PyMC). Every :class:`~causalsre.errors.UserError` becomes one line on stderr and exit
+code 2, here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from causalsre import __version__
+from causalsre.errors import UserError
+
+# command name -> "module:attribute". Add a line here to register a command or group.
+COMMANDS: dict[str, str] = {
+    "db": "causalsre.cli.db:db",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="causalsre")
+def cli() -> None:
+    """Why an LLM inference service burned its error budget, and what would have prevented it."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and return exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="causalsre", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        # Usage errors (unknown flag, bad choice, value out of range) are user errors too.
+        message = " ".join(exc.format_message().split())
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        click.echo(f"error: {message}{hint}", err=True)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())
