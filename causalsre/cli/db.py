@@ -1,8 +1,14 @@
-"""`causalsre db ...`: create, inspect, check, export and import telemetry databases."""
+"""`causalsre db ...`: create, inspect, check, migrate, export and import telemetry databases."""
 
 from __future__ import annotations
 
+import json
+
 import click
+
+from causalsre.errors import UserError
+
+DB_PATH = click.Path(dir_okay=False)
 
 
 @click.group()
@@ -11,7 +17,7 @@ def db() -> None:
 
 
 @db.command("init")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=DB_PATH)
 def init(path: str) -> None:
     """Create a telemetry database at PATH (or migrate an existing one) to the current schema.
 
@@ -19,6 +25,167 @@ def init(path: str) -> None:
     """
     from causalsre.telemetry import SCHEMA_VERSION, connect_writable
 
-    con = connect_writable(path)
-    con.close()
+    connect_writable(path).close()
     click.echo(f"{path}: schema version {SCHEMA_VERSION}")
+
+
+@db.command("migrate")
+@click.argument("path", type=DB_PATH)
+def migrate_command(path: str) -> None:
+    """Migrate an existing database at PATH forward to the current schema version.
+
+    Example: causalsre db migrate old.duckdb
+    """
+    import duckdb
+
+    from causalsre.telemetry.schema import SCHEMA_VERSION, _open_error, migrate, schema_version
+    from pathlib import Path
+
+    if not Path(path).exists():
+        raise UserError(f"database {path} does not exist", "create one with `causalsre db init PATH`")
+    try:
+        con = duckdb.connect(path)
+    except duckdb.Error as exc:
+        raise _open_error(Path(path), exc) from None
+    try:
+        before = schema_version(con)
+        applied = migrate(con)
+    finally:
+        con.close()
+    if applied:
+        click.echo(f"{path}: migrated from schema version {before} to {SCHEMA_VERSION}")
+    else:
+        click.echo(f"{path}: already at schema version {SCHEMA_VERSION}")
+
+
+@db.command("info")
+@click.argument("path", type=DB_PATH)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def info(path: str, as_json: bool) -> None:
+    """Runs, requests, time span and schema version of the database at PATH.
+
+    Example: causalsre db info telemetry.duckdb --json
+    """
+    from causalsre.telemetry import connect_readonly
+    from causalsre.telemetry.inspect import database_info
+
+    con = connect_readonly(path)
+    try:
+        summary = database_info(con)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{path}: schema version {summary['schema_version']}")
+    click.echo(f"  runs {summary['runs']}, requests {summary['requests']}, tokens {summary['tokens']}, "
+               f"steps {summary['steps']}, faults {summary['faults']}")
+    click.echo(f"  arrivals from {summary['first_arrival']} to {summary['last_arrival']}")
+    for run in summary["run_list"]:
+        click.echo(f"  {run['run_id']}  {run['kind']:<18} {run['status']:<10} {run['requests']:>8} requests "
+                   f"({run['failed']} failed)  {run['name'] or ''}")
+
+
+@db.command("check")
+@click.argument("path", type=DB_PATH)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def check(path: str, as_json: bool) -> None:
+    """Check schema version, required tables and data invariants; exit 1 when a problem is found.
+
+    Example: causalsre db check telemetry.duckdb
+    """
+    from causalsre.telemetry import connect_readonly
+    from causalsre.telemetry.inspect import check_database
+
+    con = connect_readonly(path, check_version=False)
+    try:
+        result = check_database(con)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        for problem in result.problems:
+            click.echo(f"problem: {problem}")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}")
+        click.echo(f"{path}: {'ok' if result.ok else 'FAILED'} ({result.checks_run} checks)")
+    if not result.ok:
+        raise click.exceptions.Exit(1)
+
+
+@db.command("export")
+@click.argument("path", type=DB_PATH)
+@click.option("--parquet", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write <table>/run_id=<id>/part-0.parquet into.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty folder.")
+def export(path: str, out_dir: str, overwrite: bool) -> None:
+    """Export every table (and request_metrics) to Hive-partitioned Parquet for Spark, Trino or DuckDB.
+
+    Example: causalsre db export telemetry.duckdb --parquet out/parquet
+    """
+    from causalsre.telemetry import connect_readonly
+    from causalsre.telemetry.export import export_parquet
+
+    con = connect_readonly(path)
+    try:
+        written = export_parquet(con, out_dir, overwrite=overwrite)
+    finally:
+        con.close()
+    rows = ", ".join(f"{table} {count}" for table, count in written.items() if count)
+    click.echo(f"wrote {out_dir}: {rows or 'no rows'}")
+
+
+@db.group("import")
+def import_group() -> None:
+    """Import your own telemetry (each import becomes one run)."""
+
+
+def _import(file: str, db_path: str, name: str | None, importer_name: str) -> None:
+    from causalsre.telemetry import connect_writable
+    from causalsre.telemetry import imports
+
+    importer = getattr(imports, importer_name)
+    con = connect_writable(db_path)
+    try:
+        run_id = importer(con, file, name=name)
+        count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
+    finally:
+        con.close()
+    click.echo(f"imported {count} requests from {file} into {db_path} as run {run_id}")
+
+
+@import_group.command("requests")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--db", "db_path", required=True, type=DB_PATH, help="Telemetry database (created if missing).")
+@click.option("--name", default=None, help="Label for the run (default: the file name).")
+def import_requests(file: str, db_path: str, name: str | None) -> None:
+    """Import a per-request CSV or Parquet file.
+
+    Columns: arrival_time (ISO 8601 or epoch seconds), ttft_s, e2e_s, prompt_tokens, output_tokens, status
+    (ok, or anything else = failed); optional tpot_s, tenant, priority; any further column is kept as a
+    request attribute (a factor such as model or gpu_type).
+
+    Example: causalsre db import requests prod.csv --db telemetry.duckdb
+    """
+    _import(file, db_path, name, "import_requests_file")
+
+
+@import_group.command("vllm-bench")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--db", "db_path", required=True, type=DB_PATH, help="Telemetry database (created if missing).")
+@click.option("--name", default=None, help="Label for the run (default: the file name).")
+def import_vllm(file: str, db_path: str, name: str | None) -> None:
+    """Import the per-request result JSON of vLLM's serving benchmark (--save-result).
+
+    Example: causalsre db import vllm-bench vllm-result.json --db telemetry.duckdb
+    """
+    _import(file, db_path, name, "import_vllm_bench")
+
+
+@db.command("schema-docs")
+def schema_docs() -> None:
+    """Print the telemetry schema reference (docs/telemetry.md) generated from the migrations."""
+    from causalsre.telemetry.schema_docs import render
+
+    click.echo(render(), nl=False)

@@ -44,7 +44,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return exit code 2."""
     try:
-        cli.main(args=argv, prog_name="causalsre", standalone_mode=False)
+        # Non-standalone mode returns a command's ctx.exit() code instead of exiting.
+        result = cli.main(args=argv, prog_name="causalsre", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc.one_line()}", err=True)
         return 2
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def entry_point() -> None:

@@ -47,7 +47,7 @@ CREATE TABLE requests (
     finish_ns               BIGINT,                -- finished, rejected, timed out or aborted
     status                  VARCHAR NOT NULL,      -- ok | timeout | rejected | aborted | error
     finish_reason           VARCHAR,               -- length | stop | queue_full | timeout | abort | error text
-    num_preemptions         INTEGER NOT NULL DEFAULT 0,
+    num_preemptions         INTEGER NOT NULL DEFAULT 0,  -- times the request was preempted (recomputed)
     attributes              JSON,                  -- further per-request factors (imported columns, e.g. model, gpu_type)
     PRIMARY KEY (run_id, request_id),
     CHECK (status IN ('ok', 'timeout', 'rejected', 'aborted', 'error'))
@@ -58,24 +58,24 @@ CREATE TABLE tokens (
     request_id              BIGINT NOT NULL,
     token_index             INTEGER NOT NULL,      -- 0 = first output token
     step_id                 BIGINT,                -- engine step that produced it
-    emitted_ns              BIGINT NOT NULL
+    emitted_ns              BIGINT NOT NULL        -- when the token was emitted
 );
 
 CREATE TABLE steps (
     run_id                  VARCHAR NOT NULL,
     step_id                 BIGINT NOT NULL,
-    start_ns                BIGINT NOT NULL,
-    end_ns                  BIGINT NOT NULL,
+    start_ns                BIGINT NOT NULL,       -- step start
+    end_ns                  BIGINT NOT NULL,       -- step end (tokens emitted)
     schedule_ns             BIGINT,                -- time spent scheduling (duration)
     forward_ns              BIGINT,                -- time spent in the model forward (duration)
-    num_prefill_seqs        INTEGER NOT NULL,
-    num_prefill_tokens      INTEGER NOT NULL,
-    num_decode_seqs         INTEGER NOT NULL,
-    num_decode_tokens       INTEGER NOT NULL,
+    num_prefill_seqs        INTEGER NOT NULL,      -- sequences with prefill (or a prefill chunk) in the step
+    num_prefill_tokens      INTEGER NOT NULL,      -- prompt tokens processed in the step
+    num_decode_seqs         INTEGER NOT NULL,      -- sequences decoding one token in the step
+    num_decode_tokens       INTEGER NOT NULL,      -- decode tokens in the step
     num_waiting             INTEGER NOT NULL,      -- queue length after scheduling
-    num_running             INTEGER NOT NULL,
-    num_kv_blocks_used      INTEGER NOT NULL,
-    num_kv_blocks_total     INTEGER NOT NULL,
+    num_running             INTEGER NOT NULL,      -- sequences holding KV blocks after scheduling
+    num_kv_blocks_used      INTEGER NOT NULL,      -- KV blocks allocated after the step
+    num_kv_blocks_total     INTEGER NOT NULL,      -- KV blocks in the pool
     num_preemptions         INTEGER NOT NULL,      -- preemptions in this step
     PRIMARY KEY (run_id, step_id)
 );
@@ -84,18 +84,18 @@ CREATE TABLE events (
     run_id                  VARCHAR NOT NULL,
     request_id              BIGINT NOT NULL,
     event_type              VARCHAR NOT NULL,      -- queued | scheduled | preempted | first_token | finished | rejected | timeout | aborted
-    ts_ns                   BIGINT NOT NULL,
+    ts_ns                   BIGINT NOT NULL,       -- when it happened
     step_id                 BIGINT
 );
 
 CREATE TABLE faults (
     run_id                  VARCHAR NOT NULL,
-    fault_id                INTEGER NOT NULL,
+    fault_id                INTEGER NOT NULL,      -- unique within the run
     kind                    VARCHAR NOT NULL,      -- cpu_contention | step_delay | fewer_threads | kv_shrink | config_push | rate_surge | ...
     family                  VARCHAR NOT NULL,      -- batching | hardware | workload
     factor                  VARCHAR NOT NULL,      -- the causal-graph factor this fault changes (ground truth)
-    start_ns                BIGINT NOT NULL,
+    start_ns                BIGINT NOT NULL,       -- fault starts
     end_ns                  BIGINT,                -- NULL: until the end of the run
-    params                  JSON,
+    params                  JSON,                  -- the fault's parameters (e.g. threads, delay, new knob value)
     PRIMARY KEY (run_id, fault_id)
 );

@@ -1,0 +1,120 @@
+"""Read-only summaries and invariant checks of a telemetry database (`db info`, `db check`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from causalsre.telemetry.schema import SCHEMA_VERSION, schema_version
+
+REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings")
+REQUIRED_VIEWS = ("request_metrics", "inter_token_latency", "step_metrics", "settings_timeline")
+
+
+def database_info(con: duckdb.DuckDBPyConnection) -> dict:
+    """Schema version, counts, time span and one line per run."""
+    totals = con.execute(
+        "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM requests), "
+        "(SELECT count(*) FROM tokens), (SELECT count(*) FROM steps), (SELECT count(*) FROM faults)"
+    ).fetchone()
+    span = con.execute("SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics").fetchone()
+    runs = con.execute(
+        """
+        SELECT ru.run_id, ru.kind, ru.name, ru.status, ru.started_at, ru.seed,
+               count(r.request_id) AS requests,
+               count(r.request_id) FILTER (WHERE r.status <> 'ok') AS failed
+        FROM runs ru LEFT JOIN requests r USING (run_id)
+        GROUP BY ALL ORDER BY ru.started_at, ru.run_id
+        """
+    ).fetchall()
+    return {
+        "schema_version": schema_version(con),
+        "runs": totals[0],
+        "requests": totals[1],
+        "tokens": totals[2],
+        "steps": totals[3],
+        "faults": totals[4],
+        "first_arrival": span[0].isoformat() if span[0] else None,
+        "last_arrival": span[1].isoformat() if span[1] else None,
+        "run_list": [
+            {"run_id": r[0], "kind": r[1], "name": r[2], "status": r[3],
+             "started_at": r[4].isoformat() if r[4] else None, "seed": r[5], "requests": r[6], "failed": r[7]}
+            for r in runs
+        ],
+    }
+
+
+@dataclass
+class CheckResult:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checks_run: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "checks_run": self.checks_run, "problems": self.problems, "warnings": self.warnings}
+
+
+# (description, SQL counting violating rows). Each is an invariant every writer must keep.
+INVARIANTS: tuple[tuple[str, str], ...] = (
+    ("requests whose first token precedes their arrival",
+     "SELECT count(*) FROM requests WHERE first_token_ns < COALESCE(scheduled_arrival_ns, enqueue_ns)"),
+    ("requests whose first scheduling precedes their enqueue",
+     "SELECT count(*) FROM requests WHERE first_scheduled_ns < enqueue_ns"),
+    ("requests whose last token precedes their first token",
+     "SELECT count(*) FROM requests WHERE last_token_ns < first_token_ns"),
+    ("requests that finish before their first token",
+     "SELECT count(*) FROM requests WHERE finish_ns < first_token_ns"),
+    ("successful requests without a first token although they emitted tokens",
+     "SELECT count(*) FROM requests WHERE status = 'ok' AND output_tokens > 0 AND first_token_ns IS NULL"),
+    ("requests with negative token counts",
+     "SELECT count(*) FROM requests WHERE prompt_tokens < 0 OR output_tokens < 0"),
+    ("requests whose run is missing from runs",
+     "SELECT count(*) FROM requests r ANTI JOIN runs USING (run_id)"),
+    ("steps that end before they start", "SELECT count(*) FROM steps WHERE end_ns < start_ns"),
+    ("steps using more KV blocks than exist",
+     "SELECT count(*) FROM steps WHERE num_kv_blocks_used > num_kv_blocks_total"),
+    ("tokens whose request is missing from requests",
+     "SELECT count(*) FROM tokens t ANTI JOIN requests r ON t.run_id = r.run_id AND t.request_id = r.request_id"),
+    ("requests whose token rows disagree with output_tokens",
+     """SELECT count(*) FROM (SELECT run_id, request_id, count(*) AS n FROM tokens GROUP BY ALL) t
+        JOIN requests r USING (run_id, request_id) WHERE t.n <> r.output_tokens"""),
+    ("overlapping phases within a run",
+     """SELECT count(*) FROM phases a JOIN phases b ON a.run_id = b.run_id AND a.name < b.name
+        AND a.start_ns < b.end_ns AND b.start_ns < a.end_ns"""),
+    ("phases that end before they start", "SELECT count(*) FROM phases WHERE end_ns <= start_ns"),
+    ("faults that end before they start", "SELECT count(*) FROM faults WHERE end_ns < start_ns"),
+)
+
+
+def check_database(con: duckdb.DuckDBPyConnection) -> CheckResult:
+    """Schema version, required tables and views, and the invariants above."""
+    result = CheckResult()
+    version = schema_version(con)
+    result.checks_run += 1
+    if version != SCHEMA_VERSION:
+        result.problems.append(f"schema version is {version}, expected {SCHEMA_VERSION}")
+    present = {row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    for name in REQUIRED_TABLES + REQUIRED_VIEWS:
+        result.checks_run += 1
+        if name not in present:
+            result.problems.append(f"missing table or view {name}")
+    if result.problems:
+        return result
+    for description, sql in INVARIANTS:
+        result.checks_run += 1
+        count = con.execute(sql).fetchone()[0]
+        if count:
+            result.problems.append(f"{count} {description}")
+    running = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    if running:
+        result.warnings.append(f"{running} run(s) still marked running (being written, or killed: treat as incomplete)")
+    incomplete = con.execute("SELECT count(*) FROM runs WHERE status = 'incomplete'").fetchone()[0]
+    if incomplete:
+        result.warnings.append(f"{incomplete} incomplete run(s) (stopped before the end; their flushed data is kept)")
+    return result
