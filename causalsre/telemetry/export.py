@@ -38,7 +38,8 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: str | Path, *, overw
 
 def _arrow_reader(con: duckdb.DuckDBPyConnection, query: str):
     """A streaming Arrow reader over a query (DuckDB 2 renamed fetch_record_batch to to_arrow_reader)."""
-    relation = con.sql(query)
+    # A cursor of its own: DuckDB 2 refuses a relation while an earlier execute() result is unfinished.
+    relation = con.cursor().sql(query)
     if hasattr(relation, "to_arrow_reader"):
         return relation.to_arrow_reader(100_000)
     return relation.record_batch(100_000)
