@@ -1,0 +1,169 @@
+"""The causal graph spec (``models/serving.yaml``): loading, validation and conversion to networkx.
+
+A spec lists nodes (role, family, type, actionable) and edges (cause, effect, why). The loader rejects
+unknown roles/families/types, edges naming unknown nodes, cycles, and edges that break the tier rule (knobs,
+hardware and workload are never caused by engine state or outcomes; engine state is never caused by
+outcomes), each with a :class:`~causalsre.errors.UserError` that names the offending item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+
+from causalsre.errors import UserError
+
+ROLES = ("knob", "hardware", "workload", "engine_state", "outcome")
+FAMILIES = ("batching", "hardware", "workload", "outcome")
+TYPES = ("continuous", "discrete", "categorical", "binary")
+# Causes must sit in the same or an earlier tier than their effects.
+TIER = {"knob": 0, "hardware": 0, "workload": 0, "engine_state": 1, "outcome": 2}
+DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "models" / "serving.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    role: str
+    family: str
+    type: str
+    actionable: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    cause: str
+    effect: str
+    why: str = ""
+
+
+@dataclass(slots=True)
+class GraphSpec:
+    """A validated causal graph. ``nodes`` maps name -> :class:`Node`."""
+
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    target: str = "is_bad"
+    source: str = "<memory>"
+    _graph: nx.DiGraph | None = field(default=None, repr=False)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A fresh DiGraph with node attributes role/family/type/actionable and edge attribute why."""
+        graph = nx.DiGraph()
+        for node in self.nodes.values():
+            graph.add_node(node.name, role=node.role, family=node.family, type=node.type,
+                           actionable=node.actionable)
+        for edge in self.edges:
+            graph.add_edge(edge.cause, edge.effect, why=edge.why)
+        return graph
+
+    def parents(self, name: str) -> list[str]:
+        return sorted(e.cause for e in self.edges if e.effect == name)
+
+    def family_of(self, name: str) -> str:
+        return self.nodes[name].family
+
+    def restricted_to(self, names: set[str] | list[str]) -> GraphSpec:
+        """The subgraph on ``names``; a dropped node's causes become causes of its effects (latent projection
+        keeps ancestors connected, so a missing mediator does not cut a knob off from the outcome)."""
+        keep = set(names)
+        graph = self.to_networkx()
+        for name in [n for n in nx.topological_sort(graph) if n not in keep]:
+            for cause in graph.predecessors(name):
+                for effect in graph.successors(name):
+                    if not graph.has_edge(cause, effect):
+                        graph.add_edge(cause, effect, why=f"through unmeasured {name}")
+            graph.remove_node(name)
+        edges = [Edge(c, e, d.get("why", "")) for c, e, d in graph.edges(data=True)]
+        nodes = {n: self.nodes[n] for n in self.nodes if n in keep}
+        return GraphSpec(nodes=nodes, edges=edges, target=self.target, source=self.source)
+
+    def topological_order(self) -> list[str]:
+        return list(nx.lexicographical_topological_sort(self.to_networkx()))
+
+
+def load_graph(path: str | Path = DEFAULT_GRAPH) -> GraphSpec:
+    """Load and validate a graph spec from YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"graph spec {path} does not exist", "pass a YAML file such as models/serving.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"graph spec {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    return graph_from_dict(raw, source=str(path))
+
+
+def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
+    """Validate a parsed spec (the YAML layout) and build a :class:`GraphSpec`."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), dict):
+        raise UserError(f"graph spec {source} has no 'nodes' mapping", "see models/serving.yaml for the layout")
+    nodes = {name: _parse_node(str(name), spec, source) for name, spec in raw["nodes"].items()}
+    edges = [_parse_edge(item, nodes, source) for item in raw.get("edges") or []]
+    seen: set[tuple[str, str]] = set()
+    for edge in edges:
+        if (edge.cause, edge.effect) in seen:
+            raise UserError(f"graph spec {source}: edge {edge.cause} -> {edge.effect} is listed twice")
+        seen.add((edge.cause, edge.effect))
+    target = str(raw.get("target", "is_bad"))
+    if target not in nodes:
+        raise UserError(f"graph spec {source}: target '{target}' is not a node", "add it under nodes")
+    spec = GraphSpec(nodes=nodes, edges=edges, target=target, source=source)
+    _check_acyclic(spec)
+    return spec
+
+
+def _parse_node(name: str, spec: Any, source: str) -> Node:
+    if not isinstance(spec, dict):
+        raise UserError(f"graph spec {source}: node '{name}' must be a mapping with role, family and type")
+    for key, allowed in (("role", ROLES), ("family", FAMILIES), ("type", TYPES)):
+        if spec.get(key) not in allowed:
+            raise UserError(f"graph spec {source}: node '{name}' has {key} {spec.get(key)!r}",
+                            f"use one of {', '.join(allowed)}")
+    return Node(name=name, role=spec["role"], family=spec["family"], type=spec["type"],
+                actionable=bool(spec.get("actionable", False)), doc=str(spec.get("doc", "")))
+
+
+def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:
+    if isinstance(item, dict):
+        cause, effect, why = item.get("from"), item.get("to"), item.get("why", "")
+    elif isinstance(item, (list, tuple)) and len(item) in (2, 3):
+        cause, effect, why = item[0], item[1], item[2] if len(item) == 3 else ""
+    else:
+        raise UserError(f"graph spec {source}: edge {item!r} is not {{from, to, why}}")
+    for end in (cause, effect):
+        if end not in nodes:
+            raise UserError(f"graph spec {source}: edge {cause} -> {effect} names unknown node '{end}'",
+                            "declare it under nodes or fix the spelling")
+    if cause == effect:
+        raise UserError(f"graph spec {source}: edge {cause} -> {effect} is a self-loop")
+    cause_role, effect_role = nodes[cause].role, nodes[effect].role
+    if TIER[cause_role] > TIER[effect_role]:
+        raise UserError(f"graph spec {source}: edge {cause} -> {effect} has a {cause_role} causing a {effect_role}",
+                        "knobs, hardware and workload cannot be caused by engine state or outcomes")
+    return Edge(str(cause), str(effect), str(why or ""))
+
+
+def _check_acyclic(spec: GraphSpec) -> None:
+    graph = spec.to_networkx()
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    path = " -> ".join([cycle[0][0]] + [effect for _, effect in cycle])
+    raise UserError(f"graph spec {spec.source} has a cycle: {path}", "a causal graph must be acyclic")
+
+
+def check_nodes_in_data(spec: GraphSpec, columns: list[str] | set[str], required: list[str] | None = None) -> list[str]:
+    """Graph nodes absent from the data (a list, sorted). Raises when any of ``required`` is missing."""
+    missing = sorted(set(spec.nodes) - set(columns))
+    for name in required or []:
+        if name in missing:
+            raise UserError(f"node '{name}' of graph {spec.source} is not in the data",
+                            "check the database holds requests for this window")
+    return missing

@@ -1,0 +1,144 @@
+"""The analysis table: one row per request, one column per causal-graph node found in the data.
+
+Outcomes come from the ``request_metrics`` view (never recomputed here). Engine-state mediators come from
+``steps`` in one SQL statement using ASOF joins on per-run running sums, so the cost is O(n log n) in
+requests and steps rather than a range join over every (request, step) pair. Knob and hardware values are
+the ones in effect at the request's arrival (``run_settings``, falling back to the ``runs`` row).
+The SQL text is fixed; window bounds and names are bound parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import duckdb
+
+from causalsre.causal.graph import GraphSpec
+from causalsre.errors import UserError
+from causalsre.windows import Window
+
+META_COLUMNS = ["run_id", "request_id", "phase", "arrival_ts"]
+# Settings that may appear in run_settings; the runs columns that hold their value at t0 (None: no column).
+SETTING_FALLBACK = {
+    "max_num_seqs": "max_num_seqs", "max_num_batched_tokens": "max_num_batched_tokens",
+    "chunk_size": "chunk_size", "num_kv_blocks": "num_kv_blocks", "policy": "policy",
+    "device": "device", "dtype": "dtype", "num_threads": "num_threads", "burstiness": "burstiness",
+    "cpu_contention": None, "step_delay_s": None, "offered_rate": "arrival_rate",
+}
+CATEGORICAL_SETTINGS = {"policy", "device", "dtype"}
+# Injected-fault factors: no row means no injection.
+ZERO_WHEN_ABSENT = {"cpu_contention", "step_delay_s"}
+ARRIVAL_RATE_WINDOW_S = 10.0
+
+_REQUESTS_SQL = """
+WITH w AS (
+    SELECT run_id, request_id, phase, arrival_ts, arrival_ns, tenant, prompt_tokens,
+           COALESCE(target_output_tokens, output_tokens) AS output_tokens, num_preemptions,
+           queue_s, ttft_s, tpot_s, e2e_s, is_ok
+    FROM request_metrics WHERE {condition}
+),
+runs_in AS (SELECT DISTINCT run_id FROM w),
+rate AS (
+    SELECT run_id, request_id,
+           count(*) OVER (PARTITION BY run_id ORDER BY arrival_ns
+                          RANGE BETWEEN ? PRECEDING AND CURRENT ROW) AS n_recent,
+           arrival_ns - min(arrival_ns) OVER (PARTITION BY run_id) AS since_first_ns
+    FROM (SELECT run_id, request_id, COALESCE(scheduled_arrival_ns, enqueue_ns) AS arrival_ns
+          FROM requests WHERE run_id IN (SELECT run_id FROM runs_in))
+),
+st AS (
+    SELECT run_id, start_ns, end_ns, num_waiting,
+           num_kv_blocks_used::DOUBLE / NULLIF(num_kv_blocks_total, 0) AS kv_utilization,
+           sum(num_prefill_seqs + num_decode_seqs) OVER run_order AS cum_batch,
+           sum(num_prefill_tokens) OVER run_order AS cum_prefill,
+           count(*) OVER run_order AS cum_steps
+    FROM steps WHERE run_id IN (SELECT run_id FROM runs_in)
+    WINDOW run_order AS (PARTITION BY run_id ORDER BY start_ns, step_id ROWS UNBOUNDED PRECEDING)
+),
+st_end AS (SELECT run_id, end_ns, num_waiting, kv_utilization FROM st),
+r AS (
+    SELECT w.*, q.first_scheduled_ns, q.first_token_ns, q.last_token_ns, q.finish_ns,
+           rate.n_recent, rate.since_first_ns
+    FROM w JOIN requests q USING (run_id, request_id) JOIN rate USING (run_id, request_id)
+)
+SELECT r.run_id, r.request_id, r.phase, r.arrival_ts, r.arrival_ns, r.tenant, r.prompt_tokens, r.output_tokens,
+       r.n_recent, r.since_first_ns,
+       COALESCE(a.num_waiting, 0) AS queue_depth_at_arrival,
+       COALESCE(a.kv_utilization, 0.0) AS kv_utilization_at_arrival,
+       CASE WHEN r.first_scheduled_ns IS NOT NULL AND r.finish_ns IS NOT NULL THEN
+            (COALESCE(b1.cum_batch, 0) - COALESCE(b0.cum_batch, 0))::DOUBLE
+            / NULLIF(COALESCE(b1.cum_steps, 0) - COALESCE(b0.cum_steps, 0), 0) END AS mean_batch_size,
+       CASE WHEN r.first_token_ns IS NOT NULL AND r.last_token_ns IS NOT NULL THEN
+            COALESCE((COALESCE(d1.cum_prefill, 0) - COALESCE(d0.cum_prefill, 0))::DOUBLE
+            / NULLIF(COALESCE(d1.cum_steps, 0) - COALESCE(d0.cum_steps, 0), 0), 0.0) END
+            AS prefill_tokens_during_decode,
+       r.num_preemptions, r.queue_s, r.ttft_s, r.tpot_s, r.e2e_s, r.is_ok
+FROM r
+ASOF LEFT JOIN st_end a ON r.run_id = a.run_id AND r.arrival_ns >= a.end_ns
+ASOF LEFT JOIN st b0 ON r.run_id = b0.run_id AND r.first_scheduled_ns > b0.start_ns
+ASOF LEFT JOIN st b1 ON r.run_id = b1.run_id AND r.finish_ns > b1.start_ns
+ASOF LEFT JOIN st d0 ON r.run_id = d0.run_id AND r.first_token_ns > d0.start_ns
+ASOF LEFT JOIN st d1 ON r.run_id = d1.run_id AND r.last_token_ns > d1.start_ns
+ORDER BY r.run_id, r.arrival_ns, r.request_id
+"""
+
+
+def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Window,
+                         graph: GraphSpec | None = None) -> pd.DataFrame:
+    """One row per request of ``window``: run_id, request_id, phase, arrival_ts, then graph-node columns.
+
+    ``slo`` is a :class:`causalsre.slo.SLOSpec` deciding ``is_bad``; ``None`` counts every request that did
+    not complete (status other than ok) as bad, the rule of an SLO with no latency objective.
+    """
+    condition, params = window.where()
+    sql = _REQUESTS_SQL.format(condition=condition)
+    frame = con.execute(sql, params + [int(ARRIVAL_RATE_WINDOW_S * 1e9)]).df()
+    if frame.empty:
+        raise UserError(f"window {window.label!r} holds no requests", "check the run, phase or time range")
+    elapsed_s = np.clip(frame["since_first_ns"].to_numpy(dtype=float) / 1e9, 1.0, ARRIVAL_RATE_WINDOW_S)
+    frame["arrival_rate"] = frame["n_recent"].to_numpy(dtype=float) / elapsed_s
+    frame = _add_settings(con, frame)
+    frame["is_bad"] = _bad_flags(con, slo, window, frame)
+    frame = frame.drop(columns=["n_recent", "since_first_ns", "arrival_ns", "is_ok"])
+    node_columns = [c for c in frame.columns if c not in META_COLUMNS]
+    if graph is not None:
+        node_columns = [c for c in graph.nodes if c in frame.columns]
+    frame = frame[META_COLUMNS + node_columns]
+    return frame.reset_index(drop=True)
+
+
+def _add_settings(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:
+    run_ids = sorted(frame["run_id"].unique())
+    placeholders = ", ".join("?" for _ in run_ids)
+    settings = con.execute(
+        f"SELECT run_id, setting, start_ns, value, value_text FROM run_settings "
+        f"WHERE run_id IN ({placeholders}) ORDER BY start_ns", run_ids).df()
+    runs = con.execute(f"SELECT * FROM runs WHERE run_id IN ({placeholders})", run_ids).df().set_index("run_id")
+    frame = frame.sort_values("arrival_ns", kind="stable")
+    for name, run_column in SETTING_FALLBACK.items():
+        rows = settings[settings["setting"] == name]
+        value_column = "value_text" if name in CATEGORICAL_SETTINGS else "value"
+        if not rows.empty:
+            timeline = rows[["run_id", "start_ns", value_column]].rename(
+                columns={"start_ns": "arrival_ns", value_column: name}).sort_values("arrival_ns")
+            frame = pd.merge_asof(frame, timeline, on="arrival_ns", by="run_id", direction="backward")
+        if run_column is not None and run_column in runs.columns:
+            fallback = frame["run_id"].map(runs[run_column])
+            frame[name] = frame[name].fillna(fallback) if name in frame.columns else fallback
+        if name in ZERO_WHEN_ABSENT and name in frame.columns:
+            frame[name] = frame[name].fillna(0.0)
+        if name in frame.columns and frame[name].isna().all():
+            frame = frame.drop(columns=[name])
+    return frame.sort_values(["run_id", "arrival_ns", "request_id"], kind="stable")
+
+
+def _bad_flags(con, slo, window: Window, frame: pd.DataFrame) -> np.ndarray:
+    if slo is None:
+        return ~frame["is_ok"].fillna(False).to_numpy(dtype=bool)
+    from causalsre.slo import request_outcomes  # the SLO package decides good and bad events
+
+    outcomes = request_outcomes(con, slo, where=window.as_filter() or None)
+    flags = frame[["run_id", "request_id"]].merge(
+        outcomes[["run_id", "request_id", "is_bad"]], on=["run_id", "request_id"], how="left")["is_bad"]
+    # A request the SLO view does not list is one it cannot judge; count it bad only if it failed.
+    return flags.fillna(pd.Series(~frame["is_ok"].fillna(False).to_numpy(dtype=bool))).to_numpy(dtype=bool)
