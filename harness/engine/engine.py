@@ -1,0 +1,207 @@
+"""The engine loop: admit requests, schedule a step, run it, emit tokens and telemetry.
+
+Every timestamp handed to the observer is :meth:`Engine.now_ns`, from ``time.perf_counter_ns`` minus the
+engine's t0, so events, tokens and steps share one monotonic clock.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from causalsre.errors import UserError
+from harness.engine.config import LIVE_KNOBS, EngineConfig, ModelConfig
+from harness.engine.model_runner import ModelRunner
+from harness.engine.observer import EngineObserver, NullObserver, RequestRecord, StepRecord
+from harness.engine.scheduler import Scheduler, SchedulerOutput
+from harness.engine.sequence import Sequence, SeqStatus
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, observer: EngineObserver | None = None) -> None:
+        if not isinstance(config, EngineConfig):
+            raise UserError("Engine needs an EngineConfig", "build one with EngineConfig(...)")
+        if config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"device {config.device!r} asked for but CUDA is not available", "use device='cpu'")
+        self.config = config
+        self.observer = observer if observer is not None else NullObserver()
+        self.model_config = ModelConfig.from_name(config.model)
+        self.set_num_threads(config.num_threads)
+        self.runner = ModelRunner(self.model_config, config)
+        self.scheduler = Scheduler(config)
+        self.step_delay_s = 0.0
+        self.step_id = 0
+        self.sequences: dict[int, Sequence] = {}
+        self._t0 = time.perf_counter_ns()
+
+    # ---- clock and knobs ----------------------------------------------------------------------------------
+    def now_ns(self) -> int:
+        return time.perf_counter_ns() - self._t0
+
+    def set_step_delay(self, seconds: float) -> None:
+        """Extra sleep per step: a fault that makes the hardware look slower."""
+        if not isinstance(seconds, (int, float)) or seconds < 0:
+            raise UserError(f"step delay must be a number of seconds >= 0, got {seconds!r}", "pass e.g. 0.01")
+        self.step_delay_s = float(seconds)
+
+    def set_num_threads(self, n: int) -> None:
+        """torch intra-op threads (process-wide: torch has one pool)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"num_threads must be a positive integer, got {n!r}", "pass e.g. 2")
+        torch.set_num_threads(n)
+
+    def update_config(self, **knobs: object) -> None:
+        """A config push while running; only the knobs in ``LIVE_KNOBS`` may change."""
+        fixed = sorted(set(knobs) - set(LIVE_KNOBS))
+        if fixed:
+            raise UserError(f"cannot change {', '.join(fixed)} on a running engine",
+                            f"live knobs are: {', '.join(LIVE_KNOBS)}")
+        new = self.config.replace(**knobs)
+        old_blocks = self.config.num_kv_blocks
+        for name in knobs:
+            setattr(self.config, name, getattr(new, name))   # the scheduler shares this object
+        if new.num_kv_blocks != old_blocks:
+            self.runner.resize_kv(new.num_kv_blocks)
+            out = self.scheduler.resize_kv(new.num_kv_blocks)
+            now = self.now_ns()
+            for seq in out.preempted:
+                self.observer.on_event(seq.request_id, "preempted", now, None)
+            self._drop_unservable(now)
+
+    def capacity_hint(self) -> dict[str, int]:
+        bm = self.scheduler.block_manager
+        return {"num_waiting": len(self.scheduler.waiting), "num_running": len(self.scheduler.running),
+                "free_queue_slots": self.config.max_queue_len - len(self.scheduler.waiting),
+                "free_kv_blocks": bm.num_free, "kv_blocks_total": bm.num_blocks}
+
+    # ---- requests -----------------------------------------------------------------------------------------
+    def add_request(self, request_id: int, prompt_token_ids: list[int], target_output_tokens: int, *,
+                    priority: int = 0, tenant: str | None = None, arrival_ns: int | None = None) -> bool:
+        now = self.now_ns()
+        if request_id in self.sequences:
+            raise UserError(f"request id {request_id} is already in the engine", "use unique request ids")
+        if not prompt_token_ids or target_output_tokens < 1:
+            raise UserError("a request needs a non-empty prompt and target_output_tokens >= 1",
+                            "check the workload generator")
+        vocab = self.model_config.vocab_size
+        if min(prompt_token_ids) < 0 or max(prompt_token_ids) >= vocab:
+            raise UserError(f"prompt token ids must lie in [0, {vocab})", "map tokens into the model's vocabulary")
+        if len(prompt_token_ids) + target_output_tokens > self.model_config.max_position:
+            raise UserError(f"prompt + output of request {request_id} exceeds the model's "
+                            f"{self.model_config.max_position} positions", "shorten the request")
+        seq = Sequence(request_id, prompt_token_ids, target_output_tokens, priority=priority, tenant=tenant,
+                       arrival_ns=now if arrival_ns is None else arrival_ns, enqueue_ns=now)
+        unservable = self._unservable_reason(seq)
+        if unservable or not self.scheduler.add(seq):
+            self.observer.on_event(request_id, "rejected", now, None)
+            status, reason = ("error", unservable) if unservable else ("rejected", "queue_full")
+            self._report(seq, now, status, reason)
+            return False
+        self.sequences[request_id] = seq
+        self.observer.on_event(request_id, "queued", now, None)
+        return True
+
+    def _unservable_reason(self, seq: Sequence) -> str | None:
+        """Requests that could never finish with the current settings (rather than deadlock the queue)."""
+        total = seq.num_prompt_tokens + seq.target_output_tokens
+        if self.scheduler.block_manager.blocks_needed(total) > self.config.num_kv_blocks:
+            return "exceeds_kv_capacity"
+        if not self.config.enable_chunked_prefill and seq.num_prompt_tokens > self.config.max_num_batched_tokens:
+            return "prompt_exceeds_token_budget"
+        return None
+
+    def _drop_unservable(self, now: int) -> None:
+        for seq in list(self.scheduler.waiting) + list(self.scheduler.running):
+            reason = self._unservable_reason(seq)
+            if reason:
+                self.scheduler.remove(seq)
+                self._finish(seq, now, "error", reason)
+
+    def abort(self, request_id: int) -> bool:
+        seq = self.sequences.get(request_id)
+        if seq is None or seq.status is SeqStatus.FINISHED:
+            return False
+        now = self.now_ns()
+        self.scheduler.remove(seq)
+        self.observer.on_event(request_id, "aborted", now, None)
+        self._finish(seq, now, "aborted", "abort")
+        return True
+
+    def has_unfinished(self) -> bool:
+        return self.scheduler.has_unfinished()
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+    def step(self) -> StepRecord | None:
+        """One iteration; None when there is nothing to run."""
+        if not self.scheduler.has_unfinished():
+            return None
+        obs = self.observer
+        start = self.now_ns()
+        step_id = self.step_id
+        out = self.scheduler.schedule(start)
+        for seq in out.timed_out:
+            obs.on_event(seq.request_id, "timeout", start, step_id)
+            self._finish(seq, start, "timeout", "timeout")
+        if not out.chunks:
+            return None
+        self.step_id += 1
+        for seq in out.preempted:
+            obs.on_event(seq.request_id, "preempted", start, step_id)
+        for seq in out.newly_scheduled:
+            obs.on_event(seq.request_id, "scheduled", start, step_id)
+            if seq.first_scheduled_ns is None:
+                seq.first_scheduled_ns = start
+        scheduled = self.now_ns()
+        tokens = self.runner.run(out.chunks)
+        if self.step_delay_s:
+            time.sleep(self.step_delay_s)
+        end = self.now_ns()
+        self._emit(out, tokens, step_id, end)
+        record = self._step_record(out, step_id, start, scheduled, end)
+        obs.on_step(record)
+        return record
+
+    def _emit(self, out: SchedulerOutput, tokens: list[int | None], step_id: int, now: int) -> None:
+        obs = self.observer
+        for chunk, token in zip(out.chunks, tokens):
+            seq = chunk.seq
+            seq.num_computed_tokens += chunk.num_tokens
+            if token is None:
+                continue
+            seq.token_ids.append(token)
+            index = seq.num_output_tokens - 1
+            if seq.first_token_ns is None:
+                seq.first_token_ns = now
+                obs.on_event(seq.request_id, "first_token", now, step_id)
+            seq.last_token_ns = now
+            obs.on_token(seq.request_id, index, step_id, now)
+            if seq.is_done:
+                self.scheduler.remove(seq)
+                obs.on_event(seq.request_id, "finished", now, step_id)
+                self._finish(seq, now, "ok", "length")
+
+    def _step_record(self, out: SchedulerOutput, step_id: int, start: int, scheduled: int, end: int) -> StepRecord:
+        prefill = [c for c in out.chunks if c.is_prefill]
+        num_decode = len(out.chunks) - len(prefill)
+        bm = self.scheduler.block_manager
+        return StepRecord(
+            step_id=step_id, start_ns=start, end_ns=end, schedule_ns=scheduled - start, forward_ns=end - scheduled,
+            num_prefill_seqs=len(prefill), num_prefill_tokens=sum(c.num_tokens for c in prefill),
+            num_decode_seqs=num_decode, num_decode_tokens=num_decode,
+            num_waiting=len(self.scheduler.waiting), num_running=len(self.scheduler.running),
+            num_kv_blocks_used=bm.num_used, num_kv_blocks_total=bm.num_blocks,
+            num_preemptions=len(out.preempted))
+
+    def _finish(self, seq: Sequence, now: int, status: str, reason: str) -> None:
+        self.sequences.pop(seq.request_id, None)
+        self._report(seq, now, status, reason)
+
+    def _report(self, seq: Sequence, now: int, status: str, reason: str) -> None:
+        self.observer.on_request_done(RequestRecord(
+            request_id=seq.request_id, prompt_tokens=seq.num_prompt_tokens,
+            target_output_tokens=seq.target_output_tokens, output_tokens=seq.num_output_tokens,
+            enqueue_ns=seq.enqueue_ns, first_scheduled_ns=seq.first_scheduled_ns,
+            first_token_ns=seq.first_token_ns, last_token_ns=seq.last_token_ns, finish_ns=now,
+            status=status, finish_reason=reason, num_preemptions=seq.num_preemptions,
+            tenant=seq.tenant, priority=seq.priority))

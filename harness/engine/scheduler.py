@@ -1,0 +1,223 @@
+"""Which sequences run in the next step, and how many tokens each: plain Python, no torch.
+
+One call to :meth:`Scheduler.schedule` builds one iteration of continuous batching under a token budget
+(``max_num_batched_tokens``) and a seat limit (``max_num_seqs``):
+
+* ``decode_first`` (Sarathi-Serve's stall-free batching): running decodes take the budget first, then
+  partially prefilled sequences continue, then waiting requests are admitted with what is left, so a long
+  prompt never stalls ongoing generations.
+* ``prefill_first`` (vLLM v0's default): prefills take the budget first; without chunked prefill a step
+  holding a prefill runs no decodes, which is what makes inter-token latency spike under arrivals.
+
+KV blocks are reserved per scheduled chunk. When a running sequence cannot get a block, the sequence that
+sorts last under the policy is preempted by recompute: its blocks are freed and it goes back to the waiting
+queue, keeping its generated tokens. Timeouts are measured from each request's arrival.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.engine.block_manager import BlockManager
+from harness.engine.config import EngineConfig
+from harness.engine.sequence import Sequence, SeqStatus
+
+
+@dataclass(slots=True)
+class ScheduledChunk:
+    seq: Sequence
+    start: int          # first position computed in this step (the sequence's computed count when scheduled)
+    num_tokens: int
+    is_prefill: bool
+    samples: bool       # reaches the sequence's last token, so the forward yields its next token
+
+
+@dataclass(slots=True)
+class SchedulerOutput:
+    chunks: list[ScheduledChunk] = field(default_factory=list)
+    newly_scheduled: list[Sequence] = field(default_factory=list)   # moved from waiting to running
+    preempted: list[Sequence] = field(default_factory=list)
+    timed_out: list[Sequence] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(c.num_tokens for c in self.chunks)
+
+
+def policy_key(policy: str):
+    """Sort key of the waiting queue; the running sequence that sorts last is the first to be preempted.
+    ``priority``: lower value first (vLLM's convention). ``sjf``: least remaining work (prompt + target)."""
+    if policy == "priority":
+        return lambda s: (s.priority, s.arrival_ns, s.order)
+    if policy == "sjf":
+        return lambda s: (s.remaining_work, s.arrival_ns, s.order)
+    return lambda s: (s.arrival_ns, s.order)
+
+
+class Scheduler:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.block_manager = BlockManager(config.num_kv_blocks, config.block_size)
+        self.waiting: list[Sequence] = []
+        self.running: list[Sequence] = []
+
+    # ---- queue management -------------------------------------------------------------------------------
+    def has_room(self) -> bool:
+        return len(self.waiting) < self.config.max_queue_len
+
+    def add(self, seq: Sequence) -> bool:
+        """Queue a new request; False when the waiting queue is full (admission control)."""
+        if not self.has_room():
+            return False
+        seq.status = SeqStatus.WAITING
+        self.waiting.append(seq)
+        return True
+
+    def has_unfinished(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def remove(self, seq: Sequence) -> None:
+        """Take a sequence out of the engine (finished, timed out or aborted) and free its blocks."""
+        if seq.status is SeqStatus.RUNNING:
+            self.running.remove(seq)
+        elif seq.status is SeqStatus.WAITING:
+            self.waiting.remove(seq)
+        self.block_manager.free(seq)
+        seq.status = SeqStatus.FINISHED
+
+    def _preempt(self, seq: Sequence, out: SchedulerOutput) -> None:
+        self.running.remove(seq)
+        self.block_manager.free(seq)
+        seq.num_computed_tokens = 0
+        seq.num_preemptions += 1
+        seq.status = SeqStatus.WAITING
+        self.waiting.append(seq)
+        out.preempted.append(seq)
+
+    def resize_kv(self, num_blocks: int) -> SchedulerOutput:
+        """Change the KV pool size; sequences holding blocks beyond a smaller pool are preempted."""
+        out = SchedulerOutput()
+        for seq in list(self.running):
+            if any(b >= num_blocks for b in seq.block_table):
+                self._preempt(seq, out)
+        self.block_manager.resize(num_blocks)
+        return out
+
+    # ---- one step -----------------------------------------------------------------------------------------
+    def expire(self, now_ns: int, out: SchedulerOutput) -> None:
+        timeout = self.config.request_timeout_s
+        if timeout is None:
+            return
+        limit_ns = int(timeout * 1e9)
+        for seq in [s for s in self.waiting + self.running if now_ns - s.arrival_ns > limit_ns]:
+            self.remove(seq)
+            out.timed_out.append(seq)
+
+    def schedule(self, now_ns: int) -> SchedulerOutput:
+        out = SchedulerOutput()
+        self.expire(now_ns, out)
+        key = policy_key(self.config.policy)
+        self.running.sort(key=key)
+        self.waiting.sort(key=key)
+        state = _StepState(self.config.max_num_batched_tokens, self.config.max_num_seqs)
+        if self.config.batching_mode == "decode_first":
+            self._schedule_decodes(state, out)
+            self._schedule_running_prefills(state, out)
+            self._schedule_waiting(state, out)
+        else:
+            self._schedule_running_prefills(state, out)
+            self._schedule_waiting(state, out)
+            # Without chunked prefill, vLLM v0 never mixes prefills and decodes in one step.
+            if self.config.enable_chunked_prefill or not out.chunks:
+                self._schedule_decodes(state, out)
+        return out
+
+    def _reserve(self, seq: Sequence, num_tokens: int, state: _StepState, out: SchedulerOutput) -> bool:
+        """Reserve blocks for a running sequence, preempting unscheduled sequences from the tail of the running
+        list (the policy's least important) until it fits. False if ``seq`` itself had to be preempted."""
+        bm = self.block_manager
+        while not bm.can_grow(seq, num_tokens):
+            victims = [s for s in self.running if id(s) not in state.scheduled]
+            victim = victims[-1]
+            self._preempt(victim, out)
+            if victim is seq:
+                return False
+        bm.grow(seq, num_tokens)
+        return True
+
+    def _add_chunk(self, seq: Sequence, num_tokens: int, state: _StepState, out: SchedulerOutput) -> None:
+        start = seq.num_computed_tokens
+        samples = start + num_tokens == len(seq)
+        out.chunks.append(ScheduledChunk(seq, start, num_tokens, not seq.is_decoding, samples))
+        state.budget -= num_tokens
+        state.seats -= 1
+        state.scheduled.add(id(seq))
+
+    def _schedule_decodes(self, state: _StepState, out: SchedulerOutput) -> None:
+        for seq in list(self.running):
+            if state.budget < 1 or state.seats < 1:
+                return
+            if seq.status is not SeqStatus.RUNNING or id(seq) in state.scheduled or not seq.is_decoding:
+                continue
+            if self._reserve(seq, 1, state, out):
+                self._add_chunk(seq, 1, state, out)
+
+    def _prefill_size(self, seq: Sequence, budget: int) -> int:
+        """Tokens of ``seq``'s pending prefill to run now, 0 if it must wait for a later step."""
+        remaining = seq.num_uncomputed_tokens
+        if self.config.enable_chunked_prefill:
+            return min(remaining, self.config.chunk_size, budget)
+        if remaining <= budget:
+            return remaining
+        # A prefill longer than the whole budget could never run unchunked; split it rather than deadlock.
+        if remaining > self.config.max_num_batched_tokens and budget == self.config.max_num_batched_tokens:
+            return budget
+        return 0
+
+    def _fit_blocks(self, seq: Sequence, num_tokens: int) -> int:
+        """Shrink a prefill chunk to the free KV space (0 if none)."""
+        bm = self.block_manager
+        room = (len(seq.block_table) + bm.num_free) * bm.block_size - seq.num_computed_tokens
+        return max(0, min(num_tokens, room))
+
+    def _schedule_running_prefills(self, state: _StepState, out: SchedulerOutput) -> None:
+        for seq in list(self.running):
+            if state.budget < 1 or state.seats < 1:
+                return
+            if seq.status is not SeqStatus.RUNNING or id(seq) in state.scheduled or seq.is_decoding:
+                continue
+            size = self._prefill_size(seq, state.budget)
+            if size == 0:
+                continue
+            if self.config.enable_chunked_prefill:
+                # a chunk that fits the free space; with none free, preempt for the chunk
+                size = self._fit_blocks(seq, size) or size
+            if self._reserve(seq, size, state, out):
+                self._add_chunk(seq, size, state, out)
+
+    def _schedule_waiting(self, state: _StepState, out: SchedulerOutput) -> None:
+        while self.waiting and state.budget >= 1 and state.seats >= 1 \
+                and len(self.running) < self.config.max_num_seqs:
+            seq = self.waiting[0]
+            size = self._prefill_size(seq, state.budget)
+            if size == 0:
+                return   # head-of-line blocking keeps the policy's order
+            if self.config.enable_chunked_prefill:
+                size = self._fit_blocks(seq, size)
+            if size == 0 or not self.block_manager.can_grow(seq, size):
+                return   # admitting would need preemptions: wait for running sequences to free blocks
+            self.waiting.pop(0)
+            seq.status = SeqStatus.RUNNING
+            self.running.append(seq)
+            self.block_manager.grow(seq, size)
+            out.newly_scheduled.append(seq)
+            self._add_chunk(seq, size, state, out)
+
+
+class _StepState:
+    __slots__ = ("budget", "seats", "scheduled")
+
+    def __init__(self, budget: int, seats: int) -> None:
+        self.budget = budget
+        self.seats = seats
+        self.scheduled: set[int] = set()
