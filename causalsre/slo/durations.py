@@ -1,0 +1,113 @@
+"""OpenSLO durations (``30d``, ``2w``, ``1M``) and the period a time window covers at a given moment.
+
+OpenSLO v1 writes a duration as a whole number and one unit letter: s, m (minutes), h, d, w, M (months),
+Q (quarters), Y (years). ``m`` is minutes and ``M`` months; reading them the other way round is the classic
+mistake, so :mod:`causalsre.slo.check` warns about periods that look like it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.relativedelta import relativedelta
+
+from causalsre.errors import UserError
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdwMQY])\s*$")
+_FIXED_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# Nominal lengths of the calendar units, used for rolling windows and alert-window arithmetic
+# (Sloth and the SRE Workbook treat a month as 30 days).
+_NOMINAL_SECONDS = {**_FIXED_SECONDS, "M": 30 * 86400, "Q": 90 * 86400, "Y": 365 * 86400}
+_CALENDAR_MONTHS = {"M": 1, "Q": 3, "Y": 12}
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A duration as written in a spec: ``count`` units of ``unit``."""
+
+    count: int
+    unit: str
+
+    @property
+    def seconds(self) -> float:
+        """Nominal length in seconds (a month is 30 days, a quarter 90, a year 365)."""
+        return float(self.count * _NOMINAL_SECONDS[self.unit])
+
+    @property
+    def timedelta(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+    @property
+    def is_calendar_unit(self) -> bool:
+        return self.unit in _CALENDAR_MONTHS
+
+    def __str__(self) -> str:
+        return f"{self.count}{self.unit}"
+
+
+def parse_duration(text: object, *, what: str = "duration") -> Duration:
+    """Parse ``30d``/``5m``/``1M``; raises UserError naming ``what`` for anything else."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise UserError(f"{what} {text!r} is not a duration", "write a number and a unit, e.g. 30d, 1h, 5m, 1M")
+    match = _DURATION.match(str(text))
+    if not match:
+        raise UserError(
+            f"{what} {text!r} is not a duration",
+            "write a whole number and one unit of s, m (minutes), h, d, w, M (months), Q, Y, e.g. 30d",
+        )
+    count = int(match.group(1))
+    if count <= 0:
+        raise UserError(f"{what} {text!r} must be longer than zero", "use a positive duration such as 30d")
+    return Duration(count, match.group(2))
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    """The telemetry stores naive UTC timestamps; convert aware datetimes, keep naive ones as UTC."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def parse_time(text: str | datetime, *, what: str = "time") -> datetime:
+    """Parse an ISO-8601 time (naive means UTC) into a naive UTC datetime."""
+    if isinstance(text, datetime):
+        return to_utc_naive(text)
+    try:
+        return to_utc_naive(datetime.fromisoformat(str(text).strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise UserError(f"{what} {text!r} is not an ISO-8601 time", "write e.g. 2026-11-28T00:00:00Z") from None
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"unknown time zone {name!r}", "use an IANA name such as UTC or America/New_York") from None
+
+
+def calendar_period(duration: Duration, start: datetime, tz_name: str, at: datetime) -> tuple[datetime, datetime]:
+    """The calendar period [begin, end) that contains ``at`` (naive UTC), as naive UTC datetimes.
+
+    Periods repeat every ``duration`` from ``start`` (a wall-clock time in ``tz_name``); months, quarters
+    and years step by calendar months so that "1M" means each real month, whatever its length.
+    """
+    tz = zone(tz_name)
+    anchor = start.replace(tzinfo=tz) if start.tzinfo is None else start.astimezone(tz)
+    at_local = at.replace(tzinfo=timezone.utc).astimezone(tz)
+
+    def nth(k: int) -> datetime:
+        if duration.is_calendar_unit:
+            return anchor + relativedelta(months=k * duration.count * _CALENDAR_MONTHS[duration.unit])
+        # Fixed units step in wall-clock time, so a daily period stays aligned across DST changes.
+        return anchor + relativedelta(seconds=int(k * duration.seconds))
+
+    # Estimate the index from the nominal length, then correct by stepping (at most a few steps).
+    k = int((at_local - anchor).total_seconds() // duration.seconds)
+    while nth(k) > at_local:
+        k -= 1
+    while nth(k + 1) <= at_local:
+        k += 1
+    return to_utc_naive(nth(k)), to_utc_naive(nth(k + 1))

@@ -1,0 +1,303 @@
+"""OpenSLO v1 ``kind: SLO`` documents -> :class:`SLOSpec`.
+
+The indicator is a ratio of good requests to all requests in ``request_metrics``. Its good-event condition
+is structured, in the metric source's free-form ``spec`` (``type: causalsre``)::
+
+    indicator:
+      metadata: {name: ttft}
+      spec:
+        ratioMetric:
+          good:  {metricSource: {type: causalsre, spec: {conditions: [{metric: ttft_s, op: lte, value: 0.5}]}}}
+          total: {metricSource: {type: causalsre}}
+
+or as a ``thresholdMetric`` whose ``metricSource.spec.metric`` names a column, compared with the objective's
+``op`` and ``value``. Every request that did not finish ``ok`` is bad whatever the conditions say. A spec
+with another metric source type (e.g. the upstream examples' ``type: Any``) parses with no conditions.
+One SLOSpec is made per objective.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from causalsre.errors import UserError
+from causalsre.slo.columns import NOT_CONDITION_COLUMNS, check_column, kind_of, schema_columns
+from causalsre.slo.durations import Duration, parse_duration, zone
+from causalsre.slo.windows import AlertWindows, alert_windows_from_document
+
+# OpenSLO spells comparisons lt/lte/gt/gte; le/ge/eq/ne are accepted as well.
+OPERATORS = {"lt": "<", "lte": "<=", "le": "<=", "gt": ">", "gte": ">=", "ge": ">=", "eq": "=", "ne": "<>"}
+BudgetingMethod = Literal["Occurrences", "Timeslices", "RatioTimeslices"]
+
+
+class Condition(BaseModel):
+    """One good-event condition: ``metric op value`` over a request_metrics column."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str
+    op: str
+    value: float | bool | str
+
+    @field_validator("op")
+    @classmethod
+    def _known_op(cls, op: str) -> str:
+        if op not in OPERATORS:
+            raise ValueError(f"unknown op {op!r}; use one of {', '.join(OPERATORS)}")
+        return op
+
+    @property
+    def sql_operator(self) -> str:
+        return OPERATORS[self.op]
+
+
+class TimeWindow(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    duration: Duration
+    is_rolling: bool = True
+    calendar_start: datetime | None = None
+    time_zone: str = "UTC"
+
+
+class SLOSpec(BaseModel):
+    """One SLO objective, ready to compute."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    objective: float = Field(ge=0.0, lt=1.0)
+    conditions: tuple[Condition, ...] = ()
+    window: TimeWindow
+    budgeting_method: BudgetingMethod = "Occurrences"
+    time_slice_target: float | None = None
+    time_slice_window: Duration | None = None
+    display_name: str | None = None
+    service: str | None = None
+    alert_windows: AlertWindows | None = None
+    has_request_conditions: bool = True  # False when the metric source is not causalsre
+    source: str = ""
+
+    @property
+    def error_budget(self) -> float:
+        return 1.0 - self.objective
+
+
+def read_documents(path: str | Path) -> list[dict[str, Any]]:
+    """All YAML documents of a file (safe_load only), each a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"SLO spec {path} does not exist", "check the path")
+    try:
+        docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML ({' '.join(str(exc).split())})", "fix the YAML syntax") from None
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise UserError(f"{path}: document {index + 1} is not a mapping", "each document needs apiVersion/kind")
+    return docs
+
+
+def load_slos(path: str | Path) -> list[SLOSpec]:
+    """Every SLO objective in an OpenSLO v1 YAML file; a Sloth AlertWindows document there applies to all."""
+    docs = read_documents(path)
+    source = str(path)
+    windows = [alert_windows_from_document(d, source) for d in docs if d.get("kind") == "AlertWindows"]
+    if len(windows) > 1:
+        raise UserError(f"{source} holds {len(windows)} AlertWindows documents", "keep one per file")
+    slis = {_name_of(d, source): d for d in docs if d.get("kind") == "SLI"}
+    slos: list[SLOSpec] = []
+    for index, doc in enumerate(docs):
+        if doc.get("kind") != "SLO":
+            continue
+        where = f"{source}: document {index + 1}"
+        if doc.get("apiVersion") != "openslo/v1":
+            raise UserError(f"{where} has apiVersion {doc.get('apiVersion')!r}", "write apiVersion: openslo/v1")
+        slos.extend(_slos_from_document(doc, slis, windows[0] if windows else None, where))
+    if not slos:
+        raise UserError(f"{source} holds no kind: SLO document", "add an OpenSLO v1 SLO")
+    names = [slo.name for slo in slos]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise UserError(f"{source}: SLO names repeat: {', '.join(duplicates)}", "give each SLO its own name")
+    return slos
+
+
+def _name_of(doc: dict[str, Any], where: str) -> str:
+    metadata = doc.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not name:
+        raise UserError(f"{where}: a {doc.get('kind')} document has no metadata.name", "give it a name")
+    return name
+
+
+def _slos_from_document(
+    doc: dict[str, Any], slis: dict[str, dict], windows: AlertWindows | None, where: str
+) -> list[SLOSpec]:
+    name = _name_of(doc, where)
+    where = f"{where} (SLO {name})"
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        raise UserError(f"{where} has no spec", "see the OpenSLO v1 SLO format")
+    window = _time_window(spec.get("timeWindow"), where)
+    method = spec.get("budgetingMethod", "Occurrences")
+    if method not in ("Occurrences", "Timeslices", "RatioTimeslices"):
+        raise UserError(f"{where}: unknown budgetingMethod {method!r}",
+                        "use Occurrences, Timeslices or RatioTimeslices")
+    indicator = _indicator(spec, slis, where)
+    objectives = spec.get("objectives")
+    if not isinstance(objectives, list) or not objectives:
+        raise UserError(f"{where} has no objectives", "add objectives: [{target: 0.99}]")
+    result = []
+    for number, objective in enumerate(objectives, start=1):
+        if not isinstance(objective, dict):
+            raise UserError(f"{where}: objective {number} is not a mapping", "write e.g. {target: 0.99}")
+        label = objective.get("displayName") or f"objective-{number}"
+        full_name = name if len(objectives) == 1 else f"{name}/{label}"
+        result.append(_objective_spec(full_name, spec, objective, indicator, window, method, windows, where))
+    return result
+
+
+def _objective_spec(name, spec, objective, indicator, window, method, windows, where) -> SLOSpec:
+    where = f"{where}, objective {objective.get('displayName') or name}"
+    target = _target(objective, where)
+    conditions, has_conditions = _conditions(indicator, objective, where)
+    slice_target = slice_window = None
+    if method in ("Timeslices", "RatioTimeslices"):
+        slice_window = parse_duration(objective.get("timeSliceWindow"), what=f"{where}: timeSliceWindow")
+        if method == "Timeslices":
+            slice_target = objective.get("timeSliceTarget")
+            if isinstance(slice_target, bool) or not isinstance(slice_target, (int, float)) \
+                    or not 0 < slice_target <= 1:
+                raise UserError(f"{where}: timeSliceTarget {slice_target!r} is not in (0, 1]",
+                                "write the share of good events a slice needs, e.g. 0.95")
+    try:
+        return SLOSpec(
+            name=name, objective=target, conditions=conditions, window=window, budgeting_method=method,
+            time_slice_target=slice_target, time_slice_window=slice_window,
+            display_name=objective.get("displayName"), service=spec.get("service"),
+            alert_windows=windows, has_request_conditions=has_conditions, source=where,
+        )
+    except ValidationError as exc:
+        raise UserError(f"{where}: {_first_error(exc)}", "see docs/slo.md for the spec format") from None
+
+
+def _target(objective: dict[str, Any], where: str) -> float:
+    if "target" in objective:
+        value, scale, label = objective["target"], 1.0, "target"
+    elif "targetPercent" in objective:
+        value, scale, label = objective["targetPercent"], 100.0, "targetPercent"
+    else:
+        raise UserError(f"{where} has no target", "write target: 0.99 (or targetPercent: 99)")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value / scale < 1:
+        bound = "[0, 100)" if scale == 100.0 else "[0, 1)"
+        raise UserError(f"{where}: {label} {value!r} is outside {bound}",
+                        "a target of 1 leaves no error budget; write e.g. 0.999")
+    return float(value) / scale
+
+
+def _time_window(raw: Any, where: str) -> TimeWindow:
+    if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
+        raise UserError(f"{where}: timeWindow must be a list with one entry",
+                        "write timeWindow: [{duration: 30d, isRolling: true}]")
+    entry = raw[0]
+    duration = parse_duration(entry.get("duration"), what=f"{where}: timeWindow duration")
+    rolling = entry.get("isRolling", True)
+    if not isinstance(rolling, bool):
+        raise UserError(f"{where}: isRolling {rolling!r} is not true or false", "write isRolling: true")
+    if rolling:
+        return TimeWindow(duration=duration, is_rolling=True)
+    calendar = entry.get("calendar")
+    if not isinstance(calendar, dict) or "startTime" not in calendar:
+        raise UserError(f"{where}: a calendar window (isRolling: false) needs calendar.startTime",
+                        "write calendar: {startTime: 2026-01-01 00:00:00, timeZone: UTC}")
+    start = calendar["startTime"]
+    if not isinstance(start, datetime):
+        try:
+            start = datetime.fromisoformat(str(start))
+        except ValueError:
+            raise UserError(f"{where}: calendar.startTime {start!r} is not a time",
+                            "write e.g. 2026-01-01 00:00:00") from None
+    tz_name = str(calendar.get("timeZone", "UTC"))
+    zone(tz_name)
+    return TimeWindow(duration=duration, is_rolling=False, calendar_start=start, time_zone=tz_name)
+
+
+def _indicator(spec: dict[str, Any], slis: dict[str, dict], where: str) -> dict[str, Any]:
+    if "indicatorRef" in spec:
+        ref = spec["indicatorRef"]
+        if ref not in slis:
+            raise UserError(f"{where}: indicatorRef {ref!r} names no SLI document in the file",
+                            "define the SLI in the same file or inline it as indicator")
+        sli = slis[ref]
+    else:
+        sli = spec.get("indicator")
+    if not isinstance(sli, dict) or not isinstance(sli.get("spec"), dict):
+        raise UserError(f"{where} has no indicator spec", "add indicator.spec.ratioMetric or thresholdMetric")
+    return sli["spec"]
+
+
+def _conditions(indicator: dict[str, Any], objective: dict[str, Any], where: str):
+    """(conditions, has_request_conditions) from a causalsre metric source; () for other sources."""
+    if isinstance(indicator.get("ratioMetric"), dict):
+        good = indicator["ratioMetric"].get("good") or {}
+        source = good.get("metricSource") if isinstance(good, dict) else None
+        if not _is_ours(source):
+            return (), False
+        raw = (source.get("spec") or {}).get("conditions", [])
+    elif isinstance(indicator.get("thresholdMetric"), dict):
+        source = indicator["thresholdMetric"].get("metricSource")
+        if not _is_ours(source):
+            return (), False
+        metric = (source.get("spec") or {}).get("metric")
+        if "op" not in objective or "value" not in objective:
+            raise UserError(f"{where}: a thresholdMetric objective needs op and value", "write op: lte, value: 0.5")
+        raw = [{"metric": metric, "op": objective["op"], "value": objective["value"]}]
+    else:
+        raise UserError(f"{where}: the indicator has neither ratioMetric nor thresholdMetric",
+                        "see docs/slo.md for the causalsre indicator")
+    if not isinstance(raw, list):
+        raise UserError(f"{where}: conditions must be a list", "write conditions: [{metric: ttft_s, op: lte, value: 0.5}]")
+    return tuple(_condition(item, where) for item in raw), True
+
+
+def _is_ours(source: Any) -> bool:
+    return isinstance(source, dict) and str(source.get("type", "")).lower() == "causalsre"
+
+
+def _condition(item: Any, where: str) -> Condition:
+    try:
+        condition = Condition.model_validate(item)
+    except ValidationError as exc:
+        raise UserError(f"{where}: bad condition {item!r}: {_first_error(exc)}",
+                        "write {metric: ttft_s, op: lte, value: 0.5}") from None
+    validate_condition(condition, schema_columns(), where)
+    return condition
+
+
+def validate_condition(condition: Condition, columns: dict[str, str], where: str) -> None:
+    """The metric is a request_metrics outcome column and the value fits its type and the operator."""
+    check_column(condition.metric, {c: t for c, t in columns.items() if c not in NOT_CONDITION_COLUMNS},
+                 what=f"metric in {where}:")
+    kind = kind_of(columns[condition.metric])
+    value = condition.value
+    if kind == "number" and (isinstance(value, (bool, str))):
+        raise UserError(f"{where}: {condition.metric} is a number but the condition compares it with {value!r}",
+                        "give a numeric value, e.g. 0.5 (seconds for *_s metrics)")
+    if kind in ("text", "bool") and condition.op not in ("eq", "ne"):
+        raise UserError(f"{where}: {condition.metric} can only be compared with eq or ne", "use op: eq")
+    if kind == "bool" and not isinstance(value, bool):
+        raise UserError(f"{where}: {condition.metric} is true/false, not {value!r}", "write value: true")
+    if kind == "text" and not isinstance(value, str):
+        raise UserError(f"{where}: {condition.metric} is text, not {value!r}", "quote the value, e.g. ok")
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    location = ".".join(str(part) for part in error.get("loc", ()))
+    return f"{location}: {error.get('msg')}" if location else str(error.get("msg"))

@@ -1,0 +1,67 @@
+"""The good-event SQL and per-request outcomes over a real telemetry database."""
+
+from __future__ import annotations
+
+import pytest
+
+from causalsre.errors import UserError
+from causalsre.slo import good_event_sql, load_slos, request_outcomes
+from slo_specs import LATENCY_SLO
+
+
+@pytest.fixture
+def latency_slo(tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text(LATENCY_SLO)
+    return load_slos(path)[0]
+
+
+ROWS = [
+    {"request_id": 0, "arrival_s": 1.0, "ttft_s": 0.2, "tpot_s": 0.01},               # good
+    {"request_id": 1, "arrival_s": 2.0, "ttft_s": 0.7, "tpot_s": 0.01},               # slow first token
+    {"request_id": 2, "arrival_s": 3.0, "ttft_s": 0.2, "tpot_s": 0.08},               # slow decode
+    {"request_id": 3, "arrival_s": 4.0, "ttft_s": 0.2, "tpot_s": 0.01, "status": "rejected"},
+    {"request_id": 4, "arrival_s": 5.0, "ttft_s": 0.2, "tpot_s": 0.01, "status": "timeout"},
+    {"request_id": 5, "arrival_s": 6.0, "ttft_s": 0.5, "tpot_s": 0.05},               # exactly at both limits
+    {"request_id": 6, "arrival_s": 7.0, "ttft_s": 0.3, "tpot_s": 0.9, "output_tokens": 1},  # no TPOT
+    {"request_id": 7, "arrival_s": 8.0, "ttft_s": 0.2, "tpot_s": 0.01, "status": "error", "tenant": "b"},
+]
+
+
+def test_good_event_sql_binds_every_value(latency_slo):
+    sql, params = good_event_sql(latency_slo)
+    assert params == [0.5, 0.05]
+    assert "0.5" not in sql and sql.count("?") == 2
+
+
+def test_outcomes_mark_slow_and_failed_requests_bad(make_db, open_db, latency_slo):
+    con = open_db(make_db(ROWS))
+    frame = request_outcomes(con, latency_slo)
+    assert list(frame.columns) == ["run_id", "request_id", "arrival_ts", "phase", "is_good", "is_bad"]
+    assert frame.set_index("request_id")["is_good"].to_dict() == {
+        0: True, 1: False, 2: False, 3: False, 4: False, 5: True, 6: True, 7: False,
+    }
+    assert (frame["is_bad"] == ~frame["is_good"]).all()
+
+
+def test_failed_requests_are_bad_even_with_no_conditions(make_db, open_db, latency_slo):
+    con = open_db(make_db(ROWS))
+    no_conditions = latency_slo.model_copy(update={"conditions": ()})
+    frame = request_outcomes(con, no_conditions)
+    assert set(frame.loc[frame["is_bad"], "request_id"]) == {3, 4, 7}
+
+
+def test_structured_filter_selects_rows_and_refuses_unknown_columns(make_db, open_db, latency_slo):
+    con = open_db(make_db(ROWS))
+    assert list(request_outcomes(con, latency_slo, where={"tenant": "b"})["request_id"]) == [7]
+    assert list(request_outcomes(con, latency_slo, where={"request_id": [1, 2]})["request_id"]) == [1, 2]
+    with pytest.raises(UserError, match="unknown filter column"):
+        request_outcomes(con, latency_slo, where={"tenant = 'a' OR 1=1 --": "x"})
+    # A hostile value is only ever a bound parameter: it matches nothing and breaks nothing.
+    assert request_outcomes(con, latency_slo, where={"tenant": "a' OR '1'='1"}).empty
+
+
+def test_time_bounds_are_half_open(make_db, open_db, latency_slo):
+    con = open_db(make_db(ROWS))
+    frame = request_outcomes(con, latency_slo, start="2026-01-01T00:00:02", end="2026-01-01T00:00:04Z")
+    assert list(frame["request_id"]) == [1, 2]
