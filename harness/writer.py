@@ -1,0 +1,207 @@
+"""The telemetry writer: an EngineObserver that buffers in memory and appends to DuckDB in batches.
+
+Observer callbacks run inside the engine loop, so they only append tuples to lists. A background thread
+swaps the lists out every ``flush_interval_s`` (0.5 s by default) and appends each as one Arrow batch in one
+transaction, so a process killed with SIGKILL loses at most the last interval. The ``runs`` row is inserted
+with status ``running`` at start and set to ``complete`` (or ``incomplete``) at the end.
+
+DuckDB lets one process at a time open a file for writing, and a writer holds the file for the whole run.
+So a run still marked ``running`` in a database another process can open was left by a dead writer: the
+next writer marks such runs ``incomplete`` when it opens the file, and readers should treat ``running`` as
+``incomplete`` (:func:`effective_status` does both checks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from harness.engine.observer import RequestRecord, StepRecord
+
+I64, I32, STR, F64 = pa.int64(), pa.int32(), pa.string(), pa.float64()
+
+# table -> (column, arrow type) in the order the buffers hold them (run_id is added at flush time).
+TABLE_COLUMNS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "tokens": [("request_id", I64), ("token_index", I32), ("step_id", I64), ("emitted_ns", I64)],
+    "events": [("request_id", I64), ("event_type", STR), ("ts_ns", I64), ("step_id", I64)],
+    "steps": [(name, I64) for name in (
+        "step_id", "start_ns", "end_ns", "schedule_ns", "forward_ns", "num_prefill_seqs", "num_prefill_tokens",
+        "num_decode_seqs", "num_decode_tokens", "num_waiting", "num_running", "num_kv_blocks_used",
+        "num_kv_blocks_total", "num_preemptions")],
+    "requests": [("request_id", I64), ("tenant", STR), ("priority", I32), ("prompt_tokens", I32),
+                 ("target_output_tokens", I32), ("output_tokens", I32), ("scheduled_arrival_ns", I64),
+                 ("enqueue_ns", I64), ("first_scheduled_ns", I64), ("first_token_ns", I64),
+                 ("last_token_ns", I64), ("finish_ns", I64), ("status", STR), ("finish_reason", STR),
+                 ("num_preemptions", I32), ("attributes", STR)],
+    "run_settings": [("setting", STR), ("start_ns", I64), ("value", F64), ("value_text", STR)],
+    "faults": [("fault_id", I32), ("kind", STR), ("family", STR), ("factor", STR), ("start_ns", I64),
+               ("end_ns", I64), ("params", STR)],
+    "phases": [("name", STR), ("start_ns", I64), ("end_ns", I64)],
+}
+
+# Runs this process is writing now (several writers may share one process, e.g. tests).
+_ACTIVE_RUNS: set[str] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def mark_stale_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark ``running`` runs no live writer of this process owns as ``incomplete``; returns how many."""
+    with _ACTIVE_LOCK:
+        active = sorted(_ACTIVE_RUNS)
+    rows = con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()
+    stale = [r[0] for r in rows if r[0] not in active]
+    for run_id in stale:
+        con.execute("UPDATE runs SET status = 'incomplete' WHERE run_id = ?", [run_id])
+    return len(stale)
+
+
+def effective_status(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """A run's status as readers should see it: ``running`` without a live writer here is ``incomplete``."""
+    row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        raise KeyError(run_id)
+    with _ACTIVE_LOCK:
+        alive = run_id in _ACTIVE_RUNS
+    return "incomplete" if row[0] == "running" and not alive else row[0]
+
+
+class TelemetryWriter:
+    """Buffers one run's telemetry and appends it to ``con`` in batches from a background thread."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, *, flush_interval_s: float = 0.5):
+        self.con = con
+        self.run_id = run_id
+        self.flush_interval_s = flush_interval_s
+        self._buffers: dict[str, list[tuple]] = {table: [] for table in TABLE_COLUMNS}
+        self._swap_lock = threading.Lock()
+        self._db_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scheduled_arrival: dict[int, int] = {}
+        self._attributes: dict[int, str] = {}
+        self.flush_error: BaseException | None = None
+        self.rows_written = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self, runs_row: dict[str, Any]) -> None:
+        """Insert the runs row (status ``running``) and start the flush thread."""
+        with _ACTIVE_LOCK:
+            _ACTIVE_RUNS.add(self.run_id)
+        mark_stale_runs(self.con)
+        row = dict(runs_row, run_id=self.run_id, status="running", finished_at=None)
+        for key in ("config_json", "hardware_json"):
+            if not isinstance(row.get(key), str):
+                row[key] = json.dumps(row.get(key))
+        columns = sorted(row)
+        placeholders = ", ".join("?" for _ in columns)
+        # Column names come from our own dict keys, never from user text.
+        self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({placeholders})",
+                         [row[c] for c in columns])
+        self._thread = threading.Thread(target=self._flush_loop, name=f"telemetry-{self.run_id}", daemon=True)
+        self._thread.start()
+
+    def close(self, status: str = "complete") -> None:
+        """Stop the thread, flush the rest and set the run's final status."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self.flush()
+            self.con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                             [status, datetime.now(timezone.utc).replace(tzinfo=None), self.run_id])
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE_RUNS.discard(self.run_id)
+        if self.flush_error is not None:
+            raise self.flush_error
+
+    def _flush_loop(self) -> None:
+        cursor = self.con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
+        while not self._stop.wait(self.flush_interval_s):
+            try:
+                self.flush(cursor)
+            except BaseException as exc:  # surfaced by close(); the run keeps buffering meanwhile
+                self.flush_error = exc
+                return
+        cursor.close()
+
+    def flush(self, con: duckdb.DuckDBPyConnection | None = None) -> int:
+        """Append everything buffered so far, in one transaction; returns the rows written."""
+        with self._swap_lock:
+            batches, self._buffers = self._buffers, {table: [] for table in TABLE_COLUMNS}
+        batches = {t: rows for t, rows in batches.items() if rows}
+        if not batches:
+            return 0
+        con = con or self.con
+        written = 0
+        with self._db_lock:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table, rows in batches.items():
+                    batch = self._arrow_batch(table, rows)
+                    con.register("_telemetry_batch", batch)
+                    names = ", ".join(batch.column_names)
+                    con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _telemetry_batch")
+                    con.unregister("_telemetry_batch")
+                    written += len(rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        self.rows_written += written
+        return written
+
+    def _arrow_batch(self, table: str, rows: list[tuple]) -> pa.Table:
+        spec = TABLE_COLUMNS[table]
+        columns = list(zip(*rows))
+        arrays = [pa.array([self.run_id] * len(rows), STR)]
+        arrays += [pa.array(col, typ) for col, (_, typ) in zip(columns, spec)]
+        return pa.Table.from_arrays(arrays, names=["run_id"] + [name for name, _ in spec])
+
+    # -- what the runner reports ---------------------------------------------------------------------
+    def register_request(self, request_id: int, scheduled_arrival_ns: int, attributes: dict | None = None) -> None:
+        self._scheduled_arrival[request_id] = scheduled_arrival_ns
+        if attributes:
+            self._attributes[request_id] = json.dumps(attributes)
+
+    def record_setting(self, setting: str, start_ns: int, value: float | None, value_text: str | None = None):
+        with self._swap_lock:
+            self._buffers["run_settings"].append((setting, start_ns, value, value_text))
+
+    def record_fault(self, fault_id: int, kind: str, family: str, factor: str, start_ns: int,
+                     end_ns: int | None, params: dict) -> None:
+        with self._swap_lock:
+            self._buffers["faults"].append((fault_id, kind, family, factor, start_ns, end_ns, json.dumps(params)))
+
+    def record_phase(self, name: str, start_ns: int, end_ns: int) -> None:
+        with self._swap_lock:
+            self._buffers["phases"].append((name, start_ns, end_ns))
+
+    # -- EngineObserver ------------------------------------------------------------------------------
+    # The lock makes "look up the current list, append" atomic with respect to the flush thread's swap.
+    def on_event(self, request_id: int, event_type: str, ts_ns: int, step_id: int | None) -> None:
+        with self._swap_lock:
+            self._buffers["events"].append((request_id, event_type, ts_ns, step_id))
+
+    def on_token(self, request_id: int, token_index: int, step_id: int, ts_ns: int) -> None:
+        with self._swap_lock:
+            self._buffers["tokens"].append((request_id, token_index, step_id, ts_ns))
+
+    def on_step(self, step: StepRecord) -> None:
+        with self._swap_lock:
+            self._buffers["steps"].append(tuple(getattr(step, name) for name, _ in TABLE_COLUMNS["steps"]))
+
+    def on_request_done(self, r: RequestRecord) -> None:
+        scheduled = self._scheduled_arrival.pop(r.request_id, None)
+        row = (
+            r.request_id, r.tenant, r.priority, r.prompt_tokens, r.target_output_tokens, r.output_tokens,
+            scheduled, r.enqueue_ns, r.first_scheduled_ns, r.first_token_ns, r.last_token_ns, r.finish_ns,
+            r.status, r.finish_reason, r.num_preemptions, self._attributes.pop(r.request_id, None))
+        with self._swap_lock:
+            self._buffers["requests"].append(row)
