@@ -17,6 +17,7 @@ from causalsre.errors import UserError
 
 # command name -> "module:attribute". Add a line here to register a command or group.
 COMMANDS: dict[str, str] = {
+    "bench": "causalsre.cli.bench:bench",
     "db": "causalsre.cli.db:db",
 }
 
