@@ -1,0 +1,54 @@
+"""The evaluation moment and the SLO period it falls in.
+
+Rolling windows cover (at - P, at]; calendar windows cover [period start, at] of the calendar period that
+contains ``at``. ``at`` defaults to the latest arrival among the selected requests, so a report on an old
+harness run describes that run rather than an empty "now".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from causalsre.errors import UserError
+from causalsre.slo.durations import calendar_period, parse_time
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    lower: datetime  # exclusive for rolling windows, inclusive for calendar windows
+    lower_inclusive: bool
+    at: datetime
+    seconds: float  # nominal length of the whole period (thresholds and exhaustion use it)
+    is_rolling: bool
+
+    def condition(self) -> tuple[str, list[Any]]:
+        """SQL (over arrival_ts) selecting the requests of the period so far, with its parameters."""
+        operator = ">=" if self.lower_inclusive else ">"
+        return f"arrival_ts {operator} ? AND arrival_ts <= ?", [self.lower, self.at]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.lower.isoformat(), "end": self.at.isoformat(), "rolling": self.is_rolling,
+                "duration_s": self.seconds}
+
+
+def resolve_at(con: duckdb.DuckDBPyConnection, at: str | datetime | None, where_sql: str,
+               where_params: list[Any]) -> datetime:
+    """``at`` as naive UTC, or the latest arrival among the selected requests."""
+    if at is not None:
+        return parse_time(at, what="--at")
+    row = con.execute(f"SELECT max(arrival_ts) FROM request_metrics WHERE {where_sql}", where_params).fetchone()
+    if row is None or row[0] is None:
+        raise UserError("no requests match in request_metrics", "check the database and the filter")
+    return row[0]
+
+
+def period_at(slo: Any, at: datetime) -> Period:
+    window = slo.window
+    if window.is_rolling:
+        return Period(at - timedelta(seconds=window.duration.seconds), False, at, window.duration.seconds, True)
+    begin, _ = calendar_period(window.duration, window.calendar_start, window.time_zone, at)
+    return Period(begin, True, at, window.duration.seconds, False)

@@ -1,0 +1,135 @@
+"""Burn-rate timeline at a chosen resolution, and the budget burn-down over the period.
+
+Requests are counted into fixed buckets (aligned to the Unix epoch) in DuckDB; the rolling burn rate over
+each alert tier's long window is a window-function sum of bucket counts (``RANGE k-1 PRECEDING``), so a
+window is rounded up to whole buckets. Windows with fewer than ``min_events`` requests are no-data (NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from causalsre.errors import UserError
+from causalsre.slo.columns import database_columns
+from causalsre.slo.durations import Duration, parse_duration
+from causalsre.slo.evaluate import alert_windows_for
+from causalsre.slo.period import period_at, resolve_at
+from causalsre.slo.sql import good_event_sql, where_sql
+from causalsre.slo.windows import AlertWindows
+
+_NICE_RESOLUTIONS = ["1s", "5s", "10s", "30s", "1m", "5m", "10m", "30m", "1h", "3h", "6h", "12h", "1d", "1w"]
+MAX_BUCKETS = 50_000
+
+
+def pick_resolution(span_s: float, points: int = 600) -> Duration:
+    """The finest of a few round resolutions that shows ``span_s`` in at most ``points`` buckets."""
+    for text in _NICE_RESOLUTIONS:
+        if span_s / parse_duration(text).seconds <= points:
+            return parse_duration(text)
+    return parse_duration(_NICE_RESOLUTIONS[-1])
+
+
+def burn_rate_timeline(
+    con: duckdb.DuckDBPyConnection,
+    slo: Any,
+    *,
+    at: str | datetime | None = None,
+    where: Mapping[str, Any] | None = None,
+    resolution: str | Duration | None = None,
+    alert_windows: AlertWindows | None = None,
+    min_events: int = 1,
+) -> pd.DataFrame:
+    """One row per bucket from the first request of the period to ``at``.
+
+    Columns: ``ts`` (bucket end), ``events``, ``bad_events``, ``burn_rate`` (within the bucket), one
+    ``burn_rate_<L>`` per distinct long alert window L, ``budget_consumed`` and ``budget_remaining``
+    (cumulative bad events of the period so far over the budget of all the period's events).
+    """
+    columns = database_columns(con)
+    filters, filter_params = where_sql(where, columns)
+    moment = resolve_at(con, at, filters, filter_params)
+    period = period_at(slo, moment)
+    period_sql, period_params = period.condition()
+    first = con.execute(
+        f"SELECT min(arrival_ts) FROM request_metrics WHERE {filters} AND {period_sql}", filter_params + period_params
+    ).fetchone()[0]
+    if first is None:
+        raise UserError(f"no requests in the period of SLO {slo.name} ending {moment}", "check --at and the filter")
+    if isinstance(resolution, str):
+        resolution = parse_duration(resolution, what="resolution")
+    resolution = resolution or pick_resolution((moment - first).total_seconds())
+    res_us = int(resolution.seconds * 1_000_000)
+    origin_us = _epoch_us(first) // res_us * res_us
+    num_buckets = (_epoch_us(moment) - origin_us) // res_us + 1
+    if num_buckets > MAX_BUCKETS:
+        raise UserError(f"a {resolution} resolution gives {num_buckets} points", "choose a coarser --resolution")
+    windows = alert_windows_for(slo, alert_windows)
+    longs = sorted({tier.long_window for tier in windows.tiers}, key=lambda d: d.seconds)
+    spans = {str(span): max(1, math.ceil(span.seconds / resolution.seconds)) for span in longs}
+    lookback = max(spans.values(), default=1)
+    good, good_params = good_event_sql(slo, columns)
+    rolling = "".join(
+        f", sum(events) OVER w{i} AS events_{i}, sum(bad_events) OVER w{i} AS bad_{i}" for i in range(len(spans))
+    )
+    window_defs = ", ".join(
+        f"w{i} AS (ORDER BY b RANGE BETWEEN {k - 1} PRECEDING AND CURRENT ROW)" for i, k in enumerate(spans.values())
+    )
+    sql = f"""
+        WITH counted AS (
+            SELECT (epoch_us(arrival_ts) - ?) // ? AS b, count(*) AS events,
+                   count(*) FILTER (WHERE NOT is_good) AS bad_events,
+                   count(*) FILTER (WHERE in_period) AS period_events,
+                   count(*) FILTER (WHERE in_period AND NOT is_good) AS period_bad
+            FROM (SELECT arrival_ts, {good} AS is_good, ({period_sql}) AS in_period FROM request_metrics
+                  WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?)
+            GROUP BY b
+        ), dense AS (
+            SELECT d.b, COALESCE(c.events, 0) AS events, COALESCE(c.bad_events, 0) AS bad_events,
+                   COALESCE(c.period_events, 0) AS period_events, COALESCE(c.period_bad, 0) AS period_bad
+            FROM range(?, ?) d(b) LEFT JOIN counted c USING (b)
+        )
+        SELECT b, events, bad_events, period_events, period_bad{rolling}
+        FROM dense {"WINDOW " + window_defs if window_defs else ""} ORDER BY b
+    """
+    scan_lower = datetime(1970, 1, 1) + timedelta(microseconds=origin_us) - timedelta(
+        seconds=lookback * resolution.seconds)
+    params = ([origin_us, res_us] + good_params + period_params + filter_params
+              + [scan_lower, moment, -lookback, num_buckets])
+    frame = con.execute(sql, params).df()
+    return _finish(frame, slo, spans, origin_us, res_us, min_events)
+
+
+def _finish(frame: pd.DataFrame, slo, spans: dict[str, int], origin_us: int, res_us: int, min_events: int):
+    budget = slo.error_budget
+    total_period_events = frame["period_events"].sum()
+    frame = frame[frame["b"] >= 0].reset_index(drop=True)
+    out = pd.DataFrame({
+        "ts": pd.to_datetime((origin_us + (frame["b"] + 1) * res_us).astype("int64"), unit="us"),
+        "events": frame["events"].astype("int64"),
+        "bad_events": frame["bad_events"].astype("int64"),
+    })
+    out["burn_rate"] = _burn(out["bad_events"], out["events"], budget, min_events)
+    for i, name in enumerate(spans):
+        out[f"burn_rate_{name}"] = _burn(frame[f"bad_{i}"], frame[f"events_{i}"], budget, min_events)
+    denominator = budget * total_period_events
+    consumed = frame["period_bad"].cumsum() / denominator if denominator > 0 else float("nan")
+    out["budget_consumed"] = consumed
+    out["budget_remaining"] = 1.0 - out["budget_consumed"]
+    return out
+
+
+def _burn(bad: pd.Series, events: pd.Series, budget: float, min_events: int) -> pd.Series:
+    events = events.astype("float64")
+    ratio = bad.astype("float64") / events.where(events >= max(min_events, 1))
+    return ratio / budget if budget > 0 else ratio * float("nan")
+
+
+def _epoch_us(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
