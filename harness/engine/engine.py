@@ -32,6 +32,7 @@ class Engine:
         self.scheduler = Scheduler(config)
         self.step_delay_s = 0.0
         self.step_id = 0
+        self.last_decode_context_tokens = 0   # K/V tokens the last step's decodes read (for roofline figures)
         self.sequences: dict[int, Sequence] = {}
         self._t0 = time.perf_counter_ns()
 
@@ -152,6 +153,7 @@ class Engine:
             obs.on_event(seq.request_id, "scheduled", start, step_id)
             if seq.first_scheduled_ns is None:
                 seq.first_scheduled_ns = start
+        self.last_decode_context_tokens = sum(c.start + 1 for c in out.chunks if not c.is_prefill)
         scheduled = self.now_ns()
         tokens = self.runner.run(out.chunks)
         if self.step_delay_s:

@@ -1,0 +1,93 @@
+"""``causalsre bench``: benchmarks that print JSON with ratios against baselines measured in the same run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from causalsre.errors import UserError
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (each prints a JSON report with --json)."""
+
+
+def _range(text: str, name: str) -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise UserError(f"{name} must look like MIN:MAX, got {text!r}", f"pass e.g. --{name} 16:256") from None
+    if not 1 <= low <= high:
+        raise UserError(f"{name} needs 1 <= MIN <= MAX, got {text!r}", f"pass e.g. --{name} 16:256")
+    return low, high
+
+
+@bench.command("engine")
+@click.option("--preset", default="small", show_default=True, help="model preset: tiny, small, medium, large")
+@click.option("--num-requests", default=32, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--prompt-lengths", default="16:256", show_default=True, help="MIN:MAX prompt tokens")
+@click.option("--output-lengths", default="16:128", show_default=True, help="MIN:MAX output tokens")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 1024))
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--dtype", default="float32", show_default=True,
+              type=click.Choice(["float32", "bfloat16", "float16"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--static-batch-size", default=8, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--max-num-seqs", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--max-num-batched-tokens", default=256, show_default=True, type=click.IntRange(1, 1 << 20))
+@click.option("--chunk-size", default=128, show_default=True, type=click.IntRange(1, 1 << 20))
+@click.option("--baselines", default="static,continuous", show_default=True,
+              help="comma list of static, continuous; or none")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON here")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads, device, dtype, seed,
+                   static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, out_path,
+                   as_json) -> None:
+    """The inference engine against Hugging Face transformers (static generate and continuous batching) on
+    the same model, weights and mixed workload, plus telemetry cost and decode roofline fraction."""
+    from harness.engine.benchmark.run import BenchSettings, run_benchmark
+    from harness.engine.config import MODEL_PRESETS
+
+    if preset not in MODEL_PRESETS:
+        raise UserError(f"unknown preset {preset!r}", f"use one of {', '.join(MODEL_PRESETS)}")
+    chosen = tuple(b.strip() for b in baselines.split(",") if b.strip() and b.strip() != "none")
+    unknown = sorted(set(chosen) - {"static", "continuous"})
+    if unknown:
+        raise UserError(f"unknown baseline(s): {', '.join(unknown)}", "use static, continuous or none")
+    settings = BenchSettings(
+        preset=preset, num_requests=num_requests, seed=seed, threads=threads, device=device, dtype=dtype,
+        prompt_range=_range(prompt_lengths, "prompt-lengths"), output_range=_range(output_lengths, "output-lengths"),
+        static_batch_size=static_batch_size, max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens, chunk_size=chunk_size, baselines=chosen)
+    progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    report = run_benchmark(settings, progress=progress)
+    text = json.dumps(report, indent=2)
+    if out_path is not None:
+        out_path.write_text(text + "\n")
+    if as_json:
+        click.echo(text)
+    else:
+        _print_summary(report)
+
+
+def _print_summary(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"engine benchmark ({report['model']['preset']}, {report['machine']['device']}, "
+                        f"{report['machine']['threads']} threads)")
+    for column in ("system", "tok/s", "p99 TPOT s", "engine/baseline"):
+        table.add_column(column)
+    table.add_row("engine", str(report["throughput_tok_s"]), str(report["p99_tpot_s"]), "")
+    for name, b in report["baselines"].items():
+        if "skipped" in b:
+            table.add_row(name, "-", "-", b["skipped"])
+        else:
+            table.add_row(name, str(b["throughput_tok_s"]), str(b["p99_tpot_s"]), f"{b['ratio']}x")
+    Console().print(table)
+    t, r = report["telemetry"], report["roofline_fraction"]
+    click.echo(f"telemetry overhead {t['overhead_fraction']:.1%} ({t['callback_ns_mean']} ns per callback); "
+               f"decode roofline fraction batch 1: {r['batch_1']}, benchmark batches: {r['benchmark']}")
