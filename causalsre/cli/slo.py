@@ -1,0 +1,134 @@
+"""`causalsre slo ...`: check OpenSLO specs and report error budgets over a telemetry database."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from causalsre.errors import UserError
+
+GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
+
+
+@click.group()
+def slo() -> None:
+    """Check SLO specs and report error budgets, burn rates and alerts."""
+
+
+@slo.command("check")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--alert-windows", type=click.Path(dir_okay=False), help="Sloth AlertWindows YAML to alert with.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--strict", is_flag=True, help="Exit with code 1 when there are warnings.")
+def check(spec: str, alert_windows: str | None, as_json: bool, strict: bool) -> None:
+    """Validate an OpenSLO v1 spec: errors exit with code 2, warnings are printed.
+
+    Example: causalsre slo check slos.yaml
+    """
+    from causalsre.slo.check import check_spec
+
+    result = check_spec(spec, alert_windows)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for item in result["slos"]:
+            thresholds = ", ".join(f"{t:g}" for t in item["alert_thresholds"])
+            conditions = " and ".join(item["conditions"]) or "finished ok"
+            click.echo(f"ok: {item['name']}: {item['objective']:.6g} of requests with {conditions}, "
+                       f"{item['budgeting_method']} over {item['window']}; burn-rate thresholds {thresholds}")
+        for warning in result["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+    if strict and result["warnings"]:
+        raise SystemExit(1)
+
+
+def _parse_where(pairs: tuple[str, ...], columns: dict[str, str]) -> dict | None:
+    from causalsre.slo.columns import check_column, kind_of
+
+    where: dict[str, list] = {}
+    for pair in pairs:
+        column, sep, text = pair.partition("=")
+        if not sep:
+            raise UserError(f"--where {pair!r} is not COLUMN=VALUE", "write e.g. --where tenant=acme")
+        column = check_column(column.strip(), columns, what="--where column")
+        value: object = text
+        if kind_of(columns[column]) == "number":
+            try:
+                value = float(text) if any(ch in text for ch in ".eE") else int(text)
+            except ValueError:
+                raise UserError(f"--where {column} needs a number, not {text!r}", "write e.g. priority=0") from None
+        where.setdefault(column, []).append(value)
+    return {column: values[0] if len(values) == 1 else values for column, values in where.items()} or None
+
+
+@slo.command("report")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry database.")
+@click.option("--slo", "spec", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
+@click.option("--at", help="Evaluate at this ISO time (UTC); default: the latest request.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the burn-rate figure (PNG).")
+@click.option("--group-by", multiple=True, type=click.Choice(GROUP_CHOICES), help="Report per group too.")
+@click.option("--where", "where_pairs", multiple=True, help="Filter COLUMN=VALUE (repeat for more).")
+@click.option("--alert-windows", type=click.Path(dir_okay=False), help="Sloth AlertWindows YAML.")
+@click.option("--min-events", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Windows with fewer requests are no-data.")
+@click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
+def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_windows, min_events, resolution):
+    """Error budget, burn rate and multiwindow alerts of each SLO in SPEC over the database.
+
+    Example: causalsre slo report --db telemetry.duckdb --slo slos.yaml --json --plot burn.png
+    """
+    from causalsre.slo import load_slos
+    from causalsre.slo.columns import database_columns
+    from causalsre.slo.report import build_report
+    from causalsre.slo.windows import load_alert_windows
+    from causalsre.telemetry import connect_readonly
+
+    slos = load_slos(spec)
+    windows = load_alert_windows(alert_windows) if alert_windows else None
+    con = connect_readonly(db_path)
+    try:
+        where = _parse_where(where_pairs, database_columns(con))
+        reports = build_report(con, slos, at=at, where=where, group_by=group_by, alert_windows=windows,
+                               min_events=min_events)
+        if plot_path:
+            from causalsre.slo.plot import plot_timelines
+            from causalsre.slo.timeline import burn_rate_timeline
+
+            timelines = [(s, burn_rate_timeline(con, s, at=at, where=where, resolution=resolution,
+                                                alert_windows=windows, min_events=min_events)) for s in slos]
+            plot_timelines(timelines, plot_path, windows)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(reports, indent=2, default=str))
+    else:
+        _print_table(reports)
+    if plot_path and not as_json:
+        click.echo(f"wrote {plot_path}")
+
+
+def _fmt(value, spec: str = ".4g") -> str:
+    return "no data" if value is None else format(value, spec)
+
+
+def _print_table(reports: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="SLO error budgets")
+    for heading in ("SLO", "objective", "events", "bad", "SLI", "budget used", "remaining", "burn", "firing"):
+        table.add_column(heading, justify="left" if heading in ("SLO", "firing") else "right")
+    for item in reports:
+        rows = [(item["name"], item)] + [
+            ("  " + ", ".join(f"{k}={v}" for k, v in g["group"].items()), g) for g in item.get("groups", [])
+        ]
+        for label, row in rows:
+            firing = [f"{a['severity']} {a['threshold']:.3g}x ({a['long_window']}/{a['short_window']})"
+                      for a in row["alerts"] if a["firing"]]
+            table.add_row(label, f"{row['objective']:.4%}", str(row["events"]), str(row["bad_events"]),
+                          _fmt(row["sli"], ".4%"), _fmt(row["budget_consumed"], ".1%"),
+                          _fmt(row["budget_remaining"], ".1%"), _fmt(row["burn_rate"], ".3g"),
+                          "; ".join(firing) or "-")
+    Console().print(table)
