@@ -110,30 +110,42 @@ class _CountQuery:
         return () if is_total else tuple(row[: len(self.key_names)])
 
     def window_counts(self, con, spans: list[Duration]) -> dict[tuple, dict[str, int]]:
+        """Per group: events and bad events of the period and of each span ending at ``at``.
+
+        The spans are nested, so each request gets one class (the shortest span holding it) and the scan
+        groups by (in period, class); span counts are then cumulative sums over classes. This evaluates the
+        good-event expression once per request instead of once per window.
+        """
         period_sql, period_params = self.period.condition()
-        select = [f"count(*) FILTER (WHERE {period_sql})", f"count(*) FILTER (WHERE {period_sql} AND NOT is_good)"]
-        params: list[Any] = period_params + period_params
-        for span in spans:
-            since = self.period.at - timedelta(seconds=span.seconds)
-            select += ["count(*) FILTER (WHERE arrival_ts > ?)", "count(*) FILTER (WHERE arrival_ts > ? AND NOT is_good)"]
-            params += [since, since]
+        cases = " ".join(f"WHEN arrival_ts > ? THEN {index}" for index in range(len(spans)))
+        classify = f"CASE {cases} ELSE {len(spans)} END" if spans else "0"
+        since = [self.period.at - timedelta(seconds=span.seconds) for span in spans]
+        keys = "".join(n + ", " for n in self.key_names)
+        grouping = (f"GROUPING SETS ((in_period, cls), ({keys}in_period, cls))" if self.key_names
+                    else "in_period, cls")
+        total_flag = f"grouping({', '.join(self.key_names)}) <> 0" if self.key_names else "true"
         scan_lower = min(self.period.lower - timedelta(microseconds=1),
                          self.period.at - timedelta(seconds=spans[-1].seconds if spans else 0))
-        total_flag = f"grouping({', '.join(self.key_names)}) <> 0" if self.key_names else "true"
         sql = (
-            f"SELECT {''.join(n + ', ' for n in self.key_names)}{total_flag}, {', '.join(select)} "
-            f"FROM ({self.base_sql}) AS base{self._grouping()}"
+            f"SELECT {keys}{total_flag}, in_period, cls, count(*), count_if(NOT is_good) FROM ("
+            f"  SELECT *, ({period_sql}) AS in_period, {classify} AS cls FROM ({self.base_sql})"
+            f") AS classified GROUP BY {grouping}"
         )
-        rows = con.execute(sql, params + self.base_params + [scan_lower, self.period.at]).fetchall()
-        out = {}
-        for row in rows:
-            offset = len(self.key_names)
-            values = row[offset + 1:]
-            counts = {"events": values[0], "bad_events": values[1]}
+        params = period_params + since + self.base_params + [scan_lower, self.period.at]
+        out: dict[tuple, dict[str, int]] = {}
+        offset = len(self.key_names)
+        for row in con.execute(sql, params).fetchall():
+            key = self._key_of(row, bool(row[offset]))
+            in_period, cls, events, bad = row[offset + 1:]
+            counts = out.setdefault(key, {"events": 0, "bad_events": 0,
+                                          **{f"{w}_{s}": 0 for s in spans for w in ("events", "bad")}})
+            if in_period:
+                counts["events"] += events
+                counts["bad_events"] += bad
             for index, span in enumerate(spans):
-                counts[f"events_{span}"] = values[2 + 2 * index]
-                counts[f"bad_{span}"] = values[3 + 2 * index]
-            out[self._key_of(row, bool(row[offset]))] = counts
+                if cls <= index:
+                    counts[f"events_{span}"] += events
+                    counts[f"bad_{span}"] += bad
         return out
 
     def slice_counts(self, con, min_events: int) -> dict[tuple, dict[str, Any]]:

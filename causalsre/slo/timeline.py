@@ -81,14 +81,17 @@ def burn_rate_timeline(
         f"w{i} AS (ORDER BY b RANGE BETWEEN {k - 1} PRECEDING AND CURRENT ROW)" for i, k in enumerate(spans.values())
     )
     sql = f"""
-        WITH counted AS (
-            SELECT (epoch_us(arrival_ts) - ?) // ? AS b, count(*) AS events,
-                   count(*) FILTER (WHERE NOT is_good) AS bad_events,
-                   count(*) FILTER (WHERE in_period) AS period_events,
-                   count(*) FILTER (WHERE in_period AND NOT is_good) AS period_bad
+        WITH classified AS (
+            -- group by the flags first so the good-event expression is evaluated once per request
+            SELECT (epoch_us(arrival_ts) - ?) // ? AS b, is_good, in_period, count(*) AS n
             FROM (SELECT arrival_ts, {good} AS is_good, ({period_sql}) AS in_period FROM request_metrics
                   WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?)
-            GROUP BY b
+            GROUP BY ALL
+        ), counted AS (
+            SELECT b, sum(n) AS events, sum(n) FILTER (WHERE NOT is_good) AS bad_events,
+                   sum(n) FILTER (WHERE in_period) AS period_events,
+                   sum(n) FILTER (WHERE in_period AND NOT is_good) AS period_bad
+            FROM classified GROUP BY b
         ), dense AS (
             SELECT d.b, COALESCE(c.events, 0) AS events, COALESCE(c.bad_events, 0) AS bad_events,
                    COALESCE(c.period_events, 0) AS period_events, COALESCE(c.period_bad, 0) AS period_bad
