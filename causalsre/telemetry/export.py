@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.dataset as ds
 
 from causalsre.errors import UserError
-from causalsre.telemetry.inspect import REQUIRED_TABLES
+from causalsre.telemetry.schema import REQUIRED_TABLES
 
 # Tables and views written; the view is included so other engines get the derived metrics as defined here.
 EXPORTED = REQUIRED_TABLES + ("request_metrics",)

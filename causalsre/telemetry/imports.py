@@ -54,16 +54,19 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise UserError(f"unsupported file type {suffix or '(none)'} for {path}", "give a .csv or .parquet file")
 
 
+MAX_EPOCH_S = 7_258_118_400  # 2200-01-01: later "epoch seconds" are a unit mistake (ms or ns)
+
+
 def parse_arrival_times(values: pd.Series) -> pd.Series:
     """ISO 8601 strings or epoch seconds -> timezone-naive UTC timestamps; UserError naming the bad row."""
-    if pd.api.types.is_numeric_dtype(values):
-        numeric = values.astype("float64")
-        bad = ~np.isfinite(numeric.to_numpy())
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numeric = values.astype("float64").to_numpy()
+        bad = ~np.isfinite(numeric) | (numeric < 0) | (numeric > MAX_EPOCH_S)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise UserError(f"column arrival_time row {row + 1}: missing or non-finite epoch seconds",
-                            "give ISO 8601 times or epoch seconds in every row")
-        return pd.to_datetime(numeric, unit="s", utc=True).dt.tz_localize(None)
+            raise UserError(f"column arrival_time row {row + 1}: {values.iloc[row]!r} is not epoch seconds "
+                            "between 1970 and 2200", "give ISO 8601 times or epoch seconds in every row")
+        return pd.to_datetime(pd.Series(numeric), unit="s", utc=True).dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
@@ -71,6 +74,7 @@ def parse_arrival_times(values: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
         # Epoch seconds stored as strings are fine too.
         as_number = pd.to_numeric(text, errors="coerce")
+        as_number = as_number.where((as_number >= 0) & (as_number <= MAX_EPOCH_S))
         parsed = parsed.where(parsed.notna() | as_number.isna(),
                               pd.to_datetime(as_number, unit="s", utc=True, errors="coerce"))
     bad = parsed.isna().to_numpy()

@@ -6,10 +6,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from causalsre.telemetry.schema import SCHEMA_VERSION, schema_version
-
-REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings")
-REQUIRED_VIEWS = ("request_metrics", "inter_token_latency", "step_metrics", "settings_timeline")
+from causalsre.telemetry.schema import REQUIRED_TABLES, SCHEMA_VERSION, missing_objects, schema_version
 
 
 def database_info(con: duckdb.DuckDBPyConnection) -> dict:
@@ -98,12 +95,9 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckResult:
     result.checks_run += 1
     if version != SCHEMA_VERSION:
         result.problems.append(f"schema version is {version}, expected {SCHEMA_VERSION}")
-    present = {row[0] for row in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-    for name in REQUIRED_TABLES + REQUIRED_VIEWS:
-        result.checks_run += 1
-        if name not in present:
-            result.problems.append(f"missing table or view {name}")
+    result.checks_run += 1
+    for name in missing_objects(con):
+        result.problems.append(f"missing table or view {name}")
     if result.problems:
         return result
     for description, sql in INVARIANTS:

@@ -17,6 +17,8 @@ import duckdb
 from causalsre.errors import UserError
 
 MIGRATIONS_TABLE = "schema_migrations"
+REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings")
+REQUIRED_VIEWS = ("request_metrics", "inter_token_latency", "step_metrics", "settings_timeline")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -163,4 +165,18 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
                 f"database schema version {found} is older than this causalsre reads ({SCHEMA_VERSION})",
                 f"run `causalsre db migrate {path}` first",
             )
+        missing = missing_objects(con)
+        if missing:
+            con.close()
+            raise UserError(
+                f"database {path} is damaged: missing table or view {', '.join(missing)}",
+                "restore it from a copy, or rebuild it from the original telemetry",
+            )
     return con
+
+
+def missing_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Required tables and views that the database lacks."""
+    present = {row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    return [name for name in REQUIRED_TABLES + REQUIRED_VIEWS if name not in present]
