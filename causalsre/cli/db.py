@@ -181,11 +181,3 @@ def import_vllm(file: str, db_path: str, name: str | None) -> None:
     Example: causalsre db import vllm-bench vllm-result.json --db telemetry.duckdb
     """
     _import(file, db_path, name, "import_vllm_bench")
-
-
-@db.command("schema-docs")
-def schema_docs() -> None:
-    """Print the telemetry schema reference (docs/telemetry.md) generated from the migrations."""
-    from causalsre.telemetry.schema_docs import render
-
-    click.echo(render(), nl=False)

@@ -19,6 +19,7 @@ from causalsre.errors import UserError
 COMMANDS: dict[str, str] = {
     "bench": "causalsre.cli.bench:bench",
     "db": "causalsre.cli.db:db",
+    "docs": "causalsre.cli.docs:docs",
     "harness": "causalsre.cli.harness:harness",
     "slo": "causalsre.cli.slo:slo",
 }
