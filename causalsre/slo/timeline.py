@@ -93,9 +93,14 @@ def burn_rate_timeline(
                    sum(n) FILTER (WHERE in_period AND NOT is_good) AS period_bad
             FROM classified GROUP BY b
         ), dense AS (
-            SELECT d.b, COALESCE(c.events, 0) AS events, COALESCE(c.bad_events, 0) AS bad_events,
-                   COALESCE(c.period_events, 0) AS period_events, COALESCE(c.period_bad, 0) AS period_bad
-            FROM range(?, ?) d(b) LEFT JOIN counted c USING (b)
+            -- every output bucket (empty ones too) plus the earlier buckets that hold data; RANGE frames
+            -- then sum over bucket numbers, so the lookback needs no empty rows
+            SELECT b, sum(events) AS events, sum(bad_events) AS bad_events,
+                   sum(period_events) AS period_events, sum(period_bad) AS period_bad
+            FROM (SELECT b, events, COALESCE(bad_events, 0) AS bad_events, COALESCE(period_events, 0) AS period_events,
+                         COALESCE(period_bad, 0) AS period_bad FROM counted
+                  UNION ALL SELECT b, 0, 0, 0, 0 FROM range(0, ?) r(b))
+            GROUP BY b
         )
         SELECT b, events, bad_events, period_events, period_bad{rolling}
         FROM dense {"WINDOW " + window_defs if window_defs else ""} ORDER BY b
@@ -103,7 +108,7 @@ def burn_rate_timeline(
     scan_lower = datetime(1970, 1, 1) + timedelta(microseconds=origin_us) - timedelta(
         seconds=lookback * resolution.seconds)
     params = ([origin_us, res_us] + good_params + period_params + filter_params
-              + [scan_lower, moment, -lookback, num_buckets])
+              + [scan_lower, moment, num_buckets])
     frame = con.execute(sql, params).df()
     return _finish(frame, slo, spans, origin_us, res_us, min_events)
 
