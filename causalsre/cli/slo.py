@@ -131,4 +131,7 @@ def _print_table(reports: list[dict]) -> None:
                           _fmt(row["sli"], ".4%"), _fmt(row["budget_consumed"], ".1%"),
                           _fmt(row["budget_remaining"], ".1%"), _fmt(row["burn_rate"], ".3g"),
                           "; ".join(firing) or "-")
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped output: do not wrap SLO names at 80 columns
+        console = Console(width=200)
+    console.print(table)
