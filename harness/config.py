@@ -107,8 +107,9 @@ class WorkloadSection(_Strict):
     output: LengthSpec = LengthSpec(dist="fixed", value=32)
     tenants: list[TenantSpec] = [TenantSpec(name="default")]
     trace: TraceSpec | None = None
-    # Explicit requests (arrival_s, prompt_tokens, output_tokens, tenant, priority): a replayed window.
-    requests: list[tuple[float, int, int, str | None, int]] | None = None
+    # Explicit requests (arrival_s, prompt_tokens, output_tokens, tenant, priority, request_id): a replayed
+    # window. They keep their original ids, so their prompt tokens (derived from seed and id) are the same.
+    requests: list[tuple[float, int, int, str | None, int, int]] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "WorkloadSection":
@@ -121,6 +122,8 @@ class WorkloadSection(_Strict):
             raise ValueError("give rate or load_fraction, not both")
         if self.arrival == "ramp" and self.end_rate is None:
             raise ValueError("arrival 'ramp' needs end_rate")
+        if self.requests is not None and len({r[5] for r in self.requests}) != len(self.requests):
+            raise ValueError("explicit request ids must be unique")
         if len({t.name for t in self.tenants}) != len(self.tenants):
             raise ValueError("tenant names must be unique")
         return self
@@ -144,7 +147,8 @@ class FaultSpec(_Strict):
     factor: float | None = Field(None, gt=0)       # rate_surge / longer_prompts / longer_outputs
     burstiness: float | None = Field(None, gt=0)   # burstier: gamma shape during the fault
     tenant: str | None = None                      # tenant_flood
-    rate: float | None = Field(None, gt=0)         # tenant_flood: extra requests per second
+    rate: float | None = Field(None, gt=0)         # tenant_flood: extra requests per second...
+    load_fraction: float | None = Field(None, gt=0)  # ...or a fraction of the calibrated capacity
     priority: int = 0                              # tenant_flood
     prompt: LengthSpec | None = None               # tenant_flood lengths (default: the workload's)
     output: LengthSpec | None = None
@@ -155,6 +159,10 @@ class FaultSpec(_Strict):
                   "fewer_threads": "num_threads", "cpu_contention": "workers", "rate_surge": "factor",
                   "longer_prompts": "factor", "longer_outputs": "factor", "burstier": "burstiness",
                   "tenant_flood": "rate"}[self.kind]
+        if self.kind == "tenant_flood" and self.load_fraction is not None:
+            needed = "load_fraction"
+            if self.rate is not None:
+                raise ValueError("tenant_flood takes rate or load_fraction, not both")
         if getattr(self, needed) is None:
             raise ValueError(f"fault '{self.kind}' needs '{needed}'")
         if self.end_s is not None and self.end_s <= self.at_s:
@@ -220,6 +228,8 @@ class RunConfig(_Strict):
                 raise ValueError(f"fault '{f.kind}' starts at or after duration_s")
             if f.kind == "tenant_flood" and f.tenant in tenants:
                 raise ValueError(f"tenant_flood tenant '{f.tenant}' must be a new tenant name")
+            if f.kind == "tenant_flood" and f.load_fraction is not None and self.workload.load_fraction is None:
+                raise ValueError("a tenant_flood load_fraction needs workload.load_fraction (a calibrated run)")
         return self
 
     def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
@@ -236,6 +246,14 @@ class RunConfig(_Strict):
                 raise UserError(f"unknown config key '{key}'", "use dotted keys like engine.max_num_seqs")
             target[parts[-1]] = copy.deepcopy(value)
         return parse_run_config(data, source=f"overrides {sorted(overrides)}")
+
+    def flood_rate(self, fault: FaultSpec) -> float:
+        """A tenant flood's requests per second (its load_fraction times the calibrated capacity)."""
+        if fault.rate is not None:
+            return fault.rate
+        if self.calibrated_capacity_rps is None:
+            raise UserError("tenant_flood load_fraction needs a calibrated capacity", "run it through harness.run")
+        return fault.load_fraction * self.calibrated_capacity_rps
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -85,7 +85,7 @@ def settings_at(cfg: RunConfig, t: float, rate: float | None) -> dict[str, Any]:
         elif fault.kind == "longer_outputs":
             output_scale *= fault.factor
         elif fault.kind == "tenant_flood":
-            floods.append((fault.tenant, fault.rate))
+            floods.append((fault.tenant, cfg.flood_rate(fault)))
     base_rate = offered or 0.0
     total = base_rate + sum(r for _, r in floods)
     state["arrival_rate"] = total if offered is not None or floods else None

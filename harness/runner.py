@@ -204,7 +204,8 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
     con = connect_writable(db_path)
     status = "incomplete"
     try:
-        closed = _ClosedLoop(cfg, seed, len(schedule)) if cfg.workload.arrival == "closed" \
+        first_id = max((spec.request_id for spec in schedule), default=-1) + 1
+        closed = _ClosedLoop(cfg, seed, first_id) if cfg.workload.arrival == "closed" \
             and cfg.workload.requests is None else None
         stats = RunStats({}, on_done=closed.on_done if closed else None)
         writer = TelemetryWriter(con, run_id)

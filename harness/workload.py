@@ -61,14 +61,13 @@ def _scaled_lengths(spec: LengthSpec, rng: np.random.Generator, scales: np.ndarr
     return out
 
 
+def _explicit_schedule(wl: WorkloadSection) -> list[RequestSpec]:
+    rows = sorted(wl.requests, key=lambda r: (r[0], r[5]))
+    return [RequestSpec(int(r[5]), int(round(r[0] * 1e9)), int(r[1]), int(r[2]), r[3], int(r[4])) for r in rows]
+
+
 def _base_stream(cfg: RunConfig, rate: float | None, seed: int) -> tuple[np.ndarray, ...]:
     wl = cfg.workload
-    if wl.requests is not None:
-        rows = sorted(wl.requests, key=lambda r: r[0])
-        arrival = np.array([r[0] for r in rows], float)
-        prompt = np.array([r[1] for r in rows], np.int64)
-        output = np.array([r[2] for r in rows], np.int64)
-        return arrival, prompt, output, [r[3] for r in rows], [r[4] for r in rows]
     if wl.arrival == "trace":
         reqs = trace_requests(wl.trace, cfg.duration_s)
         arrival, prompt, output = reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens
@@ -107,7 +106,7 @@ def _flood_streams(cfg: RunConfig, seed: int) -> list[tuple[np.ndarray, ...]]:
     for number, fault in enumerate(f for f in cfg.faults if f.kind == "tenant_flood"):
         rng = np.random.default_rng([seed, STREAM_FLOOD, number])
         lo, hi = _window(fault, cfg.duration_s)
-        rate_fn = base_rate_function("poisson", fault.rate, hi - lo)
+        rate_fn = base_rate_function("poisson", cfg.flood_rate(fault), hi - lo)
         arrival = renewal_arrivals(rate_fn, rng, shape=1.0) + lo
         prompt = sample_lengths(fault.prompt or cfg.workload.prompt, rng, len(arrival))
         output = sample_lengths(fault.output or cfg.workload.output, rng, len(arrival))
@@ -129,8 +128,10 @@ def build_schedule(cfg: RunConfig, seed: int, rate: float | None = None) -> list
     Closed-loop runs return only the tenant floods; the runner issues the clients' requests itself.
     """
     check_workload_faults(cfg)
+    if cfg.workload.requests is not None:
+        return _explicit_schedule(cfg.workload)
     streams = _flood_streams(cfg, seed)
-    if cfg.workload.arrival != "closed" or cfg.workload.requests is not None:
+    if cfg.workload.arrival != "closed":
         streams.insert(0, _base_stream(cfg, rate, seed))
     if not streams:
         return []

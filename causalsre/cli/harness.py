@@ -1,0 +1,186 @@
+"""`causalsre harness ...`: run the load harness (configs, sweeps, fault scenarios) into a telemetry database."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+
+def _quiet_threads() -> None:
+    # One intra-op thread unless the user asked otherwise: the engine sets its own from the config.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _summary(db: str, run_id: str) -> dict:
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db)
+    try:
+        row = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_ok), count(*) FILTER (WHERE status = 'rejected'), "
+            "quantile_cont(ttft_s, 0.5), quantile_cont(ttft_s, 0.9), quantile_cont(tpot_s, 0.5) "
+            "FROM request_metrics WHERE run_id = ?", [run_id]).fetchone()
+        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    finally:
+        con.close()
+    return {"run_id": run_id, "status": status, "requests": row[0], "ok": row[1], "rejected": row[2],
+            "ttft_p50_s": row[3], "ttft_p90_s": row[4], "tpot_p50_s": row[5]}
+
+
+def _echo_runs(db: str, run_ids: list[str], as_json: bool) -> None:
+    summaries = [_summary(db, r) for r in run_ids]
+    if as_json:
+        click.echo(json.dumps(summaries if len(summaries) != 1 else summaries[0], indent=2))
+        return
+    for s in summaries:
+        ttft = "-" if s["ttft_p50_s"] is None else f"{s['ttft_p50_s'] * 1000:.0f} ms"
+        click.echo(f"{s['run_id']}: {s['status']}, {s['requests']} requests ({s['ok']} ok, {s['rejected']} "
+                   f"rejected), TTFT p50 {ttft} -> {db}")
+
+
+db_option = click.option("--db", "db", required=True, type=click.Path(dir_okay=False),
+                         help="DuckDB telemetry file (created if missing).")
+seed_option = click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the config's).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+
+
+@click.group()
+def harness() -> None:
+    """Run the inference engine under chosen loads and faults and record telemetry."""
+
+
+@harness.command("run")
+@click.argument("config", type=click.Path(dir_okay=False))
+@db_option
+@seed_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set engine.max_num_seqs=8 (value parsed as JSON if it can be).")
+@json_option
+def run_command(config: str, db: str, seed: int | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Run one configuration (a TOML file) into a database.
+
+    Example: causalsre harness run harness/configs/smoke.toml --db telemetry.duckdb --seed 1
+    """
+    _quiet_threads()
+    from harness.config import load_run_config
+    from harness.runner import run
+
+    cfg = load_run_config(config)
+    if overrides:
+        cfg = cfg.with_overrides(_parse_overrides(overrides))
+    run_id = run(cfg, db, seed=seed, progress=not as_json)
+    _echo_runs(db, [run_id], as_json)
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict:
+    from causalsre.errors import UserError
+
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"bad --set {pair!r}", "use KEY=VALUE, e.g. engine.max_num_seqs=8")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@harness.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--ray-address", default=None, help="Ray cluster address (default: start a local Ray).")
+@json_option
+def sweep_command(sweep_file: str, db: str, backend: str, ray_address: str | None, as_json: bool) -> None:
+    """Run a randomized design (Latin hypercube or random) over factor levels.
+
+    Example: causalsre harness sweep harness/configs/sweep_small.toml --db sweep.duckdb --backend ray
+    """
+    _quiet_threads()
+    from harness.sweep import run_sweep
+
+    run_ids = run_sweep(sweep_file, db, backend=backend, ray_address=ray_address, progress=not as_json)
+    _echo_runs(db, run_ids, as_json)
+
+
+@harness.command("scenario")
+@click.argument("name")
+@db_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def scenario_command(name: str, db: str, seed: int, as_json: bool) -> None:
+    """Run a fault scenario (see `causalsre harness list`).
+
+    Example: causalsre harness scenario push_max_num_seqs --db incident.duckdb
+    """
+    _quiet_threads()
+    from harness.scenarios import run_scenario
+
+    run_id = run_scenario(name, db, seed=seed, progress=not as_json)
+    _echo_runs(db, [run_id], as_json)
+
+
+@harness.command("list")
+@json_option
+def list_command(as_json: bool) -> None:
+    """List the fault scenarios and their root causes.
+
+    Example: causalsre harness list --json
+    """
+    from harness.scenarios import list_scenarios, load_scenario, scenario_truth
+
+    truths = [scenario_truth(load_scenario(name)) for name in list_scenarios()]
+    if as_json:
+        click.echo(json.dumps(truths, indent=2))
+        return
+    for t in truths:
+        click.echo(f"{t['scenario']:<36} {','.join(t['families']):<20} {','.join(t['root_cause_factors'])}")
+
+
+@harness.command("suite")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--only", multiple=True, help="Run only these scenarios (repeatable).")
+def suite_command(out_dir: str, seed: int, only: tuple[str, ...]) -> None:
+    """Build the scenario-suite dataset (suite.duckdb, manifest.json, truth.json) in OUT_DIR.
+
+    Example: causalsre harness suite datasets/cpu-tiny
+    """
+    _quiet_threads()
+    from harness.suite import build_suite
+
+    command = f"causalsre harness suite {out_dir} --seed {seed}" + "".join(f" --only {n}" for n in only)
+    manifest = build_suite(out_dir, seed=seed, names=list(only) or None, progress=True, command=command)
+    for name, entry in manifest["scenarios"].items():
+        click.echo(f"{name}: {json.dumps(entry['slo_check'])}")
+
+
+@harness.command("replay")
+@click.argument("source_db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("run_id")
+@click.option("--window", required=True, help="A phase name, or START_S:END_S.")
+@db_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="The intervention, e.g. engine.max_num_seqs=8.")
+@json_option
+def replay_command(source_db: str, run_id: str, window: str, db: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Replay a recorded window's exact requests with an intervention applied.
+
+    Example: causalsre harness replay incident.duckdb RUN_ID --window incident --set engine.max_num_seqs=16 --db whatif.duckdb
+    """
+    _quiet_threads()
+    from causalsre.errors import UserError
+    from harness.replay import replay_window
+
+    parsed: str | tuple[float, float] = window
+    if ":" in window:
+        try:
+            start, end = (float(x) for x in window.split(":", 1))
+        except ValueError:
+            raise UserError(f"bad --window {window!r}", "use a phase name or START_S:END_S") from None
+        parsed = (start, end)
+    new_id = replay_window(source_db, run_id, parsed, _parse_overrides(overrides), db, progress=not as_json)
+    _echo_runs(db, [new_id], as_json)

@@ -1,0 +1,58 @@
+"""Copying runs between telemetry databases (Ray sweeps merge per-run files; datasets are compacted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from causalsre.telemetry import connect_writable
+
+# Tables in an order that keeps each run's rows together; names are ours, never user text.
+RUN_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings")
+ORDER_BY = {"runs": "started_at", "requests": "run_id, request_id", "tokens": "run_id, request_id, token_index",
+            "steps": "run_id, step_id", "events": "run_id, ts_ns", "faults": "run_id, fault_id",
+            "phases": "run_id, start_ns", "run_settings": "run_id, setting, start_ns"}
+
+
+def copy_runs(sources: list[str | Path], target: str | Path) -> int:
+    """Append every run of each source database to ``target`` (created if missing); returns runs copied."""
+    con = connect_writable(target)
+    copied = 0
+    try:
+        for number, source in enumerate(sources):
+            alias = f"src{number}"
+            con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(source)])
+            try:
+                con.execute("BEGIN TRANSACTION")
+                for table in RUN_TABLES:
+                    con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM {alias}.{table} "
+                                f"ORDER BY {ORDER_BY[table]}")
+                copied += con.execute(f"SELECT count(*) FROM {alias}.runs").fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.execute(f"DETACH {alias}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return copied
+
+
+SMALL_BLOCK_SIZE = 16384  # bytes; DuckDB's default 256 KiB blocks make a small dataset mostly padding
+
+
+def compact(source: str | Path, target: str | Path) -> None:
+    """Copy every run of ``source`` into a new database with small blocks and rows in run order."""
+    import duckdb
+
+    from causalsre.telemetry import migrate
+
+    target = Path(target)
+    target.unlink(missing_ok=True)
+    con = duckdb.connect(str(target), config={"default_block_size": str(SMALL_BLOCK_SIZE)})
+    try:
+        migrate(con)
+    finally:
+        con.close()
+    copy_runs([source], target)

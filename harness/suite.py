@@ -1,0 +1,118 @@
+"""Build the scenario-suite dataset: every scenario into one DuckDB, plus manifest.json, truth.json, README.
+
+``python -m harness.suite OUT_DIR`` (or ``causalsre harness suite OUT_DIR``) rebuilds ``datasets/cpu-tiny``.
+The database is built under a temporary name and moved into place at the end, so an interrupted build never
+leaves a half-written dataset behind. Each scenario's SLO check (good fraction in baseline vs incident, with
+the scenario's own thresholds, from the ``request_metrics`` view) goes into the manifest so a user can see
+that every incident really burns the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.scenarios import list_scenarios, load_scenario, scenario_truth
+
+DB_NAME = "suite.duckdb"
+
+GOOD_FRACTION_SQL = """
+SELECT phase,
+       count(*) AS requests,
+       avg(CASE WHEN is_ok AND ttft_s <= ? AND (tpot_s IS NULL OR tpot_s <= ?) THEN 1.0 ELSE 0.0 END) AS good,
+       quantile_cont(ttft_s, 0.9) AS ttft_p90_s,
+       quantile_cont(tpot_s, 0.9) AS tpot_p90_s
+FROM request_metrics WHERE run_id = ? AND phase IS NOT NULL GROUP BY phase ORDER BY phase
+"""
+
+
+def slo_check(con, run_id: str, ttft_s: float, tpot_s: float) -> dict[str, Any]:
+    rows = con.execute(GOOD_FRACTION_SQL, [ttft_s, tpot_s, run_id]).fetchall()
+    return {phase: {"requests": n, "good_fraction": round(good, 4),
+                    "ttft_p90_s": None if ttft is None else round(ttft, 4),
+                    "tpot_p90_s": None if tpot is None else round(tpot, 4)}
+            for phase, n, good, ttft, tpot in rows}
+
+
+def build_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | None = None,
+                overrides: dict[str, Any] | None = None, progress: bool = False,
+                command: str | None = None) -> dict[str, Any]:
+    """Run the scenarios into ``out_dir``; returns the manifest."""
+    from causalsre.telemetry import SCHEMA_VERSION, connect_readonly
+    from harness.hardware import hardware_info
+    from harness.merge import compact
+    from harness.runner import run
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = names or list_scenarios()
+    partial = out_dir / f".{DB_NAME}.partial"
+    partial.unlink(missing_ok=True)
+    entries, truth = {}, {}
+    for name in names:
+        cfg = load_scenario(name)
+        if overrides:
+            cfg = cfg.with_overrides(overrides)
+        run_id = run(cfg, partial, seed=seed, progress=progress, run_id=f"{name}-s{seed}")
+        truth[name] = dict(scenario_truth(cfg), run_id=run_id)
+        entries[name] = {"run_id": run_id, "config": cfg.to_json_dict()}
+    con = connect_readonly(partial)
+    try:
+        for name, entry in entries.items():
+            slo = load_scenario(name).slo  # thresholds as designed (a larger preset may warrant its own)
+            entry["slo_check"] = slo_check(con, entry["run_id"], slo.ttft_s, slo.tpot_s)
+            truth[name]["slo_check"] = entry["slo_check"]
+    finally:
+        con.close()
+    compacted = out_dir / f".{DB_NAME}.compact"
+    compact(partial, compacted)
+    shutil.move(compacted, out_dir / DB_NAME)
+    for leftover in (partial, partial.with_name(partial.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "database": DB_NAME,
+        "seed": seed,
+        "hardware": hardware_info(load_scenario(names[0]).with_overrides(overrides or {}).engine.device),
+        "rebuild_command": command or f"python -m harness.suite {out_dir} --seed {seed}",
+        "scenarios": entries,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="scenario names (default: all)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override every scenario, e.g. --set engine.model=medium --set engine.device=cuda")
+    args = parser.parse_args(argv)
+    overrides = {}
+    for pair in args.overrides:
+        key, _, raw = pair.partition("=")
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    command = "python -m harness.suite " + " ".join(sys.argv[1:] if argv is None else argv)
+    manifest = build_suite(args.out_dir, seed=args.seed, names=args.only, overrides=overrides or None,
+                           progress=True, command=command)
+    for name, entry in manifest["scenarios"].items():
+        print(name, json.dumps(entry["slo_check"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Small real-engine run configs for the harness tests (tiny model, one thread, a few seconds each)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.config import RunConfig, parse_run_config
+
+
+def tiny_config(**top: Any) -> RunConfig:
+    """A 3 s Poisson run of the tiny model with short requests; keyword args replace top-level sections."""
+    data: dict[str, Any] = {
+        "name": "t", "seed": 0, "duration_s": 3.0, "drain_timeout_s": 3.0,
+        "engine": {"model": "tiny", "num_threads": 1, "max_num_seqs": 8, "max_num_batched_tokens": 128,
+                   "chunk_size": 32, "num_kv_blocks": 128, "max_queue_len": 32},
+        "workload": {"arrival": "poisson", "rate": 6.0, "prompt": {"dist": "uniform", "low": 8, "high": 24},
+                     "output": {"dist": "fixed", "value": 6}},
+    }
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return parse_run_config(data)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_config

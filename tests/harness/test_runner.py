@@ -1,0 +1,102 @@
+"""Real runs of the tiny engine: every table is written, faults change the engine and are recorded."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from harness.faults import ENGINE_KNOBS
+from harness.runner import prepare, run
+
+ALL_FACTORS = {"max_num_seqs", "max_num_batched_tokens", "chunk_size", "enable_chunked_prefill", "policy",
+               "batching_mode", "num_kv_blocks", "num_threads", "cpu_contention", "step_delay_s", "dtype",
+               "device", "arrival_rate", "burstiness", "prompt_tokens", "output_tokens", "tenant"}
+
+
+def _q(con, sql, *params):
+    return con.execute(sql, list(params)).fetchall()
+
+
+def test_a_run_with_a_config_push_and_a_step_delay_records_everything(tmp_path, tiny):
+    cfg = tiny(phases=[{"name": "baseline", "start_s": 0, "end_s": 1.0}, {"name": "incident", "start_s": 1.0,
+                                                                            "end_s": 3.0}],
+               faults=[{"kind": "config_push", "at_s": 1.0, "knobs": {"max_num_seqs": 2}},
+                       {"kind": "step_delay", "at_s": 1.5, "end_s": 2.5, "delay_s": 0.05}])
+    db = tmp_path / "r.duckdb"
+    run_id = run(cfg, db, seed=7)
+    _, _, _, schedule = prepare(cfg, 7)
+    con = duckdb.connect(str(db), read_only=True)
+    status, seed, rate, name = _q(con, "SELECT status, seed, arrival_rate, name FROM runs")[0]
+    assert (status, seed, rate, name) == ("complete", 7, 6.0, "t")
+    assert _q(con, "SELECT count(*) FROM requests")[0][0] == len(schedule)
+    ok, tokens = _q(con, "SELECT count(*), sum(output_tokens) FROM requests WHERE status = 'ok'")[0]
+    assert ok == len(schedule) and tokens == _q(con, "SELECT count(*) FROM tokens")[0][0] == 6 * ok
+    # Every factor has a value at t0; the push and the delay show up as changes.
+    at_t0 = {r[0] for r in _q(con, "SELECT setting FROM run_settings WHERE start_ns = 0")}
+    assert ALL_FACTORS | set(ENGINE_KNOBS) <= at_t0
+    push_ns = _q(con, "SELECT start_ns FROM run_settings WHERE setting = 'max_num_seqs' AND value = 2")[0][0]
+    assert 1.0e9 <= push_ns < 1.3e9
+    delays = _q(con, "SELECT value FROM run_settings WHERE setting = 'step_delay_s' ORDER BY start_ns")
+    assert [d[0] for d in delays] == [0.0, 0.05, 0.0]
+    faults = _q(con, "SELECT kind, family, factor FROM faults ORDER BY fault_id")
+    assert faults == [("config_push", "batching", "max_num_seqs"), ("step_delay", "hardware", "step_delay_s")]
+    # The engine obeyed: at most 2 sequences per step after the push, slow steps during the delay.
+    assert _q(con, "SELECT max(batch_size) FROM step_metrics WHERE start_ns > ?", push_ns)[0][0] <= 2
+    slow = _q(con, "SELECT min(duration_s) FROM step_metrics WHERE start_ns BETWEEN 1.6e9 AND 2.4e9")[0][0]
+    assert slow >= 0.05
+    phases = dict(_q(con, "SELECT phase, count(*) FROM request_metrics GROUP BY 1"))
+    assert set(phases) == {"baseline", "incident"}
+    arrivals = [r[0] for r in _q(con, "SELECT scheduled_arrival_ns FROM requests ORDER BY request_id")]
+    offset = arrivals[0] - schedule[0].arrival_ns
+    assert 0 <= offset < 0.5e9  # the schedule's t0 on the engine clock
+    assert arrivals == [s.arrival_ns + offset for s in schedule]
+    con.close()
+    assert run_id.startswith("t-s7-")
+
+
+def test_closed_loop_keeps_concurrency_clients_in_flight(tmp_path, tiny):
+    cfg = tiny(duration_s=2.0, workload={"arrival": "closed", "rate": None, "concurrency": 2})
+    db = tmp_path / "c.duckdb"
+    run(cfg, db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert _q(con, "SELECT max(num_running + num_waiting) FROM steps")[0][0] <= 2
+    assert _q(con, "SELECT count(*) FROM requests WHERE status = 'ok'")[0][0] >= 4
+    assert _q(con, "SELECT arrival_rate FROM runs")[0][0] is None
+    con.close()
+
+
+def test_overload_is_bounded_by_the_queue_and_rejections_are_recorded(tmp_path, tiny):
+    cfg = tiny(duration_s=2.0, drain_timeout_s=2.0,
+               engine={"max_num_seqs": 4, "max_queue_len": 8},
+               workload={"rate": 400.0, "prompt": {"dist": "fixed", "value": 16}})
+    _, _, _, schedule = prepare(cfg, 0)
+    db = tmp_path / "o.duckdb"
+    run(cfg, db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert _q(con, "SELECT count(*) FROM requests")[0][0] == len(schedule)  # nothing offered is lost
+    rejected = _q(con, "SELECT count(*) FROM requests WHERE status = 'rejected' AND finish_reason = 'queue_full'")
+    assert rejected[0][0] > 0.5 * len(schedule)
+    assert _q(con, "SELECT count(*) FROM events WHERE event_type = 'rejected'")[0][0] == rejected[0][0]
+    # The engine never holds more than the queue bound plus a full batch, however much is offered.
+    assert _q(con, "SELECT max(num_waiting), max(num_running) FROM steps")[0] <= (8, 4)
+    bad = _q(con, "SELECT count(*) FROM request_metrics WHERE NOT is_ok")[0][0]
+    assert bad >= rejected[0][0]
+    con.close()
+
+
+@pytest.mark.parametrize("kind, fault, factor", [
+    ("kv_shrink", {"num_kv_blocks": 16}, "num_kv_blocks"),
+    ("fewer_threads", {"num_threads": 1}, "num_threads"),
+])
+def test_engine_faults_are_applied_and_recorded(tmp_path, tiny, kind, fault, factor):
+    cfg = tiny(duration_s=1.5, engine={"num_threads": 2},
+               faults=[{"kind": kind, "at_s": 0.5, **fault}])
+    db = tmp_path / "f.duckdb"
+    run(cfg, db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert _q(con, "SELECT factor FROM faults")[0][0] == factor
+    values = [r[0] for r in _q(con, "SELECT value FROM run_settings WHERE setting = ? ORDER BY start_ns", factor)]
+    assert values[-1] == next(iter(fault.values())) and len(values) == 2
+    if kind == "kv_shrink":
+        assert _q(con, "SELECT max(num_kv_blocks_total) FROM steps WHERE start_ns > 0.6e9")[0][0] == 16
+    con.close()
