@@ -9,8 +9,9 @@ One call to :meth:`Scheduler.schedule` builds one iteration of continuous batchi
 * ``prefill_first`` (vLLM v0's default): prefills take the budget first; without chunked prefill a step
   holding a prefill runs no decodes, which is what makes inter-token latency spike under arrivals.
 
-KV blocks are reserved per scheduled chunk. When a running sequence cannot get a block, the sequence that
-sorts last under the policy is preempted by recompute: its blocks are freed and it goes back to the waiting
+KV blocks for a whole prompt are reserved when it is admitted; decodes take a block each time they cross a
+block boundary. When a decode cannot get a block, the running sequence that sorts last under the policy is
+preempted by recompute: its blocks are freed and it goes back to the waiting
 queue, keeping its generated tokens. Timeouts are measured from each request's arrival.
 """
 
@@ -120,13 +121,20 @@ class Scheduler:
         self.running.sort(key=key)
         self.waiting.sort(key=key)
         state = _StepState(self.config.max_num_batched_tokens, self.config.max_num_seqs)
+        # As in vLLM, a step that had to preempt admits nobody: readmitting the victim at once would thrash.
         if self.config.batching_mode == "decode_first":
             self._schedule_decodes(state, out)
             self._schedule_running_prefills(state, out)
-            self._schedule_waiting(state, out)
+            if not out.preempted:
+                self._schedule_waiting(state, out)
         else:
+            # Keep the blocks this step's decodes will need, or prefills would take them and the decodes
+            # would preempt each other forever.
+            state.reserve = sum(1 for seq in self.running
+                                if seq.is_decoding and self.block_manager.extra_blocks_for(seq, 1))
             self._schedule_running_prefills(state, out)
-            self._schedule_waiting(state, out)
+            if not out.preempted:
+                self._schedule_waiting(state, out)
             # Without chunked prefill, vLLM v0 never mixes prefills and decodes in one step.
             if self.config.enable_chunked_prefill or not out.chunks:
                 self._schedule_decodes(state, out)
@@ -174,12 +182,6 @@ class Scheduler:
             return budget
         return 0
 
-    def _fit_blocks(self, seq: Sequence, num_tokens: int) -> int:
-        """Shrink a prefill chunk to the free KV space (0 if none)."""
-        bm = self.block_manager
-        room = (len(seq.block_table) + bm.num_free) * bm.block_size - seq.num_computed_tokens
-        return max(0, min(num_tokens, room))
-
     def _schedule_running_prefills(self, state: _StepState, out: SchedulerOutput) -> None:
         for seq in list(self.running):
             if state.budget < 1 or state.seats < 1:
@@ -189,9 +191,6 @@ class Scheduler:
             size = self._prefill_size(seq, state.budget)
             if size == 0:
                 continue
-            if self.config.enable_chunked_prefill:
-                # a chunk that fits the free space; with none free, preempt for the chunk
-                size = self._fit_blocks(seq, size) or size
             if self._reserve(seq, size, state, out):
                 self._add_chunk(seq, size, state, out)
 
@@ -202,22 +201,25 @@ class Scheduler:
             size = self._prefill_size(seq, state.budget)
             if size == 0:
                 return   # head-of-line blocking keeps the policy's order
-            if self.config.enable_chunked_prefill:
-                size = self._fit_blocks(seq, size)
-            if size == 0 or not self.block_manager.can_grow(seq, size):
-                return   # admitting would need preemptions: wait for running sequences to free blocks
+            # Admission reserves blocks for the whole pending prefill (as vLLM v0), so a prefill in progress
+            # never waits for blocks; only decodes grow, and they preempt. Admitting on a partial fit instead
+            # lets half-prefilled sequences hold the pool between them and preempt each other forever.
+            pending = seq.num_uncomputed_tokens
+            if self.block_manager.extra_blocks_for(seq, pending) + state.reserve > self.block_manager.num_free:
+                return   # wait for running sequences to free blocks
             self.waiting.pop(0)
             seq.status = SeqStatus.RUNNING
             self.running.append(seq)
-            self.block_manager.grow(seq, size)
+            self.block_manager.grow(seq, pending)
             out.newly_scheduled.append(seq)
             self._add_chunk(seq, size, state, out)
 
 
 class _StepState:
-    __slots__ = ("budget", "seats", "scheduled")
+    __slots__ = ("budget", "seats", "scheduled", "reserve")
 
     def __init__(self, budget: int, seats: int) -> None:
         self.budget = budget
         self.seats = seats
+        self.reserve = 0   # free blocks kept back for this step's decodes
         self.scheduled: set[int] = set()
