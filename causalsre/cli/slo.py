@@ -90,17 +90,15 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
     con = connect_readonly(db_path)
     try:
         where = _parse_where(where_pairs, database_columns(con))
+        timelines: list | None = [] if plot_path else None
         reports = build_report(con, slos, at=at, where=where, group_by=group_by, alert_windows=windows,
-                               min_events=min_events)
-        if plot_path:
-            from causalsre.slo.plot import plot_timelines
-            from causalsre.slo.timeline import burn_rate_timeline
-
-            timelines = [(s, burn_rate_timeline(con, s, at=at, where=where, resolution=resolution,
-                                                alert_windows=windows, min_events=min_events)) for s in slos]
-            plot_timelines(timelines, plot_path, windows)
+                               min_events=min_events, timelines=timelines, resolution=resolution)
     finally:
         con.close()
+    if plot_path:
+        from causalsre.slo.plot import plot_timelines
+
+        plot_timelines(timelines, plot_path, windows)
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
     else:

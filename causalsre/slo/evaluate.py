@@ -1,4 +1,4 @@
-"""Error-budget status of an SLO at one moment, overall and per group, counted in one DuckDB scan.
+"""Error-budget status of an SLO at one moment, overall and per group, from counts made in DuckDB.
 
 Every ratio is a sum of counts divided by a sum of counts over the same requests: the SLI of a group of
 runs is never the average of the runs' SLIs. A window with fewer than ``min_events`` requests is no-data:
@@ -8,16 +8,14 @@ its ratios are ``None`` and its alerts do not fire.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import duckdb
 
 from causalsre.errors import UserError
-from causalsre.slo.columns import database_columns, group_expression
 from causalsre.slo.durations import Duration
-from causalsre.slo.period import Period, period_at, resolve_at
-from causalsre.slo.sql import good_event_sql, where_sql
+from causalsre.slo.period import Period
 from causalsre.slo.windows import AlertWindows, google_windows
 
 
@@ -56,134 +54,23 @@ def evaluate(
     alert_windows: AlertWindows | None = None,
     min_events: int = 1,
 ) -> dict[str, Any]:
-    """The report of one SLO at ``at``: totals plus, with ``group_by``, a ``groups`` list of the same fields."""
-    if min_events < 1:
-        raise UserError(f"min_events {min_events} is below 1", "use 1 or more")
-    columns = database_columns(con)
-    filters, filter_params = where_sql(where, columns)
-    moment = resolve_at(con, at, filters, filter_params)
-    period = period_at(slo, moment)
-    windows = alert_windows_for(slo, alert_windows)
-    spans = sorted({tier.long_window for tier in windows.tiers} | {tier.short_window for tier in windows.tiers},
-                   key=lambda d: d.seconds)
-    keys = [group_expression(name) for name in group_by]
-    query = _CountQuery(slo, columns, period, filters, filter_params, keys)
-    counts = query.window_counts(con, spans)
-    slices = query.slice_counts(con, min_events) if slo.budgeting_method != "Occurrences" else {}
-    results = {
-        key: _summarize(slo, period, windows, spans, row, slices.get(key), min_events)
-        for key, row in counts.items()
-    }
-    report = results.get((), _summarize(slo, period, windows, spans, None, None, min_events))
-    report["window"] = period.as_dict()
-    if group_by:
-        report["group_by"] = list(group_by)
-        report["groups"] = [
-            {"group": dict(zip(group_by, key, strict=True)), **value}
-            for key, value in sorted(results.items(), key=lambda kv: tuple(map(str, kv[0])))
-            if key != ()
-        ]
-    return report
+    """The report of one SLO at ``at``: totals plus, with ``group_by``, a ``groups`` list of the same fields.
 
+    Fields: name, objective, budgeting_method, at, events, bad_events, sli, error_ratio, error_budget,
+    budget_consumed, budget_remaining, burn_rate, alerts (one per tier), current_burn_rate (over the
+    shortest long window), time_to_exhaustion_s, window; Timeslices methods add slices and error_budget_s.
+    """
+    from causalsre.slo.analyse import analyse
 
-class _CountQuery:
-    """Builds the scans; the base relation is the filtered requests with their good flag and group keys."""
-
-    def __init__(self, slo, columns, period: Period, filters, filter_params, keys: list[str]):
-        self.slo, self.period, self.keys = slo, period, keys
-        good, good_params = good_event_sql(slo, columns)
-        key_select = "".join(f", {expr} AS g{i}" for i, expr in enumerate(keys))
-        self.key_names = [f"g{i}" for i in range(len(keys))]
-        self.base_sql = (
-            f"SELECT arrival_ts, {good} AS is_good{key_select} FROM request_metrics "
-            f"WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?"
-        )
-        self.base_params = good_params + filter_params
-
-    def _grouping(self) -> str:
-        if not self.key_names:
-            return ""
-        names = ", ".join(self.key_names)
-        return f" GROUP BY GROUPING SETS ((), ({names}))"
-
-    def _key_of(self, row: tuple, is_total: bool) -> tuple:
-        return () if is_total else tuple(row[: len(self.key_names)])
-
-    def window_counts(self, con, spans: list[Duration]) -> dict[tuple, dict[str, int]]:
-        """Per group: events and bad events of the period and of each span ending at ``at``.
-
-        The spans are nested, so each request gets one class (the shortest span holding it) and the scan
-        groups by (in period, class); span counts are then cumulative sums over classes. This evaluates the
-        good-event expression once per request instead of once per window.
-        """
-        period_sql, period_params = self.period.condition()
-        cases = " ".join(f"WHEN arrival_ts > ? THEN {index}" for index in range(len(spans)))
-        classify = f"CASE {cases} ELSE {len(spans)} END" if spans else "0"
-        since = [self.period.at - timedelta(seconds=span.seconds) for span in spans]
-        keys = "".join(n + ", " for n in self.key_names)
-        grouping = (f"GROUPING SETS ((in_period, cls), ({keys}in_period, cls))" if self.key_names
-                    else "in_period, cls")
-        total_flag = f"grouping({', '.join(self.key_names)}) <> 0" if self.key_names else "true"
-        scan_lower = min(self.period.lower - timedelta(microseconds=1),
-                         self.period.at - timedelta(seconds=spans[-1].seconds if spans else 0))
-        sql = (
-            f"SELECT {keys}{total_flag}, in_period, cls, count(*), count_if(NOT is_good) FROM ("
-            f"  SELECT *, ({period_sql}) AS in_period, {classify} AS cls FROM ({self.base_sql})"
-            f") AS classified GROUP BY {grouping}"
-        )
-        params = period_params + since + self.base_params + [scan_lower, self.period.at]
-        out: dict[tuple, dict[str, int]] = {}
-        offset = len(self.key_names)
-        for row in con.execute(sql, params).fetchall():
-            key = self._key_of(row, bool(row[offset]))
-            in_period, cls, events, bad = row[offset + 1:]
-            counts = out.setdefault(key, {"events": 0, "bad_events": 0,
-                                          **{f"{w}_{s}": 0 for s in spans for w in ("events", "bad")}})
-            if in_period:
-                counts["events"] += events
-                counts["bad_events"] += bad
-            for index, span in enumerate(spans):
-                if cls <= index:
-                    counts[f"events_{span}"] += events
-                    counts[f"bad_{span}"] += bad
-        return out
-
-    def slice_counts(self, con, min_events: int) -> dict[tuple, dict[str, Any]]:
-        """Per group: slices with data, good slices (share >= timeSliceTarget), mean per-slice good share.
-
-        Slices are aligned to the Unix epoch (whole minutes for 1m slices); a slice with fewer than
-        ``min_events`` requests is no-data and counts neither as good nor as bad.
-        """
-        period_sql, period_params = self.period.condition()
-        slice_us = int(self.slo.time_slice_window.seconds * 1_000_000)
-        keys = "".join(n + ", " for n in self.key_names)
-        inner_sets = f" GROUP BY GROUPING SETS ((slice), ({keys}slice))" if self.key_names else " GROUP BY slice"
-        total_flag = f"grouping({', '.join(self.key_names)}) <> 0" if self.key_names else "true"
-        target = self.slo.time_slice_target if self.slo.time_slice_target is not None else 1.0
-        sql = (
-            f"SELECT {keys}is_total, count(*), count(*) FILTER (WHERE good_share >= ?), avg(good_share) FROM ("
-            f"  SELECT {keys}{total_flag} AS is_total, "
-            f"         count(*) FILTER (WHERE is_good)::DOUBLE / count(*) AS good_share FROM ("
-            f"    SELECT *, epoch_us(arrival_ts) // ? AS slice FROM ({self.base_sql}) "
-            f"    WHERE {period_sql}) AS sliced{inner_sets} HAVING count(*) >= ?) AS per_slice "
-            f"GROUP BY {keys}is_total"
-        )
-        params = ([target, slice_us] + self.base_params
-                  + [self.period.lower - timedelta(microseconds=1), self.period.at] + period_params + [min_events])
-        out = {}
-        for row in con.execute(sql, params).fetchall():
-            offset = len(self.key_names)
-            out[self._key_of(row, bool(row[offset]))] = {
-                "slices": row[offset + 1], "good_slices": row[offset + 2], "mean_good_share": row[offset + 3],
-            }
-        return out
+    return analyse(con, slo, at=at, where=where, group_by=group_by, alert_windows=alert_windows,
+                   min_events=min_events).report
 
 
 def _ratio(bad: int, events: int, min_events: int) -> float | None:
     return bad / events if events >= min_events and events > 0 else None
 
 
-def _summarize(slo, period: Period, windows: AlertWindows, spans, counts, slices, min_events) -> dict[str, Any]:
+def summarize(slo, period: Period, windows: AlertWindows, spans, counts, slices, min_events) -> dict[str, Any]:
     counts = counts or {"events": 0, "bad_events": 0}
     budget = slo.error_budget
     events, bad = int(counts["events"]), int(counts["bad_events"])
@@ -236,7 +123,3 @@ def _summarize(slo, period: Period, windows: AlertWindows, spans, counts, slices
 def _window_burn(counts: dict[str, int], span: Duration, budget: float, min_events: int) -> float | None:
     ratio = _ratio(int(counts.get(f"bad_{span}", 0)), int(counts.get(f"events_{span}", 0)), min_events)
     return None if ratio is None or budget <= 0 else ratio / budget
-
-
-def evaluate_all(con, slos: Sequence[Any], **options) -> list[dict[str, Any]]:
-    return [evaluate(con, slo, **options) for slo in slos]

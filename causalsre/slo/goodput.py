@@ -37,3 +37,20 @@ def attainment_by_run(
     frame["goodput_rps"] = frame["good_events"] / duration
     frame["request_rps"] = frame["events"] / duration
     return frame
+
+
+def runs_from_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same columns as :func:`attainment_by_run`, from the counting pass's (run_id, in_period) counts,
+    over each run's requests within the SLO period."""
+    inside = frame[frame["in_period"].astype(bool)]
+    events = inside["n"].astype("int64")
+    good = events - inside["bad"].astype("int64")
+    duration = ((inside["last_ns"] - inside["first_ns"]) / 1e9).astype("float64")
+    out = pd.DataFrame({
+        "run_id": inside["run_id"].astype(str), "events": events, "good_events": good,
+        "attainment": good / events, "duration_s": duration,
+    })
+    positive = out["duration_s"].where(out["duration_s"] > 0)
+    out["goodput_rps"] = out["good_events"] / positive
+    out["request_rps"] = out["events"] / positive
+    return out.sort_values("run_id").reset_index(drop=True)

@@ -35,15 +35,21 @@ class Period:
                 "duration_s": self.seconds}
 
 
+def data_span(con: duckdb.DuckDBPyConnection, where_sql: str, where_params: list[Any]) -> tuple[datetime, datetime]:
+    """(first, latest) arrival among the selected requests; UserError when none match."""
+    row = con.execute(f"SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics WHERE {where_sql}",
+                      where_params).fetchone()
+    if row is None or row[1] is None:
+        raise UserError("no requests match in request_metrics", "check the database and the filter")
+    return row[0], row[1]
+
+
 def resolve_at(con: duckdb.DuckDBPyConnection, at: str | datetime | None, where_sql: str,
                where_params: list[Any]) -> datetime:
     """``at`` as naive UTC, or the latest arrival among the selected requests."""
     if at is not None:
         return parse_time(at, what="--at")
-    row = con.execute(f"SELECT max(arrival_ts) FROM request_metrics WHERE {where_sql}", where_params).fetchone()
-    if row is None or row[0] is None:
-        raise UserError("no requests match in request_metrics", "check the database and the filter")
-    return row[0]
+    return data_span(con, where_sql, where_params)[1]
 
 
 def period_at(slo: Any, at: datetime) -> Period:

@@ -1,4 +1,5 @@
-"""The full report of several SLOs: budget status, alerts, attainment and goodput per run."""
+"""The full report of several SLOs: budget status, alerts, attainment and goodput per run, and (for plots)
+the burn-rate timeline, each SLO counted in one pass over request_metrics."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import pandas as pd
 
-from causalsre.slo.evaluate import evaluate
-from causalsre.slo.goodput import attainment_by_run
+from causalsre.slo.analyse import analyse
+from causalsre.slo.durations import Duration
 from causalsre.slo.windows import AlertWindows
 
 
@@ -24,17 +26,23 @@ def build_report(
     alert_windows: AlertWindows | None = None,
     min_events: int = 1,
     per_run: bool = True,
+    timelines: list[tuple[Any, pd.DataFrame]] | None = None,
+    resolution: str | Duration | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per SLO (see :func:`causalsre.slo.evaluate.evaluate`), plus ``runs`` with attainment/goodput."""
+    """One dict per SLO (the fields of :func:`causalsre.slo.evaluate.evaluate`) plus ``runs``: attainment and
+    goodput of each run's requests within the period. Pass a list as ``timelines`` to receive
+    (slo, burn_rate_timeline) pairs from the same pass."""
     reports = []
     for slo in slos:
-        report = evaluate(con, slo, at=at, where=where, group_by=group_by, alert_windows=alert_windows,
-                          min_events=min_events)
+        analysis = analyse(con, slo, at=at, where=where, group_by=group_by, alert_windows=alert_windows,
+                           min_events=min_events, per_run=per_run, timeline=timelines is not None,
+                           resolution=resolution)
+        report = analysis.report
         if per_run:
-            runs = attainment_by_run(con, slo, where)
-            report["runs"] = [
-                {key: _plain(value) for key, value in row.items()} for row in runs.to_dict(orient="records")
-            ]
+            report["runs"] = [{key: _plain(value) for key, value in row.items()}
+                              for row in analysis.runs.to_dict(orient="records")]
+        if timelines is not None:
+            timelines.append((slo, analysis.timeline))
         reports.append(report)
     return reports
 

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.slo.columns import database_columns
 from causalsre.slo.durations import Duration, parse_duration
-from causalsre.slo.evaluate import alert_windows_for
-from causalsre.slo.period import period_at, resolve_at
-from causalsre.slo.sql import good_event_sql, where_sql
 from causalsre.slo.windows import AlertWindows
 
 _NICE_RESOLUTIONS = ["1s", "5s", "10s", "30s", "1m", "5m", "10m", "30m", "1h", "3h", "6h", "12h", "1d", "1w"]
@@ -51,66 +47,56 @@ def burn_rate_timeline(
     ``burn_rate_<L>`` per distinct long alert window L, ``budget_consumed`` and ``budget_remaining``
     (cumulative bad events of the period so far over the budget of all the period's events).
     """
-    columns = database_columns(con)
-    filters, filter_params = where_sql(where, columns)
-    moment = resolve_at(con, at, filters, filter_params)
-    period = period_at(slo, moment)
-    period_sql, period_params = period.condition()
-    first = con.execute(
-        f"SELECT min(arrival_ts) FROM request_metrics WHERE {filters} AND {period_sql}", filter_params + period_params
-    ).fetchone()[0]
-    if first is None:
-        raise UserError(f"no requests in the period of SLO {slo.name} ending {moment}", "check --at and the filter")
-    if isinstance(resolution, str):
-        resolution = parse_duration(resolution, what="resolution")
-    resolution = resolution or pick_resolution((moment - first).total_seconds())
-    res_us = int(resolution.seconds * 1_000_000)
-    origin_us = _epoch_us(first) // res_us * res_us
-    num_buckets = (_epoch_us(moment) - origin_us) // res_us + 1
+    from causalsre.slo.analyse import analyse
+
+    return analyse(con, slo, at=at, where=where, alert_windows=alert_windows, min_events=min_events,
+                   timeline=True, resolution=resolution).timeline
+
+
+def timeline_from_buckets(con: duckdb.DuckDBPyConnection, buckets: pd.DataFrame, slo: Any, windows: AlertWindows, res_us: int, at: datetime,
+                          min_events: int) -> pd.DataFrame:
+    """Rolling sums over the (b, in_period, n, bad) bucket counts, in DuckDB over the small count table."""
+    inside = buckets[buckets["in_period"].astype(bool)]
+    if inside.empty:
+        raise UserError(f"no requests in the period of SLO {slo.name} ending {at}", "check --at and the filter")
+    first_b = int(inside["b"].min())
+    last_b = _epoch_us(at) // res_us
+    num_buckets = last_b - first_b + 1
     if num_buckets > MAX_BUCKETS:
-        raise UserError(f"a {resolution} resolution gives {num_buckets} points", "choose a coarser --resolution")
-    windows = alert_windows_for(slo, alert_windows)
+        raise UserError(f"a {res_us / 1e6:g} s resolution gives {num_buckets} points", "choose a coarser --resolution")
     longs = sorted({tier.long_window for tier in windows.tiers}, key=lambda d: d.seconds)
-    spans = {str(span): max(1, math.ceil(span.seconds / resolution.seconds)) for span in longs}
-    lookback = max(spans.values(), default=1)
-    good, good_params = good_event_sql(slo, columns)
+    spans = {str(span): max(1, math.ceil(span.seconds * 1e6 / res_us)) for span in longs}
     rolling = "".join(
         f", sum(events) OVER w{i} AS events_{i}, sum(bad_events) OVER w{i} AS bad_{i}" for i in range(len(spans))
     )
     window_defs = ", ".join(
         f"w{i} AS (ORDER BY b RANGE BETWEEN {k - 1} PRECEDING AND CURRENT ROW)" for i, k in enumerate(spans.values())
     )
+    counts = pd.DataFrame({
+        "b": buckets["b"].astype("int64"), "in_period": buckets["in_period"].astype(bool),
+        "n": buckets["n"].astype("int64"), "bad": buckets["bad"].astype("int64"),
+    })
     sql = f"""
-        WITH classified AS (
-            -- group by the flags first so the good-event expression is evaluated once per request
-            SELECT (epoch_us(arrival_ts) - ?) // ? AS b, is_good, in_period, count(*) AS n
-            FROM (SELECT arrival_ts, {good} AS is_good, ({period_sql}) AS in_period FROM request_metrics
-                  WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?)
-            GROUP BY ALL
-        ), counted AS (
-            SELECT b, sum(n) AS events, sum(n) FILTER (WHERE NOT is_good) AS bad_events,
-                   sum(n) FILTER (WHERE in_period) AS period_events,
-                   sum(n) FILTER (WHERE in_period AND NOT is_good) AS period_bad
-            FROM classified GROUP BY b
-        ), dense AS (
+        WITH dense AS (
             -- every output bucket (empty ones too) plus the earlier buckets that hold data; RANGE frames
             -- then sum over bucket numbers, so the lookback needs no empty rows
-            SELECT b, sum(events) AS events, sum(bad_events) AS bad_events,
-                   sum(period_events) AS period_events, sum(period_bad) AS period_bad
-            FROM (SELECT b, events, COALESCE(bad_events, 0) AS bad_events, COALESCE(period_events, 0) AS period_events,
-                         COALESCE(period_bad, 0) AS period_bad FROM counted
-                  UNION ALL SELECT b, 0, 0, 0, 0 FROM range(0, ?) r(b))
+            SELECT b, sum(n) AS events, sum(bad) AS bad_events,
+                   sum(n) FILTER (WHERE in_period) AS period_events, sum(bad) FILTER (WHERE in_period) AS period_bad
+            FROM (SELECT b, in_period, n, bad FROM counts WHERE b <= ?
+                  UNION ALL SELECT b, true, 0, 0 FROM range(?, ?) r(b))
             GROUP BY b
         )
-        SELECT b, events, bad_events, period_events, period_bad{rolling}
+        SELECT b - ? AS b, events, bad_events, COALESCE(period_events, 0) AS period_events,
+               COALESCE(period_bad, 0) AS period_bad{rolling}
         FROM dense {"WINDOW " + window_defs if window_defs else ""} ORDER BY b
     """
-    scan_lower = datetime(1970, 1, 1) + timedelta(microseconds=origin_us) - timedelta(
-        seconds=lookback * resolution.seconds)
-    params = ([origin_us, res_us] + good_params + period_params + filter_params
-              + [scan_lower, moment, num_buckets])
-    frame = con.execute(sql, params).df()
-    return _finish(frame, slo, spans, origin_us, res_us, min_events)
+    cursor = con.cursor()  # a registered DataFrame is a temporary view, private to this cursor
+    try:
+        cursor.register("counts", counts)
+        frame = cursor.execute(sql, [last_b, first_b, last_b + 1, first_b]).df()
+    finally:
+        cursor.close()
+    return _finish(frame, slo, spans, first_b * res_us, res_us, min_events)
 
 
 def _finish(frame: pd.DataFrame, slo, spans: dict[str, int], origin_us: int, res_us: int, min_events: int):

@@ -45,7 +45,7 @@ def test_workbook_exhaustion_times(burn, expected_s):
 
 def test_remaining_budget_follows_the_workbook_formula_and_goes_negative():
     # remaining = ((1 - T) - error_ratio) / (1 - T): T = 0.999 and 0.3 % errors leave -200 %.
-    from causalsre.slo.evaluate import _summarize  # the one place the formula lives
+    from causalsre.slo.evaluate import summarize  # the one place the formula lives
     from causalsre.slo.period import Period
     from causalsre.slo.windows import google_windows
 
@@ -53,7 +53,7 @@ def test_remaining_budget_follows_the_workbook_formula_and_goes_negative():
         name, objective, budgeting_method, error_budget = "s", 0.999, "Occurrences", 0.001
 
     period = Period(T0, False, T0 + timedelta(days=30), 30 * DAY_S, True)
-    result = _summarize(Slo, period, google_windows(), [], {"events": 100_000, "bad_events": 300}, None, 1)
+    result = summarize(Slo, period, google_windows(), [], {"events": 100_000, "bad_events": 300}, None, 1)
     assert result["budget_remaining"] == pytest.approx(-2.0)
 
 

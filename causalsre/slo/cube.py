@@ -1,0 +1,138 @@
+"""One DuckDB pass that counts requests and bad requests along every dimension a report needs.
+
+Each selected request gets a few small labels: whether it is in the SLO period, its window class (the
+shortest alert window ending at ``at`` that holds it; windows are nested, so window counts are cumulative
+sums over classes), and optionally its group keys, run, timeline bucket and time slice. A
+``GROUP BY`` then ``GROUPING SETS`` count every combination the report uses, so the request_metrics view and
+the good-event expression are evaluated once per request, however many windows, groups and buckets there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from causalsre.slo.columns import group_expression
+from causalsre.slo.durations import Duration
+from causalsre.slo.period import Period
+from causalsre.slo.sql import good_event_sql
+
+
+@dataclass
+class CubePlan:
+    """What to count: the SLO, its period, the alert windows, and the optional dimensions."""
+
+    slo: Any
+    period: Period
+    spans: list[Duration]  # ascending
+    group_by: list[str] = field(default_factory=list)
+    per_run: bool = False
+    bucket_us: int | None = None  # timeline resolution
+    lookback_s: float = 0.0  # data needed before the period (timeline rolling windows)
+
+    @property
+    def slice_us(self) -> int | None:
+        window = self.slo.time_slice_window
+        return None if self.slo.budgeting_method == "Occurrences" else int(window.seconds * 1_000_000)
+
+
+def count_cube(con: duckdb.DuckDBPyConnection, plan: CubePlan, columns: dict[str, str], filters: str,
+               filter_params: list[Any]) -> dict[str, pd.DataFrame]:
+    """Counts per grouping set: 'windows', and as planned 'group_windows', 'runs', 'buckets', 'slices'
+    (and 'group_slices'). Every frame has ``n`` (requests) and ``bad`` (bad requests)."""
+    period_sql, period_params = plan.period.condition()
+    good, good_params = good_event_sql(plan.slo, columns)
+    since = [plan.period.at - timedelta(seconds=span.seconds) for span in plan.spans]
+    cases = " ".join(f"WHEN arrival_ts > ? THEN {index}" for index in range(len(plan.spans)))
+    labels = [f"({period_sql}) AS in_period", f"CASE {cases} ELSE {len(plan.spans)} END AS cls" if cases else "0 AS cls"]
+    params: list[Any] = period_params + since
+    keys = [f"g{i}" for i in range(len(plan.group_by))]
+    labels += [f"{group_expression(name)} AS {key}" for key, name in zip(keys, plan.group_by, strict=True)]
+    sets: dict[str, list[str]] = {"windows": ["in_period", "cls"]}
+    if keys:
+        sets["group_windows"] = keys + ["in_period", "cls"]
+    measures = ["count(*) AS n", "count_if(NOT is_good) AS bad"]
+    if plan.per_run:
+        labels.append("run_id")
+        sets["runs"] = ["run_id", "in_period"]
+        measures += ["min(arrival_ns) AS first_ns", "max(arrival_ns + COALESCE(e2e_s, 0) * 1e9) AS last_ns"]
+        labels += ["arrival_ns", "e2e_s"]
+    if plan.bucket_us:
+        labels.append(f"epoch_us(arrival_ts) // {int(plan.bucket_us)} AS b")
+        sets["buckets"] = ["b", "in_period"]
+    if plan.slice_us:
+        labels.append(f"epoch_us(arrival_ts) // {int(plan.slice_us)} AS slice")
+        sets["slices"] = ["slice", "in_period"]
+        if keys:
+            sets["group_slices"] = keys + ["slice", "in_period"]
+    dimensions = list(dict.fromkeys(d for dims in sets.values() for d in dims))
+    scan_lower = min(plan.period.lower - timedelta(microseconds=1) - timedelta(seconds=plan.lookback_s),
+                     plan.period.at - timedelta(seconds=plan.spans[-1].seconds if plan.spans else 0))
+    grouping = ", ".join("(" + ", ".join(dims) + ")" for dims in sets.values())
+    # Two levels: one hash aggregation over all labels together (a few thousand groups), then the grouping
+    # sets over that small table; faster than feeding every request into one hash table per set.
+    rollup = {"n": "sum(n)", "bad": "sum(bad)", "first_ns": "min(first_ns)", "last_ns": "max(last_ns)"}
+    names = [m.split(" AS ")[1] for m in measures]
+    sql = (
+        f"WITH fine AS (SELECT {', '.join(dimensions)}, {', '.join(measures)} "
+        f"  FROM (SELECT {', '.join(labels)}, {good} AS is_good FROM request_metrics "
+        f"        WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?) AS labelled "
+        f"  GROUP BY {', '.join(dimensions)}) "
+        f"SELECT {', '.join(dimensions)}, grouping({', '.join(dimensions)}) AS gid, "
+        f"{', '.join(f'{rollup[name]} AS {name}' for name in names)} "
+        f"FROM fine GROUP BY GROUPING SETS ({grouping})"
+    )
+    frame = con.execute(sql, params + good_params + filter_params + [scan_lower, plan.period.at]).df()
+    out = {}
+    for name, dims in sets.items():
+        # grouping() sets a bit (most significant = first argument) for each column NOT in the set.
+        gid = sum(1 << (len(dimensions) - 1 - i) for i, d in enumerate(dimensions) if d not in dims)
+        part = frame[frame["gid"] == gid]
+        keep = dims + names
+        out[name] = part[keep].reset_index(drop=True)
+    return out
+
+
+def window_counts(frame: pd.DataFrame, spans: list[Duration], keys: list[str]) -> dict[tuple, dict[str, int]]:
+    """Per key: events and bad events of the period and of each span, from a (keys, in_period, cls) frame."""
+    out: dict[tuple, dict[str, int]] = {}
+    for row in frame.itertuples(index=False):
+        values = row._asdict()
+        key = tuple(_plain(values[k]) for k in keys)
+        counts = out.setdefault(key, {"events": 0, "bad_events": 0,
+                                      **{f"{w}_{s}": 0 for s in spans for w in ("events", "bad")}})
+        n, bad = int(values["n"]), int(values["bad"])
+        if values["in_period"]:
+            counts["events"] += n
+            counts["bad_events"] += bad
+        for index, span in enumerate(spans):
+            if int(values["cls"]) <= index:
+                counts[f"events_{span}"] += n
+                counts[f"bad_{span}"] += bad
+    return out
+
+
+def slice_counts(frame: pd.DataFrame, keys: list[str], target: float | None, min_events: int) -> dict[tuple, dict]:
+    """Per key: slices with data (>= min_events requests), good slices and the mean good share."""
+    inside = frame[frame["in_period"].astype(bool) & (frame["n"] >= min_events)]
+    share = (inside["n"] - inside["bad"]) / inside["n"]
+    table = pd.DataFrame({k: inside[k] for k in keys} | {"share": share})
+    table["good"] = table["share"] >= (target if target is not None else 1.0)
+    out = {}
+    for key, part in (table.groupby(keys, dropna=False) if keys else [((), table)]):
+        key = key if isinstance(key, tuple) else (key,)
+        out[tuple(_plain(k) for k in key)] = {
+            "slices": len(part), "good_slices": int(part["good"].sum()),
+            "mean_good_share": float(part["share"].mean()) if len(part) else None,
+        }
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value
