@@ -91,3 +91,25 @@ def _print_summary(report: dict) -> None:
     t, r = report["telemetry"], report["roofline_fraction"]
     click.echo(f"telemetry overhead {t['overhead_fraction']:.1%} ({t['callback_ns_mean']} ns per callback); "
                f"decode roofline fraction batch 1: {r['batch_1']}, benchmark batches: {r['benchmark']}")
+
+
+@bench.command("slo")
+@click.option("--num-requests", default=10_000_000, show_default=True, type=click.IntRange(1000, 1 << 31))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 1024), help="DuckDB threads")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def slo_command(num_requests, seed, threads, repeats, as_json) -> None:
+    """The SLO report (DuckDB) against a straightforward pandas implementation on the same generated
+    requests; checks both give the same numbers. Same as `python bench/slo.py`."""
+    from causalsre.slo.benchmark import run_benchmark
+
+    report = run_benchmark(num_requests, seed, threads, repeats)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"{report['num_requests']:,} requests: DuckDB report {report['duckdb_report_s']} s, pandas "
+                   f"{report['pandas_total_s']} s: {report['speedup_vs_pandas_total']}x; "
+                   f"numbers agree: {report['numbers_agree']}")
+    if not report["numbers_agree"]:
+        raise UserError(f"the DuckDB and pandas reports disagree on {', '.join(report['disagreements'])}")
