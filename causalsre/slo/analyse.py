@@ -63,6 +63,10 @@ def analyse(
         if resolution is None:
             start = max(first, period.lower) if first is not None else period.lower
             resolution = pick_resolution(max((moment - start).total_seconds(), 1.0))
+            # never coarser than the shortest long window, so every plotted window is exact
+            shortest = min((t.long_window for t in windows.tiers), key=lambda d: d.seconds, default=None)
+            if shortest is not None and shortest.seconds < resolution.seconds:
+                resolution = shortest
         plan.bucket_us = int(resolution.seconds * 1_000_000)
         plan.lookback_s = max((t.long_window.seconds for t in windows.tiers), default=0.0) + resolution.seconds
     cube = count_cube(con, plan, columns, filters, filter_params)

@@ -35,7 +35,8 @@ def plot_timelines(
                 burn_axis.plot(frame["ts"], frame[column], color=colour, linewidth=1.2, label=f"burn {tier.long_window}")
             burn_axis.axhline(threshold, color=colour, linestyle="--", linewidth=0.9, label=label)
         burn_axis.axhline(1.0, color="grey", linewidth=0.8, linestyle=":", label="1x (budget lasts the period)")
-        burn_axis.set_yscale("symlog", linthresh=1.0)
+        burn_axis.set_yscale("symlog", linthresh=1.0)  # linear below 1x, logarithmic above
+        burn_axis.set_ylim(bottom=0.0)
         burn_axis.set_ylabel("burn rate (x budget)")
         burn_axis.set_title(f"{slo.name}: objective {slo.objective:.4g}, {slo.window.duration} window")
         burn_axis.legend(fontsize=7, ncol=2, loc="upper left")
