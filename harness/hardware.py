@@ -58,9 +58,9 @@ def calibrate_capacity(cfg, seed: int, *, max_seconds: float = 8.0) -> float:
     """
     from harness.engine import Engine
     from harness.lengths import sample_lengths
-    from harness.runner import engine_config, vocab_size
+    from harness.runner import engine_config, fit_to_model, max_position, vocab_size
     from harness.stats import RunStats
-    from harness.workload import prompt_token_ids
+    from harness.workload import RequestSpec, prompt_token_ids
 
     engine_cfg = engine_config(cfg)
     counter = RunStats({})
@@ -71,8 +71,10 @@ def calibrate_capacity(cfg, seed: int, *, max_seconds: float = 8.0) -> float:
     outputs = sample_lengths(cfg.workload.output, rng, count)
     vocab = vocab_size(cfg)
     started = time.perf_counter()
+    limit = max_position(cfg)
     for rid in range(count):
-        engine.add_request(rid, prompt_token_ids(seed, rid, int(prompts[rid]), vocab), int(outputs[rid]))
+        spec = fit_to_model(RequestSpec(rid, 0, int(prompts[rid]), int(outputs[rid]), None, 0), limit)
+        engine.add_request(rid, prompt_token_ids(seed, rid, spec.prompt_tokens, vocab), spec.output_tokens)
     while engine.has_unfinished() and time.perf_counter() - started < max_seconds:
         engine.step()
     elapsed = time.perf_counter() - started

@@ -13,6 +13,11 @@ SMOKE = "harness/configs/smoke.toml"
 
 
 def test_the_shipped_configs_load():
+    from pathlib import Path
+
+    for path in sorted(Path("harness/configs").glob("*.toml")):
+        if not path.stem.startswith("sweep"):
+            assert load_run_config(path).name
     cfg = load_run_config(SMOKE)
     assert cfg.name == "smoke" and cfg.engine.model == "tiny"
     changed = cfg.with_overrides({"engine.max_num_seqs": 8, "workload.rate": 1.5})

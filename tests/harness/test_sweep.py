@@ -36,6 +36,9 @@ def test_sweep_factor_names_are_checked(tmp_path):
         load_sweep(_sweep_file(tmp_path, factors="warp_speed = [1, 2]\n"))
     spec, base = load_sweep(_sweep_file(tmp_path, factors="prompt_tokens = [8, 32]\nstep_delay_s = [0, 0.01]\n"))
     assert spec.runs == 2 and base.workload.prompt.value == 12
+    for shipped in ("harness/configs/sweep_small.toml", "harness/configs/sweep_gpu.toml"):
+        spec, base = load_sweep(shipped)
+        assert spec.runs == 8 and base.duration_s == 10
 
 
 def _check_runs(db, run_ids):
