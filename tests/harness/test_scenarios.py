@@ -39,7 +39,7 @@ def test_suite_covers_every_family_with_single_and_two_cause_scenarios():
 def test_scenario_inheritance_and_unknown_names(tmp_path):
     cfg = load_scenario("push_max_num_seqs")
     assert cfg.engine.max_num_seqs == 16 and cfg.faults[0].knobs == {"max_num_seqs": 1}
-    assert cfg.workload.load_fraction == 0.3  # from _base
+    assert cfg.workload.load_fraction == 0.4  # from _base
     with pytest.raises(UserError, match="unknown scenario"):
         load_scenario("_base")
     loop = tmp_path / "loop.toml"
