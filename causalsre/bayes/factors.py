@@ -19,7 +19,7 @@ from causalsre.errors import UserError
 
 OUTCOME = "is_bad"
 GROUP_COLUMNS = ("run_id", "phase", "tenant")
-_EXCLUDED_ROLES = {"mediator", "outcome"}
+_EXCLUDED_ROLES = {"mediator", "engine_state", "outcome"}
 _IDENTIFIERS = {"run_id", "request_id", "arrival_ts", "phase", OUTCOME}
 
 

@@ -1,0 +1,94 @@
+"""`causalsre fit`: fit the hierarchical Bayesian burn model and save it with provenance."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+DB = click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry database.")
+SLO = click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
+SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
+GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
+                     help="Causal graph spec (default: models/serving.yaml).")
+PRIORS = click.option("--priors", "priors_path", type=click.Path(dir_okay=False),
+                      help="Priors TOML (default: models/priors/burn_logistic.toml).")
+
+
+def fit_for(ctx, *, priors_path=None, sampler="auto", draws=None, tune=None, chains=None, seed=0, progress=False):
+    from causalsre.bayes import fit_burn_model, load_priors
+
+    return fit_burn_model(ctx.table(None), ctx.graph, slo=ctx.slo, objective=ctx.objective,
+                          db_fingerprint=ctx.fingerprint, priors=load_priors(priors_path), sampler=sampler,
+                          draws=draws, tune=tune, chains=chains, seed=seed, progress=progress)
+
+
+def load_or_fit(ctx, fit_path, *, priors_path=None, seed=0, progress=False):
+    """A saved fit when given (refused if it belongs to another model or database), else a fresh fit."""
+    from causalsre.bayes import load_burn_model, load_priors
+
+    if fit_path:
+        return load_burn_model(fit_path, ctx.table(None), ctx.graph, slo=ctx.slo, db_fingerprint=ctx.fingerprint,
+                               priors=load_priors(priors_path))
+    return fit_for(ctx, priors_path=priors_path, seed=seed, progress=progress)
+
+
+def echo_diagnostics(diag) -> None:
+    click.echo(diag.one_line())
+    for warning in diag.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command("fit")
+@DB
+@SLO
+@SLO_NAME
+@GRAPH
+@PRIORS
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the fit here (NetCDF, .nc).")
+@click.option("--sampler", type=click.Choice(["auto", "nutpie", "pymc", "prior"]), default="auto", show_default=True,
+              help="auto: nutpie when installed, else PyMC NUTS; prior: prior draws only (no fitting).")
+@click.option("--draws", type=click.IntRange(min=10), help="Draws per chain (default from the priors file).")
+@click.option("--tune", type=click.IntRange(min=10), help="Tuning steps per chain.")
+@click.option("--chains", type=click.IntRange(min=1), help="Chains.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print coefficients and diagnostics as JSON.")
+def fit(db_path, slo_path, slo_name, graph_path, priors_path, out_path, sampler, draws, tune, chains, seed, as_json):
+    """Fit the Bayesian burn model (bad-event probability over graph factors, pooled over runs/phases/tenants).
+
+    Example: causalsre fit --db telemetry.duckdb --slo models/slos/llm-serving.yaml --out fit.nc
+    """
+    import numpy as np
+
+    from causalsre.whatif.context import Context
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        fitted = fit_for(ctx, priors_path=priors_path, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                         seed=seed, progress=not as_json)
+    finally:
+        ctx.close()
+    if out_path:
+        fitted.save(out_path)
+    diag = fitted.diagnostics()
+    post = fitted.idata.posterior
+    coefs = {}
+    if "beta" in post:
+        for name in post["coef"].values:
+            values = post["beta"].sel(coef=name).values.ravel()
+            coefs[str(name)] = {"mean": float(values.mean()), "low": float(np.quantile(values, 0.05)),
+                                "high": float(np.quantile(values, 0.95))}
+    if as_json:
+        click.echo(json.dumps({"coefficients": coefs, "diagnostics": diag.to_dict(), "saved": out_path,
+                               "cells": post.attrs.get("n_cells"), "requests": post.attrs.get("n_requests"),
+                               **{k: post.attrs[k] for k in ("model_type", "model_version", "config_hash",
+                                                              "db_fingerprint")}}, indent=2))
+        return
+    click.echo(f"{post.attrs['model_type']} v{post.attrs['model_version']}: {post.attrs.get('n_requests')} requests "
+               f"in {post.attrs.get('n_cells')} cells")
+    click.echo("coefficient (logit per SD of factor)     mean     90% interval")
+    for name, c in coefs.items():
+        click.echo(f"  {name:<36} {c['mean']:+8.3f}  [{c['low']:+.3f}, {c['high']:+.3f}]")
+    echo_diagnostics(diag)
+    if out_path:
+        click.echo(f"wrote {out_path}")
