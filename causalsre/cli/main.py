@@ -20,8 +20,12 @@ COMMANDS: dict[str, str] = {
     "bench": "causalsre.cli.bench:bench",
     "db": "causalsre.cli.db:db",
     "docs": "causalsre.cli.docs:docs",
+    "effect": "causalsre.cli.whatif:effect",
+    "fit": "causalsre.cli.fit:fit",
     "harness": "causalsre.cli.harness:harness",
+    "recommend": "causalsre.cli.whatif:recommend",
     "slo": "causalsre.cli.slo:slo",
+    "whatif": "causalsre.cli.whatif:whatif",
 }
 
 

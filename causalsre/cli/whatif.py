@@ -1,0 +1,169 @@
+"""`causalsre whatif`, `causalsre effect`, `causalsre recommend`: interventions, effects and their ranking."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from causalsre.cli.fit import DB, GRAPH, PRIORS, SLO, SLO_NAME, echo_diagnostics, load_or_fit
+
+FIT = click.option("--fit", "fit_path", type=click.Path(dir_okay=False),
+                   help="A saved fit from `causalsre fit --out` (default: fit now).")
+WINDOW = click.option("--window", "window_text", required=True,
+                      help="START/END (ISO 8601), run:<id>, phase:<name> or phase:<name>@<run id>.")
+
+
+def _fmt(pred: dict) -> str:
+    return (f"burn {pred['burn_rate']:.3g} [{pred['low']:.3g}, {pred['high']:.3g}]  "
+            f"bad rate {pred['bad_rate']:.2%}")
+
+
+@click.command("whatif")
+@DB
+@SLO
+@SLO_NAME
+@GRAPH
+@PRIORS
+@FIT
+@WINDOW
+@click.option("--set", "settings", multiple=True, required=True, help="KNOB=VALUE (repeat for more knobs).")
+@click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True)
+@click.option("--verify", is_flag=True, help="Replay the window through the harness with the intervention.")
+@click.option("--verify-db", type=click.Path(dir_okay=False), help="Keep the replay telemetry in this database.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, settings, method, verify,
+           verify_db, seed, as_json):
+    """Predicted bad-event and burn rate of a window under an intervention, with 90 % intervals.
+
+    Example: causalsre whatif --db suite.duckdb --slo models/slos/llm-serving.yaml
+    --window phase:incident@push_max_num_seqs-s0 --set max_num_seqs=16 --verify
+    """
+    from causalsre.whatif.context import Context, parse_settings
+    from causalsre.whatif.gcm_predict import GcmWhatIf
+    from causalsre.whatif.predict import observed, predict, range_warnings
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        table, window = ctx.table(None), ctx.table(window_text)
+        interventions = parse_settings(settings, ctx.view, table)
+        gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed) if method in ("gcm", "both") else None
+        bayes_model = None
+        if method in ("bayes", "both"):
+            bayes_model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=not as_json)
+        predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
+                            bayes_model=bayes_model, seed=seed)
+        verified = None
+        if verify:
+            from causalsre.whatif.verify import verify as run_verify
+
+            verified = run_verify(ctx, window_text, interventions, out_db=verify_db, progress=not as_json)
+        seen = observed(window, ctx.objective)
+    finally:
+        ctx.close()
+    notes = range_warnings(table, interventions)
+    diagnostics = bayes_model.diagnostics() if bayes_model is not None else None
+    if as_json:
+        click.echo(json.dumps({
+            "intervention": interventions, "window": window_text, "observed": seen["burn_rate"],
+            "observed_bad_rate": seen["bad_rate"], "requests": seen["requests"], "predicted": predicted,
+            "verified": None if verified is None else {k: verified[k] for k in ("burn_rate", "bad_rate")},
+            "diagnostics": diagnostics.to_dict() if diagnostics else None, "warnings": notes}, indent=2))
+        return
+    click.echo(f"window {window_text}: {seen['requests']} requests, observed burn {seen['burn_rate']:.3g} "
+               f"(bad rate {seen['bad_rate']:.2%})")
+    click.echo("intervention: " + ", ".join(f"{k}={v}" for k, v in interventions.items()))
+    for name, pred in predicted.items():
+        click.echo(f"  {name:<6} {_fmt(pred)}")
+    if verified is not None:
+        click.echo(f"  measured burn {verified['burn_rate']:.3g} (bad rate {verified['bad_rate']:.2%}, "
+                   f"{verified['requests']} replayed requests)")
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
+    if diagnostics is not None:
+        echo_diagnostics(diagnostics)
+
+
+@click.command("effect")
+@DB
+@SLO
+@SLO_NAME
+@GRAPH
+@click.option("--treatment", required=True, help="An actionable knob of the graph.")
+@click.option("--control", help="Reference value (default: the most common).")
+@click.option("--treated", help="Compared value (default: the least common).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def effect(db_path, slo_path, slo_name, graph_path, treatment, control, treated, seed, as_json):
+    """Average effect of a knob on the bad-event rate (DoWhy backdoor + refuters, pgmpy do-query).
+
+    Example: causalsre effect --db suite.duckdb --slo models/slos/llm-serving.yaml --treatment max_num_seqs
+    """
+    from causalsre.whatif.context import Context
+    from causalsre.whatif.effect import estimate_effect
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        result = estimate_effect(ctx.table(None), ctx.view, treatment, control=control, treated=treated, seed=seed)
+    finally:
+        ctx.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    d, p = result["dowhy"], result["pgmpy"]
+    click.echo(f"effect of {treatment}: {result['control']} -> {result['treated']} on the bad-event rate")
+    click.echo(f"  observed difference   {_diff(result['observed_bad_rate'], result):+.4f}")
+    click.echo(f"  DoWhy (backdoor on {d['backdoor_set'] or 'nothing'}): {d['effect']:+.4f}")
+    for name, ref in d["refutations"].items():
+        p_value = "n/a" if ref["p_value"] is None else f"{ref['p_value']:.2f}"
+        click.echo(f"    refuter {name:<20} new effect {ref['new_effect']:+.4f}  p {p_value}")
+    click.echo(f"  pgmpy do-query          {p['effect']:+.4f} (P(bad|do) {p['p_bad_control']:.4f} -> "
+               f"{p['p_bad_treated']:.4f})")
+
+
+def _diff(observed: dict, result: dict) -> float:
+    return observed[str(result["treated"])] - observed[str(result["control"])]
+
+
+@click.command("recommend")
+@DB
+@SLO
+@SLO_NAME
+@GRAPH
+@PRIORS
+@FIT
+@WINDOW
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
+def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, top, seed, as_json):
+    """Rank single-knob interventions by predicted burn in a window (Bayesian posterior predictive).
+
+    Example: causalsre recommend --db suite.duckdb --slo models/slos/llm-serving.yaml --window phase:incident
+    """
+    from causalsre.whatif.context import Context
+    from causalsre.whatif.predict import observed
+    from causalsre.whatif.recommend import recommend as rank
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        table, window = ctx.table(None), ctx.table(window_text)
+        model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=not as_json)
+        actionable = [n for n in ctx.view.actionable if n in table.columns]
+        ranking = rank(model, table, window, actionable, objective=ctx.objective, seed=seed)[:top]
+        seen = observed(window, ctx.objective)
+    finally:
+        ctx.close()
+    if as_json:
+        click.echo(json.dumps({"window": window_text, "observed": seen["burn_rate"], "ranking": ranking,
+                               "diagnostics": model.diagnostics().to_dict()}, indent=2, default=str))
+        return
+    click.echo(f"window {window_text}: observed burn {seen['burn_rate']:.3g}; burn <= 1 keeps within budget")
+    for i, row in enumerate(ranking, 1):
+        label = ", ".join(f"{k}={v}" for k, v in row["intervention"].items())
+        mark = "within budget" if row["within_budget"] else ""
+        click.echo(f"{i:>3}. {label:<28} {_fmt(row)}  {mark}")
+    if not ranking:
+        click.echo("no actionable knob varies in this database: nothing can be compared (run a sweep first)")
+    echo_diagnostics(model.diagnostics())
