@@ -44,7 +44,7 @@ SELECT
     r.num_preemptions,
     r.attributes,
     COALESCE(r.scheduled_arrival_ns, r.enqueue_ns)                  AS arrival_ns,  -- scheduled arrival, else enqueue
-    ru.started_at + to_microseconds(COALESCE(r.scheduled_arrival_ns, r.enqueue_ns) // 1000) AS arrival_ts,  -- arrival, wall clock (UTC)
+    make_timestamp(epoch_us(ru.started_at) + COALESCE(r.scheduled_arrival_ns, r.enqueue_ns) // 1000) AS arrival_ts,  -- arrival, wall clock (UTC)
     (r.first_scheduled_ns - COALESCE(r.scheduled_arrival_ns, r.enqueue_ns)) / 1e9          AS queue_s,  -- arrival to first scheduled, seconds
     (r.first_token_ns - COALESCE(r.scheduled_arrival_ns, r.enqueue_ns)) / 1e9              AS ttft_s,  -- time to first token from arrival, seconds
     CASE WHEN r.output_tokens > 1
