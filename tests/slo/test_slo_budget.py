@@ -113,3 +113,24 @@ def test_timeline_rolls_bucket_counts_and_burns_down_the_budget(tmp_path, make_d
     assert timeline["burn_rate_1h"].iloc[-1] == pytest.approx(10 / 60 / 0.1)
     assert timeline["budget_consumed"].iloc[-1] == pytest.approx(evaluate(con, slo)["budget_consumed"])
     assert timeline["budget_remaining"].is_monotonic_decreasing
+
+
+def test_a_period_without_requests_is_no_data_not_good(tmp_path, make_db, open_db):
+    slo = slo_from(tmp_path, latency_slo(duration="1d"))
+    con = open_db(make_db([{"request_id": 0, "arrival_s": 5 * 86400.0, "status": "error"}]))
+    report = evaluate(con, slo, at=datetime(2026, 1, 2))
+    assert report["events"] == 0
+    assert report["sli"] is None and report["budget_remaining"] is None and report["burn_rate"] is None
+    assert not any(alert["firing"] for alert in report["alerts"])
+
+
+def test_group_by_model_reads_the_attributes_and_priority_filters_numbers(tmp_path, make_db, open_db):
+    slo = slo_from(tmp_path, latency_slo(target="0.9"))
+    rows = [{"request_id": i, "arrival_s": float(i), "model": "big" if i < 4 else "small", "priority": i % 2,
+             "ttft_s": 0.9 if i in (0, 1, 5) else 0.1} for i in range(10)]
+    con = open_db(make_db(rows))
+    groups = {g["group"]["model"]: g for g in evaluate(con, slo, group_by=["model"])["groups"]}
+    assert (groups["big"]["events"], groups["big"]["bad_events"]) == (4, 2)
+    assert (groups["small"]["events"], groups["small"]["bad_events"]) == (6, 1)
+    odd = evaluate(con, slo, where={"priority": 1})
+    assert (odd["events"], odd["bad_events"]) == (5, 2)

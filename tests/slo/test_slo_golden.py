@@ -128,3 +128,22 @@ def test_openslo_low_traffic_example_budget_is_five_minutes(golden_dir):
     (slo,) = load_slos(golden_dir / "openslo" / "examples_treat-low-traffic-as-equally-important_timeslices-slo.yaml")
     assert slo.error_budget * slo.window.duration.seconds == pytest.approx(5.04 * 60)
     assert slo.time_slice_target == pytest.approx(0.95) and slo.time_slice_window.seconds == 60
+
+
+def test_openslo_examples_give_their_budgets(golden_dir):
+    folder = golden_dir / "openslo"
+    (occurrences,) = load_slos(folder / "examples_budgeting-method_occurences-slo.yaml")
+    assert occurrences.error_budget == pytest.approx(0.01)  # 1 % of search requests may exceed 500 ms
+    (ratio,) = load_slos(folder / "examples_budgeting-method_ratio-timeslices.yaml")
+    assert ratio.error_budget * ratio.window.duration.seconds == pytest.approx(0.01 * 14 * DAY_S)  # 3.36 h
+
+
+def test_low_traffic_example_reports_its_budget_in_time(golden_dir, make_db, open_db):
+    (slo,) = load_slos(golden_dir / "openslo" / "examples_treat-low-traffic-as-equally-important_timeslices-slo.yaml")
+    # Three requests in three different minutes, one failed: 2 of 3 minute slices are good (target 0.95).
+    rows = [{"request_id": i, "arrival_s": 60.0 * i + 1, "status": "error" if i == 1 else "ok"} for i in range(3)]
+    report = evaluate(open_db(make_db(rows)), slo)
+    assert report["error_budget_s"] == pytest.approx(5.04 * 60)
+    assert (report["slices"], report["bad_slices"]) == (3, 1)
+    # The calendar week starts at noon New York time (17:00 UTC) on the day of the week of 2022-01-01.
+    assert report["window"]["start"].endswith("T17:00:00") and report["window"]["rolling"] is False

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from causalsre.errors import UserError
 from causalsre.slo import good_event_sql, load_slos, request_outcomes
+from conftest import T0
 from slo_specs import LATENCY_SLO
 
 
@@ -42,6 +44,8 @@ def test_outcomes_mark_slow_and_failed_requests_bad(make_db, open_db, latency_sl
         0: True, 1: False, 2: False, 3: False, 4: False, 5: True, 6: True, 7: False,
     }
     assert (frame["is_bad"] == ~frame["is_good"]).all()
+    # arrival_ts is the run's wall-clock t0 plus the scheduled arrival offset
+    assert frame["arrival_ts"].iloc[0] == pd.Timestamp(T0) + pd.Timedelta(seconds=1)
 
 
 def test_failed_requests_are_bad_even_with_no_conditions(make_db, open_db, latency_slo):
