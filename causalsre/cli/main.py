@@ -18,11 +18,15 @@ from causalsre.errors import UserError
 # command name -> "module:attribute". Add a line here to register a command or group.
 COMMANDS: dict[str, str] = {
     "bench": "causalsre.cli.bench:bench",
+    "attribute": "causalsre.cli.attribute:attribute",
     "db": "causalsre.cli.db:db",
     "docs": "causalsre.cli.docs:docs",
     "effect": "causalsre.cli.whatif:effect",
+    "eval": "causalsre.cli.evaluate:evaluate",
     "fit": "causalsre.cli.fit:fit",
+    "graph": "causalsre.cli.graph:graph",
     "harness": "causalsre.cli.harness:harness",
+    "postmortem": "causalsre.cli.postmortem:postmortem",
     "recommend": "causalsre.cli.whatif:recommend",
     "slo": "causalsre.cli.slo:slo",
     "whatif": "causalsre.cli.whatif:whatif",
