@@ -101,6 +101,11 @@ def test_timeslices_count_good_minutes_and_skip_empty_ones(tmp_path, make_db, op
     assert report["error_budget_s"] == pytest.approx(0.1 * 30 * 86400)
     ratio = slo.model_copy(update={"budgeting_method": "RatioTimeslices"})
     assert evaluate(con, ratio)["sli"] == pytest.approx((1.0 + 0.75 + 0.5) / 3)
+    # Per group, slices are counted within the group: tenant a holds every request here.
+    (group,) = evaluate(con, slo, group_by=["tenant"])["groups"]
+    assert (group["group"], group["slices"], group["bad_slices"]) == ({"tenant": "a"}, 3, 1)
+    # With a minimum of 4 requests per slice every slice still has data; with 5 none has.
+    assert evaluate(con, slo, min_events=5)["sli"] is None
 
 
 def test_timeline_rolls_bucket_counts_and_burns_down_the_budget(tmp_path, make_db, open_db):
