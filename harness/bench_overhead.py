@@ -1,7 +1,8 @@
 """Telemetry overhead: the same saturated run with the DuckDB writer and with a NullObserver.
 
 ``python -m harness.bench_overhead [--seconds 6] [--repeats 3] [--preset tiny]`` prints JSON: engine throughput
-(tokens/s) and mean step time with and without writing, their ratios (baseline: NullObserver, measured in
+(tokens/s), mean step time and process CPU time per token (all threads, the flush thread included; the
+figure least disturbed by other processes on a shared machine) with and without writing, their ratios (baseline: NullObserver, measured in
 the same process, runs interleaved A/B to spread machine noise), and the cost of one observer callback.
 """
 
@@ -42,13 +43,14 @@ def _one_run(cfg, with_writer: bool, folder: Path, index: int) -> dict:
     engine = Engine(engine_config(cfg), observer=TeeObserver(writer or NullObserver(), stats))
     if writer is not None:
         writer.start({"kind": "harness", "name": "overhead", "started_at": "2026-01-01", "config_json": {}})
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     outcome = drive(cfg, engine, seed=0, rate=None, writer=writer, stats=stats, closed=closed, schedule=[])
     if writer is not None:
         writer.close("complete")
         con.close()
     wall = time.perf_counter() - started  # includes the final flush
-    return {"tokens_per_s": stats.num_tokens / wall, "mean_step_ms": stats.step_time_ns / max(stats.num_steps, 1) / 1e6,
+    cpu = time.process_time() - cpu_started  # all threads of this process: robust to other processes' load
+    return {"tokens_per_s": stats.num_tokens / wall, "cpu_ms_per_token": cpu * 1e3 / max(stats.num_tokens, 1), "mean_step_ms": stats.step_time_ns / max(stats.num_steps, 1) / 1e6,
             "tokens": stats.num_tokens, "aborted": outcome.aborted}
 
 
@@ -77,14 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             runs["null_observer"].append(_one_run(cfg, False, Path(folder), repeat))
             runs["duckdb_writer"].append(_one_run(cfg, True, Path(folder), repeat))
-    med = {k: {m: statistics.median(r[m] for r in v) for m in ("tokens_per_s", "mean_step_ms")}
-           for k, v in runs.items()}
+    metrics = ("tokens_per_s", "mean_step_ms", "cpu_ms_per_token")
+    med = {k: {m: statistics.median(r[m] for r in v) for m in metrics} for k, v in runs.items()}
     callback = _callback_ns()
     report = {
         "benchmark": "harness_writer_overhead", "preset": args.preset, "seconds_per_run": args.seconds,
         "repeats": args.repeats, "baseline": "null_observer", "median": med,
         "throughput_ratio_writer_vs_null": med["duckdb_writer"]["tokens_per_s"] / med["null_observer"]["tokens_per_s"],
         "step_time_ratio_writer_vs_null": med["duckdb_writer"]["mean_step_ms"] / med["null_observer"]["mean_step_ms"],
+        "cpu_per_token_ratio_writer_vs_null": (med["duckdb_writer"]["cpu_ms_per_token"]
+                                               / med["null_observer"]["cpu_ms_per_token"]),
         "on_token_ns": callback, "runs": runs,
     }
     print(json.dumps(report, indent=2))

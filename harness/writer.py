@@ -1,8 +1,8 @@
 """The telemetry writer: an EngineObserver that buffers in memory and appends to DuckDB in batches.
 
 Observer callbacks run inside the engine loop, so they only append tuples to lists. A background thread
-swaps the lists out every ``flush_interval_s`` (0.5 s by default) and appends each as one Arrow batch in one
-transaction, so a process killed with SIGKILL loses at most the last interval. The ``runs`` row is inserted
+swaps the lists out every ``flush_interval_s`` (0.75 s by default) and appends each as one Arrow batch in one
+transaction, so a process killed with SIGKILL loses at most the last interval (plus one flush in progress). The ``runs`` row is inserted
 with status ``running`` at start and set to ``complete`` (or ``incomplete``) at the end.
 
 DuckDB lets one process at a time open a file for writing, and a writer holds the file for the whole run.
@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
+import pandas  # noqa: F401  (duckdb's from_arrow imports it lazily; import it now, not in the first flush)
 import pyarrow as pa
 
 from harness.engine.observer import RequestRecord, StepRecord
@@ -61,6 +62,17 @@ def mark_stale_runs(con: duckdb.DuckDBPyConnection) -> int:
     return len(stale)
 
 
+def check_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """The writer appends by position: fail loudly if the schema's columns are not ours, in order."""
+    for table, spec in TABLE_COLUMNS.items():
+        found = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+            "ORDER BY ordinal_position", [table]).fetchall()]
+        expected = ["run_id"] + [name for name, _ in spec]
+        if found != expected:
+            raise RuntimeError(f"telemetry table {table} has columns {found}, the writer writes {expected}")
+
+
 def effective_status(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     """A run's status as readers should see it: ``running`` without a live writer here is ``incomplete``."""
     row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
@@ -74,7 +86,7 @@ def effective_status(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
 class TelemetryWriter:
     """Buffers one run's telemetry and appends it to ``con`` in batches from a background thread."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, *, flush_interval_s: float = 0.5):
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, *, flush_interval_s: float = 0.75):
         self.con = con
         self.run_id = run_id
         self.flush_interval_s = flush_interval_s
@@ -91,6 +103,7 @@ class TelemetryWriter:
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self, runs_row: dict[str, Any]) -> None:
         """Insert the runs row (status ``running``) and start the flush thread."""
+        check_columns(self.con)
         with _ACTIVE_LOCK:
             _ACTIVE_RUNS.add(self.run_id)
         mark_stale_runs(self.con)
@@ -144,11 +157,9 @@ class TelemetryWriter:
             con.execute("BEGIN TRANSACTION")
             try:
                 for table, rows in batches.items():
-                    batch = self._arrow_batch(table, rows)
-                    con.register("_telemetry_batch", batch)
-                    names = ", ".join(batch.column_names)
-                    con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _telemetry_batch")
-                    con.unregister("_telemetry_batch")
+                    # The relation API skips SQL parsing: half the CPU of INSERT ... SELECT per flush.
+                    # It appends by position; start() checked that our columns are the table's, in order.
+                    con.from_arrow(self._arrow_batch(table, rows)).insert_into(table)
                     written += len(rows)
                 con.execute("COMMIT")
             except BaseException:
