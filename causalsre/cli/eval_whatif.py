@@ -1,0 +1,60 @@
+"""`causalsre eval whatif`: calibration of what-if predictions against harness replays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+_SUITE = Path(__file__).resolve().parents[2] / "datasets" / "cpu-tiny" / "suite.duckdb"
+_SLO = Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml"
+
+
+@click.command("whatif")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(_SUITE), show_default=True,
+              help="Scenario-suite telemetry database.")
+@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_SLO), show_default=True)
+@click.option("--slo-name", help="Which SLO of the file (default: the first).")
+@click.option("--fit", "fit_path", type=click.Path(dir_okay=False), help="A saved fit of this database.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N cases.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the cases and scores as JSON.")
+def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
+    """Replay >= 10 interventions on the scenario suite; error and interval coverage per method.
+
+    Example: causalsre eval whatif --json > whatif-calibration.json
+    """
+    from rich.progress import Progress
+
+    from causalsre.cli.fit import load_or_fit
+    from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, score
+    from causalsre.whatif.context import Context
+    from causalsre.whatif.gcm_predict import GcmWhatIf
+    from causalsre.whatif.verify import verify
+
+    cases = DEFAULT_CASES[:limit] if limit else DEFAULT_CASES
+    ctx = Context.open(db_path, slo_path, slo_name)
+    try:
+        table = ctx.table(None)
+        gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed)
+        bayes_model = load_or_fit(ctx, fit_path, seed=seed, progress=not as_json)
+        with Progress(transient=True, disable=as_json) as bar:
+            task = bar.add_task("replaying interventions", total=len(cases))
+            results = evaluate_cases(ctx, cases, gcm_model=gcm_model, bayes_model=bayes_model,
+                                     verify_fn=verify, seed=seed, progress=lambda: bar.advance(task))
+    finally:
+        ctx.close()
+    scores = score(results, ["gcm", "bayes", "no_change"])
+    report = {"cases": results, "scores": scores, "diagnostics": bayes_model.diagnostics().to_dict()}
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    for case in results:
+        label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in case["intervention"].items())
+        preds = "  ".join(f"{m} {p['burn_rate']:.3g}" + (f" [{p['low']:.3g}, {p['high']:.3g}]" if "low" in p else "")
+                          for m, p in case["predicted"].items())
+        click.echo(f"{case['window']:<48} {label:<22} measured {case['verified']['burn_rate']:.3g}  {preds}")
+    for method, s in scores.items():
+        coverage = "" if s["coverage_90"] is None else f", 90% coverage {s['coverage_90']:.0%}"
+        click.echo(f"{method:<10} median relative error {s['median_relative_error']:.0%}{coverage} ({s['cases']} cases)")
