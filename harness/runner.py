@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from causalsre.errors import UserError
 from harness.config import RunConfig, load_run_config, parse_run_config
 from harness.contention import CpuContention
 from harness.faults import FaultInjector

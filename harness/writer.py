@@ -14,7 +14,6 @@ next writer marks such runs ``incomplete`` when it opens the file, and readers s
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import datetime, timezone
 from typing import Any

@@ -62,3 +62,22 @@ def test_shipped_dataset_matches_the_scenarios_and_burns_in_the_incident():
         check = entry["slo_check"]
         assert check["incident"]["good_fraction"] < check["baseline"]["good_fraction"]
     con.close()
+
+
+def test_run_scenario_records_its_phases_and_ground_truth(tmp_path):
+    from harness.scenarios import run_scenario
+
+    short = {"duration_s": 2.0, "drain_timeout_s": 2.0, "workload.load_fraction": None, "workload.rate": 4.0,
+             "phases": [{"name": "baseline", "start_s": 0, "end_s": 1}, {"name": "incident", "start_s": 1, "end_s": 2}],
+             "faults": [{"kind": "config_push", "at_s": 1.0, "knobs": {"max_num_seqs": 1}}]}
+    db = tmp_path / "s.duckdb"
+    run_id = run_scenario("push_max_num_seqs", db, seed=2, overrides=short)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT name, seed, status FROM runs").fetchone() == ("push_max_num_seqs", 2, "complete")
+    assert con.execute("SELECT kind, family, factor FROM faults").fetchall() == [
+        ("config_push", "batching", "max_num_seqs")]
+    assert [r[0] for r in con.execute("SELECT name FROM phases ORDER BY start_ns").fetchall()] == ["baseline",
+                                                                                                  "incident"]
+    assert con.execute("SELECT count(DISTINCT tenant) FROM requests").fetchone()[0] == 2
+    con.close()
+    assert run_id.startswith("push_max_num_seqs-s2-")
