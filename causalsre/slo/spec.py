@@ -19,6 +19,7 @@ One SLOSpec is made per objective.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,7 +86,8 @@ class SLOSpec(BaseModel):
 
     @property
     def error_budget(self) -> float:
-        return 1.0 - self.objective
+        """1 - objective, computed in decimal so that 0.99 gives 0.01 rather than 0.010000000000000009."""
+        return float(Decimal(1) - Decimal(repr(self.objective)))
 
 
 def read_documents(path: str | Path) -> list[dict[str, Any]]:
