@@ -112,3 +112,26 @@ def test_golden_openslo_examples_parse_with_their_methods_and_windows(golden_dir
     budget_minutes = low_traffic.error_budget * low_traffic.window.duration.seconds / 60
     assert budget_minutes == pytest.approx(5.04)
     assert low_traffic.window.time_zone == "America/New_York" and not low_traffic.window.is_rolling
+
+
+def test_indicator_ref_names_an_sli_document_in_the_same_file(tmp_path):
+    sli = """apiVersion: openslo/v1
+kind: SLI
+metadata: {name: fast}
+spec:
+  ratioMetric:
+    good: {metricSource: {type: causalsre, spec: {conditions: [{metric: queue_s, op: lt, value: 2}]}}}
+    total: {metricSource: {type: causalsre}}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: queued-briefly}
+spec:
+  indicatorRef: fast
+  timeWindow: [{duration: 4w, isRolling: true}]
+  objectives: [{target: 0.95}]
+"""
+    (slo,) = load_slos(write(tmp_path, sli))
+    assert [(c.metric, c.op, c.value) for c in slo.conditions] == [("queue_s", "lt", 2.0)]
+    with pytest.raises(UserError, match="indicatorRef 'slow' names no SLI"):
+        load_slos(write(tmp_path, sli.replace("indicatorRef: fast", "indicatorRef: slow"), "other.yaml"))

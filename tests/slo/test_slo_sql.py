@@ -69,3 +69,19 @@ def test_time_bounds_are_half_open(make_db, open_db, latency_slo):
     con = open_db(make_db(ROWS))
     frame = request_outcomes(con, latency_slo, start="2026-01-01T00:00:02", end="2026-01-01T00:00:04Z")
     assert list(frame["request_id"]) == [1, 2]
+
+
+def test_outcomes_and_groups_carry_the_scenario_phase(make_db, open_db, latency_slo):
+    from causalsre.slo.evaluate import evaluate
+    from causalsre.telemetry import connect_writable
+
+    path = make_db(ROWS)
+    writer = connect_writable(path)
+    writer.execute("INSERT INTO phases VALUES ('run-1', 'baseline', 0, 4500000000), ('run-1', 'incident', 4500000000, 99000000000)")
+    writer.close()
+    con = open_db(path)
+    phases = request_outcomes(con, latency_slo).set_index("request_id")["phase"]
+    assert phases[3] == "baseline" and phases[4] == "incident"
+    groups = {g["group"]["phase"]: g for g in evaluate(con, latency_slo, group_by=["phase"])["groups"]}
+    assert (groups["baseline"]["events"], groups["baseline"]["bad_events"]) == (4, 3)
+    assert (groups["incident"]["events"], groups["incident"]["bad_events"]) == (4, 2)
