@@ -80,7 +80,7 @@ class TraceSpec(_Strict):
 
     path: str
     time_scale: float = Field(1.0, gt=0)           # multiply inter-arrival gaps (2 = half the rate)
-    rate: float | None = Field(None, gt=0)         # or: rescale time so the mean rate is this
+    rate: float | None = Field(None, gt=0)         # or: rescale time so the run gets rate x duration_s requests
     start_offset_s: float = Field(0.0, ge=0)       # skip this much of the trace first
     length_scale: float = Field(1.0, gt=0)         # multiply both lengths...
     max_prompt_tokens: int = Field(512, ge=1)      # ...then truncate so they fit a small model

@@ -63,8 +63,11 @@ def trace_requests(spec: TraceSpec, duration_s: float) -> TraceRequests:
         raise UserError(f"trace {spec.path} has no requests after start_offset_s", "lower start_offset_s")
     scale = spec.time_scale
     if spec.rate is not None:
-        span = max(float(offsets[-1]), 1e-9)
-        scale = (len(offsets) / span) / spec.rate  # stretch so that the mean rate is spec.rate
+        wanted = int(round(spec.rate * duration_s))
+        if 0 < wanted < len(offsets) and offsets[wanted] > 0:
+            scale = duration_s / float(offsets[wanted])  # exactly `wanted` requests fall inside the run
+        else:  # the trace is too short for that: its mean rate over its whole span becomes spec.rate
+            scale = (len(offsets) / max(float(offsets[-1]), 1e-9)) / spec.rate
     arrival = offsets * scale
     within = arrival < duration_s
     prompt = np.clip(np.rint(prompt.to_numpy()[within] * spec.length_scale), 1, spec.max_prompt_tokens)

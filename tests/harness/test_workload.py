@@ -120,7 +120,9 @@ def test_trace_replay_scales_time_and_truncates_lengths(tmp_path):
     assert np.allclose(reqs.arrival_s, np.arange(0, 10, 1.0))
     assert set(reqs.prompt_tokens) == {256}
     assert list(reqs.output_tokens) == [min(round((10 * s + 1) * 0.1), 16) or 1 for s in range(0, 20, 2)]
-    by_rate = trace_requests(TraceSpec(path=str(trace), rate=4.0), duration_s=100.0)
+    within = trace_requests(TraceSpec(path=str(trace), rate=0.5), duration_s=10.0)  # 5 of the 20 requests
+    assert len(within.arrival_s) == 5 and within.arrival_s[-1] < 10.0
+    by_rate = trace_requests(TraceSpec(path=str(trace), rate=4.0), duration_s=100.0)  # trace too short
     assert np.diff(by_rate.arrival_s).mean() == pytest.approx(0.25 * 20 / 19, rel=0.01)
 
 
@@ -129,7 +131,7 @@ def test_real_azure_trace_replays_at_the_asked_rate(shared_dir):
     if not path.exists():
         pytest.skip("conv trace absent")
     reqs = trace_requests(TraceSpec(path=str(path), rate=5.0, max_prompt_tokens=512), duration_s=600.0)
-    assert len(reqs.arrival_s) > 100 and reqs.prompt_tokens.max() <= 512
+    assert len(reqs.arrival_s) == 3000 and reqs.prompt_tokens.max() <= 512  # 5/s over the 600 s replayed
 
 
 @pytest.mark.parametrize("content", ["TIMESTAMP,ContextTokens\n2023-11-16 18:00:00,5\n",
