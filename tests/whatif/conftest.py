@@ -27,3 +27,13 @@ def suite_db() -> Path:
     if not SUITE.is_file():
         pytest.skip("datasets/cpu-tiny/suite.duckdb is absent")
     return SUITE
+
+
+@pytest.fixture(scope="session")
+def gcm_model(serving):
+    """One small bootstrap ensemble of gcm SCMs over the known SCM's data, shared by the tests."""
+    from causalsre.bayes.factors import graph_view
+    from causalsre.whatif.gcm_predict import GcmWhatIf
+
+    table, graph = serving
+    return GcmWhatIf.fit(table, graph_view(graph), bootstraps=2, max_rows=6000, seed=1)

@@ -8,7 +8,7 @@ from causalsre.bayes.synthetic import simulate
 from causalsre.errors import UserError
 from causalsre.whatif.context import parse_settings
 from causalsre.whatif.effect import estimate_effect
-from causalsre.whatif.gcm_predict import GcmWhatIf, project_graph
+from causalsre.whatif.gcm_predict import project_graph
 
 
 def _window(frame):
@@ -22,9 +22,9 @@ def test_projection_keeps_knobs_connected_through_missing_mediators(serving):
     assert set(projected.nodes) == {"max_num_seqs", "arrival_rate", "ttft_s", "is_bad"}
 
 
-def test_gcm_interventional_rate_tracks_the_truth(serving):
-    table, graph = serving
-    model = GcmWhatIf.fit(table, graph_view(graph), bootstraps=2, max_rows=6000, seed=1)
+def test_gcm_interventional_rate_tracks_the_truth(serving, gcm_model):
+    table, _ = serving
+    model = gcm_model
     window = _window(table)
     for knob in (4.0, 16.0):
         truth = _window(simulate(8000, seed=4, do={"max_num_seqs": knob}))["is_bad"].mean()
