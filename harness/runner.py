@@ -185,6 +185,8 @@ def prepare(cfg: RunConfig, seed: int | None):
     cfg, rate = resolve_rate(cfg, seed)
     limit = max_position(cfg)
     schedule = [fit_to_model(spec, limit) for spec in build_schedule(cfg, seed, rate)]
+    if rate is None and cfg.workload.arrival == "trace":
+        rate = len(schedule) / cfg.duration_s  # recorded as the offered rate of a trace or a replayed window
     return cfg, seed, rate, schedule
 
 
