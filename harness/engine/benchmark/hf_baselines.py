@@ -80,14 +80,18 @@ def has_continuous_batching(hf) -> bool:
 
 
 @torch.inference_mode()
-def run_continuous(hf, requests: list[BenchRequest], max_batch_tokens: int, num_blocks: int):
-    """transformers' continuous batching: all requests submitted at once, timestamps recorded per token."""
+def run_continuous(hf, requests: list[BenchRequest], max_batch_tokens: int, max_requests: int,
+                   page_size: int = 256):
+    """transformers' continuous batching: all requests submitted at once, timestamps recorded per token.
+    Its KV cache gets room for every request at once (as the engine does), in its own page size."""
     from transformers import GenerationConfig
     from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
     longest = max(r.target_output_tokens for r in requests)
     config = GenerationConfig(max_new_tokens=longest, do_sample=False, eos_token_id=-1, pad_token_id=0)
+    num_blocks = sum(-(-(len(r.prompt) + r.target_output_tokens) // page_size) for r in requests) + 2
     cb_config = ContinuousBatchingConfig(max_batch_tokens=max_batch_tokens, num_blocks=num_blocks,
+                                         page_size=page_size, max_requests_per_batch=max_requests,
                                          allow_block_sharing=False, use_cuda_graph=False)
     manager = hf.init_continuous_batching(generation_config=config, continuous_batching_config=cb_config)
     manager.start()

@@ -68,7 +68,8 @@ def _sync(device: torch.device) -> None:
 
 def _engine_config(s: BenchSettings, requests: list[BenchRequest]) -> EngineConfig:
     block = 16
-    blocks = sum(-(-(len(r.prompt) + r.target_output_tokens) // block) for r in requests) + 8
+    # room for every request at once, plus the warm-up and batch-1 runs that share the engine
+    blocks = sum(-(-(len(r.prompt) + r.target_output_tokens) // block) for r in requests) + 64
     knobs = dict(model=s.preset, device=s.device, dtype=s.dtype, num_threads=s.threads, seed=s.seed,
                  max_num_seqs=s.max_num_seqs, max_num_batched_tokens=s.max_num_batched_tokens,
                  enable_chunked_prefill=True, chunk_size=s.chunk_size, policy="fcfs",
@@ -216,8 +217,8 @@ def _baselines(s: BenchSettings, engine: Engine, requests, engine_tokens, summar
             out["hf_continuous_batching"] = {"skipped": f"transformers {transformers.__version__} has none"}
         else:
             progress("transformers continuous batching")
-            blocks = engine.config.num_kv_blocks
-            hf_baselines.run_continuous(hf, warm, s.max_num_batched_tokens, blocks)
+            # the same token budget and request limit as the engine
+            hf_baselines.run_continuous(hf, warm, s.max_num_batched_tokens, s.max_num_seqs)
             record("hf_continuous_batching",
-                   hf_baselines.run_continuous(hf, requests, s.max_num_batched_tokens, blocks))
+                   hf_baselines.run_continuous(hf, requests, s.max_num_batched_tokens, s.max_num_seqs))
     return out

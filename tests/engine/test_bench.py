@@ -1,0 +1,47 @@
+"""The benchmark's plumbing on a very small run (its speed figures are not asserted: they are benchmarks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from causalsre.cli.main import main  # noqa: E402
+from harness.engine.benchmark.hf_baselines import build_hf_model  # noqa: E402
+from harness.engine.config import ModelConfig  # noqa: E402
+from harness.engine.model import Llama  # noqa: E402
+
+
+def test_hf_baseline_model_has_our_weights():
+    torch.set_num_threads(1)
+    model = Llama(ModelConfig.from_name("tiny"))
+    model.init_weights(0)
+    hf = build_hf_model(model, torch.device("cpu"), torch.float32)
+    ids = torch.tensor([[5, 17, 300, 4000, 9, 9, 1]])
+    with torch.inference_mode():
+        torch.testing.assert_close(hf(ids).logits, model.forward_dense(ids), atol=1e-5, rtol=1e-5)
+
+
+def test_bench_engine_json(capsys):
+    code = main(["bench", "engine", "--preset", "tiny", "--num-requests", "3", "--prompt-lengths", "4:12",
+                 "--output-lengths", "2:4", "--threads", "1", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("throughput_tok_s", "p99_tpot_s", "telemetry", "roofline_fraction", "baselines", "model"):
+        assert key in report
+    for name in ("hf_static_generate", "hf_continuous_batching"):
+        baseline = report["baselines"][name]
+        assert {"throughput_tok_s", "p99_tpot_s", "ratio"} <= set(baseline)
+        assert baseline["output_tokens"] == report["output_tokens"]
+        assert baseline["same_tokens_fraction"] == 1.0        # same weights, greedy: same tokens
+    assert 0 < report["roofline_fraction"]["batch_1"]
+    assert report["telemetry"]["calls"] > 0
+
+
+def test_bench_rejects_bad_flags(capsys):
+    assert main(["bench", "engine", "--preset", "giant"]) == 2
+    assert main(["bench", "engine", "--prompt-lengths", "9:3"]) == 2
+    assert "error:" in capsys.readouterr().err
