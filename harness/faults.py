@@ -138,6 +138,7 @@ class FaultInjector:
     engine: Any
     writer: Any                      # TelemetryWriter or None (no recording)
     contention: Any                  # CpuContention
+    offset_ns: int = 0               # the schedule's t0 on the engine clock
     current: dict[str, Any] = field(default_factory=dict)
     pending: list[float] = field(default_factory=list)
     started_faults: set[int] = field(default_factory=set)
@@ -191,8 +192,8 @@ class FaultInjector:
             for family, factor in fault_factors(fault):
                 if fault.at_s <= t and number not in self.started_faults:
                     # Workload faults reshape the schedule exactly at at_s; engine faults start when applied.
-                    start_ns = int(fault.at_s * 1e9) if family == WORKLOAD else at_ns
-                    end_ns = int(fault.end_s * 1e9) if fault.end_s is not None else None
+                    start_ns = self.offset_ns + int(fault.at_s * 1e9) if family == WORKLOAD else at_ns
+                    end_ns = self.offset_ns + int(fault.end_s * 1e9) if fault.end_s is not None else None
                     params = fault.model_dump(mode="json", exclude_none=True)
                     self.writer.record_fault(fault_id, fault.kind, family, factor, start_ns, end_ns, params)
                 fault_id += 1

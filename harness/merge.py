@@ -56,3 +56,11 @@ def compact(source: str | Path, target: str | Path) -> None:
     finally:
         con.close()
     copy_runs([source], target)
+
+
+if __name__ == "__main__":  # python -m harness.merge SOURCE TARGET: a compacted copy for shipping
+    import sys
+
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m harness.merge SOURCE.duckdb TARGET.duckdb")
+    compact(sys.argv[1], sys.argv[2])

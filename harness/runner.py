@@ -104,8 +104,8 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
     """The run loop. ``writer`` may be None (nothing recorded: the overhead baseline)."""
     vocab = vocab_size(cfg)
     contention = CpuContention()
-    injector = FaultInjector(cfg, rate, engine, writer, contention)
     offset_ns = engine.now_ns()  # t0 of the schedule on the engine's clock (engine set-up happened before)
+    injector = FaultInjector(cfg, rate, engine, writer, contention, offset_ns=offset_ns)
     end_ns = offset_ns + int(cfg.duration_s * 1e9)
     drain_end_ns = end_ns + int(cfg.drain_timeout_s * 1e9)
     if writer is not None:
