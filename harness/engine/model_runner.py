@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from harness.engine.config import EngineConfig, ModelConfig
-from harness.engine.model import Llama, PagedBatch
+from harness.engine.model import Llama, PagedBatch, can_pack_for_cpu
 from harness.engine.scheduler import ScheduledChunk
 
 
@@ -23,6 +23,8 @@ class ModelRunner:
         model = Llama(model_config)
         model.init_weights(config.seed)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        if can_pack_for_cpu(self.device, self.dtype):
+            self.model.pack_for_cpu()
         self.kv_caches = self._allocate(config.num_kv_blocks)
         self.logits_sink: list[tuple[int, torch.Tensor]] | None = None   # tests capture logits here
 
