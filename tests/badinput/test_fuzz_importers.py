@@ -25,7 +25,7 @@ def _fresh() -> duckdb.DuckDBPyConnection:
     return con
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(header=st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=9, unique=True),
        rows=st.lists(st.lists(cell, min_size=9, max_size=9), min_size=0, max_size=4))
 def test_csv_importer_raises_only_user_errors(header, rows):
@@ -48,7 +48,7 @@ json_value = st.recursive(st.one_of(st.none(), st.booleans(), st.floats(allow_na
                           lambda inner: st.lists(inner, max_size=3), max_leaves=8)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(doc=st.dictionaries(st.sampled_from(["ttfts", "itls", "input_lens", "output_lens", "errors", "date",
                                             "duration", "request_submit_times", "request_rate"]),
                            json_value, max_size=9))
