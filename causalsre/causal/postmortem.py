@@ -1,0 +1,141 @@
+"""Postmortem: how much each factor contributed to the change in the bad-event rate between two windows.
+
+Pipeline: analysis tables of both windows -> mechanisms fitted on the pooled requests -> detected changes
+(players) -> exact Shapley values over row pairs -> bootstrap intervals -> families, plus the most anomalous
+incident requests with their own attributions. Speed at 100k requests comes from three choices: mechanisms
+are fitted on at most 20k requests per window (histogram gradient boosting, 60 trees); Shapley values are
+computed on ``n_pairs`` sampled request pairs (2,000 by default) over at most 8 players; only nodes
+downstream of a coalition's players are recomputed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from causalsre.causal.graph import GraphSpec
+from causalsre.causal.mechanisms import detect_changes, encode, fit_mechanisms, residuals
+from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, shapley_per_pair
+from causalsre.causal.table import build_analysis_table
+from causalsre.errors import UserError
+from causalsre.windows import Window, check_disjoint
+
+METHOD = ("exact Shapley over detected changes (root distributions, mechanism noise) with gradient-boosted "
+          "mechanisms fitted on pooled windows; bootstrap over request pairs")
+OTHER = "other (undetected changes and sampling)"
+
+
+def burn_summary(table: pd.DataFrame, objective: float | None) -> dict:
+    n, bad = len(table), int(table["is_bad"].sum())
+    rate = bad / n if n else 0.0
+    summary = {"requests": n, "bad_events": bad, "bad_rate": rate}
+    if objective is not None:
+        budget = 1.0 - objective
+        summary["objective"] = objective
+        summary["burn_rate"] = rate / budget  # 1.0 spends the budget exactly over the SLO window
+        summary["budget_burned"] = bad / (budget * n) if n else 0.0  # share of this window's own allowance
+    return summary
+
+
+def postmortem(con, slo, baseline: Window, incident: Window, graph: GraphSpec, *, seed: int = 0,
+               n_pairs: int = 2000, n_boot: int = 300, top_requests: int = 5, progress=None) -> dict:
+    """Attribute the change in the bad-event rate from ``baseline`` to ``incident``; a JSON-ready dict."""
+    check_disjoint(baseline, incident, con)
+    step = progress or (lambda *_: None)
+    step("reading requests")
+    base = build_analysis_table(con, slo, window=baseline, graph=graph)
+    inc = build_analysis_table(con, slo, window=incident, graph=graph)
+    objective = getattr(slo, "objective", None)
+    result = {"method": METHOD, "graph": graph.source, "seed": seed, "baseline": baseline.label,
+              "incident": incident.label, "n_baseline": len(base), "n_incident": len(inc),
+              "burn": {"baseline": burn_summary(base, objective), "incident": burn_summary(inc, objective)}}
+    total = float(inc["is_bad"].mean() - base["is_bad"].mean())
+    result["total_change"] = total
+    if not inc["is_bad"].any() and not base["is_bad"].any():
+        return {**result, "attributions": [], "families": [], "anomalous_requests": [],
+                "nothing_to_attribute": "no bad events in either window"}
+    present = graph.restricted_to([n for n in graph.nodes if n in base.columns])
+    data = encode(base, inc, present)
+    step("fitting mechanisms", len(data.nodes))
+    mechanisms = fit_mechanisms(data, present, seed, progress=lambda: step(None))
+    res_b, res_i = residuals(data.baseline, mechanisms), residuals(data.incident, mechanisms)
+    changes = [c for c in detect_changes(data, res_b, res_i, present) if c.node in _ancestors(present, graph.target)]
+    players = [c.node for c in changes]
+    rng = np.random.default_rng(seed)
+    pb, pi = rng.integers(0, len(base), n_pairs), rng.integers(0, len(inc), n_pairs)
+    evaluator = CoalitionEvaluator(data.nodes, mechanisms, players, graph.target)
+    base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
+    rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
+    ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
+    step("attributing", 1)
+    phi = shapley_per_pair(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players)
+    step(None)
+    result["attributions"], result["families"] = _summaries(phi, players, changes, present, total, n_boot, rng)
+    result["anomalous_requests"] = _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top_requests, rng)
+    return result
+
+
+def _ancestors(graph: GraphSpec, target: str) -> set[str]:
+    import networkx as nx
+
+    nx_graph = graph.to_networkx()
+    return nx.ancestors(nx_graph, target) | {target} if target in nx_graph else set()
+
+
+def _summaries(phi, players, changes, graph, total, n_boot, rng) -> tuple[list[dict], list[dict]]:
+    families = sorted({graph.family_of(p) for p in players})
+    family_rows = np.array([[graph.family_of(p) == f for p in players] for f in families], dtype=float)
+    # The "other" row makes the contributions sum to the observed change exactly.
+    per_pair = np.vstack([phi, total - phi.sum(axis=0, keepdims=True)]) if players else np.full((1, 1), total)
+    low, high = bootstrap_means(per_pair, n_boot, rng)
+    means = per_pair.mean(axis=1)
+    kinds = {c.node: c.kind for c in changes}
+    rows = [{"factor": p, "family": graph.family_of(p), "kind": kinds[p], "contribution": float(means[k]),
+             "ci_low": float(low[k]), "ci_high": float(high[k])} for k, p in enumerate(players)]
+    rows.append({"factor": OTHER, "family": "other", "kind": "residual", "contribution": float(means[-1]),
+                 "ci_low": float(low[-1]), "ci_high": float(high[-1])})
+    rows.sort(key=lambda r: (-r["contribution"], r["factor"]))
+    fam = []
+    if players:
+        fam_pairs = family_rows @ phi
+        f_low, f_high = bootstrap_means(fam_pairs, n_boot, rng)
+        fam = [{"family": f, "contribution": float(fam_pairs[k].mean()), "ci_low": float(f_low[k]),
+                "ci_high": float(f_high[k])} for k, f in enumerate(families)]
+    fam.append({"family": "other", "contribution": rows[[r["factor"] for r in rows].index(OTHER)]["contribution"],
+                "ci_low": float(low[-1]), "ci_high": float(high[-1])})
+    fam.sort(key=lambda r: (-r["contribution"], r["family"]))
+    return rows, fam
+
+
+def _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top, rng, pairs_per_request: int = 100):
+    """The incident's most anomalous requests (bad first, then by outcome z-scores against the baseline),
+    each with the Shapley attribution of its own bad-event value against random baseline requests."""
+    outcomes = [c for c in ("queue_s", "ttft_s", "tpot_s", "e2e_s") if c in data.nodes]
+    base_vals = data.baseline[outcomes]
+    scale = (base_vals.quantile(0.75) - base_vals.quantile(0.25)).replace(0, 1e-9)
+    z = ((data.incident[outcomes] - base_vals.median()) / scale).fillna(0).max(axis=1)
+    order = np.lexsort((-z.to_numpy(), -inc["is_bad"].to_numpy(dtype=float)))[:top]
+    found = []
+    for row in order:
+        pb = rng.integers(0, len(data.baseline), pairs_per_request)
+        pi = np.full(pairs_per_request, row)
+        base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
+        rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
+        ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
+        phi = shapley_per_pair(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players)
+        contributions = sorted(zip(players, phi.mean(axis=1)), key=lambda t: -t[1])
+        found.append({"run_id": inc["run_id"].iloc[row], "request_id": int(inc["request_id"].iloc[row]),
+                      "is_bad": bool(inc["is_bad"].iloc[row]), "anomaly_z": float(z.iloc[row]),
+                      **{c: _float(inc[c].iloc[row]) for c in outcomes},
+                      "attributions": [{"factor": p, "contribution": float(v)} for p, v in contributions]})
+    return found
+
+
+def _float(value):
+    return None if pd.isna(value) else float(value)
+
+
+def require_bad_events(result: dict) -> None:
+    if result.get("nothing_to_attribute"):
+        raise UserError(f"nothing to attribute: {result['nothing_to_attribute']}",
+                        "choose an incident window in which the SLO was violated")
