@@ -9,6 +9,7 @@ workload) or a node whose residuals moved (a mechanism change nothing in the gra
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +147,9 @@ def detect_changes(data: Encoded, res_b: pd.DataFrame, res_i: pd.DataFrame, grap
             # Residuals of a calibrated classifier differ between windows whenever the rates do; a
             # mechanism change shows as a shift of their mean (calibration in the large) instead.
             effect = abs(float(b.mean() - i.mean())) * BINARY_EFFECT_SCALE
-            p_value = float(stats.ttest_ind(b, i, equal_var=False).pvalue)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # identical residuals: p is nan, no change
+                p_value = float(np.nan_to_num(stats.ttest_ind(b, i, equal_var=False).pvalue, nan=1.0))
         elif graph.nodes[node].type == "categorical":
             effect, p_value = _categorical_change(b, i)
         elif np.unique(b).size == 1 and np.unique(i).size == 1:

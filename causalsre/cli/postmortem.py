@@ -2,10 +2,86 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 
 @click.command("postmortem")
-def postmortem():
-    """Attribute the change in the bad-event rate between two windows (being built)."""
-    raise click.UsageError("postmortem is not available yet")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry DuckDB file.")
+@click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO spec file.")
+@click.option("--slo-name", default=None, help="Which SLO of the file (default: the first).")
+@click.option("--baseline", required=True, help="Window: START/END (ISO 8601), run:<id>, phase:<name>[@run].")
+@click.option("--incident", required=True, help="Window, same forms as --baseline.")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
+              help="Causal graph spec (default: models/serving.yaml).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--pairs", type=click.IntRange(100), default=2000, show_default=True,
+              help="Request pairs the Shapley values are averaged over.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also write the JSON here.")
+def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, as_json, out_path):
+    """Attribute the change in the bad-event rate from BASELINE to INCIDENT to batching, hardware and
+    workload factors (Shapley over causal mechanisms, bootstrap intervals)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from causalsre.causal import load_graph
+    from causalsre.causal.graph import DEFAULT_GRAPH
+    from causalsre.causal.postmortem import postmortem as run
+    from causalsre.errors import UserError
+    from causalsre.slo import load_slos
+    from causalsre.telemetry import connect_readonly
+    from causalsre.windows import parse_window
+
+    slos = load_slos(slo_path)
+    if slo_name is not None:
+        slos = [s for s in slos if s.name == slo_name]
+        if not slos:
+            raise UserError(f"no SLO named {slo_name!r} in {slo_path}", "check --slo-name")
+    graph = load_graph(graph_path or DEFAULT_GRAPH)
+    con = connect_readonly(db_path)
+    try:
+        base_window, inc_window = parse_window(baseline, con), parse_window(incident, con)
+        columns = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+        with Progress(*columns, transient=True, disable=as_json) as bar:
+            task = bar.add_task("postmortem", total=None)
+
+            def progress(description=None, total=None):
+                if description:
+                    bar.update(task, description=description, total=total, completed=0)
+                else:
+                    bar.advance(task)
+
+            result = run(con, slos[0], base_window, inc_window, graph, seed=seed, n_pairs=pairs, progress=progress)
+    finally:
+        con.close()
+    result["slo"] = slos[0].name
+    text = json.dumps(result, indent=2, default=str)
+    if out_path:
+        with open(out_path, "w") as handle:
+            handle.write(text + "\n")
+    click.echo(text if as_json else _report(result))
+
+
+def _report(result: dict) -> str:
+    lines = [f"postmortem of SLO {result['slo']}: {result['baseline']} -> {result['incident']}"]
+    for name in ("baseline", "incident"):
+        b = result["burn"][name]
+        burn = f", burn rate {b['burn_rate']:.1f}x" if "burn_rate" in b else ""
+        lines.append(f"  {name:<9} {b['requests']:>7} requests, {b['bad_events']:>6} bad ({b['bad_rate']:.2%}){burn}")
+    lines.append(f"  bad-event rate changed by {result['total_change']:+.2%}")
+    if result.get("nothing_to_attribute"):
+        lines.append(f"nothing to attribute: {result['nothing_to_attribute']}")
+        return "\n".join(lines)
+    lines.append("contributions (95% bootstrap interval), summing to the change:")
+    for a in result["attributions"]:
+        lines.append(f"  {a['factor']:<40} {a['family']:<9} {a['contribution']:+.2%}  "
+                     f"[{a['ci_low']:+.2%}, {a['ci_high']:+.2%}]  ({a['kind']})")
+    lines.append("by family: " + ", ".join(f"{f['family']} {f['contribution']:+.2%}" for f in result["families"]))
+    if result["anomalous_requests"]:
+        lines.append("most anomalous incident requests:")
+        for r in result["anomalous_requests"]:
+            top = ", ".join(f"{a['factor']} {a['contribution']:+.2f}" for a in r["attributions"][:3])
+            lines.append(f"  {r['run_id']}#{r['request_id']} bad={r['is_bad']} e2e={r.get('e2e_s')}  {top}")
+    lines.append(f"method: {result['method']}")
+    return "\n".join(lines)
