@@ -67,3 +67,28 @@ def test_cli_user_errors_are_one_line(suite_db, tmp_path, capsys):
     junk.write_text("x")
     assert main(["recommend", *base, "--fit", str(junk), "--window", "phase:incident"]) == 2
     assert "not a saved fit" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_verify_replays_the_same_requests_with_the_knob_changed(suite_db, tmp_path):
+    """A real harness replay: same arrivals (same request count), knob held at the new value throughout."""
+    import duckdb
+
+    from causalsre.whatif.context import Context
+    from causalsre.whatif.verify import verify
+
+    ctx = Context.open(suite_db, SLO)
+    try:
+        window = "phase:baseline@push_max_num_seqs-s0"
+        expected = len(ctx.table(window))
+        out = tmp_path / "replay.duckdb"
+        result = verify(ctx, window, {"max_num_seqs": 8.0}, out_db=out)
+    finally:
+        ctx.close()
+    assert result["requests"] == expected
+    assert 0.0 <= result["bad_rate"] <= 1.0
+    assert result["burn_rate"] == pytest.approx(result["bad_rate"] / (1 - 0.99))
+    con = duckdb.connect(str(out), read_only=True)
+    values = con.execute("SELECT DISTINCT value FROM run_settings WHERE setting = 'max_num_seqs'").fetchall()
+    con.close()
+    assert values == [(8.0,)]
