@@ -18,7 +18,7 @@ from scipy import stats
 
 from causalsre.causal.graph import GraphSpec
 
-FIT_ROWS_PER_WINDOW = 20_000  # fitting subsample per window: the models' cost grows with rows, accuracy not much
+FIT_ROWS_PER_WINDOW = 5_000  # fitting subsample per window: the models' cost grows with rows, accuracy not much
 CHANGE_ALPHA = 0.01  # two-sample test level for "this node changed"
 CHANGE_MIN_EFFECT = 0.15  # ... and the smallest KS distance (or total variation) that counts as a change
 BINARY_EFFECT_SCALE = 5.0  # a 3-point calibration shift ranks like a KS distance of 0.15
