@@ -97,9 +97,13 @@ def _discretise(series: pd.Series, bins: int = 3) -> pd.Series:
 
 def pgmpy_effect(table: pd.DataFrame, view: GraphView, treatment: str, control, treated) -> dict:
     """P(is_bad | do(treatment)) in a discrete BN on the treatment, its parents and is_bad."""
-    from pgmpy.parameter_estimator import DiscreteBayesianEstimator
-    from pgmpy.inference import CausalInference
-    from pgmpy.models import DiscreteBayesianNetwork
+    import warnings
+
+    with warnings.catch_warnings():   # pgmpy's own deprecation notices are not the user's business
+        warnings.simplefilter("ignore")
+        from pgmpy.inference import CausalInference
+        from pgmpy.models import DiscreteBayesianNetwork
+        from pgmpy.parameter_estimator import DiscreteBayesianEstimator
 
     parents = _measured_parents(view, table, treatment)
     keep = [treatment, OUTCOME, *parents]
