@@ -118,6 +118,8 @@ HARNESS: list[Case] = [
     ("harness-run-set-out-of-range", _RUN + ["{run_ok.toml}", "--db", "{good.duckdb}", "--set",
                                              "engine.max_num_seqs=-3"], "max_num_seqs"),
     ("harness-run-seed-not-int", _RUN + ["{run_ok.toml}", "--db", "{good.duckdb}", "--seed", "one"], "seed"),
+    ("harness-run-bad-trace-leaves-no-new-db", _RUN + ["{run_trace_garbage.toml}", "--db", "{new.duckdb}"],
+     "trace_garbage.csv"),
     ("harness-run-into-newer-db", _RUN + ["{run_ok.toml}", "--db", "{newer.duckdb}"], "newer"),
     ("harness-run-into-not-a-db", _RUN + ["{run_ok.toml}", "--db", "{not_a_db.duckdb}"], "cannot open"),
     ("harness-run-into-missing-folder", _RUN + ["{run_ok.toml}", "--db", "{nofolder/x.duckdb}"], "does not exist"),
