@@ -1,10 +1,98 @@
-"""``causalsre graph``: check, learn and draw the causal graph."""
+"""``causalsre graph``: check the causal graph against data, learn one from data, or draw it."""
 
 from __future__ import annotations
 
+import json
+
 import click
+
+_WINDOW_HELP = "Restrict to a window: START/END, run:<id>, phase:<name>[@run] (default: every request)."
+
+
+def _table(db_path, graph, window_text, slo_path):
+    from causalsre.causal import build_analysis_table
+    from causalsre.telemetry import connect_readonly
+    from causalsre.windows import Window, parse_window
+
+    slo = None
+    if slo_path:
+        from causalsre.slo import load_slos
+
+        slo = load_slos(slo_path)[0]
+    con = connect_readonly(db_path)
+    try:
+        window = parse_window(window_text, con) if window_text else Window(label="all requests")
+        return build_analysis_table(con, slo, window=window, graph=graph)
+    finally:
+        con.close()
 
 
 @click.group("graph")
 def graph() -> None:
     """Check the causal graph against data, learn one, or draw it."""
+
+
+@graph.command("check")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry DuckDB file.")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Graph spec (YAML).")
+@click.option("--window", "window_text", default=None, help=_WINDOW_HELP)
+@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=None, help="SLO deciding is_bad.")
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="Family-wise level (Bonferroni).")
+@click.option("--json", "as_json", is_flag=True)
+def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
+    """Test the independences the graph implies; list those the data contradicts."""
+    from causalsre.causal import load_graph
+    from causalsre.causal.graph import DEFAULT_GRAPH
+    from causalsre.causal.structure import check_graph
+
+    spec = load_graph(graph_path or DEFAULT_GRAPH)
+    result = check_graph(_table(db_path, spec, window_text, slo_path), spec, alpha=alpha)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{result['tests']} implied independences tested on {result['rows']} requests "
+               f"({len(result['skipped_constant'])} constant nodes skipped); {len(result['failed'])} fail")
+    for t in result["failed"]:
+        given = ", ".join(t["given"]) or "nothing"
+        click.echo(f"  {t['x']} and {t['y']} are dependent given {given} "
+                   f"(partial rank corr {t['partial_corr']:+.2f}, p={t['p_value']:.1e}): an edge may be missing")
+
+
+@graph.command("learn")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry DuckDB file.")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Spec to diff against.")
+@click.option("--window", "window_text", default=None, help=_WINDOW_HELP)
+@click.option("--method", type=click.Choice(["pc", "hill-climb"]), default="pc", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def learn(db_path, graph_path, window_text, method, seed, as_json):
+    """Learn a structure with pgmpy under the tier rule and print it as a diff against the spec."""
+    from causalsre.causal import load_graph
+    from causalsre.causal.graph import DEFAULT_GRAPH
+    from causalsre.causal.structure import learn_graph
+
+    spec = load_graph(graph_path or DEFAULT_GRAPH)
+    result = learn_graph(_table(db_path, spec, window_text, None), spec, method=method.replace("-", ""), seed=seed)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{method} on {result['rows']} requests, {len(result['nodes'])} varying nodes")
+    for cause, effect in result["only_in_data"]:
+        click.echo(f"+ {cause} -> {effect}")
+    for cause, effect in result["only_in_spec"]:
+        click.echo(f"- {cause} -> {effect}")
+    click.echo(f"  ({len(result['in_both'])} edges in both; + learned only, - spec only)")
+
+
+@graph.command("show")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Graph spec (YAML).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg).")
+def show(graph_path, out_path):
+    """Draw the graph, roots left and outcomes right, coloured by family."""
+    from causalsre.causal import load_graph
+    from causalsre.causal.graph import DEFAULT_GRAPH
+    from causalsre.causal.structure import draw_graph
+
+    spec = load_graph(graph_path or DEFAULT_GRAPH)
+    draw_graph(spec, out_path)
+    click.echo(f"wrote {out_path}")
