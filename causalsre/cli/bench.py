@@ -41,11 +41,13 @@ def _range(text: str, name: str) -> tuple[int, int]:
 @click.option("--chunk-size", default=128, show_default=True, type=click.IntRange(1, 1 << 20))
 @click.option("--baselines", default="static,continuous", show_default=True,
               help="comma list of static, continuous; or none")
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 100),
+              help="interleaved rounds; each system reports its best (static generate runs once)")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON here")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads, device, dtype, seed,
-                   static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, out_path,
-                   as_json) -> None:
+                   static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, rounds,
+                   out_path, as_json) -> None:
     """The inference engine against Hugging Face transformers (static generate and continuous batching) on
     the same model, weights and mixed workload, plus telemetry cost and decode roofline fraction."""
     from harness.engine.benchmark.run import BenchSettings, run_benchmark
@@ -61,7 +63,8 @@ def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads
         preset=preset, num_requests=num_requests, seed=seed, threads=threads, device=device, dtype=dtype,
         prompt_range=_range(prompt_lengths, "prompt-lengths"), output_range=_range(output_lengths, "output-lengths"),
         static_batch_size=static_batch_size, max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens, chunk_size=chunk_size, baselines=chosen)
+        max_num_batched_tokens=max_num_batched_tokens, chunk_size=chunk_size, baselines=chosen,
+        rounds=rounds)
     progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
     report = run_benchmark(settings, progress=progress)
     text = json.dumps(report, indent=2)
@@ -79,14 +82,16 @@ def _print_summary(report: dict) -> None:
 
     table = Table(title=f"engine benchmark ({report['model']['preset']}, {report['machine']['device']}, "
                         f"{report['machine']['threads']} threads)")
-    for column in ("system", "tok/s", "p99 TPOT s", "engine/baseline"):
+    for column in ("system", "tok/s", "tok/CPU-s", "p99 TPOT s", "engine/baseline"):
         table.add_column(column)
-    table.add_row("engine", str(report["throughput_tok_s"]), str(report["p99_tpot_s"]), "")
+    table.add_row("engine", str(report["throughput_tok_s"]), str(report["tok_per_cpu_s"]),
+                  str(report["p99_tpot_s"]), "")
     for name, b in report["baselines"].items():
         if "skipped" in b:
-            table.add_row(name, "-", "-", b["skipped"])
+            table.add_row(name, "-", "-", "-", b["skipped"])
         else:
-            table.add_row(name, str(b["throughput_tok_s"]), str(b["p99_tpot_s"]), f"{b['ratio']}x")
+            table.add_row(name, str(b["throughput_tok_s"]), str(b["tok_per_cpu_s"]), str(b["p99_tpot_s"]),
+                          f"{b['ratio']}x")
     Console().print(table)
     t, r = report["telemetry"], report["roofline_fraction"]
     click.echo(f"telemetry overhead {t['overhead_fraction']:.1%} ({t['callback_ns_mean']} ns per callback); "

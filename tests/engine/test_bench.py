@@ -27,7 +27,7 @@ def test_hf_baseline_model_has_our_weights():
 
 def test_bench_engine_json(capsys):
     code = main(["bench", "engine", "--preset", "tiny", "--num-requests", "3", "--prompt-lengths", "4:12",
-                 "--output-lengths", "2:4", "--threads", "1", "--json"])
+                 "--output-lengths", "2:4", "--threads", "1", "--rounds", "1", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("throughput_tok_s", "p99_tpot_s", "telemetry", "roofline_fraction", "baselines", "model"):
