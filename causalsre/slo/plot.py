@@ -7,10 +7,27 @@ from typing import Any
 
 import pandas as pd
 
+from causalsre.errors import UserError
 from causalsre.slo.evaluate import alert_windows_for
 from causalsre.slo.windows import AlertWindows
 
 _TIER_COLOURS = ["tab:red", "tab:orange", "tab:purple", "tab:blue", "tab:green", "tab:brown"]
+
+
+# Formats matplotlib's Agg canvas writes (checked before any work, so a typo costs no computation).
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp", "eps", "ps", "tif", "tiff")
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """The figure path, or a UserError when its folder is missing or its suffix is not an image format."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UserError(f"folder {path.parent} for --plot does not exist", "create it first or choose another path")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise UserError(f"--plot {path.name}: {suffix or 'no suffix'} is not an image format",
+                        f"end the name with one of .{', .'.join(PLOT_FORMATS)}")
+    return path
 
 
 def plot_timelines(

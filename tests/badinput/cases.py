@@ -91,6 +91,8 @@ SLO: list[Case] = [
     ("slo-report-group-by-unknown", _REPORT + ["{slo.yaml}", "--group-by", "colour"], "group-by"),
     ("slo-report-bad-resolution", _REPORT + ["{slo.yaml}", "--plot", "{p.png}", "--resolution", "often"],
      "often"),
+    ("slo-report-plot-missing-folder", _REPORT + ["{slo.yaml}", "--plot", "{nofolder/p.png}"], "nofolder"),
+    ("slo-report-plot-unknown-format", _REPORT + ["{slo.yaml}", "--plot", "{p.docx}"], "docx"),
     ("slo-report-aw-bad", _REPORT + ["{slo.yaml}", "--alert-windows", "{aw_short_not_shorter.yaml}"],
      "not shorter"),
 ]
@@ -225,6 +227,51 @@ WHATIF: list[Case] = [
 KNOWN_BUGS: dict[str, str] = {
     "attribute-graph-empty": "causalsre.causal.rootcause.read_edges lets pandas' EmptyDataError escape "
                              "(a traceback) for an empty edge-list file",
+    "graph-check-alpha-out-of-range": "causalsre graph check accepts --alpha 2 (a level must lie in (0, 1))",
+    "graph-show-unknown-format": "causalsre graph show --out g.docx lets matplotlib's ValueError escape",
+    "graph-show-missing-folder": "causalsre graph show --out into a missing folder lets FileNotFoundError escape",
 }
 
-CASES: list[Case] = DB + IMPORTS + FLAGS + SLO + HARNESS + ATTRIBUTE + WINDOWS + WHATIF
+
+def _postmortem(baseline: str, incident: str, *extra: str, db: str = "{suite.duckdb}") -> list[str]:
+    return ["postmortem", "--db", db, "--slo", "{slo.yaml}", "--baseline", baseline, "--incident", incident,
+            *extra]
+
+
+_BASE, _INC = "phase:baseline@burstier-s0", "phase:incident@burstier-s0"
+POSTMORTEM: list[Case] = [
+    ("postmortem-baseline-reversed", _postmortem("2026-11-28T00:54:00Z/2026-11-28T00:49:00Z", _INC),
+     "ends before it starts"),
+    ("postmortem-incident-outside-data", _postmortem(_BASE, "1999-01-01T00:00:00Z/1999-01-02T00:00:00Z"),
+     "holds no requests"),
+    ("postmortem-windows-overlap", _postmortem("run:burstier-s0", _INC), "overlap"),
+    ("postmortem-same-window-twice", _postmortem(_INC, _INC), "overlap"),
+    ("postmortem-unknown-phase", _postmortem("phase:lunch", _INC), "no such phase"),
+    ("postmortem-unknown-run", _postmortem(_BASE, "run:nope-s0"), "not in the database"),
+    ("postmortem-pairs-out-of-range", _postmortem(_BASE, _INC, "--pairs", "5"), "pairs"),
+    ("postmortem-graph-cycle", _postmortem(_BASE, _INC, "--graph", "{graph_cycle.yaml}"), "cycle"),
+    ("postmortem-slo-name-unknown", _postmortem(_BASE, _INC, "--slo-name", "nope"), "nope"),
+    ("postmortem-older-db", _postmortem(_BASE, _INC, db="{older.duckdb}"), "db migrate"),
+    ("postmortem-missing-table", _postmortem(_BASE, _INC, db="{missing_table.duckdb}"), "missing table"),
+]
+
+GRAPH: list[Case] = [
+    ("graph-check-cycle", ["graph", "check", "--db", "{suite.duckdb}", "--graph", "{graph_cycle.yaml}"], "cycle"),
+    ("graph-check-unknown-node", ["graph", "check", "--db", "{suite.duckdb}", "--graph",
+                                  "{graph_unknown_node.yaml}"], "queue_lenght"),
+    ("graph-check-window-reversed", ["graph", "check", "--db", "{suite.duckdb}", "--window",
+                                     "2026-11-28T00:54:00Z/2026-11-28T00:49:00Z"], "ends before it starts"),
+    ("graph-check-alpha-out-of-range", ["graph", "check", "--db", "{suite.duckdb}", "--alpha", "2"], "alpha"),
+    ("graph-check-bad-slo", ["graph", "check", "--db", "{suite.duckdb}", "--slo", "{slo_bad_op.yaml}"], "roughly"),
+    ("graph-check-newer-db", ["graph", "check", "--db", "{newer.duckdb}"], "newer"),
+    ("graph-learn-method-unknown", ["graph", "learn", "--db", "{suite.duckdb}", "--method", "oracle"], "method"),
+    ("graph-learn-unknown-phase", ["graph", "learn", "--db", "{suite.duckdb}", "--window", "phase:lunch"],
+     "no such phase"),
+    ("graph-learn-missing-table", ["graph", "learn", "--db", "{missing_table.duckdb}"], "missing table"),
+    ("graph-show-cycle", ["graph", "show", "--graph", "{graph_cycle.yaml}", "--out", "{g.png}"], "cycle"),
+    ("graph-show-bad-role", ["graph", "show", "--graph", "{graph_bad_role.yaml}", "--out", "{g.png}"], "wish"),
+    ("graph-show-unknown-format", ["graph", "show", "--out", "{g.docx}"], "docx"),
+    ("graph-show-missing-folder", ["graph", "show", "--out", "{nofolder/g.png}"], "nofolder"),
+]
+
+CASES: list[Case] = DB + IMPORTS + FLAGS + SLO + HARNESS + ATTRIBUTE + WINDOWS + WHATIF + POSTMORTEM + GRAPH
