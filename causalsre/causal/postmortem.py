@@ -3,7 +3,7 @@
 Pipeline: analysis tables of both windows -> mechanisms fitted on the pooled requests -> detected changes
 (players) -> exact Shapley values over row pairs -> bootstrap intervals -> families, plus the most anomalous
 incident requests with their own attributions. Speed at 100k requests comes from subsampling and batching:
-rates and burn use every request, but change tests use at most 20k requests per window and mechanisms are
+rates and burn use every request, but change tests use at most 10k requests per window and mechanisms are
 fitted on 5k per window (histogram gradient boosting, 40 trees, plus a scale model); Shapley values are
 computed on ``n_pairs`` sampled request pairs (2,000 by default) over at most 6 players, with every
 coalition pushed through each mechanism in one batched predict, and only nodes downstream of a coalition's
@@ -25,7 +25,7 @@ from causalsre.windows import Window, check_disjoint
 METHOD = ("exact Shapley over detected changes (root distributions, mechanism noise) with gradient-boosted "
           "mechanisms fitted on pooled windows; bootstrap over request pairs")
 OTHER = "other (undetected changes and sampling)"
-ANALYSIS_ROWS_PER_WINDOW = 20_000
+ANALYSIS_ROWS_PER_WINDOW = 10_000
 
 
 def burn_summary(table: pd.DataFrame, objective: float | None) -> dict:
