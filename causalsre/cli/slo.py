@@ -86,9 +86,9 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
     from causalsre.telemetry import connect_readonly
 
     if plot_path:
-        from causalsre.slo.plot import check_plot_path
+        from causalsre.slo.plot import check_image_path
 
-        check_plot_path(plot_path)
+        check_image_path(plot_path, "--plot")
     slos = load_slos(spec)
     windows = load_alert_windows(alert_windows) if alert_windows else None
     con = connect_readonly(db_path)

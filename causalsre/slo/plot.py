@@ -18,14 +18,17 @@ _TIER_COLOURS = ["tab:red", "tab:orange", "tab:purple", "tab:blue", "tab:green",
 PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp", "eps", "ps", "tif", "tiff")
 
 
-def check_plot_path(path: str | Path) -> Path:
-    """The figure path, or a UserError when its folder is missing or its suffix is not an image format."""
+def check_image_path(path: str | Path, flag: str = "--plot") -> Path:
+    """An image path, or a UserError when its folder is missing or its suffix is not an image format.
+
+    Commands call it before any work, so a typo in ``flag``'s value costs no computation.
+    """
     path = Path(path)
     if not path.parent.is_dir():
-        raise UserError(f"folder {path.parent} for --plot does not exist", "create it first or choose another path")
+        raise UserError(f"folder {path.parent} for {flag} does not exist", "create it first or choose another path")
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
-        raise UserError(f"--plot {path.name}: {suffix or 'no suffix'} is not an image format",
+        raise UserError(f"{flag} {path.name}: {suffix or 'no suffix'} is not an image format",
                         f"end the name with one of .{', .'.join(PLOT_FORMATS)}")
     return path
 
