@@ -74,7 +74,10 @@ def _parse_where(pairs: tuple[str, ...], columns: dict[str, str]) -> dict | None
 @click.option("--min-events", default=1, show_default=True, type=click.IntRange(min=1),
               help="Windows with fewer requests are no-data.")
 @click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
-def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_windows, min_events, resolution):
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Write a self-contained report (.html or .md) with the plots inline.")
+def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_windows, min_events, resolution,
+           out_path):
     """Error budget, burn rate and multiwindow alerts of each SLO in SPEC over the database.
 
     Example: causalsre slo report --db telemetry.duckdb --slo slos.yaml --json --plot burn.png
@@ -89,12 +92,16 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
         from causalsre.slo.plot import check_image_path
 
         check_image_path(plot_path, "--plot")
+    if out_path:
+        from causalsre.report.document import check_report_path
+
+        check_report_path(out_path)
     slos = load_slos(spec)
     windows = load_alert_windows(alert_windows) if alert_windows else None
     con = connect_readonly(db_path)
     try:
         where = _parse_where(where_pairs, database_columns(con))
-        timelines: list | None = [] if plot_path else None
+        timelines: list | None = [] if plot_path or out_path else None
         reports = build_report(con, slos, at=at, where=where, group_by=group_by, alert_windows=windows,
                                min_events=min_events, timelines=timelines, resolution=resolution)
     finally:
@@ -103,12 +110,21 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
         from causalsre.slo.plot import plot_timelines
 
         plot_timelines(timelines, plot_path, windows)
+    if out_path:
+        from causalsre.report import Report, write_report
+        from causalsre.report.builders import slo_section, slo_summary
+
+        document = Report(f"SLO report: {', '.join(s.name for s in slos)}", [slo_summary(r) for r in reports],
+                          [slo_section(reports, timelines, windows)],
+                          {"database": db_path, "spec": spec, "evaluated at": reports[0].get("at")})
+        write_report(document, out_path)
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
     else:
         _print_table(reports)
-    if plot_path and not as_json:
-        click.echo(f"wrote {plot_path}")
+    for written in (plot_path, out_path):
+        if written and not as_json:
+            click.echo(f"wrote {written}")
 
 
 def _fmt(value, spec: str = ".4g") -> str:

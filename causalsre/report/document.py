@@ -115,8 +115,8 @@ def md_escape(text: str) -> str:
     return str(text).translate(_MD_SPECIAL).replace("\n", " ")
 
 
-def write_report(report: Report, path: str | Path) -> Path:
-    """Write ``report`` as HTML (.html/.htm) or Markdown (.md), chosen by the suffix."""
+def check_report_path(path: str | Path) -> Path:
+    """Validate an --out path before any work is done: a known suffix in an existing folder."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".html", ".htm", ".md"):
@@ -124,6 +124,14 @@ def write_report(report: Report, path: str | Path) -> Path:
                         "use a path ending in .html or .md")
     if not path.parent.exists():
         raise UserError(f"folder {path.parent} does not exist", "create it first or choose another --out")
-    text = report.to_markdown() if suffix == ".md" else report.to_html()
+    if path.is_dir():
+        raise UserError(f"{path} is a folder", "give a file path ending in .html or .md")
+    return path
+
+
+def write_report(report: Report, path: str | Path) -> Path:
+    """Write ``report`` as HTML (.html/.htm) or Markdown (.md), chosen by the suffix."""
+    path = check_report_path(path)
+    text = report.to_markdown() if path.suffix.lower() == ".md" else report.to_html()
     path.write_text(text, encoding="utf-8")
     return path

@@ -1,0 +1,194 @@
+"""Report sections for each command's result (the JSON-ready dicts the commands print with --json).
+
+Builders only format: numbers come from the analysis, words from these templates. Every summary sentence
+is written for a reader who has not seen the tool before (a manager reading a postmortem).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from causalsre.report import plots
+from causalsre.report.document import Figure, Section, Table
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}x"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "never at this rate"
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+# --- SLO -----------------------------------------------------------------------------------------------
+
+def slo_summary(report: dict) -> str:
+    firing = [a for a in report.get("alerts", []) if a.get("firing")]
+    text = (f"SLO {report['name']} (objective {pct(report['objective'], 2)}): {report['bad_events']} of "
+            f"{report['events']} requests were bad, which used {pct(report['budget_consumed'])} of the error "
+            f"budget (remaining {pct(report['budget_remaining'])}); the current burn rate is "
+            f"{times(report.get('burn_rate'))}.")
+    exhaustion = report.get("time_to_exhaustion_s")
+    if exhaustion is not None and (report.get("budget_remaining") or 0) > 0:
+        text += f" At this rate the remaining budget lasts {_duration(exhaustion)}."
+    if firing:
+        text += " Alerts firing: " + "; ".join(
+            f"{a['severity']} {a['threshold']:.3g}x ({a['long_window']}/{a['short_window']})" for a in firing) + "."
+    else:
+        text += " No alert is firing."
+    return text
+
+
+def slo_section(reports: list[dict], timelines: list[tuple[Any, Any]] | None = None,
+                alert_windows: Any = None) -> Section:
+    rows = [[r["name"], pct(r["objective"], 2), r["events"], r["bad_events"], pct(r.get("sli"), 2),
+             pct(r["budget_consumed"]), pct(r["budget_remaining"]), times(r.get("burn_rate"))] for r in reports]
+    section = Section("SLO and error budget", paragraphs=[slo_summary(r) for r in reports],
+                      tables=[Table(["SLO", "objective", "events", "bad", "SLI", "budget used", "remaining",
+                                     "burn rate"], rows)])
+    for report in reports:
+        alerts = report.get("alerts", [])
+        if alerts:
+            section.tables.append(Table(
+                ["severity", "long window", "short window", "threshold", "long burn", "short burn", "firing"],
+                [[a["severity"], a["long_window"], a["short_window"], a["threshold"], a.get("long_burn_rate"),
+                  a.get("short_burn_rate"), "yes" if a.get("firing") else "no"] for a in alerts],
+                caption=f"{report['name']}: multiwindow multi-burn-rate alerts (both windows must exceed the "
+                        "threshold)"))
+    if timelines:
+        section.figures.append(_slo_figure(timelines, alert_windows))
+    return section
+
+
+def _slo_figure(timelines, alert_windows) -> Figure:
+    from causalsre.slo.plot import plot_timelines
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = plot_timelines(timelines, Path(folder) / "burn.png", alert_windows)
+        png = Path(path).read_bytes()
+    return Figure(png, "Burn rate over each alert window with its threshold (dashed), and the error budget "
+                       "remaining (below zero: the SLO is breached for the period).",
+                  "Burn-rate timeline and budget burn-down")
+
+
+# --- postmortem ----------------------------------------------------------------------------------------
+
+def postmortem_summary(result: dict) -> str:
+    base, inc = result["burn"]["baseline"], result["burn"]["incident"]
+    text = (f"The bad-event rate went from {pct(base['bad_rate'])} in the baseline ({result['n_baseline']} "
+            f"requests) to {pct(inc['bad_rate'])} in the incident ({result['n_incident']} requests)")
+    if "burn_rate" in inc:
+        text += f", a burn rate of {times(inc['burn_rate'])} against {times(base.get('burn_rate'))} before"
+    text += "."
+    if result.get("nothing_to_attribute"):
+        return text + f" Nothing to attribute: {result['nothing_to_attribute']}."
+    causes = [a for a in result.get("attributions", []) if a["family"] != "other" and a["contribution"] > 0]
+    if causes:
+        top = causes[0]
+        text += (f" The largest cause is {top['factor']} ({top['family']}), which accounts for "
+                 f"{100 * top['contribution']:+.1f} percentage points (interval {100 * top['ci_low']:+.1f} to "
+                 f"{100 * top['ci_high']:+.1f})")
+        if len(causes) > 1:
+            text += "; then " + ", ".join(f"{a['factor']} ({100 * a['contribution']:+.1f} points)"
+                                          for a in causes[1:3])
+        text += "."
+    return text
+
+
+def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
+    rows = [[a["factor"], a["family"], a.get("kind", ""), 100 * a["contribution"], 100 * a["ci_low"],
+             100 * a["ci_high"]] for a in result.get("attributions", [])]
+    families = [[f["family"], 100 * f["contribution"], 100 * f["ci_low"], 100 * f["ci_high"]]
+                for f in result.get("families", [])]
+    section = Section("Why the budget burned (attribution)", paragraphs=[postmortem_summary(result),
+                      f"Method: {result.get('method', '')}. Contributions are percentage points of the change "
+                      f"in the bad-event rate ({100 * result.get('total_change', 0.0):+.1f} points in all) and "
+                      "sum to it; intervals are bootstrap 90 % intervals."])
+    if rows:
+        section.tables.append(Table(["factor", "family", "change", "points", "low", "high"], rows,
+                                    caption="Contribution of each factor"))
+        section.tables.append(Table(["family", "points", "low", "high"], families, caption="By family"))
+        section.figures.append(plots.attribution_bars(
+            [a for a in result["attributions"] if a["family"] != "other"] or result["attributions"]))
+    sections = [section]
+    if graph is not None:
+        blamed = [a["factor"] for a in result.get("attributions", [])
+                  if a["family"] != "other" and a["ci_low"] > 0][:3]
+        nodes = {name: {"role": node.role, "family": node.family} for name, node in graph.nodes.items()}
+        edges = [(e.cause, e.effect) for e in graph.edges]
+        sections.append(Section("The causal graph", paragraphs=[
+            "Nodes are coloured by family; the blamed factors have a bold outline and their paths to the "
+            "bad-event indicator are drawn in red."],
+            figures=[plots.causal_graph(nodes, edges, blamed=blamed, target=graph.target)]))
+    anomalous = result.get("anomalous_requests", [])
+    if anomalous:
+        sections.append(Section("Most anomalous incident requests", tables=[Table(
+            ["run", "request", "bad", "anomaly z", "main causes"],
+            [[r["run_id"], r["request_id"], "yes" if r["is_bad"] else "no", r.get("anomaly_z"),
+              ", ".join(f"{c['factor']} {100 * c['contribution']:+.0f}" for c in r.get("attributions", [])[:3])]
+             for r in anomalous])]))
+    return sections
+
+
+# --- what-if -------------------------------------------------------------------------------------------
+
+def whatif_summary(result: dict) -> str:
+    change = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in result["intervention"].items())
+    parts = [f"{name} {times(p['burn_rate'])} (90 % interval {times(p['low'])} to {times(p['high'])})"
+             for name, p in result["predicted"].items()]
+    text = (f"Setting {change} in window {result['window']} is predicted to change the burn rate from "
+            f"{times(result['observed'])} to " + " / ".join(parts) + ".")
+    verified = result.get("verified")
+    if verified:
+        text += (f" Replaying the window's workload with this change in the harness measured "
+                 f"{times(verified['burn_rate'])} (bad rate {pct(verified['bad_rate'])}).")
+    return text
+
+
+def whatif_section(result: dict) -> Section:
+    verified = result.get("verified") or {}
+    rows = [[name, result["observed"], p["burn_rate"], p["low"], p["high"], p.get("bad_rate"),
+             verified.get("burn_rate"), _covers(p, verified)] for name, p in result["predicted"].items()]
+    section = Section("What if: the intervention", paragraphs=[whatif_summary(result)],
+                      tables=[Table(["method", "observed burn", "predicted burn", "low (5 %)", "high (95 %)",
+                                     "predicted bad rate", "verified burn", "interval covers verified"], rows)],
+                      warnings=list(result.get("warnings") or []))
+    return section
+
+
+def _covers(prediction: dict, verified: dict) -> str:
+    if not verified:
+        return "-"
+    return "yes" if prediction["low"] <= verified["burn_rate"] <= prediction["high"] else "no"
+
+
+def recommendation_table(ranking: list[dict]) -> Table:
+    return Table(["intervention", "predicted burn", "low", "high"],
+                 [[", ".join(f"{k}={v}" for k, v in r["intervention"].items()), r["burn_rate"], r.get("low"),
+                   r.get("high")] for r in ranking], caption="Interventions ranked by predicted burn")
+
+
+# --- diagnostics ---------------------------------------------------------------------------------------
+
+def diagnostics_section(diagnostics: dict | None) -> Section | None:
+    if not diagnostics:
+        return None
+    rows = [["sampler", diagnostics.get("sampler")], ["max r_hat", diagnostics.get("max_r_hat")],
+            ["min bulk ESS", diagnostics.get("min_ess_bulk")], ["min tail ESS", diagnostics.get("min_ess_tail")],
+            ["divergences", diagnostics.get("divergences")]]
+    return Section("Model diagnostics", paragraphs=[
+        "r_hat should be below 1.01, effective sample sizes above 400 and divergences zero; otherwise treat "
+        "the Bayesian intervals with care."], tables=[Table(["diagnostic", "value"], rows)],
+        warnings=list(diagnostics.get("warnings") or []))
