@@ -27,7 +27,7 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
     """
     from rich.progress import Progress
 
-    from causalsre.cli.fit import load_or_fit
+    from causalsre.whatif.run import load_or_fit
     from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, score
     from causalsre.whatif.context import Context
     from causalsre.whatif.gcm_predict import GcmWhatIf

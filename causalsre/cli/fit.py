@@ -6,6 +6,8 @@ import json
 
 import click
 
+from causalsre.whatif.run import fit_for, load_or_fit  # noqa: F401  (re-exported for the CLI)
+
 DB = click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry database.")
 SLO = click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
 SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
@@ -13,24 +15,6 @@ GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
                      help="Causal graph spec (default: models/serving.yaml).")
 PRIORS = click.option("--priors", "priors_path", type=click.Path(dir_okay=False),
                       help="Priors TOML (default: models/priors/burn_logistic.toml).")
-
-
-def fit_for(ctx, *, priors_path=None, sampler="auto", draws=None, tune=None, chains=None, seed=0, progress=False):
-    from causalsre.bayes import fit_burn_model, load_priors
-
-    return fit_burn_model(ctx.table(None), ctx.graph, slo=ctx.slo, objective=ctx.objective,
-                          db_fingerprint=ctx.fingerprint, priors=load_priors(priors_path), sampler=sampler,
-                          draws=draws, tune=tune, chains=chains, seed=seed, progress=progress)
-
-
-def load_or_fit(ctx, fit_path, *, priors_path=None, seed=0, progress=False):
-    """A saved fit when given (refused if it belongs to another model or database), else a fresh fit."""
-    from causalsre.bayes import load_burn_model, load_priors
-
-    if fit_path:
-        return load_burn_model(fit_path, ctx.table(None), ctx.graph, slo=ctx.slo, db_fingerprint=ctx.fingerprint,
-                               priors=load_priors(priors_path))
-    return fit_for(ctx, priors_path=priors_path, seed=seed, progress=progress)
 
 
 def echo_diagnostics(diag) -> None:

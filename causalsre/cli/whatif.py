@@ -33,56 +33,54 @@ def _fmt(pred: dict) -> str:
 @click.option("--verify-db", type=click.Path(dir_okay=False), help="Keep the replay telemetry in this database.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Write a self-contained report (.html or .md).")
 def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, settings, method, verify,
-           verify_db, seed, as_json):
+           verify_db, seed, as_json, out_path):
     """Predicted bad-event and burn rate of a window under an intervention, with 90 % intervals.
 
     Example: causalsre whatif --db suite.duckdb --slo models/slos/llm-serving.yaml
     --window phase:incident@push_max_num_seqs-s0 --set max_num_seqs=16 --verify
     """
-    from causalsre.whatif.context import Context, parse_settings
-    from causalsre.whatif.gcm_predict import GcmWhatIf
-    from causalsre.whatif.predict import observed, predict, range_warnings
+    from causalsre.whatif.run import run_whatif
 
-    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
-    try:
-        table, window = ctx.table(None), ctx.table(window_text)
-        interventions = parse_settings(settings, ctx.view, table)
-        gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed) if method in ("gcm", "both") else None
-        bayes_model = None
-        if method in ("bayes", "both"):
-            bayes_model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=not as_json)
-        predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
-                            bayes_model=bayes_model, seed=seed)
-        verified = None
-        if verify:
-            from causalsre.whatif.verify import verify as run_verify
+    if out_path:
+        from causalsre.report.document import check_report_path
 
-            verified = run_verify(ctx, window_text, interventions, out_db=verify_db, progress=not as_json)
-        seen = observed(window, ctx.objective)
-    finally:
-        ctx.close()
-    notes = range_warnings(table, interventions)
-    diagnostics = bayes_model.diagnostics() if bayes_model is not None else None
+        check_report_path(out_path)
+    result = run_whatif(db_path, slo_path, window_text, settings, method=method, slo_name=slo_name,
+                        graph_path=graph_path, priors_path=priors_path, fit_path=fit_path, verify=verify,
+                        verify_db=verify_db, seed=seed, progress=not as_json)
+    if out_path:
+        from causalsre.report import Report, write_report
+        from causalsre.report.builders import diagnostics_section, whatif_section, whatif_summary
+
+        sections = [whatif_section(result)]
+        diagnostics = diagnostics_section(result["diagnostics"])
+        if diagnostics is not None:
+            sections.append(diagnostics)
+        write_report(Report("What-if report", [whatif_summary(result)], sections,
+                            {"database": db_path, "spec": slo_path, "seed": seed}), out_path)
     if as_json:
-        click.echo(json.dumps({
-            "intervention": interventions, "window": window_text, "observed": seen["burn_rate"],
-            "observed_bad_rate": seen["bad_rate"], "requests": seen["requests"], "predicted": predicted,
-            "verified": None if verified is None else {k: verified[k] for k in ("burn_rate", "bad_rate")},
-            "diagnostics": diagnostics.to_dict() if diagnostics else None, "warnings": notes}, indent=2))
+        click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"window {window_text}: {seen['requests']} requests, observed burn {seen['burn_rate']:.3g} "
-               f"(bad rate {seen['bad_rate']:.2%})")
-    click.echo("intervention: " + ", ".join(f"{k}={v}" for k, v in interventions.items()))
-    for name, pred in predicted.items():
+    click.echo(f"window {window_text}: {result['requests']} requests, observed burn {result['observed']:.3g} "
+               f"(bad rate {result['observed_bad_rate']:.2%})")
+    click.echo("intervention: " + ", ".join(f"{k}={v}" for k, v in result["intervention"].items()))
+    for name, pred in result["predicted"].items():
         click.echo(f"  {name:<6} {_fmt(pred)}")
+    verified = result["verified"]
     if verified is not None:
         click.echo(f"  measured burn {verified['burn_rate']:.3g} (bad rate {verified['bad_rate']:.2%}, "
-                   f"{verified['requests']} replayed requests)")
-    for note in notes:
+                   f"{result['verified_requests']} replayed requests)")
+    for note in result["warnings"]:
         click.echo(f"warning: {note}", err=True)
-    if diagnostics is not None:
-        echo_diagnostics(diagnostics)
+    if result["diagnostics"] is not None:
+        from causalsre.bayes.diagnostics import Diagnostics
+
+        echo_diagnostics(Diagnostics(**result["diagnostics"]))
+    if out_path:
+        click.echo(f"wrote {out_path}")
 
 
 @click.command("effect")

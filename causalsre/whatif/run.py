@@ -1,0 +1,66 @@
+"""One what-if query end to end, as a library call: the CLI, the demo and notebooks all use this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fit_for(ctx, *, priors_path=None, sampler="auto", draws=None, tune=None, chains=None, seed=0, progress=False):
+    """Fit the Bayesian burn model on every request of the context's database."""
+    from causalsre.bayes import fit_burn_model, load_priors
+
+    return fit_burn_model(ctx.table(None), ctx.graph, slo=ctx.slo, objective=ctx.objective,
+                          db_fingerprint=ctx.fingerprint, priors=load_priors(priors_path), sampler=sampler,
+                          draws=draws, tune=tune, chains=chains, seed=seed, progress=progress)
+
+
+def load_or_fit(ctx, fit_path, *, priors_path=None, seed=0, progress=False):
+    """A saved fit when given (refused if it belongs to another model or database), else a fresh fit."""
+    from causalsre.bayes import load_burn_model, load_priors
+
+    if fit_path:
+        return load_burn_model(fit_path, ctx.table(None), ctx.graph, slo=ctx.slo, db_fingerprint=ctx.fingerprint,
+                               priors=load_priors(priors_path))
+    return fit_for(ctx, priors_path=priors_path, seed=seed, progress=progress)
+
+
+def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str] | tuple[str, ...], *,
+               method: str = "both", slo_name: str | None = None, graph_path: str | None = None,
+               priors_path: str | None = None, fit_path: str | None = None, verify: bool = False,
+               verify_db: str | None = None, seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """Predicted (and, with ``verify``, measured) burn of a window under ``settings`` (KNOB=VALUE strings).
+
+    Returns the JSON-ready result: intervention, window, observed, predicted {method: {burn_rate, low,
+    high, bad_rate}}, verified {burn_rate, bad_rate} or None, diagnostics and warnings.
+    """
+    from causalsre.whatif.context import Context, parse_settings
+    from causalsre.whatif.gcm_predict import GcmWhatIf
+    from causalsre.whatif.predict import observed, predict, range_warnings
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        table, window = ctx.table(None), ctx.table(window_text)
+        interventions = parse_settings(settings, ctx.view, table)
+        gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed) if method in ("gcm", "both") else None
+        bayes_model = None
+        if method in ("bayes", "both"):
+            bayes_model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=progress)
+        predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
+                            bayes_model=bayes_model, seed=seed)
+        verified = None
+        if verify:
+            from causalsre.whatif.verify import verify as run_verify
+
+            verified = run_verify(ctx, window_text, interventions, out_db=verify_db, progress=progress)
+        seen = observed(window, ctx.objective)
+    finally:
+        ctx.close()
+    diagnostics = bayes_model.diagnostics() if bayes_model is not None else None
+    return {
+        "intervention": interventions, "window": window_text, "observed": seen["burn_rate"],
+        "observed_bad_rate": seen["bad_rate"], "requests": seen["requests"], "predicted": predicted,
+        "verified": None if verified is None else {k: verified[k] for k in ("burn_rate", "bad_rate")},
+        "verified_requests": None if verified is None else verified.get("requests"),
+        "diagnostics": diagnostics.to_dict() if diagnostics else None,
+        "warnings": range_warnings(table, interventions),
+    }
