@@ -196,3 +196,24 @@ def test_window_syntax_raises_only_user_errors(window_db, text, allow_empty):
     if window is not None:  # an accepted window is a bound-parameter filter that runs, non-empty unless allowed
         assert window.count(window_db) > 0 or allow_empty
         assert text.strip() not in window.where()[0] or not text.strip()
+
+
+CSV_CELL = st.one_of(st.sampled_from(["a", "b", "c", "cause", "effect", "", " ", '"', "1", "nan"]),
+                     st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=5))
+
+
+@pytest.mark.xfail(strict=True, reason="causalsre.causal.rootcause.read_edges lets pandas' EmptyDataError (empty "
+                   "file) and ParserError (ragged rows) escape")
+@FUZZ
+@given(rows=st.lists(st.lists(CSV_CELL, min_size=0, max_size=4), max_size=5))
+def test_attribute_edge_lists_raise_only_user_errors(rows):
+    import networkx as nx
+
+    from causalsre.causal.rootcause import read_edges
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "edges.csv"
+        path.write_text("\n".join(",".join(row) for row in rows))
+        graph = _only_user_errors(read_edges, path)
+        if graph is not None:  # an accepted edge list is a DAG
+            assert nx.is_directed_acyclic_graph(graph)

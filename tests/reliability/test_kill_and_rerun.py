@@ -162,3 +162,25 @@ def test_a_rerun_under_the_killed_run_id_is_refused_and_changes_nothing(killed):
     with pytest.raises(duckdb.ConstraintException, match="primary key"):  # runs.run_id is the primary key
         run(tiny_config(duration_s=1.0), db, seed=0, run_id="killed")
     assert _counts(db, "killed") == before
+
+
+@pytest.mark.xfail(strict=True, reason="harness.writer.TelemetryWriter.start registers the run id as live before "
+                   "its INSERT fails on the duplicate id, and never unregisters it: a dead run then reads 'running'")
+def test_a_refused_rerun_does_not_make_a_dead_run_look_alive(tmp_path):
+    import duckdb
+
+    from causalsre.telemetry import connect_writable
+    from harness.writer import effective_status
+
+    db = tmp_path / "d.duckdb"
+    run(tiny_config(duration_s=0.5), db, seed=0, run_id="dead")
+    con = connect_writable(db)
+    con.execute("UPDATE runs SET status = 'running'")  # what a writer killed with SIGKILL leaves behind
+    con.close()
+    with pytest.raises(duckdb.ConstraintException):
+        run(tiny_config(duration_s=0.5), db, seed=0, run_id="dead")
+    con = connect_readonly(db)
+    try:
+        assert effective_status(con, "dead") == "incomplete"
+    finally:
+        con.close()
