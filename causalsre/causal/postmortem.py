@@ -43,6 +43,17 @@ def burn_summary(table: pd.DataFrame, objective: float | None) -> dict:
 def postmortem(con, slo, baseline: Window, incident: Window, graph: GraphSpec, *, seed: int = 0,
                n_pairs: int = 2000, n_boot: int = 300, top_requests: int = 5, progress=None) -> dict:
     """Attribute the change in the bad-event rate from ``baseline`` to ``incident``; a JSON-ready dict."""
+    import sklearn.ensemble  # noqa: F401  (loads OpenMP first: threadpoolctl limits only loaded libraries)
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: the models are small (<= 10k rows), so threads buy little, and on a shared 2-core
+    # machine oversubscribed OpenMP threads spin: 100k requests took 62 s with 2 threads, 11 s with 1.
+    with threadpool_limits(limits=1):
+        return _postmortem(con, slo, baseline, incident, graph, seed=seed, n_pairs=n_pairs, n_boot=n_boot,
+                           top_requests=top_requests, progress=progress)
+
+
+def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, top_requests, progress) -> dict:
     check_disjoint(baseline, incident, con)
     step = progress or (lambda *_: None)
     step("reading requests")
@@ -127,15 +138,19 @@ def _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top, rng, p
     scale = (base_vals.quantile(0.75) - base_vals.quantile(0.25)).replace(0, 1e-9)
     z = ((data.incident[outcomes] - base_vals.median()) / scale).fillna(0).max(axis=1)
     order = np.lexsort((-z.to_numpy(), -inc["is_bad"].to_numpy(dtype=float)))[:top]
+    if len(order) == 0:
+        return []
+    # Every request's pairs go through the mechanisms together: one batched evaluation, then a mean per block.
+    pb = rng.integers(0, len(data.baseline), pairs_per_request * len(order))
+    pi = np.repeat(order, pairs_per_request)
+    base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
+    rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
+    ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
+    phi = shapley_per_pair(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players)
     found = []
-    for row in order:
-        pb = rng.integers(0, len(data.baseline), pairs_per_request)
-        pi = np.full(pairs_per_request, row)
-        base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
-        rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
-        ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
-        phi = shapley_per_pair(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players)
-        contributions = sorted(zip(players, phi.mean(axis=1)), key=lambda t: -t[1])
+    for block, row in enumerate(order):
+        mean = phi[:, block * pairs_per_request:(block + 1) * pairs_per_request].mean(axis=1)
+        contributions = sorted(zip(players, mean), key=lambda t: -t[1])
         found.append({"run_id": inc["run_id"].iloc[row], "request_id": int(inc["request_id"].iloc[row]),
                       "is_bad": bool(inc["is_bad"].iloc[row]), "anomaly_z": float(z.iloc[row]),
                       **{c: _float(inc[c].iloc[row]) for c in outcomes},
