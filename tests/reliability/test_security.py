@@ -227,3 +227,20 @@ def test_two_analysts_can_read_while_another_process_reads(world, capsys):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_slo_report_out_escapes_names_and_labels_from_data(world, capsys):
+    """Through the real `causalsre slo report --out report.html`: an SLO named <script> and a database file
+    whose name is an HTML tag appear in the page as text, and none of them as markup."""
+    spec = world.path("slo.yaml").read_text().replace("name: chat-latency", "name: <script>alert(1)</script>")
+    world.path("evil.yaml").write_text(spec)
+    db = world.path("<b onmouseover=alert(2)>.duckdb")
+    world.path("good.duckdb").rename(db)
+    out = world.path("report.html")
+    code, _, err = run_cli(["slo", "report", "--db", str(db), "--slo", str(world.path("evil.yaml")), "--out",
+                            str(out)], capsys)
+    assert code == 0, err
+    html = out.read_text()
+    assert "<h1>SLO report: &lt;script&gt;alert(1)&lt;/script&gt;</h1>" in html
+    assert "&lt;b onmouseover=alert(2)&gt;.duckdb" in html
+    assert "<script>alert(1)" not in html and "<b onmouseover" not in html
