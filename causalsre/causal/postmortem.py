@@ -19,7 +19,6 @@ from causalsre.causal.graph import GraphSpec
 from causalsre.causal.mechanisms import detect_changes, encode, fit_mechanisms, residuals
 from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, shapley_per_pair
 from causalsre.causal.table import build_analysis_table
-from causalsre.errors import UserError
 from causalsre.windows import Window, check_disjoint
 
 METHOD = ("exact Shapley over detected changes (root distributions, mechanism noise) with gradient-boosted "
@@ -161,8 +160,3 @@ def _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top, rng, p
 def _float(value):
     return None if pd.isna(value) else float(value)
 
-
-def require_bad_events(result: dict) -> None:
-    if result.get("nothing_to_attribute"):
-        raise UserError(f"nothing to attribute: {result['nothing_to_attribute']}",
-                        "choose an incident window in which the SLO was violated")
