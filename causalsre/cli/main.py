@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "bench": "causalsre.cli.bench:bench",
     "attribute": "causalsre.cli.attribute:attribute",
     "db": "causalsre.cli.db:db",
+    "demo": "causalsre.cli.demo:demo",
     "docs": "causalsre.cli.docs:docs",
     "effect": "causalsre.cli.whatif:effect",
     "eval": "causalsre.cli.evaluate:evaluate",

@@ -19,10 +19,15 @@ import click
 @click.option("--pairs", type=click.IntRange(100), default=2000, show_default=True,
               help="Request pairs the Shapley values are averaged over.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also write the JSON here.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write a report: .html or .md (self-contained, plots inline), or .json.")
 def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, as_json, out_path):
     """Attribute the change in the bad-event rate from BASELINE to INCIDENT to batching, hardware and
-    workload factors (Shapley over causal mechanisms, bootstrap intervals)."""
+    workload factors (Shapley over causal mechanisms, bootstrap intervals).
+
+    Example: causalsre postmortem --db datasets/cpu-tiny/suite.duckdb --slo models/slos/llm-serving.yaml
+    --baseline phase:baseline@rate_surge-s0 --incident phase:incident@rate_surge-s0 --out postmortem.html
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from causalsre.causal import load_graph
@@ -33,6 +38,10 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
     from causalsre.telemetry import connect_readonly
     from causalsre.windows import parse_window
 
+    if out_path and not out_path.lower().endswith(".json"):
+        from causalsre.report.document import check_report_path
+
+        check_report_path(out_path)
     slos = load_slos(slo_path)
     if slo_name is not None:
         slos = [s for s in slos if s.name == slo_name]
@@ -57,9 +66,17 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
         con.close()
     result["slo"] = slos[0].name
     text = json.dumps(result, indent=2, default=str)
-    if out_path:
+    if out_path and out_path.lower().endswith(".json"):
         with open(out_path, "w") as handle:
             handle.write(text + "\n")
+    elif out_path:
+        from causalsre.report import Report, write_report
+        from causalsre.report.builders import postmortem_sections, postmortem_summary
+
+        write_report(Report(f"Postmortem: {result['slo']}, {baseline} -> {incident}", [postmortem_summary(result)],
+                            postmortem_sections(result, graph),
+                            {"database": db_path, "spec": slo_path, "seed": seed, "graph": result.get("graph")}),
+                     out_path)
     click.echo(text if as_json else _report(result))
 
 

@@ -114,13 +114,13 @@ def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
     section = Section("Why the budget burned (attribution)", paragraphs=[postmortem_summary(result),
                       f"Method: {result.get('method', '')}. Contributions are percentage points of the change "
                       f"in the bad-event rate ({100 * result.get('total_change', 0.0):+.1f} points in all) and "
-                      "sum to it; intervals are bootstrap 90 % intervals."])
+                      "sum to it; intervals are 95 % bootstrap intervals over request pairs."])
     if rows:
         section.tables.append(Table(["factor", "family", "change", "points", "low", "high"], rows,
                                     caption="Contribution of each factor"))
         section.tables.append(Table(["family", "points", "low", "high"], families, caption="By family"))
-        section.figures.append(plots.attribution_bars(
-            [a for a in result["attributions"] if a["family"] != "other"] or result["attributions"]))
+        shown = [a for a in result["attributions"] if a["family"] != "other" and abs(a["contribution"]) > 1e-9]
+        section.figures.append(plots.attribution_bars(shown or result["attributions"]))
     sections = [section]
     if graph is not None:
         blamed = [a["factor"] for a in result.get("attributions", [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import matplotlib
@@ -73,23 +74,15 @@ def causal_graph(nodes: dict[str, dict], edges: Sequence[tuple[str, str]], *, bl
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)
-    role_order = {"knob": 0, "hardware": 0, "workload": 0, "engine_state": 1, "mediator": 1, "outcome": 2}
-    for name, info in nodes.items():
-        graph.nodes[name]["layer"] = role_order.get(str(info.get("role", "")), 1)
-    try:
-        layers = {name: len(nx.ancestors(graph, name)) and graph.nodes[name]["layer"] for name in graph}
-        for name in graph:
-            graph.nodes[name]["layer"] = layers[name]
-        pos = nx.multipartite_layout(graph, subset_key="layer", align="horizontal", scale=2.0)
-    except nx.NetworkXException:
-        pos = nx.spring_layout(graph, seed=0)
+    pos = _layered_layout(graph, nodes)
     highlight_edges = set()
     if target is not None and target in graph:
         for source in blamed:
             if source in graph and nx.has_path(graph, source, target):
                 for path in nx.all_simple_paths(graph, source, target, cutoff=6):
                     highlight_edges.update(zip(path, path[1:]))
-    fig, ax = plt.subplots(figsize=(11, 6.5))
+    widest = max(Counter(y for _, y in pos.values()).values(), default=1)
+    fig, ax = plt.subplots(figsize=(max(11.0, 0.8 * widest), 8))
     plain = [e for e in graph.edges if e not in highlight_edges]
     nx.draw_networkx_edges(graph, pos, edgelist=plain, edge_color="#c5cbd6", arrows=True, ax=ax, arrowsize=8)
     nx.draw_networkx_edges(graph, pos, edgelist=list(highlight_edges), edge_color="#d4623b", width=2.4,
@@ -98,9 +91,32 @@ def causal_graph(nodes: dict[str, dict], edges: Sequence[tuple[str, str]], *, bl
     sizes = [900 if n in blamed else 420 for n in graph]
     nx.draw_networkx_nodes(graph, pos, node_color=colours, node_size=sizes, ax=ax,
                            edgecolors=["#1d2433" if n in blamed else "white" for n in graph], linewidths=2)
-    nx.draw_networkx_labels(graph, pos, font_size=7, ax=ax)
+    # Labels below the nodes and slanted, so the long factor names of a wide layer do not overlap.
+    for name, (x, y) in pos.items():
+        ax.text(x, y - 0.12, name, fontsize=7.5, rotation=35, ha="right", va="top",
+                fontweight="bold" if name in blamed else "normal")
+    ax.margins(x=0.06, y=0.2)
     ax.set_title(title)
     ax.axis("off")
     names = ", ".join(blamed) if blamed else "none"
     return Figure.from_matplotlib(fig, f"{title}. Blamed factors (bold outline) and their paths to "
                                        f"{target or 'the outcome'} in red: {names}.")
+
+
+ROLE_LAYER = {"knob": 0, "hardware": 0, "workload": 0, "engine_state": 1, "mediator": 1, "outcome": 2}
+
+
+def _layered_layout(graph, nodes: dict[str, dict]) -> dict[str, tuple[float, float]]:
+    """Causes at the bottom, engine state in the middle, outcomes on top; each layer spread evenly."""
+    layers: dict[int, list[str]] = {}
+    for name in graph:
+        layer = ROLE_LAYER.get(str(nodes.get(name, {}).get("role", "")), 1)
+        layers.setdefault(layer, []).append(name)
+    widest = max((len(v) for v in layers.values()), default=1)
+    pos = {}
+    for layer, names in layers.items():
+        names.sort(key=lambda n: (str(nodes.get(n, {}).get("family", "")), n))
+        step = widest / max(len(names), 1)
+        for i, name in enumerate(names):
+            pos[name] = ((i + 0.5) * step, float(layer))
+    return pos
