@@ -19,7 +19,10 @@ import click
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many candidates to print.")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"root_causes\": [{node, score}, ...]} best first.")
 def attribute(normal_path, abnormal_path, graph_path, target, threshold, top, as_json):
-    """Rank root-cause candidates of TARGET's anomaly (or say that nothing is anomalous)."""
+    """Rank root-cause candidates of TARGET's anomaly (or say that nothing is anomalous).
+
+    Example: causalsre attribute --normal normal.csv --abnormal incident.csv --graph edges.csv --target latency
+    """
     from causalsre.causal.rootcause import DEFAULT_THRESHOLD, rank_root_causes, read_edges, read_table
 
     graph = read_edges(graph_path)

@@ -49,7 +49,10 @@ def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads
                    static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, rounds,
                    out_path, as_json) -> None:
     """The inference engine against Hugging Face transformers (static generate and continuous batching) on
-    the same model, weights and mixed workload, plus telemetry cost and decode roofline fraction."""
+    the same model, weights and mixed workload, plus telemetry cost and decode roofline fraction.
+
+    Example: causalsre bench engine --json
+    """
     from harness.engine.benchmark.run import BenchSettings, run_benchmark
     from harness.engine.config import MODEL_PRESETS
 
@@ -106,7 +109,10 @@ def _print_summary(report: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def slo_command(num_requests, seed, threads, repeats, as_json) -> None:
     """The SLO report (DuckDB) against a straightforward pandas implementation on the same generated
-    requests; checks both give the same numbers. Same as `python bench/slo.py`."""
+    requests; checks both give the same numbers. Same as `python bench/slo.py`.
+
+    Example: causalsre bench slo --json
+    """
     from causalsre.slo.benchmark import run_benchmark
 
     report = run_benchmark(num_requests, seed, threads, repeats)

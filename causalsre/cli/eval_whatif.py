@@ -12,9 +12,9 @@ _SLO = Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.ya
 
 
 @click.command("whatif")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(_SUITE), show_default=True,
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(_SUITE), show_default="datasets/cpu-tiny/suite.duckdb",
               help="Scenario-suite telemetry database.")
-@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_SLO), show_default=True)
+@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_SLO), show_default="models/slos/llm-serving.yaml")
 @click.option("--slo-name", help="Which SLO of the file (default: the first).")
 @click.option("--fit", "fit_path", type=click.Path(dir_okay=False), help="A saved fit of this database.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N cases.")

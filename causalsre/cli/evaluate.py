@@ -17,12 +17,15 @@ def evaluate() -> None:
 
 @evaluate.command("petshop")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=str(_REPO_SHARED),
-              show_default=True, help="The PetShop dataset folder (low_traffic/, high_traffic/).")
+              show_default="../shared/datasets/petshop beside the checkout", help="The PetShop dataset folder (low_traffic/, high_traffic/).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Also write each incident as normal/abnormal/edges CSV files for `causalsre attribute`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def petshop(data_dir, export_dir, as_json):
-    """Top-1/top-3 of `attribute` on every PetShop train incident, next to the published baseline."""
+    """Top-1/top-3 of `attribute` on every PetShop train incident, next to the published baseline.
+
+    Example: causalsre eval petshop --data ../shared/datasets/petshop --json
+    """
     from rich.progress import Progress
 
     from causalsre.causal import petshop as ps
@@ -50,14 +53,18 @@ _DEFAULT_SLO = Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-se
 @evaluate.command("scenarios")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default="datasets", show_default=True,
               help="A scenario dataset folder (truth.json + .duckdb) or a folder of them.")
-@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_DEFAULT_SLO), show_default=True,
+@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_DEFAULT_SLO),
+              show_default="models/slos/llm-serving.yaml",
               help="OpenSLO spec deciding bad events (the first SLO in the file).")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
               help="Causal graph spec (default: models/serving.yaml).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def scenarios(data_dir, slo_path, graph_path, seed, as_json):
-    """Top-1/top-3 accuracy of `postmortem` against each scenario's known root causes."""
+    """Top-1/top-3 accuracy of `postmortem` against each scenario's known root causes.
+
+    Example: causalsre eval scenarios --json
+    """
     from rich.progress import Progress
 
     from causalsre.causal import load_graph

@@ -40,7 +40,10 @@ def graph() -> None:
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Family-wise level (Bonferroni).")
 @click.option("--json", "as_json", is_flag=True)
 def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
-    """Test the independences the graph implies; list those the data contradicts."""
+    """Test the independences the graph implies; list those the data contradicts.
+
+    Example: causalsre graph check --db datasets/cpu-tiny/suite.duckdb --graph models/serving.yaml
+    """
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.causal.structure import check_graph
@@ -66,7 +69,10 @@ def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def learn(db_path, graph_path, window_text, method, seed, as_json):
-    """Learn a structure with pgmpy under the tier rule and print it as a diff against the spec."""
+    """Learn a structure with pgmpy under the tier rule and print it as a diff against the spec.
+
+    Example: causalsre graph learn --db datasets/cpu-tiny/suite.duckdb
+    """
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.causal.structure import learn_graph
@@ -88,7 +94,10 @@ def learn(db_path, graph_path, window_text, method, seed, as_json):
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Graph spec (YAML).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg).")
 def show(graph_path, out_path):
-    """Draw the graph, roots left and outcomes right, coloured by family."""
+    """Draw the graph, roots left and outcomes right, coloured by family.
+
+    Example: causalsre graph show --out graph.png
+    """
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.causal.structure import draw_graph

@@ -23,3 +23,8 @@ def test_every_command_has_an_example_in_its_help():
     leaf_blocks = [b for b in blocks if "Commands:" not in b]
     missing = [b.splitlines()[1] for b in leaf_blocks if "Example:" not in b]
     assert not missing, f"commands without an Example: line in their help: {missing}"
+
+
+def test_reference_holds_no_machine_specific_paths():
+    text = render_cli()
+    assert str(REPO_ROOT) not in text and "/root/" not in text, "a default shows an absolute path: use show_default"
