@@ -103,9 +103,9 @@ class TelemetryWriter:
     def start(self, runs_row: dict[str, Any]) -> None:
         """Insert the runs row (status ``running``) and start the flush thread."""
         check_columns(self.con)
+        mark_stale_runs(self.con)  # before registering ours: a dead run under our id must read incomplete
         with _ACTIVE_LOCK:
             _ACTIVE_RUNS.add(self.run_id)
-        mark_stale_runs(self.con)
         row = dict(runs_row, run_id=self.run_id, status="running", finished_at=None)
         for key in ("config_json", "hardware_json"):
             if not isinstance(row.get(key), str):
@@ -113,8 +113,13 @@ class TelemetryWriter:
         columns = sorted(row)
         placeholders = ", ".join("?" for _ in columns)
         # Column names come from our own dict keys, never from user text.
-        self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({placeholders})",
-                         [row[c] for c in columns])
+        try:
+            self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({placeholders})",
+                             [row[c] for c in columns])
+        except BaseException:  # e.g. the run id exists: this run never started, so it is not live
+            with _ACTIVE_LOCK:
+                _ACTIVE_RUNS.discard(self.run_id)
+            raise
         self._thread = threading.Thread(target=self._flush_loop, name=f"telemetry-{self.run_id}", daemon=True)
         self._thread.start()
 

@@ -137,7 +137,8 @@ def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:
     else:
         raise UserError(f"graph spec {source}: edge {item!r} is not {{from, to, why}}")
     for end in (cause, effect):
-        if end not in nodes:
+        # Node names are strings; a list or mapping here (from: [a]) is not hashable, so test the type first.
+        if not isinstance(end, str) or end not in nodes:
             raise UserError(f"graph spec {source}: edge {cause} -> {effect} names unknown node '{end}'",
                             "declare it under nodes or fix the spelling")
     if cause == effect:

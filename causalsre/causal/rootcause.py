@@ -211,7 +211,11 @@ def read_edges(path) -> nx.DiGraph:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"edge list {path} does not exist", "pass a cause,effect CSV file")
-    frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
+    try:
+        frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"edge list {path} is not a cause,effect CSV ({str(exc).splitlines()[0]})",
+                        "write one cause,effect pair per line") from None
     if frame.shape[1] != 2:
         raise UserError(f"edge list {path} has {frame.shape[1]} columns", "write two columns: cause,effect")
     if tuple(frame.iloc[0].str.lower()) == ("cause", "effect"):

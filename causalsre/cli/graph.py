@@ -37,7 +37,7 @@ def graph() -> None:
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Graph spec (YAML).")
 @click.option("--window", "window_text", default=None, help=_WINDOW_HELP)
 @click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=None, help="SLO deciding is_bad.")
-@click.option("--alpha", type=float, default=0.01, show_default=True, help="Family-wise level (Bonferroni).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True, help="Family-wise level (Bonferroni).")
 @click.option("--json", "as_json", is_flag=True)
 def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
     """Test the independences the graph implies; list those the data contradicts.
@@ -102,6 +102,9 @@ def show(graph_path, out_path):
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.causal.structure import draw_graph
 
+    from causalsre.slo.plot import check_image_path
+
+    check_image_path(out_path, "--out")  # before drawing: a typo must not cost the work, nor a traceback
     spec = load_graph(graph_path or DEFAULT_GRAPH)
     draw_graph(spec, out_path)
     click.echo(f"wrote {out_path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -38,6 +39,9 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
     from causalsre.telemetry import connect_readonly
     from causalsre.windows import parse_window
 
+    if out_path and out_path.lower().endswith(".json") and not os.path.isdir(os.path.dirname(out_path) or "."):
+        raise UserError(f"folder {os.path.dirname(out_path)} for --out does not exist",
+                        "create it first or choose another path")
     if out_path and not out_path.lower().endswith(".json"):
         from causalsre.report.document import check_report_path
 

@@ -225,11 +225,6 @@ WHATIF: list[Case] = [
 
 # Cases that fail today because of a bug in a module whose author is still at work: case id -> the bug.
 KNOWN_BUGS: dict[str, str] = {
-    "attribute-graph-empty": "causalsre.causal.rootcause.read_edges lets pandas' EmptyDataError escape "
-                             "(a traceback) for an empty edge-list file",
-    "graph-check-alpha-out-of-range": "causalsre graph check accepts --alpha 2 (a level must lie in (0, 1))",
-    "graph-show-unknown-format": "causalsre graph show --out g.docx lets matplotlib's ValueError escape",
-    "graph-show-missing-folder": "causalsre graph show --out into a missing folder lets FileNotFoundError escape",
 }
 
 
@@ -251,6 +246,7 @@ POSTMORTEM: list[Case] = [
     ("postmortem-pairs-out-of-range", _postmortem(_BASE, _INC, "--pairs", "5"), "pairs"),
     ("postmortem-graph-cycle", _postmortem(_BASE, _INC, "--graph", "{graph_cycle.yaml}"), "cycle"),
     ("postmortem-slo-name-unknown", _postmortem(_BASE, _INC, "--slo-name", "nope"), "nope"),
+    ("postmortem-out-missing-folder", _postmortem(_BASE, _INC, "--out", "{nofolder/p.json}"), "nofolder"),
     ("postmortem-older-db", _postmortem(_BASE, _INC, db="{older.duckdb}"), "db migrate"),
     ("postmortem-missing-table", _postmortem(_BASE, _INC, db="{missing_table.duckdb}"), "missing table"),
 ]

@@ -164,8 +164,6 @@ def test_a_rerun_under_the_killed_run_id_is_refused_and_changes_nothing(killed):
     assert _counts(db, "killed") == before
 
 
-@pytest.mark.xfail(strict=True, reason="harness.writer.TelemetryWriter.start registers the run id as live before "
-                   "its INSERT fails on the duplicate id, and never unregisters it: a dead run then reads 'running'")
 def test_a_refused_rerun_does_not_make_a_dead_run_look_alive(tmp_path):
     import duckdb
 
