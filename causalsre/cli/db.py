@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -146,12 +147,18 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str) -> No
     from causalsre.telemetry import imports
 
     importer = getattr(imports, importer_name)
+    created = not Path(db_path).exists()
     con = connect_writable(db_path)
     try:
         run_id = importer(con, file, name=name)
         count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
-    finally:
+    except Exception:
         con.close()
+        if created:  # a failed import into a new path leaves no empty database behind
+            for leftover in (Path(db_path), Path(db_path + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    con.close()
     click.echo(f"imported {count} requests from {file} into {db_path} as run {run_id}")
 
 
