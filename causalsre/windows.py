@@ -74,7 +74,7 @@ def parse_window(text: str, con: duckdb.DuckDBPyConnection, *, allow_empty: bool
 def _run_window(text: str, con: duckdb.DuckDBPyConnection) -> Window:
     run_id = text[len("run:"):]
     if not run_id:
-        raise UserError(f"window {text!r} names no run", "write run:<id>; `causalsre db runs` lists them")
+        raise UserError(f"window {text!r} names no run", "write run:<id>; `causalsre db info PATH` lists the runs")
     if not con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
         raise UserError(f"window {text!r}: run {run_id!r} is not in the database", "check the run id")
     return Window(label=text, run_id=run_id)
