@@ -18,7 +18,11 @@ def database_info(con: duckdb.DuckDBPyConnection) -> dict:
     span = con.execute("SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics").fetchone()
     runs = con.execute(
         """
-        SELECT ru.run_id, ru.kind, ru.name, ru.status, ru.started_at, ru.seed,
+        -- A reader only gets here when no other process holds the file for writing (DuckDB locks it), so a
+        -- run still marked running has lost its writer: it is incomplete.
+        SELECT ru.run_id, ru.kind, ru.name,
+               CASE WHEN ru.status = 'running' THEN 'incomplete' ELSE ru.status END AS status,
+               ru.started_at, ru.seed,
                count(r.request_id) AS requests,
                count(r.request_id) FILTER (WHERE r.status <> 'ok') AS failed
         FROM runs ru LEFT JOIN requests r USING (run_id)
@@ -107,7 +111,8 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckResult:
             result.problems.append(f"{count} {description}")
     running = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
     if running:
-        result.warnings.append(f"{running} run(s) still marked running (being written, or killed: treat as incomplete)")
+        result.warnings.append(f"{running} run(s) still marked running although no writer holds the file: "
+                               "they were killed (incomplete; their flushed data is kept)")
     incomplete = con.execute("SELECT count(*) FROM runs WHERE status = 'incomplete'").fetchone()[0]
     if incomplete:
         result.warnings.append(f"{incomplete} incomplete run(s) (stopped before the end; their flushed data is kept)")

@@ -183,3 +183,14 @@ def test_locked_database_is_a_clear_error(tmp_path, capsys):
         holder.close()
     assert proc.returncode == 2
     assert "locked" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info_reports_a_run_left_running_as_incomplete(tmp_path, fixtures_dir, capsys):
+    db = tmp_path / "t.duckdb"
+    main(["db", "import", "requests", str(fixtures_dir / "requests_small.csv"), "--db", str(db)])
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE runs SET status = 'running'")  # as a killed harness run leaves it
+    con.close()
+    capsys.readouterr()
+    assert main(["db", "info", str(db), "--json"]) == 0
+    assert [r["status"] for r in json.loads(capsys.readouterr().out)["run_list"]] == ["incomplete"]
