@@ -30,8 +30,12 @@ browser:
 test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile -q
 
+# Each benchmark prints JSON with ratios against a baseline measured in the same run (docs/benchmarks.md).
 bench: $(STAMP)
-	$(VENV)/bin/causalsre bench all --json
+	$(VENV)/bin/causalsre bench engine --json
+	$(VENV)/bin/causalsre bench slo --json
+	$(VENV)/bin/python -m causalsre.causal.benchmark --json
+	$(VENV)/bin/python -m causalsre.bayes.benchmark --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
