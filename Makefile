@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(VENV)/bin/causalsre bench engine --json
 	$(VENV)/bin/causalsre bench slo --json
 	$(VENV)/bin/python -m causalsre.causal.benchmark --json
-	$(VENV)/bin/python -m causalsre.bayes.benchmark --json
+	$(VENV)/bin/python -m causalsre.bayes.benchmark
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
