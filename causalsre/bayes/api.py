@@ -12,7 +12,7 @@ import pandas as pd
 
 from causalsre.bayes.diagnostics import Diagnostics, diagnose
 from causalsre.bayes.encoding import FactorEncoding
-from causalsre.bayes.factors import actionable_in_table, adjustment_factors, graph_view
+from causalsre.bayes.factors import actionable_in_table, adjustment_factors, graph_view, interaction_pairs
 from causalsre.bayes.model import BurnModel
 from causalsre.bayes.predict import PosteriorDraws, bad_rate_draws
 from causalsre.bayes.priors import Priors, load_priors
@@ -26,8 +26,8 @@ def slo_key(slo: Any) -> str:
     return repr((getattr(slo, "name", None), getattr(slo, "objective", None), getattr(slo, "conditions", None)))
 
 
-def config_hash(priors: Priors, factors: list[str], slo: Any) -> str:
-    return priors.config_hash(sorted(factors), slo_key(slo))
+def config_hash(priors: Priors, factors: list[str], slo: Any, interactions: list | None = None) -> str:
+    return priors.config_hash(sorted(factors), slo_key(slo), sorted(map(list, interactions or [])))
 
 
 @dataclass
@@ -44,9 +44,9 @@ class FittedBurnModel:
         return self._draws[key]
 
     def bad_rate(self, frame: pd.DataFrame, interventions: dict | None = None, *, with_binomial: bool = True,
-                 n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
+                 new_run: bool | None = None, n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
         return bad_rate_draws(self.draws(n_draws, seed), self.encoding, frame, interventions=interventions,
-                              with_binomial=with_binomial, seed=seed)
+                              with_binomial=with_binomial, new_run=new_run, seed=seed)
 
     def burn_rate(self, frame: pd.DataFrame, interventions: dict | None = None, **kwargs) -> np.ndarray:
         return self.bad_rate(frame, interventions, **kwargs) / (1.0 - self.objective)
@@ -66,11 +66,14 @@ def fit_burn_model(table: pd.DataFrame, graph: Any, *, slo: Any, objective: floa
     priors = priors or load_priors()
     view = graph_view(graph)
     factors = adjustment_factors(view, table)
+    pairs = interaction_pairs(view, factors, table) if priors.coefficients.interactions else []
     encoding = FactorEncoding.fit(table, factors, actionable_in_table(view, table),
-                                  max_levels=priors.discretise.max_levels, bins=priors.discretise.bins)
+                                  max_levels=priors.discretise.max_levels, bins=priors.discretise.bins,
+                                  interactions=pairs)
     idata = BurnModel(priors, encoding).fit(table, sampler=sampler, draws=draws, tune=tune, chains=chains,
                                             seed=seed, progress=progress)
-    attach_provenance(idata, version=priors.model.version, config_hash=config_hash(priors, factors, slo),
+    attach_provenance(idata, version=priors.model.version,
+                      config_hash=config_hash(priors, factors, slo, encoding.interactions),
                       db_fingerprint=db_fingerprint, encoding=encoding, slo_name=slo_key(slo), objective=objective)
     return FittedBurnModel(idata, encoding, objective)
 
@@ -79,7 +82,9 @@ def load_burn_model(path: str | Path, table: pd.DataFrame, graph: Any, *, slo: A
                     priors: Priors | None = None) -> FittedBurnModel:
     """Load a saved fit for this database, graph, SLO and priors; anything else is refused."""
     priors = priors or load_priors()
-    factors = adjustment_factors(graph_view(graph), table)
-    idata = load_fit(path, version=priors.model.version, config_hash=config_hash(priors, factors, slo),
+    view = graph_view(graph)
+    factors = adjustment_factors(view, table)
+    pairs = interaction_pairs(view, factors, table) if priors.coefficients.interactions else []
+    idata = load_fit(path, version=priors.model.version, config_hash=config_hash(priors, factors, slo, pairs),
                      db_fingerprint=db_fingerprint)
     return FittedBurnModel(idata, encoding_of(idata), float(idata.posterior.attrs["slo_objective"]))

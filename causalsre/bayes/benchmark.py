@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> dict:
     fitted = fit_burn_model(table, graph, slo="bench", objective=0.95, db_fingerprint="bench", seed=args.seed)
     result["fit_s"] = time.perf_counter() - start
     result["fit_cells"] = int(fitted.idata.posterior.attrs["n_cells"])
+    attrs = fitted.idata.posterior.attrs
+    result["fit_parts_s"] = {"cells_and_model": attrs.get("build_s"), "nutpie_compile": attrs.get("compile_s"),
+                             "sampling": attrs.get("sample_s")}
     result["fit_diagnostics"] = fitted.diagnostics().one_line()
 
     start = time.perf_counter()

@@ -3,8 +3,15 @@
 Numeric factors are log-transformed when their positive range is wide (knob effects are multiplicative:
 doubling max_num_seqs matters the same at 4 and at 64), then centred and scaled. Actionable numeric knobs
 with three or more observed values also get a quadratic term, because queueing makes knob effects
-U-shaped. Continuous factors with many distinct values are binned only for cell aggregation (each bin is
-represented by its mean), so the model fits a few hundred cells instead of 100k requests.
+U-shaped. Interaction terms (products of two standardised factors) let a knob's effect depend on load:
+``max_num_seqs:arrival_rate`` says how much more fewer sequences hurt when more requests arrive. Continuous
+factors with many distinct values are binned only for cell aggregation (each bin is represented by its
+mean), so the model fits a few hundred cells instead of 100k requests.
+
+Pooling groups: ``run_id``, ``window`` (one run's phase: the conditions of that stretch of time that the
+factors do not explain) and ``tenant``. The phase label itself is not a group: "incident" is not a cause,
+and as a shared intercept it absorbed the effect of whatever changed during the incidents (a knob pushed
+only during an incident then looked harmless in a baseline phase).
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from causalsre.bayes.factors import GROUP_COLUMNS, OUTCOME
+from causalsre.bayes.factors import OUTCOME
+
+WINDOW = "window"   # derived group: run_id/phase
 
 
 @dataclass
@@ -53,14 +62,34 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def group_columns(table: pd.DataFrame, factors: list[str]) -> list[str]:
+    """Pooling groups present in ``table``: run, window (run x phase) and tenant."""
+    groups = []
+    if "run_id" in table.columns and "run_id" not in factors:
+        groups.append("run_id")
+    if "phase" in table.columns and "phase" not in factors:
+        groups.append(WINDOW if "run_id" in groups else "phase")
+    if "tenant" in table.columns and "tenant" not in factors:
+        groups.append("tenant")
+    return groups
+
+
+def with_groups(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """``frame`` with the derived ``window`` column when the encoding pools by window."""
+    if WINDOW in groups and WINDOW not in frame.columns:
+        frame = frame.assign(**{WINDOW: frame["run_id"].astype(str) + "/" + frame["phase"].astype(str)})
+    return frame
+
+
 @dataclass
 class FactorEncoding:
     factors: list[FactorCode]
     groups: list[str]
+    interactions: list[list[str]] = field(default_factory=list)   # [knob, factor] pairs, both numeric
 
     @classmethod
     def fit(cls, table: pd.DataFrame, factors: list[str], actionable: list[str], *, max_levels: int = 8,
-            bins: int = 6) -> FactorEncoding:
+            bins: int = 6, interactions: list | None = None) -> FactorEncoding:
         codes = []
         for name in factors:
             series = table[name]
@@ -83,8 +112,9 @@ class FactorEncoding:
             else:
                 code.observed = distinct.tolist()
             codes.append(code)
-        groups = [g for g in GROUP_COLUMNS if g in table.columns and g not in factors]
-        return cls(codes, groups)
+        numeric = {c.name for c in codes if c.numeric}
+        pairs = [list(p) for p in (interactions or []) if p[0] in numeric and p[1] in numeric]
+        return cls(codes, group_columns(table, factors), pairs)
 
     @property
     def names(self) -> list[str]:
@@ -113,22 +143,27 @@ class FactorEncoding:
             names += col_names
             owners += [c.name] * len(col_names)
             cols += col_values
+        for knob, other in self.interactions:
+            names.append(f"{knob}:{other}")
+            owners.append(knob)
+            cols.append(self.code(knob).transform(frame[knob]) * self.code(other).transform(frame[other]))
         matrix = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
         return matrix, names, owners
 
     def to_json(self) -> str:
-        return json.dumps({"factors": [asdict(c) for c in self.factors], "groups": self.groups})
+        return json.dumps({"factors": [asdict(c) for c in self.factors], "groups": self.groups,
+                           "interactions": self.interactions})
 
     @classmethod
     def from_json(cls, text: str) -> FactorEncoding:
         raw = json.loads(text)
-        return cls([FactorCode(**c) for c in raw["factors"]], raw["groups"])
+        return cls([FactorCode(**c) for c in raw["factors"]], raw["groups"], raw.get("interactions", []))
 
 
 def aggregate_cells(encoding: FactorEncoding, frame: pd.DataFrame) -> pd.DataFrame:
     """Group requests with equal (discretised) factors and pooling groups: one row per cell with n and bad."""
     keep = encoding.names + encoding.groups
-    cells = encoding.discretise(frame[keep + [OUTCOME]])
+    cells = encoding.discretise(with_groups(frame, encoding.groups)[keep + [OUTCOME]])
     for g in encoding.groups:
         cells[g] = cells[g].astype(str)
     for c in encoding.factors:

@@ -82,3 +82,30 @@ def adjustment_factors(view: GraphView, table: pd.DataFrame) -> list[str]:
 
 def actionable_in_table(view: GraphView, table: pd.DataFrame) -> list[str]:
     return [n for n in view.actionable if n in table.columns]
+
+
+def _varies(series: pd.Series) -> bool:
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return bool(numeric and series.dropna().nunique() >= 2)
+
+
+def interaction_pairs(view: GraphView, factors: list[str], table: pd.DataFrame) -> list[list[str]]:
+    """(knob, factor) pairs whose effects may interact, read off the graph, not chosen per data set.
+
+    A pair qualifies when the knob is actionable, the other factor is not, both are numeric and vary in
+    ``table``, and they are co-parents: some node has both as direct causes (queue depth is caused by
+    max_num_seqs *and* arrival_rate, so how much max_num_seqs matters depends on the arrival rate). The
+    model's linear logit cannot express that otherwise, which is what made a knob that only breaks the
+    service under some load look harmless or harmful everywhere."""
+    actionable = set(view.actionable)
+    pairs = []
+    for knob in factors:
+        if knob not in actionable or knob not in view.digraph or not _varies(table[knob]):
+            continue
+        children = set(view.digraph.successors(knob))
+        for other in factors:
+            if other in actionable or other not in view.digraph or not _varies(table[other]):
+                continue
+            if children & set(view.digraph.successors(other)):
+                pairs.append([knob, other])
+    return pairs

@@ -1,10 +1,13 @@
 """The hierarchical logistic burn model: P(bad event) as a function of graph factors, with partial pooling.
 
-    logit p_cell = intercept + X_cell @ beta + run[r] + phase[h] + tenant[t]
+    logit p_cell = intercept + X_cell @ beta + run[r] + window[r, h] + tenant[t]
     bad_cell ~ Binomial(n_cell, p_cell)
 
-Random intercepts are non-centred (``sigma * z``) because with few runs or phases the centred form makes a
-funnel that NUTS diverges in. Fitting uses nutpie when installed (compiled with numba, several times faster
+``X`` holds the encoded factors, the quadratic terms of actionable knobs and the knob x load interactions
+the graph implies (``encoding.py``, ``factors.interaction_pairs``). Random intercepts are non-centred
+(``sigma * z``) because with few runs or windows the centred form makes a funnel that NUTS diverges in. A
+group with fewer than ``pooling.min_levels`` levels (two tenants, say) cannot estimate its own spread: its
+levels become fixed effects with the pooling scale as their prior SD (no hyperparameter, no funnel). Fitting uses nutpie when installed (compiled with numba, several times faster
 than PyMC's own NUTS on 2 cores), PyMC NUTS otherwise; ``sampler="prior"`` draws from the prior instead,
 for fast tests and for a look at what the priors alone imply.
 """
@@ -13,13 +16,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
 from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
 import pandas as pd
 
-from causalsre.bayes.encoding import FactorEncoding, aggregate_cells
+from causalsre.bayes.encoding import FactorEncoding, aggregate_cells, with_groups
 from causalsre.bayes.priors import Priors
 
 MODEL_TYPE = "hierarchical_logistic_burn"
@@ -41,7 +45,7 @@ class BurnModel:
         if aggregate:
             return aggregate_cells(self.encoding, table)
         # One Bernoulli cell per request: the slow baseline the benchmark compares aggregation against.
-        cells = table[self.encoding.names + self.encoding.groups].copy()
+        cells = with_groups(table, self.encoding.groups)[self.encoding.names + self.encoding.groups].copy()
         for g in self.encoding.groups:
             cells[g] = cells[g].astype(str)
         return cells.assign(n=1, bad=table["is_bad"].astype(bool).astype(int).to_numpy())
@@ -51,11 +55,12 @@ class BurnModel:
 
         X, coef_names, _ = self.encoding.design(cells)
         pr = self.priors
-        coef_sigma = np.array([pr.coefficients.quadratic_sigma if n.endswith("^2") else pr.coefficients.sigma
+        coef_sigma = np.array([pr.coefficients.quadratic_sigma if n.endswith("^2") else
+                               pr.coefficients.interaction_sigma if ":" in n else pr.coefficients.sigma
                                for n in coef_names])
         coords = {"coef": coef_names}
-        group_scale = {"run_id": pr.pooling.run_sigma, "phase": pr.pooling.phase_sigma,
-                       "tenant": pr.pooling.tenant_sigma}
+        group_scale = {"run_id": pr.pooling.run_sigma, "window": pr.pooling.window_sigma,
+                       "phase": pr.pooling.phase_sigma, "tenant": pr.pooling.tenant_sigma}
         for g in self.encoding.groups:
             coords[g] = sorted(cells[g].unique().tolist())
         with pm.Model(coords=coords) as model:
@@ -68,9 +73,14 @@ class BurnModel:
                 levels = coords[g]
                 if len(levels) < 2:
                     continue   # one level is indistinguishable from the intercept
-                sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
-                z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=g)
-                effect = pm.Deterministic(f"effect_{g}", sigma * z, dims=g)
+                if len(levels) < pr.pooling.min_levels:
+                    # Too few levels to learn a spread from: fixed effects, prior SD = the pooling scale.
+                    sigma = pm.Deterministic(f"sigma_{g}", pm.math.constant(group_scale[g], dtype="float64"))
+                    effect = pm.Normal(f"effect_{g}", 0.0, group_scale[g], dims=g)
+                else:
+                    sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
+                    z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=g)
+                    effect = pm.Deterministic(f"effect_{g}", sigma * z, dims=g)
                 index = pd.Categorical(cells[g], categories=levels).codes
                 eta = eta + effect[index]
             pm.Binomial("bad", n=cells["n"].to_numpy(), logit_p=eta, observed=cells["bad"].to_numpy())
@@ -83,13 +93,16 @@ class BurnModel:
 
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}")
+        start = time.perf_counter()
         cells = self.cells(table, aggregate)
         model = self.build(cells)
+        timings = {"build_s": time.perf_counter() - start, "compile_s": 0.0}
         s = self.priors.sampler
         draws, tune, chains = draws or s.draws, tune or s.tune, chains or s.chains
         if sampler == "auto":
             sampler = "nutpie" if nutpie_available() else "pymc"
         with model:
+            sample_start = time.perf_counter()
             if sampler == "prior":
                 idata = _prior_as_posterior(pm.sample_prior_predictive(draws=draws * chains, random_seed=seed),
                                             chains, draws)
@@ -97,12 +110,17 @@ class BurnModel:
                 import nutpie
 
                 logging.getLogger("pymc").setLevel(logging.ERROR)
+                start = time.perf_counter()
                 compiled = nutpie.compile_pymc_model(model)
+                timings["compile_s"] = time.perf_counter() - start
                 idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
                                       progress_bar=progress, save_warmup=False, target_accept=s.target_accept)
             else:
                 idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
                                   target_accept=s.target_accept, progressbar=progress, compute_convergence_checks=False)
+        # PyMC's NUTS compiles inside pm.sample, so for it sample_s includes compiling.
+        timings["sample_s"] = time.perf_counter() - sample_start - timings["compile_s"]
+        idata.posterior.attrs.update({k: round(v, 3) for k, v in timings.items()})
         idata.posterior.attrs["sampler"] = sampler
         idata.posterior.attrs["n_cells"] = int(len(cells))
         idata.posterior.attrs["n_requests"] = int(cells["n"].sum())

@@ -1,8 +1,17 @@
 """Posterior predictions of the burn model: bad-event rate of a set of requests, under an intervention.
 
 Every prediction is a vector of draws, one per posterior draw, so intervals come out of the same draws.
-``with_binomial`` adds the sampling noise of a finite window (a replay of 2,000 requests has its own
-luck), which is what a verification run is compared against.
+A what-if predicts what a *new run* of the window would measure (``whatif --verify`` replays it), so the
+predictive draws hold, besides the parameter uncertainty:
+
+- a new-run random effect: per posterior draw, one shift of the whole window's logit drawn from the
+  hyper-distribution of the finest run-level group (``sigma_window``, else ``sigma_run``), on top of the
+  fitted window's own intercept. That intercept says how the recorded run went under the recorded
+  settings; a replay under other settings, on a machine at another speed, is a new draw from the same
+  population of runs. (A window the model never saw already gets a fresh draw; it gets no second one.)
+- binomial noise of a window of that many requests (a replay of 40 requests has its own luck).
+
+Expected rates (``with_binomial=False``, used by attribution) leave both out.
 """
 
 from __future__ import annotations
@@ -13,8 +22,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from causalsre.bayes.encoding import FactorEncoding, aggregate_cells
+from causalsre.bayes.encoding import WINDOW, FactorEncoding, aggregate_cells
 from causalsre.bayes.factors import OUTCOME
+
+# Which group's spread a new run of a window is drawn from, finest first.
+NEW_RUN_GROUPS = (WINDOW, "run_id", "phase")
 
 
 @dataclass
@@ -50,6 +62,10 @@ class PosteriorDraws:
     def n(self) -> int:
         return len(self.intercept)
 
+    def new_run_group(self) -> str | None:
+        """The finest run-level group the model has: a new run's shift is drawn from its spread."""
+        return next((g for g in NEW_RUN_GROUPS if g in self.effects), None)
+
 
 def apply_interventions(frame: pd.DataFrame, interventions: dict | None) -> pd.DataFrame:
     if not interventions:
@@ -61,9 +77,10 @@ def apply_interventions(frame: pd.DataFrame, interventions: dict | None) -> pd.D
 
 
 def cell_probabilities(draws: PosteriorDraws, encoding: FactorEncoding, frame: pd.DataFrame,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(p[draws, cells], n[cells]) for the requests in ``frame``. A run, phase or tenant the model never saw
-    gets a fresh draw from its group's distribution (that uncertainty belongs in the interval)."""
+                       seed: int = 0, new_run: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(p[draws, cells], n[cells]) for the requests in ``frame``. A run, window or tenant the model never saw
+    gets a fresh draw from its group's distribution (that uncertainty belongs in the interval); with
+    ``new_run``, every cell also shares one new-run shift per draw (see the module docstring)."""
     if OUTCOME not in frame:
         frame = frame.assign(**{OUTCOME: False})
     cells = aggregate_cells(encoding, frame)
@@ -72,6 +89,8 @@ def cell_probabilities(draws: PosteriorDraws, encoding: FactorEncoding, frame: p
         raise ValueError(f"design columns {names} differ from the fit's {draws.coef_names}")
     eta = draws.intercept[:, None] + draws.beta @ X.T
     rng = np.random.default_rng(seed)
+    new_run_group = draws.new_run_group()
+    already_new = np.zeros(len(cells), dtype=bool)   # cells of an unseen window: their fresh draw is the new run
     for group, (levels, eff, sigma) in draws.effects.items():
         if group not in cells:
             continue
@@ -82,13 +101,24 @@ def cell_probabilities(draws: PosteriorDraws, encoding: FactorEncoding, frame: p
                 eta[:, rows] += eff[:, lookup[level]][:, None]
             else:
                 eta[:, rows] += (sigma * rng.standard_normal(draws.n))[:, None]
+                if group == new_run_group:
+                    already_new |= rows
+    if new_run and new_run_group is not None:
+        sigma_new = np.asarray(draws.effects[new_run_group][2], dtype=float)
+        shift = sigma_new * np.random.default_rng(seed + 2).standard_normal(draws.n)
+        eta[:, ~already_new] += shift[:, None]
     return 1.0 / (1.0 + np.exp(-eta)), cells["n"].to_numpy()
 
 
 def bad_rate_draws(draws: PosteriorDraws, encoding: FactorEncoding, frame: pd.DataFrame, *,
-                   interventions: dict | None = None, with_binomial: bool = True, seed: int = 0) -> np.ndarray:
-    """Draws of the bad-event rate of ``frame``'s requests, under ``interventions`` (knob -> value)."""
-    p, n = cell_probabilities(draws, encoding, apply_interventions(frame, interventions), seed)
+                   interventions: dict | None = None, with_binomial: bool = True, new_run: bool | None = None,
+                   seed: int = 0) -> np.ndarray:
+    """Draws of the bad-event rate of ``frame``'s requests, under ``interventions`` (knob -> value).
+
+    ``with_binomial`` (default): what a new run of these requests would measure (new-run shift and
+    binomial noise); otherwise the expected rate. ``new_run`` overrides the first part alone."""
+    new_run = with_binomial if new_run is None else new_run
+    p, n = cell_probabilities(draws, encoding, apply_interventions(frame, interventions), seed, new_run)
     if with_binomial:
         bad = np.random.default_rng(seed + 1).binomial(n[None, :], p).sum(axis=1)
     else:

@@ -35,12 +35,16 @@ class InterceptPrior(_Strict):
 class CoefficientPrior(_Strict):
     sigma: float = Field(1.0, gt=0)
     quadratic_sigma: float = Field(0.5, gt=0)
+    interaction_sigma: float = Field(0.5, gt=0)
+    interactions: bool = True
 
 
 class PoolingPrior(_Strict):
     run_sigma: float = Field(1.0, gt=0)
+    window_sigma: float = Field(1.0, gt=0)
     phase_sigma: float = Field(1.0, gt=0)
     tenant_sigma: float = Field(0.5, gt=0)
+    min_levels: int = Field(3, ge=2)
 
 
 class DiscretiseSettings(_Strict):

@@ -18,7 +18,27 @@ def test_score_counts_coverage_and_median_error():
         {"predicted": {"m": {"burn_rate": 1.0, "low": 0.0, "high": 2.0}}, "verified": None},
     ]
     s = score(cases, ["m", "absent"])
-    assert s == {"m": {"cases": 3, "median_relative_error": pytest.approx(0.2), "coverage_90": pytest.approx(2 / 3)}}
+    assert s == {"m": {"cases": 3, "median_relative_error": pytest.approx(0.2), "coverage_90": pytest.approx(2 / 3),
+                       "median_interval_width": pytest.approx(2.0)}}
+
+
+def test_score_reports_replay_drift_from_no_change_controls():
+    cases = [{"window": "w1", "observed": 90.0, "replayed_no_change": 30.0, "verified": {"burn_rate": 20.0},
+              "predicted": {"no_change": {"burn_rate": 90.0}}},
+             {"window": "w2", "observed": 10.0, "replayed_no_change": 10.0, "verified": {"burn_rate": 5.0},
+              "predicted": {"no_change": {"burn_rate": 10.0}}}]
+    s = score(cases, ["no_change"])
+    assert s["no_change"]["coverage_90"] is None and "median_interval_width" not in s["no_change"]
+    assert s["replay_drift"] == {"cases": 2, "median_relative_error": pytest.approx(1.0), "coverage_90": None}
+
+
+def test_default_cases_are_fixed_and_the_held_out_ones_marked():
+    from causalsre.whatif.calibration import DEFAULT_CASES, HELD_OUT_FROM, _held_out
+
+    assert len(DEFAULT_CASES) == 18 and HELD_OUT_FROM == 12
+    assert len({(w, tuple(sorted(i.items()))) for w, i in DEFAULT_CASES}) == 18
+    assert _held_out(*DEFAULT_CASES[0]) is False and _held_out(*DEFAULT_CASES[-1]) is True
+    assert _held_out("phase:x", {"k": 1.0}) is None
 
 
 class _SyntheticContext:
@@ -47,7 +67,9 @@ def test_calibration_loop_on_the_known_scm_beats_no_change(gcm_model):
     cases = [("run-0@incident", {"max_num_seqs": 4.0}), ("run-1@incident", {"max_num_seqs": 16.0}),
              ("run-2@baseline", {"max_num_seqs": 4.0}), ("run-3@incident", {"max_num_seqs": 32.0})]
     results = evaluate_cases(ctx, cases, gcm_model=model, bayes_model=None, verify_fn=ctx.verify)
+    assert all(r["replayed_no_change"] is not None for r in results)
     scores = score(results, ["gcm", "no_change"])
+    assert scores["replay_drift"]["median_relative_error"] < 0.5    # the simulator replays its own data
     assert scores["gcm"]["cases"] == 4
     assert scores["gcm"]["median_relative_error"] < scores["no_change"]["median_relative_error"]
     assert scores["gcm"]["median_relative_error"] < 0.25

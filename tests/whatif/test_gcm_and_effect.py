@@ -37,6 +37,23 @@ def test_gcm_interventional_rate_tracks_the_truth(serving, gcm_model):
         model.bad_rate(window, {"policy": "lottery"})
 
 
+def test_gcm_cluster_bootstrap_and_out_of_bag_widening(serving):
+    from causalsre.whatif.gcm_predict import GcmWhatIf
+
+    table, graph = serving
+    model = GcmWhatIf.fit(table, graph_view(graph), bootstraps=4, max_rows=4000, seed=3)
+    # each refit leaves out about a third of the 4 runs; each left-out run gives one residual per phase
+    assert model.residuals.size >= 5 and np.isfinite(model.residuals).all()
+    window = _window(table)
+    narrow = model.bad_rate(window, {"max_num_seqs": 8.0}, repeats=2, seed=1, widen=False)
+    wide = model.bad_rate(window, {"max_num_seqs": 8.0}, repeats=2, seed=1)
+    assert narrow.size == 8 and wide.size == 8 * 8
+    assert np.ptp(np.quantile(wide, [0.05, 0.95])) >= np.ptp(np.quantile(narrow, [0.05, 0.95]))
+    np.testing.assert_array_equal(wide, model.bad_rate(window, {"max_num_seqs": 8.0}, repeats=2, seed=1))
+    rows = GcmWhatIf.fit(table, graph_view(graph), bootstraps=2, max_rows=2000, seed=3, cluster=None)
+    assert rows.residuals.size == 0      # row bootstrap: no run is ever out of the bag
+
+
 def test_effect_dowhy_and_pgmpy_agree_with_the_truth(serving):
     table, graph = serving
     result = estimate_effect(table, graph_view(graph), "max_num_seqs", control=8, treated=4, seed=0)
