@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.engine import cpu_kernels
 from harness.engine.config import ModelConfig
 
 
@@ -33,6 +34,9 @@ class PagedBatch:
     num_decode: int               # Sd: the first Sd tokens are decodes
     decode_slots: torch.Tensor | None     # [Sd, Ld] long: cache slots of each decode's context (padded)
     decode_mask: torch.Tensor | None      # [Sd, 1, 1, Ld] bool: True where the key is real
+    decode_tables: torch.Tensor | None    # [Sd, W] int32 block tables, set instead of slots/mask when the
+    decode_lengths: torch.Tensor | None   # [Sd] int32 context lengths    C kernel (cpu_kernels) serves decode
+    block_size: int
     prefill_gather: torch.Tensor | None   # [Sp * Qp] long: flat token feeding each padded query row
     prefill_scatter: torch.Tensor | None  # [N - Sd] long: padded row of each real prefill token
     prefill_shape: tuple[int, int]        # (Sp, Qp)
@@ -109,7 +113,11 @@ class Attention(nn.Module):
         hkv, g, d = self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim
         parts = []
         sd = batch.num_decode
-        if sd:
+        if sd and batch.decode_tables is not None:
+            out = cpu_kernels.paged_decode_attention(q[:sd], kv_cache, batch.decode_tables, batch.decode_lengths,
+                                                     batch.block_size, 0)
+            parts.append(out.view(sd, self.q_size))
+        elif sd:
             ctx = kv_cache.index_select(0, batch.decode_slots.flatten())           # [Sd*Ld, 2, Hkv, D]
             ctx = ctx.view(sd, -1, 2, hkv, d).permute(2, 0, 3, 1, 4)              # [2, Sd, Hkv, Ld, D]
             qd = q[:sd].view(sd, hkv, g, d)                                       # G query heads as rows

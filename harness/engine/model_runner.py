@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from harness.engine import cpu_kernels
 from harness.engine.config import EngineConfig, ModelConfig
 from harness.engine.model import Llama, PagedBatch, can_pack_for_cpu
 from harness.engine.scheduler import ScheduledChunk
@@ -26,6 +27,8 @@ class ModelRunner:
         if can_pack_for_cpu(self.device, self.dtype):
             self.model.pack_for_cpu()
         self.kv_caches = self._allocate(config.num_kv_blocks)
+        # decode attention straight from the block pool (C kernel) where it serves; padded gather otherwise
+        self.use_decode_kernel = cpu_kernels.available(self.device, self.dtype, model_config.num_heads)
         self.logits_sink: list[tuple[int, torch.Tensor]] | None = None   # tests capture logits here
 
     def _allocate(self, num_blocks: int) -> torch.Tensor:
@@ -84,8 +87,13 @@ class ModelRunner:
                 sample_rows[i] = len(sample_index)
                 sample_index.append(len(ids) - 1)
         sd = len(decodes)
-        decode_slots = decode_mask = None
-        if sd:
+        decode_slots = decode_mask = decode_tables = decode_lengths = None
+        if sd and self.use_decode_kernel:
+            tables = [chunks[i].seq.block_table for i in decodes]
+            width = max(len(t) for t in tables)
+            decode_tables = torch.tensor([t + [0] * (width - len(t)) for t in tables], dtype=torch.int32)
+            decode_lengths = torch.tensor([chunks[i].start + 1 for i in decodes], dtype=torch.int32)
+        elif sd:
             lengths = [chunks[i].start + 1 for i in decodes]
             decode_slots, keys = self._context_slots([chunks[i].seq.block_table for i in decodes], lengths)
             decode_mask = (keys < torch.tensor(lengths).unsqueeze(1)).view(sd, 1, 1, -1)
@@ -118,6 +126,7 @@ class ModelRunner:
             positions=to_dev(torch.tensor(positions, dtype=torch.long)),
             slot_mapping=to_dev(torch.tensor(slots, dtype=torch.long)),
             num_decode=sd, decode_slots=to_dev(decode_slots), decode_mask=to_dev(decode_mask),
+            decode_tables=decode_tables, decode_lengths=decode_lengths, block_size=self.block_size,
             prefill_gather=to_dev(gather), prefill_scatter=to_dev(scatter), prefill_shape=shape,
             prefill_slots=to_dev(prefill_slots), prefill_mask=to_dev(prefill_mask),
             sample_index=to_dev(torch.tensor(sample_index, dtype=torch.long)),

@@ -45,3 +45,29 @@ def test_bench_rejects_bad_flags(capsys):
     assert main(["bench", "engine", "--preset", "giant"]) == 2
     assert main(["bench", "engine", "--prompt-lengths", "9:3"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_bench_reports_a_failing_continuous_batching_baseline(capsys, monkeypatch):
+    # transformers' continuous-batching API changes between releases: a failure is reported, not raised
+    from harness.engine.benchmark import hf_baselines
+
+    def broken(*args, **kwargs):
+        raise TypeError("unexpected keyword argument 'page_size'")
+
+    monkeypatch.setattr(hf_baselines, "run_continuous", broken)
+    code = main(["bench", "engine", "--preset", "tiny", "--num-requests", "2", "--prompt-lengths", "4:8",
+                 "--output-lengths", "2:3", "--threads", "1", "--rounds", "1", "--baselines", "continuous",
+                 "--json"])
+    assert code == 0
+    skipped = json.loads(capsys.readouterr().out)["baselines"]["hf_continuous_batching"]["skipped"]
+    assert skipped.startswith("failed on transformers") and "page_size" in skipped
+
+
+def test_hf_keyword_filter_keeps_only_accepted_names():
+    from harness.engine.benchmark.hf_baselines import _accepted
+
+    def takes(a, b=1):
+        return a, b
+
+    assert _accepted(takes, {"a": 1, "b": 2, "c": 3}) == {"a": 1, "b": 2}
+    assert _accepted(lambda **kw: kw, {"c": 3}) == {"c": 3}

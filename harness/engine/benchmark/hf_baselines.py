@@ -7,6 +7,7 @@ installed version has it. Generation is forced to each request's target length (
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import torch
@@ -75,6 +76,20 @@ def run_static(hf, requests: list[BenchRequest], batch_size: int, device: torch.
     return token_times, start, time.perf_counter(), outputs
 
 
+def _accepted(cls, kwargs: dict) -> dict:
+    """The keyword arguments ``cls`` takes: the continuous-batching API is young and its names move between
+    transformers releases (5.17 has no ``page_size``), so pass what this version accepts."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _page_size_argument(cls, page_size: int) -> dict:
+    # 5.24 calls the KV page "page_size" (its "block_size" is another setting); earlier releases "block_size"
+    return {"page_size" if "page_size" in inspect.signature(cls).parameters else "block_size": page_size}
+
+
 def has_continuous_batching(hf) -> bool:
     return hasattr(hf, "init_continuous_batching")
 
@@ -90,14 +105,15 @@ def run_continuous(hf, requests: list[BenchRequest], max_batch_tokens: int, max_
     longest = max(r.target_output_tokens for r in requests)
     config = GenerationConfig(max_new_tokens=longest, do_sample=False, eos_token_id=-1, pad_token_id=0)
     num_blocks = sum(-(-(len(r.prompt) + r.target_output_tokens) // page_size) for r in requests) + 2
-    cb_config = ContinuousBatchingConfig(max_batch_tokens=max_batch_tokens, num_blocks=num_blocks,
-                                         page_size=page_size, max_requests_per_batch=max_requests,
-                                         allow_block_sharing=False, use_cuda_graph=False)
+    cb_config = ContinuousBatchingConfig(**_accepted(ContinuousBatchingConfig, dict(
+        max_batch_tokens=max_batch_tokens, num_blocks=num_blocks, max_requests_per_batch=max_requests,
+        allow_block_sharing=False, use_cuda_graph=False, **_page_size_argument(ContinuousBatchingConfig, page_size))))
     manager = hf.init_continuous_batching(generation_config=config, continuous_batching_config=cb_config)
     manager.start()
     start = time.perf_counter()
-    ids = [manager.add_request(r.prompt, request_id=f"r{i}", max_new_tokens=r.target_output_tokens,
-                               record_timestamps=True, eos_token_id=-1) for i, r in enumerate(requests)]
+    ids = [manager.add_request(r.prompt, **_accepted(manager.add_request, dict(
+        request_id=f"r{i}", max_new_tokens=r.target_output_tokens, record_timestamps=True, eos_token_id=-1)))
+        for i, r in enumerate(requests)]
     results = {}
     try:
         while len(results) < len(requests):
@@ -109,6 +125,8 @@ def run_continuous(hf, requests: list[BenchRequest], max_batch_tokens: int, max_
         end = time.perf_counter()
     finally:
         manager.stop(block=True, timeout=10)
-    token_times = [list(results[i].timestamps or []) for i in ids]
+    token_times = [list(getattr(results[i], "timestamps", None) or []) for i in ids]
+    if not all(token_times):
+        raise RuntimeError("this transformers release records no per-token timestamps")
     outputs = [list(results[i].generated_tokens) for i in ids]
     return token_times, start, end, outputs

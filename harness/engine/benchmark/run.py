@@ -185,8 +185,12 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
     use_cb = "continuous" in s.baselines and hf is not None and hf_baselines.has_continuous_batching(hf)
     if "static" in s.baselines:
         hf_baselines.run_static(hf, requests[:2], s.static_batch_size, device)
+    cb_failure = None
     if use_cb:
-        hf_baselines.run_continuous(hf, requests[:2], s.max_num_batched_tokens, s.max_num_seqs)
+        try:   # a young API: if this transformers release runs it differently, report that, keep the rest
+            hf_baselines.run_continuous(hf, requests[:2], s.max_num_batched_tokens, s.max_num_seqs)
+        except Exception as exc:   # noqa: BLE001 - any failure of the baseline is reported, not raised
+            cb_failure, use_cb = f"{type(exc).__name__}: {exc}"[:300], False
 
     runs: dict[str, list[dict]] = defaultdict(list)
     tokens: dict[str, list] = {}
@@ -259,6 +263,7 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
     if "hf_static_generate" in report["baselines"]:
         report["baselines"]["hf_static_generate"]["batch_size"] = s.static_batch_size
     if "continuous" in s.baselines and not use_cb and hf is not None:
-        report["baselines"]["hf_continuous_batching"] = {
-            "skipped": f"transformers {transformers.__version__} has no continuous batching"}
+        why = (f"failed on transformers {transformers.__version__}: {cb_failure}" if cb_failure else
+               f"transformers {transformers.__version__} has no continuous batching")
+        report["baselines"]["hf_continuous_batching"] = {"skipped": why}
     return report

@@ -1,0 +1,129 @@
+/* Paged attention for decode tokens on the CPU, reading keys and values straight from the block pool.
+ *
+ * The pure-torch path gathers every sequence's context into a padded tensor before attention: at batch 32
+ * that copies ~20 MB per layer, twice the bytes the attention itself needs, and the padded scaled-dot-product
+ * call costs as much again. This kernel walks each sequence's block table instead (what vLLM's CPU backend and
+ * PagedAttention do), so each key and value is read once, in place.
+ *
+ * Layouts (float32, contiguous):
+ *   q        [num_seqs, num_heads, head_dim]       query heads h = kv_head * group + g (grouped-query)
+ *   kv_cache [slots, 2, num_kv_heads, head_dim]    slot = block * block_size + offset; [.., 0] key, [.., 1] value
+ *   tables   [num_seqs, table_width] int32         block ids of each sequence's context
+ *   lengths  [num_seqs] int32                      context length (keys 0 .. length-1 are attended)
+ *   out      [num_seqs, num_heads, head_dim]
+ *
+ * One task per sequence, run on the OpenMP pool: loaded after torch, this library shares
+ * torch's libgomp (same soname), so it uses the same threads torch.set_num_threads set.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* glibc's vector expf (libmvec): declared here rather than through -ffast-math, which would also assume no
+   infinities, and the online softmax starts from -inf. */
+#pragma omp declare simd notinbranch
+extern float expf(float);
+
+#define MAX_HEADS 128
+#define MAX_BLOCK 256
+
+int paged_attention_max_heads(void) { return MAX_HEADS; }
+
+/* One sequence's attention, one block of the table at a time with the online softmax of flash-decoding:
+   a block's slots (each key then value, all heads) lie back to back, so each block is one sequential read,
+   and the next block is prefetched while this one is computed. head_dim is a compile-time constant in the
+   specialised copies below, so the dot products and the value updates unroll into straight vector code. */
+static inline void attend_one(const float *restrict qs, const float *restrict kv_cache,
+                              const int32_t *restrict table, int length, float *restrict os, int num_heads,
+                              int group, const int head_dim, int block_size, int64_t slot_stride,
+                              int64_t value_offset, float scale, float *restrict scores) {
+    float maxes[MAX_HEADS], sums[MAX_HEADS];
+    for (int h = 0; h < num_heads; ++h) {
+        maxes[h] = -INFINITY;
+        sums[h] = 0.0f;
+    }
+    memset(os, 0, sizeof(float) * (size_t)num_heads * (size_t)head_dim);
+    const int num_blocks = (length + block_size - 1) / block_size;
+    for (int b = 0; b < num_blocks; ++b) {
+        const float *base = kv_cache + (int64_t)table[b] * block_size * slot_stride;
+        if (b + 1 < num_blocks) {
+            /* the whole next block: its address is a table lookup the hardware prefetcher cannot guess */
+            const char *next = (const char *)(kv_cache + (int64_t)table[b + 1] * block_size * slot_stride);
+            const int64_t bytes = (int64_t)block_size * slot_stride * (int64_t)sizeof(float);
+            for (int64_t at = 0; at < bytes; at += 64) __builtin_prefetch(next + at, 0, 3);
+        }
+        const int n = (b == num_blocks - 1) ? length - b * block_size : block_size;
+        for (int h = 0; h < num_heads; ++h) {
+            const float *qh = qs + (int64_t)h * head_dim;
+            const int64_t head_offset = (int64_t)(h / group) * head_dim;
+            float *row = scores + (int64_t)h * block_size;
+            float block_max = -INFINITY;
+            for (int t = 0; t < n; ++t) {
+                const float *k = base + t * slot_stride + head_offset;
+                float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                for (int d = 0; d < head_dim; ++d) dot += qh[d] * k[d];
+                dot *= scale;
+                row[t] = dot;
+                block_max = dot > block_max ? dot : block_max;
+            }
+            const float m = block_max > maxes[h] ? block_max : maxes[h];
+            const float correction = expf(maxes[h] - m);   /* exp(-inf) = 0 on the first block */
+            float *oh = os + (int64_t)h * head_dim;
+            float total = sums[h] * correction;
+#pragma omp simd
+            for (int d = 0; d < head_dim; ++d) oh[d] *= correction;
+#pragma omp simd reduction(+ : total)
+            for (int t = 0; t < n; ++t) {
+                row[t] = expf(row[t] - m);
+                total += row[t];
+            }
+            for (int t = 0; t < n; ++t) {
+                const float pr = row[t];
+                const float *v = base + t * slot_stride + value_offset + head_offset;
+#pragma omp simd
+                for (int d = 0; d < head_dim; ++d) oh[d] += pr * v[d];
+            }
+            maxes[h] = m;
+            sums[h] = total;
+        }
+    }
+    for (int h = 0; h < num_heads; ++h) {
+        const float inv = 1.0f / sums[h];
+        float *oh = os + (int64_t)h * head_dim;
+#pragma omp simd
+        for (int d = 0; d < head_dim; ++d) oh[d] *= inv;
+    }
+}
+
+int paged_attention_decode(const float *q, const float *kv_cache, const int32_t *tables, const int32_t *lengths,
+                           float *out, int num_seqs, int num_heads, int num_kv_heads, int head_dim,
+                           int block_size, int table_width, int max_length, float scale, int num_threads) {
+    (void)max_length;
+    const int group = num_heads / num_kv_heads;
+    if (num_heads > MAX_HEADS || group * num_kv_heads != num_heads || block_size > MAX_BLOCK) return 1;
+    const int64_t slot_stride = (int64_t)2 * num_kv_heads * head_dim;
+    const int64_t value_offset = (int64_t)num_kv_heads * head_dim;
+
+#pragma omp parallel num_threads(num_threads)
+    {
+        float scores[MAX_HEADS * MAX_BLOCK];   /* one block of scores per head (128 KiB of stack) */
+#pragma omp for schedule(dynamic, 1)
+        for (int s = 0; s < num_seqs; ++s) {
+            const float *qs = q + (int64_t)s * num_heads * head_dim;
+            float *os = out + (int64_t)s * num_heads * head_dim;
+            const int32_t *table = tables + (int64_t)s * table_width;
+            if (head_dim == 64)
+                attend_one(qs, kv_cache, table, lengths[s], os, num_heads, group, 64, block_size, slot_stride,
+                           value_offset, scale, scores);
+            else if (head_dim == 128)
+                attend_one(qs, kv_cache, table, lengths[s], os, num_heads, group, 128, block_size, slot_stride,
+                           value_offset, scale, scores);
+            else
+                attend_one(qs, kv_cache, table, lengths[s], os, num_heads, group, head_dim, block_size,
+                           slot_stride, value_offset, scale, scores);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,1 @@
+"""The test suite (a package, so that tests/harness never shadows the harness package on sys.path)."""
