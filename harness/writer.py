@@ -22,6 +22,7 @@ import duckdb
 import pandas  # noqa: F401  (duckdb's from_arrow imports it lazily; import it now, not in the first flush)
 import pyarrow as pa
 
+from causalsre.errors import UserError
 from harness.engine.observer import RequestRecord, StepRecord
 
 I64, I32, STR, F64 = pa.int64(), pa.int32(), pa.string(), pa.float64()
@@ -116,9 +117,12 @@ class TelemetryWriter:
         try:
             self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({placeholders})",
                              [row[c] for c in columns])
-        except BaseException:  # e.g. the run id exists: this run never started, so it is not live
+        except BaseException as exc:  # e.g. the run id exists: this run never started, so it is not live
             with _ACTIVE_LOCK:
                 _ACTIVE_RUNS.discard(self.run_id)
+            if isinstance(exc, duckdb.ConstraintException):
+                raise UserError(f"run id {self.run_id!r} is already in the database",
+                                "pick another run id, or write to another --db") from None
             raise
         self._thread = threading.Thread(target=self._flush_loop, name=f"telemetry-{self.run_id}", daemon=True)
         self._thread.start()

@@ -72,3 +72,21 @@ def test_a_run_left_running_is_marked_incomplete_by_the_next_writer(tmp_path):
     assert dict(ro.execute("SELECT run_id, status FROM runs").fetchall()) == {"dead": "incomplete",
                                                                               "alive": "complete"}
     ro.close()
+
+
+def test_a_second_run_under_the_same_id_is_a_user_error_and_keeps_the_first(tmp_path):
+    import pytest
+
+    from causalsre.errors import UserError
+
+    con = connect_writable(tmp_path / "w.duckdb")
+    first = TelemetryWriter(con, "r1", flush_interval_s=0.2)
+    first.start(_runs_row())
+    _feed(first, 1, 1000)
+    first.close("complete")
+    second = TelemetryWriter(con, "r1", flush_interval_s=0.2)
+    with pytest.raises(UserError, match="already in the database"):
+        second.start(_runs_row())
+    assert con.execute("SELECT status FROM runs WHERE run_id = 'r1'").fetchone()[0] == "complete"
+    assert con.execute("SELECT count(*) FROM requests").fetchone()[0] == 1
+    con.close()
