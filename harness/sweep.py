@@ -60,23 +60,33 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, RunConfig]:
         raise UserError(f"sweep file {path} does not exist", "check the path")
     try:
         data = tomllib.loads(path.read_text())
-        data.setdefault("name", path.stem)
-        spec = SweepSpec.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"sweep file {path} is not valid TOML ({exc})", "fix the syntax") from None
+    except UnicodeDecodeError:
+        raise UserError(f"sweep file {path} is not UTF-8 text", "save it as UTF-8 TOML") from None
+    data.setdefault("name", path.stem)
+    return parse_sweep(data, source=str(path), base_dir=path.parent)
+
+
+def parse_sweep(data: Any, *, source: str, base_dir: Path) -> tuple[SweepSpec, RunConfig]:
+    """The validated sweep and its base config (overrides applied) from a parsed TOML document."""
+    if not isinstance(data, dict):
+        raise UserError(f"sweep {source} must be a TOML table", "see docs/harness.md#sweeps")
+    try:
+        spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise UserError(f"bad sweep {path}: {'.'.join(map(str, err['loc']))}: {err['msg']}",
+        raise UserError(f"bad sweep {source}: {'.'.join(map(str, err['loc']))}: {err['msg']}",
                         "see docs/harness.md#sweeps") from None
-    base_path = path.parent / spec.base
-    if base_path.is_file():
+    base_path = base_dir / spec.base
+    if spec.base and base_path.is_file():
         base = load_run_config(base_path)
     else:
         from harness.scenarios import load_scenario
 
         base = load_scenario(spec.base)
     if not spec.factors or any(not levels for levels in spec.factors.values()):
-        raise UserError(f"sweep {path} needs [factors] with at least one level each", "add levels")
+        raise UserError(f"sweep {source} needs [factors] with at least one level each", "add levels")
     # Every level of every factor must apply to the base, whether or not the design draws it.
     base = base.with_overrides(spec.overrides) if spec.overrides else base
     for factor, levels in spec.factors.items():

@@ -201,3 +201,27 @@ def test_attribute_edge_lists_raise_only_user_errors(rows):
         graph = _only_user_errors(read_edges, path)
         if graph is not None:  # an accepted edge list is a DAG
             assert nx.is_directed_acyclic_graph(graph)
+
+
+SWEEP_DOC = tomllib.loads((REPO / "harness" / "configs" / "sweep_small.toml").read_text())
+
+
+@FUZZ
+@given(doc=mutated(SWEEP_DOC))
+def test_sweep_spec_mutations_raise_only_user_errors(doc):
+    from harness.sweep import design_configs, parse_sweep
+
+    result = _only_user_errors(parse_sweep, doc, source="fuzz", base_dir=REPO / "harness" / "configs")
+    if result is not None:    # a sweep that validates must also expand into run configs
+        _only_user_errors(design_configs, *result)
+
+
+@FUZZ
+@given(text=st.text(max_size=200))
+def test_sweep_text_raises_only_user_errors(text):
+    from harness.sweep import load_sweep
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sweep.toml"
+        path.write_text(text)
+        _only_user_errors(load_sweep, path)
