@@ -40,7 +40,8 @@ def diagnose(idata: az.InferenceData) -> Diagnostics:
     sampler = str(posterior.attrs.get("sampler", "unknown"))
     if sampler == "prior":
         return Diagnostics(sampler, None, None, None, 0, ["prior draws only: the model was not fitted to data"])
-    names = [n for n in posterior.data_vars if not n.startswith("effect_")]
+    # Constants (the fixed sigma of a group with too few levels) have no r_hat or ESS to speak of.
+    names = [n for n in posterior.data_vars if not n.startswith("effect_") and float(posterior[n].std()) > 0]
     chains = posterior.sizes["chain"]
     r_hat = az.rhat(posterior[names]) if chains > 1 else None
     ess_bulk = az.ess(posterior[names], method="bulk")

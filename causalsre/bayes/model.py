@@ -1,11 +1,13 @@
 """The hierarchical logistic burn model: P(bad event) as a function of graph factors, with partial pooling.
 
-    logit p_cell = intercept + X_cell @ beta + run[r] + window[r, h] + tenant[t]
+    logit p_cell = intercept + X_cell @ beta + window[r, h] + tenant[t]
     bad_cell ~ Binomial(n_cell, p_cell)
 
 ``X`` holds the encoded factors, the quadratic terms of actionable knobs and the knob x load interactions
 the graph implies (``encoding.py``, ``factors.interaction_pairs``). Random intercepts are non-centred
-(``sigma * z``) because with few runs or windows the centred form makes a funnel that NUTS diverges in. A
+(``sigma * z``) because with few requests per window the centred form makes a funnel that NUTS diverges
+in; a group whose every level holds at least ``pooling.centred_min_requests`` requests is centred instead
+(there the data fix each effect and the non-centred form is the one that funnels). A
 group with fewer than ``pooling.min_levels`` levels (two tenants, say) cannot estimate its own spread: its
 levels become fixed effects with the pooling scale as their prior SD (no hyperparameter, no funnel). Fitting uses nutpie when installed (compiled with numba, several times faster
 than PyMC's own NUTS on 2 cores), PyMC NUTS otherwise; ``sampler="prior"`` draws from the prior instead,
@@ -77,6 +79,12 @@ class BurnModel:
                     # Too few levels to learn a spread from: fixed effects, prior SD = the pooling scale.
                     sigma = pm.Deterministic(f"sigma_{g}", pm.math.constant(group_scale[g], dtype="float64"))
                     effect = pm.Normal(f"effect_{g}", 0.0, group_scale[g], dims=g)
+                elif cells.groupby(g)["n"].sum().min() >= pr.pooling.centred_min_requests:
+                    # Every level holds thousands of requests: the data pin each effect down, and the
+                    # non-centred form would then make the funnel (sigma and z trading off) it avoids
+                    # with sparse data. Centred is the standard remedy (Betancourt & Girolami 2015).
+                    sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
+                    effect = pm.Normal(f"effect_{g}", 0.0, sigma, dims=g)
                 else:
                     sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
                     z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=g)

@@ -45,6 +45,7 @@ class PoolingPrior(_Strict):
     phase_sigma: float = Field(1.0, gt=0)
     tenant_sigma: float = Field(0.5, gt=0)
     min_levels: int = Field(3, ge=2)
+    centred_min_requests: int = Field(2000, ge=1)
 
 
 class DiscretiseSettings(_Strict):

@@ -19,7 +19,7 @@ def prior_fit(serving):
 def test_prior_fit_has_posterior_shape_and_honest_diagnostics(prior_fit):
     post = prior_fit.idata.posterior
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 50
-    assert {"intercept", "beta", "effect_run_id", "effect_window", "effect_tenant"} <= set(post.data_vars)
+    assert {"intercept", "beta", "effect_window", "effect_tenant"} <= set(post.data_vars)
     diag = prior_fit.diagnostics()
     assert diag.max_r_hat is None and not diag.ok and "prior draws only" in diag.warnings[0]
 

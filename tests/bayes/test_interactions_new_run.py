@@ -41,12 +41,12 @@ def test_groups_are_run_window_tenant_and_two_level_groups_are_fixed(serving):
     table, graph = serving
     fit = fit_burn_model(table, graph, slo="s", objective=0.95, db_fingerprint="f", sampler="prior", draws=20,
                          chains=2, seed=0)
-    assert fit.encoding.groups == ["run_id", "window", "tenant"]
+    assert fit.encoding.groups == ["window", "tenant"]      # windows are nested in runs: no run intercept
     post = fit.idata.posterior
     assert post.sizes["window"] == table.groupby(["run_id", "phase"]).ngroups
     assert "z_window" in post and "z_tenant" not in post          # two tenants: fixed effects
     np.testing.assert_allclose(post["sigma_tenant"].values, load_priors().pooling.tenant_sigma)
-    assert "effect_phase" not in post
+    assert "effect_phase" not in post and "effect_run_id" not in post
     assert {"max_num_seqs:arrival_rate", "max_num_seqs:cpu_contention"} <= set(map(str, post["coef"].values))
 
 
