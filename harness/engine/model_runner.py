@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.engine import cpu_kernels
+from harness.engine import cpu_kernels, cuda_graphs
 from harness.engine.config import EngineConfig, ModelConfig
 from harness.engine.model import Llama, PagedBatch, can_pack_for_cpu
 from harness.engine.scheduler import ScheduledChunk
@@ -26,6 +26,13 @@ class ModelRunner:
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         if can_pack_for_cpu(self.device, self.dtype):
             self.model.pack_for_cpu()
+        # CUDA graphs pad batches with rows that write into one scratch block at the end of the pool
+        self.graphs = None
+        self.scratch_blocks = 0
+        if cuda_graphs.enabled(self.device):
+            self.scratch_blocks = 1
+            max_blocks = -(-model_config.max_position // self.block_size)
+            self.graphs = cuda_graphs.DecodeGraphs(self.model, self.block_size, max_blocks, self.device)
         self.kv_caches = self._allocate(config.num_kv_blocks)
         # decode attention straight from the block pool (C kernel) where it serves; padded gather otherwise
         self.use_decode_kernel = cpu_kernels.available(self.device, self.dtype, model_config.num_heads)
@@ -33,19 +40,26 @@ class ModelRunner:
 
     def _allocate(self, num_blocks: int) -> torch.Tensor:
         c = self.model_config
-        shape = (c.num_layers, num_blocks * self.block_size, 2, c.num_kv_heads, c.head_dim)
+        shape = (c.num_layers, (num_blocks + self.scratch_blocks) * self.block_size, 2, c.num_kv_heads, c.head_dim)
         return torch.zeros(shape, device=self.device, dtype=self.dtype)
 
     @property
     def num_blocks(self) -> int:
-        return self.kv_caches.shape[1] // self.block_size
+        return self.kv_caches.shape[1] // self.block_size - self.scratch_blocks
+
+    @property
+    def scratch_slot(self) -> int:
+        return self.kv_caches.shape[1] - self.block_size
 
     def resize_kv(self, num_blocks: int) -> None:
         """Grow the pool keeping its contents; a smaller pool keeps the tensor (the ids beyond it go unused)."""
         if num_blocks > self.num_blocks:
             bigger = self._allocate(num_blocks)
-            bigger[:, : self.kv_caches.shape[1]] = self.kv_caches
+            real = self.num_blocks * self.block_size
+            bigger[:, :real] = self.kv_caches[:, :real]
             self.kv_caches = bigger
+            if self.graphs is not None:
+                self.graphs.reset()
 
     def kv_bytes_per_token(self) -> int:
         c = self.model_config
@@ -64,8 +78,9 @@ class ModelRunner:
         keys = torch.arange(slots.shape[1], dtype=torch.long)
         return slots, keys
 
-    def prepare(self, chunks: list[ScheduledChunk]) -> tuple[PagedBatch, list[int]]:
-        """The step's tensors, and for each input chunk the row of its logits (-1 if it does not sample)."""
+    def prepare(self, chunks: list[ScheduledChunk], on_device: bool = True) -> tuple[PagedBatch, list[int]]:
+        """The step's tensors (on the model's device, or left on the host for a graph replay to copy), and for
+        each input chunk the row of its logits (-1 if it does not sample)."""
         decodes = [i for i, c in enumerate(chunks) if not c.is_prefill]
         prefills = [i for i, c in enumerate(chunks) if c.is_prefill]
         ids, positions, slots, sample_rows = [], [], [], [-1] * len(chunks)
@@ -119,7 +134,9 @@ class ModelRunner:
         dev = self.device
 
         def to_dev(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(dev, non_blocking=True)
+            if t is None or not on_device:
+                return t
+            return t.to(dev, non_blocking=True)
 
         batch = PagedBatch(
             input_ids=to_dev(torch.tensor(ids, dtype=torch.long)),
@@ -133,11 +150,20 @@ class ModelRunner:
         )
         return batch, sample_rows
 
+    def _forward(self, chunks: list[ScheduledChunk]) -> tuple[torch.Tensor, list[int]]:
+        if self.graphs is not None and all(not c.is_prefill for c in chunks):
+            host, rows = self.prepare(chunks, on_device=False)
+            key = None if host.decode_slots is None else self.graphs.key(
+                host.num_decode, host.decode_slots.shape[1] // self.block_size)
+            if key is not None:
+                return self.graphs.run(key, host, self.kv_caches, self.scratch_slot), rows
+        batch, rows = self.prepare(chunks)
+        return self.model.forward_paged(batch, self.kv_caches), rows
+
     @torch.inference_mode()
     def run(self, chunks: list[ScheduledChunk]) -> list[int | None]:
         """Greedy next token for each chunk that samples (None for the others), in the order of ``chunks``."""
-        batch, rows = self.prepare(chunks)
-        logits = self.model.forward_paged(batch, self.kv_caches)                    # [S_sample, V]
+        logits, rows = self._forward(chunks)                                         # [S_sample, V]
         tokens = logits.argmax(dim=-1).tolist()
         if self.logits_sink is not None:
             host = logits.float().cpu()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness.engine import cpu_kernels
 from harness.engine.benchmark import hf_baselines
 from harness.engine.benchmark.roofline import measure_hardware, roofline_seconds
 from harness.engine.benchmark.workload import BenchRequest, mixed_workload, spans, summarize
@@ -143,6 +144,14 @@ def _batch1_steps(engine: Engine, seed: int) -> list[tuple[float, int]]:
             if s.num_prefill_seqs == 0 and s.num_decode_seqs == 1]
 
 
+def _backend(engine: Engine) -> dict:
+    """Which attention path and whether CUDA graphs ran: the figures depend on both."""
+    runner = engine.runner
+    graphs = runner.graphs
+    return {"cpu_decode_attention": cpu_kernels.status() if runner.use_decode_kernel else "torch (gather + SDPA)",
+            "cuda_graphs": None if graphs is None else {"captures": graphs.captures, "replays": graphs.replays}}
+
+
 def _same_tokens(a: list[list[int]], b: list[list[int]]) -> float:
     return round(sum(x == y for x, y in zip(a, b)) / max(1, len(a)), 3)
 
@@ -235,6 +244,7 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
                      "output_range": list(s.output_range), "arrivals": "all at t=0 (offline)",
                      "rounds": s.rounds},
         "engine_config": config.to_dict(),
+        "engine_backend": _backend(engine),
         **headline,
         "telemetry": {
             "null_observer_tok_s": null["throughput_tok_s"],
