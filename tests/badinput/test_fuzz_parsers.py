@@ -123,15 +123,21 @@ def test_harness_run_config_mutations_raise_only_user_errors(doc):
         _only_user_errors(parse_run_config, doc, source="fuzz")
 
 
+def _toml_loader(name: str):
+    from harness.config import load_run_config
+    from harness.sweep import load_sweep
+
+    return {"run": load_run_config, "sweep": load_sweep}[name]
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
 @FUZZ
 @given(text=st.text(max_size=200))
-def test_harness_run_config_text_raises_only_user_errors(text):
-    from harness.config import load_run_config
-
+def test_harness_toml_text_raises_only_user_errors(kind, text):
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "run.toml"
+        path = Path(folder) / f"{kind}.toml"
         path.write_text(text)
-        _only_user_errors(load_run_config, path)
+        _only_user_errors(_toml_loader(kind), path)
 
 
 @FUZZ
@@ -214,14 +220,3 @@ def test_sweep_spec_mutations_raise_only_user_errors(doc):
     result = _only_user_errors(parse_sweep, doc, source="fuzz", base_dir=REPO / "harness" / "configs")
     if result is not None:    # a sweep that validates must also expand into run configs
         _only_user_errors(design_configs, *result)
-
-
-@FUZZ
-@given(text=st.text(max_size=200))
-def test_sweep_text_raises_only_user_errors(text):
-    from harness.sweep import load_sweep
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "sweep.toml"
-        path.write_text(text)
-        _only_user_errors(load_sweep, path)
