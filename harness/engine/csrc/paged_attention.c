@@ -106,11 +106,18 @@ int paged_attention_decode(const float *q, const float *kv_cache, const int32_t 
     const int64_t slot_stride = (int64_t)2 * num_kv_heads * head_dim;
     const int64_t value_offset = (int64_t)num_kv_heads * head_dim;
 
+    int failed = 0;
 #pragma omp parallel num_threads(num_threads)
     {
-        float scores[MAX_HEADS * MAX_BLOCK];   /* one block of scores per head (128 KiB of stack) */
+        /* one block of scores per head, per thread (on the heap: worker threads may have small stacks) */
+        float *scores = (float *)malloc(sizeof(float) * (size_t)num_heads * (size_t)block_size);
+        if (scores == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
 #pragma omp for schedule(dynamic, 1)
         for (int s = 0; s < num_seqs; ++s) {
+            if (scores == NULL) continue;
             const float *qs = q + (int64_t)s * num_heads * head_dim;
             float *os = out + (int64_t)s * num_heads * head_dim;
             const int32_t *table = tables + (int64_t)s * table_width;
@@ -124,6 +131,7 @@ int paged_attention_decode(const float *q, const float *kv_cache, const int32_t 
                 attend_one(qs, kv_cache, table, lengths[s], os, num_heads, group, head_dim, block_size,
                            slot_stride, value_offset, scale, scores);
         }
+        free(scores);
     }
-    return 0;
+    return failed ? 2 : 0;
 }
