@@ -26,7 +26,6 @@
 extern float expf(float);
 
 #define MAX_HEADS 128
-#define MAX_BLOCK 256
 
 int paged_attention_max_heads(void) { return MAX_HEADS; }
 
@@ -102,7 +101,7 @@ int paged_attention_decode(const float *q, const float *kv_cache, const int32_t 
                            int block_size, int table_width, int max_length, float scale, int num_threads) {
     (void)max_length;
     const int group = num_heads / num_kv_heads;
-    if (num_heads > MAX_HEADS || group * num_kv_heads != num_heads || block_size > MAX_BLOCK) return 1;
+    if (num_heads > MAX_HEADS || group * num_kv_heads != num_heads) return 1;
     const int64_t slot_stride = (int64_t)2 * num_kv_heads * head_dim;
     const int64_t value_offset = (int64_t)num_kv_heads * head_dim;
 
