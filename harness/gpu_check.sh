@@ -35,9 +35,9 @@ step() {   # step NAME SECONDS COMMAND...: run with a limit, log to OUT/NAME.log
 step tests 120 "$PY" -m pytest -q -p no:cacheprovider tests/engine -x
 step tests_graphs 120 env CAUSALSRE_CUDA_GRAPHS=1 "$PY" -m pytest -q -p no:cacheprovider tests/engine -x
 step bench_large 180 "$PY" -m causalsre bench engine --preset large --device cuda --dtype bfloat16 --threads 4 \
-    --json --out "$OUT/engine_bench_cuda_large.json"
+    --max-num-batched-tokens 256 --json --out "$OUT/engine_bench_cuda_large.json"
 step bench_large_graphs 180 env CAUSALSRE_CUDA_GRAPHS=1 "$PY" -m causalsre bench engine --preset large \
-    --device cuda --dtype bfloat16 --threads 4 --json --out "$OUT/engine_bench_cuda_large_graphs.json"
+    --device cuda --dtype bfloat16 --threads 4 --max-num-batched-tokens 256 --json --out "$OUT/engine_bench_cuda_large_graphs.json"
 step sweep 150 "$PY" -m causalsre harness sweep harness/configs/sweep_gpu.toml --db "$OUT/sweep_gpu.duckdb" --json
 step sweep_info 30 "$PY" -m causalsre db info "$OUT/sweep_gpu.duckdb" --json
 step bench_large_256 150 "$PY" -m causalsre bench engine --preset large --device cuda --dtype bfloat16 --threads 4 \

@@ -56,7 +56,7 @@ class BenchSettings:
     output_range: tuple[int, int] = (16, 128)
     static_batch_size: int = 8
     max_num_seqs: int = 32
-    max_num_batched_tokens: int = 256
+    max_num_batched_tokens: int = 48     # see causalsre bench engine --help: the TPOT-holding budget on CPU
     chunk_size: int = 128
     baselines: tuple[str, ...] = ("static", "continuous")
     rounds: int = 2
