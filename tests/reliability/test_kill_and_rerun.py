@@ -157,16 +157,15 @@ def test_a_rerun_with_the_same_seed_adds_one_run_and_duplicates_nothing(killed):
 def test_a_rerun_under_the_killed_run_id_is_refused_and_changes_nothing(killed):
     db, _ = killed
     before = _counts(db, "killed")
-    import duckdb
+    from causalsre.errors import UserError
 
-    with pytest.raises(duckdb.ConstraintException, match="primary key"):  # runs.run_id is the primary key
+    with pytest.raises(UserError, match="already in the database"):  # runs.run_id is the primary key
         run(tiny_config(duration_s=1.0), db, seed=0, run_id="killed")
     assert _counts(db, "killed") == before
 
 
 def test_a_refused_rerun_does_not_make_a_dead_run_look_alive(tmp_path):
-    import duckdb
-
+    from causalsre.errors import UserError
     from causalsre.telemetry import connect_writable
     from harness.writer import effective_status
 
@@ -175,7 +174,7 @@ def test_a_refused_rerun_does_not_make_a_dead_run_look_alive(tmp_path):
     con = connect_writable(db)
     con.execute("UPDATE runs SET status = 'running'")  # what a writer killed with SIGKILL leaves behind
     con.close()
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(UserError):
         run(tiny_config(duration_s=0.5), db, seed=0, run_id="dead")
     con = connect_readonly(db)
     try:
