@@ -194,7 +194,7 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
         run_id: str | None = None) -> str:
     """Run ``cfg`` and write everything into the DuckDB file at ``db_path``; returns the run id."""
     from harness.engine import Engine
-    from harness.hardware import hardware_info
+    from harness.hardware import hardware_info, probe_speed
     from harness.writer import TelemetryWriter
     from causalsre.telemetry import connect_writable
 
@@ -202,6 +202,7 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
         cfg = load_run_config(cfg)
     cfg, seed, rate, schedule = prepare(cfg, seed)
     run_id = run_id or f"{cfg.name}-s{seed}-{uuid.uuid4().hex[:8]}"
+    hardware = dict(hardware_info(cfg.engine.device), speed_probe=probe_speed(cfg))
     con = connect_writable(db_path)
     status = "incomplete"
     try:
@@ -212,7 +213,7 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
         writer = TelemetryWriter(con, run_id)
         engine = Engine(engine_config(cfg), observer=TeeObserver(writer, stats))
         started_at = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(microseconds=engine.now_ns() / 1e3)
-        writer.start(_runs_row(cfg, seed, rate, started_at, hardware_info(cfg.engine.device)))
+        writer.start(_runs_row(cfg, seed, rate, started_at, hardware))
         with _progress_bar(cfg, enabled=progress) as update:
             try:
                 drive(cfg, engine, seed=seed, rate=rate, writer=writer, stats=stats, closed=closed,

@@ -44,7 +44,7 @@ class FittedBurnModel:
         return self._draws[key]
 
     def bad_rate(self, frame: pd.DataFrame, interventions: dict | None = None, *, with_binomial: bool = True,
-                 new_run: bool | None = None, n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
+                 new_run: bool = False, n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
         return bad_rate_draws(self.draws(n_draws, seed), self.encoding, frame, interventions=interventions,
                               with_binomial=with_binomial, new_run=new_run, seed=seed)
 

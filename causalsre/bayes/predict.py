@@ -1,16 +1,18 @@
 """Posterior predictions of the burn model: bad-event rate of a set of requests, under an intervention.
 
 Every prediction is a vector of draws, one per posterior draw, so intervals come out of the same draws.
-A what-if predicts what a *new run* of the window would measure (``whatif --verify`` replays it), so the
-predictive draws hold, besides the parameter uncertainty:
+Two questions, two predictions:
 
-- a new-run random effect: per posterior draw, one shift of the whole window's logit drawn from the
-  hyper-distribution of the finest run-level group (``sigma_window``, else ``sigma_run``), on top of the
-  fitted window's own intercept. That intercept says how the recorded run went under the recorded
-  settings; a replay under other settings, on a machine at another speed, is a new draw from the same
-  population of runs. (A window the model never saw already gets a fresh draw; it gets no second one.)
-- binomial noise of a window of that many requests (a replay of 40 requests has its own luck).
+- *Counterfactual* (default, what ``whatif`` answers): what this window would have measured under the
+  intervention. The window keeps its own fitted intercept (abduction: the conditions of that stretch of
+  time the factors do not explain, its arrivals and its machine, stay), the knob changes, and the window's
+  requests get binomial noise. ``whatif --verify`` replays exactly that: the same arrivals on a machine
+  whose speed probe matches the recording's.
+- *New run* (``new_run=True``): what a fresh run like this window would measure, e.g. next week's traffic
+  on another machine. Per posterior draw the whole window's logit also gets one shift drawn from the
+  spread of the finest run-level group (``sigma_window``, else ``sigma_run``). Much wider.
 
+A window the model never saw already gets a fresh draw from its group's spread in both modes.
 Expected rates (``with_binomial=False``, used by attribution) leave both out.
 """
 
@@ -111,13 +113,12 @@ def cell_probabilities(draws: PosteriorDraws, encoding: FactorEncoding, frame: p
 
 
 def bad_rate_draws(draws: PosteriorDraws, encoding: FactorEncoding, frame: pd.DataFrame, *,
-                   interventions: dict | None = None, with_binomial: bool = True, new_run: bool | None = None,
+                   interventions: dict | None = None, with_binomial: bool = True, new_run: bool = False,
                    seed: int = 0) -> np.ndarray:
     """Draws of the bad-event rate of ``frame``'s requests, under ``interventions`` (knob -> value).
 
-    ``with_binomial`` (default): what a new run of these requests would measure (new-run shift and
-    binomial noise); otherwise the expected rate. ``new_run`` overrides the first part alone."""
-    new_run = with_binomial if new_run is None else new_run
+    ``with_binomial`` (default): what these requests would measure (binomial noise of their count);
+    otherwise the expected rate. ``new_run`` adds the new-run shift (see the module docstring)."""
     p, n = cell_probabilities(draws, encoding, apply_interventions(frame, interventions), seed, new_run)
     if with_binomial:
         bad = np.random.default_rng(seed + 1).binomial(n[None, :], p).sum(axis=1)

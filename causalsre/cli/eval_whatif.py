@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 _SUITE = Path(__file__).resolve().parents[2] / "datasets" / "cpu-tiny" / "suite.duckdb"
+METHODS = ["gcm", "bayes", "bayes_new_run", "no_change"]
 _SLO = Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml"
 
 
@@ -28,7 +29,8 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
     from rich.progress import Progress
 
     from causalsre.whatif.run import load_or_fit
-    from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, score
+    from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, replay_speed, score
+    from causalsre.whatif.verify import speed_warning
     from causalsre.whatif.context import Context
     from causalsre.whatif.gcm_predict import GcmWhatIf
     from causalsre.whatif.verify import verify
@@ -45,8 +47,12 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
                                      verify_fn=verify, seed=seed, progress=lambda: bar.advance(task))
     finally:
         ctx.close()
-    scores = score(results, ["gcm", "bayes", "no_change"])
-    report = {"cases": results, "scores": scores, "diagnostics": bayes_model.diagnostics().to_dict()}
+    scores = score(results, METHODS)
+    by_set = {name: score([c for c in results if c["case_set"] == name], METHODS)
+              for name in dict.fromkeys(c["case_set"] for c in results if c["case_set"])}
+    speed = replay_speed(results)
+    report = {"cases": results, "scores": scores, "scores_by_set": by_set, "replay_speed_ratio": speed,
+              "diagnostics": bayes_model.diagnostics().to_dict()}
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -55,6 +61,18 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
         preds = "  ".join(f"{m} {p['burn_rate']:.3g}" + (f" [{p['low']:.3g}, {p['high']:.3g}]" if "low" in p else "")
                           for m, p in case["predicted"].items())
         click.echo(f"{case['window']:<48} {label:<22} measured {case['verified']['burn_rate']:.3g}  {preds}")
+    for name, set_scores in [("all", scores), *by_set.items()]:
+        click.echo(f"-- {name}")
+        _echo_scores(set_scores)
+    warning = speed_warning(speed["median"] if speed else None)
+    if speed:
+        click.echo(f"replay machine speed / recording's: median {speed['median']:.2f}x "
+                   f"(range {speed['min']:.2f}-{speed['max']:.2f}x)")
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _echo_scores(scores: dict) -> None:
     for method, s in scores.items():
         coverage = "" if s["coverage_90"] is None else f", 90% coverage {s['coverage_90']:.0%}"
         click.echo(f"{method:<10} median relative error {s['median_relative_error']:.0%}{coverage} ({s['cases']} cases)")

@@ -19,15 +19,23 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--pairs", type=click.IntRange(100), default=2000, show_default=True,
               help="Request pairs the Shapley values are averaged over.")
+@click.option("--bayes", is_flag=True,
+              help="Also attribute the burn change with the Bayesian burn model (fits it: about a minute).")
+@click.option("--fit", "fit_path", type=click.Path(dir_okay=False), default=None,
+              help="Reuse this `causalsre fit` of the database for --bayes (implies --bayes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a report: .html or .md (self-contained, plots inline), or .json.")
-def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, as_json, out_path):
+def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, bayes, fit_path, as_json,
+               out_path):
     """Attribute the change in the bad-event rate from BASELINE to INCIDENT to batching, hardware and
     workload factors (Shapley over causal mechanisms, bootstrap intervals).
 
     Example: causalsre postmortem --db datasets/cpu-tiny/suite.duckdb --slo models/slos/llm-serving.yaml
     --baseline phase:baseline@rate_surge-s0 --incident phase:incident@rate_surge-s0 --out postmortem.html
+
+    With --bayes (or --fit FILE.nc) the Bayesian burn model's attribution, with 90 % credible intervals,
+    is shown beside it.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -69,6 +77,12 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
     finally:
         con.close()
     result["slo"] = slos[0].name
+    if bayes or fit_path:
+        from causalsre.whatif.run import posterior_attribution
+
+        result["bayes_attribution"] = posterior_attribution(
+            db_path, slo_path, baseline, incident, slo_name=slos[0].name, graph_path=graph_path, fit_path=fit_path,
+            seed=seed, progress=not as_json)
     text = json.dumps(result, indent=2, default=str)
     if out_path and out_path.lower().endswith(".json"):
         with open(out_path, "w") as handle:
@@ -105,4 +119,18 @@ def _report(result: dict) -> str:
             top = ", ".join(f"{a['factor']} {a['contribution']:+.2f}" for a in r["attributions"][:3])
             lines.append(f"  {r['run_id']}#{r['request_id']} bad={r['is_bad']} e2e={r.get('e2e_s')}  {top}")
     lines.append(f"method: {result['method']}")
+    if result.get("bayes_attribution"):
+        lines += _bayes_lines(result["bayes_attribution"])
     return "\n".join(lines)
+
+
+def _bayes_lines(bayes: dict) -> list[str]:
+    lines = ["Bayesian burn model: change in burn rate (90% credible interval), beside the attribution above:"]
+    for row in bayes["rows"]:
+        lines.append(f"  {row['factor']:<40} {row['burn_change']:+8.2f}  [{row['low']:+.2f}, {row['high']:+.2f}]")
+    from causalsre.bayes.diagnostics import Diagnostics
+
+    diag = Diagnostics(**bayes["diagnostics"])
+    lines.append("  " + diag.one_line())
+    lines += [f"  warning: {w}" for w in diag.warnings]
+    return lines

@@ -72,7 +72,7 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
     verified = result["verified"]
     if verified is not None:
         click.echo(f"  measured burn {verified['burn_rate']:.3g} (bad rate {verified['bad_rate']:.2%}, "
-                   f"{result['verified_requests']} replayed requests)")
+                   f"{result['verified_requests']} replayed requests" + _speed(result.get("verified_speed_ratio")) + ")")
     for note in result["warnings"]:
         click.echo(f"warning: {note}", err=True)
     if result["diagnostics"] is not None:
@@ -165,3 +165,7 @@ def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, wi
     if not ranking:
         click.echo("no actionable knob varies in this database: nothing can be compared (run a sweep first)")
     echo_diagnostics(model.diagnostics())
+
+
+def _speed(ratio: float | None) -> str:
+    return "" if ratio is None else f"; replay machine {ratio:.2f}x the recording's speed"

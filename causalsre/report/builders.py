@@ -122,6 +122,16 @@ def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
         shown = [a for a in result["attributions"] if a["family"] != "other" and abs(a["contribution"]) > 1e-9]
         section.figures.append(plots.attribution_bars(shown or result["attributions"]))
     sections = [section]
+    bayes = result.get("bayes_attribution")
+    if bayes:
+        sections.append(Section("Beside it: the Bayesian burn model's attribution", paragraphs=[
+            "Each factor's contribution is the drop in the incident's expected burn rate were that factor "
+            "distributed as in the baseline, per posterior draw (median and 90 % credible interval, burn-rate "
+            "units). The parts need not add up: 'remainder' is what no factor accounts for, mostly the two "
+            "windows' own intercepts."],
+            tables=[Table(["factor", "burn change", "low (5 %)", "high (95 %)"],
+                          [[r["factor"], r["burn_change"], r["low"], r["high"]] for r in bayes["rows"]])],
+            warnings=list(bayes["diagnostics"].get("warnings") or [])))
     if graph is not None:
         blamed = [a["factor"] for a in result.get("attributions", [])
                   if a["family"] != "other" and a["ci_low"] > 0][:3]
@@ -154,6 +164,8 @@ def whatif_summary(result: dict) -> str:
     if verified:
         text += (f" Replaying the window's workload with this change in the harness measured "
                  f"{times(verified['burn_rate'])} (bad rate {pct(verified['bad_rate'])}).")
+        if result.get("verified_speed_ratio") is not None:
+            text += f" The replay machine ran the speed probe at {result['verified_speed_ratio']:.2f}x the recording's speed."
     return text
 
 

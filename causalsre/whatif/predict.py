@@ -36,13 +36,17 @@ def range_warnings(table: pd.DataFrame, interventions: dict) -> list[str]:
 
 
 def predict(window: pd.DataFrame, interventions: dict, *, objective: float, gcm_model=None, bayes_model=None,
-            seed: int = 0) -> dict:
-    """Per-method predictions for one intervention in one window."""
+            seed: int = 0, new_run: bool = False) -> dict:
+    """Per-method predictions for one intervention in one window. ``bayes`` is the counterfactual for this
+    window; with ``new_run`` a ``bayes_new_run`` entry adds the spread of a fresh run of it."""
     out = {}
     if gcm_model is not None:
         out["gcm"] = summarise(gcm_model.bad_rate(window, interventions, seed=seed), objective)
     if bayes_model is not None:
         out["bayes"] = summarise(bayes_model.bad_rate(window, interventions, seed=seed), objective)
+        if new_run:
+            out["bayes_new_run"] = summarise(bayes_model.bad_rate(window, interventions, new_run=True, seed=seed),
+                                             objective)
     return out
 
 

@@ -61,6 +61,41 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
         "observed_bad_rate": seen["bad_rate"], "requests": seen["requests"], "predicted": predicted,
         "verified": None if verified is None else {k: verified[k] for k in ("burn_rate", "bad_rate")},
         "verified_requests": None if verified is None else verified.get("requests"),
+        "verified_speed_ratio": None if verified is None else verified.get("speed_ratio"),
         "diagnostics": diagnostics.to_dict() if diagnostics else None,
-        "warnings": range_warnings(table, interventions),
+        "warnings": range_warnings(table, interventions) + _speed_warnings(verified),
     }
+
+
+def _speed_warnings(verified: dict | None) -> list[str]:
+    from causalsre.whatif.verify import speed_warning
+
+    if verified is None:
+        return []
+    warning = speed_warning(verified.get("speed_ratio"))
+    return [warning] if warning else []
+
+
+def posterior_attribution(db_path: str, slo_path: str, baseline: str, incident: str, *, slo_name: str | None = None,
+                          graph_path: str | None = None, priors_path: str | None = None, fit_path: str | None = None,
+                          seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """The burn model's attribution of the change in burn rate from ``baseline`` to ``incident``.
+
+    Each factor's contribution (burn-rate units, median and 90 % credible interval) is the drop in the
+    incident's expected burn were that factor distributed as in the baseline; ``total`` is the change and
+    ``remainder`` what no factor accounts for (mostly the two windows' own intercepts). Shown beside the
+    graph-based Shapley attribution by ``postmortem --bayes``.
+    """
+    from causalsre.bayes import attribute_burn_change
+    from causalsre.whatif.context import Context
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        before, after = ctx.table(baseline), ctx.table(incident)
+        fitted = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=progress)
+        table = attribute_burn_change(fitted.draws(), fitted.encoding, before, after, objective=ctx.objective,
+                                      seed=seed)
+    finally:
+        ctx.close()
+    return {"rows": table.to_dict(orient="records"), "diagnostics": fitted.diagnostics().to_dict(),
+            "units": "burn rate (bad-event rate / error budget)", "interval": 0.9}

@@ -10,7 +10,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import json
+import math
+
 from causalsre.errors import UserError
+
+# Beyond this (recorded step time / replay step time, either way) the replay machine is not the recording's:
+# measured and predicted then differ for a reason no model of the recording can see. The probe itself
+# varies by 10-13 % (coefficient of variation) between back-to-back probes on the quiet 2-core machine, so a
+# ratio of two probes needs about 1.4x before it says more than the probe's own noise.
+SPEED_TOLERANCE = 1.4
 
 # Graph knob -> (harness config key, fault kinds that set the same factor)
 KNOB_CONFIG = {
@@ -74,10 +83,42 @@ def verify(ctx, window_text: str, interventions: dict, *, out_db: str | Path | N
         try:
             tables = [build_analysis_table(con, ctx.slo, window=Window(label=f"replay {r}", run_id=r, phase=window.phase))
                       for r in run_ids]
+            replayed_ms = [decode_step_ms(con, r) for r in run_ids]
         finally:
             con.close()
+    recorded_ms = [decode_step_ms(ctx.con, r) for r in runs]
     bad = sum(int(t["is_bad"].sum()) for t in tables)
     total = sum(len(t) for t in tables)
     bad_rate = bad / total
     return {"burn_rate": bad_rate / (1.0 - ctx.objective), "bad_rate": bad_rate, "requests": total,
-            "replayed_runs": run_ids}
+            "replayed_runs": run_ids, "speed_ratio": speed_ratio(recorded_ms, replayed_ms)}
+
+
+def decode_step_ms(con, run_id: str) -> float | None:
+    """The run's speed probe (ms per decode step of the harness's fixed mini-workload), None if not recorded."""
+    row = con.execute("SELECT hardware_json->'speed_probe'->>'decode_step_ms' FROM runs WHERE run_id = ?",
+                      [run_id]).fetchone()
+    try:
+        return float(row[0]) if row and row[0] is not None else None
+    except ValueError:
+        return None
+
+
+def speed_ratio(recorded_ms: list, replayed_ms: list) -> float | None:
+    """Geometric mean of recorded / replayed decode-step time over the runs: 2 means the replay ran on a machine
+    twice as fast (and so saw half the load). None when a run of either side has no probe."""
+    pairs = list(zip(recorded_ms, replayed_ms))
+    if not pairs or any(a is None or b is None or a <= 0 or b <= 0 for a, b in pairs):
+        return None
+    return math.exp(sum(math.log(a / b) for a, b in pairs) / len(pairs))
+
+
+def speed_warning(ratio: float | None) -> str | None:
+    if ratio is None:
+        return ("the recording has no speed probe, so whether the replay machine is as fast as the recording's "
+                "is unknown; re-record with this harness to compare like with like")
+    if ratio > SPEED_TOLERANCE or ratio < 1 / SPEED_TOLERANCE:
+        faster = f"{ratio:.2f}x faster" if ratio > 1 else f"{1 / ratio:.2f}x slower"
+        return (f"the replay machine ran the speed probe {faster} than the recording's: measured and predicted "
+                "differ for that reason too; verify on the recording's machine, or re-record here")
+    return None

@@ -84,8 +84,8 @@ def test_new_run_effect_widens_the_prediction_and_only_when_asked():
                           "run_id": rng.choice(["a", "b", "c"], 900), "phase": "p"})
     model = _fixed({"k": 0.3, "k^2": 0.0, "f": 0.3}, -1.0, table, [], window_sigma=1.0, draws=400)
     expected = model.bad_rate(table, with_binomial=False)
-    binomial_only = model.bad_rate(table, new_run=False)
-    new_run = model.bad_rate(table)
+    binomial_only = model.bad_rate(table)   # the counterfactual default: the window keeps its intercept
+    new_run = model.bad_rate(table, new_run=True)
     assert np.ptp(expected) == pytest.approx(0.0, abs=1e-12)
     assert new_run.std() > 3 * binomial_only.std() > 0
     # the shift is symmetric on the logit scale: the median stays near the expected rate

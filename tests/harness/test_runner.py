@@ -28,6 +28,10 @@ def test_a_run_with_a_config_push_and_a_step_delay_records_everything(tmp_path, 
     con = duckdb.connect(str(db), read_only=True)
     status, seed, rate, name = _q(con, "SELECT status, seed, arrival_rate, name FROM runs")[0]
     assert (status, seed, rate, name) == ("complete", 7, 6.0, "t")
+    # The machine's speed on a fixed mini-workload is recorded with the run (a replay is compared against it).
+    decode_ms, prefill_ms = _q(con, "SELECT (hardware_json->'speed_probe'->>'decode_step_ms')::DOUBLE, "
+                                    "(hardware_json->'speed_probe'->>'prefill_step_ms')::DOUBLE FROM runs")[0]
+    assert 0 < decode_ms < prefill_ms
     assert _q(con, "SELECT count(*) FROM requests")[0][0] == len(schedule)
     # Every token is recorded once; requests that finished got all 6 (a slow machine may abort a few at drain).
     ok, ok_tokens = _q(con, "SELECT count(*), sum(output_tokens) FROM requests WHERE status = 'ok'")[0]

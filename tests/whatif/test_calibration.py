@@ -33,12 +33,13 @@ def test_score_reports_replay_drift_from_no_change_controls():
 
 
 def test_default_cases_are_fixed_and_the_held_out_ones_marked():
-    from causalsre.whatif.calibration import DEFAULT_CASES, HELD_OUT_FROM, _held_out
+    from causalsre.whatif.calibration import DEFAULT_CASES, HELD_OUT_FROM, HELD_OUT_V3_FROM, case_set
 
-    assert len(DEFAULT_CASES) == 18 and HELD_OUT_FROM == 12
-    assert len({(w, tuple(sorted(i.items()))) for w, i in DEFAULT_CASES}) == 18
-    assert _held_out(*DEFAULT_CASES[0]) is False and _held_out(*DEFAULT_CASES[-1]) is True
-    assert _held_out("phase:x", {"k": 1.0}) is None
+    assert len(DEFAULT_CASES) == 24 and (HELD_OUT_FROM, HELD_OUT_V3_FROM) == (12, 18)
+    assert len({(w, tuple(sorted(i.items()))) for w, i in DEFAULT_CASES}) == 24
+    assert [case_set(*DEFAULT_CASES[i]) for i in (0, 11, 12, 17, 18, 23)] == [
+        "development", "development", "held_out_v2", "held_out_v2", "held_out_v3", "held_out_v3"]
+    assert case_set("phase:x", {"k": 1.0}) is None
 
 
 class _SyntheticContext:

@@ -92,3 +92,16 @@ def test_verify_replays_the_same_requests_with_the_knob_changed(suite_db, tmp_pa
     values = con.execute("SELECT DISTINCT value FROM run_settings WHERE setting = 'max_num_seqs'").fetchall()
     con.close()
     assert values == [(8.0,)]
+    # Both the recording and the replay carry a speed probe, so the replay says how their machines compare.
+    assert result["speed_ratio"] is not None and 0.2 < result["speed_ratio"] < 5
+
+
+def test_speed_ratio_and_its_warning():
+    from causalsre.whatif.verify import speed_ratio, speed_warning
+
+    assert speed_ratio([10.0, 20.0], [5.0, 10.0]) == pytest.approx(2.0)
+    assert speed_ratio([10.0], [40.0]) == pytest.approx(0.25)
+    assert speed_ratio([10.0, None], [5.0, 5.0]) is None and speed_ratio([], []) is None
+    assert speed_warning(1.2) is None and speed_warning(1 / 1.2) is None
+    assert "2.00x faster" in speed_warning(2.0) and "2.00x slower" in speed_warning(0.5)
+    assert "no speed probe" in speed_warning(None)

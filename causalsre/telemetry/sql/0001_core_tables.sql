@@ -26,7 +26,7 @@ CREATE TABLE runs (
     arrival_process         VARCHAR,               -- workload: poisson | gamma | constant | closed | onoff | ramp | trace | import
     arrival_rate            DOUBLE,                -- workload: mean requests per second
     burstiness              DOUBLE,                -- workload: gamma shape (1 = Poisson)
-    hardware_json           JSON,                  -- description of the machine (cpu model, gpu, memory, torch version)
+    hardware_json           JSON,                  -- description of the machine (cpu model, gpu, memory, torch version; speed_probe: ms per decode and prefill step of a fixed mini-workload)
     config_json             JSON NOT NULL,         -- the full configuration the run used, as given
     CHECK (status IN ('running', 'complete', 'incomplete'))
 );
