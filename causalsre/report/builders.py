@@ -93,16 +93,24 @@ def postmortem_summary(result: dict) -> str:
     text += "."
     if result.get("nothing_to_attribute"):
         return text + f" Nothing to attribute: {result['nothing_to_attribute']}."
-    causes = [a for a in result.get("attributions", []) if a["family"] != "other" and a["contribution"] > 0]
+    attributions = result.get("attributions", [])
+    # Outcome-family entries (queue_s, ttft_s, ...) are latency components whose behaviour moved beyond what
+    # their measured causes explain: a symptom with an unmeasured cause, not a cause to name after the knob.
+    causes = [a for a in attributions if a["family"] not in ("other", "outcome") and a["contribution"] > 0]
+    unexplained = [a for a in attributions if a["family"] == "outcome" and a["contribution"] > 0]
     if causes:
         top = causes[0]
         text += (f" The largest cause is {top['factor']} ({top['family']}), which accounts for "
                  f"{100 * top['contribution']:+.1f} percentage points (interval {100 * top['ci_low']:+.1f} to "
                  f"{100 * top['ci_high']:+.1f})")
-        if len(causes) > 1:
-            text += "; then " + ", ".join(f"{a['factor']} ({100 * a['contribution']:+.1f} points)"
-                                          for a in causes[1:3])
+        others = [a for a in causes[1:] if a["ci_low"] > 0][:2]   # only what the interval says is real
+        if others:
+            text += "; then " + ", ".join(f"{a['factor']} ({100 * a['contribution']:+.1f} points)" for a in others)
         text += "."
+    if unexplained:
+        top = unexplained[0]
+        text += (f" {top['factor']} also behaved differently given its measured causes ("
+                 f"{100 * top['contribution']:+.1f} points): a cause the graph does not measure, or a misfit.")
     return text
 
 
