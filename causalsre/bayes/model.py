@@ -61,8 +61,6 @@ class BurnModel:
                                pr.coefficients.interaction_sigma if ":" in n else pr.coefficients.sigma
                                for n in coef_names])
         coords = {"coef": coef_names}
-        group_scale = {"run_id": pr.pooling.run_sigma, "window": pr.pooling.window_sigma,
-                       "phase": pr.pooling.phase_sigma, "tenant": pr.pooling.tenant_sigma}
         for g in self.encoding.groups:
             coords[g] = sorted(cells[g].unique().tolist())
         with pm.Model(coords=coords) as model:
@@ -71,26 +69,7 @@ class BurnModel:
             if coef_names:
                 beta = pm.Normal("beta", 0.0, coef_sigma, dims="coef")
                 eta = eta + pm.math.dot(X, beta)
-            for g in self.encoding.groups:
-                levels = coords[g]
-                if len(levels) < 2:
-                    continue   # one level is indistinguishable from the intercept
-                if len(levels) < pr.pooling.min_levels:
-                    # Too few levels to learn a spread from: fixed effects, prior SD = the pooling scale.
-                    sigma = pm.Deterministic(f"sigma_{g}", pm.math.constant(group_scale[g], dtype="float64"))
-                    effect = pm.Normal(f"effect_{g}", 0.0, group_scale[g], dims=g)
-                elif cells.groupby(g)["n"].sum().min() >= pr.pooling.centred_min_requests:
-                    # Every level holds thousands of requests: the data pin each effect down, and the
-                    # non-centred form would then make the funnel (sigma and z trading off) it avoids
-                    # with sparse data. Centred is the standard remedy (Betancourt & Girolami 2015).
-                    sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
-                    effect = pm.Normal(f"effect_{g}", 0.0, sigma, dims=g)
-                else:
-                    sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
-                    z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=g)
-                    effect = pm.Deterministic(f"effect_{g}", sigma * z, dims=g)
-                index = pd.Categorical(cells[g], categories=levels).codes
-                eta = eta + effect[index]
+            eta = eta + group_effects(cells, self.encoding.groups, pr, coords)
             pm.Binomial("bad", n=cells["n"].to_numpy(), logit_p=eta, observed=cells["bad"].to_numpy())
         return model
 
@@ -133,6 +112,35 @@ class BurnModel:
         idata.posterior.attrs["n_cells"] = int(len(cells))
         idata.posterior.attrs["n_requests"] = int(cells["n"].sum())
         return idata
+
+
+def group_effects(cells: pd.DataFrame, groups: list[str], pr: Priors, coords: dict):
+    """The pooled random intercepts of ``groups``, summed per cell (call inside a ``pm.Model``)."""
+    import pymc as pm
+
+    group_scale = {"run_id": pr.pooling.run_sigma, "window": pr.pooling.window_sigma,
+                   "phase": pr.pooling.phase_sigma, "tenant": pr.pooling.tenant_sigma}
+    total = 0.0
+    for g in groups:
+        levels = coords[g]
+        if len(levels) < 2:
+            continue   # one level is indistinguishable from the intercept
+        if len(levels) < pr.pooling.min_levels:
+            # Too few levels to learn a spread from: fixed effects, prior SD = the pooling scale.
+            pm.Deterministic(f"sigma_{g}", pm.math.constant(group_scale[g], dtype="float64"))
+            effect = pm.Normal(f"effect_{g}", 0.0, group_scale[g], dims=g)
+        elif cells.groupby(g)["n"].sum().min() >= pr.pooling.centred_min_requests:
+            # Every level holds thousands of requests: the data pin each effect down, and the
+            # non-centred form would then make the funnel (sigma and z trading off) it avoids
+            # with sparse data. Centred is the standard remedy (Betancourt & Girolami 2015).
+            sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
+            effect = pm.Normal(f"effect_{g}", 0.0, sigma, dims=g)
+        else:
+            sigma = pm.HalfNormal(f"sigma_{g}", group_scale[g])
+            z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=g)
+            effect = pm.Deterministic(f"effect_{g}", sigma * z, dims=g)
+        total = total + effect[pd.Categorical(cells[g], categories=levels).codes]
+    return total
 
 
 def _prior_as_posterior(prior_idata: az.InferenceData, chains: int, draws: int) -> az.InferenceData:

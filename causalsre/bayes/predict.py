@@ -80,7 +80,14 @@ def apply_interventions(frame: pd.DataFrame, interventions: dict | None) -> pd.D
 
 def cell_probabilities(draws: PosteriorDraws, encoding: FactorEncoding, frame: pd.DataFrame,
                        seed: int = 0, new_run: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(p[draws, cells], n[cells]) for the requests in ``frame``. A run, window or tenant the model never saw
+    """(p[draws, cells], n[cells]) for the requests in ``frame``: the logistic of :func:`cell_linear_predictor`."""
+    eta, n = cell_linear_predictor(draws, encoding, frame, seed, new_run)
+    return 1.0 / (1.0 + np.exp(-eta)), n
+
+
+def cell_linear_predictor(draws: PosteriorDraws, encoding: FactorEncoding, frame: pd.DataFrame,
+                          seed: int = 0, new_run: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(eta[draws, cells], n[cells]) for the requests in ``frame``. A run, window or tenant the model never saw
     gets a fresh draw from its group's distribution (that uncertainty belongs in the interval); with
     ``new_run``, every cell also shares one new-run shift per draw (see the module docstring)."""
     if OUTCOME not in frame:
@@ -109,7 +116,7 @@ def cell_probabilities(draws: PosteriorDraws, encoding: FactorEncoding, frame: p
         sigma_new = np.asarray(draws.effects[new_run_group][2], dtype=float)
         shift = sigma_new * np.random.default_rng(seed + 2).standard_normal(draws.n)
         eta[:, ~already_new] += shift[:, None]
-    return 1.0 / (1.0 + np.exp(-eta)), cells["n"].to_numpy()
+    return eta, cells["n"].to_numpy()
 
 
 def bad_rate_draws(draws: PosteriorDraws, encoding: FactorEncoding, frame: pd.DataFrame, *,

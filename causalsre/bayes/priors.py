@@ -48,6 +48,10 @@ class PoolingPrior(_Strict):
     centred_min_requests: int = Field(2000, ge=1)
 
 
+class NoisePrior(_Strict):
+    sigma: float = Field(1.0, gt=0)
+
+
 class DiscretiseSettings(_Strict):
     max_levels: int = Field(8, ge=2)
     bins: int = Field(6, ge=2)
@@ -65,6 +69,7 @@ class Priors(_Strict):
     intercept: InterceptPrior = InterceptPrior()
     coefficients: CoefficientPrior = CoefficientPrior()
     pooling: PoolingPrior = PoolingPrior()
+    noise: NoisePrior | None = None   # the latency model's residual scale; unused by the burn model
     discretise: DiscretiseSettings = DiscretiseSettings()
     sampler: SamplerSettings = SamplerSettings()
 

@@ -31,12 +31,14 @@ def _fmt(pred: dict) -> str:
 @click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True)
 @click.option("--verify", is_flag=True, help="Replay the window through the harness with the intervention.")
 @click.option("--verify-db", type=click.Path(dir_okay=False), help="Keep the replay telemetry in this database.")
+@click.option("--latency", type=click.Choice(["queue_s", "ttft_s", "tpot_s", "e2e_s"]),
+              help="Also predict p50/p90 of this latency with the log-latency model (fits it: about a minute).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write a self-contained report (.html or .md).")
 def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, settings, method, verify,
-           verify_db, seed, as_json, out_path):
+           verify_db, latency, seed, as_json, out_path):
     """Predicted bad-event and burn rate of a window under an intervention, with 90 % intervals.
 
     Example: causalsre whatif --db suite.duckdb --slo models/slos/llm-serving.yaml
@@ -50,7 +52,7 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
         check_report_path(out_path)
     result = run_whatif(db_path, slo_path, window_text, settings, method=method, slo_name=slo_name,
                         graph_path=graph_path, priors_path=priors_path, fit_path=fit_path, verify=verify,
-                        verify_db=verify_db, seed=seed, progress=not as_json)
+                        verify_db=verify_db, seed=seed, progress=not as_json, latency=latency)
     if out_path:
         from causalsre.report import Report, write_report
         from causalsre.report.builders import diagnostics_section, whatif_section, whatif_summary
@@ -73,6 +75,8 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
     if verified is not None:
         click.echo(f"  measured burn {verified['burn_rate']:.3g} (bad rate {verified['bad_rate']:.2%}, "
                    f"{result['verified_requests']} replayed requests" + _speed(result.get("verified_speed_ratio")) + ")")
+    if result["latency"] is not None:
+        click.echo(_latency_line(result["latency"]))
     for note in result["warnings"]:
         click.echo(f"warning: {note}", err=True)
     if result["diagnostics"] is not None:
@@ -169,3 +173,14 @@ def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, wi
 
 def _speed(ratio: float | None) -> str:
     return "" if ratio is None else f"; replay machine {ratio:.2f}x the recording's speed"
+
+
+def _latency_line(latency: dict) -> str:
+    parts = []
+    for q, pred in latency["predicted"].items():
+        seen = (latency["observed"] or {}).get(q)
+        measured = (latency["verified"] or {}).get(q)
+        parts.append(f"{q} {pred['value']:.3g} s [{pred['low']:.3g}, {pred['high']:.3g}]"
+                     + (f" (observed {seen:.3g} s" if seen is not None else " (")
+                     + (f", replay {measured:.3g} s)" if measured is not None else ")"))
+    return f"  {latency['metric']} under the intervention: " + "; ".join(parts)

@@ -185,6 +185,13 @@ def whatif_section(result: dict) -> Section:
                       tables=[Table(["method", "observed burn", "predicted burn", "low (5 %)", "high (95 %)",
                                      "predicted bad rate", "verified burn", "interval covers verified"], rows)],
                       warnings=list(result.get("warnings") or []))
+    latency = result.get("latency")
+    if latency:
+        section.tables.append(Table(
+            ["quantile", "observed (s)", "predicted (s)", "low (5 %)", "high (95 %)", "replay (s)"],
+            [[q, (latency["observed"] or {}).get(q), p["value"], p["low"], p["high"], (latency["verified"] or {}).get(q)]
+             for q, p in latency["predicted"].items()],
+            caption=f"{latency['metric']} of the served requests under the intervention (log-latency model)"))
     return section
 
 

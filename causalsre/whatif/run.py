@@ -27,11 +27,14 @@ def load_or_fit(ctx, fit_path, *, priors_path=None, seed=0, progress=False):
 def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str] | tuple[str, ...], *,
                method: str = "both", slo_name: str | None = None, graph_path: str | None = None,
                priors_path: str | None = None, fit_path: str | None = None, verify: bool = False,
-               verify_db: str | None = None, seed: int = 0, progress: bool = False) -> dict[str, Any]:
+               verify_db: str | None = None, seed: int = 0, progress: bool = False,
+               latency: str | None = None) -> dict[str, Any]:
     """Predicted (and, with ``verify``, measured) burn of a window under ``settings`` (KNOB=VALUE strings).
 
     Returns the JSON-ready result: intervention, window, observed, predicted {method: {burn_rate, low,
-    high, bad_rate}}, verified {burn_rate, bad_rate} or None, diagnostics and warnings.
+    high, bad_rate}}, verified {burn_rate, bad_rate} or None, diagnostics and warnings. With ``latency``
+    (a metric such as ``ttft_s``) also ``latency``: the log-latency model's p50/p90 of that metric under the
+    intervention, beside the observed (and, with ``verify``, the replayed) ones.
     """
     from causalsre.whatif.context import Context, parse_settings
     from causalsre.whatif.gcm_predict import GcmWhatIf
@@ -47,6 +50,7 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
             bayes_model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=progress)
         predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
                             bayes_model=bayes_model, seed=seed)
+        latency_result = _latency_whatif(ctx, table, window, interventions, latency, seed, progress) if latency else None
         verified = None
         if verify:
             from causalsre.whatif.verify import verify as run_verify
@@ -63,8 +67,26 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
         "verified_requests": None if verified is None else verified.get("requests"),
         "verified_speed_ratio": None if verified is None else verified.get("speed_ratio"),
         "diagnostics": diagnostics.to_dict() if diagnostics else None,
-        "warnings": range_warnings(table, interventions) + _speed_warnings(verified),
+        "warnings": range_warnings(table, interventions) + _speed_warnings(verified)
+        + (latency_result["diagnostics"]["warnings"] if latency_result else []),
+        "latency": _with_verified(latency_result, verified),
     }
+
+
+def _latency_whatif(ctx, table, window, interventions, metric, seed, progress) -> dict:
+    from causalsre.bayes.latency import fit_latency_model, observed_quantiles
+
+    model = fit_latency_model(table, ctx.graph, metric=metric, seed=seed, progress=progress)
+    return {"metric": metric, "observed": observed_quantiles(window, metric),
+            "predicted": model.predict(window, interventions, seed=seed),
+            "diagnostics": model.diagnostics().to_dict()}
+
+
+def _with_verified(latency_result: dict | None, verified: dict | None) -> dict | None:
+    if latency_result is None:
+        return None
+    measured = (verified or {}).get("latency") or {}
+    return {**latency_result, "verified": measured.get(latency_result["metric"]) if verified else None}
 
 
 def _speed_warnings(verified: dict | None) -> list[str]:

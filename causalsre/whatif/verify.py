@@ -91,7 +91,18 @@ def verify(ctx, window_text: str, interventions: dict, *, out_db: str | Path | N
     total = sum(len(t) for t in tables)
     bad_rate = bad / total
     return {"burn_rate": bad_rate / (1.0 - ctx.objective), "bad_rate": bad_rate, "requests": total,
-            "replayed_runs": run_ids, "speed_ratio": speed_ratio(recorded_ms, replayed_ms)}
+            "replayed_runs": run_ids, "speed_ratio": speed_ratio(recorded_ms, replayed_ms),
+            "latency": _latency_quantiles(tables)}
+
+
+def _latency_quantiles(tables: list) -> dict:
+    """p50/p90 of each latency metric over the replayed requests that have it (for ``whatif --latency``)."""
+    import pandas as pd
+
+    from causalsre.bayes.latency import LATENCY_METRICS, observed_quantiles
+
+    pooled = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return {m: observed_quantiles(pooled, m) for m in LATENCY_METRICS if m in pooled.columns}
 
 
 def decode_step_ms(con, run_id: str) -> float | None:
