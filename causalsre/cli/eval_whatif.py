@@ -19,9 +19,11 @@ _SLO = Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.ya
 @click.option("--slo-name", help="Which SLO of the file (default: the first).")
 @click.option("--fit", "fit_path", type=click.Path(dir_okay=False), help="A saved fit of this database.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N cases.")
+@click.option("--latency", type=click.Choice(["none", "queue_s", "ttft_s", "tpot_s", "e2e_s"]), default="ttft_s",
+              show_default=True, help="Also score the log-latency model's p50/p90 of this metric ('none': skip).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the cases and scores as JSON.")
-def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
+def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, seed, as_json):
     """Replay >= 10 interventions on the scenario suite; error and interval coverage per method.
 
     Example: causalsre eval whatif --json > whatif-calibration.json
@@ -29,7 +31,7 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
     from rich.progress import Progress
 
     from causalsre.whatif.run import load_or_fit
-    from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, replay_speed, score
+    from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, replay_speed, score, score_latency
     from causalsre.whatif.verify import speed_warning
     from causalsre.whatif.context import Context
     from causalsre.whatif.gcm_predict import GcmWhatIf
@@ -41,18 +43,26 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
         table = ctx.table(None)
         gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed)
         bayes_model = load_or_fit(ctx, fit_path, seed=seed, progress=not as_json)
+        latency_model = None
+        if latency != "none":
+            from causalsre.bayes.latency import fit_latency_model
+
+            latency_model = fit_latency_model(table, ctx.graph, metric=latency, seed=seed, progress=not as_json)
         with Progress(transient=True, disable=as_json) as bar:
             task = bar.add_task("replaying interventions", total=len(cases))
             results = evaluate_cases(ctx, cases, gcm_model=gcm_model, bayes_model=bayes_model,
-                                     verify_fn=verify, seed=seed, progress=lambda: bar.advance(task))
+                                     verify_fn=verify, seed=seed, progress=lambda: bar.advance(task),
+                                     latency_model=latency_model)
     finally:
         ctx.close()
     scores = score(results, METHODS)
     by_set = {name: score([c for c in results if c["case_set"] == name], METHODS)
               for name in dict.fromkeys(c["case_set"] for c in results if c["case_set"])}
     speed = replay_speed(results)
+    latency_scores = score_latency(results)
     report = {"cases": results, "scores": scores, "scores_by_set": by_set, "replay_speed_ratio": speed,
-              "diagnostics": bayes_model.diagnostics().to_dict()}
+              "latency_scores": latency_scores, "diagnostics": bayes_model.diagnostics().to_dict(),
+              "latency_diagnostics": latency_model.diagnostics().to_dict() if latency_model else None}
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -64,6 +74,11 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, seed, as_json):
     for name, set_scores in [("all", scores), *by_set.items()]:
         click.echo(f"-- {name}")
         _echo_scores(set_scores)
+    if latency_scores:
+        for q in ("p50", "p90"):
+            s = latency_scores[q]
+            click.echo(f"latency {latency_scores['metric']} {q}: median relative error {s['median_relative_error']:.0%}, "
+                       f"90% coverage {s['coverage_90']:.0%} ({s['cases']} cases)")
     warning = speed_warning(speed["median"] if speed else None)
     if speed:
         click.echo(f"replay machine speed / recording's: median {speed['median']:.2f}x "

@@ -103,11 +103,28 @@ def replay_speed(cases: list[dict]) -> dict | None:
     return {"median": float(np.median(ratios)), "min": float(min(ratios)), "max": float(max(ratios))}
 
 
+def score_latency(cases: list[dict]) -> dict | None:
+    """Per quantile of the latency model's prediction: median relative error against the replay's quantile
+    (|predicted - measured| / measured: latencies are never 0) and 90 %-interval coverage."""
+    rows = [c for c in cases if c.get("latency") and c["latency"]["verified"]]
+    if not rows:
+        return None
+    out = {"metric": rows[0]["latency"]["metric"]}
+    for q in rows[0]["latency"]["predicted"]:
+        pairs = [(c["latency"]["predicted"][q], c["latency"]["verified"][q]) for c in rows]
+        errors = [abs(p["value"] - m) / m for p, m in pairs]
+        out[q] = {"cases": len(pairs), "median_relative_error": float(np.median(errors)),
+                  "coverage_90": float(np.mean([p["low"] <= m <= p["high"] for p, m in pairs])),
+                  "median_interval_ratio": float(np.median([p["high"] / p["low"] for p, m in pairs if p["low"] > 0]))}
+    return out
+
+
 def evaluate_cases(ctx, cases, *, gcm_model, bayes_model, verify_fn: Callable, seed: int = 0,
-                   progress: Callable | None = None, controls: bool = True) -> list[dict]:
+                   progress: Callable | None = None, controls: bool = True, latency_model=None) -> list[dict]:
     """Predict and replay each case. With ``controls`` each distinct window is also replayed once with no
     intervention (``replayed_no_change``): the recorded and the replayed machine differ in speed, and only
-    this control tells a model's error from the replay's drift."""
+    this control tells a model's error from the replay's drift. With ``latency_model`` its p50/p90
+    prediction is scored against the replay's quantiles too."""
     from causalsre.whatif.predict import observed, predict
 
     results, no_change = [], {}
@@ -124,7 +141,18 @@ def evaluate_cases(ctx, cases, *, gcm_model, bayes_model, verify_fn: Callable, s
                         "predicted": predicted,
                         "verified": {k: verified.get(k) for k in ("burn_rate", "bad_rate", "requests", "speed_ratio")},
                         "replayed_no_change": no_change.get(window_text),
-                        "case_set": case_set(window_text, intervention)})
+                        "case_set": case_set(window_text, intervention),
+                        "latency": _latency_case(latency_model, window, intervention, verified, seed)})
         if progress:
             progress()
     return results
+
+
+def _latency_case(model, window, intervention: dict, verified: dict, seed: int) -> dict | None:
+    if model is None:
+        return None
+    from causalsre.bayes.latency import observed_quantiles
+
+    measured = (verified.get("latency") or {}).get(model.metric)
+    return {"metric": model.metric, "observed": observed_quantiles(window, model.metric),
+            "predicted": model.predict(window, intervention, seed=seed), "verified": measured}

@@ -75,3 +75,20 @@ def test_calibration_loop_on_the_known_scm_beats_no_change(gcm_model):
     assert scores["gcm"]["median_relative_error"] < scores["no_change"]["median_relative_error"]
     assert scores["gcm"]["median_relative_error"] < 0.25
     assert all(np.isfinite(r["predicted"]["gcm"]["burn_rate"]) for r in results)
+
+
+def test_score_latency_counts_coverage_and_relative_error():
+    from causalsre.whatif.calibration import score_latency
+
+    def case(value, low, high, measured):
+        return {"latency": {"metric": "ttft_s", "predicted": {"p90": {"value": value, "low": low, "high": high}},
+                            "verified": {"p90": measured}}}
+
+    cases = [case(1.0, 0.5, 2.0, 1.0), case(1.0, 0.5, 2.0, 4.0), case(3.0, 1.0, 9.0, 2.0), {"latency": None}]
+    scores = score_latency(cases)
+    assert scores["metric"] == "ttft_s"
+    assert scores["p90"]["cases"] == 3
+    assert scores["p90"]["median_relative_error"] == pytest.approx(0.5)     # errors 0, 0.75, 0.5
+    assert scores["p90"]["coverage_90"] == pytest.approx(2 / 3)
+    assert scores["p90"]["median_interval_ratio"] == pytest.approx(4.0)    # ratios 4, 4, 9
+    assert score_latency([{"latency": None}]) is None
