@@ -58,18 +58,25 @@ class FittedBurnModel:
         return save_fit(self.idata, path)
 
 
-def fit_burn_model(table: pd.DataFrame, graph: Any, *, slo: Any, objective: float, db_fingerprint: str,
-                   priors: Priors | None = None, sampler: str = "auto", draws: int | None = None,
-                   tune: int | None = None, chains: int | None = None, seed: int = 0,
-                   progress: bool = False) -> FittedBurnModel:
-    """Fit the hierarchical burn model on an analysis table (one row per request, with ``is_bad``)."""
-    priors = priors or load_priors()
+def fit_encoding(table: pd.DataFrame, graph: Any, priors: Priors) -> tuple[list[str], FactorEncoding]:
+    """(factors, encoding) of a model on ``table``: the graph's adjustment set, knob x load interactions
+    read off the graph (when the priors allow them), binned as the priors say. Shared by every model."""
     view = graph_view(graph)
     factors = adjustment_factors(view, table)
     pairs = interaction_pairs(view, factors, table) if priors.coefficients.interactions else []
     encoding = FactorEncoding.fit(table, factors, actionable_in_table(view, table),
                                   max_levels=priors.discretise.max_levels, bins=priors.discretise.bins,
                                   interactions=pairs)
+    return factors, encoding
+
+
+def fit_burn_model(table: pd.DataFrame, graph: Any, *, slo: Any, objective: float, db_fingerprint: str,
+                   priors: Priors | None = None, sampler: str = "auto", draws: int | None = None,
+                   tune: int | None = None, chains: int | None = None, seed: int = 0,
+                   progress: bool = False) -> FittedBurnModel:
+    """Fit the hierarchical burn model on an analysis table (one row per request, with ``is_bad``)."""
+    priors = priors or load_priors()
+    factors, encoding = fit_encoding(table, graph, priors)
     idata = BurnModel(priors, encoding).fit(table, sampler=sampler, draws=draws, tune=tune, chains=chains,
                                             seed=seed, progress=progress)
     attach_provenance(idata, version=priors.model.version,

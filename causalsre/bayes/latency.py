@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causalsre.bayes.api import fit_encoding
 from causalsre.bayes.encoding import FactorEncoding, with_groups
-from causalsre.bayes.factors import actionable_in_table, adjustment_factors, graph_view, interaction_pairs
-from causalsre.bayes.model import BurnModel, group_effects
+from causalsre.bayes.model import BurnModel
 from causalsre.bayes.predict import PosteriorDraws, apply_interventions, cell_linear_predictor, interval
 from causalsre.bayes.priors import NoisePrior, Priors, load_priors
 from causalsre.errors import UserError
@@ -76,21 +76,10 @@ class LatencyModel(BurnModel):
     def build(self, cells: pd.DataFrame):
         import pymc as pm
 
-        X, coef_names, _ = self.encoding.design(cells)
-        pr = self.priors
-        coef_sigma = np.array([pr.coefficients.quadratic_sigma if n.endswith("^2") else
-                               pr.coefficients.interaction_sigma if ":" in n else pr.coefficients.sigma
-                               for n in coef_names])
-        coords = {"coef": coef_names, **{g: sorted(cells[g].unique().tolist()) for g in self.encoding.groups}}
+        model, mu = self.linear_predictor(cells)
         n = cells["n"].to_numpy(dtype=float)
-        with pm.Model(coords=coords) as model:
-            intercept = pm.Normal("intercept", pr.intercept.mu, pr.intercept.sigma)
-            mu = intercept + 0.0
-            if coef_names:
-                beta = pm.Normal("beta", 0.0, coef_sigma, dims="coef")
-                mu = mu + pm.math.dot(X, beta)
-            mu = mu + group_effects(cells, self.encoding.groups, pr, coords)
-            sigma = pm.HalfNormal("sigma", (pr.noise or NoisePrior()).sigma)
+        with model:
+            sigma = pm.HalfNormal("sigma", (self.priors.noise or NoisePrior()).sigma)
             pm.Normal("log_latency_mean", mu=mu, sigma=sigma / np.sqrt(n), observed=cells["ybar"].to_numpy())
             pm.Potential("within_cell", -((n - 1.0).sum()) * pm.math.log(sigma)
                          - cells["ss"].to_numpy().sum() / (2.0 * sigma ** 2))
@@ -104,14 +93,10 @@ class FittedLatencyModel:
     metric: str
     _draws: dict = field(default_factory=dict, repr=False)
 
-    def draws(self, n_draws: int | None = 400, seed: int = 0) -> tuple[PosteriorDraws, np.ndarray]:
+    def draws(self, n_draws: int | None = 400, seed: int = 0) -> PosteriorDraws:
         key = (n_draws, seed)
         if key not in self._draws:
-            post = PosteriorDraws.from_idata(self.idata, n_draws, seed)
-            sigma = self.idata.posterior["sigma"].stack(sample=("chain", "draw")).values
-            pick = np.sort(np.random.default_rng(seed).choice(sigma.size, n_draws, replace=False)) \
-                if n_draws is not None and n_draws < sigma.size else np.arange(sigma.size)
-            self._draws[key] = (post, sigma[pick])
+            self._draws[key] = PosteriorDraws.from_idata(self.idata, n_draws, seed)
         return self._draws[key]
 
     def quantile_draws(self, frame: pd.DataFrame, interventions: dict | None = None, *,
@@ -122,13 +107,13 @@ class FittedLatencyModel:
         rows = served(frame, self.metric)
         if len(rows) == 0:
             raise UserError(f"the window has no request with a {self.metric}", "choose a window with served requests")
-        draws, sigma = self.draws(n_draws, seed)
+        draws = self.draws(n_draws, seed)
         eta, n = cell_linear_predictor(draws, self.encoding, apply_interventions(rows, interventions), seed, new_run)
         rng = np.random.default_rng([seed, 7])
         index = np.repeat(np.arange(len(n)), n)
         if index.size > max_requests:
             index = rng.choice(index, max_requests, replace=False)
-        simulated = eta[:, index] + sigma[:, None] * rng.standard_normal((eta.shape[0], index.size))
+        simulated = eta[:, index] + draws.noise[:, None] * rng.standard_normal((eta.shape[0], index.size))
         return {q: np.exp(np.quantile(simulated, q, axis=1)) for q in quantiles}
 
     def predict(self, frame: pd.DataFrame, interventions: dict | None = None, **kwargs) -> dict[str, dict]:
@@ -162,12 +147,7 @@ def fit_latency_model(table: pd.DataFrame, graph: Any, *, metric: str = "ttft_s"
     rows = served(table, metric)
     if len(rows) < MIN_REQUESTS:
         raise UserError(f"only {len(rows)} requests have a {metric}", f"fit on a database with at least {MIN_REQUESTS}")
-    view = graph_view(graph)
-    factors = adjustment_factors(view, rows)
-    pairs = interaction_pairs(view, factors, rows) if priors.coefficients.interactions else []
-    encoding = FactorEncoding.fit(rows, factors, actionable_in_table(view, rows),
-                                  max_levels=priors.discretise.max_levels, bins=priors.discretise.bins,
-                                  interactions=pairs)
+    _, encoding = fit_encoding(rows, graph, priors)
     idata = LatencyModel(priors, encoding, metric).fit(rows, sampler=sampler, draws=draws, tune=tune, chains=chains,
                                                        seed=seed, progress=progress)
     idata.posterior.attrs.update(model_type="hierarchical_lognormal_latency", metric=metric)

@@ -55,14 +55,22 @@ class BurnModel:
     def build(self, cells: pd.DataFrame):
         import pymc as pm
 
+        model, eta = self.linear_predictor(cells)
+        with model:
+            pm.Binomial("bad", n=cells["n"].to_numpy(), logit_p=eta, observed=cells["bad"].to_numpy())
+        return model
+
+    def linear_predictor(self, cells: pd.DataFrame):
+        """(model, eta): a ``pm.Model`` holding the intercept, the coefficients and the pooled intercepts, and
+        the linear predictor of each cell; the caller adds its likelihood inside ``with model``."""
+        import pymc as pm
+
         X, coef_names, _ = self.encoding.design(cells)
         pr = self.priors
         coef_sigma = np.array([pr.coefficients.quadratic_sigma if n.endswith("^2") else
                                pr.coefficients.interaction_sigma if ":" in n else pr.coefficients.sigma
                                for n in coef_names])
-        coords = {"coef": coef_names}
-        for g in self.encoding.groups:
-            coords[g] = sorted(cells[g].unique().tolist())
+        coords = {"coef": coef_names, **{g: sorted(cells[g].unique().tolist()) for g in self.encoding.groups}}
         with pm.Model(coords=coords) as model:
             intercept = pm.Normal("intercept", pr.intercept.mu, pr.intercept.sigma)
             eta = intercept + 0.0
@@ -70,8 +78,7 @@ class BurnModel:
                 beta = pm.Normal("beta", 0.0, coef_sigma, dims="coef")
                 eta = eta + pm.math.dot(X, beta)
             eta = eta + group_effects(cells, self.encoding.groups, pr, coords)
-            pm.Binomial("bad", n=cells["n"].to_numpy(), logit_p=eta, observed=cells["bad"].to_numpy())
-        return model
+        return model, eta
 
     def fit(self, table: pd.DataFrame, *, sampler: str = "auto", draws: int | None = None,
             tune: int | None = None, chains: int | None = None, seed: int = 0,

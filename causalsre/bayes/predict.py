@@ -37,6 +37,7 @@ class PosteriorDraws:
     beta: np.ndarray                      # (draws, coef)
     coef_names: list[str]
     effects: dict[str, tuple[list[str], np.ndarray, np.ndarray]]   # group -> (levels, effect[draws, level], sigma)
+    noise: np.ndarray | None = None       # (draws,) residual scale of the latency model; None for the burn model
 
     @classmethod
     def from_idata(cls, idata: az.InferenceData, n_draws: int | None = None, seed: int = 0) -> PosteriorDraws:
@@ -58,7 +59,8 @@ class PosteriorDraws:
                 levels = [str(v) for v in post[group].values]
                 eff = post[var].transpose("sample", group).values[pick]
                 effects[group] = (levels, eff, post[f"sigma_{group}"].values[pick])
-        return cls(intercept, beta, names, effects)
+        noise = post["sigma"].values[pick] if "sigma" in post else None
+        return cls(intercept, beta, names, effects, noise)
 
     @property
     def n(self) -> int:
