@@ -17,7 +17,8 @@ import duckdb
 from causalsre.errors import UserError
 
 MIGRATIONS_TABLE = "schema_migrations"
-REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings")
+REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings",
+                   "metric_samples", "operator_events")
 REQUIRED_VIEWS = ("request_metrics", "inter_token_latency", "step_metrics", "settings_timeline")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
