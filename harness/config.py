@@ -13,48 +13,56 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from causalsre.errors import UserError
+from harness.engine.config import MODEL_PRESETS, EngineConfig
+from harness.engine.errors import UserError
+from harness.engine.settings import DEVICE_PATTERN, ENGINE_SETTINGS, SETTINGS, Setting
+from harness.settings import (MAX_CONCURRENCY, MAX_CONTENTION_WORKERS, MAX_DURATION_S, MAX_FACTOR,
+                              MAX_LOAD_FRACTION, MAX_RATE_RPS, MAX_REQUESTS, MAX_SEED, MAX_STEP_DELAY_S,
+                              MAX_THREADS, MAX_TOKENS, PUSHABLE_KNOBS)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: inf and nan are refused in every float field (a rate of inf would never finish).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class EngineSection(_Strict):
-    """The engine knobs; names and defaults follow ``harness.engine.EngineConfig``."""
+def _engine_field(setting: Setting) -> tuple[Any, Any]:
+    """(annotation, Field) of one engine setting, from its declared kind and bounds."""
+    if setting.kind in ("int", "float"):
+        base: Any = int if setting.integral else float
+        low = {"gt": setting.low} if setting.low_open else {"ge": setting.low}
+        field_info = Field(setting.default, le=setting.high, **low)
+    elif setting.kind == "bool":
+        base, field_info = bool, Field(setting.default)
+    elif setting.kind == "device":
+        base, field_info = str, Field(setting.default, pattern=DEVICE_PATTERN)
+    else:
+        choices = tuple(MODEL_PRESETS) if setting.kind == "preset" else setting.choices
+        base, field_info = Literal[choices], Field(setting.default)  # type: ignore[valid-type]
+    return (base | None if setting.nullable else base), field_info
 
-    model: str = "tiny"
-    device: Literal["cpu", "cuda"] = "cpu"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    num_threads: int = Field(1, ge=1, le=256)
-    seed: int = 0
-    max_num_seqs: int = Field(16, ge=1)
-    max_num_batched_tokens: int = Field(256, ge=1)
-    enable_chunked_prefill: bool = True
-    chunk_size: int = Field(64, ge=1)
-    policy: Literal["fcfs", "priority", "sjf"] = "fcfs"
-    batching_mode: Literal["decode_first", "prefill_first"] = "decode_first"
-    num_kv_blocks: int = Field(256, ge=1)
-    block_size: int = Field(16, ge=1)
-    max_queue_len: int = Field(64, ge=1)
-    request_timeout_s: float = Field(30.0, gt=0)
+
+# The engine knobs: one field per harness.engine.settings.ENGINE_SETTINGS entry, same defaults and bounds.
+EngineSection = create_model("EngineSection", __base__=_Strict, __module__=__name__,
+                             **{s.name: _engine_field(s) for s in ENGINE_SETTINGS})
+EngineSection.__doc__ = "The engine knobs; names, defaults and bounds from harness.engine.settings."
 
 
 class LengthSpec(_Strict):
     """A token-length distribution, clipped to [min, max]."""
 
     dist: Literal["fixed", "uniform", "lognormal", "empirical"] = "fixed"
-    value: int | None = Field(None, ge=1)          # fixed
-    low: int | None = Field(None, ge=1)            # uniform
-    high: int | None = Field(None, ge=1)           # uniform
-    mean: float | None = Field(None, gt=0)         # lognormal: the distribution's mean
-    sigma: float = Field(0.5, ge=0)                # lognormal: sigma of log-length
+    value: int | None = Field(None, ge=1, le=MAX_TOKENS)  # fixed
+    low: int | None = Field(None, ge=1, le=MAX_TOKENS)    # uniform
+    high: int | None = Field(None, ge=1, le=MAX_TOKENS)   # uniform
+    mean: float | None = Field(None, gt=0, le=MAX_TOKENS)  # lognormal: the distribution's mean
+    sigma: float = Field(0.5, ge=0, le=10)        # lognormal: sigma of log-length
     values: list[int] | None = None                # empirical
     weights: list[float] | None = None             # empirical (default: equal)
-    min: int = Field(1, ge=1)
-    max: int = Field(4096, ge=1)
+    min: int = Field(1, ge=1, le=MAX_TOKENS)
+    max: int = Field(4096, ge=1, le=MAX_TOKENS)
 
     @model_validator(mode="after")
     def _check(self) -> "LengthSpec":
@@ -79,30 +87,30 @@ class TraceSpec(_Strict):
     """Replay of an Azure LLM inference trace (TIMESTAMP, ContextTokens, GeneratedTokens)."""
 
     path: str
-    time_scale: float = Field(1.0, gt=0)           # multiply inter-arrival gaps (2 = half the rate)
-    rate: float | None = Field(None, gt=0)         # or: rescale time so the run gets rate x duration_s requests
-    start_offset_s: float = Field(0.0, ge=0)       # skip this much of the trace first
-    length_scale: float = Field(1.0, gt=0)         # multiply both lengths...
-    max_prompt_tokens: int = Field(512, ge=1)      # ...then truncate so they fit a small model
-    max_output_tokens: int = Field(128, ge=1)
+    time_scale: float = Field(1.0, gt=0, le=1e6)        # multiply inter-arrival gaps (2 = half the rate)
+    rate: float | None = Field(None, gt=0, le=MAX_RATE_RPS)  # or: rescale time so the run gets rate x duration_s requests
+    start_offset_s: float = Field(0.0, ge=0, le=1e9)     # skip this much of the trace first
+    length_scale: float = Field(1.0, gt=0, le=MAX_FACTOR)      # multiply both lengths...
+    max_prompt_tokens: int = Field(512, ge=1, le=MAX_TOKENS)    # ...then truncate so they fit a small model
+    max_output_tokens: int = Field(128, ge=1, le=MAX_TOKENS)
 
 
 class TenantSpec(_Strict):
     name: str = Field(min_length=1)
-    weight: float = Field(1.0, gt=0)
-    priority: int = 0
+    weight: float = Field(1.0, gt=0, le=1e9)
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
 
 
 class WorkloadSection(_Strict):
     arrival: Literal["poisson", "gamma", "constant", "closed", "onoff", "ramp", "trace"] = "poisson"
-    rate: float | None = Field(None, gt=0)                # mean requests per second
-    load_fraction: float | None = Field(None, gt=0)       # or: fraction of the calibrated capacity
-    burstiness: float = Field(1.0, gt=0)                  # gamma shape (1 = Poisson, < 1 burstier)
-    end_rate: float | None = Field(None, ge=0)            # ramp: rate at the end of the run
-    on_s: float = Field(2.0, gt=0)                        # onoff: length of an on period
-    off_s: float = Field(2.0, gt=0)                       # onoff: length of an off period
-    concurrency: int = Field(4, ge=1)                     # closed loop: clients
-    think_time_s: float = Field(0.0, ge=0)                # closed loop: pause between a reply and the next
+    rate: float | None = Field(None, gt=0, le=MAX_RATE_RPS)  # mean requests per second
+    load_fraction: float | None = Field(None, gt=0, le=MAX_LOAD_FRACTION)  # or: fraction of the calibrated capacity
+    burstiness: float = Field(1.0, gt=0, le=1e6)         # gamma shape (1 = Poisson, < 1 burstier)
+    end_rate: float | None = Field(None, ge=0, le=MAX_RATE_RPS)  # ramp: rate at the end of the run
+    on_s: float = Field(2.0, gt=0, le=MAX_DURATION_S)     # onoff: length of an on period
+    off_s: float = Field(2.0, gt=0, le=MAX_DURATION_S)    # onoff: length of an off period
+    concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)  # closed loop: clients
+    think_time_s: float = Field(0.0, ge=0, le=MAX_DURATION_S)  # closed loop: pause between a reply and the next
     prompt: LengthSpec = LengthSpec(dist="fixed", value=64)
     output: LengthSpec = LengthSpec(dist="fixed", value=32)
     tenants: list[TenantSpec] = [TenantSpec(name="default")]
@@ -137,19 +145,19 @@ class FaultSpec(_Strict):
     """One injected cause. ``at_s``/``end_s`` are seconds from t0; no ``end_s``: until the end."""
 
     kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
-    at_s: float = Field(ge=0)
+    at_s: float = Field(ge=0, le=MAX_DURATION_S)
     end_s: float | None = None
     knobs: dict[str, Any] | None = None          # config_push
-    num_kv_blocks: int | None = Field(None, ge=1)  # kv_shrink
-    delay_s: float | None = Field(None, ge=0)      # step_delay
-    num_threads: int | None = Field(None, ge=1)    # fewer_threads
-    workers: int | None = Field(None, ge=1)        # cpu_contention: busy processes
-    factor: float | None = Field(None, gt=0)       # rate_surge / longer_prompts / longer_outputs
-    burstiness: float | None = Field(None, gt=0)   # burstier: gamma shape during the fault
+    num_kv_blocks: int | None = Field(None, ge=1, le=SETTINGS["num_kv_blocks"].high)  # kv_shrink
+    delay_s: float | None = Field(None, ge=0, le=MAX_STEP_DELAY_S)  # step_delay
+    num_threads: int | None = Field(None, ge=1, le=MAX_THREADS)  # fewer_threads
+    workers: int | None = Field(None, ge=1, le=MAX_CONTENTION_WORKERS)  # cpu_contention: busy processes
+    factor: float | None = Field(None, gt=0, le=MAX_FACTOR)  # rate_surge / longer_prompts / longer_outputs
+    burstiness: float | None = Field(None, gt=0, le=1e6)  # burstier: gamma shape during the fault
     tenant: str | None = None                      # tenant_flood
-    rate: float | None = Field(None, gt=0)         # tenant_flood: extra requests per second...
-    load_fraction: float | None = Field(None, gt=0)  # ...or a fraction of the calibrated capacity
-    priority: int = 0                              # tenant_flood
+    rate: float | None = Field(None, gt=0, le=MAX_RATE_RPS)  # tenant_flood: extra requests per second...
+    load_fraction: float | None = Field(None, gt=0, le=MAX_LOAD_FRACTION)  # ...or a fraction of the calibrated capacity
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)  # tenant_flood
     prompt: LengthSpec | None = None               # tenant_flood lengths (default: the workload's)
     output: LengthSpec | None = None
 
@@ -177,13 +185,9 @@ class FaultSpec(_Strict):
         return self
 
 
-PUSHABLE_KNOBS = {"max_num_seqs", "max_num_batched_tokens", "chunk_size", "enable_chunked_prefill", "policy",
-                  "batching_mode", "max_queue_len", "request_timeout_s", "num_kv_blocks"}
-
-
 class PhaseSpec(_Strict):
     name: str = Field(min_length=1)
-    start_s: float = Field(ge=0)
+    start_s: float = Field(ge=0, le=MAX_DURATION_S)
     end_s: float
 
     @model_validator(mode="after")
@@ -204,9 +208,9 @@ class SloSection(_Strict):
 class RunConfig(_Strict):
     name: str = "run"
     description: str = ""
-    seed: int = 0
-    duration_s: float = Field(20.0, gt=0)       # arrivals stop after this many seconds
-    drain_timeout_s: float = Field(10.0, ge=0)  # then wait this long for in-flight requests, abort the rest
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    duration_s: float = Field(20.0, gt=0, le=MAX_DURATION_S)  # arrivals stop after this many seconds
+    drain_timeout_s: float = Field(10.0, ge=0, le=MAX_DURATION_S)  # then wait this long for in-flight requests, abort the rest
     engine: EngineSection = EngineSection()
     workload: WorkloadSection = WorkloadSection(rate=2.0)
     faults: list[FaultSpec] = []
@@ -230,7 +234,35 @@ class RunConfig(_Strict):
                 raise ValueError(f"tenant_flood tenant '{f.tenant}' must be a new tenant name")
             if f.kind == "tenant_flood" and f.load_fraction is not None and self.workload.load_fraction is None:
                 raise ValueError("a tenant_flood load_fraction needs workload.load_fraction (a calibrated run)")
+        self._check_work()
+        self._check_engine_memory()
         return self
+
+    def _check_engine_memory(self) -> None:
+        """The engine's own checks (the KV cache against this machine's memory) for the base config and for
+        every push or shrink, so a push that could never be applied fails before the run, not in the middle."""
+        base = self.engine.model_dump()
+        EngineConfig(**base)
+        for f in self.faults:
+            if f.kind == "config_push":
+                EngineConfig(**{**base, **EngineSection(**f.knobs).model_dump(include=set(f.knobs))})
+            elif f.kind == "kv_shrink":
+                EngineConfig(**{**base, "num_kv_blocks": f.num_kv_blocks})
+
+    def _check_work(self) -> None:
+        """The peak offered rate and the requests it implies stay within the documented limits."""
+        wl = self.workload
+        peak = max(wl.rate or 0.0, wl.end_rate or 0.0)
+        for f in self.faults:
+            if f.kind == "rate_surge":
+                peak *= f.factor          # surges may overlap: bound the product
+        peak += sum(f.rate for f in self.faults if f.kind == "tenant_flood" and f.rate is not None)
+        if peak > MAX_RATE_RPS:
+            raise ValueError(f"the peak offered rate {peak:,.0f}/s is above the limit of {MAX_RATE_RPS:,.0f}/s; "
+                             "lower workload.rate or the surge factors")
+        if peak * self.duration_s > MAX_REQUESTS:
+            raise ValueError(f"{peak:,.0f}/s for {self.duration_s:,.0f} s is about {peak * self.duration_s:,.0f} "
+                             f"requests, above the limit of {MAX_REQUESTS:,}; shorten duration_s or lower the rate")
 
     def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
         """A copy with dotted keys replaced, e.g. ``{"engine.max_num_seqs": 8, "workload.rate": 4}``."""

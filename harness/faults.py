@@ -14,33 +14,22 @@ from typing import Any
 
 from harness.config import FaultSpec, RunConfig
 from harness.lengths import mean_length
+# From the settings table: FAULT_FACTORS (fault kind -> (family, factor); config_push takes its factors from its
+# knobs), ENGINE_KNOBS (applied through Engine.update_config), TEXT_SETTINGS (stored as value_text).
+from harness.settings import ALL_SETTINGS, ENGINE_KNOBS, FAULT_FACTORS, RECORDED_ENGINE_SETTINGS, TEXT_SETTINGS
+
+__all__ = ["ENGINE_KNOBS", "FAULT_FACTORS", "TEXT_SETTINGS", "FaultInjector", "breakpoints", "fault_factors",
+           "setting_value", "settings_at"]
 
 BATCHING = "batching"
 HARDWARE = "hardware"
 WORKLOAD = "workload"
 
-# fault kind -> (family, factor); config_push takes its factors from its knobs.
-FAULT_FACTORS: dict[str, tuple[str, str]] = {
-    "kv_shrink": (BATCHING, "num_kv_blocks"),
-    "step_delay": (HARDWARE, "step_delay_s"),
-    "fewer_threads": (HARDWARE, "num_threads"),
-    "cpu_contention": (HARDWARE, "cpu_contention"),
-    "rate_surge": (WORKLOAD, "arrival_rate"),
-    "burstier": (WORKLOAD, "burstiness"),
-    "longer_prompts": (WORKLOAD, "prompt_tokens"),
-    "longer_outputs": (WORKLOAD, "output_tokens"),
-    "tenant_flood": (WORKLOAD, "tenant"),
-}
-
-ENGINE_KNOBS = ("max_num_seqs", "max_num_batched_tokens", "chunk_size", "enable_chunked_prefill", "policy",
-                "batching_mode", "num_kv_blocks", "max_queue_len", "request_timeout_s")
-TEXT_SETTINGS = {"policy", "batching_mode", "dtype", "device", "tenant"}
-
 
 def fault_factors(fault: FaultSpec) -> list[tuple[str, str]]:
     """(family, factor) pairs a fault changes: its ground truth."""
     if fault.kind == "config_push":
-        return [(BATCHING, knob) for knob in fault.knobs]
+        return [(ALL_SETTINGS[knob].family, knob) for knob in fault.knobs]
     return [FAULT_FACTORS[fault.kind]]
 
 
@@ -51,9 +40,8 @@ def _active(fault: FaultSpec, t: float) -> bool:
 def settings_at(cfg: RunConfig, t: float, rate: float | None) -> dict[str, Any]:
     """Every factor's value at ``t`` seconds (numbers, or strings for the categorical ones)."""
     eng = cfg.engine
-    state: dict[str, Any] = {knob: getattr(eng, knob) for knob in ENGINE_KNOBS}
-    state.update(num_threads=eng.num_threads, cpu_contention=0, step_delay_s=0.0, dtype=eng.dtype,
-                 device=eng.device)
+    state: dict[str, Any] = {name: getattr(eng, name) for name in RECORDED_ENGINE_SETTINGS}
+    state.update(cpu_contention=0, step_delay_s=0.0)
     wl = cfg.workload
     offered = rate
     if wl.arrival == "ramp" and rate is not None:

@@ -89,4 +89,6 @@ def parse_settings(items: tuple[str, ...] | list[str], view: GraphView, table: p
                 raise UserError(f"--set {knob} needs a number, not {text!r}") from None
         else:
             settings[knob] = text
+        from causalsre.whatif.verify import check_intervention  # bounds from the settings table
+        check_intervention(knob, settings[knob])
     return settings

@@ -14,6 +14,8 @@ import json
 import math
 
 from causalsre.errors import UserError
+from harness.settings import INTEGER_KNOBS, REPLAY_KNOBS
+from harness.settings import knob as knob_setting
 
 # Beyond this (recorded step time / replay step time, either way) the replay machine is not the recording's:
 # measured and predicted then differ for a reason no model of the recording can see. The probe itself
@@ -21,14 +23,20 @@ from causalsre.errors import UserError
 # ratio of two probes needs about 1.4x before it says more than the probe's own noise.
 SPEED_TOLERANCE = 1.4
 
-# Graph knob -> (harness config key, fault kinds that set the same factor)
-KNOB_CONFIG = {
-    "max_num_seqs": ("engine.max_num_seqs", ()), "max_num_batched_tokens": ("engine.max_num_batched_tokens", ()),
-    "chunk_size": ("engine.chunk_size", ()), "policy": ("engine.policy", ()),
-    "num_kv_blocks": ("engine.num_kv_blocks", ("kv_shrink",)), "num_threads": ("engine.num_threads", ("fewer_threads",)),
-    "dtype": ("engine.dtype", ()), "device": ("engine.device", ()),
-}
-_INTEGER_KNOBS = {"max_num_seqs", "max_num_batched_tokens", "chunk_size", "num_kv_blocks", "num_threads"}
+# Graph knob -> (harness config key, fault kinds that set the same factor), from the settings table.
+KNOB_CONFIG = REPLAY_KNOBS
+_INTEGER_KNOBS = INTEGER_KNOBS
+
+
+def check_intervention(knob: str, value: object) -> object:
+    """An intervention's value checked as the harness would check it: finite always, and for a knob of the
+    settings table within its bounds and integral where it is integral (``--set max_num_seqs=nan`` fails here,
+    before any model is fitted). Returns the value (an integral float stays a float for the models)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"--set {knob}={value} is not a finite number", f"give {knob} a finite value")
+    if knob in KNOB_CONFIG:
+        knob_setting(knob).check(value, coerce=True)
+    return value
 
 
 def harness_overrides(interventions: dict) -> dict:
@@ -36,7 +44,7 @@ def harness_overrides(interventions: dict) -> dict:
     for knob, value in interventions.items():
         if knob not in KNOB_CONFIG:
             raise UserError(f"the harness cannot set {knob}", f"verify one of {', '.join(KNOB_CONFIG)}")
-        out[KNOB_CONFIG[knob][0]] = int(round(value)) if knob in _INTEGER_KNOBS else value
+        out[KNOB_CONFIG[knob][0]] = knob_setting(knob).check(value, coerce=True)
     return out
 
 

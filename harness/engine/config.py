@@ -7,13 +7,13 @@ the same settings an operator would change in production.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 
-from causalsre.errors import UserError
+from harness.engine.errors import UserError
+from harness.engine.settings import BATCHING_MODES, DTYPES, ENGINE_SETTINGS, LIVE_KNOBS, POLICIES, SETTINGS
 
-POLICIES = ("fcfs", "priority", "sjf")
-BATCHING_MODES = ("decode_first", "prefill_first")
-DTYPES = ("float32", "bfloat16", "float16")
+__all__ = ["BATCHING_MODES", "DTYPES", "LIVE_KNOBS", "MODEL_PRESETS", "POLICIES", "EngineConfig", "ModelConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,72 +65,75 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
                          num_kv_heads=8, intermediate_size=5632, max_position=4096),
 }
 
-# Knobs that may change while the engine runs (a config push); the rest fix the model and its memory layout.
-LIVE_KNOBS = ("max_num_seqs", "max_num_batched_tokens", "chunk_size", "enable_chunked_prefill", "policy",
-              "batching_mode", "max_queue_len", "request_timeout_s", "num_kv_blocks")
+# Share of the machine's memory the KV cache may take: the rest is the model, activations, the harness and the OS.
+KV_MEMORY_FRACTION = 0.5
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+_FIELD_TYPES = {"int": "int", "float": "float", "bool": "bool", "choice": "str", "device": "str", "preset": "str"}
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise UserError(f"{name} must be a positive integer, got {value!r}", f"set {name} to an integer >= 1")
+def machine_memory_bytes() -> int | None:
+    """Physical memory of this machine (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
-@dataclass(slots=True)
-class EngineConfig:
-    model: str = "tiny"
-    device: str = "cpu"
-    dtype: str = "float32"
-    num_threads: int = 1
-    seed: int = 0
-    max_num_seqs: int = 16
-    max_num_batched_tokens: int = 256
-    enable_chunked_prefill: bool = True
-    chunk_size: int = 64
-    policy: str = "fcfs"
-    batching_mode: str = "decode_first"
-    num_kv_blocks: int = 256
-    block_size: int = 16
-    max_queue_len: int = 64
-    request_timeout_s: float | None = 30.0
+class _EngineConfigMethods:
+    """The behaviour of :class:`EngineConfig`; its fields come from ``ENGINE_SETTINGS``."""
+
+    __slots__ = ()
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
+        """Every setting against its declared bounds, then the KV cache against the machine's memory."""
         if self.model not in MODEL_PRESETS:
             raise UserError(f"unknown model preset {self.model!r}", f"use one of {', '.join(MODEL_PRESETS)}")
-        if self.device != "cpu" and not str(self.device).startswith("cuda"):
-            raise UserError(f"unknown device {self.device!r}", "use 'cpu' or 'cuda' (or 'cuda:N')")
-        if self.dtype not in DTYPES:
-            raise UserError(f"unknown dtype {self.dtype!r}", f"use one of {', '.join(DTYPES)}")
-        for name in ("num_threads", "max_num_seqs", "max_num_batched_tokens", "chunk_size", "num_kv_blocks",
-                     "block_size", "max_queue_len"):
-            _positive_int(name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise UserError(f"seed must be an integer, got {self.seed!r}", "pass an integer seed")
-        if not isinstance(self.enable_chunked_prefill, bool):
-            raise UserError("enable_chunked_prefill must be true or false", "pass a boolean")
-        if self.policy not in POLICIES:
-            raise UserError(f"unknown scheduling policy {self.policy!r}", f"use one of {', '.join(POLICIES)}")
-        if self.batching_mode not in BATCHING_MODES:
-            raise UserError(f"unknown batching mode {self.batching_mode!r}",
-                            f"use one of {', '.join(BATCHING_MODES)}")
-        timeout = self.request_timeout_s
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not timeout > 0):
-            raise UserError(f"request_timeout_s must be a positive number or None, got {timeout!r}",
-                            "set a timeout in seconds, or None to disable timeouts")
+        for setting in ENGINE_SETTINGS:
+            setting.check(getattr(self, setting.name))
+        self._check_kv_memory()
+
+    def kv_cache_bytes(self) -> int:
+        """Bytes of the paged KV cache: blocks x tokens per block x layers x KV heads x head dim x (K, V) x dtype."""
+        m = MODEL_PRESETS[self.model]
+        return (self.num_kv_blocks * self.block_size * m.num_layers * m.num_kv_heads * m.head_dim * 2
+                * DTYPE_BYTES[self.dtype])
+
+    def _check_kv_memory(self) -> None:
+        total = machine_memory_bytes()
+        if total is None:
+            return
+        limit = KV_MEMORY_FRACTION * total
+        need = self.kv_cache_bytes()
+        if need > limit:
+            per_block = need // self.num_kv_blocks
+            most = max(1, int(limit // per_block))
+            raise UserError(
+                f"a KV cache of {self.num_kv_blocks} blocks x {self.block_size} tokens needs {need / 2**30:,.1f} GiB, "
+                f"more than {KV_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:,.1f} GiB",
+                f"set num_kv_blocks to at most {most}, or a smaller block_size")
 
     def replace(self, **knobs: object) -> EngineConfig:
         """A validated copy with some fields changed (unknown names are a user error)."""
-        names = {f.name for f in fields(self)}
-        unknown = sorted(set(knobs) - names)
+        unknown = sorted(set(knobs) - set(SETTINGS))
         if unknown:
             raise UserError(f"unknown engine setting(s): {', '.join(unknown)}",
-                            f"use names from: {', '.join(sorted(names))}")
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+                            f"use names from: {', '.join(sorted(SETTINGS))}")
+        values = self.to_dict()
         values.update(knobs)
         return EngineConfig(**values)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# One field per entry of ENGINE_SETTINGS, with its default; validated in __post_init__ (and on replace()).
+EngineConfig = make_dataclass(
+    "EngineConfig",
+    [(s.name, _FIELD_TYPES[s.kind] + (" | None" if s.nullable else ""), field(default=s.default))
+     for s in ENGINE_SETTINGS],
+    bases=(_EngineConfigMethods,), slots=True)
+EngineConfig.__module__ = __name__  # make_dataclass's module= needs Python 3.12; this keeps pickling working
+EngineConfig.__doc__ = "The engine's settings (see harness.engine.settings for each one's meaning and bounds)."

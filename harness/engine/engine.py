@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from causalsre.errors import UserError
+from harness.engine.errors import UserError
 from harness.engine.config import LIVE_KNOBS, EngineConfig, ModelConfig
 from harness.engine.model_runner import ModelRunner
 from harness.engine.observer import EngineObserver, NullObserver, RequestRecord, StepRecord
