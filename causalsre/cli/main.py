@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "harness": "causalsre.cli.harness:harness",
     "postmortem": "causalsre.cli.postmortem:postmortem",
     "recommend": "causalsre.cli.whatif:recommend",
+    "serve": "causalsre.cli.serve:serve",
     "slo": "causalsre.cli.slo:slo",
     "whatif": "causalsre.cli.whatif:whatif",
 }

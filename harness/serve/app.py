@@ -1,0 +1,223 @@
+"""The FastAPI app: OpenAI-compatible routes over an :class:`~harness.serve.loop.EngineLoop`.
+
+Every error a client can cause is a 4xx with OpenAI's ``{"error": {...}}`` object (FastAPI's 422 becomes a
+400). 5xx is left for the server's own failures: the engine thread died (500, and /health answers 503), or
+a request timed out in the engine or was cut by shutdown (503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from harness.serve import protocol as P
+from harness.serve.limits import ApiError, BodySizeLimit, validation_message
+from harness.serve.loop import EngineLoop, Pending
+from harness.serve.text import chat_text, prompt_ids, token_word
+
+DISCONNECT_POLL_S = 0.5
+
+
+def create_app(loop: EngineLoop) -> FastAPI:
+    """The app; its lifespan starts ``loop`` if needed and stops it (flushing telemetry) at shutdown."""
+    settings = loop.settings
+    model_name = settings.model_name
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if loop.engine is None:
+            loop.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(loop.stop)
+
+    app = FastAPI(title="causalsre serve", version="1", lifespan=lifespan,
+                  description="The causalsre engine behind an OpenAI-compatible API (see docs/serve.md).")
+    app.add_middleware(BodySizeLimit, max_bytes=settings.serve.max_body_bytes)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse(P.error_body(exc.message, exc.type, exc.param, exc.code), status_code=exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        message, param = validation_message(exc)
+        return JSONResponse(P.error_body(message, "invalid_request_error", param, None), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return JSONResponse(P.error_body(str(exc.detail), kind, None, exc.status_code),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    async def require_key(request: Request) -> None:
+        if settings.api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
+            raise ApiError(401, "invalid or missing API key: send 'Authorization: Bearer KEY'",
+                           "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/health")
+    async def health():
+        if loop.error is not None:
+            return JSONResponse(P.error_body(f"engine failed: {loop.error!r}", "server_error"), status_code=503)
+        return Response(status_code=200)
+
+    @app.get("/metrics")
+    async def metrics():
+        from harness.serve.metrics import CONTENT_TYPE
+
+        return Response(loop.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    async def models():
+        max_len = loop.engine.model_config.max_position
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": int(time.time()),
+                                            "owned_by": "causalsre", "root": model_name, "max_model_len": max_len}]}
+
+    @app.post("/v1/completions", dependencies=[Depends(require_key)])
+    async def completions(body: P.CompletionRequest, request: Request):
+        vocab = loop.engine.model_config.vocab_size
+        if isinstance(body.prompt, str):
+            ids = prompt_ids(body.prompt, vocab)
+        elif isinstance(body.prompt[0], str):
+            ids = prompt_ids(body.prompt[0], vocab)
+        else:
+            ids = list(body.prompt)
+            if max(ids) >= vocab:
+                raise ApiError(400, f"token ids must lie in [0, {vocab})", param="prompt")
+        return await _serve("completion", body, body.max_tokens, ids, request)
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
+    async def chat_completions(body: P.ChatCompletionRequest, request: Request):
+        ids = prompt_ids(chat_text([(m.role, m.text()) for m in body.messages]), loop.engine.model_config.vocab_size)
+        return await _serve("chat", body, body.requested_max_tokens, ids, request)
+
+    async def _serve(kind: str, body, requested: int | None, ids: list[int], request: Request):
+        if body.model is not None and body.model != model_name:
+            raise ApiError(404, f"the model '{body.model}' does not exist; this server serves '{model_name}'",
+                           param="model", code="model_not_found")
+        tenant = request.headers.get("x-tenant") or body.user
+        if tenant is not None and len(tenant) > P.MAX_TENANT_CHARS:
+            raise ApiError(400, f"X-Tenant is longer than {P.MAX_TENANT_CHARS} characters", param="user")
+        max_tokens = _max_tokens(requested, len(ids))
+        pending = loop.submit(ids, max_tokens, priority=body.priority, tenant=tenant, arrival_ns=loop.now_ns(),
+                              attributes={"endpoint": kind, "stream": body.stream})
+        if pending is None:
+            _raise_for("rejected", "queue_full")
+        first = await _next(pending, request)
+        if first[0] != "accepted":
+            _raise_for(first[1], first[2])
+        rid = P.new_id(kind)
+        if body.stream:
+            opts = body.stream_options or P.StreamOptions()
+            return StreamingResponse(_stream(kind, rid, pending, len(ids), opts), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        words, finished = [], False
+        try:
+            while True:
+                message = await _next(pending, request)
+                if message[0] == "token":
+                    words.append(token_word(message[1]))
+                    continue
+                finished = True
+                if message[1] != "ok":
+                    _raise_for(message[1], message[2])
+                return P.full_response(kind, rid, model_name, "".join(words), "length",
+                                       P.usage(len(ids), len(words)))
+        finally:
+            if not finished:
+                loop.abort(pending.request_id)   # the client went away (or we were cancelled): free its blocks
+
+    def _max_tokens(requested: int | None, num_prompt: int) -> int:
+        limit = settings.serve.max_tokens_limit
+        max_position = loop.engine.model_config.max_position
+        room = max_position - num_prompt
+        if room < 1:
+            raise ApiError(400, f"this model's maximum context length is {max_position} tokens; the prompt has "
+                           f"{num_prompt} (one per word, plus BOS)", param="prompt", code="context_length_exceeded")
+        if requested is None:
+            return min(settings.serve.default_max_tokens, room, limit)
+        if requested > limit:
+            raise ApiError(400, f"max_tokens must be at most {limit}, got {requested}", param="max_tokens")
+        if requested > room:
+            raise ApiError(400, f"this model's maximum context length is {max_position} tokens; you asked for "
+                           f"{num_prompt + requested} ({num_prompt} in the prompt, {requested} to generate)",
+                           param="max_tokens", code="context_length_exceeded")
+        return requested
+
+    def _raise_for(status: str, reason: str):
+        retry = {"Retry-After": str(settings.serve.retry_after_s)}
+        if status == "rejected":
+            raise ApiError(429, "the server's request queue is full; retry later", "rate_limit_exceeded",
+                           code="queue_full", headers=retry)
+        if status in ("error", "invalid"):
+            raise ApiError(400, f"the request cannot be served with this engine's settings ({reason})",
+                           code=reason if status == "error" else None)
+        if status == "timeout":
+            raise ApiError(503, f"the request timed out in the engine after "
+                           f"{settings.engine.request_timeout_s} s", "server_overloaded", code="timeout",
+                           headers=retry)
+        if status == "aborted":
+            raise ApiError(503, "the request was aborted (the server is shutting down)", "server_error",
+                           code="aborted", headers=retry)
+        raise ApiError(500, f"the engine failed ({reason})", "server_error", code=reason)
+
+    async def _next(pending: Pending, request: Request) -> tuple:
+        """The next message for a non-streaming request, aborting it if the client disconnects meanwhile."""
+        while True:
+            try:
+                return await asyncio.wait_for(pending.queue.get(), DISCONNECT_POLL_S)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    loop.abort(pending.request_id)
+                    raise ApiError(499, "client closed the request", code="client_closed") from None
+
+    async def _stream(kind: str, rid: str, pending: Pending, num_prompt: int, opts: P.StreamOptions):
+        created, n, finished = int(time.time()), 0, False
+
+        def sse(obj: dict) -> str:
+            return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+
+        def chunk(**kw) -> str:
+            return sse(P.chunk(kind, rid, model_name, created, **kw))
+
+        try:
+            if kind == "chat":
+                yield chunk(role=True, text="")
+            while True:
+                message = await pending.queue.get()   # Starlette cancels this task when the client disconnects
+                if message[0] == "token":
+                    n += 1
+                    use = P.usage(num_prompt, n) if opts.continuous_usage_stats else None
+                    yield chunk(text=token_word(message[1]), use=use)
+                    continue
+                finished = True
+                if message[1] == "ok":
+                    yield chunk(text=None if kind == "chat" else "", finish_reason="length")
+                    if opts.include_usage:
+                        yield chunk(no_choices=True, use=P.usage(num_prompt, n))
+                else:
+                    try:
+                        _raise_for(message[1], message[2])
+                    except ApiError as exc:   # headers are sent: vLLM's way is an error event in the stream
+                        yield sse(P.error_body(exc.message, exc.type, exc.param, exc.code))
+                yield "data: [DONE]\n\n"
+                return
+        finally:
+            if not finished:
+                loop.abort(pending.request_id)
+
+    return app

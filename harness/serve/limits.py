@@ -1,0 +1,112 @@
+"""Request limits and error plumbing: the body-size guard, the API error type, FastAPI's errors in words."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    """An error answered with OpenAI's error object (status, message, type, param, code)."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", *, param: str | None = None,
+                 code: str | int | None = None, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers
+
+
+def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    """One line for the first problem, and the offending field (``messages.0.role``) as OpenAI's ``param``."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request body", None
+    err = errors[0]
+    loc = [str(p) for p in err.get("loc", ()) if p != "body" and not _is_type_tag(p)]
+    param = ".".join(loc) or None
+    if err.get("type") == "json_invalid":
+        return "the request body is not valid JSON", None
+    if param is None and err.get("type") in ("model_attributes_type", "dict_type"):
+        return "the request body must be a JSON object", None
+    if err.get("type") == "missing":
+        return f"missing required field '{param}'", param
+    message = str(err.get("msg", "invalid value"))
+    return (f"{param}: {message}" if param else message), param
+
+
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none", "function-after", "function-before"}
+
+
+def _is_type_tag(part) -> bool:
+    """Pydantic names the union member in an error's location ('prompt.str'); OpenAI's param has no such part."""
+    if isinstance(part, int):
+        return False
+    text = str(part)
+    return text in _TYPE_NAMES or any(c in text for c in "[-'") or text[:1].isupper()
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: bodies over ``max_bytes`` get a 413 before anything parses them.
+
+    A declared Content-Length is checked up front; a chunked body is counted as it arrives and cut off at
+    the limit, so a client cannot make the server buffer more than ``max_bytes``.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await self._reject(send, 400, "the Content-Length header is not a number")
+                return
+            if too_big:
+                await self._reject(send, 413, f"the request body is larger than {self.max_bytes} bytes")
+                return
+        seen = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send, 413, f"the request body is larger than {self.max_bytes} bytes")
+
+    @staticmethod
+    async def _reject(send, status: int, message: str) -> None:
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                     "code": status}}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(StarletteHTTPException):
+    # An HTTPException, so FastAPI's body reader re-raises it (it turns other errors into a 400).
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")

@@ -1,0 +1,97 @@
+"""What `causalsre serve` runs: the engine section of a harness run config plus the server's own limits.
+
+A CONFIG.toml for serve is a harness run config (docs/harness.md): its ``[engine]`` section sets the engine
+and its ``name`` names the server session's ``runs`` row; the workload and fault sections are ignored (the
+load comes from clients). An optional ``[serve]`` section sets the limits below; command-line flags override
+both.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from causalsre.errors import UserError
+from harness.config import EngineSection, RunConfig, parse_run_config
+
+
+class ServeSection(BaseModel):
+    """Server limits. Defaults keep one request from holding the engine for long on a CPU."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_name: str | None = Field(None, min_length=1, max_length=200)   # default: "causalsre-<preset>"
+    default_max_tokens: int = Field(16, ge=1)        # OpenAI's default for /v1/completions
+    max_tokens_limit: int = Field(1024, ge=1)         # larger max_tokens -> 400
+    max_body_bytes: int = Field(1 << 20, ge=1024)     # larger request bodies -> 413
+    max_in_flight: int | None = Field(None, ge=1)     # front-door bound (default: max_num_seqs + max_queue_len)
+    retry_after_s: int = Field(1, ge=1)               # the Retry-After header of a 429
+    flush_interval_s: float = Field(0.75, gt=0, le=60)  # telemetry flush period: SIGKILL loses at most this
+
+
+class ServeSettings(BaseModel):
+    """Everything a server needs, validated; built by :func:`load_serve_settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "serve"
+    engine: EngineSection = EngineSection()
+    serve: ServeSection = ServeSection()
+    api_key: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.serve.model_name or f"causalsre-{self.engine.model}"
+
+    @property
+    def max_in_flight(self) -> int:
+        # Requests admitted past the front door: every seat plus the engine's waiting queue, so the engine's
+        # own admission control answers first and the front door only bounds memory in a burst.
+        return self.serve.max_in_flight or (self.engine.max_num_seqs + self.engine.max_queue_len)
+
+    def to_json_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude={"api_key"})   # the key is a secret: never in the DB
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "config"
+    return f"{where}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
+
+
+def load_serve_settings(config_path: str | Path | None = None, *, model_name: str | None = None,
+                        max_queue: int | None = None, api_key: str | None = None,
+                        overrides: dict | None = None, engine_overrides: dict | None = None) -> ServeSettings:
+    """Settings from an optional CONFIG.toml and the command-line flags (flags win).
+
+    ``overrides`` and ``engine_overrides`` replace keys of the [serve] and [engine] sections.
+    """
+    name, engine, serve = "serve", {}, {}
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist", "check the path")
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"config file {path} is not valid TOML ({exc})", "fix the syntax") from None
+        serve = data.pop("serve", {})
+        if not isinstance(serve, dict):
+            raise UserError(f"bad serve config {path}: [serve] must be a table", "see docs/serve.md")
+        data.setdefault("name", path.stem)
+        run_cfg: RunConfig = parse_run_config(data, source=str(path))
+        name, engine = run_cfg.name, run_cfg.engine.model_dump()
+    engine = dict(engine, **(engine_overrides or {}))
+    if max_queue is not None:
+        engine["max_queue_len"] = max_queue
+    if model_name is not None:
+        serve = dict(serve, model_name=model_name)
+    serve = dict(serve, **(overrides or {}))
+    if api_key is not None and not api_key.strip():
+        raise UserError("--api-key is empty", "pass a non-empty key, or leave the flag out")
+    try:
+        return ServeSettings(name=name, engine=engine, serve=serve, api_key=api_key)
+    except ValidationError as exc:
+        raise UserError(f"bad serve settings: {_first_error(exc)}", "see docs/serve.md") from None
