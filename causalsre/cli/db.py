@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from causalsre.cli import db_import
 from causalsre.errors import UserError
 
 DB_PATH = click.Path(dir_okay=False)
@@ -178,13 +179,9 @@ def import_requests(file: str, db_path: str, name: str | None) -> None:
     _import(file, db_path, name, "import_requests_file")
 
 
-@import_group.command("vllm-bench")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--db", "db_path", required=True, type=DB_PATH, help="Telemetry database (created if missing).")
-@click.option("--name", default=None, help="Label for the run (default: the file name).")
-def import_vllm(file: str, db_path: str, name: str | None) -> None:
-    """Import the per-request result JSON of vLLM's serving benchmark (--save-result).
-
-    Example: causalsre db import vllm-bench vllm-result.json --db telemetry.duckdb
-    """
-    _import(file, db_path, name, "import_vllm_bench")
+# Importers for what a deployment has (causalsre/cli/db_import.py), one line each.
+import_group.add_command(db_import.vllm_bench)
+import_group.add_command(db_import.prometheus)
+import_group.add_command(db_import.otel)
+import_group.add_command(db_import.guidellm)
+import_group.add_command(db_import.events)

@@ -1,0 +1,132 @@
+"""`causalsre db import vllm-bench|prometheus|otel|guidellm|events FILE... --db DB [--json]`.
+
+Each command reads and checks every file before it opens the database, then writes everything in one
+transaction (:func:`causalsre.telemetry.importers.common.write_batches`); a bad file changes nothing.
+The commands are registered on the `db import` group in :mod:`causalsre.cli.db`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+
+
+def _common(command):
+    command = click.option("--json", "as_json", is_flag=True, help="Print the run ids and row counts as JSON.")(command)
+    command = click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+                           help="Telemetry database (created if missing).")(command)
+    return command
+
+
+def _write(db_path: str, batches: list, as_json: bool) -> None:
+    from causalsre.telemetry import connect_writable
+    from causalsre.telemetry.importers.common import write_batches
+
+    created = not Path(db_path).exists()
+    try:
+        con = connect_writable(db_path)
+        try:
+            write_batches(con, batches)
+        finally:
+            con.close()
+    except Exception:
+        if created:  # a failed import into a new path leaves no empty database behind
+            for leftover in (Path(db_path), Path(db_path + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    runs = [{"run_id": b.run_id, "kind": b.kind, "attached": b.attach, **b.counts()} for b in batches]
+    if as_json:
+        click.echo(json.dumps({"db": db_path, "runs": runs}, indent=2))
+        return
+    for run in runs:
+        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in run.items()
+                           if k in ("requests", "metric_samples", "operator_events", "run_settings") and v)
+        verb = "added to run" if run["attached"] else "as run"
+        click.echo(f"imported {counts or 'nothing'} into {db_path} {verb} {run['run_id']}")
+
+
+@click.command("vllm-bench")
+@FILES
+@_common
+@click.option("--name", default=None, help="Label for the run (default: the file name).")
+def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | None) -> None:
+    """Import vLLM `bench serve --save-result --save-detailed` JSON: one run per result.
+
+    Arrivals are the real send times minus the client-side queue times (start_times, queue_times); files
+    without them fall back to request_submit_times or evenly spaced "approximate" arrivals.
+
+    Example: causalsre db import vllm-bench vllm-0.32-result.json --db telemetry.duckdb --json
+    """
+    from causalsre.telemetry.importers import vllm_bench as importer
+
+    _write(db_path, importer.parse(list(files), name=name), as_json)
+
+
+@click.command("prometheus")
+@FILES
+@_common
+@click.option("--run", "run_id", default=None, help="Add the samples to this existing run (e.g. a vllm-bench import).")
+@click.option("--at", "at", default=None, help="Scrape time of a single text file (ISO 8601 or epoch seconds).")
+@click.option("--name", default=None, help="Label for a new run (default: the first file name).")
+def prometheus(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | None, at: str | None,
+               name: str | None) -> None:
+    """Import Prometheus text scrapes and/or HTTP API query_range JSON into metric_samples.
+
+    A text scrape's time comes from `--at`, a `# scrape_time <epoch or ISO>` comment, or a file name like
+    metrics-1767225600.txt (in that order). All files of one command become one run, or join `--run RUN`.
+
+    Example: causalsre db import prometheus scrapes/*.prom --db telemetry.duckdb --run import-vllm-bench-3f2a
+    """
+    from causalsre.telemetry.importers import prometheus as importer
+
+    _write(db_path, [importer.parse(list(files), run_id=run_id, at=at, name=name)], as_json)
+
+
+@click.command("otel")
+@FILES
+@_common
+@click.option("--name", default=None, help="Label for the run (default: the first file name).")
+def otel(files: tuple[str, ...], db_path: str, as_json: bool, name: str | None) -> None:
+    """Import OpenTelemetry OTLP JSON traces: each LLM request span (vLLM's, or GenAI conventions) is a request.
+
+    Example: causalsre db import otel traces.otlp.json --db telemetry.duckdb
+    """
+    from causalsre.telemetry.importers import otel as importer
+
+    _write(db_path, [importer.parse(list(files), name=name)], as_json)
+
+
+@click.command("guidellm")
+@FILES
+@_common
+@click.option("--name", default=None, help="Label prefix for the runs (default: the file name).")
+def guidellm(files: tuple[str, ...], db_path: str, as_json: bool, name: str | None) -> None:
+    """Import a guidellm benchmark report (benchmarks.json): one run per benchmark (rate) in the report.
+
+    Example: causalsre db import guidellm benchmarks.json --db telemetry.duckdb
+    """
+    from causalsre.telemetry.importers import guidellm as importer
+
+    _write(db_path, importer.parse(list(files), name=name), as_json)
+
+
+@click.command("events")
+@FILES
+@_common
+@click.option("--run", "run_id", default=None, help="Attach the events to this existing run.")
+@click.option("--name", default=None, help="Label for a new run (default: the file name).")
+def events(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | None, name: str | None) -> None:
+    """Import operator events (deploys, config pushes, scale events) from CSV: time,key,value[,kind].
+
+    Rows of kind `config` whose value is a number or a word are also recorded as setting changes
+    (run_settings), so the postmortem sees them like a harness config push.
+
+    Example: causalsre db import events changes.csv --db telemetry.duckdb --run import-vllm-bench-3f2a
+    """
+    from causalsre.telemetry.importers import events as importer
+
+    _write(db_path, [importer.parse(list(files), run_id=run_id, name=name)], as_json)

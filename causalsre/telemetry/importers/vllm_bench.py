@@ -1,0 +1,149 @@
+"""vLLM's serving benchmark result (``vllm bench serve --save-result --save-detailed``) -> one run per result.
+
+Field meanings, from vllm/benchmarks/serve.py: ``start_times`` are ``time.perf_counter()`` values taken when
+each request was *sent* (an arbitrary origin, so only differences count); ``queue_times`` are the client-side
+waits before sending (``client_queue_time = start_time - request_arrival_time``, the wait for a
+``--max-concurrency`` slot); ``ttfts`` and ``latencies`` are measured from sending; ``itls`` are the gaps
+between streamed chunks; ``date`` (``%Y%m%d-%H%M%S``, the client's local clock) is written after the run
+ends, ``duration`` seconds after it began. An empty ``errors`` entry means success.
+
+So a request arrived at ``start - queue``: latencies here are measured from that arrival, the way every
+view of the schema measures them (a client that queues does not hide the wait). Arrival order and gaps are
+exact; the wall clock is ``date - duration`` for the first arrival, read as UTC. Older files without
+``start_times`` fall back to ``request_submit_times`` (epoch seconds) or, failing both, to evenly spaced
+arrivals over ``duration``, recorded as ``arrivals: "approximate"`` in the run's config.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from causalsre.errors import UserError
+from causalsre.telemetry.importers.common import (MAX_LATENCY_S, Batch, epoch_seconds, existing_file, fingerprint,
+                                                  number, read_json, requests_frame)
+
+KIND = "import-vllm-bench"
+REQUIRED = ("ttfts", "itls", "input_lens", "output_lens", "errors")
+WHAT = "the file saved by `vllm bench serve --save-result --save-detailed`"
+CONFIG_KEYS = ("backend", "label", "model_id", "tokenizer_id", "request_rate", "burstiness", "max_concurrency",
+               "num_prompts", "duration", "date", "completed", "failed")
+
+
+def parse(paths: list[str | Path], *, name: str | None = None) -> list[Batch]:
+    """Read and check every file; one :class:`Batch` (a new run) per benchmark result."""
+    batches = []
+    for raw in paths:
+        path = existing_file(raw)
+        doc = read_json(path, WHAT)
+        docs = doc if isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc) else [doc]
+        digest = fingerprint([path])
+        for index, one in enumerate(docs):
+            where = path.name if len(docs) == 1 else f"{path.name} result {index + 1}"
+            run_id = f"{KIND}-{digest}" if len(docs) == 1 else f"{KIND}-{digest}-{index + 1}"
+            batches.append(_batch(one, where, run_id, name or path.name))
+    return batches
+
+
+def _batch(doc: object, where: str, run_id: str, name: str) -> Batch:
+    if not isinstance(doc, dict):
+        raise UserError(f"{where} is not a JSON object", f"give {WHAT}")
+    missing = [k for k in REQUIRED if k not in doc]
+    if missing:
+        raise UserError(f"{where} lacks key(s) {', '.join(missing)}",
+                        "save the benchmark with --save-result --save-detailed")
+    if not isinstance(doc["ttfts"], list) or not doc["ttfts"]:
+        raise UserError(f"{where} holds no requests", "give a benchmark result with at least one request")
+    n = len(doc["ttfts"])
+    for key in REQUIRED + tuple(k for k in ("start_times", "queue_times", "latencies", "request_submit_times")
+                                if doc.get(k) is not None):
+        if not isinstance(doc[key], list) or len(doc[key]) != n:
+            raise UserError(f"{where}: {key} must be a list of {n} entries like ttfts", "give an unmodified file")
+    errors = ["" if e is None else str(e) for e in doc["errors"]]
+    failed = np.array([bool(e.strip()) for e in errors])
+    ttft = _floats(doc["ttfts"], where, "ttfts")
+    gaps = []
+    for i, entry in enumerate(doc["itls"]):
+        if entry is None:
+            entry = []
+        if not isinstance(entry, list):
+            raise UserError(f"{where}: itls entry {i} is not a list", "give an unmodified file")
+        gaps.append(float(sum(_floats(entry, where, f"itls[{i}]"))) if entry else 0.0)
+    decode = np.array(gaps)
+    queue = _floats(doc["queue_times"], where, "queue_times") if doc.get("queue_times") is not None else np.zeros(n)
+    latency = _floats(doc["latencies"], where, "latencies") if doc.get("latencies") is not None else ttft + decode
+    latency = np.where(latency > 0, latency, ttft + decode)
+    base, arrival, arrivals = _arrivals(doc, n, queue, where)
+    send = arrival + queue
+    first_token = np.where(failed, np.nan, send + ttft)
+    # A failed request ends when the client gave up on it (its latency), a good one when its last token came.
+    finish = np.where(failed, send + latency, send + np.maximum(latency, ttft + decode))
+    attributes = None
+    if doc.get("queue_times") is not None:
+        attributes = [json.dumps({"client_queue_s": float(q)}) for q in queue]
+    reasons = doc.get("finish_reasons") if isinstance(doc.get("finish_reasons"), list) else None
+    frame, t0 = requests_frame(
+        {"arrival": arrival, "enqueue": send, "first_token": first_token,
+         "last_token": np.where(failed, np.nan, send + ttft + decode), "finish": finish}, base_s=base,
+        prompt_tokens=doc["input_lens"], output_tokens=doc["output_lens"],
+        status=np.where(failed, "error", "ok"),
+        finish_reason=[e[:200] if e.strip() else (str(reasons[i]) if reasons and len(reasons) == n
+                                                  and reasons[i] else "length") for i, e in enumerate(errors)],
+        attributes=attributes, where=where)
+    config = {key: doc[key] for key in CONFIG_KEYS if key in doc and isinstance(doc[key], (str, int, float))}
+    config.update(source=where, arrivals=arrivals)
+    rate, burst = doc.get("request_rate"), doc.get("burstiness")
+    return Batch(run_id=run_id, kind=KIND, name=name, t0_s=t0, config=config, requests=frame,
+                 arrival_rate=_positive_or_none(rate), burstiness=_positive_or_none(burst))
+
+
+def _floats(values: list, where: str, key: str) -> np.ndarray:
+    return np.array([number(0.0 if v is None else v, f"{where}: {key}[{i}]", maximum=MAX_LATENCY_S)
+                     for i, v in enumerate(values)], dtype=float)
+
+
+def _positive_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) and value > 0 else None
+
+
+def _bench_end(doc: dict, where: str) -> float | None:
+    """Epoch seconds of ``date`` (the client's clock when the run ended), read as UTC."""
+    if doc.get("date") is None:
+        return None
+    try:
+        end = datetime.strptime(str(doc["date"]), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise UserError(f"{where}: date {doc['date']!r} is not YYYYMMDD-HHMMSS", "give an unmodified file") from None
+    return epoch_seconds(end.timestamp(), f"{where}: date")
+
+
+def _arrivals(doc: dict, n: int, queue: np.ndarray, where: str) -> tuple[float, np.ndarray, str]:
+    """(epoch seconds of the first arrival, arrivals in seconds after it, how they were found)."""
+    duration = number(doc.get("duration") or 0.0, f"{where}: duration", maximum=MAX_LATENCY_S)
+    if doc.get("start_times") is not None:
+        end = _bench_end(doc, where)
+        if end is None:
+            raise UserError(f"{where} has start_times but no date", "give an unmodified file (vLLM writes date)")
+        start = _floats_any(doc["start_times"], where, "start_times")
+        relative = start - queue
+        if np.ptp(relative) > MAX_LATENCY_S:
+            raise UserError(f"{where}: start_times span more than a week", "give an unmodified file")
+        return end - duration, relative - relative.min(), "start_times"
+    if doc.get("request_submit_times") is not None:
+        submits = np.array([epoch_seconds(v, f"{where}: request_submit_times[{i}]")
+                            for i, v in enumerate(doc["request_submit_times"])])
+        return float(submits.min()), submits - submits.min(), "request_submit_times"
+    end = _bench_end(doc, where)
+    if end is None:
+        raise UserError(f"{where} has neither start_times nor date", "save the benchmark with --save-detailed")
+    return end - duration, np.linspace(0.0, duration, num=n, endpoint=False), "approximate"
+
+
+def _floats_any(values: list, where: str, key: str) -> np.ndarray:
+    # perf_counter values: any finite number (the origin is arbitrary, only differences count).
+    return np.array([number(v, f"{where}: {key}[{i}]", minimum=None) for i, v in enumerate(values)], dtype=float)
