@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import click
@@ -38,22 +39,16 @@ def migrate_command(path: str) -> None:
 
     Example: causalsre db migrate old.duckdb
     """
-    import duckdb
-
-    from causalsre.telemetry.schema import SCHEMA_VERSION, _open_error, migrate, schema_version
-    from pathlib import Path
+    from causalsre.telemetry.schema import SCHEMA_VERSION, connect_writable, inspect_database
 
     if not Path(path).exists():
         raise UserError(f"database {path} does not exist", "create one with `causalsre db init PATH`")
-    try:
-        con = duckdb.connect(path)
-    except duckdb.Error as exc:
-        raise _open_error(Path(path), exc) from None
-    try:
-        before = schema_version(con)
-        applied = migrate(con)
-    finally:
-        con.close()
+    # Classified read-only first: another application's database (or one of a newer schema) is refused
+    # before anything is written; this is the one command that upgrades an older schema in place.
+    state = inspect_database(path)
+    before = state.version if state is not None else 0
+    connect_writable(path, create=False, upgrade=True).close()
+    applied = before < SCHEMA_VERSION
     if applied:
         click.echo(f"{path}: migrated from schema version {before} to {SCHEMA_VERSION}")
     else:
@@ -128,10 +123,19 @@ def export(path: str, out_dir: str, overwrite: bool) -> None:
     """
     from causalsre.telemetry import connect_readonly
     from causalsre.telemetry.export import export_parquet
+    from causalsre.telemetry.failures import storage_error
 
     con = connect_readonly(path)
+    created = not Path(out_dir).exists()
     try:
         written = export_parquet(con, out_dir, overwrite=overwrite)
+    except Exception as exc:
+        failure = storage_error(out_dir, exc)
+        if failure is None:
+            raise
+        if created:  # the half-written folder is ours: remove it rather than leave a partial export
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise failure from None
     finally:
         con.close()
     rows = ", ".join(f"{table} {count}" for table, count in written.items() if count)
@@ -143,23 +147,37 @@ def import_group() -> None:
     """Import your own telemetry (each import becomes one run)."""
 
 
+def _close_quietly(con) -> None:
+    """Close a connection that a fatal write error may have invalidated (closing it then raises)."""
+    import duckdb
+
+    try:
+        con.close()
+    except duckdb.Error:
+        pass
+
+
 def _import(file: str, db_path: str, name: str | None, importer_name: str) -> None:
-    from causalsre.telemetry import connect_writable
-    from causalsre.telemetry import imports
+    from causalsre.telemetry import connect_writable, imports
+    from causalsre.telemetry.failures import storage_error
+    from causalsre.telemetry.schema import remove_database
 
     importer = getattr(imports, importer_name)
     created = not Path(db_path).exists()
-    con = connect_writable(db_path)
+    # upgrade=False: an older database is refused (before any write), not migrated as a side effect.
+    con = connect_writable(db_path, upgrade=False)
     try:
         run_id = importer(con, file, name=name)
         count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
-    except Exception:
-        con.close()
+    except Exception as exc:
+        _close_quietly(con)
         if created:  # a failed import into a new path leaves no empty database behind
-            for leftover in (Path(db_path), Path(db_path + ".wal")):
-                leftover.unlink(missing_ok=True)
+            remove_database(db_path)
+        failure = storage_error(db_path, exc)  # a full disk: one line naming the file, not a traceback
+        if failure is not None:
+            raise failure from None
         raise
-    con.close()
+    _close_quietly(con)
     click.echo(f"imported {count} requests from {file} into {db_path} as run {run_id}")
 
 

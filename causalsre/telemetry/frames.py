@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.telemetry import columns
+from causalsre.telemetry.failures import rollback_quietly
 
 STATUSES = ("ok", "timeout", "rejected", "aborted", "error")
 _NS = 1_000_000_000
@@ -32,23 +34,31 @@ def requests_frame_from_latencies(
     priority: pd.Series | None = None,
     attributes: list[str] | None = None,
     finish_reasons: pd.Series | None = None,
+    request_ids: pd.Series | None = None,
+    target_output_tokens: pd.Series | None = None,
+    num_preemptions: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, datetime]:
     """Build `requests` rows from client-side latencies; returns (rows, wall time of t0).
 
-    t0 is the earliest arrival. TTFT and E2E are measured from arrival; when TPOT is given the last token is
-    placed at first token + TPOT x (output_tokens - 1), else at the finish (so that the view's TPOT equals
-    the vLLM definition (e2e - ttft) / (output_tokens - 1)).
+    Every argument may be raw (text cells of a CSV, a typed Parquet column, a list from JSON): each is parsed
+    here by :mod:`causalsre.telemetry.columns` against the documented bounds, so every importer refuses the
+    same bad values in the same one line. t0 is the earliest arrival. TTFT and E2E are measured from arrival;
+    when TPOT is given the last token is placed at first token + TPOT x (output_tokens - 1), else at the finish
+    (so that the view's TPOT equals the vLLM definition (e2e - ttft) / (output_tokens - 1)). Request ids are
+    the file's when it has them (refused when not unique), else 0, 1, 2, ... in file order.
     """
-    arrivals = arrivals.reset_index(drop=True)
+    arrivals = columns.times(arrivals)
     n = len(arrivals)
     t0 = arrivals.min()
-    arrival_ns = ((arrivals - t0).dt.total_seconds() * _NS).round().astype("int64")
+    # Exact integer nanoseconds (a double holds only ~104 days of them exactly).
+    arrival_ns = (arrivals - t0).to_numpy().astype("timedelta64[ns]").astype("int64")
     raw_status = status.reset_index(drop=True).astype("string").str.lower()
     mapped = raw_status.where(raw_status.isin(STATUSES), "error")
     ok = (mapped == "ok").to_numpy()
-    ttft = ttft_s.reset_index(drop=True).astype("float64")
-    e2e = e2e_s.reset_index(drop=True).astype("float64")
-    out_tokens = output_tokens.reset_index(drop=True).astype("int64")
+    ttft = columns.reals(ttft_s, "ttft_s")
+    e2e = columns.reals(e2e_s, "e2e_s")
+    prompt = columns.integers(prompt_tokens, "prompt_tokens", required=True)
+    out_tokens = columns.integers(output_tokens, "output_tokens", required=True)
     bad_ok = ok & (ttft.isna() | e2e.isna()).to_numpy()
     if bad_ok.any():
         row = int(np.flatnonzero(bad_ok)[0])
@@ -63,22 +73,39 @@ def requests_frame_from_latencies(
     finish = arrival_ns + _ns(e2e)
     last_token = finish.copy()
     if tpot_s is not None:
-        tpot = tpot_s.reset_index(drop=True).astype("float64")
-        extra = _ns(tpot * (out_tokens - 1).clip(lower=0))
-        last_token = (first_token + extra).where(tpot.notna().to_numpy(), last_token)
+        tpot = columns.reals(tpot_s, "tpot_s")
+        decode_s = tpot * (out_tokens.astype("float64") - 1).clip(lower=0)
+        too_late = ((ttft.fillna(0) + decode_s) > columns.MAX_LATENCY_S).to_numpy(dtype=bool)
+        if too_late.any():
+            row = int(np.flatnonzero(too_late)[0])
+            raise UserError(f"row {row + 1}: tpot_s x (output_tokens - 1) puts the last token more than "
+                            f"{columns.MAX_LATENCY_S:g} s after the arrival", "give tpot_s in seconds per token")
+        last_token = (first_token + _ns(decode_s)).where(tpot.notna().to_numpy(), last_token)
     # A failed request with no timing information still finishes (as far as we know) at its arrival.
-    finish = finish.fillna(arrival_ns.astype("Int64"))
-    reasons = finish_reasons.reset_index(drop=True) if finish_reasons is not None else None
-    if reasons is None:
-        reasons = pd.Series(np.where(ok, "length", raw_status.fillna("error")), dtype="string")
+    finish = finish.fillna(pd.Series(arrival_ns).astype("Int64"))
+    reasons = pd.Series(np.where(ok, "length", raw_status.fillna("error")), dtype="string")
+    if finish_reasons is not None:
+        given = columns.texts(finish_reasons, "finish_reason")
+        reasons = given.where(given.notna(), reasons)
+    if request_ids is None:
+        ids = pd.Series(np.arange(n, dtype="int64"))
+    else:
+        ids = columns.integers(request_ids, "request_id", columns.INT64, required=True).astype("int64")
+        repeated = ids.duplicated().to_numpy()
+        if repeated.any():
+            row = int(np.flatnonzero(repeated)[0])
+            first = int(np.flatnonzero((ids == ids[row]).to_numpy())[0])
+            raise UserError(f"column request_id row {row + 1}: id {ids[row]} repeats row {first + 1}",
+                            "give every request its own id, or drop the column to number rows 0, 1, 2, ...")
     frame = pd.DataFrame({
-        "request_id": np.arange(n, dtype="int64"),
-        "tenant": tenant.reset_index(drop=True) if tenant is not None else pd.Series([None] * n, dtype="string"),
-        "priority": priority.reset_index(drop=True).astype("Int64") if priority is not None
+        "request_id": ids,
+        "tenant": columns.texts(tenant, "tenant") if tenant is not None else pd.Series([None] * n, dtype="string"),
+        "priority": columns.integers(priority, "priority", columns.INT32) if priority is not None
         else pd.Series([None] * n, dtype="Int64"),
-        "prompt_tokens": prompt_tokens.reset_index(drop=True).astype("int64"),
-        "target_output_tokens": pd.Series([None] * n, dtype="Int64"),
-        "output_tokens": out_tokens,
+        "prompt_tokens": prompt.astype("int64"),
+        "target_output_tokens": columns.integers(target_output_tokens, "target_output_tokens")
+        if target_output_tokens is not None else pd.Series([None] * n, dtype="Int64"),
+        "output_tokens": out_tokens.astype("int64"),
         "scheduled_arrival_ns": arrival_ns,
         "enqueue_ns": arrival_ns,
         "first_scheduled_ns": pd.Series([None] * n, dtype="Int64"),
@@ -87,7 +114,8 @@ def requests_frame_from_latencies(
         "finish_ns": finish,
         "status": mapped,
         "finish_reason": reasons.astype("string"),
-        "num_preemptions": np.zeros(n, dtype="int64"),
+        "num_preemptions": columns.integers(num_preemptions, "num_preemptions").fillna(0).astype("int64")
+        if num_preemptions is not None else np.zeros(n, dtype="int64"),
         "attributes": pd.Series(attributes if attributes is not None else [None] * n, dtype="string"),
     })
     return frame, t0.to_pydatetime()
@@ -131,6 +159,6 @@ def write_import(
         con.unregister("_import_rows")
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a failed COMMIT has already ended the transaction: report the first error
         raise
     return run_id

@@ -1,7 +1,8 @@
 """Numbered migrations, the schema version, and opening databases safely.
 
-Writers (the harness, importers) call :func:`connect_writable`, which migrates a new or older database
-forward. Readers (every analysis command) call :func:`connect_readonly`, which opens the file read-only and
+Writers (the harness, importers) call :func:`connect_writable`, which first classifies the file without
+writing to it (refusing another application's database, a newer schema and, when asked, an older one) and
+then migrates a new or older database forward. Readers (every analysis command) call :func:`connect_readonly`, which opens the file read-only and
 refuses a database whose schema is older or newer than this package understands.
 """
 
@@ -15,6 +16,8 @@ from pathlib import Path
 import duckdb
 
 from causalsre.errors import UserError
+from causalsre.telemetry.failures import open_error as _open_error
+from causalsre.telemetry.failures import rollback_quietly, storage_error
 
 MIGRATIONS_TABLE = "schema_migrations"
 REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings",
@@ -67,22 +70,24 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
 def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> list[int]:
     """Apply the migrations after the database's version up to ``target``; returns those applied.
 
-    Each migration runs in its own transaction together with its row in the migrations table, so a
-    failure leaves the database at the previous version.
+    Each migration runs in its own transaction together with its row in the migrations table (the first
+    one also creates that table), so a failure leaves the database at the previous version, with no
+    ``schema_migrations`` table left behind in a file the first migration could not be applied to.
     """
     current = schema_version(con)
     if current > SCHEMA_VERSION:
         raise _newer_schema_error(current)
-    if current == 0 and not _has_migrations_table(con):
-        con.execute(
-            f"CREATE TABLE {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-            "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
-        )
+    needs_table = not _has_migrations_table(con)
     applied = []
     for migration in MIGRATIONS:
         if current < migration.version <= target:
             con.execute("BEGIN TRANSACTION")
             try:
+                if needs_table:
+                    con.execute(
+                        f"CREATE TABLE {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                        "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+                    )
                 con.execute(migration.sql)
                 con.execute(
                     f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES (?, ?)",
@@ -90,8 +95,9 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> lis
                 )
                 con.execute("COMMIT")
             except Exception:
-                con.execute("ROLLBACK")
+                rollback_quietly(con)
                 raise
+            needs_table = False
             applied.append(migration.version)
     return applied
 
@@ -103,18 +109,95 @@ def _newer_schema_error(found: int) -> UserError:
     )
 
 
-def _open_error(path: Path, exc: Exception) -> UserError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "lock" in text.lower():
-        return UserError(
-            f"database {path} is locked by another process ({text})",
-            "wait for the writer to finish, or copy the file and analyse the copy",
-        )
-    return UserError(f"cannot open {path} as a DuckDB database ({text})", "check the path and file type")
+@dataclass(frozen=True, slots=True)
+class DatabaseState:
+    """What a database file holds, found without writing to it."""
+
+    version: int                 # highest causalsre migration applied; 0 when none
+    other_objects: tuple[str, ...]  # tables and views that are not schema_migrations
+    foreign_reason: str | None   # why the file is not a causalsre database, or None
 
 
-def connect_writable(path: str | Path, *, create: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open (or create) a telemetry database for writing and migrate it to the current schema."""
+def inspect_database(path: str | Path) -> DatabaseState | None:
+    """Classify an existing database file read-only; None when there is no file yet."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a database file", "give the path of a .duckdb file")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.ConnectionException:
+        # This process already holds the file for writing (same database, other configuration): read the
+        # state through a connection like the one it holds, which writes nothing either.
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise _open_error(path, exc) from None
+    try:
+        return database_state(con)
+    except duckdb.Error as exc:
+        raise _open_error(path, exc) from None
+    finally:
+        con.close()
+
+
+def database_state(con: duckdb.DuckDBPyConnection) -> DatabaseState:
+    names = [row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema NOT IN "
+        "('information_schema', 'pg_catalog') ORDER BY table_name").fetchall()]
+    others = tuple(n for n in names if n != MIGRATIONS_TABLE)
+    if MIGRATIONS_TABLE not in names:
+        if not others:
+            return DatabaseState(0, others, None)
+        ours = sorted(set(others) & set(REQUIRED_TABLES + REQUIRED_VIEWS))
+        clash = f"; its tables {', '.join(ours)} collide with causalsre's" if ours else ""
+        return DatabaseState(0, others, f"it holds other tables ({_listed(others)}) and no "
+                                        f"{MIGRATIONS_TABLE} table{clash}")
+    columns = [row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "ORDER BY ordinal_position", [MIGRATIONS_TABLE]).fetchall()]
+    if columns != ["version", "name", "applied_at"]:
+        return DatabaseState(0, others, f"its {MIGRATIONS_TABLE} table is another tool's "
+                                        f"(columns {', '.join(columns)})")
+    ours_by_version = {m.version: m.name for m in MIGRATIONS}
+    rows = con.execute(f"SELECT version, name FROM {MIGRATIONS_TABLE} ORDER BY version").fetchall()
+    for version, name in rows:
+        if version in ours_by_version and name != ours_by_version[version]:
+            return DatabaseState(0, others, f"its {MIGRATIONS_TABLE} records migration {version} as "
+                                            f"{name!r}, not causalsre's {ours_by_version[version]!r}")
+    version = max((int(r[0]) for r in rows), default=0)
+    if version == 0 and others:  # e.g. left behind by a failed first migration of an older causalsre
+        return DatabaseState(0, others, f"it holds other tables ({_listed(others)}) and no applied migration")
+    return DatabaseState(version, others, None)
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_writable(path: Path, state: DatabaseState | None, *, upgrade: bool) -> None:
+    """Refuse, before anything is written, a file we must not write into."""
+    if state is None:
+        return
+    if state.foreign_reason is not None:
+        raise UserError(f"{path} is not a causalsre telemetry database: {state.foreign_reason}",
+                        "give a new path, or one made by causalsre (`causalsre db init NEW.duckdb`)")
+    if state.version > SCHEMA_VERSION:
+        raise _newer_schema_error(state.version)
+    if 0 < state.version < SCHEMA_VERSION and not upgrade:
+        raise UserError(
+            f"database {path} is at schema version {state.version}, older than this causalsre writes "
+            f"({SCHEMA_VERSION})",
+            f"run `causalsre db migrate {path}` first (keep a copy if an older causalsre still reads it)")
+
+
+def connect_writable(path: str | Path, *, create: bool = True, upgrade: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open (or create) a telemetry database for writing and migrate it to the current schema.
+
+    The file is classified read-only first: one of another application (tables but no causalsre
+    ``schema_migrations``), one of a newer schema, and, with ``upgrade=False``, one of an older schema are
+    refused before a byte is written. A file this call created is removed again if migrating it fails.
+    """
     path = Path(path)
     if not create and not path.exists():
         raise UserError(f"database {path} does not exist", "create it with `causalsre db init PATH`")
@@ -122,16 +205,29 @@ def connect_writable(path: str | Path, *, create: bool = True) -> duckdb.DuckDBP
         raise UserError(f"{path} is a directory, not a database file", "give the path of a .duckdb file")
     if not path.parent.exists():
         raise UserError(f"folder {path.parent} does not exist", "create it first or choose another path")
+    state = inspect_database(path)
+    check_writable(path, state, upgrade=upgrade)
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as exc:
         raise _open_error(path, exc) from None
     try:
         migrate(con)
-    except Exception:
+    except Exception as exc:
         con.close()
+        if state is None:
+            remove_database(path)
+        failure = storage_error(path, exc)
+        if failure is not None:
+            raise failure from None
         raise
     return con
+
+
+def remove_database(path: str | Path) -> None:
+    """Delete a database file and its WAL (only ever called on a file the caller itself created)."""
+    for leftover in (Path(path), Path(f"{path}.wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.DuckDBPyConnection:
@@ -147,14 +243,15 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
         raise _open_error(path, exc) from None
     if check_version:
         try:
-            found = schema_version(con)
+            state = database_state(con)
         except duckdb.Error as exc:
             con.close()
             raise _open_error(path, exc) from None
-        if found == 0:
+        found = state.version
+        if state.foreign_reason is not None or found == 0:
             con.close()
             raise UserError(
-                f"{path} is not a causalsre telemetry database (no {MIGRATIONS_TABLE} table)",
+                f"{path} is not a causalsre telemetry database ({state.foreign_reason or f'no {MIGRATIONS_TABLE} table'})",
                 "create one with `causalsre db init PATH` or import data with `causalsre db import`",
             )
         if found > SCHEMA_VERSION:

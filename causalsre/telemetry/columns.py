@@ -1,0 +1,193 @@
+"""Strict parsing of imported columns: explicit types, bounds declared once, no guessing.
+
+Every importer turns a file's column into a typed series here, and every refusal is a one-line
+:class:`UserError` naming the column, the 1-based row and the value. The bounds are the documented ranges
+(docs/telemetry.md, "Importing your own telemetry"):
+
+* times between 1970-01-01 and 2200-01-01 (later "epoch seconds" are a unit mistake: ms or ns);
+* latencies finite, >= 0 and at most a week (longer is a unit mistake; every ns offset fits a BIGINT);
+* token counts and priorities whole numbers that fit the INTEGER columns, request ids that fit BIGINT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from causalsre.errors import UserError
+
+MIN_TIME = pd.Timestamp("1970-01-01")
+MAX_TIME = pd.Timestamp("2200-01-01")
+MAX_EPOCH_S = 7_258_118_400  # MAX_TIME as epoch seconds
+MAX_LATENCY_S = 7 * 86_400.0  # a week, as in importers/common.py: a longer "latency" is a unit mistake
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+COUNT = (0, 2**31 - 1)  # token counts and preemptions: INTEGER columns, never negative
+_EXACT_FLOAT = 2**53  # integers beyond this are not exact as doubles
+
+
+def _where(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _shown(value: object) -> str:
+    """A cell as the user wrote it (numpy scalars as plain numbers)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def _fail(column: str, values: pd.Series, row: int, problem: str, fix: str) -> UserError:
+    return UserError(f"column {column} row {row + 1}: {_shown(values.iloc[row])} {problem}", fix)
+
+
+def missing_mask(values: pd.Series) -> np.ndarray:
+    """Empty cells: NULL in a typed file, an empty (or blank) string in a text file."""
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip()) if values.dtype == object else False
+    return (values.isna() | blank).to_numpy(dtype=bool)
+
+
+def _as_numbers(values: pd.Series, column: str, missing: np.ndarray, kind: str) -> pd.Series:
+    """Numbers from a numeric or text series; a cell that is not a number is refused, never made NULL."""
+    if pd.api.types.is_bool_dtype(values):
+        raise UserError(f"column {column} holds true/false values", f"give {column} as {kind}")
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    cleaned = values.map(lambda v: v.strip() if isinstance(v, str) else v).where(~missing)
+    numbers = pd.to_numeric(cleaned, errors="coerce")
+    bad = numbers.isna().to_numpy() & ~missing
+    bad |= cleaned.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    if bad.any():
+        raise _fail(column, values, _where(bad), "is not a number", f"give {column} as {kind} in every row")
+    return numbers
+
+
+def integers(values: pd.Series, column: str, bounds: tuple[int, int] = COUNT, *,
+             required: bool = False) -> pd.Series:
+    """Whole numbers within ``bounds`` as Int64 (missing cells NULL); ``2.7`` is refused, not truncated."""
+    values = values.reset_index(drop=True)
+    missing = missing_mask(values)
+    kind = "a whole number"
+    if required and missing.any():
+        raise UserError(f"column {column} row {_where(missing) + 1} is empty", f"give {column} in every row")
+    numbers = _as_numbers(values, column, missing, kind)
+    if pd.api.types.is_integer_dtype(numbers):
+        exact = [None if m else int(v) for v, m in zip(numbers.to_numpy(dtype=object), missing)]
+    else:
+        floats = numbers.astype("float64").to_numpy()
+        present = ~missing
+        not_finite = present & ~np.isfinite(floats)
+        if not_finite.any():
+            raise _fail(column, values, _where(not_finite), "is not a finite number", f"give {column} as {kind}")
+        fractional = present & (np.floor(floats) != floats)
+        if fractional.any():
+            raise _fail(column, values, _where(fractional), "is not a whole number",
+                        f"{column} counts or names something: give {kind}")
+        raw = values.to_numpy(dtype=object)
+        exact = [None if m else int(f) if abs(f) < _EXACT_FLOAT else _exact_int(r, f)
+                 for r, f, m in zip(raw, floats, missing)]
+    low, high = bounds
+    negative = np.fromiter((low == 0 and v is not None and v < 0 for v in exact), bool, len(exact))
+    if negative.any():
+        row = _where(negative)
+        raise UserError(f"column {column} row {row + 1}: negative value {exact[row]}", f"{column} must be >= 0")
+    out_of_range = np.fromiter((v is not None and not low <= v <= high for v in exact), bool, len(exact))
+    if out_of_range.any():
+        raise _fail(column, values, _where(out_of_range), f"is outside {low}..{high}",
+                    f"give {column} between {low} and {high}")
+    return pd.Series(exact, dtype="Int64")
+
+
+def _exact_int(raw: object, as_float: float) -> int:
+    """The exact integer of a cell too large for a double (text cells re-parsed, not rounded)."""
+    if isinstance(raw, str):
+        try:
+            return int(raw.strip())
+        except ValueError:
+            pass
+    return int(as_float)
+
+
+def reals(values: pd.Series, column: str, *, high: float = MAX_LATENCY_S) -> pd.Series:
+    """Durations in seconds as float64 (missing cells NaN): finite, >= 0 and at most ``high``."""
+    values = values.reset_index(drop=True)
+    missing = missing_mask(values)
+    numbers = _as_numbers(values, column, missing, "seconds").astype("float64")
+    floats = numbers.to_numpy()
+    present = ~missing
+    not_finite = present & ~np.isfinite(floats)
+    if not_finite.any():
+        raise _fail(column, values, _where(not_finite), "is not a finite number", f"give {column} in seconds")
+    negative = present & (floats < 0)
+    if negative.any():
+        raise UserError(f"column {column} row {_where(negative) + 1}: negative value {floats[_where(negative)]}",
+                        f"{column} must be >= 0")
+    too_big = present & (floats > high)
+    if too_big.any():
+        raise _fail(column, values, _where(too_big), f"is more than {high:g} s",
+                    f"give {column} in seconds (not ms or ns)")
+    return pd.Series(np.where(present, floats, np.nan), dtype="float64")
+
+
+def texts(values: pd.Series, column: str) -> pd.Series:
+    """Text as pandas strings (empty cells NULL). Words like NA, None or null stay text."""
+    values = values.reset_index(drop=True)
+    missing = missing_mask(values)
+    out = []
+    for row, (value, empty) in enumerate(zip(values, missing)):
+        if empty:
+            out.append(None)
+            continue
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"column {column} row {row + 1} holds binary data that is not UTF-8 text",
+                                f"give {column} as text") from None
+        if isinstance(value, (list, tuple, dict, np.ndarray)):
+            raise UserError(f"column {column} row {row + 1} holds a {type(value).__name__}, not text",
+                            f"give {column} as text")
+        text = value if isinstance(value, str) else str(value)
+        if "\x00" in text:
+            raise UserError(f"column {column} row {row + 1} contains a NUL byte", f"remove it from {column}")
+        out.append(text)
+    return pd.Series(out, dtype="string")
+
+
+def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
+    """ISO 8601 text, timestamps or epoch seconds -> timezone-naive UTC datetime64[ns] in 1970..2200."""
+    values = values.reset_index(drop=True)
+    fix = "use ISO 8601 (2026-01-31T12:00:00Z) or epoch seconds, between 1970 and 2200"
+    if pd.api.types.is_bool_dtype(values):
+        raise UserError(f"column {column} holds true/false values", fix)
+    if pd.api.types.is_numeric_dtype(values):
+        numeric = values.astype("float64").to_numpy()
+        bad = ~np.isfinite(numeric) | (numeric < 0) | (numeric >= MAX_EPOCH_S)
+        if bad.any():
+            raise _fail(column, values, _where(bad), "is not epoch seconds between 1970 and 2200", fix)
+        return pd.Series(pd.to_datetime(numeric, unit="s"))
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    else:
+        text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+        parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+        as_text = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        if as_text.any():
+            strings = text[as_text].astype(str)
+            iso = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
+            epoch = pd.to_numeric(strings, errors="coerce")
+            epoch = epoch.where((epoch >= 0) & (epoch < MAX_EPOCH_S))
+            parsed[as_text] = iso.where(iso.notna(), pd.to_datetime(epoch, unit="s", errors="coerce"))
+        others = ~as_text & text.notna().to_numpy()
+        if others.any():  # dates and datetimes from a typed file
+            parsed[others] = pd.to_datetime(text[others], utc=True, errors="coerce").dt.tz_localize(None)
+    unparsed = parsed.isna().to_numpy()
+    if unparsed.any():
+        row = _where(unparsed)
+        raise UserError(f"column {column} row {row + 1}: cannot parse {_shown(values.iloc[row])} as a time", fix)
+    out_of_range = ((parsed < MIN_TIME) | (parsed >= MAX_TIME)).to_numpy()
+    if out_of_range.any():
+        raise _fail(column, values, _where(out_of_range), "is outside 1970..2200", fix)
+    return parsed.astype("datetime64[ns]")

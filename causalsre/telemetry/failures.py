@@ -1,0 +1,62 @@
+"""Telling a user why a database could not be opened or written, in one line naming the file and the fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from causalsre.errors import UserError
+
+# DuckDB reports a held file as 'Could not set lock on file ... Conflicting lock is held'. Matching the bare
+# word "lock" also matched "block" in the errors of a damaged file, which then read as "locked".
+_LOCK_MESSAGE = re.compile(r"could not set lock|conflicting lock|lock is held", re.IGNORECASE)
+# Messages (DuckDB's and the OS's) that mean the storage under a file failed, not the file's content.
+_STORAGE_MESSAGE = re.compile(r"no space left on device|disk quota exceeded|read-only file system|"
+                              r"input/output error|file too large", re.IGNORECASE)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_error(path: Path, exc: Exception) -> UserError:
+    text = _first_line(exc)
+    if _LOCK_MESSAGE.search(text):
+        return UserError(
+            f"database {path} is locked by another process ({text})",
+            "wait for the writer to finish, or copy the file and analyse the copy",
+        )
+    if "different configuration" in text:
+        return UserError(f"database {path} is already open in this process with other settings ({text})",
+                         "close the other connection first")
+    storage = storage_error(path, exc)
+    if storage is not None:
+        return storage
+    return UserError(f"cannot open {path}: not a readable DuckDB database ({text})",
+                     "check the path; a truncated or damaged file must be restored from a copy")
+
+
+def storage_error(path: str | Path, exc: BaseException) -> UserError | None:
+    """A UserError naming ``path`` when ``exc`` is a full disk or another I/O failure, else None."""
+    match = _STORAGE_MESSAGE.search(str(exc))
+    if match is None and not isinstance(exc, OSError):
+        return None
+    reason = match.group(0).lower() if match else _first_line(exc)
+    return UserError(f"cannot write {path}: {reason}",
+                     "free space on that filesystem (or write somewhere else) and run the command again")
+
+
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed statement without hiding why it failed.
+
+    DuckDB ends the transaction itself when a COMMIT fails ("cannot rollback - no transaction is active")
+    and invalidates the whole database after a fatal write error; either way the first error is the one
+    to report, so a failing ROLLBACK is ignored here.
+    """
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
