@@ -1,9 +1,9 @@
 """The end-to-end demo: a scenario with a known cause, its SLO burn, the postmortem, a verified what-if,
 and a report. `causalsre demo` prints a short summary; `report.html` and `report.md` hold the rest.
 
-The telemetry comes from the shipped dataset (`datasets/cpu-tiny`, built by the harness's scenario suite)
-when the checkout has it, else the scenario is run live on this machine; the what-if's `--verify` always
-runs the harness for real.
+The telemetry comes from the shipped dataset (`datasets/cpu-tiny`, built by the harness's scenario suite,
+installed with the package) when it is there, else the scenario is run live on this machine; the what-if's
+`--verify` always runs the harness for real.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
+from causalsre.resources import DEMO_SUITE as DATASET  # datasets/cpu-tiny, shipped as package data
+from causalsre.resources import DEMO_TRUTH as TRUTH
+from causalsre.resources import SLO_SPEC
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATASET = REPO_ROOT / "datasets" / "cpu-tiny" / "suite.duckdb"
-TRUTH = REPO_ROOT / "datasets" / "cpu-tiny" / "truth.json"
-SLO_SPEC = REPO_ROOT / "models" / "slos" / "llm-serving.yaml"
 SCENARIO = "push_max_num_seqs"
 
 
@@ -49,7 +48,7 @@ def _prepare_database(out_dir: Path, live: bool, seed: int, step: Callable[[str]
         database.unlink()
     if not live and DATASET.exists():
         shutil.copyfile(DATASET, database)
-        return database, f"{SCENARIO}-s0", f"shipped dataset {DATASET.relative_to(REPO_ROOT)}"
+        return database, f"{SCENARIO}-s0", "shipped dataset cpu-tiny"
     from harness.scenarios import run_scenario
 
     step(f"running scenario {SCENARIO} live (about a minute)")

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from harness.capacity import calibrate_capacity, probe_speed
 from harness.config import RunConfig, load_run_config, parse_run_config
 from harness.contention import CpuContention
 from harness.faults import FaultInjector
+from harness.hardware import hardware_info
+from harness.sizing import engine_config, fit_to_model, max_position, vocab_size
 from harness.stats import RunStats, TeeObserver
 from harness.workload import ClosedLoopLengths, RequestSpec, build_schedule, prompt_token_ids
 
@@ -26,41 +29,12 @@ __all__ = ["RunConfig", "load_run_config", "parse_run_config", "run", "drive", "
 IDLE_SLEEP_MAX_S = 0.02
 
 
-def engine_config(cfg: RunConfig):
-    from harness.engine import EngineConfig
-
-    return EngineConfig(**cfg.engine.model_dump())
-
-
-def vocab_size(cfg: RunConfig) -> int:
-    from harness.engine import ModelConfig
-
-    return int(ModelConfig.from_name(cfg.engine.model).vocab_size)
-
-
-def max_position(cfg: RunConfig) -> int:
-    from harness.engine import ModelConfig
-
-    return int(ModelConfig.from_name(cfg.engine.model).max_position)
-
-
-def fit_to_model(spec: RequestSpec, limit: int) -> RequestSpec:
-    """Truncate a request so prompt + output fits the model's positions (the prompt gives way first)."""
-    if spec.prompt_tokens + spec.output_tokens <= limit:
-        return spec
-    output = min(spec.output_tokens, limit // 2)
-    return RequestSpec(spec.request_id, spec.arrival_ns, max(1, min(spec.prompt_tokens, limit - output)),
-                       output, spec.tenant, spec.priority)
-
-
 def resolve_rate(cfg: RunConfig, seed: int) -> tuple[RunConfig, float | None]:
     """The mean arrival rate; ``load_fraction`` calibrates capacity once and stores it in the config."""
     wl = cfg.workload
     if wl.load_fraction is None:
         return cfg, wl.rate
     if cfg.calibrated_capacity_rps is None:
-        from harness.hardware import calibrate_capacity
-
         cfg = cfg.with_overrides({"calibrated_capacity_rps": calibrate_capacity(cfg, seed)})
     return cfg, wl.load_fraction * cfg.calibrated_capacity_rps
 
@@ -194,7 +168,6 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
         run_id: str | None = None) -> str:
     """Run ``cfg`` and write everything into the DuckDB file at ``db_path``; returns the run id."""
     from harness.engine import Engine
-    from harness.hardware import hardware_info, probe_speed
     from harness.writer import TelemetryWriter
     from causalsre.telemetry import connect_writable
 

@@ -18,7 +18,6 @@ the served requests' latency, and the burn model is what counts the rejected one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,9 +29,9 @@ from causalsre.bayes.model import BurnModel
 from causalsre.bayes.predict import PosteriorDraws, apply_interventions, cell_linear_predictor, interval
 from causalsre.bayes.priors import NoisePrior, Priors, load_priors
 from causalsre.errors import UserError
+from causalsre.resources import LATENCY_PRIORS  # models/priors/latency_lognormal.toml
 
 LATENCY_METRICS = ("queue_s", "ttft_s", "tpot_s", "e2e_s")
-LATENCY_PRIORS = Path(__file__).resolve().parents[2] / "models" / "priors" / "latency_lognormal.toml"
 MIN_REQUESTS = 20
 
 

@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
+from causalsre.resources import BURN_PRIORS
 
-DEFAULT_PRIORS = Path(__file__).resolve().parents[2] / "models" / "priors" / "burn_logistic.toml"
+DEFAULT_PRIORS = BURN_PRIORS  # models/priors/burn_logistic.toml, shipped as package data
 
 
 class _Strict(BaseModel):

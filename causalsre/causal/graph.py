@@ -16,13 +16,14 @@ import networkx as nx
 import yaml
 
 from causalsre.errors import UserError
+from causalsre.resources import GRAPH
 
 ROLES = ("knob", "hardware", "workload", "engine_state", "outcome")
 FAMILIES = ("batching", "hardware", "workload", "outcome")
 TYPES = ("continuous", "discrete", "categorical", "binary")
 # Causes must sit in the same or an earlier tier than their effects.
 TIER = {"knob": 0, "hardware": 0, "workload": 0, "engine_state": 1, "outcome": 2}
-DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "models" / "serving.yaml"
+DEFAULT_GRAPH = GRAPH  # models/serving.yaml, shipped as package data
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import click
 
-_SUITE = Path(__file__).resolve().parents[2] / "datasets" / "cpu-tiny" / "suite.duckdb"
+from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipped as package data
+from causalsre.resources import SLO_SPEC as _SLO
+
 METHODS = ["gcm", "bayes", "bayes_new_run", "no_change"]
-_SLO = Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml"
 
 
 @click.command("whatif")

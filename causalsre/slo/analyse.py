@@ -12,14 +12,14 @@ import duckdb
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.slo.budget import alert_windows_for, summarize
 from causalsre.slo.columns import database_columns
 from causalsre.slo.cube import CubePlan, count_cube, slice_counts, window_counts
 from causalsre.slo.durations import Duration, parse_duration, parse_time
-from causalsre.slo.evaluate import alert_windows_for, summarize
 from causalsre.slo.goodput import runs_from_counts
 from causalsre.slo.period import data_span, period_at
+from causalsre.slo.rolling import pick_resolution, timeline_from_buckets
 from causalsre.slo.sql import where_sql
-from causalsre.slo.timeline import pick_resolution, timeline_from_buckets
 from causalsre.slo.windows import AlertWindows
 
 

@@ -23,11 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from causalsre.errors import UserError
 from causalsre.slo.columns import NOT_CONDITION_COLUMNS, check_column, kind_of, schema_columns
+from causalsre.slo.documents import read_documents
 from causalsre.slo.durations import Duration, parse_duration, zone
 from causalsre.slo.windows import AlertWindows, alert_windows_from_document
 
@@ -88,21 +88,6 @@ class SLOSpec(BaseModel):
     def error_budget(self) -> float:
         """1 - objective, computed in decimal so that 0.99 gives 0.01 rather than 0.010000000000000009."""
         return float(Decimal(1) - Decimal(repr(self.objective)))
-
-
-def read_documents(path: str | Path) -> list[dict[str, Any]]:
-    """All YAML documents of a file (safe_load only), each a mapping."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"SLO spec {path} does not exist", "check the path")
-    try:
-        docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML ({' '.join(str(exc).split())})", "fix the YAML syntax") from None
-    for index, doc in enumerate(docs):
-        if not isinstance(doc, dict):
-            raise UserError(f"{path}: document {index + 1} is not a mapping", "each document needs apiVersion/kind")
-    return docs
 
 
 def load_slos(path: str | Path) -> list[SLOSpec]:

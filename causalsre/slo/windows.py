@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from causalsre.errors import UserError
+from causalsre.safeio import brief
+from causalsre.slo.documents import read_documents
 from causalsre.slo.durations import Duration, parse_duration
 
 
@@ -83,7 +85,7 @@ def alert_windows_from_document(doc: dict[str, Any], source: str) -> AlertWindow
                 raise UserError(f"{where} is missing", "give errorBudgetPercent, shortWindow and longWindow")
             percent = tier.get("errorBudgetPercent")
             if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent <= 100:
-                raise UserError(f"{where}.errorBudgetPercent {percent!r} is not in (0, 100]", "write e.g. 2")
+                raise UserError(f"{where}.errorBudgetPercent {brief(percent)} is not in (0, 100]", "write e.g. 2")
             short = parse_duration(tier.get("shortWindow"), what=f"{where}.shortWindow")
             long = parse_duration(tier.get("longWindow"), what=f"{where}.longWindow")
             if short.seconds >= long.seconds:
@@ -96,8 +98,6 @@ def alert_windows_from_document(doc: dict[str, Any], source: str) -> AlertWindow
 
 def load_alert_windows(path: str) -> AlertWindows:
     """The single AlertWindows document in a YAML file."""
-    from causalsre.slo.spec import read_documents
-
     found = [doc for doc in read_documents(path) if doc.get("kind") == "AlertWindows"]
     if len(found) != 1:
         raise UserError(f"{path} holds {len(found)} AlertWindows documents", "give a file with exactly one")
