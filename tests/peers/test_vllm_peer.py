@@ -1,0 +1,168 @@
+"""A real vLLM (the peer virtualenv from `make peer-vllm`) driven through the harness.
+
+One server per module for the --target tests; the --engine vllm test starts (and restarts) its own. They
+skip, printing why, where `.venv-vllm` is not built or the platform cannot run vLLM's CPU build.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import httpx
+import pytest
+
+from causalsre.cli.main import main
+from harness.config import EngineSection
+from harness.peers.vllm_server import VllmServer, unavailable_reason, vllm_args
+
+REASON = unavailable_reason()
+needs_vllm = pytest.mark.skipif(REASON is not None, reason=f"vLLM peer unavailable: {REASON}")
+
+# The server runs at most 2 sequences at once, so 24-token requests cap it near 8 requests/s even on a fast
+# machine (10 ms a decode step); 1 request/s fits, the surge to 16/s cannot.
+SURGE = """
+name = "vllm_surge"
+seed = 1
+duration_s = 8
+drain_timeout_s = 40
+[engine]
+model = "tiny"
+num_threads = 2
+max_num_seqs = 2
+request_timeout_s = 60.0
+[workload]
+arrival = "poisson"
+rate = 1.0
+prompt = { dist = "uniform", low = 16, high = 48 }
+output = { dist = "fixed", value = 24 }
+[[faults]]
+kind = "rate_surge"
+at_s = 4
+factor = 16.0
+[[phases]]
+name = "baseline"
+start_s = 0
+end_s = 4
+[[phases]]
+name = "incident"
+start_s = 4
+end_s = 8
+"""
+
+
+@pytest.fixture(scope="module")
+def vllm_url():
+    if REASON is not None:
+        pytest.skip(f"vLLM peer unavailable: {REASON}")
+    print("starting vLLM from the peer virtualenv")
+    server = VllmServer(EngineSection(model="tiny", num_threads=2, max_num_seqs=2), served_model_name="tiny")
+    with server:
+        yield server.url
+
+
+def _bad_rates(con, run_id: str) -> dict[str, float]:
+    return dict(con.execute(
+        "SELECT phase, avg(CASE WHEN is_ok AND ttft_s <= 1.0 THEN 0 ELSE 1 END) FROM request_metrics "
+        "WHERE run_id = ? GROUP BY phase", [run_id]).fetchall())
+
+
+@needs_vllm
+def test_rate_surge_on_vllm_raises_the_bad_rate_and_records_its_metrics(vllm_url, tmp_path, capsys):
+    config = tmp_path / "surge.toml"
+    config.write_text(SURGE)
+    db = tmp_path / "vllm.duckdb"
+    code = main(["harness", "run", str(config), "--db", str(db), "--target", vllm_url, "--model", "tiny", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["status"] == "complete"
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        run_id = summary["run_id"]
+        n, n_ok, exact = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), "
+            "bool_and(output_tokens = 24) FILTER (WHERE status = 'ok') FROM requests").fetchone()
+        tokens = con.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        bad = _bad_rates(con, run_id)
+        metrics = dict(con.execute("SELECT metric, max(value) FROM metric_samples GROUP BY metric").fetchall())
+        buckets = con.execute("SELECT count(*) FROM metric_samples WHERE metric = "
+                              "'vllm:time_to_first_token_seconds_bucket' AND labels_json LIKE '%\"le\"%'"
+                              ).fetchone()[0]
+    finally:
+        con.close()
+    assert n >= 40 and n_ok == n and exact and tokens == 24 * n_ok
+    assert bad["incident"] > bad["baseline"] + 0.3, bad
+    assert metrics["vllm:num_requests_running"] <= 2  # max_num_seqs=2 reached the server
+    assert metrics["vllm:num_requests_waiting"] >= 5  # the queue the surge built, seen by vLLM itself
+    assert 0 < metrics["vllm:kv_cache_usage_perc"] <= 1
+    assert metrics["vllm:request_success_total"] >= n_ok - 2  # counters; the last scrape may precede the end
+    assert buckets > 0
+
+
+@needs_vllm
+def test_engine_vllm_restarts_the_server_for_a_config_push_and_stops_it(tmp_path, capsys):
+    config = tmp_path / "push.toml"
+    config.write_text("""
+name = "vllm_push"
+seed = 2
+duration_s = 6
+drain_timeout_s = 30
+[engine]
+model = "tiny"
+num_threads = 2
+max_num_seqs = 4
+[workload]
+arrival = "poisson"
+rate = 1.5
+prompt = { dist = "fixed", value = 16 }
+output = { dist = "fixed", value = 8 }
+[[faults]]
+kind = "config_push"
+at_s = 3
+knobs = { max_num_seqs = 1 }
+[[phases]]
+name = "baseline"
+start_s = 0
+end_s = 3
+[[phases]]
+name = "incident"
+start_s = 3
+end_s = 6
+""")
+    db = tmp_path / "push.duckdb"
+    code = main(["harness", "run", str(config), "--db", str(db), "--engine", "vllm", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        hardware = json.loads(con.execute("SELECT hardware_json FROM runs").fetchone()[0])
+        pushes = con.execute("SELECT start_ns, value FROM run_settings WHERE setting = 'max_num_seqs' "
+                             "ORDER BY start_ns").fetchall()
+        events = con.execute("SELECT key, value, kind, source FROM operator_events").fetchall()
+        phases = dict(con.execute("SELECT phase, count(*) FILTER (WHERE is_ok) FROM request_metrics "
+                                  "GROUP BY phase").fetchall())
+        running = con.execute("SELECT max(value) FROM metric_samples WHERE metric = 'vllm:num_requests_running' "
+                              "AND ts_ns >= ?", [pushes[-1][0]]).fetchone()[0]
+    finally:
+        con.close()
+    assert hardware["engine"] == "vllm" and "--max-num-seqs" in hardware["vllm_flags"]
+    assert [v for _, v in pushes] == [4.0, 1.0] and 2.9e9 < pushes[1][0] < 3.5e9
+    assert events == [("max_num_seqs", "1", "config", "harness")]
+    assert phases["baseline"] >= 1 and phases["incident"] >= 1
+    assert running is not None and running <= 1  # the restarted server runs one sequence at a time
+    with pytest.raises(httpx.HTTPError):  # stopped after the run
+        httpx.get(f"{hardware['target']}/health", timeout=2.0)
+
+
+def test_engine_settings_map_to_vllm_flags_and_unsupported_ones_are_refused():
+    args, env = vllm_args(EngineSection(max_num_seqs=3, max_num_batched_tokens=128, enable_chunked_prefill=False,
+                                        chunk_size=32, num_kv_blocks=64, block_size=32, num_threads=1))
+    pairs = {flag: value for flag, value in zip(args, args[1:]) if not value.startswith("--")}
+    assert pairs["--max-num-seqs"] == "3" and pairs["--max-num-batched-tokens"] == "128"
+    assert pairs["--long-prefill-token-threshold"] == "32" and pairs["--num-gpu-blocks-override"] == "64"
+    assert pairs["--block-size"] == "32" and "--no-enable-chunked-prefill" in args
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0"
+    from causalsre.errors import UserError
+
+    for bad in ({"policy": "sjf"}, {"batching_mode": "prefill_first"}, {"device": "cuda"}):
+        with pytest.raises(UserError):
+            vllm_args(EngineSection(**bad))
