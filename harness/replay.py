@@ -9,6 +9,7 @@ faults), shifted to the window's clock: one already in force at the window's sta
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,25 @@ def _schedule_offset(cfg: RunConfig, phase_t0: int | None) -> int:
     return int(phase_t0 - min(p.start_s for p in cfg.phases) * 1e9)
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same resolved path (symlinks, ``..``) or a hard link."""
+    first, second = Path(a), Path(b)
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        return first.exists() and second.exists() and os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
 def replay_window(db_path_src: str | Path, run_id: str, window: Window, overrides: dict[str, Any] | None,
                   db_path_out: str | Path, *, progress: bool = False) -> str:
     """Replay ``window`` (a phase name or (start_s, end_s) from the schedule's t0) with ``overrides``."""
     from harness.runner import run
 
+    if same_file(db_path_src, db_path_out):
+        raise UserError(f"the replay would write into its source database {db_path_src}",
+                        "give another --db for the replay (the source is only read)")
     cfg = window_config(db_path_src, run_id, window)
     if overrides:
         cfg = cfg.with_overrides(overrides)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,6 +24,7 @@ import pandas  # noqa: F401  (duckdb's from_arrow imports it lazily; import it n
 import pyarrow as pa
 
 from causalsre.errors import UserError
+from causalsre.telemetry.failures import rollback_quietly, storage_error
 from harness.engine.observer import RequestRecord, StepRecord
 
 I64, I32, STR, F64 = pa.int64(), pa.int32(), pa.string(), pa.float64()
@@ -86,9 +88,12 @@ def effective_status(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
 class TelemetryWriter:
     """Buffers one run's telemetry and appends it to ``con`` in batches from a background thread."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, *, flush_interval_s: float = 0.75):
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, *, flush_interval_s: float = 0.75,
+                 path: str | Path | None = None):
         self.con = con
         self.run_id = run_id
+        self.path = path  # named in the error when the storage fails
+        self.started = False  # the runs row is in: from here on the file holds this run's data
         self.flush_interval_s = flush_interval_s
         self._buffers: dict[str, list[tuple]] = {table: [] for table in TABLE_COLUMNS}
         self._swap_lock = threading.Lock()
@@ -124,40 +129,69 @@ class TelemetryWriter:
                 raise UserError(f"run id {self.run_id!r} is already in the database",
                                 "pick another run id, or write to another --db") from None
             raise
+        self.started = True
         self._thread = threading.Thread(target=self._flush_loop, name=f"telemetry-{self.run_id}", daemon=True)
         self._thread.start()
 
+    @property
+    def failed(self) -> bool:
+        """A write failed: the writer no longer touches the connection (DuckDB may have invalidated it)."""
+        return self.flush_error is not None
+
     def close(self, status: str = "complete") -> None:
-        """Stop the thread, flush the rest and set the run's final status."""
+        """Stop the thread, flush the rest and set the run's final status.
+
+        After a failed write nothing more is written, not even the final status: after a fatal error
+        (a full disk) DuckDB has invalidated the database, and every later statement would fail with a
+        message that hides the cause. The run then stays ``running``, which readers report as incomplete,
+        with every row flushed before the error; a full disk or an I/O error is raised as one UserError.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         try:
-            self.flush()
-            self.con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                             [status, datetime.now(timezone.utc).replace(tzinfo=None), self.run_id])
+            if not self.failed:
+                self.flush()
+                self._execute_once("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                                   [status, datetime.now(timezone.utc).replace(tzinfo=None), self.run_id])
+        except Exception:
+            if not self.failed:
+                raise
         finally:
             with _ACTIVE_LOCK:
                 _ACTIVE_RUNS.discard(self.run_id)
         if self.flush_error is not None:
+            failure = storage_error(self.path or "the telemetry database", self.flush_error)
+            if failure is not None:
+                raise UserError(failure.problem, f"{failure.fix}; the rows flushed before the error are kept and "
+                                "the run reads incomplete") from None
             raise self.flush_error
+
+    def _execute_once(self, sql: str, params: list) -> None:
+        try:
+            self.con.execute(sql, params)
+        except Exception as exc:
+            self.flush_error = self.flush_error or exc
+            raise
 
     def _flush_loop(self) -> None:
         cursor = self.con.cursor()  # a connection of its own: DuckDB connections are not shared across threads
         while not self._stop.wait(self.flush_interval_s):
             try:
                 self.flush(cursor)
-            except BaseException as exc:  # surfaced by close(); the run keeps buffering meanwhile
-                self.flush_error = exc
+            except BaseException:  # flush() recorded it; close() raises it and the runner stops the run
                 return
         cursor.close()
 
     def flush(self, con: duckdb.DuckDBPyConnection | None = None) -> int:
-        """Append everything buffered so far, in one transaction; returns the rows written."""
+        """Append everything buffered so far, in one transaction; returns the rows written.
+
+        After a failed write it writes nothing (the connection may be invalidated) and drops what arrives.
+        """
         with self._swap_lock:
             batches, self._buffers = self._buffers, {table: [] for table in TABLE_COLUMNS}
         batches = {t: rows for t, rows in batches.items() if rows}
-        if not batches:
+        if not batches or self.failed:
             return 0
         con = con or self.con
         written = 0
@@ -170,8 +204,9 @@ class TelemetryWriter:
                     con.from_arrow(self._arrow_batch(table, rows)).insert_into(table)
                     written += len(rows)
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                self.flush_error = self.flush_error or exc
+                rollback_quietly(con)  # never mask the first error (a full disk) with "cannot rollback"
                 raise
         self.rows_written += written
         return written

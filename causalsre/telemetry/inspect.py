@@ -89,6 +89,18 @@ INVARIANTS: tuple[tuple[str, str], ...] = (
         AND a.start_ns < b.end_ns AND b.start_ns < a.end_ns"""),
     ("phases that end before they start", "SELECT count(*) FROM phases WHERE end_ns <= start_ns"),
     ("faults that end before they start", "SELECT count(*) FROM faults WHERE end_ns < start_ns"),
+    # The documented time range (causalsre.telemetry.columns): a time outside it is a wrapped-around or
+    # unit-mistaken value that analysis would silently drop from its windows.
+    ("runs whose start or finish time is outside 1970..2200",
+     """SELECT count(*) FROM runs WHERE started_at < TIMESTAMP '1970-01-01' OR started_at >= TIMESTAMP '2200-01-01'
+        OR finished_at < TIMESTAMP '1970-01-01' OR finished_at >= TIMESTAMP '2200-01-01'"""),
+    ("requests with a time outside 1970..2200",
+     """SELECT count(*) FROM requests r JOIN runs ru USING (run_id)
+        WHERE epoch_us(ru.started_at)::HUGEINT * 1000 + least(r.scheduled_arrival_ns, r.enqueue_ns,
+              r.first_scheduled_ns, r.first_token_ns, r.last_token_ns, r.finish_ns) < 0
+           OR epoch_us(ru.started_at)::HUGEINT * 1000 + greatest(r.scheduled_arrival_ns, r.enqueue_ns,
+              r.first_scheduled_ns, r.first_token_ns, r.last_token_ns, r.finish_ns)
+              >= epoch_us(TIMESTAMP '2200-01-01')::HUGEINT * 1000"""),
 )
 
 
