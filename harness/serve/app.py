@@ -117,18 +117,25 @@ def create_app(loop: EngineLoop) -> FastAPI:
                               attributes={"endpoint": kind, "stream": body.stream})
         if pending is None:
             _raise_for("rejected", "queue_full")
-        first = await _next(pending, request)
-        if first[0] != "accepted":
-            _raise_for(first[1], first[2])
-        rid = P.new_id(kind)
-        if body.stream:
-            opts = body.stream_options or P.StreamOptions()
-            return StreamingResponse(_stream(kind, rid, pending, len(ids), opts), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-        words, finished = [], False
+        # Until the response starts, a watcher notices a client that hangs up (Starlette's streaming response
+        # does that itself once it runs), aborts the request and wakes the handler.
+        watcher = asyncio.create_task(_watch_disconnect(request, pending))
+        finished = False
         try:
+            first = await pending.queue.get()
+            if first[0] != "accepted":
+                finished = True
+                _raise_for(first[1], first[2])
+            rid = P.new_id(kind)
+            if body.stream:
+                watcher.cancel()
+                opts = body.stream_options or P.StreamOptions()
+                finished = True   # from here on the stream's own finally aborts it
+                return StreamingResponse(_stream(kind, rid, pending, len(ids), opts),
+                                         media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            words = []
             while True:
-                message = await _next(pending, request)
+                message = await pending.queue.get()
                 if message[0] == "token":
                     words.append(token_word(message[1]))
                     continue
@@ -138,6 +145,7 @@ def create_app(loop: EngineLoop) -> FastAPI:
                 return P.full_response(kind, rid, model_name, "".join(words), "length",
                                        P.usage(len(ids), len(words)))
         finally:
+            watcher.cancel()
             if not finished:
                 loop.abort(pending.request_id)   # the client went away (or we were cancelled): free its blocks
 
@@ -170,20 +178,18 @@ def create_app(loop: EngineLoop) -> FastAPI:
             raise ApiError(503, f"the request timed out in the engine after "
                            f"{settings.engine.request_timeout_s} s", "server_overloaded", code="timeout",
                            headers=retry)
+        if status == "disconnected":   # nobody reads this answer; the code is nginx's "client closed request"
+            raise ApiError(499, "client closed the request", code="client_closed")
         if status == "aborted":
             raise ApiError(503, "the request was aborted (the server is shutting down)", "server_error",
                            code="aborted", headers=retry)
         raise ApiError(500, f"the engine failed ({reason})", "server_error", code=reason)
 
-    async def _next(pending: Pending, request: Request) -> tuple:
-        """The next message for a non-streaming request, aborting it if the client disconnects meanwhile."""
-        while True:
-            try:
-                return await asyncio.wait_for(pending.queue.get(), DISCONNECT_POLL_S)
-            except asyncio.TimeoutError:
-                if await request.is_disconnected():
-                    loop.abort(pending.request_id)
-                    raise ApiError(499, "client closed the request", code="client_closed") from None
+    async def _watch_disconnect(request: Request, pending: Pending) -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(DISCONNECT_POLL_S)
+        loop.abort(pending.request_id)
+        pending.queue.put_nowait(("done", "disconnected", "client_closed"))
 
     async def _stream(kind: str, rid: str, pending: Pending, num_prompt: int, opts: P.StreamOptions):
         created, n, finished = int(time.time()), 0, False

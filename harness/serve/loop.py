@@ -88,10 +88,21 @@ class EngineLoop:
                        model_preset=eng["model"], arrival_process="serve", arrival_rate=None, burstiness=None,
                        hardware_json=hardware_info(eng["device"]), config_json=s.to_json_dict())
             self.writer.start(row)
+            self._record_settings(eng)
         except BaseException:
             self._con.close()
             self._con, self.writer = None, None
             raise
+
+    def _record_settings(self, eng: dict) -> None:
+        """The engine factors at t0 in run_settings, as the harness records them (nothing changes later)."""
+        from harness.faults import setting_value
+        from harness.settings import RECORDED_ENGINE_SETTINGS
+
+        values = {name: eng[name] for name in RECORDED_ENGINE_SETTINGS if name in eng}
+        values.update(cpu_contention=0, step_delay_s=0.0)
+        for name, value in values.items():
+            self.writer.record_setting(name, 0, *setting_value(name, value))
 
     def stop(self) -> None:
         """Abort what is still in flight, stop the thread, flush and close the telemetry."""
