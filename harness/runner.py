@@ -200,12 +200,10 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
 
 
 def _runs_row(cfg: RunConfig, seed: int, rate: float | None, started_at, hardware: dict) -> dict:
-    eng = cfg.engine
-    row = {name: getattr(eng, name) for name in (
-        "device", "dtype", "num_threads", "max_num_seqs", "max_num_batched_tokens", "enable_chunked_prefill",
-        "chunk_size", "policy", "batching_mode", "num_kv_blocks", "block_size", "max_queue_len",
-        "request_timeout_s")}
-    row.update(kind="harness", name=cfg.name, started_at=started_at, seed=seed, model_preset=eng.model,
+    from harness.settings import RUNS_COLUMNS
+
+    row = {column: getattr(cfg.engine, name) for column, name in RUNS_COLUMNS.items()}
+    row.update(kind="harness", name=cfg.name, started_at=started_at, seed=seed,
                arrival_process=cfg.workload.arrival, arrival_rate=rate, burstiness=cfg.workload.burstiness,
                hardware_json=hardware, config_json=cfg.to_json_dict())
     return row

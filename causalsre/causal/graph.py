@@ -51,6 +51,8 @@ class GraphSpec:
     edges: list[Edge]
     target: str = "is_bad"
     source: str = "<memory>"
+    # Recorded settings deliberately left out of the graph: name -> reason (the spec's ``excluded:`` map).
+    excluded: dict[str, str] = field(default_factory=dict)
     _graph: nx.DiGraph | None = field(default=None, repr=False)
 
     def to_networkx(self) -> nx.DiGraph:
@@ -82,7 +84,11 @@ class GraphSpec:
             graph.remove_node(name)
         edges = [Edge(c, e, d.get("why", "")) for c, e, d in graph.edges(data=True)]
         nodes = {n: self.nodes[n] for n in self.nodes if n in keep}
-        return GraphSpec(nodes=nodes, edges=edges, target=self.target, source=self.source)
+        return GraphSpec(nodes=nodes, edges=edges, target=self.target, source=self.source, excluded=self.excluded)
+
+    def check_recorded_settings(self, con, baseline, incident) -> None:
+        """See :func:`check_recorded_settings`: refuse when a setting changed between the windows is missing."""
+        check_recorded_settings(con, self, baseline, incident)
 
     def topological_order(self) -> list[str]:
         return list(nx.lexicographical_topological_sort(self.to_networkx()))
@@ -114,7 +120,8 @@ def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
     target = str(raw.get("target", "is_bad"))
     if target not in nodes:
         raise UserError(f"graph spec {source}: target '{target}' is not a node", "add it under nodes")
-    spec = GraphSpec(nodes=nodes, edges=edges, target=target, source=source)
+    spec = GraphSpec(nodes=nodes, edges=edges, target=target, source=source,
+                     excluded=_parse_excluded(raw.get("excluded"), nodes, source))
     _check_acyclic(spec)
     return spec
 
@@ -169,3 +176,77 @@ def check_nodes_in_data(spec: GraphSpec, columns: list[str] | set[str], required
             raise UserError(f"node '{name}' of graph {spec.source} is not in the data",
                             "check the database holds requests for this window")
     return missing
+
+
+def _parse_excluded(raw: Any, nodes: dict[str, Node], source: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                            for k, v in raw.items()):
+        raise UserError(f"graph spec {source}: 'excluded' must map setting names to reasons",
+                        "write e.g. excluded: {seed: randomness, not a setting}")
+    both = sorted(set(raw) & set(nodes))
+    if both:
+        raise UserError(f"graph spec {source}: {', '.join(both)} is both a node and excluded", "keep one of the two")
+    return dict(raw)
+
+
+_TIMELINE_SQL = """
+WITH w AS (SELECT DISTINCT run_id, arrival_ns FROM request_metrics WHERE {condition}),
+names AS (SELECT DISTINCT run_id, setting FROM run_settings WHERE run_id IN (SELECT run_id FROM w)),
+wn AS (SELECT w.run_id, w.arrival_ns, names.setting FROM w JOIN names USING (run_id))
+SELECT DISTINCT wn.run_id, wn.setting, s.value, s.value_text
+FROM wn ASOF JOIN run_settings s
+  ON wn.run_id = s.run_id AND wn.setting = s.setting AND wn.arrival_ns >= s.start_ns
+"""
+
+
+def recorded_settings(con, window) -> dict[str, set]:
+    """Every recorded setting's values in force at the window's arrivals: ``run_settings`` timelines, and the
+    ``runs`` columns of runs that have no timeline for that setting. Values are (number, text) pairs."""
+    from harness.settings import RUNS_COLUMN_SETTING  # the settings table: which runs column is which setting
+
+    condition, params = window.where()
+    values: dict[str, set] = {}
+    timelines: set[tuple[str, str]] = set()
+    for run_id, name, value, text in con.execute(_TIMELINE_SQL.format(condition=condition), params).fetchall():
+        values.setdefault(name, set()).add((value, text))
+        timelines.add((run_id, name))
+    run_ids = [r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM request_metrics WHERE {condition}",
+                                         params).fetchall()]
+    runs = con.execute("SELECT * FROM runs WHERE list_contains(?, run_id)", [run_ids]).df()
+    for row in runs.to_dict("records"):
+        for column, name in RUNS_COLUMN_SETTING.items():
+            if column in row and (row["run_id"], name) not in timelines and row[column] is not None:
+                value = row[column]
+                if value != value:  # NaN: not recorded
+                    continue
+                values.setdefault(name, set()).add((None, value) if isinstance(value, str) else (float(value), None))
+    return values
+
+
+def check_recorded_settings(con, graph: GraphSpec, baseline, incident) -> None:
+    """Refuse a graph that omits a setting whose recorded value differs between the two windows: attribution
+    could not name it and would blame something else with confidence. A setting is covered when it is a node,
+    listed under the spec's ``excluded``, or excluded by the harness's settings table (seed, model)."""
+    from harness.settings import EXCLUDED, GRAPH_NODE
+
+    before, after = recorded_settings(con, baseline), recorded_settings(con, incident)
+    missing = []
+    for name in sorted(set(before) & set(after)):
+        if before[name] == after[name]:
+            continue
+        node = GRAPH_NODE.get(name) or name
+        if node in graph.nodes or name in graph.nodes or name in graph.excluded or name in EXCLUDED:
+            continue
+        missing.append(f"{name} ({_show(before[name])} -> {_show(after[name])})")
+    if missing:
+        raise UserError(f"graph {graph.source} has no node for the recorded setting(s) that changed between the "
+                        f"windows: {'; '.join(missing)}",
+                        "add it to the graph or to excluded (with a reason) in the graph spec")
+
+
+def _show(values: set) -> str:
+    shown = sorted(text if text is not None else (f"{number:g}" if number is not None else "none")
+                   for number, text in values)
+    return ", ".join(shown[:3]) + (", ..." if len(shown) > 3 else "")

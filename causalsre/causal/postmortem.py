@@ -54,6 +54,7 @@ def postmortem(con, slo, baseline: Window, incident: Window, graph: GraphSpec, *
 
 def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, top_requests, progress) -> dict:
     check_disjoint(baseline, incident, con)
+    graph.check_recorded_settings(con, baseline, incident)  # a changed setting the graph lacks: refuse, naming it
     step = progress or (lambda *_: None)
     step("reading requests")
     base = build_analysis_table(con, slo, window=baseline, graph=graph)

@@ -18,16 +18,10 @@ from causalsre.errors import UserError
 from causalsre.windows import Window
 
 META_COLUMNS = ["run_id", "request_id", "phase", "arrival_ts"]
-# Settings that may appear in run_settings; the runs columns that hold their value at t0 (None: no column).
-SETTING_FALLBACK = {
-    "max_num_seqs": "max_num_seqs", "max_num_batched_tokens": "max_num_batched_tokens",
-    "chunk_size": "chunk_size", "num_kv_blocks": "num_kv_blocks", "policy": "policy",
-    "device": "device", "dtype": "dtype", "num_threads": "num_threads", "burstiness": "burstiness",
-    "cpu_contention": None, "step_delay_s": None, "offered_rate": "arrival_rate",
-}
-CATEGORICAL_SETTINGS = {"policy", "device", "dtype"}
-# Injected-fault factors: no row means no injection.
-ZERO_WHEN_ABSENT = {"cpu_contention", "step_delay_s"}
+# From the harness's settings table (harness/settings.py), so a new knob reaches the table without an edit here:
+# SETTING_FALLBACK: settings read from run_settings -> the runs column holding their t0 value (None: no column);
+# CATEGORICAL_SETTINGS: read from value_text; ZERO_WHEN_ABSENT: injected faults (no row means no injection).
+from harness.settings import CATEGORICAL_SETTINGS, SETTING_FALLBACK, ZERO_WHEN_ABSENT  # noqa: E402
 ARRIVAL_RATE_WINDOW_S = 10.0
 
 _REQUESTS_SQL = """
