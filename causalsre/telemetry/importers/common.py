@@ -127,9 +127,11 @@ def parse_time(text: str, where: str) -> float:
     """ISO 8601 (UTC when no offset is given) or epoch seconds -> epoch seconds, range-checked."""
     text = str(text).strip()
     try:
-        return epoch_seconds(float(text), where)
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return epoch_seconds(seconds, where)
     try:
         stamp = pd.Timestamp(text)
     except (ValueError, TypeError, OverflowError):
@@ -268,10 +270,10 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         try:
             con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _import_rows")
         except duckdb.ConstraintException as exc:
+            # The transaction is aborted now: the caller rolls back (unregistering would fail here).
             raise UserError(f"run {batch.run_id}: {table} already has a row with the same key "
                             f"({str(exc).splitlines()[0]})", "import each change once") from None
-        finally:
-            con.unregister("_import_rows")
+        con.unregister("_import_rows")
 
 
 def run_clock(con: duckdb.DuckDBPyConnection, run_id: str) -> float:

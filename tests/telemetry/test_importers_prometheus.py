@@ -1,0 +1,118 @@
+"""`db import prometheus`: prometheus_client text scrapes and a real Prometheus query_range into metric_samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from causalsre.cli.main import main
+from causalsre.telemetry import connect_readonly
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
+SCRAPES = sorted(FIXTURES.glob("vllm-metrics-*.prom"))
+QUERY_RANGE = FIXTURES / "query_range.json"
+
+
+def _samples(db, where="TRUE"):
+    con = connect_readonly(db)
+    rows = con.execute(f"SELECT ts_ns, metric, labels_json, value FROM metric_samples WHERE {where} "
+                       "ORDER BY ts_ns, metric, labels_json").fetchall()
+    con.close()
+    return rows
+
+
+def test_text_scrapes_become_one_run(tmp_path, capsys):
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", *map(str, SCRAPES), "--db", str(db), "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    # Per scrape: waiting x2 engines, running, KV x2, preemptions, TTFT histogram (3 buckets, _count, _sum).
+    assert run["kind"] == "import-prometheus" and run["metric_samples"] == 3 * 11
+    rows = _samples(db)
+    assert sorted({r[0] for r in rows}) == [0, 2_000_000_000, 4_000_000_000]  # names, names, # scrape_time
+    assert not [r for r in rows if r[1].endswith("_created")]
+    waiting = [(r[0], json.loads(r[2])["engine"], r[3]) for r in rows if r[1] == "vllm:num_requests_waiting"]
+    assert waiting == [(0, "0", 0.0), (0, "1", 1.0), (2e9, "0", 1.0), (2e9, "1", 1.0), (4e9, "0", 2.0), (4e9, "1", 1.0)]
+    buckets = [(json.loads(r[2])["le"], r[3]) for r in rows
+               if r[1] == "vllm:time_to_first_token_seconds_bucket" and r[0] == 4e9]
+    assert buckets == [("+Inf", 3.0), ("0.1", 0.0), ("1.0", 3.0)]
+    assert [r[3] for r in rows if r[1] == "vllm:num_preemptions_total"] == [0.0, 1.0, 4.0]
+    con = connect_readonly(db)
+    assert str(con.execute("SELECT started_at FROM runs").fetchone()[0]) == "2026-01-01 00:00:01"
+    con.close()
+
+
+def test_real_prometheus_query_range(tmp_path):
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(QUERY_RANGE), "--db", str(db)]) == 0
+    doc = json.loads(QUERY_RANGE.read_text())
+    expected = sorted((s["metric"]["__name__"], float(v)) for s in doc["data"]["result"] for _, v in s["values"])
+    rows = _samples(db)
+    assert sorted((r[1], r[3]) for r in rows) == expected and len(rows) == 108
+    labels = json.loads(rows[0][2])
+    assert "__name__" not in labels and labels["job"] == "vllm" and labels["model_name"] == "tiny"
+    first = min(point[0] for s in doc["data"]["result"] for point in s["values"])
+    last = max(point[0] for s in doc["data"]["result"] for point in s["values"])
+    assert max(r[0] for r in rows) == round((last - first) * 1e9)
+
+
+def test_scrape_time_from_at(tmp_path):
+    scrape = tmp_path / "metrics.txt"
+    scrape.write_text(SCRAPES[0].read_text())
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(scrape), "--at", "2026-03-01T12:00:00Z", "--db", str(db)]) == 0
+    con = connect_readonly(db)
+    assert str(con.execute("SELECT started_at FROM runs").fetchone()[0]) == "2026-03-01 12:00:00"
+    con.close()
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name,text,extra,expected", [
+    ("m.prom", "up 1\n", [], "no scrape time"),
+    ("m-1767225601.prom", "this is { not a scrape\n", [], "not a Prometheus text scrape"),
+    ("m-1767225601.prom", "# TYPE c_total counter\nc_total -3\n", [], "cannot be negative"),
+    ("m-1767225601.prom", "", [], "hold no samples"),
+    ("m.prom", "up 1\n", ["--at", "1767225601000"], "between 2000 and 2200"),
+    ("q.json", '{"status": "error", "data": {}}', [], "not a successful"),
+    ("q.json", '{"status": "success", "data": {"resultType": "scalar", "result": [1, "2"]}}', [], "scalar"),
+    ("q.json", '{"status": "success", "data": {"resultType": "matrix", "result": '
+               '[{"metric": {"__name__": "x"}, "values": [[1767225601000, "1"]]}]}}', [], "between 2000 and 2200"),
+    ("q.json", '{"status": "success", "data": {"resultType": "matrix", "result": '
+               '[{"metric": {"__name__": "x"}, "values": [[1767225601, "fast"]]}]}}', [], "not a number"),
+    ("q.json", '{"status": ', [], "not valid JSON"),
+])
+def test_bad_files_change_nothing(tmp_path, capsys, name, text, extra, expected):
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(SCRAPES[0]), "--db", str(db)]) == 0
+    before = db.read_bytes()
+    capsys.readouterr()
+    bad = _write(tmp_path, name, text)
+    assert main(["db", "import", "prometheus", str(bad), *extra, "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.startswith("error: ") and err.count("\n") == 1
+    assert db.read_bytes() == before
+
+
+def test_non_finite_samples_are_skipped_and_counted(tmp_path):
+    scrape = _write(tmp_path, "m-1767225601.prom", "a 1\nb NaN\nc +Inf\n")
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(scrape), "--db", str(db)]) == 0
+    assert [r[1] for r in _samples(db)] == ["a"]
+    con = connect_readonly(db)
+    assert con.execute("SELECT json_extract(config_json, '$.skipped_non_finite')::INT FROM runs").fetchone()[0] == 2
+    con.close()
+
+
+def test_at_needs_one_file_and_run_must_exist(tmp_path, capsys):
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", *map(str, SCRAPES[:2]), "--at", "1767225601", "--db", str(db)]) == 2
+    assert "one file" in capsys.readouterr().err
+    assert main(["db", "import", "prometheus", str(SCRAPES[0]), "--run", "nope", "--db", str(db)]) == 2
+    assert "not in the database" in capsys.readouterr().err
+    assert not db.exists()
