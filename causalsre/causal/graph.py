@@ -34,6 +34,18 @@ class Node:
     type: str
     actionable: bool = False
     doc: str = ""
+    # The cause this node is evidence of, when several nodes measure one cause (the offered and the measured
+    # arrival rate; a request's own prompt length and the recent prompts' mean length). Attribution treats
+    # the nodes of one factor as one player and reports them under this name. Empty: the node's own name.
+    factor: str = ""
+    # A trailing-window aggregate over other requests (the measured arrival rate, recent prompt lengths): its
+    # per-request values are autocorrelated in time, so a per-request two-sample test overstates how surely it
+    # changed, and a window's values can mark the window itself. It is never a change on its own evidence.
+    trailing: bool = False
+
+    @property
+    def cause(self) -> str:
+        return self.factor or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,10 @@ class Edge:
     cause: str
     effect: str
     why: str = ""
+    # +1: more of the cause never means less of the effect (all else equal); -1 the opposite; 0 unknown.
+    # Mechanisms are fitted monotone in each signed parent, which keeps a parent that merely marks the
+    # incident window (a trailing aggregate that happens to differ) from carrying the incident's effect.
+    sign: int = 0
 
 
 @dataclass(slots=True)
@@ -62,14 +78,20 @@ class GraphSpec:
             graph.add_node(node.name, role=node.role, family=node.family, type=node.type,
                            actionable=node.actionable)
         for edge in self.edges:
-            graph.add_edge(edge.cause, edge.effect, why=edge.why)
+            graph.add_edge(edge.cause, edge.effect, why=edge.why, sign=edge.sign)
         return graph
 
     def parents(self, name: str) -> list[str]:
         return sorted(e.cause for e in self.edges if e.effect == name)
 
+    def sign(self, cause: str, effect: str) -> int:
+        return next((e.sign for e in self.edges if e.cause == cause and e.effect == effect), 0)
+
     def family_of(self, name: str) -> str:
         return self.nodes[name].family
+
+    def factor_of(self, name: str) -> str:
+        return self.nodes[name].cause
 
     def restricted_to(self, names: set[str] | list[str]) -> GraphSpec:
         """The subgraph on ``names``; a dropped node's causes become causes of its effects (latent projection
@@ -79,10 +101,14 @@ class GraphSpec:
         for name in [n for n in nx.topological_sort(graph) if n not in keep]:
             for cause in graph.predecessors(name):
                 for effect in graph.successors(name):
+                    # The path's sign is the product of its edges' signs; paths that disagree cancel to 0.
+                    sign = graph.edges[cause, name].get("sign", 0) * graph.edges[name, effect].get("sign", 0)
                     if not graph.has_edge(cause, effect):
-                        graph.add_edge(cause, effect, why=f"through unmeasured {name}")
+                        graph.add_edge(cause, effect, why=f"through unmeasured {name}", sign=sign)
+                    elif graph.edges[cause, effect].get("sign", 0) != sign:
+                        graph.edges[cause, effect]["sign"] = 0
             graph.remove_node(name)
-        edges = [Edge(c, e, d.get("why", "")) for c, e, d in graph.edges(data=True)]
+        edges = [Edge(c, e, d.get("why", ""), d.get("sign", 0)) for c, e, d in graph.edges(data=True)]
         nodes = {n: self.nodes[n] for n in self.nodes if n in keep}
         return GraphSpec(nodes=nodes, edges=edges, target=self.target, source=self.source, excluded=self.excluded)
 
@@ -96,14 +122,12 @@ class GraphSpec:
 
 def load_graph(path: str | Path = DEFAULT_GRAPH) -> GraphSpec:
     """Load and validate a graph spec from YAML."""
+    from causalsre.safeio import load_yaml  # bounded size, UTF-8, nesting and alias limits
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"graph spec {path} does not exist", "pass a YAML file such as models/serving.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"graph spec {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
-    return graph_from_dict(raw, source=str(path))
+    return graph_from_dict(load_yaml(path, what="graph spec"), source=str(path))
 
 
 def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
@@ -134,12 +158,14 @@ def _parse_node(name: str, spec: Any, source: str) -> Node:
             raise UserError(f"graph spec {source}: node '{name}' has {key} {spec.get(key)!r}",
                             f"use one of {', '.join(allowed)}")
     return Node(name=name, role=spec["role"], family=spec["family"], type=spec["type"],
-                actionable=bool(spec.get("actionable", False)), doc=str(spec.get("doc", "")))
+                actionable=bool(spec.get("actionable", False)), doc=str(spec.get("doc", "")),
+                factor=str(spec.get("factor") or ""), trailing=bool(spec.get("trailing", False)))
 
 
 def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:
+    sign = 0
     if isinstance(item, dict):
-        cause, effect, why = item.get("from"), item.get("to"), item.get("why", "")
+        cause, effect, why, sign = item.get("from"), item.get("to"), item.get("why", ""), item.get("sign", 0)
     elif isinstance(item, (list, tuple)) and len(item) in (2, 3):
         cause, effect, why = item[0], item[1], item[2] if len(item) == 3 else ""
     else:
@@ -155,7 +181,10 @@ def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:
     if TIER[cause_role] > TIER[effect_role]:
         raise UserError(f"graph spec {source}: edge {cause} -> {effect} has a {cause_role} causing a {effect_role}",
                         "knobs, hardware and workload cannot be caused by engine state or outcomes")
-    return Edge(str(cause), str(effect), str(why or ""))
+    if isinstance(sign, bool) or sign not in (-1, 0, 1):
+        raise UserError(f"graph spec {source}: edge {cause} -> {effect} has sign {sign!r}",
+                        "use +1 (more cause, more effect), -1 (more cause, less effect) or leave it out")
+    return Edge(str(cause), str(effect), str(why or ""), int(sign))
 
 
 def _check_acyclic(spec: GraphSpec) -> None:

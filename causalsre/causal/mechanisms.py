@@ -57,8 +57,9 @@ def encode(baseline: pd.DataFrame, incident: pd.DataFrame, graph: GraphSpec) -> 
 class Mechanism:
     """node = model(parents) + noise; a classifier's probability for binary nodes."""
 
-    def __init__(self, node: str, parents: list[str], binary: bool, seed: int):
+    def __init__(self, node: str, parents: list[str], binary: bool, seed: int, signs: list[int] | None = None):
         self.node, self.parents, self.binary, self.seed = node, parents, binary, seed
+        self.signs = signs or [0] * len(parents)
         self.model = None
         self.scale_model = None
         self.constant = 0.0
@@ -73,7 +74,9 @@ class Mechanism:
             return self  # nothing to learn: a constant mechanism
         settings = dict(max_iter=40, learning_rate=0.15, max_leaf_nodes=15,
                         min_samples_leaf=max(3, len(y) // 200), early_stopping=False, random_state=self.seed)
-        model = HistGradientBoostingClassifier(**settings) if self.binary else HistGradientBoostingRegressor(**settings)
+        monotone = dict(monotonic_cst=self.signs) if any(self.signs) else {}
+        model = (HistGradientBoostingClassifier(**settings, **monotone) if self.binary
+                 else HistGradientBoostingRegressor(**settings, **monotone))
         x = rows[self.parents].to_numpy(float)
         self.model = model.fit(x, y.astype(int) if self.binary else y)
         if not self.binary:
@@ -104,7 +107,8 @@ def fit_mechanisms(data: Encoded, graph: GraphSpec, seed: int, progress=None) ->
         parents = [p for p in graph.parents(node) if p in data.nodes]
         if parents:
             binary = graph.nodes[node].type == "binary"
-            mechanisms[node] = Mechanism(node, parents, binary, seed).fit(pooled)
+            signs = [0 if graph.nodes[p].type == "categorical" else graph.sign(p, node) for p in parents]
+            mechanisms[node] = Mechanism(node, parents, binary, seed, signs).fit(pooled)
         if progress:
             progress()
     return mechanisms
@@ -132,10 +136,14 @@ class Change:
     p_value: float
 
 
-def detect_changes(data: Encoded, res_b: pd.DataFrame, res_i: pd.DataFrame, graph: GraphSpec) -> list[Change]:
-    """Roots whose distribution moved and mechanisms whose residuals moved, largest effect first."""
+def detect_changes(data: Encoded, res_b: pd.DataFrame, res_i: pd.DataFrame, graph: GraphSpec,
+                   limit: int | None = MAX_PLAYERS) -> list[Change]:
+    """Roots whose distribution moved and mechanisms whose residuals moved, largest effect first
+    (at most ``limit``; ``None``: all of them)."""
     changes = []
     for node in data.nodes:
+        if graph.nodes[node].trailing:
+            continue  # autocorrelated per request: tested at the window level (causalsre.causal.changes)
         if node in res_b.columns:
             b, i, kind = res_b[node], res_i[node], "mechanism"
         else:
@@ -161,7 +169,7 @@ def detect_changes(data: Encoded, res_b: pd.DataFrame, res_i: pd.DataFrame, grap
         if p_value < CHANGE_ALPHA and effect >= CHANGE_MIN_EFFECT:
             changes.append(Change(node, kind, effect, p_value))
     changes.sort(key=lambda c: (-c.effect, c.p_value, c.node))
-    return changes[:MAX_PLAYERS]
+    return changes if limit is None else changes[:limit]
 
 
 def _categorical_change(b: np.ndarray, i: np.ndarray) -> tuple[float, float]:

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from causalsre.causal.graph import GraphSpec
-from causalsre.causal.mechanisms import detect_changes, encode, fit_mechanisms, residuals
+from causalsre.causal.changes import rate_change, what_changed
+from causalsre.causal.mechanisms import Change, detect_changes, encode, fit_mechanisms, residuals
+from causalsre.causal.players import RATE_FACTOR, group_players, grouped, move_to_tenant, tenant_shares
 from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, shapley_per_pair
 from causalsre.causal.table import build_analysis_table
 from causalsre.windows import Window, check_disjoint
@@ -65,30 +67,50 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
               "burn": {"baseline": burn_summary(base, objective), "incident": burn_summary(inc, objective)}}
     total = float(inc["is_bad"].mean() - base["is_bad"].mean())
     result["total_change"] = total
+    # What changed comes first, whether or not there is a burn to attribute.
+    result["changes"] = what_changed(con, baseline, incident, base, inc, graph)
     if not inc["is_bad"].any() and not base["is_bad"].any():
         return {**result, "attributions": [], "families": [], "anomalous_requests": [],
                 "nothing_to_attribute": "no bad events in either window"}
     present = graph.restricted_to([n for n in graph.nodes if n in base.columns])
     rng = np.random.default_rng(seed)
+    # Counts of every request, before subsampling: the window-level workload tests and the tenant split.
+    by_tenant = tenant_shares(base, inc)
+    rate = rate_change(base, inc)
     # Rates and burn above use every request; the models and the change tests need far fewer.
     base, inc = _subsample(base, rng), _subsample(inc, rng)
     data = encode(base, inc, present)
     step("fitting mechanisms", len(data.nodes))
     mechanisms = fit_mechanisms(data, present, seed, progress=lambda: step(None))
     res_b, res_i = residuals(data.baseline, mechanisms), residuals(data.incident, mechanisms)
-    changes = [c for c in detect_changes(data, res_b, res_i, present) if c.node in _ancestors(present, graph.target)]
-    players = [c.node for c in changes]
+    ancestors = _ancestors(present, graph.target)
+    changes = [c for c in detect_changes(data, res_b, res_i, present, limit=None) if c.node in ancestors]
+    changes += _rate_change(rate, present, mechanisms)
+    players = group_players(changes, present)
     pb, pi = rng.integers(0, len(base), n_pairs), rng.integers(0, len(inc), n_pairs)
-    evaluator = CoalitionEvaluator(data.nodes, mechanisms, players, graph.target)
+    evaluator = CoalitionEvaluator(data.nodes, mechanisms, [n for p in players for n in p.nodes], graph.target)
     base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
     rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
     ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
     step("attributing", 1)
-    phi = shapley_per_pair(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players)
+    phi = shapley_per_pair(grouped(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players),
+                           [p.factor for p in players])
     step(None)
-    result["attributions"], result["families"] = _summaries(phi, players, changes, present, total, n_boot, rng)
+    # Load or lengths that changed because one tenant's traffic did are that tenant's (a flood).
+    phi, players = move_to_tenant(phi, players, by_tenant)
+    result["tenant_composition_share"] = by_tenant
+    result["attributions"], result["families"] = _summaries(phi, players, graph, total, n_boot, rng)
     result["anomalous_requests"] = _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top_requests, rng)
     return result
+
+
+def _rate_change(rate: dict, graph: GraphSpec, mechanisms: dict) -> list[Change]:
+    """The measured arrival rate as a change when the window-level rate test says it moved (a trailing
+    aggregate is never tested per request)."""
+    if RATE_FACTOR not in graph.nodes or not rate["significant"]:
+        return []
+    kind = "mechanism" if RATE_FACTOR in mechanisms else "distribution"
+    return [Change(RATE_FACTOR, kind, float(rate["effect"]), float(rate["p_value"]))]
 
 
 def _subsample(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -105,19 +127,30 @@ def _ancestors(graph: GraphSpec, target: str) -> set[str]:
     return nx.ancestors(nx_graph, target) | {target} if target in nx_graph else set()
 
 
-def _summaries(phi, players, changes, graph, total, n_boot, rng) -> tuple[list[dict], list[dict]]:
-    families = sorted({graph.family_of(p) for p in players})
-    family_rows = np.array([[graph.family_of(p) == f for p in players] for f in families], dtype=float)
+def _family(player, graph: GraphSpec) -> str:
+    return graph.family_of(player.factor if player.factor in graph.nodes else player.nodes[0])
+
+
+def _family_group(player, graph: GraphSpec) -> str:
+    """Families sum causes; unexplained changes of engine state and outcomes are a group of their own."""
+    return _family(player, graph) if player.role == "cause" else "unexplained"
+
+
+def _summaries(phi, players, graph, total, n_boot, rng) -> tuple[list[dict], list[dict]]:
+    families = sorted({_family_group(p, graph) for p in players})
+    family_rows = np.array([[_family_group(p, graph) == f for p in players] for f in families], dtype=float)
     # The "other" row makes the contributions sum to the observed change exactly.
     per_pair = np.vstack([phi, total - phi.sum(axis=0, keepdims=True)]) if players else np.full((1, 1), total)
     low, high = bootstrap_means(per_pair, n_boot, rng)
     means = per_pair.mean(axis=1)
-    kinds = {c.node: c.kind for c in changes}
-    rows = [{"factor": p, "family": graph.family_of(p), "kind": kinds[p], "contribution": float(means[k]),
-             "ci_low": float(low[k]), "ci_high": float(high[k])} for k, p in enumerate(players)]
-    rows.append({"factor": OTHER, "family": "other", "kind": "residual", "contribution": float(means[-1]),
-                 "ci_low": float(low[-1]), "ci_high": float(high[-1])})
-    rows.sort(key=lambda r: (-r["contribution"], r["factor"]))
+    rows = [{"factor": p.factor, "family": _family(p, graph), "kind": p.kind, "role": p.role,
+             "nodes": list(p.nodes), "contribution": float(means[k]), "ci_low": float(low[k]),
+             "ci_high": float(high[k])} for k, p in enumerate(players)]
+    rows.append({"factor": OTHER, "family": "other", "kind": "residual", "role": "residual", "nodes": [],
+                 "contribution": float(means[-1]), "ci_low": float(low[-1]), "ci_high": float(high[-1])})
+    # Causes first: an unexplained change of engine state or an outcome says how the burn showed, not why.
+    rank = {"cause": 0, "unexplained": 1, "residual": 2}
+    rows.sort(key=lambda r: (rank[r["role"]], -r["contribution"], r["factor"]))
     fam = []
     if players:
         fam_pairs = family_rows @ phi
@@ -126,7 +159,7 @@ def _summaries(phi, players, changes, graph, total, n_boot, rng) -> tuple[list[d
                 "ci_high": float(f_high[k])} for k, f in enumerate(families)]
     fam.append({"family": "other", "contribution": rows[[r["factor"] for r in rows].index(OTHER)]["contribution"],
                 "ci_low": float(low[-1]), "ci_high": float(high[-1])})
-    fam.sort(key=lambda r: (-r["contribution"], r["family"]))
+    fam.sort(key=lambda r: (r["family"] in ("unexplained", "other"), -r["contribution"], r["family"]))
     return rows, fam
 
 
@@ -146,11 +179,12 @@ def _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top, rng, p
     base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
     rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
     ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
-    phi = shapley_per_pair(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players)
+    phi = shapley_per_pair(grouped(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players),
+                           [p.factor for p in players])
     found = []
     for block, row in enumerate(order):
         mean = phi[:, block * pairs_per_request:(block + 1) * pairs_per_request].mean(axis=1)
-        contributions = sorted(zip(players, mean), key=lambda t: -t[1])
+        contributions = sorted(zip([p.factor for p in players], mean), key=lambda t: -t[1])
         found.append({"run_id": inc["run_id"].iloc[row], "request_id": int(inc["request_id"].iloc[row]),
                       "is_bad": bool(inc["is_bad"].iloc[row]), "anomaly_z": float(z.iloc[row]),
                       **{c: _float(inc[c].iloc[row]) for c in outcomes},

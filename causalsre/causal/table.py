@@ -34,11 +34,14 @@ WITH w AS (
 runs_in AS (SELECT DISTINCT run_id FROM w),
 rate AS (
     SELECT run_id, request_id,
-           count(*) OVER (PARTITION BY run_id ORDER BY arrival_ns
-                          RANGE BETWEEN ? PRECEDING AND CURRENT ROW) AS n_recent,
+           count(*) OVER recent AS n_recent,
+           avg(prompt_tokens) OVER recent AS recent_prompt_tokens,
+           avg(COALESCE(target_output_tokens, output_tokens)) OVER recent AS recent_output_tokens,
            arrival_ns - min(arrival_ns) OVER (PARTITION BY run_id) AS since_first_ns
-    FROM (SELECT run_id, request_id, COALESCE(scheduled_arrival_ns, enqueue_ns) AS arrival_ns
+    FROM (SELECT run_id, request_id, prompt_tokens, target_output_tokens, output_tokens,
+                 COALESCE(scheduled_arrival_ns, enqueue_ns) AS arrival_ns
           FROM requests WHERE run_id IN (SELECT run_id FROM runs_in))
+    WINDOW recent AS (PARTITION BY run_id ORDER BY arrival_ns RANGE BETWEEN ? PRECEDING AND CURRENT ROW)
 ),
 st AS (
     SELECT run_id, start_ns, end_ns, num_waiting,
@@ -52,11 +55,11 @@ st AS (
 st_end AS (SELECT run_id, end_ns, num_waiting, kv_utilization FROM st),
 r AS (
     SELECT w.*, q.first_scheduled_ns, q.first_token_ns, q.last_token_ns, q.finish_ns,
-           rate.n_recent, rate.since_first_ns
+           rate.n_recent, rate.since_first_ns, rate.recent_prompt_tokens, rate.recent_output_tokens
     FROM w JOIN requests q USING (run_id, request_id) JOIN rate USING (run_id, request_id)
 )
 SELECT r.run_id, r.request_id, r.phase, r.arrival_ts, r.arrival_ns, r.tenant, r.prompt_tokens, r.output_tokens,
-       r.n_recent, r.since_first_ns,
+       r.n_recent, r.since_first_ns, r.recent_prompt_tokens, r.recent_output_tokens,
        COALESCE(a.num_waiting, 0) AS queue_depth_at_arrival,
        COALESCE(a.kv_utilization, 0.0) AS kv_utilization_at_arrival,
        CASE WHEN r.first_scheduled_ns IS NOT NULL AND r.finish_ns IS NOT NULL THEN
@@ -92,6 +95,7 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Wi
     elapsed_s = np.clip(frame["since_first_ns"].to_numpy(dtype=float) / 1e9, 1.0, ARRIVAL_RATE_WINDOW_S)
     frame["arrival_rate"] = frame["n_recent"].to_numpy(dtype=float) / elapsed_s
     frame = _add_settings(con, frame)
+    frame = _add_offered_rate(con, frame)
     frame["is_bad"] = _bad_flags(con, slo, window, frame)
     frame = frame.drop(columns=["n_recent", "since_first_ns", "arrival_ns", "is_ok"])
     node_columns = [c for c in frame.columns if c not in META_COLUMNS]
@@ -123,6 +127,30 @@ def _add_settings(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.Dat
             frame[name] = frame[name].fillna(0.0)
         if name in frame.columns and frame[name].isna().all():
             frame = frame.drop(columns=[name])
+    return frame.sort_values(["run_id", "arrival_ns", "request_id"], kind="stable")
+
+
+def _add_offered_rate(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:
+    """The offered (configured) arrival rate in force at each arrival, where the producer recorded one.
+
+    The harness records it in ``run_settings`` as ``arrival_rate``; the measured trailing-window rate
+    (``arrival_rate`` in the table) is its child, so a chance fluctuation of the measured rate is not mistaken
+    for a change of the offered load, and burstier arrivals act through the measured rate. Imported telemetry
+    has no offered rate: then the measured rate is a root of the graph.
+    """
+    run_ids = sorted(frame["run_id"].unique())
+    placeholders = ", ".join("?" for _ in run_ids)
+    rows = con.execute(
+        f"SELECT run_id, start_ns AS arrival_ns, value AS offered_rate FROM run_settings "
+        f"WHERE setting = 'arrival_rate' AND value IS NOT NULL AND run_id IN ({placeholders}) "
+        f"ORDER BY start_ns", run_ids).df()
+    if rows.empty or not set(frame["run_id"]) <= set(rows["run_id"]):
+        return frame  # not every run says what it offered: a partial column would mark runs, not load
+    frame = frame.drop(columns=["offered_rate"], errors="ignore")  # the runs row's t0 value: superseded
+    frame = pd.merge_asof(frame.sort_values("arrival_ns", kind="stable"), rows.sort_values("arrival_ns"),
+                          on="arrival_ns", by="run_id", direction="backward")
+    frame["offered_rate"] = frame["offered_rate"].fillna(
+        frame.groupby("run_id")["offered_rate"].transform("first"))
     return frame.sort_values(["run_id", "arrival_ns", "request_id"], kind="stable")
 
 

@@ -52,8 +52,10 @@ def test_changed_factor_ranks_first_and_contributions_sum(make_db, fault, family
     total = sum(a["contribution"] for a in result["attributions"])
     assert total == pytest.approx(result["total_change"], abs=1e-9)
     assert result["total_change"] > 0.05
-    assert [a["contribution"] for a in result["attributions"]] == sorted(
-        (a["contribution"] for a in result["attributions"]), reverse=True)
+    # Causes first (largest first), then unexplained changes of engine state and outcomes, then the residual.
+    rank = {"cause": 0, "unexplained": 1, "residual": 2}
+    keys = [(rank[a["role"]], -a["contribution"]) for a in result["attributions"]]
+    assert keys == sorted(keys) and result["attributions"][-1]["factor"] == OTHER
     assert sum(f["contribution"] for f in result["families"]) == pytest.approx(result["total_change"], abs=1e-9)
     assert result["anomalous_requests"][0]["attributions"][0]["factor"] == fault
 
