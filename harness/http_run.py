@@ -294,7 +294,9 @@ class _HttpRun:
         paused.set()
         self.clock.pause()
         try:
-            await asyncio.to_thread(self.managed.restart, knobs)
+            # In this thread, blocking the loop: nothing is in flight, and the server's parent-death signal
+            # belongs to the thread that started it (an executor thread exits before the run ends).
+            self.managed.restart(knobs)
         finally:
             self.clock.resume()
             paused.clear()

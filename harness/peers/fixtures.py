@@ -15,11 +15,12 @@ import argparse
 import json
 import subprocess
 import threading
-import time
 from pathlib import Path
 
+from harness.http_metrics import parse_exposition
 from harness.peers.vllm_server import VLLM_VENV, model_dir, vllm_python
 
+FILES = ("bench_serve_detailed.json", "metrics_idle.txt", "metrics_under_load.txt")
 MAX_BYTES = 200_000  # fixtures stay small: the importer tests read them on every run
 
 _BENCH = """
@@ -63,20 +64,30 @@ def record(url: str, model: str, out_dir: Path, *, preset: str = "tiny", num_pro
     bench = out_dir / "bench_serve_detailed.json"
     command = [str(vllm_python(VLLM_VENV)), "-c", _BENCH,
                *bench_args(url, model, model_dir(preset), bench, num_prompts=num_prompts, rate=rate, seed=seed)]
-    mid_run: list[str] = []
+    busiest: list[tuple[float, str]] = []
+    done = threading.Event()
 
-    def scrape_mid_run() -> None:  # a scrape while requests are in flight: non-zero running and queue gauges
-        time.sleep(max(1.0, num_prompts / rate / 2))
-        mid_run.append(scrape(url))
+    def scrape_while_running() -> None:
+        # Scrape every second and keep the busiest scrape (most requests running + waiting): the benchmark
+        # process spends its first seconds importing, so a fixed delay can miss the load.
+        while not done.wait(1.0):
+            text = scrape(url)
+            load = sum(value for name, _, value in parse_exposition(text)
+                       if name in ("vllm:num_requests_running", "vllm:num_requests_waiting"))
+            if not busiest or load > busiest[0][0]:
+                busiest[:] = [(load, text)]
 
-    scraper = threading.Thread(target=scrape_mid_run, daemon=True)
+    scraper = threading.Thread(target=scrape_while_running, daemon=True)
     scraper.start()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    scraper.join()
-    (out_dir / "metrics_under_load.txt").write_text(trim_metrics(mid_run[0]))
+    try:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    finally:
+        done.set()
+        scraper.join()
+    (out_dir / "metrics_under_load.txt").write_text(trim_metrics(busiest[0][1]))
     data = json.loads(bench.read_text())
     bench.write_text(json.dumps(data, indent=1) + "\n")
-    sizes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
+    sizes = {p.name: p.stat().st_size for p in map(out_dir.joinpath, FILES)}
     too_big = [name for name, size in sizes.items() if size > MAX_BYTES]
     if too_big:
         raise SystemExit(f"fixtures over {MAX_BYTES} bytes: {too_big}; use fewer --num-prompts")

@@ -14,8 +14,9 @@ The one place the engine settings are translated into vLLM's (docs/peers.md repe
 | chunk_size               | ``--long-prefill-token-threshold`` (largest prefill piece of one request per step) |
 | policy fcfs / priority   | ``--scheduling-policy`` (sjf: refused, vLLM has no such policy) |
 | batching_mode            | decode_first only (vLLM schedules running decodes first) |
-| num_kv_blocks            | ``--num-gpu-blocks-override`` (the KV pool, in blocks) |
-| block_size               | ``--block-size``                                     |
+| num_kv_blocks            | ``--num-gpu-blocks-override``, rescaled to the same tokens in vLLM's blocks |
+| block_size               | ``--block-size``, rounded up to a multiple of 32 (vLLM's CPU attention needs it) |
+| (start-up)               | ``--enforce-eager`` unless ``CAUSALSRE_VLLM_COMPILE=1`` (torch.compile warm-up: minutes) |
 | max_queue_len            | not mapped: vLLM's waiting queue is unbounded         |
 | request_timeout_s        | client side: the harness gives up on a request after it |
 
@@ -40,6 +41,7 @@ from causalsre.errors import UserError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VLLM_VENV = Path(os.environ.get("CAUSALSRE_VLLM_VENV", REPO_ROOT / ".venv-vllm"))
 MAX_MODEL_LEN = 1024
+CPU_BLOCK_MULTIPLE = 32  # vLLM 0.32's CPU attention: "No common block size for 16 (CPU_ATTN: [MultipleOf(32)])"
 READY_TIMEOUT_S = 420.0  # first start compiles kernels and warms up: about a minute on 2 cores, more when busy
 SETUP_FIX = "build the peer virtualenv with `make peer-vllm` (docs/peers.md)"
 
@@ -73,14 +75,20 @@ def vllm_args(engine: Any) -> tuple[list[str], dict[str, str]]:
         raise UserError(f"vLLM has no {engine.policy!r} scheduling policy", "use policy 'fcfs' or 'priority'")
     if engine.batching_mode != "decode_first":
         raise UserError("vLLM always schedules running decodes first", "use batching_mode 'decode_first'")
+    # vLLM's CPU attention takes blocks of a multiple of 32 tokens: round the block up and keep the pool's
+    # size in tokens (num_kv_blocks x block_size) as close as whole blocks allow.
+    block = max(CPU_BLOCK_MULTIPLE, -(-int(engine.block_size) // CPU_BLOCK_MULTIPLE) * CPU_BLOCK_MULTIPLE)
+    num_blocks = max(1, -(-int(engine.num_kv_blocks) * int(engine.block_size) // block))
     args = ["--dtype", engine.dtype, "--seed", str(engine.seed),
             "--max-num-seqs", str(engine.max_num_seqs),
             "--max-num-batched-tokens", str(engine.max_num_batched_tokens),
             "--enable-chunked-prefill" if engine.enable_chunked_prefill else "--no-enable-chunked-prefill",
             "--long-prefill-token-threshold", str(engine.chunk_size),
             "--scheduling-policy", engine.policy,
-            "--num-gpu-blocks-override", str(engine.num_kv_blocks),
-            "--block-size", str(engine.block_size)]
+            "--num-gpu-blocks-override", str(num_blocks), "--block-size", str(block)]
+    if os.environ.get("CAUSALSRE_VLLM_COMPILE") != "1":
+        # torch.compile's warm-up takes minutes on 2 busy cores at every start (and restart): eager by default.
+        args.append("--enforce-eager")
     cores = max(1, min(int(engine.num_threads), os.cpu_count() or 1))
     # OMP_NUM_THREADS too: the harness (and the test suite) runs with 1, which vLLM's worker would inherit.
     env = {"VLLM_CPU_OMP_THREADS_BIND": "0" if cores == 1 else f"0-{cores - 1}", "OMP_NUM_THREADS": str(cores)}

@@ -161,6 +161,9 @@ def test_engine_settings_map_to_vllm_flags_and_unsupported_ones_are_refused():
     assert pairs["--long-prefill-token-threshold"] == "32" and pairs["--num-gpu-blocks-override"] == "64"
     assert pairs["--block-size"] == "32" and "--no-enable-chunked-prefill" in args
     assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0"
+    # vLLM's CPU attention wants blocks of 32: the default 256 blocks of 16 tokens become 128 of 32.
+    args, _ = vllm_args(EngineSection(num_kv_blocks=256, block_size=16))
+    assert args[args.index("--block-size") + 1] == "32" and args[args.index("--num-gpu-blocks-override") + 1] == "128"
     from causalsre.errors import UserError
 
     for bad in ({"policy": "sjf"}, {"batching_mode": "prefill_first"}, {"device": "cuda"}):
