@@ -1,0 +1,87 @@
+"""`db import guidellm`: a report in guidellm's v2 schema; latencies measured from the targeted start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from causalsre.cli.main import main
+from causalsre.telemetry import connect_readonly
+
+FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "guidellm"
+REPORT = FOLDER / "benchmarks_small.json"
+
+
+def test_report_gives_hand_computed_requests(tmp_path, capsys):
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "guidellm", str(REPORT), "--db", str(db), "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    assert run["run_id"].endswith("-1") and run["requests"] == 5
+    con = connect_readonly(db)
+    rows = con.execute("SELECT arrival_ts, ttft_s, tpot_s, e2e_s, status, finish_reason, prompt_tokens, output_tokens "
+                       "FROM request_metrics ORDER BY arrival_ns").fetchall()
+    kind, rate, sampled = con.execute("SELECT kind, arrival_rate, json_extract(config_json, '$.sampled') "
+                                      "FROM runs").fetchone()
+    con.close()
+    assert (kind, rate, sampled) == ("import-guidellm", 2.0, "false")
+    first, late, single, cancelled, errored = rows
+    assert str(first[0]) == "2026-01-01 00:00:00"
+    assert first[1:4] == pytest.approx((0.3, (1.2 - 0.3) / 9, 1.25)) and first[6:] == (12, 10)
+    # Meant to go at 0.5 s, sent at 0.7 s: the 0.2 s the load generator fell behind counts.
+    assert str(late[0]) == "2026-01-01 00:00:00.500000" and late[1] == pytest.approx(0.5)
+    assert single[2] is None  # one output token: no TPOT
+    assert cancelled[4] == "aborted" and cancelled[3] == pytest.approx(0.5)  # ended at its resolve_end
+    assert errored[4] == "error" and errored[5] == "HTTP 429 Too Many Requests" and errored[1] is None
+
+
+def _mutated(tmp_path, change):
+    doc = json.loads(REPORT.read_text())
+    change(doc["benchmarks"][0]["requests"]["successful"][0])
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda r: r["info"]["timings"].__setitem__("first_token_iteration", 1767225599.0), "precedes its arrival"),
+    (lambda r: r["info"]["timings"].__setitem__("request_start", 1767225600000.0), "between 2000 and 2200"),
+    (lambda r: r.__setitem__("prompt_tokens", -1), "below 0"),
+    (lambda r: r.__setitem__("output_tokens", 2.5), "not a count"),
+    (lambda r: r["info"]["timings"].__setitem__("request_end", "later"), "not a number"),
+])
+def test_bad_requests_change_nothing(tmp_path, capsys, change, expected):
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "guidellm", str(REPORT), "--db", str(db)]) == 0
+    before = db.read_bytes()
+    capsys.readouterr()
+    assert main(["db", "import", "guidellm", str(_mutated(tmp_path, change)), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.startswith("error: ") and err.count("\n") == 1
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('{"benchmarks": []}', "holds no benchmarks"),
+    ('{"results": []}', "no benchmarks list"),
+    ('{"benchmarks": [{"requests": {"successful": []}}]}', "holds no requests"),
+])
+def test_not_a_report(tmp_path, capsys, text, expected):
+    bad = tmp_path / "x.json"
+    bad.write_text(text)
+    assert main(["db", "import", "guidellm", str(bad), "--db", str(tmp_path / "t.duckdb")]) == 2
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not list(FOLDER.glob("real_*.json")), reason="no report from a real guidellm run in fixtures")
+def test_real_guidellm_reports(tmp_path):
+    for report in FOLDER.glob("real_*.json"):
+        db = tmp_path / f"{report.stem}.duckdb"
+        assert main(["db", "import", "guidellm", str(report), "--db", str(db)]) == 0
+        doc = json.loads(report.read_text())
+        expected = sum(len(b["requests"].get(group) or []) for b in doc["benchmarks"]
+                       for group in ("successful", "incomplete", "errored"))
+        con = connect_readonly(db)
+        assert con.execute("SELECT count(*) FROM request_metrics").fetchone()[0] == expected
+        con.close()
