@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from harness.serve import protocol as P
@@ -24,6 +24,24 @@ from harness.serve.loop import EngineLoop, Pending
 from harness.serve.text import chat_text, prompt_ids, token_word
 
 DISCONNECT_POLL_S = 0.5
+POST_ERRORS = {200: {"description": "a completion (JSON), or server-sent events when stream is true",
+                     "content": {"application/json": {}, "text/event-stream": {}}},
+               **P.error_responses(400, 401, 404, 413, 429, 503)}
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema without its 422 answers: this server answers bad bodies with 400, as OpenAI does."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(loop: EngineLoop) -> FastAPI:
@@ -43,6 +61,7 @@ def create_app(loop: EngineLoop) -> FastAPI:
     app = FastAPI(title="causalsre serve", version="1", lifespan=lifespan,
                   description="The causalsre engine behind an OpenAI-compatible API (see docs/serve.md).")
     app.add_middleware(BodySizeLimit, max_bytes=settings.serve.max_body_bytes)
+    app.openapi = lambda: _openapi(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -69,25 +88,25 @@ def create_app(loop: EngineLoop) -> FastAPI:
             raise ApiError(401, "invalid or missing API key: send 'Authorization: Bearer KEY'",
                            "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
-    @app.get("/health")
+    @app.get("/health", response_class=Response, responses=P.error_responses(503))
     async def health():
         if loop.error is not None:
             return JSONResponse(P.error_body(f"engine failed: {loop.error!r}", "server_error"), status_code=503)
         return Response(status_code=200)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics():
         from harness.serve.metrics import CONTENT_TYPE
 
         return Response(loop.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    @app.get("/v1/models", dependencies=[Depends(require_key)], responses=P.error_responses(401))
     async def models():
         max_len = loop.engine.model_config.max_position
         return {"object": "list", "data": [{"id": model_name, "object": "model", "created": int(time.time()),
                                             "owned_by": "causalsre", "root": model_name, "max_model_len": max_len}]}
 
-    @app.post("/v1/completions", dependencies=[Depends(require_key)])
+    @app.post("/v1/completions", dependencies=[Depends(require_key)], responses=POST_ERRORS)
     async def completions(body: P.CompletionRequest, request: Request):
         vocab = loop.engine.model_config.vocab_size
         if isinstance(body.prompt, str):
@@ -100,7 +119,7 @@ def create_app(loop: EngineLoop) -> FastAPI:
                 raise ApiError(400, f"token ids must lie in [0, {vocab})", param="prompt")
         return await _serve("completion", body, body.max_tokens, ids, request)
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
+    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)], responses=POST_ERRORS)
     async def chat_completions(body: P.ChatCompletionRequest, request: Request):
         ids = prompt_ids(chat_text([(m.role, m.text()) for m in body.messages]), loop.engine.model_config.vocab_size)
         return await _serve("chat", body, body.requested_max_tokens, ids, request)

@@ -81,6 +81,22 @@ class ChatCompletionRequest(_Common):
 
 
 # ---- responses ------------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | int | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict:
+    """The error answers a route documents in the OpenAPI schema."""
+    return {status: {"model": ErrorResponse, "description": "OpenAI-style error object"} for status in statuses}
+
+
 def error_body(message: str, type_: str, param: str | None = None, code: str | int | None = None) -> dict:
     """OpenAI's error object."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
