@@ -90,6 +90,8 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
     try:
         injector.start()
         while True:
+            if writer is not None and writer.failed:
+                break  # the database stopped taking writes (a full disk): stop now; writer.close() says why
             now = engine.now_ns()
             injector.poll(now - offset_ns)
             due: list[RequestSpec] = []
@@ -170,20 +172,23 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
     from harness.engine import Engine
     from harness.writer import TelemetryWriter
     from causalsre.telemetry import connect_writable
+    from causalsre.telemetry.schema import remove_database
 
     if not isinstance(cfg, RunConfig):
         cfg = load_run_config(cfg)
     cfg, seed, rate, schedule = prepare(cfg, seed)
     run_id = run_id or f"{cfg.name}-s{seed}-{uuid.uuid4().hex[:8]}"
     hardware = dict(hardware_info(cfg.engine.device), speed_probe=probe_speed(cfg))
+    created = not Path(db_path).exists()
     con = connect_writable(db_path)
     status = "incomplete"
+    writer = None
     try:
         first_id = max((spec.request_id for spec in schedule), default=-1) + 1
         closed = _ClosedLoop(cfg, seed, first_id) if cfg.workload.arrival == "closed" \
             and cfg.workload.requests is None else None
         stats = RunStats({}, on_done=closed.on_done if closed else None)
-        writer = TelemetryWriter(con, run_id)
+        writer = TelemetryWriter(con, run_id, path=db_path)
         engine = Engine(engine_config(cfg), observer=TeeObserver(writer, stats))
         started_at = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(microseconds=engine.now_ns() / 1e3)
         writer.start(_runs_row(cfg, seed, rate, started_at, hardware))
@@ -191,12 +196,26 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
             try:
                 drive(cfg, engine, seed=seed, rate=rate, writer=writer, stats=stats, closed=closed,
                       schedule=schedule, progress=update)
-                status = "complete"
+                status = "incomplete" if writer.failed else "complete"
             finally:
                 writer.close(status)
-    finally:
-        con.close()
+    except BaseException:
+        _close_quietly(con)
+        if created and (writer is None or not writer.started):
+            remove_database(db_path)  # nothing of this run was written: leave no new, empty database behind
+        raise
+    _close_quietly(con)
     return run_id
+
+
+def _close_quietly(con) -> None:
+    """Close a connection a fatal write error may have invalidated; the first error is the one to report."""
+    import duckdb
+
+    try:
+        con.close()
+    except duckdb.Error:
+        pass
 
 
 def _runs_row(cfg: RunConfig, seed: int, rate: float | None, started_at, hardware: dict) -> dict:
