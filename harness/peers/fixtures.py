@@ -15,6 +15,7 @@ import argparse
 import json
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from harness.http_metrics import parse_exposition
@@ -44,15 +45,22 @@ def bench_args(url: str, model: str, tokenizer: Path, out: Path, *, num_prompts:
 
 
 def scrape(url: str) -> str:
+    """One /metrics scrape, headed by a ``# scrape_time <unix seconds>`` comment (the importer reads it)."""
     import httpx
 
-    return httpx.get(f"{url}/metrics", timeout=10.0).text
+    text = httpx.get(f"{url}/metrics", timeout=10.0).text
+    return f"# scrape_time {time.time():.3f}\n{text}"
 
 
 def trim_metrics(text: str) -> str:
     """Drop the Python-process series (not vLLM's) so the file stays small and about the server."""
-    keep = [line for line in text.splitlines() if not line.split("{")[0].split(" ")[-1].startswith(
-        ("python_", "process_"))]
+    def series(line: str) -> str:  # "# HELP name ...", "# TYPE name ...", or "name{labels} value"
+        parts = line.split()
+        if line.startswith("# scrape_time"):
+            return "scrape_time"
+        return parts[2] if line.startswith("#") and len(parts) > 2 else line.split("{")[0].split(" ")[0]
+
+    keep = [line for line in text.splitlines() if line and not series(line).startswith(("python_", "process_"))]
     return "\n".join(keep) + "\n"
 
 
