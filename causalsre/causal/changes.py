@@ -214,3 +214,30 @@ def what_changed(con, baseline: Window, incident: Window, base: pd.DataFrame, in
     """Every recorded change between the windows: settings, operator events, workload shifts."""
     return (setting_changes(con, baseline, incident, base, inc, graph) + operator_events(con, base, inc)
             + workload_shifts(base, inc))
+
+
+def describe_change(change: dict) -> str:
+    """One line for a change, as the postmortem's first section prints it."""
+    name, kind = change["name"], change["kind"]
+    if kind == "setting":
+        note = "" if change.get("in_graph", True) else "  (not in the graph: cannot be attributed)"
+        return f"setting  {name}: {_fmt(change['baseline'])} -> {_fmt(change['incident'])}{note}"
+    if kind == "event":
+        what = f" = {change['value']}" if change.get("value") is not None else ""
+        return f"event    {change.get('event_kind') or 'event'} {name}{what}"
+    mark = "changed" if change.get("significant") else "steady "
+    if name == "tenant":
+        grew = change.get("largest_rise")
+        before, after = change["baseline"].get(grew, 0.0), change["incident"].get(grew, 0.0)
+        size = f"share of {grew} {before:.0%} -> {after:.0%}"
+    else:
+        size = f"{_fmt(change.get('baseline'))} -> {_fmt(change.get('incident'))} {change.get('unit', '')}".rstrip()
+    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "{" + ", ".join(_fmt(v) for v in value) + "}"
+    return str(value)

@@ -130,3 +130,36 @@ def move_to_tenant(phi: np.ndarray, players: list[Player], shares: dict[str, flo
         phi[tenant] += moved
         phi[factors.index(factor)] -= moved
     return phi, players
+
+
+def window_constant(player: Player, baseline: pd.DataFrame, incident: pd.DataFrame, graph: GraphSpec) -> bool:
+    """Whether every (non-trailing) node of the player holds one value per window, different between them."""
+    own = [n for n in player.nodes if not graph.nodes[n].trailing]
+    if not own:
+        return False
+    for node in own:
+        b, i = baseline[node].dropna(), incident[node].dropna()
+        if b.nunique() != 1 or i.nunique() != 1 or b.iloc[0] == i.iloc[0]:
+            return False
+    return True
+
+
+def merge_collinear(players: list[Player], baseline, incident, graph: GraphSpec) -> tuple[list[Player], list[Player]]:
+    """Players that each hold one value per window and all changed at the boundary are collinear with the
+    window itself: with two windows no model can tell their effects apart. They become one joint player
+    (returned second: the originals) whose value :func:`split_joint` shares equally, flagged as confounded."""
+    constant = [p for p in players if window_constant(p, baseline, incident, graph)]
+    if len(constant) < 2:
+        return players, []
+    joint = Player("+".join(p.factor for p in constant), tuple(n for p in constant for n in p.nodes),
+                   "distribution", "cause", max(p.effect for p in constant))
+    rest = [p for p in players if p not in constant]
+    return [joint] + rest, constant
+
+
+def split_joint(phi: np.ndarray, players: list[Player], originals: list[Player]) -> tuple[np.ndarray, list[Player]]:
+    """Replace the joint player's row by equal shares for each of its original players."""
+    if not originals:
+        return phi, players
+    share = phi[0] / len(originals)
+    return np.vstack([np.tile(share, (len(originals), 1)), phi[1:]]), originals + players[1:]

@@ -18,7 +18,8 @@ import pandas as pd
 from causalsre.causal.graph import GraphSpec
 from causalsre.causal.changes import rate_change, what_changed
 from causalsre.causal.mechanisms import Change, detect_changes, encode, fit_mechanisms, residuals
-from causalsre.causal.players import RATE_FACTOR, group_players, grouped, move_to_tenant, tenant_shares
+from causalsre.causal.players import (RATE_FACTOR, group_players, grouped, merge_collinear, move_to_tenant,
+                                      split_joint, tenant_shares)
 from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, shapley_per_pair
 from causalsre.causal.table import build_analysis_table
 from causalsre.windows import Window, check_disjoint
@@ -42,19 +43,32 @@ def burn_summary(table: pd.DataFrame, objective: float | None) -> dict:
 
 
 def postmortem(con, slo, baseline: Window, incident: Window, graph: GraphSpec, *, seed: int = 0,
-               n_pairs: int = 2000, n_boot: int = 300, top_requests: int = 5, progress=None) -> dict:
-    """Attribute the change in the bad-event rate from ``baseline`` to ``incident``; a JSON-ready dict."""
+               n_pairs: int = 2000, n_boot: int = 300, top_requests: int = 5, progress=None,
+               verify_db: str | None = None, verify_top: int = 3) -> dict:
+    """Attribute the change in the bad-event rate from ``baseline`` to ``incident``; a JSON-ready dict.
+
+    ``verify_db`` (the path ``con`` reads) also replays the incident through the harness once per top
+    ``verify_top`` named cause with that cause reverted (:mod:`causalsre.causal.verify`): the result gains
+    ``verification`` and the causes are ranked by their verified share."""
     import sklearn.ensemble  # noqa: F401  (loads OpenMP first: threadpoolctl limits only loaded libraries)
     from threadpoolctl import threadpool_limits
 
     # One OpenMP thread: the models are small (<= 10k rows), so threads buy little, and on a shared 2-core
     # machine oversubscribed OpenMP threads spin: 100k requests took 62 s with 2 threads, 11 s with 1.
     with threadpool_limits(limits=1):
-        return _postmortem(con, slo, baseline, incident, graph, seed=seed, n_pairs=n_pairs, n_boot=n_boot,
-                           top_requests=top_requests, progress=progress)
+        result, tables = _postmortem(con, slo, baseline, incident, graph, seed=seed, n_pairs=n_pairs,
+                                     n_boot=n_boot, top_requests=top_requests, progress=progress)
+    if verify_db is not None and result.get("attributions"):
+        from causalsre.causal.verify import verify_postmortem
+
+        result["verification"] = verify_postmortem(result, db_path=verify_db, slo=slo, baseline_table=tables[0],
+                                                   incident_table=tables[1], con=con, top_k=verify_top,
+                                                   seed=seed, progress=progress)
+    return result
 
 
-def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, top_requests, progress) -> dict:
+def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, top_requests, progress):
+    """(result, (baseline table, incident table)): the tables hold every request of each window."""
     check_disjoint(baseline, incident, con)
     graph.check_recorded_settings(con, baseline, incident)  # a changed setting the graph lacks: refuse, naming it
     step = progress or (lambda *_: None)
@@ -71,12 +85,13 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     result["changes"] = what_changed(con, baseline, incident, base, inc, graph)
     if not inc["is_bad"].any() and not base["is_bad"].any():
         return {**result, "attributions": [], "families": [], "anomalous_requests": [],
-                "nothing_to_attribute": "no bad events in either window"}
+                "nothing_to_attribute": "no bad events in either window"}, (base, inc)
     present = graph.restricted_to([n for n in graph.nodes if n in base.columns])
     rng = np.random.default_rng(seed)
     # Counts of every request, before subsampling: the window-level workload tests and the tenant split.
     by_tenant = tenant_shares(base, inc)
     rate = rate_change(base, inc)
+    tables = (base, inc)
     # Rates and burn above use every request; the models and the change tests need far fewer.
     base, inc = _subsample(base, rng), _subsample(inc, rng)
     data = encode(base, inc, present)
@@ -86,7 +101,9 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     ancestors = _ancestors(present, graph.target)
     changes = [c for c in detect_changes(data, res_b, res_i, present, limit=None) if c.node in ancestors]
     changes += _rate_change(rate, present, mechanisms)
-    players = group_players(changes, present)
+    # Knobs or faults that all changed at the boundary and are constant in each window cannot be told apart
+    # from two windows: they are one joint player whose value is shared equally (and flagged); --verify splits them.
+    players, collinear = merge_collinear(group_players(changes, present), data.baseline, data.incident, present)
     pb, pi = rng.integers(0, len(base), n_pairs), rng.integers(0, len(inc), n_pairs)
     evaluator = CoalitionEvaluator(data.nodes, mechanisms, [n for p in players for n in p.nodes], graph.target)
     base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]
@@ -96,12 +113,17 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     phi = shapley_per_pair(grouped(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players),
                            [p.factor for p in players])
     step(None)
+    phi, players = split_joint(phi, players, collinear)
     # Load or lengths that changed because one tenant's traffic did are that tenant's (a flood).
     phi, players = move_to_tenant(phi, players, by_tenant)
     result["tenant_composition_share"] = by_tenant
     result["attributions"], result["families"] = _summaries(phi, players, graph, total, n_boot, rng)
+    confounded = [p.factor for p in collinear]
+    for row in result["attributions"]:
+        if row["factor"] in confounded:
+            row["confounded_with"] = [f for f in confounded if f != row["factor"]]
     result["anomalous_requests"] = _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top_requests, rng)
-    return result
+    return result, tables
 
 
 def _rate_change(rate: dict, graph: GraphSpec, mechanisms: dict) -> list[Change]:

@@ -23,11 +23,16 @@ import click
               help="Also attribute the burn change with the Bayesian burn model (fits it: about a minute).")
 @click.option("--fit", "fit_path", type=click.Path(dir_okay=False), default=None,
               help="Reuse this `causalsre fit` of the database for --bayes (implies --bayes).")
+@click.option("--verify", is_flag=True,
+              help="Replay the incident once per top named cause with it reverted (harness runs only) and rank "
+                   "the causes by the share of the burn that reverting removes.")
+@click.option("--verify-top", type=click.IntRange(1, 6), default=3, show_default=True,
+              help="How many named causes --verify replays.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a report: .html or .md (self-contained, plots inline), or .json.")
-def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, bayes, fit_path, as_json,
-               out_path):
+def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, bayes, fit_path, verify,
+               verify_top, as_json, out_path):
     """Attribute the change in the bad-event rate from BASELINE to INCIDENT to batching, hardware and
     workload factors (Shapley over causal mechanisms, bootstrap intervals).
 
@@ -73,7 +78,8 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
                 else:
                     bar.advance(task)
 
-            result = run(con, slos[0], base_window, inc_window, graph, seed=seed, n_pairs=pairs, progress=progress)
+            result = run(con, slos[0], base_window, inc_window, graph, seed=seed, n_pairs=pairs, progress=progress,
+                         verify_db=db_path if verify else None, verify_top=verify_top)
     finally:
         con.close()
     result["slo"] = slos[0].name
@@ -105,14 +111,22 @@ def _report(result: dict) -> str:
         burn = f", burn rate {b['burn_rate']:.1f}x" if "burn_rate" in b else ""
         lines.append(f"  {name:<9} {b['requests']:>7} requests, {b['bad_events']:>6} bad ({b['bad_rate']:.2%}){burn}")
     lines.append(f"  bad-event rate changed by {result['total_change']:+.2%}")
+    if result.get("changes"):
+        from causalsre.causal.changes import describe_change
+
+        lines.append("what changed (settings and events first, then the workload, with tests):")
+        lines += [f"  {describe_change(c)}" for c in result["changes"]]
     if result.get("nothing_to_attribute"):
         lines.append(f"nothing to attribute: {result['nothing_to_attribute']}")
         return "\n".join(lines)
     lines.append("contributions (95% bootstrap interval), summing to the change:")
     for a in result["attributions"]:
+        role = "" if a.get("role", "cause") == "cause" else f", {a['role']}"
         lines.append(f"  {a['factor']:<40} {a['family']:<9} {a['contribution']:+.2%}  "
-                     f"[{a['ci_low']:+.2%}, {a['ci_high']:+.2%}]  ({a['kind']})")
+                     f"[{a['ci_low']:+.2%}, {a['ci_high']:+.2%}]  ({a['kind']}{role})")
     lines.append("by family: " + ", ".join(f"{f['family']} {f['contribution']:+.2%}" for f in result["families"]))
+    if result.get("verification"):
+        lines += _verification_lines(result["verification"])
     if result["anomalous_requests"]:
         lines.append("most anomalous incident requests:")
         for r in result["anomalous_requests"]:
@@ -133,4 +147,22 @@ def _bayes_lines(bayes: dict) -> list[str]:
     diag = Diagnostics(**bayes["diagnostics"])
     lines.append("  " + diag.one_line())
     lines += [f"  warning: {w}" for w in diag.warnings]
+    return lines
+
+
+def _verification_lines(verification: dict) -> list[str]:
+    control = verification["control"]
+    lines = [f"verified by replay: the incident replayed unchanged burned {control['bad_rate']:.1%} bad "
+             f"(recorded baseline {verification['baseline_bad_rate']:.1%}); reverting each cause alone:"]
+    for c in verification["causes"]:
+        if c.get("verified_share") is None:
+            lines.append(f"  {c['factor']:<28} not verified: {c['why']}")
+            continue
+        flag = "  <- estimate and replay disagree" if c["disagrees"] else ""
+        estimate = "n/a" if c.get("estimated_share") is None else f"{c['estimated_share']:.0%}"
+        lines.append(f"  {c['factor']:<28} bad {c['reverted_bad_rate']:.1%}: removes {c['verified_share']:.0%} "
+                     f"of the burn (estimated {estimate}){flag}")
+    ratio = verification.get("speed_ratio")
+    if ratio is not None:
+        lines.append(f"  the replay machine ran the speed probe at {ratio:.2f}x the recording's speed")
     return lines

@@ -96,8 +96,15 @@ def postmortem_summary(result: dict) -> str:
     attributions = result.get("attributions", [])
     # Outcome-family entries (queue_s, ttft_s, ...) are latency components whose behaviour moved beyond what
     # their measured causes explain: a symptom with an unmeasured cause, not a cause to name after the knob.
-    causes = [a for a in attributions if a["family"] not in ("other", "outcome") and a["contribution"] > 0]
-    unexplained = [a for a in attributions if a["family"] == "outcome" and a["contribution"] > 0]
+    causes = [a for a in attributions if a.get("role", "cause") == "cause" and a["family"] != "other"
+              and a["contribution"] > 0]
+    unexplained = [a for a in attributions if a.get("role") == "unexplained" and a["contribution"] > 0.01]
+    changed = [c for c in result.get("changes", []) if c["kind"] == "setting"]
+    if changed:
+        text += " Recorded settings that changed: " + ", ".join(
+            f"{c['name']} {c['baseline']} -> {c['incident']}" for c in changed) + "."
+    if causes and causes[0].get("verified_share") is not None:
+        causes = sorted(causes, key=lambda a: -a["verified_share"])
     if causes:
         top = causes[0]
         text += (f" The largest cause is {top['factor']} ({top['family']}), which accounts for "
@@ -130,6 +137,13 @@ def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
         shown = [a for a in result["attributions"] if a["family"] != "other" and abs(a["contribution"]) > 1e-9]
         section.figures.append(plots.attribution_bars(shown or result["attributions"]))
     sections = [section]
+    if result.get("changes"):
+        from causalsre.causal.changes import describe_change
+
+        sections.insert(0, Section("What changed", paragraphs=[
+            "Every recorded change between the baseline and the incident: settings (run_settings), operator "
+            "events, then workload shifts measured from the requests with a test of significance (level 0.01)."],
+            tables=[Table(["change"], [[describe_change(c)] for c in result["changes"]])]))
     bayes = result.get("bayes_attribution")
     if bayes:
         sections.append(Section("Beside it: the Bayesian burn model's attribution", paragraphs=[

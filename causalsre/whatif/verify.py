@@ -52,7 +52,11 @@ def intervened_config(db_path: str | Path, run_id: str, phase: str, intervention
     """The replay config of one run's phase with do(interventions) applied for the whole window."""
     from harness.replay import window_config
 
-    cfg = window_config(db_path, run_id, phase)
+    return intervened_config_from(window_config(db_path, run_id, phase), interventions)
+
+
+def intervened_config_from(cfg, interventions: dict):
+    """``cfg`` (a replay config) with do(interventions): pushes and faults of those knobs removed."""
     data = cfg.model_dump()
     faults = []
     for fault in data["faults"]:
