@@ -132,6 +132,8 @@ def create_app(loop: EngineLoop) -> FastAPI:
         if tenant is not None and len(tenant) > P.MAX_TENANT_CHARS:
             raise ApiError(400, f"X-Tenant is longer than {P.MAX_TENANT_CHARS} characters", param="user")
         max_tokens = _max_tokens(requested, len(ids))
+        if loop.error is not None:
+            raise ApiError(503, "the engine has failed; see the server's log", "server_error", code="engine_failure")
         pending = loop.submit(ids, max_tokens, priority=body.priority, tenant=tenant, arrival_ns=loop.now_ns(),
                               attributes={"endpoint": kind, "stream": body.stream})
         if pending is None:
