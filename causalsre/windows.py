@@ -1,6 +1,6 @@
 """Analysis windows: which requests a baseline or incident is.
 
-A window is written ``START/END`` (ISO 8601 instants, end exclusive), ``run:<id>``, ``phase:<name>`` (a
+A window is written ``START/END`` (ISO 8601 instants in years 1970..2200, end exclusive), ``run:<id>``, ``phase:<name>`` (a
 scenario phase in every run that has it) or ``phase:<name>@<run_id>``. :func:`parse_window` validates it
 against the database and returns a :class:`Window`: a structured filter (run id, phase, arrival_ts range)
 that becomes SQL with bound parameters only, never with user text in the statement.
@@ -9,11 +9,12 @@ that becomes SQL with bound parameters only, never with user text in the stateme
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import duckdb
 
 from causalsre.errors import UserError
+from causalsre.times import parse_instant
 
 _FORMS = "START/END (ISO 8601), run:<id>, phase:<name> or phase:<name>@<run_id>"
 
@@ -104,14 +105,8 @@ def _time_window(text: str) -> Window:
 
 
 def _instant(value: str, text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"window {text!r}: {value!r} is not an ISO 8601 time",
-                        "e.g. 2026-01-01T10:00:00Z/2026-01-01T11:00:00Z") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
+    """One end of START/END as naive UTC, through the one time parser (years 1970..2200)."""
+    return parse_instant(value, what=f"window {text[:100]!r}:")
 
 
 def check_disjoint(first: Window, second: Window, con: duckdb.DuckDBPyConnection) -> None:

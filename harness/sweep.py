@@ -20,7 +20,6 @@ identifiable from the telemetry.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
+from causalsre.safeio import load_toml
 from harness.config import RunConfig, load_run_config
 
 # causal-graph factor -> dotted config key. cpu_contention and step_delay_s become faults active from t0.
@@ -56,14 +56,7 @@ class SweepSpec(BaseModel):
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, RunConfig]:
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"sweep file {path} does not exist", "check the path")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"sweep file {path} is not valid TOML ({exc})", "fix the syntax") from None
-    except UnicodeDecodeError:
-        raise UserError(f"sweep file {path} is not UTF-8 text", "save it as UTF-8 TOML") from None
+    data = load_toml(path, what="sweep file")  # bounded size, strict UTF-8, nesting limit
     data.setdefault("name", path.stem)
     return parse_sweep(data, source=str(path), base_dir=path.parent)
 

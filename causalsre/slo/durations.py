@@ -2,7 +2,8 @@
 
 OpenSLO v1 writes a duration as a whole number and one unit letter: s, m (minutes), h, d, w, M (months),
 Q (quarters), Y (years). ``m`` is minutes and ``M`` months; reading them the other way round is the classic
-mistake, so :mod:`causalsre.slo.check` warns about periods that look like it.
+mistake, so :mod:`causalsre.slo.check` warns about periods that look like it. A duration is at most 100
+years (``100Y``, ``1200M``, ``36500d``) and every instant lies in years 1970..2200 (:mod:`causalsre.times`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.relativedelta import relativedelta
 
 from causalsre.errors import UserError
+from causalsre.times import MAX_DURATION_S, MAX_DURATION_YEARS, check_instant, parse_instant, to_utc_naive
+
+__all__ = ["Duration", "calendar_period", "parse_duration", "parse_time", "to_utc_naive", "zone"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdwMQY])\s*$")
 _FIXED_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -51,34 +55,28 @@ class Duration:
 def parse_duration(text: object, *, what: str = "duration") -> Duration:
     """Parse ``30d``/``5m``/``1M``; raises UserError naming ``what`` for anything else."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise UserError(f"{what} {text!r} is not a duration", "write a number and a unit, e.g. 30d, 1h, 5m, 1M")
-    match = _DURATION.match(str(text))
+        shown = type(text).__name__ if isinstance(text, (list, dict)) else repr(text)
+        raise UserError(f"{what} {shown} is not a duration", "write a number and a unit, e.g. 30d, 1h, 5m, 1M")
+    match = _DURATION.match(str(text)) if len(str(text)) <= 32 else None
     if not match:
+        shown = repr(text) if len(str(text)) <= 32 else f"{str(text)[:32]!r}..."
         raise UserError(
-            f"{what} {text!r} is not a duration",
+            f"{what} {shown} is not a duration",
             "write a whole number and one unit of s, m (minutes), h, d, w, M (months), Q, Y, e.g. 30d",
         )
     count = int(match.group(1))
     if count <= 0:
         raise UserError(f"{what} {text!r} must be longer than zero", "use a positive duration such as 30d")
-    return Duration(count, match.group(2))
-
-
-def to_utc_naive(moment: datetime) -> datetime:
-    """The telemetry stores naive UTC timestamps; convert aware datetimes, keep naive ones as UTC."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    duration = Duration(count, match.group(2))
+    if duration.seconds > MAX_DURATION_S:
+        raise UserError(f"{what} {text!r} is longer than {MAX_DURATION_YEARS} years",
+                        f"use a duration of at most {MAX_DURATION_YEARS}Y")
+    return duration
 
 
 def parse_time(text: str | datetime, *, what: str = "time") -> datetime:
-    """Parse an ISO-8601 time (naive means UTC) into a naive UTC datetime."""
-    if isinstance(text, datetime):
-        return to_utc_naive(text)
-    try:
-        return to_utc_naive(datetime.fromisoformat(str(text).strip().replace("Z", "+00:00")))
-    except ValueError:
-        raise UserError(f"{what} {text!r} is not an ISO-8601 time", "write e.g. 2026-11-28T00:00:00Z") from None
+    """An ISO-8601 time (naive means UTC) as a naive UTC datetime in years 1970..2200."""
+    return parse_instant(text, what=what)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -95,6 +93,8 @@ def calendar_period(duration: Duration, start: datetime, tz_name: str, at: datet
     and years step by calendar months so that "1M" means each real month, whatever its length.
     """
     tz = zone(tz_name)
+    check_instant(to_utc_naive(start) if start.tzinfo else start, what="calendar.startTime")
+    check_instant(at, what="the evaluation time")
     anchor = start.replace(tzinfo=tz) if start.tzinfo is None else start.astimezone(tz)
     at_local = at.replace(tzinfo=timezone.utc).astimezone(tz)
 

@@ -18,6 +18,7 @@ One SLOSpec is made per objective.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,10 +27,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from causalsre.errors import UserError
+from causalsre.safeio import brief
 from causalsre.slo.columns import NOT_CONDITION_COLUMNS, check_column, kind_of, schema_columns
 from causalsre.slo.documents import read_documents
 from causalsre.slo.durations import Duration, parse_duration, zone
 from causalsre.slo.windows import AlertWindows, alert_windows_from_document
+from causalsre.times import parse_instant
 
 # OpenSLO spells comparisons lt/lte/gt/gte; le/ge/eq/ne are accepted as well.
 OPERATORS = {"lt": "<", "lte": "<=", "le": "<=", "gt": ">", "gte": ">=", "ge": ">=", "eq": "=", "ne": "<>"}
@@ -104,7 +107,8 @@ def load_slos(path: str | Path) -> list[SLOSpec]:
             continue
         where = f"{source}: document {index + 1}"
         if doc.get("apiVersion") != "openslo/v1":
-            raise UserError(f"{where} has apiVersion {doc.get('apiVersion')!r}", "write apiVersion: openslo/v1")
+            raise UserError(f"{where} has apiVersion {brief(doc.get('apiVersion'))}",
+                            "write apiVersion: openslo/v1")
         slos.extend(_slos_from_document(doc, slis, windows[0] if windows else None, where))
     if not slos:
         raise UserError(f"{source} holds no kind: SLO document", "add an OpenSLO v1 SLO")
@@ -119,7 +123,7 @@ def _name_of(doc: dict[str, Any], where: str) -> str:
     metadata = doc.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or not name:
-        raise UserError(f"{where}: a {doc.get('kind')} document has no metadata.name", "give it a name")
+        raise UserError(f"{where}: a {brief(doc.get('kind'))} document has no metadata.name", "give it a name")
     return name
 
 
@@ -134,7 +138,7 @@ def _slos_from_document(
     window = _time_window(spec.get("timeWindow"), where)
     method = spec.get("budgetingMethod", "Occurrences")
     if method not in ("Occurrences", "Timeslices", "RatioTimeslices"):
-        raise UserError(f"{where}: unknown budgetingMethod {method!r}",
+        raise UserError(f"{where}: unknown budgetingMethod {brief(method)}",
                         "use Occurrences, Timeslices or RatioTimeslices")
     indicator = _indicator(spec, slis, where)
     objectives = spec.get("objectives")
@@ -161,7 +165,7 @@ def _objective_spec(name, spec, objective, indicator, window, method, windows, w
             slice_target = objective.get("timeSliceTarget")
             if isinstance(slice_target, bool) or not isinstance(slice_target, (int, float)) \
                     or not 0 < slice_target <= 1:
-                raise UserError(f"{where}: timeSliceTarget {slice_target!r} is not in (0, 1]",
+                raise UserError(f"{where}: timeSliceTarget {brief(slice_target)} is not in (0, 1]",
                                 "write the share of good events a slice needs, e.g. 0.95")
     try:
         return SLOSpec(
@@ -183,7 +187,7 @@ def _target(objective: dict[str, Any], where: str) -> float:
         raise UserError(f"{where} has no target", "write target: 0.99 (or targetPercent: 99)")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value / scale < 1:
         bound = "[0, 100)" if scale == 100.0 else "[0, 1)"
-        raise UserError(f"{where}: {label} {value!r} is outside {bound}",
+        raise UserError(f"{where}: {label} {brief(value)} is outside {bound}",
                         "a target of 1 leaves no error budget; write e.g. 0.999")
     return float(value) / scale
 
@@ -196,7 +200,7 @@ def _time_window(raw: Any, where: str) -> TimeWindow:
     duration = parse_duration(entry.get("duration"), what=f"{where}: timeWindow duration")
     rolling = entry.get("isRolling", True)
     if not isinstance(rolling, bool):
-        raise UserError(f"{where}: isRolling {rolling!r} is not true or false", "write isRolling: true")
+        raise UserError(f"{where}: isRolling {brief(rolling)} is not true or false", "write isRolling: true")
     if rolling:
         return TimeWindow(duration=duration, is_rolling=True)
     calendar = entry.get("calendar")
@@ -204,22 +208,20 @@ def _time_window(raw: Any, where: str) -> TimeWindow:
         raise UserError(f"{where}: a calendar window (isRolling: false) needs calendar.startTime",
                         "write calendar: {startTime: 2026-01-01 00:00:00, timeZone: UTC}")
     start = calendar["startTime"]
-    if not isinstance(start, datetime):
-        try:
-            start = datetime.fromisoformat(str(start))
-        except ValueError:
-            raise UserError(f"{where}: calendar.startTime {start!r} is not a time",
-                            "write e.g. 2026-01-01 00:00:00") from None
-    tz_name = str(calendar.get("timeZone", "UTC"))
+    tz_name = calendar.get("timeZone", "UTC")
+    if not isinstance(tz_name, str) or len(tz_name) > 64:
+        raise UserError(f"{where}: calendar.timeZone {brief(tz_name)} is not a time zone name", "write e.g. UTC")
     zone(tz_name)
+    # A naive startTime is a wall-clock time in the calendar's zone, so keep it as written (range-checked).
+    start = parse_instant(start, what=f"{where}: calendar.startTime", keep_offset=True)
     return TimeWindow(duration=duration, is_rolling=False, calendar_start=start, time_zone=tz_name)
 
 
 def _indicator(spec: dict[str, Any], slis: dict[str, dict], where: str) -> dict[str, Any]:
     if "indicatorRef" in spec:
         ref = spec["indicatorRef"]
-        if ref not in slis:
-            raise UserError(f"{where}: indicatorRef {ref!r} names no SLI document in the file",
+        if not isinstance(ref, str) or ref not in slis:
+            raise UserError(f"{where}: indicatorRef {brief(ref)} names no SLI document in the file",
                             "define the SLI in the same file or inline it as indicator")
         sli = slis[ref]
     else:
@@ -261,7 +263,7 @@ def _condition(item: Any, where: str) -> Condition:
     try:
         condition = Condition.model_validate(item)
     except ValidationError as exc:
-        raise UserError(f"{where}: bad condition {item!r}: {_first_error(exc)}",
+        raise UserError(f"{where}: bad condition {brief(item)}: {_first_error(exc)}",
                         "write {metric: ttft_s, op: lte, value: 0.5}") from None
     validate_condition(condition, schema_columns(), where)
     return condition
@@ -274,14 +276,17 @@ def validate_condition(condition: Condition, columns: dict[str, str], where: str
     kind = kind_of(columns[condition.metric])
     value = condition.value
     if kind == "number" and (isinstance(value, (bool, str))):
-        raise UserError(f"{where}: {condition.metric} is a number but the condition compares it with {value!r}",
-                        "give a numeric value, e.g. 0.5 (seconds for *_s metrics)")
+        raise UserError(f"{where}: {condition.metric} is a number but the condition compares it with "
+                        f"{brief(value)}", "give a numeric value, e.g. 0.5 (seconds for *_s metrics)")
+    if kind == "number" and not math.isfinite(value):
+        raise UserError(f"{where}: {condition.metric} is compared with {value}, which is not a finite number",
+                        "give a finite threshold, e.g. 0.5")
     if kind in ("text", "bool") and condition.op not in ("eq", "ne"):
         raise UserError(f"{where}: {condition.metric} can only be compared with eq or ne", "use op: eq")
     if kind == "bool" and not isinstance(value, bool):
-        raise UserError(f"{where}: {condition.metric} is true/false, not {value!r}", "write value: true")
+        raise UserError(f"{where}: {condition.metric} is true/false, not {brief(value)}", "write value: true")
     if kind == "text" and not isinstance(value, str):
-        raise UserError(f"{where}: {condition.metric} is text, not {value!r}", "quote the value, e.g. ok")
+        raise UserError(f"{where}: {condition.metric} is text, not {brief(value)}", "quote the value, e.g. ok")
 
 
 def _first_error(exc: ValidationError) -> str:

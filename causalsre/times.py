@@ -1,0 +1,90 @@
+"""The one parser for the instants and durations a user writes, with one documented range.
+
+Instants (``--at``, analysis windows ``START/END``, an SLO calendar's ``startTime``, a vLLM file's ``date``)
+must fall in years 1970..2200: telemetry is stored as naive UTC timestamps, pandas holds nanoseconds
+(years 1677..2262) and Python's ``datetime`` overflows at years 1 and 9999 as soon as an offset is applied,
+so anything outside that range is a typo or an attack, and it gets a one-line error here rather than an
+``OverflowError`` or ``OutOfBoundsDatetime`` traceback later. Durations (SLO periods, alert windows, time
+slices) must be positive and at most 100 years, so that ``at - period - lookback`` stays in range too.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+
+from causalsre.errors import UserError
+
+FIRST_YEAR = 1970
+LAST_YEAR = 2200
+EARLIEST = datetime(FIRST_YEAR, 1, 1)
+LATEST = datetime(LAST_YEAR, 12, 31, 23, 59, 59, 999999)
+MAX_DURATION_YEARS = 100
+MAX_DURATION_S = MAX_DURATION_YEARS * 365 * 86400
+_RANGE = f"years {FIRST_YEAR}..{LAST_YEAR}"
+_EXAMPLE = "write an ISO-8601 time such as 2026-11-28T00:00:00Z"
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    """Aware datetimes converted to UTC and made naive; naive ones are UTC already."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def check_instant(moment: datetime, *, what: str = "time") -> datetime:
+    """``moment`` (naive UTC) if it lies in the supported range, else a UserError naming ``what``."""
+    if not EARLIEST <= moment <= LATEST:
+        raise UserError(f"{what} {moment.isoformat()} is outside the supported range ({_RANGE})",
+                        f"give a time between {FIRST_YEAR} and {LAST_YEAR}")
+    return moment
+
+
+def parse_instant(text: object, *, what: str = "time", keep_offset: bool = False) -> datetime:
+    """An ISO-8601 instant (``Z`` or an offset; naive means UTC) as a naive UTC datetime in range.
+
+    ``keep_offset`` returns the time as written (naive or with its offset), still range-checked in UTC:
+    an SLO calendar's naive ``startTime`` is a wall-clock time in its own zone, not UTC.
+    """
+    if isinstance(text, datetime):
+        moment = text
+    elif isinstance(text, date):
+        moment = datetime(text.year, text.month, text.day)
+    elif isinstance(text, str) and len(text) <= 64:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise UserError(f"{what} {text!r} is not an ISO 8601 time", _EXAMPLE) from None
+    else:
+        shown = repr(text) if isinstance(text, (str, int, float)) and len(repr(text)) <= 80 else type(text).__name__
+        raise UserError(f"{what} {shown} is not an ISO 8601 time", _EXAMPLE)
+    try:
+        # Converting 0001-01-01T00:00+01:00 or 9999-12-31T23:00-05:00 to UTC overflows datetime.
+        utc = to_utc_naive(moment)
+    except (OverflowError, ValueError):
+        raise UserError(f"{what} {text!s} is outside the supported range ({_RANGE})",
+                        f"give a time between {FIRST_YEAR} and {LAST_YEAR}") from None
+    check_instant(utc, what=what)
+    return moment if keep_offset else utc
+
+
+def parse_formatted(text: object, fmt: str, *, what: str) -> datetime:
+    """An instant written in a fixed ``strptime`` format (vLLM's ``date``: ``%Y%m%d-%H%M%S``), naive UTC."""
+    if not isinstance(text, str) or len(text) > 64:
+        raise UserError(f"{what} is not text in the form {fmt}", "give an unmodified file")
+    try:
+        moment = datetime.strptime(text, fmt)
+    except ValueError:
+        raise UserError(f"{what} {text!r} is not in the form {fmt}", "give an unmodified file") from None
+    return check_instant(moment, what=what)
+
+
+def check_seconds(seconds: float, *, what: str = "duration") -> float:
+    """A positive, finite duration in seconds of at most :data:`MAX_DURATION_S` (100 years)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or seconds <= 0:
+        raise UserError(f"{what} {seconds!r} is not a positive number of seconds", "give e.g. 3600 for an hour")
+    if seconds > MAX_DURATION_S:
+        raise UserError(f"{what} is longer than {MAX_DURATION_YEARS} years",
+                        f"give a duration of at most {MAX_DURATION_YEARS}Y")
+    return float(seconds)
