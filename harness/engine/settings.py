@@ -70,7 +70,10 @@ class Setting:
 
     def check(self, value: object, *, coerce: bool = False) -> object:
         """``value`` if valid for this setting, else UserError. ``coerce`` accepts an integral float (8.0) for
-        an integer and 0/1 for a boolean, as a command-line number would arrive; it returns the coerced value."""
+        an integer and 0/1 for a boolean, as a command-line number would arrive, and numpy scalars (a value read
+        from an analysis table); it returns the coerced value."""
+        if coerce and hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            value = value.item()  # numpy scalar -> the Python number it holds
         if value is None:
             if self.nullable:
                 return None

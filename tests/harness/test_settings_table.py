@@ -130,3 +130,19 @@ def test_the_engine_imports_nothing_of_causalsre():
     from causalsre.errors import UserError as AnalysisError
 
     assert AnalysisError is UserError  # one class: the CLI's single except catches the engine's errors too
+
+
+def test_replay_values_from_an_analysis_table_are_coerced_or_refused():
+    import numpy as np
+
+    from causalsre.whatif.verify import harness_overrides
+
+    out = harness_overrides({"block_size": np.int64(32), "enable_chunked_prefill": np.float64(0.0),
+                             "max_num_seqs": 8.0, "policy": np.str_("sjf")})
+    assert out == {"engine.block_size": 32, "engine.enable_chunked_prefill": False, "engine.max_num_seqs": 8,
+                   "engine.policy": "sjf"}
+    assert type(out["engine.block_size"]) is int and type(out["engine.max_num_seqs"]) is int
+    for bad in ({"max_num_seqs": 8.5}, {"max_num_seqs": np.float64("nan")}, {"enable_chunked_prefill": 2.0},
+                {"request_timeout_s": -1.0}, {"queue_depth_at_arrival": 3.0}):
+        with pytest.raises(UserError):
+            harness_overrides(bad)
