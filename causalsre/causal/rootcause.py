@@ -17,17 +17,22 @@
    ancestor qualifies (its leftover residual is then more likely a misfit of the linear model).
 
 No mechanism sampling, so an incident takes well under a second, where DoWhy gcm's counterfactual
-``attribute_anomalies`` takes minutes and fails on near-constant columns.
+``attribute_anomalies`` takes minutes and fails on near-constant columns. The work is near-linear in the
+graph's size (one consolidated float matrix, descendant sets as bitsets); graphs are limited to
+:data:`MAX_GRAPH_NODES` nodes and :data:`MAX_GRAPH_EDGES` edges, and every node column must be numeric.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
+from causalsre.causal.rootcause_input import (  # noqa: F401  (read_table/read_edges: the public readers)
+    MAX_GRAPH_EDGES, MAX_GRAPH_NODES, check_graph_size, check_threshold, numeric_matrix, read_edges, read_table,
+)
 from causalsre.errors import UserError
 
 DEFAULT_THRESHOLD = 4.0
@@ -54,21 +59,29 @@ class RootCause:
 
 
 def robust_scale(values: np.ndarray, tails: bool = True) -> tuple[float, float]:
-    """(location, scale): median and MAD; mean absolute deviation when the MAD is 0 (mostly-constant
-    columns); a tiny scale for a truly constant column, so any departure from it is extreme."""
-    location = float(np.median(values))
-    deviation = np.abs(values - location)
-    low, high = np.quantile(values, [TAIL_QUANTILE, 1 - TAIL_QUANTILE])
+    """(location, scale) of one column; see :func:`robust_scales`."""
+    locations, scales = robust_scales(np.asarray(values, dtype=float)[:, None], tails)
+    return float(locations[0]), float(scales[0])
+
+
+def robust_scales(matrix: np.ndarray, tails: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a (rows, columns) matrix, (location, scale): median and MAD; mean absolute deviation
+    when the MAD is 0 (mostly-constant columns); a tiny scale for a truly constant column, so any
+    departure from it is extreme. All columns at once: one call per node would dominate a large graph."""
+    location = np.median(matrix, axis=0)
+    deviation = np.abs(matrix - location)
+    low, high = np.quantile(matrix, [TAIL_QUANTILE, 1 - TAIL_QUANTILE], axis=0)
     # The tail term widens the scale of heavy-tailed columns (rare slow calls are normal there).
-    scale = max(_MAD_TO_SIGMA * float(np.median(deviation)), float(high - low) / _TAIL_TO_SIGMA if tails else 0.0)
-    if scale <= 0:
-        scale = _MEAN_ABS_TO_SIGMA * float(np.mean(deviation))
-    if scale <= 0:
-        scale = 1e-6 * max(abs(location), 1.0)
+    scale = _MAD_TO_SIGMA * np.median(deviation, axis=0)
+    if tails:
+        scale = np.maximum(scale, (high - low) / _TAIL_TO_SIGMA)
+    scale = np.where(scale > 0, scale, _MEAN_ABS_TO_SIGMA * np.mean(deviation, axis=0))
+    scale = np.where(scale > 0, scale, 1e-6 * np.maximum(np.abs(location), 1.0))
     return location, scale
 
 
 def _prepare(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str):
+    check_graph_size(graph.number_of_nodes(), graph.number_of_edges(), "the graph")
     if target not in graph:
         raise UserError(f"target {target!r} is not a node of the graph", "check --target against the edge list")
     for name, frame in (("normal", normal), ("abnormal", abnormal)):
@@ -76,15 +89,24 @@ def _prepare(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, ta
             raise UserError(f"target {target!r} is not a column of the {name} data")
         if frame.empty:
             raise UserError(f"the {name} data has no rows")
-    numeric = [c for c in normal.columns if c in abnormal.columns and c in graph
-               and pd.api.types.is_numeric_dtype(normal[c]) and normal[c].notna().any()]
+    shared = [c for c in normal.columns if c in abnormal.columns and c in graph]
+    normal_matrix = numeric_matrix(normal, shared, "normal")
+    abnormal_matrix = numeric_matrix(abnormal, shared, "abnormal")
+    has_data = ~np.isnan(normal_matrix).all(axis=0)
+    numeric = [c for c, keep in zip(shared, has_data) if keep]
     if target not in numeric:
         raise UserError(f"target {target!r} has no numeric values in the normal data")
     kept = _project(graph, set(numeric))
     candidates = sorted(nx.ancestors(kept, target) | {target})
-    fill = normal[numeric].median()
-    # A missing value in these exports means "no traffic in the interval": typical, not anomalous.
-    return kept, candidates, normal[numeric].fillna(fill), abnormal[numeric].fillna(fill)
+    normal_matrix, abnormal_matrix = normal_matrix[:, has_data], abnormal_matrix[:, has_data]
+    # A missing value in these exports means "no traffic in the interval": typical, not anomalous. Each
+    # table becomes name -> column of one float matrix, so a node's parents cost O(parents), not O(columns).
+    fill = np.nanmedian(normal_matrix, axis=0)
+    tables = []
+    for matrix in (normal_matrix, abnormal_matrix):
+        matrix = np.where(np.isnan(matrix), fill, matrix)
+        tables.append({name: matrix[:, i] for i, name in enumerate(numeric)})
+    return kept, candidates, *tables
 
 
 def _project(graph: nx.DiGraph, keep: set[str]) -> nx.DiGraph:
@@ -95,6 +117,8 @@ def _project(graph: nx.DiGraph, keep: set[str]) -> nx.DiGraph:
             for effect in projected.successors(node):
                 projected.add_edge(cause, effect)
         projected.remove_node(node)
+        # Dropping a hub without data connects all its causes to all its effects: bound that too.
+        check_graph_size(projected.number_of_nodes(), projected.number_of_edges(), "the graph without empty columns")
     return projected
 
 
@@ -108,16 +132,36 @@ class LinearMechanism:
     noise_location: float
     noise_scale: float
 
-    def noise(self, frame: pd.DataFrame, node: str) -> np.ndarray:
-        predicted = self.intercept + (frame[self.parents].to_numpy(float) @ self.coef if self.parents else 0.0)
-        return frame[node].to_numpy(float) - predicted - self.noise_location
+    def noise(self, columns: dict[str, np.ndarray], node: str) -> np.ndarray:
+        """The node's noise in each row; ``columns`` maps a node to its values (a float array)."""
+        predicted = self.intercept + (_stack(columns, self.parents) @ self.coef if self.parents else 0.0)
+        return columns[node] - predicted - self.noise_location
 
 
-def fit_linear(node: str, parents: list[str], normal: pd.DataFrame) -> LinearMechanism:
-    y = normal[node].to_numpy(float)
+def _stack(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    return np.column_stack([columns[name] for name in names])  # (rows, len(names))
+
+
+def fit_linear(node: str, parents: list[str], normal: dict[str, np.ndarray]) -> LinearMechanism:
+    """Ridge regression of ``node`` on ``parents`` over the normal rows (name -> values), noise scaled."""
+    fitted = _ridge(node, parents, normal)
+    location, scale = robust_scale(fitted.noise(normal, node))
+    return replace(fitted, noise_location=location, noise_scale=scale)
+
+
+def fit_mechanisms(graph: nx.DiGraph, order: list[str], normal: dict[str, np.ndarray]) -> dict[str, LinearMechanism]:
+    """:func:`fit_linear` for every node, the noise scales of all nodes computed in one vectorized pass."""
+    fitted = {n: _ridge(n, sorted(graph.predecessors(n)), normal) for n in order}
+    locations, scales = robust_scales(np.column_stack([fitted[n].noise(normal, n) for n in order]))
+    return {n: replace(fitted[n], noise_location=float(locations[i]), noise_scale=float(scales[i]))
+            for i, n in enumerate(order)}
+
+
+def _ridge(node: str, parents: list[str], normal: dict[str, np.ndarray]) -> LinearMechanism:
+    y = normal[node]
     coef = np.zeros(len(parents))
     if parents:
-        x = normal[parents].to_numpy(float)
+        x = _stack(normal, parents)
         mean, spread = x.mean(axis=0), x.std(axis=0)
         constant = spread == 0  # a parent that never moved in normal data has no estimable effect
         spread[constant] = 1.0
@@ -128,9 +172,7 @@ def fit_linear(node: str, parents: list[str], normal: pd.DataFrame) -> LinearMec
         intercept = float(y.mean() - mean @ coef)
     else:
         intercept = 0.0
-    fitted = LinearMechanism(parents, coef, intercept, 0.0, 1.0)
-    location, scale = robust_scale(fitted.noise(normal, node))
-    return LinearMechanism(parents, coef, intercept, location, scale)
+    return LinearMechanism(parents, coef, intercept, 0.0, 1.0)
 
 
 def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str,
@@ -144,25 +186,26 @@ def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiG
     fitted on normal data (total effect on the target times its own noise, in target scale units), which is
     the exact Shapley attribution of the target's deviation to the nodes' noises in a linear model.
     """
+    threshold, target_threshold = check_threshold(threshold), check_threshold(target_threshold, "target_threshold")
     kept, candidates, normal, abnormal = _prepare(normal, abnormal, graph, target)
-    marginal = {}
-    for node in kept:
-        location, scale = robust_scale(normal[node].to_numpy(float))
-        marginal[node] = (abnormal[node].to_numpy(float) - location) / scale
+    order = list(nx.topological_sort(kept))
+    locations, scales = robust_scales(np.column_stack([normal[n] for n in order]))
+    marginal = {n: (abnormal[n] - locations[i]) / scales[i] for i, n in enumerate(order)}
     target_z = marginal[target]
     row = int(np.argmax(np.abs(target_z)))
     anomalous = {n for n in kept if abs(marginal[n][row]) > threshold}
-    order = list(nx.topological_sort(kept))
-    mechanisms = {n: fit_linear(n, sorted(kept.predecessors(n)), normal) for n in order}
-    noise = {n: float(mechanisms[n].noise(abnormal.iloc[[row]], n)[0]) for n in order}
+    mechanisms = fit_mechanisms(kept, order, normal)
+    at_row = {name: values[row:row + 1] for name, values in abnormal.items()}
+    noise = {n: float(mechanisms[n].noise(at_row, n)[0]) for n in order}
     residual_z = {n: noise[n] / mechanisms[n].noise_scale for n in order}
     total_effect = {target: 1.0}
+    is_candidate = set(candidates)
     for node in reversed(order):
-        if node != target and node in candidates:
+        if node != target and node in is_candidate:
             total_effect[node] = sum(
                 mechanisms[child].coef[mechanisms[child].parents.index(node)] * total_effect[child]
                 for child in kept.successors(node) if child in total_effect)
-    target_scale = robust_scale(normal[target].to_numpy(float))[1]
+    target_scale = float(scales[order.index(target)])
     direction = 1.0 if target_z[row] >= 0 else -1.0
     qualified = {}
     for node in candidates:
@@ -177,9 +220,11 @@ def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiG
     # candidates (which are anomalous on their own). The candidate that explains most observed anomalies
     # ranks first (one fault is likelier than several); its share of the target's deviation breaks ties.
     footprint = (anomalous | {target}) - (set(qualified) - {target})
+    below = _descendant_bits(kept, order) if qualified else {}
+    footprint_bits = _bits(footprint, {n: i for i, n in enumerate(order)})
     scored = {}
     for node, (share, marginal_z) in qualified.items():
-        explained = 1 + len(nx.descendants(kept, node) & footprint)
+        explained = 1 + (below[node] & footprint_bits).bit_count()
         scored[node] = RootCause(node, explained + share / (1 + share), marginal_z, residual_z[node])
     if abs(target_z[row]) <= target_threshold:
         return []
@@ -189,40 +234,21 @@ def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiG
     return sorted(scored.values(), key=lambda c: (c.node == target, -round(c.score, 9), c.node))
 
 
-def read_table(path) -> pd.DataFrame:
-    """A wide table (one column per node) from CSV or Parquet."""
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist", "pass a CSV or Parquet file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for malformed files
-        raise UserError(f"cannot read {path} as a table ({str(exc).splitlines()[0]})") from None
+def _bits(nodes, index: dict[str, int]) -> int:
+    value = 0
+    for node in nodes:
+        value |= 1 << index[node]
+    return value
 
 
-def read_edges(path) -> nx.DiGraph:
-    """A ``cause,effect`` CSV edge list (a header row is optional) as a DAG."""
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"edge list {path} does not exist", "pass a cause,effect CSV file")
-    try:
-        frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"edge list {path} is not a cause,effect CSV ({str(exc).splitlines()[0]})",
-                        "write one cause,effect pair per line") from None
-    if frame.shape[1] != 2:
-        raise UserError(f"edge list {path} has {frame.shape[1]} columns", "write two columns: cause,effect")
-    if tuple(frame.iloc[0].str.lower()) == ("cause", "effect"):
-        frame = frame.iloc[1:]
-    graph = nx.DiGraph()
-    graph.add_edges_from(frame.itertuples(index=False, name=None))
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
-        raise UserError(f"edge list {path} has a cycle through {cycle}", "a causal graph must be acyclic")
-    return graph
+def _descendant_bits(graph: nx.DiGraph, order: list[str]) -> dict[str, int]:
+    """node -> its descendants as a bitset over ``order`` (one pass in reverse topological order; a set
+    of descendants per node would be quadratic in time and memory)."""
+    index = {n: i for i, n in enumerate(order)}
+    below: dict[str, int] = {}
+    for node in reversed(order):
+        bits = 0
+        for child in graph.successors(node):
+            bits |= below[child] | (1 << index[child])
+        below[node] = bits
+    return below

@@ -15,20 +15,24 @@ import click
 @click.option("--graph", "graph_path", required=True, type=click.Path(dir_okay=False),
               help="Edge list CSV: cause,effect (a header row is optional).")
 @click.option("--target", required=True, help="The node whose anomaly to explain.")
-@click.option("--threshold", type=float, default=None, help="Robust z-score a root cause must exceed (default 4).")
+@click.option("--threshold", type=float, default=None,
+              help="Robust z-score a root cause must exceed: positive and finite (default 4).")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many candidates to print.")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"root_causes\": [{node, score}, ...]} best first.")
 def attribute(normal_path, abnormal_path, graph_path, target, threshold, top, as_json):
     """Rank root-cause candidates of TARGET's anomaly (or say that nothing is anomalous).
 
     Example: causalsre attribute --normal normal.csv --abnormal incident.csv --graph edges.csv --target latency
+
+    Every column named in the graph must be numeric; the graph may have up to 20,000 nodes.
     """
     from causalsre.causal.rootcause import DEFAULT_THRESHOLD, rank_root_causes, read_edges, read_table
+    from causalsre.causal.rootcause_input import check_threshold
 
+    threshold = DEFAULT_THRESHOLD if threshold is None else check_threshold(threshold)  # before reading files
     graph = read_edges(graph_path)
     normal, abnormal = read_table(normal_path), read_table(abnormal_path)
-    ranked = rank_root_causes(normal, abnormal, graph, target,
-                              threshold=DEFAULT_THRESHOLD if threshold is None else threshold)[:top]
+    ranked = rank_root_causes(normal, abnormal, graph, target, threshold=threshold)[:top]
     if as_json:
         click.echo(json.dumps({"target": target, "root_causes": [
             {"node": c.node, "score": round(c.score, 6), "marginal_z": round(c.marginal_z, 3),

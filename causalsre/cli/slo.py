@@ -44,7 +44,7 @@ def check(spec: str, alert_windows: str | None, as_json: bool, strict: bool) -> 
 
 
 def _parse_where(pairs: tuple[str, ...], columns: dict[str, str]) -> dict | None:
-    from causalsre.slo.columns import check_column, kind_of
+    from causalsre.slo.columns import check_column
 
     where: dict[str, list] = {}
     for pair in pairs:
@@ -52,14 +52,54 @@ def _parse_where(pairs: tuple[str, ...], columns: dict[str, str]) -> dict | None
         if not sep:
             raise UserError(f"--where {pair!r} is not COLUMN=VALUE", "write e.g. --where tenant=acme")
         column = check_column(column.strip(), columns, what="--where column")
-        value: object = text
-        if kind_of(columns[column]) == "number":
-            try:
-                value = float(text) if any(ch in text for ch in ".eE") else int(text)
-            except ValueError:
-                raise UserError(f"--where {column} needs a number, not {text!r}", "write e.g. priority=0") from None
-        where.setdefault(column, []).append(value)
+        where.setdefault(column, []).append(_where_value(column, columns[column], text))
     return {column: values[0] if len(values) == 1 else values for column, values in where.items()} or None
+
+
+_INT_BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64, "HUGEINT": 128}
+
+
+def _where_value(column: str, sql_type: str, text: str) -> object:
+    """The --where value as the column's type, checked here so that DuckDB never sees a value it cannot
+    compare (a 20-digit integer, text for a timestamp, anything for a JSON column)."""
+    import math
+
+    from causalsre.slo.columns import kind_of
+    from causalsre.times import parse_instant
+
+    kind, upper = kind_of(sql_type), sql_type.upper()
+    if kind == "text":
+        return text
+    if kind == "bool":
+        if text.strip().lower() not in ("true", "false", "1", "0"):
+            raise UserError(f"--where {column} is true or false, not {text[:40]!r}", f"write e.g. {column}=true")
+        return text.strip().lower() in ("true", "1")
+    if upper == "TIMESTAMP":
+        return parse_instant(text, what=f"--where {column}")
+    if kind != "number":
+        raise UserError(f"--where cannot filter on {column} ({sql_type})",
+                        "filter on a text, number, true/false or time column such as tenant or priority")
+    stripped = text.strip()
+    if stripped.lstrip("+-").isdigit() and len(stripped) <= 40:
+        value: float | int = int(stripped)
+    else:
+        try:
+            value = float(stripped) if len(stripped) <= 40 else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise UserError(f"--where {column} needs a finite number, not {text[:40]!r}", "write e.g. priority=0")
+    bits = next((b for name, b in _INT_BITS.items() if upper.startswith(name)), None)
+    if bits is None:
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise UserError(f"--where {column} needs a whole number, not {text[:40]!r}", "write e.g. priority=0")
+        value = int(value)
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise UserError(f"--where {column} {text[:40]} does not fit its type {sql_type}",
+                        f"give a whole number between {-(2 ** (bits - 1))} and {2 ** (bits - 1) - 1}")
+    return value
 
 
 @slo.command("report")

@@ -157,7 +157,7 @@ ATTRIBUTE: list[Case] = [
     ("attribute-table-no-rows", ["attribute", "--normal", "{table_header_only.csv}", "--abnormal",
                                  "{table_ab.csv}", "--graph", "{edges_ab.csv}", "--target", "b"], "no rows"),
     ("attribute-table-text", ["attribute", "--normal", "{table_text.csv}", "--abnormal", "{table_text.csv}",
-                              "--graph", "{edges_ab.csv}", "--target", "b"], "no numeric values"),
+                              "--graph", "{edges_ab.csv}", "--target", "b"], "not a number"),
     ("attribute-table-not-a-table", ["attribute", "--normal", "{not_a_db.duckdb}", "--abnormal", "{table_ab.csv}",
                                      "--graph", "{edges_ab.csv}", "--target", "b"], "not a column"),
     ("attribute-top-zero", _ATTR + ["--graph", "{edges_ab.csv}", "--target", "b", "--top", "0"], "top"),

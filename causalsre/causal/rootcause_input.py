@@ -1,0 +1,105 @@
+"""What ``attribute`` reads, checked where it enters: the edge list, the two wide tables and the thresholds.
+
+Limits (docs/reliability.md): a graph of at most :data:`MAX_GRAPH_NODES` nodes and :data:`MAX_GRAPH_EDGES`
+edges (a 10,000-node chain ranks in seconds; the ranking is near-linear in the graph's size); every column
+that names a graph node holds numbers (an empty cell is a missing value, text or an infinity is an error
+naming the column); thresholds are positive finite z-scores.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from causalsre.errors import UserError
+from causalsre.safeio import brief
+
+MAX_GRAPH_NODES = 20_000
+MAX_GRAPH_EDGES = 200_000
+
+
+def check_threshold(value: float, what: str = "--threshold") -> float:
+    """A robust z-score gate: finite and positive (nan would pass nothing, a negative one everything)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UserError(f"{what} {value!r} is not a positive finite number", "use a robust z-score such as 4")
+    return float(value)
+
+
+def check_graph_size(nodes: int, edges: int, what: str) -> None:
+    if nodes > MAX_GRAPH_NODES or edges > MAX_GRAPH_EDGES:
+        raise UserError(f"{what} has {nodes} nodes and {edges} edges, over the limit of {MAX_GRAPH_NODES} nodes "
+                        f"and {MAX_GRAPH_EDGES} edges", "aggregate the metrics (e.g. per service) first")
+
+
+def numeric_matrix(frame: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
+    """``frame[columns]`` as one (rows, columns) float matrix, NaN for missing cells.
+
+    Numeric columns are taken as they are; any other column must convert to numbers cell by cell, or the
+    error names the column, the row and the value. Infinities are refused (they would make every robust
+    scale infinite and every z-score NaN).
+    """
+    converted = {}
+    table = frame[columns]
+    for column, dtype in table.dtypes.items():  # dtypes, not frame[column]: that is slow for wide tables
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        values = table[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = numbers.isna().to_numpy() & values.notna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise UserError(f"column {column!r} of the {name} data holds {brief(values.iloc[row])} (row {row + 1}), "
+                            "which is not a number", "every column named in the graph must be numeric")
+        converted[column] = numbers
+    table = table.assign(**converted) if converted else table
+    matrix = table.to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(matrix).any(axis=0)
+    if infinite.any():
+        raise UserError(f"column {columns[int(np.flatnonzero(infinite)[0])]!r} of the {name} data holds an "
+                        "infinite value", "leave the cell empty for a missing value")
+    return matrix
+
+
+def read_table(path) -> pd.DataFrame:
+    """A wide table (one column per node) from CSV or Parquet."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "pass a CSV or Parquet file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise UserError(f"cannot read {path} as a table ({str(exc).splitlines()[0]})") from None
+
+
+def read_edges(path) -> nx.DiGraph:
+    """A ``cause,effect`` CSV edge list (a header row is optional) as a DAG. Names are text as written:
+    a node called ``NA`` or ``null`` stays one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"edge list {path} does not exist", "pass a cause,effect CSV file")
+    try:
+        frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"edge list {path} is not a cause,effect CSV ({str(exc).splitlines()[0]})",
+                        "write one cause,effect pair per line") from None
+    if frame.shape[1] != 2:
+        raise UserError(f"edge list {path} has {frame.shape[1]} columns", "write two columns: cause,effect")
+    if tuple(frame.iloc[0].str.lower()) == ("cause", "effect"):
+        frame = frame.iloc[1:]
+    empty = (frame == "").any(axis=1).to_numpy()
+    if empty.any():
+        raise UserError(f"edge list {path}: pair {int(np.flatnonzero(empty)[0]) + 1} has an empty end",
+                        "write one cause,effect pair per line")
+    check_graph_size(len(pd.unique(frame.to_numpy().ravel())), len(frame), f"edge list {path}")
+    graph = nx.DiGraph()
+    graph.add_edges_from(frame.itertuples(index=False, name=None))
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
+        raise UserError(f"edge list {path} has a cycle through {cycle}", "a causal graph must be acyclic")
+    return graph
