@@ -128,6 +128,9 @@ class TelemetryWriter:
             if isinstance(exc, duckdb.ConstraintException):
                 raise UserError(f"run id {self.run_id!r} is already in the database",
                                 "pick another run id, or write to another --db") from None
+            failure = storage_error(self.path or "the telemetry database", exc)
+            if failure is not None:  # e.g. the disk is already full: nothing of this run was written
+                raise failure from None
             raise
         self.started = True
         self._thread = threading.Thread(target=self._flush_loop, name=f"telemetry-{self.run_id}", daemon=True)

@@ -46,7 +46,7 @@ def storage_error(path: str | Path, exc: BaseException) -> UserError | None:
         return None
     reason = match.group(0).lower() if match else _first_line(exc)
     return UserError(f"cannot write {path}: {reason}",
-                     "free space on that filesystem (or write somewhere else) and run the command again")
+                     "free space on that filesystem, or write somewhere else, and run the command again")
 
 
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import duckdb
@@ -258,17 +257,20 @@ def test_the_harness_writer_stops_cleanly_on_a_full_disk(tiny_disk):
     db = tiny_disk / "w.duckdb"
     con = connect_writable(db)
     filler = _fill(tiny_disk, 200_000)
-    writer = TelemetryWriter(con, "r1", flush_interval_s=0.02, path=db)
+    # Flushed by hand, batch by batch (the thread's interval is an hour), so the failure is deterministic.
+    writer = TelemetryWriter(con, "r1", flush_interval_s=3600, path=db)
     writer.start({"kind": "harness", "name": "full", "started_at": "2026-01-01 00:00:00", "seed": 1,
                   "config_json": {}, "hardware_json": {}})
     token = 0
-    deadline = time.monotonic() + 120  # the disk fills after a few thousand rows; the bound is for a stuck machine
-    while not writer.failed and time.monotonic() < deadline:
-        for _ in range(2_000):
-            writer.on_token(token, 0, token, token * 1000)
-            token += 1
-        time.sleep(0.01)
-    assert writer.failed, "the disk never filled"
+    with pytest.raises(duckdb.Error, match="No space left on device"):
+        for _ in range(10_000):  # 200 kB fill after some tens of 500-row flushes
+            for _ in range(500):
+                writer.on_token(token, 0, token, token * 1000)
+                token += 1
+            writer.flush()
+    assert writer.failed and writer.rows_written > 0
+    writer.on_token(token, 0, token, token * 1000)
+    assert writer.flush() == 0  # after the failure nothing more goes to the connection
     with pytest.raises(UserError) as caught:
         writer.close("complete")
     message = caught.value.one_line()
@@ -283,3 +285,37 @@ def test_the_harness_writer_stops_cleanly_on_a_full_disk(tiny_disk):
         assert reader.execute("SELECT status FROM runs").fetchone()[0] == "running"  # read as incomplete
     finally:
         reader.close()
+
+
+RUN_TOML = """name = "full"
+duration_s = 3
+[engine]
+model = "tiny"
+num_threads = 1
+[workload]
+arrival = "poisson"
+rate = 20.0
+[workload.output]
+dist = "fixed"
+value = 48
+"""
+
+
+def test_harness_run_onto_a_disk_that_fills_mid_run(tiny_disk, tmp_path, capsys):
+    import json
+
+    db = tiny_disk / "run.duckdb"
+    assert run_cli(["db", "init", str(db)], capsys)[0] == 0
+    config = tmp_path / "full.toml"
+    config.write_text(RUN_TOML)
+    # ~150 kB free: the runs row and the first flushes fit, the 3 s run's ~2,500 tokens do not.
+    filler = _fill(tiny_disk, 150_000)
+    code, out, err = run_cli(["harness", "run", str(config), "--db", str(db), "--json"], capsys)
+    assert code == 2, (out, err)
+    assert err.startswith(f"error: cannot write {db}: no space left on device") and err.count("\n") == 1, err
+    assert "rows flushed before the error are kept" in err and "Traceback" not in out + err
+    filler.unlink()
+    code, out, err = run_cli(["db", "info", str(db), "--json"], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert [r["status"] for r in info["run_list"]] == ["incomplete"] and info["tokens"] > 0
