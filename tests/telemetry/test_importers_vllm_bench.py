@@ -105,3 +105,14 @@ def test_several_files_are_one_transaction(tmp_path, capsys):
     assert len(json.loads(capsys.readouterr().out)["runs"]) == 2
     assert main(["db", "import", "vllm-bench", str(good), "--db", str(db)]) == 2
     assert "already imported" in capsys.readouterr().err
+
+
+def test_utc_offset_moves_the_local_date(tmp_path, capsys):
+    # vLLM writes `date` on the client's local clock: 00:00:10 at +02:00 is 22:00:10 UTC the day before.
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "vllm-bench", str(FIXTURE), "--utc-offset", "+02:00", "--db", str(db)]) == 0
+    rows, _ = _rows(db)
+    assert str(rows[0][1]) == "2025-12-31 22:00:00"
+    assert main(["db", "import", "vllm-bench", str(FIXTURE), "--utc-offset", "+25:00", "--db",
+                 str(tmp_path / "u.duckdb")]) == 2
+    assert "not an offset" in capsys.readouterr().err

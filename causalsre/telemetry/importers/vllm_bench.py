@@ -9,15 +9,17 @@ ends, ``duration`` seconds after it began. An empty ``errors`` entry means succe
 
 So a request arrived at ``start - queue``: latencies here are measured from that arrival, the way every
 view of the schema measures them (a client that queues does not hide the wait). Arrival order and gaps are
-exact; the wall clock is ``date - duration`` for the first arrival, read as UTC. Older files without
-``start_times`` fall back to ``request_submit_times`` (epoch seconds) or, failing both, to evenly spaced
-arrivals over ``duration``, recorded as ``arrivals: "approximate"`` in the run's config.
+exact; the wall clock is ``date - duration`` for the first arrival, on the client's clock (UTC unless
+``--utc-offset`` says otherwise). Older files without ``start_times`` fall back to ``request_submit_times``
+(epoch seconds) or, failing both, to evenly spaced arrivals over ``duration``, recorded as
+``arrivals: "approximate"`` in the run's config.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +35,27 @@ CONFIG_KEYS = ("backend", "label", "model_id", "tokenizer_id", "request_rate", "
                "num_prompts", "duration", "date", "completed", "failed")
 
 
-def parse(paths: list[str | Path], *, name: str | None = None) -> list[Batch]:
-    """Read and check every file; one :class:`Batch` (a new run) per benchmark result."""
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def utc_offset(text: str | None) -> timezone:
+    """``+02:00`` / ``-0500`` / ``Z`` -> a timezone; the clock ``date`` was written on (default UTC)."""
+    if text is None or text.strip().upper() in ("Z", "UTC", "+00:00"):
+        return timezone.utc
+    match = _OFFSET.match(text.strip())
+    if not match or int(match.group(3)) >= 60 or int(match.group(2)) * 60 + int(match.group(3)) > 14 * 60:
+        raise UserError(f"--utc-offset {text!r} is not an offset like +02:00 or -05:00",
+                        "give the benchmark client's UTC offset, between -14:00 and +14:00")
+    minutes = int(match.group(2)) * 60 + int(match.group(3))
+    return timezone(timedelta(minutes=minutes if match.group(1) == "+" else -minutes))
+
+
+def parse(paths: list[str | Path], *, name: str | None = None, offset: str | None = None) -> list[Batch]:
+    """Read and check every file; one :class:`Batch` (a new run) per benchmark result.
+
+    ``offset`` is the UTC offset of the client's clock, on which vLLM wrote ``date`` (its local time).
+    """
+    zone = utc_offset(offset)
     batches = []
     for raw in paths:
         path = existing_file(raw)
@@ -44,11 +65,11 @@ def parse(paths: list[str | Path], *, name: str | None = None) -> list[Batch]:
         for index, one in enumerate(docs):
             where = path.name if len(docs) == 1 else f"{path.name} result {index + 1}"
             run_id = f"{KIND}-{digest}" if len(docs) == 1 else f"{KIND}-{digest}-{index + 1}"
-            batches.append(_batch(one, where, run_id, name or path.name))
+            batches.append(_batch(one, where, run_id, name or path.name, zone))
     return batches
 
 
-def _batch(doc: object, where: str, run_id: str, name: str) -> Batch:
+def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone) -> Batch:
     if not isinstance(doc, dict):
         raise UserError(f"{where} is not a JSON object", f"give {WHAT}")
     missing = [k for k in REQUIRED if k not in doc]
@@ -76,7 +97,7 @@ def _batch(doc: object, where: str, run_id: str, name: str) -> Batch:
     queue = _floats(doc["queue_times"], where, "queue_times") if doc.get("queue_times") is not None else np.zeros(n)
     latency = _floats(doc["latencies"], where, "latencies") if doc.get("latencies") is not None else ttft + decode
     latency = np.where(latency > 0, latency, ttft + decode)
-    base, arrival, arrivals = _arrivals(doc, n, queue, where)
+    base, arrival, arrivals = _arrivals(doc, n, queue, where, zone)
     send = arrival + queue
     first_token = np.where(failed, np.nan, send + ttft)
     # A failed request ends when the client gave up on it (its latency), a good one when its last token came.
@@ -111,22 +132,22 @@ def _positive_or_none(value: object) -> float | None:
     return float(value) if np.isfinite(value) and value > 0 else None
 
 
-def _bench_end(doc: dict, where: str) -> float | None:
-    """Epoch seconds of ``date`` (the client's clock when the run ended), read as UTC."""
+def _bench_end(doc: dict, where: str, zone: timezone) -> float | None:
+    """Epoch seconds of ``date`` (the client's local clock, at ``zone``, when the run ended)."""
     if doc.get("date") is None:
         return None
     try:
-        end = datetime.strptime(str(doc["date"]), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+        end = datetime.strptime(str(doc["date"]), "%Y%m%d-%H%M%S").replace(tzinfo=zone)
     except ValueError:
         raise UserError(f"{where}: date {doc['date']!r} is not YYYYMMDD-HHMMSS", "give an unmodified file") from None
     return epoch_seconds(end.timestamp(), f"{where}: date")
 
 
-def _arrivals(doc: dict, n: int, queue: np.ndarray, where: str) -> tuple[float, np.ndarray, str]:
+def _arrivals(doc: dict, n: int, queue: np.ndarray, where: str, zone: timezone) -> tuple[float, np.ndarray, str]:
     """(epoch seconds of the first arrival, arrivals in seconds after it, how they were found)."""
     duration = number(doc.get("duration") or 0.0, f"{where}: duration", maximum=MAX_LATENCY_S)
     if doc.get("start_times") is not None:
-        end = _bench_end(doc, where)
+        end = _bench_end(doc, where, zone)
         if end is None:
             raise UserError(f"{where} has start_times but no date", "give an unmodified file (vLLM writes date)")
         start = _floats_any(doc["start_times"], where, "start_times")
@@ -138,7 +159,7 @@ def _arrivals(doc: dict, n: int, queue: np.ndarray, where: str) -> tuple[float, 
         submits = np.array([epoch_seconds(v, f"{where}: request_submit_times[{i}]")
                             for i, v in enumerate(doc["request_submit_times"])])
         return float(submits.min()), submits - submits.min(), "request_submit_times"
-    end = _bench_end(doc, where)
+    end = _bench_end(doc, where, zone)
     if end is None:
         raise UserError(f"{where} has neither start_times nor date", "save the benchmark with --save-detailed")
     return end - duration, np.linspace(0.0, duration, num=n, endpoint=False), "approximate"
