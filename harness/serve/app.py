@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import time
+import weakref
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -152,8 +153,11 @@ def create_app(loop: EngineLoop) -> FastAPI:
                 watcher.cancel()
                 opts = body.stream_options or P.StreamOptions()
                 finished = True   # from here on the stream's own finally aborts it
-                return StreamingResponse(_stream(kind, rid, pending, len(ids), opts),
-                                         media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+                stream = _stream(kind, rid, pending, len(ids), opts)
+                # A client gone before the first chunk can leave the generator never started (so its finally
+                # never runs); aborting when it is collected covers that. Aborting a finished request is a no-op.
+                weakref.finalize(stream, loop.abort, pending.request_id)
+                return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
             words = []
             while True:
                 message = await pending.queue.get()
