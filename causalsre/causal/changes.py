@@ -26,7 +26,9 @@ from causalsre.windows import Window
 
 ALPHA = 0.01  # significance level of every workload-shift test
 MIN_RATE_CHANGE = 0.15  # relative change of the arrival rate that counts (like the KS effect threshold)
-TEXT_SETTINGS = ("policy", "device", "dtype", "batching_mode", "tenant")
+# run_settings names whose graph node is called otherwise: the harness records the offered load as arrival_rate,
+# which the graph calls offered_rate (its arrival_rate is the rate measured from the requests).
+SETTING_NODES = {"arrival_rate": "offered_rate"}
 
 
 def rate_change(base: pd.DataFrame, inc: pd.DataFrame) -> dict:
@@ -135,7 +137,8 @@ def setting_changes(con, baseline: Window, incident: Window, base: pd.DataFrame,
         if in_force["baseline"] == in_force["incident"] or not in_force["incident"] or not in_force["baseline"]:
             continue
         changed_at = _first_change_ns(timeline, arrivals["incident"])
-        out.append({"kind": "setting", "name": str(setting),
+        setting = SETTING_NODES.get(str(setting), str(setting))
+        out.append({"kind": "setting", "name": setting,
                     "baseline": _show(in_force["baseline"]), "incident": _show(in_force["incident"]),
                     "changed_at_ns": changed_at, "in_graph": bool(graph is not None and setting in graph.nodes),
                     "significant": True})

@@ -20,6 +20,8 @@ FAULTS = {
     "step_delay_s": ("step_delay_s", 0.0, 0.03, "hardware"),
     "max_num_seqs": ("max_num_seqs", 32.0, 6.0, "batching"),
     "arrival_rate": ("arrival_rate", 4.0, 9.0, "workload"),
+    "prompt_tokens": ("prompt_scale", 1.0, 5.0, "workload"),  # longer prompts: every request's work grows
+    "tenant": ("flood_rate", 0.0, 5.0, "workload"),  # a new tenant "flood" adds this many requests per second
     "none": (None, 0.0, 0.0, None),
 }
 
@@ -35,14 +37,19 @@ class SyntheticSpec:
     timeout_s: float = 1.5
     run_id: str = "synthetic"
     extra_settings: dict = field(default_factory=dict)
+    # The incident's own arrivals at this multiple of the baseline's rate whatever the fault: a chance or
+    # unrelated fluctuation of the load that an attribution must not mistake for the cause.
+    incident_rate_jitter: float = 1.0
 
 
 def _phase_values(spec: SyntheticSpec, phase: int) -> dict:
     values = {"cpu_contention": 0.0, "step_delay_s": 0.0, "max_num_seqs": spec.max_num_seqs,
-              "arrival_rate": spec.arrival_rate}
+              "arrival_rate": spec.arrival_rate, "prompt_scale": 1.0, "flood_rate": 0.0}
     setting, before, after, _ = FAULTS[spec.fault]
     if setting is not None:
         values[setting] = after if phase == 1 else before
+    if phase == 1:
+        values["arrival_rate"] *= spec.incident_rate_jitter
     return values
 
 
@@ -55,8 +62,9 @@ def generate(spec: SyntheticSpec) -> dict[str, pd.DataFrame]:
         v = _phase_values(spec, phase)
         t0 = phase * spec.phase_s
         step_s = spec.base_step_s * (1 + 0.6 * v["cpu_contention"]) + v["step_delay_s"]
-        capacity = v["max_num_seqs"] / (40 * step_s)  # requests per second the engine sustains
-        load = min(v["arrival_rate"] / capacity, 0.97)
+        # Requests per second the engine sustains: fewer when every request brings more prompt work.
+        capacity = v["max_num_seqs"] / (40 * step_s) / (0.5 + 0.5 * v["prompt_scale"])
+        load = min((v["arrival_rate"] + v["flood_rate"]) / capacity, 0.97)
         n_steps = int(spec.phase_s / step_s)
         start = t0 + np.arange(n_steps) * step_s
         waiting = rng.poisson(1 + 30 * load**3, n_steps)
@@ -69,10 +77,14 @@ def generate(spec: SyntheticSpec) -> dict[str, pd.DataFrame]:
             "num_waiting": waiting, "num_running": batch, "num_kv_blocks_used": np.minimum(batch * 8, 512),
             "num_kv_blocks_total": 512, "num_preemptions": 0}))
         step_id += n_steps
-        n = rng.poisson(v["arrival_rate"] * spec.phase_s)
-        arrival = np.sort(t0 + rng.uniform(0, spec.phase_s, n))
+        n_own, n_flood = rng.poisson(v["arrival_rate"] * spec.phase_s), rng.poisson(v["flood_rate"] * spec.phase_s)
+        n = n_own + n_flood
+        arrival = t0 + rng.uniform(0, spec.phase_s, n)
+        tenant = np.concatenate([np.where(rng.random(n_own) < 0.5, "a", "b"), np.full(n_flood, "flood")])
+        order = np.argsort(arrival, kind="stable")
+        arrival, tenant = arrival[order], tenant[order]
         k = np.clip(((arrival - t0) / step_s).astype(int) - 1, 0, n_steps - 1)
-        prompt = rng.integers(16, 512, n)
+        prompt = (rng.integers(16, 512, n) * v["prompt_scale"]).astype(int)
         output = rng.integers(8, 64, n)
         queue = waiting[k] * step_s * 0.8 * rng.lognormal(0, 0.3, n)
         ttft = queue + step_s * (1 + prompt / 256) * rng.lognormal(0, 0.1, n)
@@ -85,7 +97,7 @@ def generate(spec: SyntheticSpec) -> dict[str, pd.DataFrame]:
         first_token = np.where(ttft < spec.timeout_s, arrival + ttft, np.nan)
         last_token = np.where(ttft < spec.timeout_s, arrival + ttft + tpot * (emitted - 1), np.nan)
         requests.append(pd.DataFrame({
-            "request_id": request_id + np.arange(n), "tenant": np.where(rng.random(n) < 0.5, "a", "b"),
+            "request_id": request_id + np.arange(n), "tenant": tenant,
             "priority": 0, "prompt_tokens": prompt, "target_output_tokens": output,
             "output_tokens": np.where(ttft < spec.timeout_s, emitted, 0),
             "scheduled_arrival_ns": (arrival * 1e9).astype(np.int64),
