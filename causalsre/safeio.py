@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, ScalarEvent
 
 from causalsre.errors import UserError
 
@@ -92,17 +92,19 @@ class _BoundedLoader(yaml.SafeLoader):
                 raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels (through an alias)", mark)
             return node
         mark = self.peek_event().start_mark
-        self._depth += 1
+        # Levels are collections (a scalar adds none), as for JSON and TOML below.
+        level = 0 if self.check_event(ScalarEvent) else 1
+        self._depth += level
         if self._depth > MAX_DEPTH:
             raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", mark)
         node = super().compose_node(parent, index)
-        self._depth -= 1
+        self._depth -= level
         children = _children(node)
         size = 1 + sum(self._size[id(child)] for child in children)
         if size + self._total > MAX_NODES:
             raise ComposerError(None, None, f"more than {MAX_NODES} values once aliases are expanded", mark)
         self._size[id(node)] = size
-        self._height[id(node)] = 1 + max((self._height[id(child)] for child in children), default=0)
+        self._height[id(node)] = level + max((self._height[id(child)] for child in children), default=0)
         return node
 
     def construct_yaml_timestamp(self, node):
@@ -127,9 +129,10 @@ def _children(node) -> list:
 
 def parse_yaml_documents(text: str, *, what: str, path: str | Path) -> list[Any]:
     """Every document of a YAML text (empty documents dropped), under the limits above."""
-    loader = _BoundedLoader(text)
-    loader.name = str(path)  # error marks say where, instead of "<unicode string>"
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters here already
+        loader.name = str(path)  # error marks say where, instead of "<unicode string>"
         docs = []
         while loader.check_data():
             doc = loader.get_data()
@@ -142,7 +145,8 @@ def parse_yaml_documents(text: str, *, what: str, path: str | Path) -> list[Any]
     except RecursionError:  # a constructor deeper than the composer allowed; should not happen
         raise UserError(f"{what} {path} nests too deeply", f"keep it under {MAX_DEPTH} levels") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml_documents(path: str | Path, *, what: str) -> list[Any]:
