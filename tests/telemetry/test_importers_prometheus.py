@@ -116,3 +116,16 @@ def test_at_needs_one_file_and_run_must_exist(tmp_path, capsys):
     assert main(["db", "import", "prometheus", str(SCRAPES[0]), "--run", "nope", "--db", str(db)]) == 2
     assert "not in the database" in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_the_same_scrapes_twice_into_a_run_are_refused(tmp_path, capsys):
+    db = tmp_path / "t.duckdb"
+    bench = Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "bench_detailed_small.json"
+    assert main(["db", "import", "vllm-bench", str(bench), "--db", str(db), "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
+    assert main(["db", "import", "prometheus", *map(str, SCRAPES), "--run", run_id, "--db", str(db)]) == 0
+    before = db.read_bytes()
+    capsys.readouterr()
+    assert main(["db", "import", "prometheus", str(SCRAPES[1]), "--run", run_id, "--db", str(db)]) == 2
+    assert "already has 11 of these metric samples" in capsys.readouterr().err
+    assert db.read_bytes() == before

@@ -267,6 +267,8 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         rows = frame.assign(run_id=batch.run_id)
         names = ", ".join(rows.columns)
         con.register("_import_rows", rows)
+        if batch.attach and table in _SAME_ROW:
+            _refuse_repeats(con, table, batch.run_id)
         try:
             con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _import_rows")
         except duckdb.ConstraintException as exc:
@@ -274,6 +276,22 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
             raise UserError(f"run {batch.run_id}: {table} already has a row with the same key "
                             f"({str(exc).splitlines()[0]})", "import each change once") from None
         con.unregister("_import_rows")
+
+
+# Rows of an attached batch that an earlier import already wrote (same series and instant, same event).
+_SAME_ROW = {
+    "metric_samples": "m.ts_ns = r.ts_ns AND m.metric = r.metric AND m.labels_json = r.labels_json",
+    "operator_events": "m.ts_ns = r.ts_ns AND m.key = r.key AND m.value IS NOT DISTINCT FROM r.value",
+}
+
+
+def _refuse_repeats(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> None:
+    found = con.execute(f"SELECT count(*) FROM {table} m JOIN _import_rows r ON m.run_id = r.run_id "
+                        f"AND {_SAME_ROW[table]}").fetchall()[0][0]
+    if found:
+        raise UserError(f"run {run_id} already has {found} of these {table.replace('_', ' ')} "
+                        "(same series or event at the same instant)",
+                        "this file was imported into the run before; nothing to do")
 
 
 def run_clock(con: duckdb.DuckDBPyConnection, run_id: str) -> float:
