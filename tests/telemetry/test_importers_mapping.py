@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from causalsre.windows import parse_window
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SCRAPES = sorted((FIXTURES / "prometheus").glob("vllm-metrics-*.prom"))
 BENCH = FIXTURES / "vllm" / "bench_detailed_small.json"
-BENCH_RUN = "import-vllm-bench-"
 
 
 def _import(db, *args) -> None:
