@@ -165,7 +165,7 @@ def run_http(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None 
             row = _runs_row(cfg, seed, rate, datetime.now(timezone.utc).replace(tzinfo=None),
                             _host_info(target, managed))
             if managed is None:  # the config's engine section says nothing about a server we do not run
-                row.update({k: None for k in row if k in SERVER_SETTINGS})
+                row.update({k: None for k in row if k in SERVER_SETTINGS and k != "seed"})  # seed: the run's
             writer.start(row)
             try:
                 _HttpRun(cfg, seed, rate, schedule, target, clock, writer, buffer, managed, progress).run()

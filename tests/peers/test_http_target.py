@@ -62,8 +62,8 @@ def test_surge_through_the_stub_records_requests_tokens_and_metrics(surge_run, c
     assert code == 0
     con = duckdb.connect(str(db), read_only=True)
     try:
-        run_id, status, max_num_seqs, hardware = con.execute(
-            "SELECT run_id, status, max_num_seqs, hardware_json FROM runs").fetchone()
+        run_id, status, max_num_seqs, seed, hardware = con.execute(
+            "SELECT run_id, status, max_num_seqs, seed, hardware_json FROM runs").fetchone()
         counts = dict(con.execute("SELECT status, count(*) FROM requests GROUP BY status").fetchall())
         tokens_ok = con.execute(
             "SELECT bool_and(output_tokens = target_output_tokens AND output_tokens = 8) FROM requests "
@@ -79,7 +79,7 @@ def test_surge_through_the_stub_records_requests_tokens_and_metrics(surge_run, c
         faults = con.execute("SELECT kind, factor FROM faults").fetchall()
     finally:
         con.close()
-    assert status == "complete" and max_num_seqs is None  # a server we do not run: no engine settings
+    assert status == "complete" and seed == 3 and max_num_seqs is None  # a server we do not run: no engine settings
     assert json.loads(hardware)["target"].startswith("http://127.0.0.1:")
     assert counts.get("ok", 0) >= 40 and set(counts) == {"ok"}
     assert tokens_ok and per_token == 8 * counts["ok"]

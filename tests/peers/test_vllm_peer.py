@@ -19,35 +19,35 @@ from harness.peers.vllm_server import VllmServer, unavailable_reason, vllm_args
 REASON = unavailable_reason()
 needs_vllm = pytest.mark.skipif(REASON is not None, reason=f"vLLM peer unavailable: {REASON}")
 
-# The server runs at most 2 sequences at once, so 24-token requests cap it near 8 requests/s even on a fast
-# machine (10 ms a decode step); 1 request/s fits, the surge to 16/s cannot.
+# The server runs one sequence at a time, so 24-token requests cap it near 4 requests/s even on a fast
+# machine (10 ms a decode step); 0.5 request/s fits, the surge to 8/s for 3 s queues most of its ~24.
 SURGE = """
 name = "vllm_surge"
 seed = 1
-duration_s = 8
-drain_timeout_s = 40
+duration_s = 9
+drain_timeout_s = 45
 [engine]
 model = "tiny"
 num_threads = 2
-max_num_seqs = 2
-request_timeout_s = 60.0
+max_num_seqs = 1
+request_timeout_s = 90.0
 [workload]
 arrival = "poisson"
-rate = 1.0
+rate = 0.5
 prompt = { dist = "uniform", low = 16, high = 48 }
 output = { dist = "fixed", value = 24 }
 [[faults]]
 kind = "rate_surge"
-at_s = 4
+at_s = 6
 factor = 16.0
 [[phases]]
 name = "baseline"
 start_s = 0
-end_s = 4
+end_s = 6
 [[phases]]
 name = "incident"
-start_s = 4
-end_s = 8
+start_s = 6
+end_s = 9
 """
 
 
@@ -56,15 +56,22 @@ def vllm_url():
     if REASON is not None:
         pytest.skip(f"vLLM peer unavailable: {REASON}")
     print("starting vLLM from the peer virtualenv")
-    server = VllmServer(EngineSection(model="tiny", num_threads=2, max_num_seqs=2), served_model_name="tiny")
+    server = VllmServer(EngineSection(model="tiny", num_threads=2, max_num_seqs=1), served_model_name="tiny")
     with server:
         yield server.url
 
 
 def _bad_rates(con, run_id: str) -> dict[str, float]:
+    """Share of requests that failed or waited for their first token more than twice the baseline's worst.
+
+    The threshold comes from the run's own baseline, because a shared 2-core machine can make every TTFT
+    slow; what the surge must do is make them slower than the baseline ever was.
+    """
+    worst = con.execute("SELECT max(ttft_s) FROM request_metrics WHERE run_id = ? AND phase = 'baseline'",
+                        [run_id]).fetchone()[0]
     return dict(con.execute(
-        "SELECT phase, avg(CASE WHEN is_ok AND ttft_s <= 1.0 THEN 0 ELSE 1 END) FROM request_metrics "
-        "WHERE run_id = ? GROUP BY phase", [run_id]).fetchall())
+        "SELECT phase, avg(CASE WHEN is_ok AND ttft_s <= ? THEN 0 ELSE 1 END) FROM request_metrics "
+        "WHERE run_id = ? GROUP BY phase", [2 * worst, run_id]).fetchall())
 
 
 @needs_vllm
@@ -81,6 +88,8 @@ def test_rate_surge_on_vllm_raises_the_bad_rate_and_records_its_metrics(vllm_url
         n, n_ok, exact = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), "
             "bool_and(output_tokens = 24) FILTER (WHERE status = 'ok') FROM requests").fetchone()
+        statuses = dict(con.execute("SELECT phase, list(DISTINCT status) FROM request_metrics GROUP BY phase"
+                                    ).fetchall())
         tokens = con.execute("SELECT count(*) FROM tokens").fetchone()[0]
         bad = _bad_rates(con, run_id)
         metrics = dict(con.execute("SELECT metric, max(value) FROM metric_samples GROUP BY metric").fetchall())
@@ -89,12 +98,13 @@ def test_rate_surge_on_vllm_raises_the_bad_rate_and_records_its_metrics(vllm_url
                               ).fetchone()[0]
     finally:
         con.close()
-    assert n >= 40 and n_ok == n and exact and tokens == 24 * n_ok
-    assert bad["incident"] > bad["baseline"] + 0.3, bad
-    assert metrics["vllm:num_requests_running"] <= 2  # max_num_seqs=2 reached the server
-    assert metrics["vllm:num_requests_waiting"] >= 5  # the queue the surge built, seen by vLLM itself
+    assert n >= 20 and n_ok >= 10 and exact and tokens == 24 * n_ok
+    assert statuses["baseline"] == ["ok"]  # the incident's may include requests aborted after the drain
+    assert bad["incident"] >= 0.3 and bad["incident"] > bad["baseline"], bad
+    assert metrics["vllm:num_requests_running"] == 1  # max_num_seqs=1 reached the server
+    assert metrics["vllm:num_requests_waiting"] >= 3  # the queue the surge built, seen by vLLM itself
     assert 0 < metrics["vllm:kv_cache_usage_perc"] <= 1
-    assert metrics["vllm:request_success_total"] >= n_ok - 2  # counters; the last scrape may precede the end
+    assert metrics["vllm:request_success_total"] >= n_ok - 3  # a counter; the last scrape may precede the end
     assert buckets > 0
 
 
@@ -145,7 +155,7 @@ end_s = 6
     finally:
         con.close()
     assert hardware["engine"] == "vllm" and "--max-num-seqs" in hardware["vllm_flags"]
-    assert [v for _, v in pushes] == [4.0, 1.0] and 2.9e9 < pushes[1][0] < 3.5e9
+    assert [v for _, v in pushes] == [4.0, 1.0] and 3e9 <= pushes[1][0] < 5e9  # at 3 s after the schedule's t0
     assert events == [("max_num_seqs", "1", "config", "harness")]
     assert phases["baseline"] >= 1 and phases["incident"] >= 1
     assert running is not None and running <= 1  # the restarted server runs one sequence at a time
