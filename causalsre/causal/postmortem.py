@@ -101,6 +101,7 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     ancestors = _ancestors(present, graph.target)
     changes = [c for c in detect_changes(data, res_b, res_i, present, limit=None) if c.node in ancestors]
     changes += _rate_change(rate, present, mechanisms)
+    changes += _recorded_suspects(result["changes"], changes, present, mechanisms)
     # Knobs or faults that all changed at the boundary and are constant in each window cannot be told apart
     # from two windows: they are one joint player whose value is shared equally (and flagged); --verify splits them.
     players, collinear = merge_collinear(group_players(changes, present), data.baseline, data.incident, present)
@@ -133,6 +134,21 @@ def _rate_change(rate: dict, graph: GraphSpec, mechanisms: dict) -> list[Change]
         return []
     kind = "mechanism" if RATE_FACTOR in mechanisms else "distribution"
     return [Change(RATE_FACTOR, kind, float(rate["effect"]), float(rate["p_value"]))]
+
+
+def _recorded_suspects(recorded: list[dict], detected: list[Change], graph: GraphSpec, mechanisms: dict) -> list[Change]:
+    """A setting the producer recorded as changed (a knob, a fault, the configured workload) is a player even
+    when the windows hold too few requests for a test to see its effect: the record is the evidence."""
+    have = {graph.factor_of(c.node) for c in detected}
+    out = []
+    for change in recorded:
+        node = change["name"]
+        if change["kind"] != "setting" or node not in graph.nodes or graph.factor_of(node) in have:
+            continue
+        kind = "mechanism" if node in mechanisms else "distribution"
+        out.append(Change(node, kind, 1.0, 0.0))
+        have.add(graph.factor_of(node))
+    return out
 
 
 def _subsample(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
