@@ -37,6 +37,9 @@ def init(path: str) -> None:
 def migrate_command(path: str) -> None:
     """Migrate an existing database at PATH forward to the current schema version.
 
+    The only command that upgrades an older schema in place; another application's database is refused
+    unchanged.
+
     Example: causalsre db migrate old.duckdb
     """
     from causalsre.telemetry.schema import SCHEMA_VERSION, connect_writable, inspect_database
@@ -188,9 +191,12 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str) -> No
 def import_requests(file: str, db_path: str, name: str | None) -> None:
     """Import a per-request CSV or Parquet file.
 
-    Columns: arrival_time (ISO 8601 or epoch seconds), ttft_s, e2e_s, prompt_tokens, output_tokens, status
-    (ok, or anything else = failed); optional tpot_s, tenant, priority; any further column is kept as a
-    request attribute (a factor such as model or gpu_type).
+    Columns: arrival_time (ISO 8601 or epoch seconds, 1970 to 2200), ttft_s, e2e_s, prompt_tokens,
+    output_tokens, status (ok, or anything else = failed); optional request_id (kept as given: unique
+    integers), tpot_s, tenant, priority, target_output_tokens, finish_reason, num_preemptions; any further
+    column is kept as a request attribute (a factor such as model or gpu_type). CSV cells are text: only an
+    empty cell is missing (NA or null stay text); counts must be whole numbers and latencies finite, 0 s to
+    a week. A bad cell, another application's database or an older schema is refused, nothing written.
 
     Example: causalsre db import requests prod.csv --db telemetry.duckdb
     """
