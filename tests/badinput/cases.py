@@ -20,11 +20,16 @@ DB: list[Case] = [
     ("db-migrate-newer", ["db", "migrate", "{newer.duckdb}"], "newer"),
     ("db-init-newer", ["db", "init", "{newer.duckdb}"], "newer"),
     ("db-init-in-missing-folder", ["db", "init", "{nofolder/x.duckdb}"], "does not exist"),
+    ("db-migrate-not-a-database", ["db", "migrate", "{not_a_db.duckdb}"], "not a readable DuckDB database"),
 ]
 
 IMPORTS: list[Case] = [
     ("import-missing-file", ["db", "import", "requests", "{nope.csv}", "--db", "{good.duckdb}"], "does not exist"),
     ("import-into-newer", ["db", "import", "requests", "{nope.csv}", "--db", "{newer.duckdb}"], "newer"),
+    # An import never migrates as a side effect (it did, before even reading the file): `db migrate` does.
+    ("import-into-older", ["db", "import", "requests", "{nope.csv}", "--db", "{older.duckdb}"], "db migrate"),
+    ("import-into-not-a-database", ["db", "import", "requests", "{nope.csv}", "--db", "{not_a_db.duckdb}"],
+     "not a readable DuckDB database"),
     ("import-vllm-not-json", ["db", "import", "vllm-bench", "{empty.yaml}", "--db", "{good.duckdb}"],
      "not valid JSON"),
     ("import-vllm-not-object", ["db", "import", "vllm-bench", "{vllm_not_object.json}", "--db", "{good.duckdb}"],
