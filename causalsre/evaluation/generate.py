@@ -30,13 +30,15 @@ DB_NAME = "suite.duckdb"
 def burn_check(phases: dict[str, dict], objective: float, control: bool) -> dict[str, Any]:
     """Whether a recorded scenario is what it claims: a fault burns budget, a control does not."""
     bad = {p: 1.0 - phases.get(p, {}).get("good_fraction", 1.0) for p in ("baseline", "incident")}
+    requests = {p: phases.get(p, {}).get("requests", 0) for p in ("baseline", "incident")}
     margin = round(1.0 - objective, 6)
     excess = bad["incident"] - bad["baseline"]
     ok = (abs(excess) < margin) if control else (excess >= margin)
+    ok = ok and min(requests.values()) >= R.MIN_PHASE_REQUESTS  # a rate of a handful of requests is noise
     rule = "|incident - baseline| < margin" if control else "incident - baseline >= margin"
     return {"baseline_bad_rate": round(bad["baseline"], 4), "incident_bad_rate": round(bad["incident"], 4),
-            "excess": round(excess, 4), "margin": margin, "rule": rule, "ok": bool(ok),
-            "requests": {p: phases.get(p, {}).get("requests", 0) for p in ("baseline", "incident")}}
+            "excess": round(excess, 4), "margin": margin, "rule": rule + f", >= {R.MIN_PHASE_REQUESTS} requests each",
+            "ok": bool(ok), "requests": requests}
 
 
 def _base_config() -> dict[str, Any]:
@@ -114,7 +116,8 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
             capacity = cfg.calibrated_capacity_rps
             check = burn_check(phases, cfg.slo.objective, control=shape == CONTROL)
             attempts.append({"why": why, "drawn": draw.to_json(), "faults": [f.model_dump(mode="json",
-                             exclude_none=True) for f in cfg.faults], "burn_check": check})
+                             exclude_none=True) for f in cfg.faults], "burn_check": check,
+                             "calibrated_capacity_rps": round(capacity, 3)})
             if check["ok"]:
                 kept = (draw, cfg, run_id, phases, check)
                 break
@@ -131,22 +134,25 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
                               "config": cfg.to_json_dict()}
     for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    if not truth:
-        raise UserError("no drawn scenario passed its burn check", "see the attempts; try another --seed")
-    compacted = out_dir / f".{DB_NAME}.compact"
-    compact(partial, compacted)
-    shutil.move(compacted, out_dir / DB_NAME)
-    for leftover in (partial, partial.with_name(partial.name + ".wal")):
-        leftover.unlink(missing_ok=True)
     manifest = {
         "schema_version": SCHEMA_VERSION, "generator": "causalsre eval generate",
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "database": DB_NAME,
         "seed": seed, "count": count, "phase_s": list(phase_s), "ranges": R.ranges_table(),
         "hardware": hardware_info("cpu"), "command": f"causalsre eval generate --seed {seed} --count {count} "
-        f"--out {out_dir} --phase-s {phase_s[0]:g} {phase_s[1]:g}", "seconds": round(time.perf_counter() - started_all, 1),
+        f"--out {out_dir} --phase-s {phase_s[0]:g} {phase_s[1]:g}",
+        "seconds": round(time.perf_counter() - started_all, 1),
         "redraws": _redraw_summary(entries, dropped), "dropped": dropped, "scenarios": entries,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    if not truth:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"no drawn scenario passed its burn check ({out_dir / 'manifest.json'} lists every attempt)",
+                        "a very busy machine records too few requests: retry when it is quieter, or longer --phase-s")
+    compacted = out_dir / f".{DB_NAME}.compact"
+    compact(partial, compacted)
+    shutil.move(compacted, out_dir / DB_NAME)
+    for leftover in (partial, partial.with_name(partial.name + ".wal")):
+        leftover.unlink(missing_ok=True)
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return manifest
 

@@ -31,6 +31,7 @@ TENANT_NAMES = ("interactive", "batch", "api")
 DRAIN_S = 4.0                     # after arrivals stop, in-flight requests get this long, then are aborted
 MAX_REDRAWS = 3                   # per scenario: magnitude up, fresh draw, magnitude up (see generate.py)
 FLOOD_OUTPUT = (32, 128)          # a flooding tenant's fixed output length
+MIN_PHASE_REQUESTS = 5            # a scenario whose baseline or incident has fewer requests is re-drawn
 
 # (mild, severe, scale): "log" interpolates geometrically, "lin" linearly; ints are rounded.
 MAGNITUDES: dict[str, tuple[float, float, str]] = {
@@ -154,6 +155,7 @@ def ranges_table() -> dict[str, Any]:
     return {"phase_s": PHASE_S, "onset_delay_s": ONSET_DELAY_S, "load_fraction": LOAD_FRACTION,
             "prompt_mean": PROMPT_MEAN, "prompt_sigma": PROMPT_SIGMA, "output_low": OUTPUT_LOW,
             "output_span": OUTPUT_SPAN, "tenants": TENANTS, "drain_s": DRAIN_S, "max_redraws": MAX_REDRAWS,
+            "min_phase_requests": MIN_PHASE_REQUESTS,
             "flood_output": FLOOD_OUTPUT,
             "magnitudes": {k: {"mild": m, "severe": s, "scale": sc} for k, (m, s, sc) in MAGNITUDES.items()},
             "push_magnitudes": {k: {"mild": m, "severe": s, "scale": sc} for k, (m, s, sc) in PUSH_MAGNITUDES.items()},

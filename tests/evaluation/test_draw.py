@@ -72,8 +72,10 @@ def test_burn_check_margin_is_the_error_budget():
     assert burn_check(phases, 0.9, control=False)["ok"]          # 0.15 - 0.02 = 0.13 >= 0.1
     assert not burn_check(phases, 0.9, control=True)["ok"]       # a control must not burn
     assert not burn_check(phases, 0.8, control=False)["ok"]      # 0.13 < 0.2
-    calm = {"baseline": {"good_fraction": 1.0}, "incident": {"good_fraction": 0.95}}
+    calm = {"baseline": {"good_fraction": 1.0, "requests": 9}, "incident": {"good_fraction": 0.95, "requests": 9}}
     assert burn_check(calm, 0.9, control=True)["ok"] and not burn_check(calm, 0.9, control=False)["ok"]
+    empty = {"baseline": {"good_fraction": 1.0, "requests": 2}, "incident": {"good_fraction": 0.0, "requests": 30}}
+    assert not burn_check(empty, 0.9, control=False)["ok"]     # two baseline requests say nothing
 
 
 def test_too_small_a_count_is_a_user_error(tmp_path, capsys):

@@ -42,6 +42,7 @@ def test_score_case_and_summary():
     assert summary["top1"] == 0.5 and summary["fault_scenarios"] == 2 and summary["false_alarm_rate"] == 1.0
 
 
+@pytest.mark.slow
 def test_hand_made_truth_file_is_scored_from_the_cli(tmp_path, capsys):
     db = tmp_path / "suite" / "telemetry.duckdb"
     db.parent.mkdir()
