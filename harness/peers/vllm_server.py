@@ -179,9 +179,11 @@ class VllmServer:
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM the server's process group, SIGKILL it after ``grace_s``; safe to call twice."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
         for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+            if process.poll() is not None:
+                break  # the API server is gone (it may have died starting); its workers are killed below
             try:
                 os.killpg(process.pid, sig)  # the group we created (start_new_session): vLLM and its workers
             except ProcessLookupError:
