@@ -141,3 +141,28 @@ def test_exposition_parser_reads_labels_escapes_and_skips_non_finite_values():
         ("up", {}, 1.0)]
     with pytest.raises(ValueError):
         parse_exposition("this is { not prometheus\n")
+
+
+def test_closed_loop_clients_and_429_rejections_against_the_stub(tmp_path, capsys):
+    # 6 closed-loop clients against 1 slot with room for 2 waiting: the other 3 get 429 -> rejected.
+    config = tmp_path / "closed.toml"
+    config.write_text('name = "closed"\nseed = 1\nduration_s = 2\ndrain_timeout_s = 5\n[workload]\n'
+                      'arrival = "closed"\nconcurrency = 6\nthink_time_s = 0.05\n'
+                      'prompt = { dist = "fixed", value = 4 }\noutput = { dist = "fixed", value = 4 }\n')
+    db = tmp_path / "closed.duckdb"
+    with StubServer(model="stub", slots=1, token_s=0.02, reject_over=2) as stub:
+        code = main(["harness", "run", str(config), "--db", str(db), "--target", stub.url, "--model", "stub",
+                     "--json"])
+    assert code == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        counts = dict(con.execute("SELECT status, count(*) FROM requests GROUP BY status").fetchall())
+        reasons = {r[0] for r in con.execute("SELECT DISTINCT finish_reason FROM requests WHERE status = 'rejected'"
+                                             ).fetchall()}
+        events = dict(con.execute("SELECT event_type, count(*) FROM events GROUP BY event_type").fetchall())
+    finally:
+        con.close()
+    assert counts.get("ok", 0) >= 5 and counts.get("rejected", 0) >= 3 and set(counts) <= {"ok", "rejected"}
+    assert reasons == {"queue_full"}
+    assert events["queued"] == sum(counts.values()) and events["rejected"] == counts["rejected"]
+    assert events["finished"] == events["first_token"] == counts["ok"]
