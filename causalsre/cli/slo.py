@@ -105,11 +105,13 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @slo.command("report")
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry database.")
 @click.option("--slo", "spec", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
-@click.option("--at", help="Evaluate at this ISO time (UTC); default: the latest request.")
+@click.option("--at", help="Evaluate at this ISO time (UTC, years 1970..2200); default: the latest request.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the burn-rate figure (PNG).")
 @click.option("--group-by", multiple=True, type=click.Choice(GROUP_CHOICES), help="Report per group too.")
-@click.option("--where", "where_pairs", multiple=True, help="Filter COLUMN=VALUE (repeat for more).")
+@click.option("--where", "where_pairs", multiple=True,
+              help="Filter COLUMN=VALUE, e.g. tenant=acme or priority=0 (repeat for more); the value must fit "
+                   "the column's type, and JSON columns such as attributes cannot be filtered.")
 @click.option("--alert-windows", type=click.Path(dir_okay=False), help="Sloth AlertWindows YAML.")
 @click.option("--min-events", default=1, show_default=True, type=click.IntRange(min=1),
               help="Windows with fewer requests are no-data.")
