@@ -93,7 +93,8 @@ def scenarios(data_dir, slo_path, graph_path, seed, as_json):
 
 
 @evaluate.command("generate")
-@click.option("--seed", type=int, required=True, help="Seed of every draw: a seed draws the same scenarios (re-draws depend on the machine).")
+@click.option("--seed", type=int, required=True,
+              help="Seed of every draw: a seed draws the same scenarios (re-draws depend on the machine).")
 @click.option("--count", type=click.IntRange(min=3), default=12, show_default=True, help="Scenarios to draw.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="New folder for suite.duckdb, truth.json and manifest.json.")

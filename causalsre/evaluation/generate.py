@@ -3,9 +3,9 @@
 Per scenario: draw (:mod:`.draw`), record it into a scratch database, check that it burns budget under its own
 ``[slo]`` thresholds, and keep it (copied into the suite) or re-draw: a re-draw alternates between moving
 every cause's severity halfway to its most severe value and drawing the scenario afresh (MAX_REDRAWS in all).
-A fault scenario burns when its incident's bad rate exceeds its baseline's by at least the SLO's error budget (1 - objective);
-a control must *not* burn (its two windows within that margin), so that "no cause" is the right answer.
-The output folder gets ``suite.duckdb``, ``truth.json`` (the shape ``eval scenarios`` reads) and
+A fault scenario burns when its incident's bad rate exceeds its baseline's by at least the SLO's error budget
+(1 - objective); a control must *not* burn (its two windows within that margin), so that "no cause" is the
+right answer; both windows need MIN_PHASE_REQUESTS requests. The output folder gets ``suite.duckdb``, ``truth.json`` (the shape ``eval scenarios`` reads) and
 ``manifest.json`` (seed, ranges, per scenario its drawn parameters, every attempt and the re-draw counts).
 """
 
