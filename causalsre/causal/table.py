@@ -94,6 +94,7 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Wi
         raise UserError(f"window {window.label!r} holds no requests", "check the run, phase or time range")
     elapsed_s = np.clip(frame["since_first_ns"].to_numpy(dtype=float) / 1e9, 1.0, ARRIVAL_RATE_WINDOW_S)
     frame["arrival_rate"] = frame["n_recent"].to_numpy(dtype=float) / elapsed_s
+    frame = _mediators_without_steps(con, frame, window)
     frame = _add_settings(con, frame)
     frame = _add_offered_rate(con, frame)
     frame["is_bad"] = _bad_flags(con, slo, window, frame)
@@ -101,6 +102,9 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Wi
     node_columns = [c for c in frame.columns if c not in META_COLUMNS]
     if graph is not None:
         node_columns = [c for c in graph.nodes if c in frame.columns]
+    # A node nobody measured in this window (queue time in an import that has none) is no column: the graph's
+    # latent projection bridges it, where an all-missing column would only break the models.
+    node_columns = [c for c in node_columns if c == "is_bad" or frame[c].notna().any()]
     frame = frame[META_COLUMNS + node_columns]
     return frame.reset_index(drop=True)
 
@@ -128,6 +132,44 @@ def _add_settings(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.Dat
         if name in frame.columns and frame[name].isna().all():
             frame = frame.drop(columns=[name])
     return frame.sort_values(["run_id", "arrival_ns", "request_id"], kind="stable")
+
+
+STEP_MEDIATORS = ("queue_depth_at_arrival", "kv_utilization_at_arrival", "mean_batch_size",
+                  "prefill_tokens_during_decode")
+
+
+def _mediators_without_steps(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Engine state for runs with no per-step telemetry (a real vLLM, an imported deployment): from the
+    server's scraped metrics where ``metric_samples`` has them (joined as-of, vLLM's names mapped once in
+    :mod:`causalsre.telemetry.importers.mapping`), else unknown (NaN), never the 0 an empty step join gives."""
+    run_ids = sorted(frame["run_id"].unique())
+    marks = ", ".join("?" for _ in run_ids)
+    stepped = {r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM steps WHERE run_id IN ({marks})",
+                                         run_ids).fetchall()}
+    bare = frame["run_id"].isin(set(run_ids) - stepped).to_numpy()
+    if not bare.any():
+        return frame
+    frame = frame.copy()
+    for column in STEP_MEDIATORS:
+        frame[column] = frame[column].astype(float)
+        frame.loc[bare, column] = np.nan
+    if _has_table(con, "metric_samples"):
+        from causalsre.telemetry.importers.mapping import MEDIATORS, metric_mediators
+
+        scraped = metric_mediators(con, window)
+        if not scraped.empty:
+            merged = frame[["run_id", "request_id"]].merge(scraped, on=["run_id", "request_id"], how="left")
+            for column in MEDIATORS:
+                if column in frame.columns and column in merged.columns and column != "num_preemptions":
+                    values = merged[column].to_numpy(dtype=float)
+                    frame.loc[bare, column] = values[bare]
+    # A mediator nobody measured is no column at all: the graph's latent projection then bridges it.
+    return frame.drop(columns=[c for c in STEP_MEDIATORS if frame[c].isna().all()])
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [name]).fetchone()[0])
 
 
 def _add_offered_rate(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:

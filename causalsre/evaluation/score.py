@@ -24,9 +24,11 @@ TARGETS = {"top1": 0.9, "top3": 0.8, "family_top1": 0.95, "false_alarm_rate": 0.
 
 
 def names_a_cause(result: dict) -> str | None:
-    """The cause a postmortem names, or None: the top attribution row, when it is a named factor (not the
-    "other" row) whose interval excludes 0. The one place that defines a false alarm on a control."""
-    rows = sorted(result.get("attributions") or [], key=lambda r: -r["contribution"])
+    """The cause a postmortem names, or None: its largest cause row (a knob, hardware or workload factor; not
+    the "other" row nor an unexplained change of engine state or an outcome) when its interval excludes 0.
+    The one place that defines a false alarm on a control."""
+    rows = sorted((r for r in result.get("attributions") or [] if r.get("role", "cause") == "cause"),
+                  key=lambda r: -r["contribution"])
     if not rows or rows[0]["factor"] == OTHER:
         return None
     top = rows[0]
