@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from causalsre.errors import UserError
 from causalsre.safeio import load_toml
 from harness.config import RunConfig, load_run_config
+from harness.settings import MAX_SEED
 
 # causal-graph factor -> dotted config key. cpu_contention and step_delay_s become faults active from t0.
 FACTOR_KEYS = {
@@ -49,7 +50,7 @@ class SweepSpec(BaseModel):
     base: str
     design: str = Field("lhs", pattern="^(lhs|random)$")
     runs: int = Field(8, ge=1, le=10000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)  # run i gets seed + i, checked against MAX_SEED in parse_sweep
     overrides: dict[str, Any] = {}
     factors: dict[str, list[Any]]
 
@@ -71,6 +72,9 @@ def parse_sweep(data: Any, *, source: str, base_dir: Path) -> tuple[SweepSpec, R
         err = exc.errors()[0]
         raise UserError(f"bad sweep {source}: {'.'.join(map(str, err['loc']))}: {err['msg']}",
                         "see docs/harness.md#sweeps") from None
+    if spec.seed + spec.runs - 1 > MAX_SEED:
+        raise UserError(f"bad sweep {source}: seed {spec.seed} + {spec.runs} runs passes the largest seed {MAX_SEED}",
+                        "lower the seed")
     base_path = base_dir / spec.base
     if spec.base and base_path.is_file():
         base = load_run_config(base_path)

@@ -181,3 +181,17 @@ def test_attribute_with_hostile_cells_and_thresholds(cells, threshold, in_abnorm
     ranked = _one_line(rank_root_causes, normal, abnormal, graph, "d", threshold=threshold)
     for cause in ranked or []:
         assert math.isfinite(cause.score) and cause.node in graph
+
+
+@FUZZ
+@given(start=TIME_TEXT, end=TIME_TEXT)
+def test_start_end_windows_are_in_range_or_fail_in_one_line(start, end):
+    from causalsre.telemetry import migrate
+    from causalsre.windows import parse_window
+
+    con = duckdb.connect()
+    migrate(con)
+    window = _one_line(parse_window, f"{start}/{end}", con, allow_empty=True)
+    if window is not None:
+        assert times.EARLIEST <= window.start < window.end <= times.LATEST
+        assert window.count(con) == 0  # the bound parameters compare in DuckDB

@@ -223,3 +223,20 @@ def test_sweep_toml_nested_or_not_utf8_is_one_line(tmp_path, capsys):
     latin.write_bytes(b'base = "caf\xe9"\n')
     with pytest.raises(UserError, match="not UTF-8"):
         load_sweep(latin)
+
+
+@pytest.mark.parametrize("seed,fragment", [(-1, "greater than or equal to 0"), (10**20, "less than or equal"),
+                                           (2**32 - 2, "passes the largest seed")])
+def test_sweep_seeds_out_of_range_are_one_line(tmp_path, seed, fragment):
+    """A negative seed used to reach numpy's default_rng as a ValueError traceback."""
+    from causalsre.errors import UserError
+    from harness.sweep import load_sweep
+
+    text = (REPO_ROOT / "harness" / "configs" / "sweep_small.toml").read_text()
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(f"seed = {seed}\n" + "\n".join(line for line in text.splitlines()
+                                                    if not line.startswith("seed")))
+    base = (REPO_ROOT / "harness" / "configs" / "smoke.toml")
+    sweep.write_text(sweep.read_text().replace('base = "smoke.toml"', f'base = "{base}"'))
+    with pytest.raises(UserError, match=fragment):
+        load_sweep(sweep)
