@@ -41,9 +41,19 @@ def _fail(column: str, values: pd.Series, row: int, problem: str, fix: str) -> U
     return UserError(f"column {column} row {row + 1}: {_shown(values.iloc[row])} {problem}", fix)
 
 
+def _all_text(values: pd.Series) -> bool:
+    """Every non-missing cell is a str (a CSV column): the vectorized string methods apply."""
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
 def missing_mask(values: pd.Series) -> np.ndarray:
     """Empty cells: NULL in a typed file, an empty (or blank) string in a text file."""
-    blank = values.map(lambda v: isinstance(v, str) and not v.strip()) if values.dtype == object else False
+    if _all_text(values):
+        blank = values.str.strip().eq("").fillna(False)
+    elif values.dtype == object:
+        blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+    else:
+        blank = False
     return (values.isna() | blank).to_numpy(dtype=bool)
 
 
@@ -53,10 +63,13 @@ def _as_numbers(values: pd.Series, column: str, missing: np.ndarray, kind: str) 
         raise UserError(f"column {column} holds true/false values", f"give {column} as {kind}")
     if pd.api.types.is_numeric_dtype(values):
         return values
-    cleaned = values.map(lambda v: v.strip() if isinstance(v, str) else v).where(~missing)
+    text = _all_text(values)
+    cleaned = (values.str.strip() if text else values.map(lambda v: v.strip() if isinstance(v, str) else v))
+    cleaned = cleaned.where(~missing)
     numbers = pd.to_numeric(cleaned, errors="coerce")
     bad = numbers.isna().to_numpy() & ~missing
-    bad |= cleaned.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    if not text:  # a Python bool in an object column would otherwise read as 0 or 1
+        bad |= cleaned.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
     if bad.any():
         raise _fail(column, values, _where(bad), "is not a number", f"give {column} as {kind} in every row")
     return numbers
@@ -71,11 +84,13 @@ def integers(values: pd.Series, column: str, bounds: tuple[int, int] = COUNT, *,
     if required and missing.any():
         raise UserError(f"column {column} row {_where(missing) + 1} is empty", f"give {column} in every row")
     numbers = _as_numbers(values, column, missing, kind)
+    present = ~missing
     if pd.api.types.is_integer_dtype(numbers):
-        exact = [None if m else int(v) for v, m in zip(numbers.to_numpy(dtype=object), missing)]
+        # Filled before leaving pandas, so a nullable column becomes a plain int64/uint64 array.
+        ints = numbers.where(pd.Series(present), 0).to_numpy(dtype=numbers.dtype.numpy_dtype
+                                                          if hasattr(numbers.dtype, "numpy_dtype") else None)
     else:
         floats = numbers.astype("float64").to_numpy()
-        present = ~missing
         not_finite = present & ~np.isfinite(floats)
         if not_finite.any():
             raise _fail(column, values, _where(not_finite), "is not a finite number", f"give {column} as {kind}")
@@ -83,19 +98,25 @@ def integers(values: pd.Series, column: str, bounds: tuple[int, int] = COUNT, *,
         if fractional.any():
             raise _fail(column, values, _where(fractional), "is not a whole number",
                         f"{column} counts or names something: give {kind}")
-        raw = values.to_numpy(dtype=object)
-        exact = [None if m else int(f) if abs(f) < _EXACT_FLOAT else _exact_int(r, f)
-                 for r, f, m in zip(raw, floats, missing)]
+        floats = np.where(present, floats, 0.0)
+        if (np.abs(floats) >= _EXACT_FLOAT).any():  # rare: re-read those cells exactly, as Python ints
+            raw = values.to_numpy(dtype=object)
+            ints = np.array([int(f) if abs(f) < _EXACT_FLOAT else _exact_int(r, f) for r, f in zip(raw, floats)],
+                            dtype=object)
+        else:
+            ints = floats.astype("int64")
     low, high = bounds
-    negative = np.fromiter((low == 0 and v is not None and v < 0 for v in exact), bool, len(exact))
-    if negative.any():
-        row = _where(negative)
-        raise UserError(f"column {column} row {row + 1}: negative value {exact[row]}", f"{column} must be >= 0")
-    out_of_range = np.fromiter((v is not None and not low <= v <= high for v in exact), bool, len(exact))
+    if low == 0:
+        negative = present & (ints < 0)
+        if negative.any():
+            row = _where(negative)
+            raise UserError(f"column {column} row {row + 1}: negative value {int(ints[row])}",
+                            f"{column} must be >= 0")
+    out_of_range = present & ((ints < low) | (ints > high))
     if out_of_range.any():
         raise _fail(column, values, _where(out_of_range), f"is outside {low}..{high}",
                     f"give {column} between {low} and {high}")
-    return pd.Series(exact, dtype="Int64")
+    return pd.Series(pd.array(ints.astype("int64"), dtype="Int64")).mask(missing)
 
 
 def _exact_int(raw: object, as_float: float) -> int:
@@ -133,6 +154,11 @@ def texts(values: pd.Series, column: str) -> pd.Series:
     """Text as pandas strings (empty cells NULL). Words like NA, None or null stay text."""
     values = values.reset_index(drop=True)
     missing = missing_mask(values)
+    if _all_text(values):
+        nul = values.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+        if nul.any():
+            raise UserError(f"column {column} row {_where(nul) + 1} contains a NUL byte", f"remove it from {column}")
+        return values.where(~missing).astype("string")
     out = []
     for row, (value, empty) in enumerate(zip(values, missing)):
         if empty:
@@ -172,7 +198,7 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     else:
         text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
-        parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+        parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")  # text parses to ns (or NaT)
         as_text = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
         if as_text.any():
             strings = text[as_text].astype(str)
