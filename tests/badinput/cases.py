@@ -100,6 +100,13 @@ SLO: list[Case] = [
     ("slo-report-plot-unknown-format", _REPORT + ["{slo.yaml}", "--plot", "{p.docx}"], "docx"),
     ("slo-report-aw-bad", _REPORT + ["{slo.yaml}", "--alert-windows", "{aw_short_not_shorter.yaml}"],
      "not shorter"),
+    # Issue 18: values DuckDB could not compare, and instants outside years 1970..2200.
+    ("slo-report-where-json-column", _REPORT + ["{slo.yaml}", "--where", "attributes=x"], "cannot filter"),
+    ("slo-report-where-time-text", _REPORT + ["{slo.yaml}", "--where", "arrival_ts=yesterday"], "ISO 8601"),
+    ("slo-report-where-20-digits", _REPORT + ["{slo.yaml}", "--where", "request_id=12345678901234567890"],
+     "does not fit"),
+    ("slo-report-at-year-1", _REPORT + ["{slo.yaml}", "--at", "0001-01-01T00:00:00+01:00"], "1970..2200"),
+    ("slo-report-at-year-9999", _REPORT + ["{slo.yaml}", "--at", "9999-12-31T23:59:59"], "1970..2200"),
 ]
 
 _RUN = ["harness", "run"]
@@ -166,6 +173,10 @@ ATTRIBUTE: list[Case] = [
     ("attribute-table-not-a-table", ["attribute", "--normal", "{not_a_db.duckdb}", "--abnormal", "{table_ab.csv}",
                                      "--graph", "{edges_ab.csv}", "--target", "b"], "not a column"),
     ("attribute-top-zero", _ATTR + ["--graph", "{edges_ab.csv}", "--target", "b", "--top", "0"], "top"),
+    ("attribute-threshold-nan", _ATTR + ["--graph", "{edges_ab.csv}", "--target", "b", "--threshold", "nan"],
+     "positive finite"),
+    ("attribute-threshold-negative", _ATTR + ["--graph", "{edges_ab.csv}", "--target", "b", "--threshold", "-4"],
+     "positive finite"),
 ]
 
 
