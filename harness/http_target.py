@@ -162,9 +162,11 @@ def _record(spec: RequestSpec, enqueue, first, last, finish, seen, status, reaso
 
 async def scrape_loop(client: httpx.AsyncClient, target: Target, clock: RunClock, buffer, stop: asyncio.Event,
                       paused: asyncio.Event) -> None:
-    """Scrape ``/metrics`` every ``scrape_interval_s`` into ``buffer`` until ``stop`` is set."""
+    """Scrape ``/metrics`` every ``scrape_interval_s`` into ``buffer``, and once more when ``stop`` is set
+    (the run has drained: the final counters)."""
     url = f"{target.base_url}{target.metrics_path}"
-    while not stop.is_set():
+    while True:
+        final = stop.is_set()
         if not paused.is_set():
             try:
                 response = await client.get(url, timeout=5.0)
@@ -176,6 +178,8 @@ async def scrape_loop(client: httpx.AsyncClient, target: Target, clock: RunClock
                     buffer.num_failed_scrapes += 1
             except (httpx.HTTPError, ValueError):
                 buffer.num_failed_scrapes += 1
+        if final:
+            return
         try:
             await asyncio.wait_for(stop.wait(), timeout=target.scrape_interval_s)
         except TimeoutError:

@@ -75,11 +75,12 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = {"choices": [choice], "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": i + 1}}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
+            with s.lock:
+                s.total += 1  # counted before the client can see the end, as a server counts a finished request
             self.wfile.write(b"data: [DONE]\n\n")
         finally:
             with s.lock:
                 s.running -= 1
-                s.total += 1
             s.slots.release()
 
     def _send(self, code: int, kind: str, payload: bytes) -> None:

@@ -91,6 +91,7 @@ def test_surge_through_the_stub_records_requests_tokens_and_metrics(surge_run, c
                               "stub:request_success_total"}  # NaN samples are skipped
     assert by_metric["stub:num_requests_running"][0] >= 4 and by_metric["stub:num_requests_running"][1] <= 2
     assert by_metric["stub:num_requests_waiting"][1] >= 1  # the queue the surge built
+    assert by_metric["stub:request_success_total"][1] == counts["ok"]  # a last scrape after the drain
     assert "arrival_rate" in settings and "max_num_seqs" not in settings
     assert faults == [("rate_surge", "arrival_rate")]
     # What went over the wire: token ids of the scheduled length, exact output lengths, tenants as `user`.

@@ -104,7 +104,8 @@ def test_rate_surge_on_vllm_raises_the_bad_rate_and_records_its_metrics(vllm_url
     assert metrics["vllm:num_requests_running"] == 1  # max_num_seqs=1 reached the server
     assert metrics["vllm:num_requests_waiting"] >= 3  # the queue the surge built, seen by vLLM itself
     assert 0 < metrics["vllm:kv_cache_usage_perc"] <= 1
-    assert metrics["vllm:request_success_total"] >= n_ok - 3  # a counter; the last scrape may precede the end
+    # A counter; the last scrape follows the drain (vLLM may count the last request or two a moment later).
+    assert metrics["vllm:request_success_total"] >= n_ok - 2
     assert buckets > 0
 
 
