@@ -80,33 +80,35 @@ def robust_scales(matrix: np.ndarray, tails: bool = True) -> tuple[np.ndarray, n
     return location, scale
 
 
-def _prepare(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str):
+def _prepare(normal: pd.DataFrame, columns, graph: nx.DiGraph, target: str):
+    """The part of the work that depends on the normal data only (and on which columns the abnormal data
+    has), so that many abnormal windows or settings can share one fit (:class:`RootCauseModel`)."""
     check_graph_size(graph.number_of_nodes(), graph.number_of_edges(), "the graph")
     if target not in graph:
         raise UserError(f"target {target!r} is not a node of the graph", "check --target against the edge list")
-    for name, frame in (("normal", normal), ("abnormal", abnormal)):
-        if target not in frame.columns:
-            raise UserError(f"target {target!r} is not a column of the {name} data")
-        if frame.empty:
-            raise UserError(f"the {name} data has no rows")
-    shared = [c for c in normal.columns if c in abnormal.columns and c in graph]
+    if target not in normal.columns:
+        raise UserError(f"target {target!r} is not a column of the normal data")
+    if normal.empty:
+        raise UserError("the normal data has no rows")
+    columns = set(columns)
+    shared = [c for c in normal.columns if c in columns and c in graph]
     normal_matrix = numeric_matrix(normal, shared, "normal")
-    abnormal_matrix = numeric_matrix(abnormal, shared, "abnormal")
     has_data = ~np.isnan(normal_matrix).all(axis=0)
     numeric = [c for c, keep in zip(shared, has_data) if keep]
     if target not in numeric:
         raise UserError(f"target {target!r} has no numeric values in the normal data")
     kept = _project(graph, set(numeric))
     candidates = sorted(nx.ancestors(kept, target) | {target})
-    normal_matrix, abnormal_matrix = normal_matrix[:, has_data], abnormal_matrix[:, has_data]
+    normal_matrix = normal_matrix[:, has_data]
     # A missing value in these exports means "no traffic in the interval": typical, not anomalous. Each
     # table becomes name -> column of one float matrix, so a node's parents cost O(parents), not O(columns).
     fill = np.nanmedian(normal_matrix, axis=0)
-    tables = []
-    for matrix in (normal_matrix, abnormal_matrix):
-        matrix = np.where(np.isnan(matrix), fill, matrix)
-        tables.append({name: matrix[:, i] for i, name in enumerate(numeric)})
-    return kept, candidates, *tables
+    return kept, candidates, numeric, fill, _columns(normal_matrix, fill, numeric)
+
+
+def _columns(matrix: np.ndarray, fill: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    matrix = np.where(np.isnan(matrix), fill, matrix)
+    return {name: matrix[:, i] for i, name in enumerate(names)}
 
 
 def _project(graph: nx.DiGraph, keep: set[str]) -> nx.DiGraph:
@@ -176,62 +178,104 @@ def _ridge(node: str, parents: list[str], normal: dict[str, np.ndarray]) -> Line
 
 
 def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str,
-                     threshold: float = DEFAULT_THRESHOLD,
-                     target_threshold: float = DEFAULT_TARGET_THRESHOLD) -> list[RootCause]:
+                     threshold: float = DEFAULT_THRESHOLD, target_threshold: float = DEFAULT_TARGET_THRESHOLD,
+                     min_share: float = MIN_SHARE, footprint: bool = True) -> list[RootCause]:
     """Root-cause candidates of the target's anomaly, best first; empty when nothing is anomalous
     (the target's robust z-score is within ``target_threshold``).
 
     Gate: a candidate must be anomalous itself and unexplained by its parents (``min(|marginal z|,
     |residual z|) > threshold``). Rank: its share of the target's deviation in the linear structural model
     fitted on normal data (total effect on the target times its own noise, in target scale units), which is
-    the exact Shapley attribution of the target's deviation to the nodes' noises in a linear model.
+    the exact Shapley attribution of the target's deviation to the nodes' noises in a linear model; with
+    ``footprint`` the candidate explaining most anomalous nodes below it ranks first. The defaults are the
+    settings leave-one-out picks on the PetShop train incidents (docs/evaluation.md).
     """
-    threshold, target_threshold = check_threshold(threshold), check_threshold(target_threshold, "target_threshold")
-    kept, candidates, normal, abnormal = _prepare(normal, abnormal, graph, target)
-    order = list(nx.topological_sort(kept))
-    locations, scales = robust_scales(np.column_stack([normal[n] for n in order]))
-    marginal = {n: (abnormal[n] - locations[i]) / scales[i] for i, n in enumerate(order)}
-    target_z = marginal[target]
-    row = int(np.argmax(np.abs(target_z)))
-    anomalous = {n for n in kept if abs(marginal[n][row]) > threshold}
-    mechanisms = fit_mechanisms(kept, order, normal)
-    at_row = {name: values[row:row + 1] for name, values in abnormal.items()}
-    noise = {n: float(mechanisms[n].noise(at_row, n)[0]) for n in order}
-    residual_z = {n: noise[n] / mechanisms[n].noise_scale for n in order}
-    total_effect = {target: 1.0}
-    is_candidate = set(candidates)
-    for node in reversed(order):
-        if node != target and node in is_candidate:
-            total_effect[node] = sum(
-                mechanisms[child].coef[mechanisms[child].parents.index(node)] * total_effect[child]
-                for child in kept.successors(node) if child in total_effect)
-    target_scale = float(scales[order.index(target)])
-    direction = 1.0 if target_z[row] >= 0 else -1.0
-    qualified = {}
-    for node in candidates:
-        marginal_z = float(marginal[node][row])
-        # The target passed its own (lower) gate already; it still has to be unexplained by its parents.
-        marginal_gate = target_threshold if node == target else threshold
-        unusual = abs(marginal_z) > marginal_gate and abs(residual_z[node]) > threshold
-        share = direction * total_effect[node] * noise[node] / target_scale
-        if unusual and share > MIN_SHARE * abs(target_z[row]):
-            qualified[node] = (share, marginal_z)
-    # A single fault at a candidate explains the anomalies downstream of it, except those at other
-    # candidates (which are anomalous on their own). The candidate that explains most observed anomalies
-    # ranks first (one fault is likelier than several); its share of the target's deviation breaks ties.
-    footprint = (anomalous | {target}) - (set(qualified) - {target})
-    below = _descendant_bits(kept, order) if qualified else {}
-    footprint_bits = _bits(footprint, {n: i for i, n in enumerate(order)})
-    scored = {}
-    for node, (share, marginal_z) in qualified.items():
-        explained = 1 + (below[node] & footprint_bits).bit_count()
-        scored[node] = RootCause(node, explained + share / (1 + share), marginal_z, residual_z[node])
-    if abs(target_z[row]) <= target_threshold:
-        return []
-    # One fault is likelier than two: when an ancestor qualifies, the target's own leftover residual is more
-    # likely a misfit of the linear model (effects are attenuated by noise in normal data), so the target
-    # ranks last. Ties (equal scores) are broken by name so that the answer is deterministic.
-    return sorted(scored.values(), key=lambda c: (c.node == target, -round(c.score, 9), c.node))
+    check_threshold(threshold), check_threshold(target_threshold, "target_threshold")  # before any work
+    model = RootCauseModel.fit(normal, graph, target, abnormal.columns)
+    return model.rank(abnormal, threshold, target_threshold, min_share, footprint)
+
+
+@dataclass(slots=True)
+class RootCauseModel:
+    """The normal-data fit of :func:`rank_root_causes`, reusable over abnormal windows and settings."""
+
+    graph: nx.DiGraph
+    target: str
+    candidates: list[str]
+    numeric: list[str]
+    fill: np.ndarray
+    order: list[str]
+    locations: np.ndarray
+    scales: np.ndarray
+    mechanisms: dict[str, LinearMechanism]
+    total_effect: dict[str, float]
+    below: dict[str, int]
+
+    @classmethod
+    def fit(cls, normal: pd.DataFrame, graph: nx.DiGraph, target: str, columns=None) -> "RootCauseModel":
+        kept, candidates, numeric, fill, table = _prepare(normal, normal.columns if columns is None else columns,
+                                                          graph, target)
+        order = list(nx.topological_sort(kept))
+        locations, scales = robust_scales(np.column_stack([table[n] for n in order]))
+        mechanisms = fit_mechanisms(kept, order, table)
+        total_effect = {target: 1.0}
+        is_candidate = set(candidates)
+        for node in reversed(order):
+            if node != target and node in is_candidate:
+                total_effect[node] = sum(
+                    mechanisms[child].coef[mechanisms[child].parents.index(node)] * total_effect[child]
+                    for child in kept.successors(node) if child in total_effect)
+        return cls(kept, target, candidates, numeric, fill, order, locations, scales, mechanisms, total_effect,
+                   _descendant_bits(kept, order))
+
+    def rank(self, abnormal: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
+             target_threshold: float = DEFAULT_TARGET_THRESHOLD, min_share: float = MIN_SHARE,
+             footprint: bool = True) -> list[RootCause]:
+        threshold, target_threshold = check_threshold(threshold), check_threshold(target_threshold, "target_threshold")
+        if not (np.isfinite(min_share) and min_share >= 0):
+            raise UserError(f"min_share must be finite and >= 0, got {min_share!r}")
+        target, order = self.target, self.order
+        if target not in abnormal.columns:
+            raise UserError(f"target {target!r} is not a column of the abnormal data")
+        if abnormal.empty:
+            raise UserError("the abnormal data has no rows")
+        missing = [c for c in self.numeric if c not in abnormal.columns]
+        if missing:
+            raise UserError(f"the abnormal data lacks {len(missing)} fitted columns, e.g. {missing[0]!r}")
+        table = _columns(numeric_matrix(abnormal, self.numeric, "abnormal"), self.fill, self.numeric)
+        marginal = {n: (table[n] - self.locations[i]) / self.scales[i] for i, n in enumerate(order)}
+        target_z = marginal[target]
+        row = int(np.argmax(np.abs(target_z)))
+        if abs(target_z[row]) <= target_threshold:
+            return []
+        anomalous = {n for n in order if abs(marginal[n][row]) > threshold}
+        at_row = {name: values[row:row + 1] for name, values in table.items()}
+        noise = {n: float(self.mechanisms[n].noise(at_row, n)[0]) for n in order}
+        residual_z = {n: noise[n] / self.mechanisms[n].noise_scale for n in order}
+        target_scale = float(self.scales[order.index(target)])
+        direction = 1.0 if target_z[row] >= 0 else -1.0
+        qualified = {}
+        for node in self.candidates:
+            marginal_z = float(marginal[node][row])
+            # The target passed its own (lower) gate already; it still has to be unexplained by its parents.
+            marginal_gate = target_threshold if node == target else threshold
+            unusual = abs(marginal_z) > marginal_gate and abs(residual_z[node]) > threshold
+            share = direction * self.total_effect[node] * noise[node] / target_scale
+            if unusual and share > min_share * abs(target_z[row]):
+                qualified[node] = (share, marginal_z)
+        # A single fault at a candidate explains the anomalies downstream of it, except those at other
+        # candidates (which are anomalous on their own). The candidate that explains most observed anomalies
+        # ranks first (one fault is likelier than several); its share of the target's deviation breaks ties.
+        footprint_bits = _bits((anomalous | {target}) - (set(qualified) - {target}),
+                               {n: i for i, n in enumerate(order)})
+        scored = {}
+        for node, (share, marginal_z) in qualified.items():
+            explained = 1 + (self.below[node] & footprint_bits).bit_count() if footprint else 1
+            scored[node] = RootCause(node, explained + share / (1 + share), marginal_z, residual_z[node])
+        # One fault is likelier than two: when an ancestor qualifies, the target's own leftover residual is
+        # more likely a misfit of the linear model (effects are attenuated by noise in normal data), so the
+        # target ranks last. Ties (equal scores) are broken by name so that the answer is deterministic.
+        return sorted(scored.values(), key=lambda c: (c.node == target, -round(c.score, 9), c.node))
 
 
 def _bits(nodes, index: dict[str, int]) -> int:
