@@ -71,7 +71,7 @@ def info(path: str, as_json: bool) -> None:
 
     con = connect_readonly(path)
     try:
-        summary = database_info(con)
+        summary = _reading(path, database_info, con)
     finally:
         con.close()
     if as_json:
@@ -99,7 +99,7 @@ def check(path: str, as_json: bool) -> None:
 
     con = connect_readonly(path, check_version=False)
     try:
-        result = check_database(con)
+        result = _reading(path, check_database, con)
     finally:
         con.close()
     if as_json:
@@ -112,6 +112,18 @@ def check(path: str, as_json: bool) -> None:
         click.echo(f"{path}: {'ok' if result.ok else 'FAILED'} ({result.checks_run} checks)")
     if not result.ok:
         raise click.exceptions.Exit(1)
+
+
+def _reading(path: str, read, con):
+    """``read(con)``; a file whose header opens but whose blocks are cut off or damaged is one line, not a traceback."""
+    import duckdb
+
+    from causalsre.telemetry.failures import open_error
+
+    try:
+        return read(con)
+    except duckdb.Error as exc:
+        raise open_error(Path(path), exc) from None
 
 
 @db.command("export")

@@ -135,6 +135,20 @@ def test_a_truncated_database_is_unreadable_not_locked(keep_bytes, tmp_path, cap
         assert "locked" not in err
 
 
+@pytest.mark.parametrize("command", ["info", "check", "export"])
+def test_a_database_cut_off_past_its_header_is_one_line(command, tmp_path, capsys):
+    # Cut at 60 %: the header and catalog still open, the data blocks at the end are gone.
+    from tests.badinput.bad_files import SUITE
+
+    if not SUITE.is_file():
+        pytest.skip("datasets/cpu-tiny/suite.duckdb is absent")
+    data = SUITE.read_bytes()
+    db = tmp_path / "cut.duckdb"
+    db.write_bytes(data[: len(data) * 6 // 10 // 4096 * 4096])
+    argv = ["db", command, str(db)] + (["--parquet", str(tmp_path / "out")] if command == "export" else [])
+    _refused(argv, "not a readable DuckDB database", db, capsys)
+
+
 def test_a_damaged_block_is_not_reported_as_a_lock():
     from causalsre.telemetry.schema import _open_error as open_error
 
