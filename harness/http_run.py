@@ -59,7 +59,6 @@ class _Managed:
 
         self.server = VllmServer(engine_section, served_model_name=served_model_name)
         self.engine = engine_section
-        self.restarts: list[dict] = []
 
     def start(self) -> None:
         self.server.start()
@@ -72,7 +71,6 @@ class _Managed:
         self.engine = self.engine.model_copy(update=knobs)
         self.server = VllmServer(self.engine, served_model_name=name, port=port, log_path=self.server.log_path)
         self.server.start()
-        self.restarts.append({"knobs": knobs, "flags": self.server.flags})
 
     def stop(self) -> None:
         self.server.stop()
@@ -110,13 +108,13 @@ def run_http(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None 
         schedule = [fit_to_model(spec, MAX_MODEL_LEN) for spec in schedule]
         managed = _Managed(cfg.engine, served_model_name=cfg.engine.model)
     run_id = run_id or f"{cfg.name}-s{seed}-{uuid.uuid4().hex[:8]}"
+    con = connect_writable(db_path)  # before the server's minutes of start-up: a bad --db fails at once
     try:
-        if managed is not None:
-            managed.start()
-            target = Target(managed.server.url, managed.server.served_model_name)
-        con = connect_writable(db_path)
         status = "incomplete"
         try:
+            if managed is not None:
+                managed.start()  # stopped below whatever happens, Ctrl-C included
+                target = Target(managed.server.url, managed.server.served_model_name)
             writer = TelemetryWriter(con, run_id)
             buffer = MetricBuffer(con, run_id)
             clock = RunClock()
@@ -135,8 +133,8 @@ def run_http(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None 
                 finally:
                     writer.close(status)
         finally:
-            con.close()
+            if managed is not None:
+                managed.stop()
     finally:
-        if managed is not None:
-            managed.stop()
+        con.close()
     return run_id
