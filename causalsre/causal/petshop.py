@@ -3,21 +3,18 @@
 PetShop ships, per traffic scenario, a caller -> callee adjacency matrix (``graph.csv``), normal metrics
 (``noissue/metrics.csv``) and incidents (``train/issue_N/``) whose metrics files have three header rows
 (node, metric, statistic). We reverse the call graph (a slow callee makes its caller slow), take one wide
-table per (metric, statistic) with one column per service, and call :func:`rank_root_causes`.
+table per (metric, statistic) with one column per service, and call :func:`~causalsre.causal.rootcause.rank_root_causes`.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
-import numpy as np
 import pandas as pd
 
-from causalsre.causal.rootcause import rank_root_causes
 from causalsre.errors import UserError
 
 SCENARIOS = ("low_traffic", "high_traffic")
@@ -31,7 +28,6 @@ INTERVAL_S = 300  # one metrics row per 5 minutes
 # Rows analysed for an incident: the interval holding the target timestamp and the two after it (an
 # injected fault takes a few minutes to show in 5-minute averages).
 WINDOW_BEFORE_S, WINDOW_AFTER_S = INTERVAL_S, 2 * INTERVAL_S
-SPECIFICITY_STRIDE = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,60 +67,30 @@ def incidents(scenario_dir: Path) -> list[Incident]:
     return found
 
 
-def abnormal_rows(frame: pd.DataFrame, timestamp: float) -> pd.DataFrame:
+def abnormal_rows(frame: pd.DataFrame, timestamp: float, after_s: float = WINDOW_AFTER_S) -> pd.DataFrame:
+    """The rows in (timestamp - WINDOW_BEFORE_S, timestamp + after_s]."""
     index = frame.index.to_numpy(float)
-    return frame[(index > timestamp - WINDOW_BEFORE_S) & (index <= timestamp + WINDOW_AFTER_S)]
+    return frame[(index > timestamp - WINDOW_BEFORE_S) & (index <= timestamp + after_s)]
 
 
-def evaluate(data_dir: str | Path, progress=None) -> dict:
-    """Top-1/top-3 per (scenario, metric), specificity on normal data, seconds per incident."""
+def check_dataset(data_dir: str | Path) -> Path:
     data_dir = Path(data_dir)
     if not (data_dir / SCENARIOS[0] / "graph.csv").is_file():
         raise UserError(f"{data_dir} does not look like the PetShop dataset (no {SCENARIOS[0]}/graph.csv)",
                         "pass the folder holding low_traffic/ and high_traffic/")
-    cells = []
-    for scenario in SCENARIOS:
-        scenario_dir = data_dir / scenario
-        graph = causal_graph(scenario_dir)
-        normal_metrics = read_metrics(scenario_dir / "noissue" / "metrics.csv")
-        cases = incidents(scenario_dir)
-        for metric in METRICS:
-            hits1, hits3, seconds = [], [], []
-            for case in (c for c in cases if c.metric == metric):
-                normal = wide(normal_metrics, metric, case.statistic)
-                abnormal = abnormal_rows(wide(case.metrics, metric, case.statistic), case.timestamp)
-                started = time.perf_counter()
-                ranked = [c.node for c in rank_root_causes(normal, abnormal, graph, case.target)]
-                seconds.append(time.perf_counter() - started)
-                hits1.append(case.root_cause in ranked[:1])
-                hits3.append(case.root_cause in ranked[:3])
-                if progress:
-                    progress()
-            specificity = _specificity(wide(normal_metrics, metric, "Average"), graph, "PetSite")
-            base1, base3 = BASELINE[(scenario, metric)]
-            cells.append({"scenario": scenario, "metric": metric, "n_incidents": len(hits1),
-                          "top1": float(np.mean(hits1)), "top3": float(np.mean(hits3)),
-                          "baseline_top1": base1, "baseline_top3": base3,
-                          "specificity": specificity["specificity"], "n_normal_windows": specificity["n"],
-                          "seconds_per_incident": float(np.mean(seconds))})
-    return {"method": "robust z-scores + linear-SCM share + single-fault footprint (causalsre attribute)",
-            "cells": cells}
+    return data_dir
 
 
-def _specificity(normal: pd.DataFrame, graph: nx.DiGraph, target: str) -> dict:
-    """Fit on the first half of the normal data; on windows of the second half the right answer is
-    'nothing anomalous'. Returns the share of windows where no root cause was reported."""
-    half = len(normal) // 2
-    fit, held_out = normal.iloc[:half], normal.iloc[half:]
-    rows = (WINDOW_BEFORE_S + WINDOW_AFTER_S) // INTERVAL_S  # the rows an incident window holds
-    starts = range(0, len(held_out) - rows + 1, SPECIFICITY_STRIDE)
-    quiet = [not rank_root_causes(fit, held_out.iloc[s:s + rows], graph, target) for s in starts]
-    return {"specificity": float(np.mean(quiet)), "n": len(quiet)}
+def evaluate(data_dir: str | Path, progress=None, peers=None) -> dict:
+    """Leave-one-out evaluation: :func:`causalsre.causal.petshop_eval.evaluate` (re-exported here)."""
+    from causalsre.causal.petshop_eval import evaluate as _evaluate
+
+    return _evaluate(data_dir, progress=progress, peers=peers)
 
 
 def export(data_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write each incident as normal.csv, abnormal.csv and edges.csv for ``causalsre attribute``."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    data_dir, out_dir = check_dataset(data_dir), Path(out_dir)
     written = []
     for scenario in SCENARIOS:
         scenario_dir = data_dir / scenario

@@ -1,0 +1,147 @@
+"""``eval petshop``: leave-one-out accuracy of ``attribute`` on the PetShop train incidents, specificity on
+the normal data, and (optionally) peer methods on the same incidents with the same scoring.
+
+Every setting of ``attribute`` is chosen by leave-one-out over all 16 incidents (:mod:`causalsre.causal.loo`):
+for each held-out incident the grid's winner on the other 15 scores it. Each incident's normal-data fit
+(:class:`~causalsre.causal.rootcause.RootCauseModel`) is shared by every setting of the grid, so the
+162 x 16 rankings take seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from causalsre.causal import loo
+from causalsre.causal.petshop import (
+    BASELINE, INTERVAL_S, METRICS, SCENARIOS, WINDOW_BEFORE_S, Incident, abnormal_rows, causal_graph, check_dataset,
+    incidents, read_metrics, wide,
+)
+from causalsre.causal.rootcause import RootCauseModel, rank_root_causes
+
+SPECIFICITY_STRIDE = 6  # every 6th start in the held-out half of the normal data: 49 windows per cell
+METHOD = "robust z-scores + linear-SCM share + single-fault footprint (causalsre attribute)"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    scenario: str
+    incident: Incident
+    normal: pd.DataFrame  # the scenario's normal data, one column per node, for this incident's metric
+    frame: pd.DataFrame   # the incident's rows, same columns
+    graph: nx.DiGraph
+
+    @property
+    def cell(self) -> tuple[str, str]:
+        return self.scenario, self.incident.metric
+
+    def abnormal(self, after_s: float) -> pd.DataFrame:
+        return abnormal_rows(self.frame, self.incident.timestamp, after_s)
+
+
+def load_cases(data_dir: str | Path) -> tuple[list[Case], dict[str, pd.DataFrame], dict[str, nx.DiGraph]]:
+    data_dir = check_dataset(data_dir)
+    cases, normals, graphs = [], {}, {}
+    for scenario in SCENARIOS:
+        graphs[scenario] = graph = causal_graph(data_dir / scenario)
+        normals[scenario] = metrics = read_metrics(data_dir / scenario / "noissue" / "metrics.csv")
+        for incident in incidents(data_dir / scenario):
+            if incident.metric in METRICS:
+                cases.append(Case(scenario, incident, wide(metrics, incident.metric, incident.statistic),
+                                  wide(incident.metrics, incident.metric, incident.statistic), graph))
+    return cases, normals, graphs
+
+
+def hits(cases: list[Case], settings: list[loo.Settings], progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """(settings, cases) booleans: the true root cause in the top 1 / the top 3."""
+    hits1, hits3 = np.zeros((len(settings), len(cases)), bool), np.zeros((len(settings), len(cases)), bool)
+    windows = sorted({s.window_after_s for s in settings})
+    for j, case in enumerate(cases):
+        target, truth = case.incident.target, case.incident.root_cause
+        model = RootCauseModel.fit(case.normal, case.graph, target, case.frame.columns)
+        abnormal = {w: case.abnormal(w) for w in windows}
+        for i, s in enumerate(settings):
+            ranked = [c.node for c in model.rank(abnormal[s.window_after_s], **s.rank_options())]
+            hits1[i, j], hits3[i, j] = truth in ranked[:1], truth in ranked[:3]
+        if progress:
+            progress()
+    return hits1, hits3
+
+
+def specificity(normal: pd.DataFrame, graph: nx.DiGraph, target: str, settings: loo.Settings) -> dict:
+    """Fit on the first half of the normal data; on windows of the second half (as many rows as an incident
+    window holds) the right answer is 'nothing anomalous'. The share of windows with no root cause."""
+    half = len(normal) // 2
+    fit, held_out = normal.iloc[:half], normal.iloc[half:]
+    rows = int((WINDOW_BEFORE_S + settings.window_after_s) // INTERVAL_S)
+    model = RootCauseModel.fit(fit, graph, target, held_out.columns)
+    starts = range(0, len(held_out) - rows + 1, SPECIFICITY_STRIDE)
+    quiet = [not model.rank(held_out.iloc[s:s + rows], **settings.rank_options()) for s in starts]
+    return {"specificity": float(np.mean(quiet)), "n": len(quiet)}
+
+
+def evaluate(data_dir: str | Path, progress=None, peers=None) -> dict:
+    """Leave-one-out top-1/top-3 per (scenario, metric), specificity, seconds per incident; ``peers``: a
+    list of peer names (:mod:`causalsre.evaluation.peers`) run on the same incidents, or None."""
+    cases, normals, graphs = load_cases(data_dir)
+    settings = loo.grid()
+    hits1, hits3 = hits(cases, settings, progress)
+    folds = loo.leave_one_out(settings, hits1, hits3)
+    full = settings[loo.choose(settings, hits1, hits3)]
+    spec_cache: dict = {}
+
+    def spec(scenario, metric, s):
+        key = (scenario, metric, s)
+        if key not in spec_cache:
+            spec_cache[key] = specificity(wide(normals[scenario], metric, "Average"), graphs[scenario], "PetSite", s)
+        return spec_cache[key]
+
+    cells = []
+    for scenario in SCENARIOS:
+        for metric in METRICS:
+            members = [j for j, c in enumerate(cases) if c.cell == (scenario, metric)]
+            if not members:
+                continue
+            cell_folds = [folds[j] for j in members]
+            seconds = []
+            for f in cell_folds:  # one end-to-end call per incident (fit + rank) with the fold's settings
+                case, s = cases[f.held_out], settings[f.chosen]
+                started = time.perf_counter()
+                rank_root_causes(case.normal, case.abnormal(s.window_after_s), case.graph, case.incident.target,
+                                 **s.rank_options())
+                seconds.append(time.perf_counter() - started)
+            base1, base3 = BASELINE[(scenario, metric)]
+            cells.append({
+                "scenario": scenario, "metric": metric, "n_incidents": len(members),
+                "top1": float(np.mean([f.hit1 for f in cell_folds])),
+                "top3": float(np.mean([f.hit3 for f in cell_folds])),
+                "train_top1": float(hits1[settings.index(full), members].mean()),
+                "train_top3": float(hits3[settings.index(full), members].mean()),
+                "baseline_top1": base1, "baseline_top3": base3,
+                "specificity": float(np.mean([spec(scenario, metric, settings[f.chosen])["specificity"]
+                                              for f in cell_folds])),
+                "specificity_full_train": spec(scenario, metric, full)["specificity"],
+                "n_normal_windows": spec(scenario, metric, full)["n"],
+                "seconds_per_incident": float(np.mean(seconds)),
+                "folds": [{"incident": cases[f.held_out].incident.name, "settings": settings[f.chosen].as_dict(),
+                           "hit1": f.hit1, "hit3": f.hit3} for f in cell_folds],
+            })
+    train_top1 = hits1.sum(axis=1)
+    result = {"method": METHOD, "n_incidents": len(cases),
+              "grid": {"axes": {k: list(v) for k, v in loo.GRID_AXES.items()}, "n_settings": len(settings)},
+              "objective": "top-1 hits on the other incidents, then top-3 hits; ties: the defaults, then the "
+                           "fewest fields changed from them, then grid order",
+              "defaults": loo.DEFAULTS.as_dict(), "full_train_choice": full.as_dict(),
+              "defaults_are_full_train_choice": full == loo.DEFAULTS,
+              "settings_by_train_top1": {int(k): int((train_top1 == k).sum()) for k in np.unique(train_top1)},
+              "cells": cells}
+    if peers is not None:
+        from causalsre.evaluation.peers import run_peers
+
+        result["peers"] = run_peers(peers, cases, full.window_after_s)
+    return result
