@@ -24,9 +24,13 @@ MAX_GRAPH_EDGES = 200_000
 
 def check_threshold(value: float, what: str = "--threshold") -> float:
     """A robust z-score gate: finite and positive (nan would pass nothing, a negative one everything)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise UserError(f"{what} {value!r} is not a positive finite number", "use a robust z-score such as 4")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number) or number <= 0:
+        raise UserError(f"{what} {brief(value)} is not a positive finite number", "use a robust z-score such as 4")
+    return number
 
 
 def check_graph_size(nodes: int, edges: int, what: str) -> None:
@@ -48,7 +52,7 @@ def numeric_matrix(frame: pd.DataFrame, columns: list[str], name: str) -> np.nda
         if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             continue
         values = table[column]
-        numbers = pd.to_numeric(values, errors="coerce")
+        numbers = pd.Series([_to_float(v) for v in values], index=values.index, dtype=float)
         bad = numbers.isna().to_numpy() & values.notna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
@@ -62,6 +66,22 @@ def numeric_matrix(frame: pd.DataFrame, columns: list[str], name: str) -> np.nda
         raise UserError(f"column {columns[int(np.flatnonzero(infinite)[0])]!r} of the {name} data holds an "
                         "infinite value", "leave the cell empty for a missing value")
     return matrix
+
+
+def _to_float(value: object) -> float:
+    """One cell of a column that is not numeric as a whole: NaN when it is not a number (reported by the
+    caller), inf when it is too large for a float (refused as infinite), else its value."""
+    if isinstance(value, (bool, np.bool_, int, float, np.number)):
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            return math.inf
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return math.nan
+    return math.nan
 
 
 def read_table(path) -> pd.DataFrame:

@@ -185,11 +185,21 @@ def _target(objective: dict[str, Any], where: str) -> float:
         value, scale, label = objective["targetPercent"], 100.0, "targetPercent"
     else:
         raise UserError(f"{where} has no target", "write target: 0.99 (or targetPercent: 99)")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value / scale < 1:
+    if not _is_finite_number(value) or not 0 <= value / scale < 1:
         bound = "[0, 100)" if scale == 100.0 else "[0, 1)"
         raise UserError(f"{where}: {label} {brief(value)} is outside {bound}",
                         "a target of 1 leaves no error budget; write e.g. 0.999")
     return float(value) / scale
+
+
+def _is_finite_number(value: Any) -> bool:
+    """An int or float that is finite as a float (a 400-digit integer overflows float division)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _time_window(raw: Any, where: str) -> TimeWindow:

@@ -27,7 +27,8 @@ FUZZ = settings(max_examples=50, deadline=None, derandomize=True,
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(10**30), max_value=10**30),
-    st.sampled_from([math.inf, -math.inf, math.nan, 1e308, -1e308, 2**63, -(2**63) - 1, 10**20, -1, 0, 5e-324]),
+    st.sampled_from([math.inf, -math.inf, math.nan, 1e308, -1e308, 2**63, -(2**63) - 1, 10**20, -1, 0, 5e-324,
+                     10**400, -(10**400)]),  # past float: int / float raises OverflowError
 )
 OFFSETS = st.timedeltas(min_value=-timedelta(hours=23, minutes=59), max_value=timedelta(hours=23, minutes=59))
 MOMENTS = st.one_of(
