@@ -83,3 +83,13 @@ def test_too_small_a_count_is_a_user_error(tmp_path, capsys):
         plan_suite(0, 2)
     assert main(["eval", "generate", "--seed", "1", "--count", "2", "--out", str(tmp_path / "x")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_knob_without_its_own_range_still_gets_a_push():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    assert R.push_value("enable_chunked_prefill", True, 0.5, rng) is False
+    assert R.push_value("policy", "fcfs", 0.5, rng) in ("priority", "sjf")
+    assert R.push_value("block_size", 16, 1.0, rng) == 2        # generic: 10 % of the base at full severity
+    assert R.push_value("max_num_seqs", 16, 1.0, rng) == 1 and R.push_value("max_num_seqs", 16, 0.0, rng) == 4
