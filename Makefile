@@ -6,7 +6,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test bench browser clean docs peer-vllm test-peers
+.PHONY: install demo test bench browser clean docs peer-vllm peer-guidellm test-peers
 
 $(STAMP): pyproject.toml requirements/torch-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,11 +46,27 @@ $(VLLM_STAMP): requirements/torch-cpu.txt harness/peers/model_dir.py
 
 peer-vllm: $(VLLM_STAMP)
 
+# guidellm (a load generator nobody here wrote) in its own virtualenv, to drive `causalsre serve` in
+# tests/serve/test_guidellm.py; torch from the same CPU pin (guidellm depends on torch).
+GUIDELLM_VENV  ?= .venv-guidellm
+GUIDELLM_STAMP := $(GUIDELLM_VENV)/.installed
+
+$(GUIDELLM_STAMP): requirements/torch-cpu.txt
+	test -x $(GUIDELLM_VENV)/bin/python || $(PYTHON) -m venv $(GUIDELLM_VENV)
+	$(GUIDELLM_VENV)/bin/python -m pip install -q -r requirements/torch-cpu.txt guidellm==0.8.1
+	touch $@
+
+peer-guidellm: $(GUIDELLM_STAMP)
+
 # `make test` builds the vLLM peer first where it can (PEER_VLLM=0 skips it); its tests skip, saying why, without it.
+# The same for guidellm (PEER_GUIDELLM=0 skips it).
 PEER_VLLM ?= 1
+PEER_GUIDELLM ?= 1
 test-peers:
 	@if [ "$(PEER_VLLM)" = 1 ]; then $(MAKE) --no-print-directory peer-vllm || \
 	  echo "vLLM peer not built: tests/peers will skip"; fi
+	@if [ "$(PEER_GUIDELLM)" = 1 ]; then $(MAKE) --no-print-directory peer-guidellm || \
+	  echo "guidellm not built: tests/serve/test_guidellm.py will skip"; fi
 
 test: $(STAMP) browser test-peers
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile -q
