@@ -240,3 +240,9 @@ def test_sweep_seeds_out_of_range_are_one_line(tmp_path, seed, fragment):
     sweep.write_text(sweep.read_text().replace('base = "smoke.toml"', f'base = "{base}"'))
     with pytest.raises(UserError, match=fragment):
         load_sweep(sweep)
+
+
+def test_a_spec_over_the_size_limit_is_refused_before_reading(tmp_path, capsys):
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(slo_text() + "# " + "x" * (10 * 2**20) + "\n")
+    one_line_error(*run_cli(["slo", "check", str(spec)], capsys), "over the 10 MiB limit")
