@@ -76,6 +76,23 @@ class _Managed:
         self.server.stop()
 
 
+def check_target(target: Target) -> None:
+    """Fail at once, in one line, when nothing answers at the URL or it does not serve the model."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{target.base_url}/v1/models", timeout=10.0)
+    except httpx.TransportError as exc:
+        raise UserError(f"cannot reach {target.url} ({type(exc).__name__})",
+                        "start the server first, or check --target") from None
+    try:
+        served = [m["id"] for m in response.json()["data"]] if response.status_code == 200 else None
+    except (ValueError, KeyError, TypeError):
+        served = None  # not the OpenAI listing: nothing to check against
+    if served is not None and target.model not in served:
+        raise UserError(f"{target.url} serves {served}, not {target.model!r}", "pass one of those as --model")
+
+
 def _host_info(target: Target, managed: _Managed | None) -> dict[str, Any]:
     info = {"host": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "writer_pid": os.getpid(), "target": target.url,
@@ -107,6 +124,8 @@ def run_http(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None 
 
         schedule = [fit_to_model(spec, MAX_MODEL_LEN) for spec in schedule]
         managed = _Managed(cfg.engine, served_model_name=cfg.engine.model)
+    else:
+        check_target(target)
     run_id = run_id or f"{cfg.name}-s{seed}-{uuid.uuid4().hex[:8]}"
     con = connect_writable(db_path)  # before the server's minutes of start-up: a bad --db fails at once
     try:

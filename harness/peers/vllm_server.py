@@ -55,7 +55,7 @@ def unavailable_reason(venv: Path = VLLM_VENV) -> str | None:
     if not sys.platform.startswith("linux"):
         return f"vLLM's CPU build runs on Linux only, not {sys.platform}"
     if not (venv / ".installed").is_file() or not vllm_python(venv).exists():
-        return f"{venv} is not built ({SETUP_FIX})"
+        return f"{venv} is not built"
     return None
 
 

@@ -35,6 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200, "text/plain", b"")
+        elif self.path == "/v1/models":
+            self._send(200, "application/json", json.dumps({"object": "list", "data": [
+                {"id": self.state.model, "object": "model"}]}).encode())
         elif self.path == "/metrics":
             s = self.state
             text = ("# HELP stub:num_requests_running Requests being served.\n# TYPE stub:num_requests_running gauge\n"

@@ -167,3 +167,19 @@ def test_closed_loop_clients_and_429_rejections_against_the_stub(tmp_path, capsy
     assert reasons == {"queue_full"}
     assert events["queued"] == sum(counts.values()) and events["rejected"] == counts["rejected"]
     assert events["finished"] == events["first_token"] == counts["ok"]
+
+
+def test_an_unreachable_target_or_a_model_it_does_not_serve_is_a_one_line_error(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(SURGE)
+    with StubServer(model="stub") as stub:
+        url = stub.url
+        code = main(["harness", "run", str(config), "--db", str(tmp_path / "x.duckdb"), "--target", url,
+                     "--model", "other"])
+        err = capsys.readouterr().err
+        assert code == 2 and "serves ['stub'], not 'other'" in err and len(err.strip().splitlines()) == 1
+    code = main(["harness", "run", str(config), "--db", str(tmp_path / "x.duckdb"), "--target", url,
+                 "--model", "stub"])  # the stub is gone now: nothing listens there
+    err = capsys.readouterr().err
+    assert code == 2 and f"cannot reach {url}" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.duckdb").exists()
