@@ -5,20 +5,26 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+CORE    := $(VENV)/.installed-core
 
 .PHONY: install demo test bench browser clean docs peer-vllm peer-guidellm test-peers
 
-$(STAMP): pyproject.toml requirements/torch-cpu.txt
+# The demo needs only the core install; the tests add the `test` extra (which pulls bench, ray and peers).
+$(CORE): pyproject.toml requirements/torch-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU wheel, so nothing later pulls a multi-GB CUDA build.
 	# GPU users: install your CUDA torch into .venv first; pip keeps it (TORCH_SPEC= skips this line).
 	$(PY) -m pip install -q $${TORCH_SPEC--r requirements/torch-cpu.txt}
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(STAMP): $(CORE)
+	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(VENV)/bin/causalsre demo
 
 # Installs headless chromium for the HTML report tests where it can (root with apt); skips otherwise.

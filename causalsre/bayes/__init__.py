@@ -9,6 +9,15 @@ Public API (PyMC is imported only when a model is built or fitted):
     attribute_burn_change(fitted.draws(), fitted.encoding, before, after, objective=0.99)
 """
 
+import warnings
+
+with warnings.catch_warnings():
+    # ArviZ warns once a day, on import, with a multi-line banner about its coming refactor: noise in the
+    # middle of `causalsre demo` and every report. Only that message is silenced, and only for this import
+    # (PyMC and the modules below import ArviZ too; after this first import they find it loaded).
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
+    import arviz  # noqa: F401
+
 from causalsre.bayes.api import FittedBurnModel, config_hash, fit_burn_model, load_burn_model, slo_key
 from causalsre.bayes.attribution import attribute_burn_change
 from causalsre.bayes.diagnostics import Diagnostics, diagnose

@@ -87,7 +87,7 @@ def forbidden_edges(graph: GraphSpec, nodes: list[str]) -> list[tuple[str, str]]
 def learn_graph(table: pd.DataFrame, graph: GraphSpec, method: str = "pc", max_rows: int = 5000,
                 seed: int = 0) -> dict:
     """Learn a structure with pgmpy under the tier constraints and diff it against the spec."""
-    from pgmpy.estimators import PC, ExpertKnowledge, HillClimbSearch
+    from pgmpy.causal_discovery import PC, ExpertKnowledge, HillClimbSearch  # pgmpy.estimators' go in pgmpy 1.3
 
     data = numeric_nodes(table, graph)
     if len(data) > max_rows:
@@ -95,14 +95,14 @@ def learn_graph(table: pd.DataFrame, graph: GraphSpec, method: str = "pc", max_r
     nodes = list(data.columns)
     knowledge = ExpertKnowledge(forbidden_edges=forbidden_edges(graph, nodes))
     if method == "pc":
-        learned = PC(data).estimate(variant="stable", ci_test="pearsonr", max_cond_vars=3, return_type="pdag",
-                                    expert_knowledge=knowledge, enforce_expert_knowledge=True,
-                                    show_progress=False, n_jobs=1)
+        learned = PC(variant="stable", ci_test="pearsonr", max_cond_vars=3, return_type="pdag",
+                     expert_knowledge=knowledge, enforce_expert_knowledge=True,
+                     show_progress=False, n_jobs=1).fit(data).causal_graph_
         directed = set(learned.directed_edges)
         undirected = {tuple(sorted(e)) for e in learned.undirected_edges}
     else:
-        learned = HillClimbSearch(data).estimate(scoring_method="bic-g", expert_knowledge=knowledge,
-                                                 max_indegree=4, show_progress=False)
+        learned = HillClimbSearch(scoring_method="bic-g", expert_knowledge=knowledge, max_indegree=4,
+                                  return_type="dag", show_progress=False).fit(data).causal_graph_
         directed, undirected = set(learned.edges()), set()
     spec_edges = {(e.cause, e.effect) for e in graph.restricted_to(nodes).edges}
     found = directed | {(a, b) for a, b in undirected} | {(b, a) for a, b in undirected}

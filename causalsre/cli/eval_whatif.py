@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import click
 
 from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipped as package data
