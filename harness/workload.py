@@ -16,7 +16,7 @@ import numpy as np
 from causalsre.errors import UserError
 from harness.arrivals import RateWindow, base_rate_function, renewal_arrivals
 from harness.config import FaultSpec, LengthSpec, RunConfig, WorkloadSection
-from harness.lengths import mean_length, sample_lengths
+from harness.lengths import sample_lengths
 from harness.traces import trace_requests
 
 # Independent random streams derived from the run seed, so adding a fault does not reshuffle the base stream.
@@ -166,11 +166,3 @@ def prompt_token_ids(seed: int, request_id: int, length: int, vocab_size: int) -
     """Deterministic prompt tokens for a request (content does not matter for timing; reproducibility does)."""
     rng = np.random.default_rng([seed, 99, request_id])
     return rng.integers(1, vocab_size, size=length).tolist()
-
-
-def mean_prompt_tokens(cfg: RunConfig, scale: float = 1.0) -> float:
-    return mean_length(cfg.workload.prompt, scale)
-
-
-def mean_output_tokens(cfg: RunConfig, scale: float = 1.0) -> float:
-    return mean_length(cfg.workload.output, scale)

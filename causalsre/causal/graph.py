@@ -197,16 +197,6 @@ def _check_acyclic(spec: GraphSpec) -> None:
     raise UserError(f"graph spec {spec.source} has a cycle: {path}", "a causal graph must be acyclic")
 
 
-def check_nodes_in_data(spec: GraphSpec, columns: list[str] | set[str], required: list[str] | None = None) -> list[str]:
-    """Graph nodes absent from the data (a list, sorted). Raises when any of ``required`` is missing."""
-    missing = sorted(set(spec.nodes) - set(columns))
-    for name in required or []:
-        if name in missing:
-            raise UserError(f"node '{name}' of graph {spec.source} is not in the data",
-                            "check the database holds requests for this window")
-    return missing
-
-
 def _parse_excluded(raw: Any, nodes: dict[str, Node], source: str) -> dict[str, str]:
     if raw is None:
         return {}

@@ -215,12 +215,6 @@ def _covers(prediction: dict, verified: dict) -> str:
     return "yes" if prediction["low"] <= verified["burn_rate"] <= prediction["high"] else "no"
 
 
-def recommendation_table(ranking: list[dict]) -> Table:
-    return Table(["intervention", "predicted burn", "low", "high"],
-                 [[", ".join(f"{k}={v}" for k, v in r["intervention"].items()), r["burn_rate"], r.get("low"),
-                   r.get("high")] for r in ranking], caption="Interventions ranked by predicted burn")
-
-
 # --- diagnostics ---------------------------------------------------------------------------------------
 
 def diagnostics_section(diagnostics: dict | None) -> Section | None:

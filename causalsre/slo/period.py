@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from causalsre.errors import UserError
-from causalsre.slo.durations import calendar_period, parse_time
+from causalsre.slo.durations import calendar_period
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +42,6 @@ def data_span(con: duckdb.DuckDBPyConnection, where_sql: str, where_params: list
     if row is None or row[1] is None:
         raise UserError("no requests match in request_metrics", "check the database and the filter")
     return row[0], row[1]
-
-
-def resolve_at(con: duckdb.DuckDBPyConnection, at: str | datetime | None, where_sql: str,
-               where_params: list[Any]) -> datetime:
-    """``at`` as naive UTC, or the latest arrival among the selected requests."""
-    if at is not None:
-        return parse_time(at, what="--at")
-    return data_span(con, where_sql, where_params)[1]
 
 
 def period_at(slo: Any, at: datetime) -> Period:

@@ -70,12 +70,6 @@ class Engine:
                 self.observer.on_event(seq.request_id, "preempted", now, None)
             self._drop_unservable(now)
 
-    def capacity_hint(self) -> dict[str, int]:
-        bm = self.scheduler.block_manager
-        return {"num_waiting": len(self.scheduler.waiting), "num_running": len(self.scheduler.running),
-                "free_queue_slots": self.config.max_queue_len - len(self.scheduler.waiting),
-                "free_kv_blocks": bm.num_free, "kv_blocks_total": bm.num_blocks}
-
     # ---- requests -----------------------------------------------------------------------------------------
     def add_request(self, request_id: int, prompt_token_ids: list[int], target_output_tokens: int, *,
                     priority: int = 0, tenant: str | None = None, arrival_ns: int | None = None) -> bool:

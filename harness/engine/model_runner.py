@@ -61,10 +61,6 @@ class ModelRunner:
             if self.graphs is not None:
                 self.graphs.reset()
 
-    def kv_bytes_per_token(self) -> int:
-        c = self.model_config
-        return c.num_layers * 2 * c.num_kv_heads * c.head_dim * self.kv_caches.element_size()
-
     def _slots(self, table: list[int], start: int, stop: int) -> list[int]:
         bs = self.block_size
         return [table[p // bs] * bs + p % bs for p in range(start, stop)]

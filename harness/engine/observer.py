@@ -10,10 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-# Request lifecycle events, as stored in the `events` table.
-REQUEST_EVENTS = ("queued", "scheduled", "preempted", "first_token", "finished", "rejected", "timeout", "aborted")
-
-
 @dataclass(slots=True)
 class StepRecord:
     """One engine iteration (a row of the `steps` table)."""
