@@ -145,3 +145,34 @@ def evaluate(data_dir: str | Path, progress=None, peers=None) -> dict:
 
         result["peers"] = run_peers(peers, cases, full.window_after_s)
     return result
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The text report of :func:`evaluate`."""
+    full = result["full_train_choice"]
+    lines = [f"method: {result['method']}",
+             f"leave-one-out over {result['n_incidents']} incidents, {result['grid']['n_settings']} settings; "
+             f"full train set picks {_settings(full)}"
+             + (" (the shipped defaults)" if result["defaults_are_full_train_choice"] else " (NOT the defaults)"),
+             f"{'scenario':<13} {'metric':<13} {'n':>2} {'LOO1':>6} {'LOO3':>6} {'base1':>6} {'base3':>6} "
+             f"{'specif.':>7} {'s/inc':>6}  picks"]
+    for c in result["cells"]:
+        picks = sorted({_settings(f["settings"]) for f in c["folds"]})
+        lines.append(f"{c['scenario']:<13} {c['metric']:<13} {c['n_incidents']:>2} {c['top1']:>6.3f} "
+                     f"{c['top3']:>6.3f} {c['baseline_top1']:>6.3f} {c['baseline_top3']:>6.3f} "
+                     f"{c['specificity']:>7.3f} {c['seconds_per_incident']:>6.2f}  {'; '.join(picks)}")
+    peers = result.get("peers")
+    if peers:
+        for name, cells in peers["results"].items():
+            row = "  ".join(f"{cell} {v['top1']:.2f}/{v['top3']:.2f} {v['seconds_per_incident']:.1f}s"
+                            + (f" ({len(v['failures'])} failed)" if v["failures"] else "")
+                            for cell, v in cells.items())
+            lines.append(f"peer {name}: {row}")
+        for name, why in peers["missing"].items():
+            lines.append(f"peer {name}: not run: {why}")
+    return lines
+
+
+def _settings(s: dict) -> str:
+    return (f"|z|>{s['threshold']:g} target>{s['target_threshold']:g} share>{s['min_share']:g} "
+            f"footprint={'on' if s['footprint'] else 'off'} window+{s['window_after_s']}s")

@@ -1,0 +1,172 @@
+"""Peer root-cause methods on ``attribute``'s inputs (normal rows, abnormal rows, a causal graph, a target),
+with the same preprocessing and scoring, for ``eval petshop --peers``.
+
+Peers: DoWhy gcm ``attribute_anomalies`` and ``distribution_change`` (dowhy is a core dependency), and
+BARO, N-Sigma and CIRCA from the RCAEval package (PyPI ``rcaeval``, the optional extra ``peers``; it
+declares no dependencies and uses ones we have). Two RCAEval methods cannot run and are reported as missing
+with the reason: epsilon-Diagnosis imports PyRCA (``sfr-pyrca`` needs scikit-learn < 1.2 and javabridge, a
+JDK build), and RCD needs its authors' patched causal-learn, not the stock one dowhy installs.
+
+Same inputs for every peer: the columns and graph ``attribute`` keeps (:class:`RootCauseModel`: numeric in
+the normal data, graph projected over empty columns), missing cells filled with the normal median. RCAEval's
+methods rank "up is worse", so an availability target's columns are negated for them (an outage lowers
+availability). Budgets are fixed and reported (:data:`SETTINGS`) so that an incident takes seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import warnings
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from causalsre.causal.rootcause import RootCauseModel
+
+SETTINGS = {
+    "gcm_attribute_anomalies": "linear additive-noise mechanisms, empirical roots, target's ancestors only; "
+                               "num_distribution_samples=100, Shapley by 3 permutations; the abnormal "
+                               "row farthest from the target's normal median",
+    "gcm_distribution_change": "same mechanisms; num_samples=200, Shapley by 3 permutations, default "
+                               "mechanism-change test (kernel, alpha 0.05, BH)",
+    "rcaeval_baro": "RCAEval baro (robust z of each column, max over the abnormal rows)",
+    "rcaeval_nsigma": "RCAEval nsigma (z of each column)",
+    "rcaeval_rcd": "RCAEval rcd (gamma=5, bins=5, localized, seed 0)",
+    "rcaeval_circa": "RCAEval circa (PC graph, regression-based hypothesis testing)",
+    "rcaeval_e_diagnosis": "RCAEval e_diagnosis (needs PyRCA)",
+}
+PEERS = tuple(SETTINGS)
+_RCAEVAL = {"rcaeval_baro": ("RCAEval.e2e.baro", "baro"), "rcaeval_nsigma": ("RCAEval.e2e", "nsigma"),
+            "rcaeval_rcd": ("RCAEval.e2e.rcd", "rcd"), "rcaeval_circa": ("RCAEval.e2e.circa", "circa"),
+            "rcaeval_e_diagnosis": ("pyrca.analyzers.epsilon_diagnosis", None)}
+
+
+def missing(names=PEERS) -> dict[str, str]:
+    """name -> why it cannot run here, for the peers that cannot."""
+    why = {}
+    for name in names:
+        if name not in SETTINGS:
+            why[name] = f"unknown peer (known: {', '.join(PEERS)})"
+        elif name in _RCAEVAL:
+            module = _RCAEVAL[name][0]
+            try:
+                importlib.import_module(module)
+            except Exception as error:  # noqa: BLE001  (any import failure means "not installed here")
+                why[name] = (f"{module} does not import ({type(error).__name__}: {error}); "
+                             + ("PyPI sfr-pyrca needs scikit-learn<1.2 and javabridge" if "pyrca" in module
+                                else "pip install 'causalsre[peers]'"))
+        if name == "rcaeval_rcd" and name not in why:
+            from causallearn.utils.PCUtils import SkeletonDiscovery
+
+            if not hasattr(SkeletonDiscovery, "local_skeleton_discovery"):
+                why[name] = ("RCD needs its authors' patched causal-learn (SkeletonDiscovery."
+                             "local_skeleton_discovery); the installed causal-learn is the stock one dowhy uses")
+    return why
+
+
+def inputs(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str):
+    """(normal, abnormal, graph) as every peer gets them: ``attribute``'s columns and graph, no NaN."""
+    model = RootCauseModel.fit(normal, graph, target, abnormal.columns)
+    fill = dict(zip(model.numeric, model.fill))
+    clean = [frame[model.numeric].astype(float).fillna(fill) for frame in (normal, abnormal)]
+    return clean[0], clean[1], model.graph
+
+
+def rank(name: str, normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str,
+         up_is_worse: bool = True, seed: int = 0) -> list[str]:
+    """The peer's ranking of root-cause nodes, best first."""
+    normal, abnormal, graph = inputs(normal, abnormal, graph, target)
+    if name.startswith("gcm_"):
+        return _gcm(name, normal, abnormal, graph, target, seed)
+    return _rcaeval(name, normal, abnormal, up_is_worse, seed)
+
+
+def _gcm(name, normal, abnormal, graph, target, seed) -> list[str]:
+    from dowhy import gcm
+    from dowhy.gcm.shapley import ShapleyApproximationMethods, ShapleyConfig
+
+    gcm.util.general.set_random_seed(seed)
+    gcm.config.disable_progress_bars()
+    keep = nx.ancestors(graph, target) | {target}
+    sub = nx.DiGraph(graph.subgraph(keep))
+    columns = [c for c in normal.columns if c in keep]
+    scm = gcm.InvertibleStructuralCausalModel(sub)
+    for node in sub.nodes:
+        scm.set_causal_mechanism(node, gcm.EmpiricalDistribution() if sub.in_degree(node) == 0 else
+                                 gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor()))
+    shapley = ShapleyConfig(approximation_method=ShapleyApproximationMethods.PERMUTATION, num_permutations=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gcm.fit(scm, normal[columns])
+        if name == "gcm_attribute_anomalies":
+            peak = int(np.argmax(np.abs(abnormal[target].to_numpy() - normal[target].median())))
+            found = gcm.attribute_anomalies(scm, target, anomaly_samples=abnormal[columns].iloc[[peak]],
+                                            num_distribution_samples=100, shapley_config=shapley)
+            score = {node: float(np.mean(values)) for node, values in found.items()}
+        else:
+            score = gcm.distribution_change(scm, normal[columns], abnormal[columns], target, num_samples=200,
+                                            shapley_config=shapley)
+            score = {node: abs(float(v)) for node, v in score.items()}
+    return [node for node, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _rcaeval(name, normal, abnormal, up_is_worse, seed) -> list[str]:
+    module, function = _RCAEVAL[name]
+    if function is None:
+        raise RuntimeError(missing([name]).get(name, "epsilon-Diagnosis needs PyRCA"))
+    method = _unwrapped(getattr(importlib.import_module(module), function))
+    sign = 1.0 if up_is_worse else -1.0
+    data = pd.concat([normal, abnormal], ignore_index=True) * sign
+    # RCAEval reads a column name as service_metric (CIRCA splits it on "_"): neutral names, mapped back.
+    names = {f"c{i}_value": column for i, column in enumerate(data.columns)}
+    data.columns = list(names)
+    data.insert(0, "time", np.arange(len(data), dtype=float))
+    # Any non-None dataset name makes RCAEval drop the time column and constant columns; "petshop" is not
+    # one of its special-cased names.
+    kwargs = {"seed": seed} if name == "rcaeval_rcd" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = method(data, inject_time=float(len(normal)), dataset="petshop", **kwargs)
+    return [names.get(str(node), names.get(f"{node}_value", str(node))) for node in out["ranks"]]
+
+
+def _unwrapped(method):
+    """RCAEval's ``@rca`` wrapper turns any failure into the unranked column order; a failure must count as
+    a failure here, so call the function it wraps."""
+    if method.__name__ == "wrapper" and method.__closure__:
+        inner = [c.cell_contents for c in method.__closure__ if callable(c.cell_contents)]
+        if inner:
+            return inner[0]
+    return method
+
+
+def run_peers(names, cases, window_after_s: float, progress=None) -> dict:
+    """Each peer on each PetShop case (``causalsre.causal.petshop_eval.Case``): top-1/top-3 per cell,
+    seconds per incident, failures with their reason; peers that cannot run are listed with why."""
+    names = list(PEERS if names in (None, "all") else names)
+    why_missing = missing(names)
+    result = {"settings": {n: SETTINGS.get(n, "") for n in names}, "missing": why_missing, "results": {}}
+    for name in (n for n in names if n not in why_missing):
+        cells: dict = {}
+        for case in cases:
+            cell = cells.setdefault(f"{case.scenario}/{case.incident.metric}",
+                                    {"hit1": [], "hit3": [], "seconds": [], "failures": []})
+            started = time.perf_counter()
+            try:
+                ranked = rank(name, case.normal, case.abnormal(window_after_s), case.graph, case.incident.target,
+                              up_is_worse=case.incident.metric != "availability")
+            except Exception as error:  # noqa: BLE001  (a peer's failure is a miss, reported with its reason)
+                ranked = []
+                cell["failures"].append(f"{case.incident.name}: {type(error).__name__}: {str(error)[:200]}")
+            cell["seconds"].append(time.perf_counter() - started)
+            cell["hit1"].append(case.incident.root_cause in ranked[:1])
+            cell["hit3"].append(case.incident.root_cause in ranked[:3])
+            if progress:
+                progress()
+        result["results"][name] = {
+            key: {"top1": float(np.mean(c["hit1"])), "top3": float(np.mean(c["hit3"])), "n": len(c["hit1"]),
+                  "seconds_per_incident": float(np.mean(c["seconds"])), "failures": c["failures"]}
+            for key, c in cells.items()}
+    return result
