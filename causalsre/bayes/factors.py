@@ -52,6 +52,11 @@ def graph_view(graph: Any) -> GraphView:
             for name, data in graph.nodes(data=True)
         }
         return GraphView(digraph, nodes)
+    # The what-if models take each cause by its own node: a node that only measures another factor (the offered
+    # rate, the recent prompts' mean length; ``Node.factor``) would enter their additive predictors twice.
+    aliases = [name for name, node in graph.nodes.items() if getattr(node, "factor", "") not in ("", name)]
+    if aliases and hasattr(graph, "restricted_to"):
+        graph = graph.restricted_to([name for name in graph.nodes if name not in aliases])
     digraph = graph.to_networkx()
     nodes = {}
     for name, node in graph.nodes.items():

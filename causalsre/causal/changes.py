@@ -22,7 +22,6 @@ import pandas as pd
 from scipy import stats
 
 from causalsre.causal.graph import GraphSpec
-from causalsre.windows import Window
 
 ALPHA = 0.01  # significance level of every workload-shift test
 MIN_RATE_CHANGE = 0.15  # relative change of the arrival rate that counts (like the KS effect threshold)
@@ -118,35 +117,33 @@ def _burstiness_shift(base: pd.DataFrame, inc: pd.DataFrame) -> dict | None:
             "significant": bool(test.pvalue < ALPHA and test.statistic >= 0.15)}
 
 
-def setting_changes(con, baseline: Window, incident: Window, base: pd.DataFrame, inc: pd.DataFrame,
-                    graph: GraphSpec | None = None) -> list[dict]:
-    """Recorded settings whose values in force differ between the windows' requests (run_settings)."""
-    run_ids = sorted(set(base["run_id"]) | set(inc["run_id"]))
-    if not run_ids:
-        return []
-    marks = ", ".join("?" for _ in run_ids)
-    rows = con.execute(
-        f"SELECT run_id, setting, start_ns, value, value_text FROM run_settings WHERE run_id IN ({marks}) "
-        f"ORDER BY run_id, setting, start_ns", run_ids).df()
-    if rows.empty:
-        return []
-    arrivals = {"baseline": _arrival_ns(con, base), "incident": _arrival_ns(con, inc)}
+def setting_changes(con, baseline, incident, graph: GraphSpec | None = None) -> list[dict]:
+    """Recorded settings whose values in force at the windows' arrivals differ (``run_settings``, or the
+    ``runs`` row where a run has no timeline; read by :func:`causalsre.causal.graph.recorded_settings`)."""
+    from causalsre.causal.graph import recorded_settings
+
+    before, after = recorded_settings(con, baseline), recorded_settings(con, incident)
     out = []
-    for setting, timeline in rows.groupby("setting", sort=True):
-        in_force = {side: _values_in_force(timeline, frame) for side, frame in arrivals.items()}
-        if in_force["baseline"] == in_force["incident"] or not in_force["incident"] or not in_force["baseline"]:
+    for setting in sorted(set(before) & set(after)):
+        if before[setting] == after[setting]:
             continue
-        changed_at = _first_change_ns(timeline, arrivals["incident"])
-        setting = SETTING_NODES.get(str(setting), str(setting))
-        out.append({"kind": "setting", "name": setting,
-                    "baseline": _show(in_force["baseline"]), "incident": _show(in_force["incident"]),
-                    "changed_at_ns": changed_at, "in_graph": bool(graph is not None and setting in graph.nodes),
+        name = SETTING_NODES.get(setting, setting)
+        out.append({"kind": "setting", "name": name, "baseline": _show(before[setting]),
+                    "incident": _show(after[setting]),
+                    "in_graph": bool(graph is not None and (name in graph.nodes or setting in graph.nodes)),
                     "significant": True})
     return out
 
 
+def _show(values: set):
+    """One value, or the sorted list of values a window saw (numbers as numbers, text as text)."""
+    shown = sorted((text if text is not None else number for number, text in values),
+                   key=lambda v: (isinstance(v, str), v if v is not None else 0))
+    return shown[0] if len(shown) == 1 else shown
+
+
 def _arrival_ns(con, table: pd.DataFrame) -> pd.DataFrame:
-    """(run_id, arrival_ns) of the window's requests, on the clock run_settings uses."""
+    """(run_id, arrival_ns) of the window's requests, on the clock run_settings and operator_events use."""
     keys = table[["run_id", "request_id"]]
     if keys.empty:
         return pd.DataFrame(columns=["run_id", "arrival_ns"])
@@ -158,64 +155,28 @@ def _arrival_ns(con, table: pd.DataFrame) -> pd.DataFrame:
         con.unregister("_pm_keys")
 
 
-def _values_in_force(timeline: pd.DataFrame, arrivals: pd.DataFrame) -> tuple:
-    """The distinct values the setting had at the window's arrivals (sorted; text or numbers)."""
-    seen = set()
-    for run_id, group in arrivals.groupby("run_id"):
-        t = timeline[timeline["run_id"] == run_id]
-        if t.empty:
-            continue
-        starts = t["start_ns"].to_numpy()
-        index = np.searchsorted(starts, group["arrival_ns"].dropna().to_numpy(), side="right") - 1
-        for k in np.unique(index[index >= 0]):
-            row = t.iloc[int(k)]
-            seen.add(row["value_text"] if isinstance(row["value_text"], str) else
-                     (None if pd.isna(row["value"]) else float(row["value"])))
-    return tuple(sorted(seen, key=lambda v: (str(type(v)), v if v is not None else 0)))
-
-
-def _first_change_ns(timeline: pd.DataFrame, incident_arrivals: pd.DataFrame) -> int | None:
-    if incident_arrivals.empty:
-        return None
-    first = incident_arrivals["arrival_ns"].min()
-    later = timeline[(timeline["start_ns"] > 0) & (timeline["start_ns"] <= incident_arrivals["arrival_ns"].max())]
-    before = later[later["start_ns"] <= first]
-    pick = before if not before.empty else later
-    return int(pick["start_ns"].max() if not before.empty else pick["start_ns"].min()) if not pick.empty else None
-
-
-def _show(values: tuple):
-    return values[0] if len(values) == 1 else list(values)
-
-
 def operator_events(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
-    """Operator events (deploys, pushes, scale) from the baseline's first arrival to the incident's last."""
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "operator_events" not in tables:
+    """Operator events (deploys, pushes, scale) of the windows' runs, from the baseline's first arrival to the
+    incident's last, on the run's clock (``db import events --run RUN`` puts imported events there)."""
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'operator_events'")
+    if not found.fetchall()[0][0]:
         return []
-    start = min(pd.to_datetime(base["arrival_ts"]).min(), pd.to_datetime(inc["arrival_ts"]).min())
-    end = max(pd.to_datetime(base["arrival_ts"]).max(), pd.to_datetime(inc["arrival_ts"]).max())
-    columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                         "WHERE table_name = 'operator_events'").fetchall()}
-    if not {"ts_ns", "key"} <= columns:
-        return []
-    run_ids = sorted(set(base["run_id"]) | set(inc["run_id"]))
-    marks = ", ".join("?" for _ in run_ids)
-    # Events carry absolute epoch ns (imported) or a run's clock (harness): both are selected by run or time.
-    epoch0 = pd.Timestamp("1970-01-01")
-    lo, hi = int((start - epoch0).total_seconds() * 1e9), int((end - epoch0).total_seconds() * 1e9)
-    frame = con.execute(
-        f"SELECT * FROM operator_events WHERE (run_id IN ({marks})) OR (ts_ns BETWEEN ? AND ?) ORDER BY ts_ns",
-        run_ids + [lo, hi]).df()
-    return [{"kind": "event", "name": str(r["key"]), "value": None if pd.isna(r.get("value")) else str(r.get("value")),
-             "event_kind": None if pd.isna(r.get("kind")) else str(r.get("kind")), "ts_ns": int(r["ts_ns"]),
-             "significant": True} for _, r in frame.iterrows()]
+    spans = pd.concat([_arrival_ns(con, base), _arrival_ns(con, inc)]).groupby("run_id")["arrival_ns"]
+    spans = spans.agg(["min", "max"])
+    out = []
+    for run_id, (start, end) in spans.iterrows():
+        rows = con.execute("SELECT ts_ns, key, value, kind FROM operator_events WHERE run_id = ? "
+                           "AND ts_ns BETWEEN ? AND ? ORDER BY ts_ns", [run_id, int(start), int(end)]).fetchall()
+        out += [{"kind": "event", "name": str(key), "value": None if value is None else str(value),
+                 "event_kind": kind, "ts_ns": int(ts), "run_id": run_id, "significant": True}
+                for ts, key, value, kind in rows]
+    return sorted(out, key=lambda e: e["ts_ns"])
 
 
-def what_changed(con, baseline: Window, incident: Window, base: pd.DataFrame, inc: pd.DataFrame,
+def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
                  graph: GraphSpec | None = None) -> list[dict]:
     """Every recorded change between the windows: settings, operator events, workload shifts."""
-    return (setting_changes(con, baseline, incident, base, inc, graph) + operator_events(con, base, inc)
+    return (setting_changes(con, baseline, incident, graph) + operator_events(con, base, inc)
             + workload_shifts(base, inc))
 
 

@@ -143,8 +143,8 @@ def _mediators_without_steps(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame
     server's scraped metrics where ``metric_samples`` has them (joined as-of, vLLM's names mapped once in
     :mod:`causalsre.telemetry.importers.mapping`), else unknown (NaN), never the 0 an empty step join gives."""
     run_ids = sorted(frame["run_id"].unique())
-    marks = ", ".join("?" for _ in run_ids)
-    stepped = {r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM steps WHERE run_id IN ({marks})",
+    placeholders = ", ".join("?" for _ in run_ids)
+    stepped = {r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM steps WHERE run_id IN ({placeholders})",
                                          run_ids).fetchall()}
     bare = frame["run_id"].isin(set(run_ids) - stepped).to_numpy()
     if not bare.any():

@@ -25,6 +25,10 @@ AUDITED: dict[str, set[str]] = {
     # our own column lists and placeholders
     "causalsre/causal/synthetic.py": {"name", "columns"},          # fixed table names and frame columns we build
     "causalsre/causal/table.py": {"placeholders"},                  # "?, ?, ..." for bound run ids
+    "causalsre/causal/changes.py": {"placeholders"},                # "?, ?, ..." for bound run ids
+    "causalsre/causal/graph.py": {"condition"},                     # Window.where(): fixed columns, bound values
+    "causalsre/telemetry/importers/common.py": {"table", "names", "_SAME_ROW[table]"},  # fixed table tuple, the
+                                                                    # importer's own frame columns, constant joins
     "causalsre/telemetry/frames.py": {"columns"},                   # the importer's fixed column set
     "causalsre/telemetry/export.py": {"table"},                     # loops over the EXPORTED constant
     "causalsre/telemetry/schema.py": {"MIGRATIONS_TABLE"},          # a module constant
@@ -38,6 +42,7 @@ AUDITED: dict[str, set[str]] = {
     "causalsre/slo/period.py": {"where_sql"},
     "causalsre/slo/sql.py": {"good", "filters", "bounds"},          # good_event_sql, where_sql, time_bounds_sql
     "causalsre/slo/timeline.py": {"rolling", "'WINDOW ' + window_defs if window_defs else ''"},  # numbers only
+    "causalsre/slo/rolling.py": {"rolling", "'WINDOW ' + window_defs if window_defs else ''"},   # numbers only
     "causalsre/windows.py": {"sql", "a_sql", "b_sql"},              # Window.where(): fixed columns, bound values
 }
 
