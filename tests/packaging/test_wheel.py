@@ -61,6 +61,8 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    for extra in ("ray", "transformers"):  # extras (`ray`, `bench`, `peers`): the core install has neither
+        (site / f"{extra}.py").write_text(f"raise ImportError('{extra} is not part of the core install')\n")
     _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel],
          cwd=tmp, env=env)
     return bin_dir, env
@@ -87,3 +89,11 @@ def test_the_installed_wheel_finds_its_defaults_from_an_empty_folder(installed, 
                   "--json"], cwd=tmp_path, env=env, ok=(0, 1))  # 1: some independences fail (docs/cli.md)
     assert json.loads(graph.stdout)
     assert list(tmp_path.iterdir()) == [], "a command wrote into the working folder"
+
+
+@pytest.mark.slow
+def test_the_demo_path_imports_without_the_extras(installed, tmp_path):
+    bin_dir, env = installed
+    modules = "causalsre.demo, causalsre.whatif.run, causalsre.whatif.verify, harness.scenarios, harness.replay"
+    _run([bin_dir / "python", "-c", f"import {modules}; import ray"], cwd=tmp_path, env=env, ok=(1,))
+    _run([bin_dir / "python", "-c", f"import {modules}"], cwd=tmp_path, env=env)
