@@ -6,7 +6,10 @@ import json
 
 import click
 
+from causalsre.resources import DEMO_SUITE
 from causalsre.resources import SLO_SPEC as _DEFAULT_SLO  # models/slos/llm-serving.yaml, shipped as package data
+
+_SHIPPED_SUITE = DEMO_SUITE.parent  # datasets/cpu-tiny, shipped as package data
 
 
 @click.group("eval")
@@ -54,7 +57,8 @@ def petshop(data_dir, export_dir, peers, as_json):
 
 
 @evaluate.command("scenarios")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False), default="datasets", show_default=True,
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=str(_SHIPPED_SUITE),
+              show_default="the shipped cpu-tiny suite",
               help="A scenario suite folder (truth.json + .duckdb), e.g. one from `eval generate`, or a folder of them.")
 @click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_DEFAULT_SLO),
               show_default="models/slos/llm-serving.yaml",
