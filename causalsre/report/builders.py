@@ -96,9 +96,10 @@ def postmortem_summary(result: dict) -> str:
     attributions = result.get("attributions", [])
     # Outcome-family entries (queue_s, ttft_s, ...) are latency components whose behaviour moved beyond what
     # their measured causes explain: a symptom with an unmeasured cause, not a cause to name after the knob.
-    causes = [a for a in attributions if a.get("role", "cause") == "cause" and a["family"] != "other"
-              and a["contribution"] > 0]
-    unexplained = [a for a in attributions if a.get("role") == "unexplained" and a["contribution"] > 0.01]
+    # A row without a role (results saved before roles existed): outcome-family rows were the unexplained ones.
+    role = lambda a: a.get("role") or ("unexplained" if a["family"] == "outcome" else "cause")  # noqa: E731
+    causes = [a for a in attributions if role(a) == "cause" and a["family"] != "other" and a["contribution"] > 0]
+    unexplained = [a for a in attributions if role(a) == "unexplained" and a["contribution"] > 0.01]
     changed = [c for c in result.get("changes", []) if c["kind"] == "setting"]
     if changed:
         text += " Recorded settings that changed: " + ", ".join(
