@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from causalsre.causal import loo
 from causalsre.cli.main import main
 
 
+@pytest.mark.slow  # the 162-setting grid over 16 incidents: about a minute on 2 loaded cores
 def test_eval_petshop_leave_one_out(petshop_dir, capsys):
     assert main(["eval", "petshop", "--data", str(petshop_dir), "--peers", "nope", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

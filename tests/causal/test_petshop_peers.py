@@ -22,6 +22,7 @@ def _sample(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", peers.PEERS)
+@pytest.mark.slow  # the gcm peers take 10-15 s each even on 4 nodes (Shapley over mechanism samples)
 def test_peer_ranks_the_shifted_root_first(name):
     why = peers.missing([name])
     if why:
