@@ -9,7 +9,6 @@ the same run.
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from pydantic import Field, ValidationError, create_model, model_validator
 
 from harness.engine.config import MODEL_PRESETS, EngineConfig
 from harness.engine.errors import UserError
+from causalsre.safeio import load_toml
 from harness.engine.settings import DEVICE_PATTERN, ENGINE_SETTINGS, SETTINGS, Setting
 from harness.settings import (MAX_CONTENTION_WORKERS, MAX_DURATION_S, MAX_FACTOR, MAX_LOAD_FRACTION,
                               MAX_RATE_RPS, MAX_REQUESTS, MAX_SEED, MAX_STEP_DELAY_S, MAX_THREADS, PUSHABLE_KNOBS)
@@ -225,10 +225,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} does not exist", "check the path")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"config file {path} is not valid TOML ({exc})", "fix the syntax") from None
+    data = load_toml(path, what="config file")  # bounded size, UTF-8, nesting: causalsre.safeio
     data.setdefault("name", path.stem)
     trace = data.get("workload", {}).get("trace") if isinstance(data.get("workload"), dict) else None
     if isinstance(trace, dict) and isinstance(trace.get("path"), str) and not Path(trace["path"]).is_absolute():

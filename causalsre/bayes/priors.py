@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
+from causalsre.safeio import load_toml
 from causalsre.resources import BURN_PRIORS
 
 DEFAULT_PRIORS = BURN_PRIORS  # models/priors/burn_logistic.toml, shipped as package data
@@ -85,10 +85,7 @@ def load_priors(path: str | Path | None = None) -> Priors:
     path = Path(path) if path is not None else DEFAULT_PRIORS
     if not path.is_file():
         raise UserError(f"priors file {path} does not exist", "give a TOML file like models/priors/burn_logistic.toml")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"priors file {path} is not valid TOML ({exc})", "fix the syntax") from None
+    raw = load_toml(path, what="priors file")  # bounded size, UTF-8, nesting: causalsre.safeio
     try:
         return Priors.model_validate(raw)
     except ValidationError as exc:

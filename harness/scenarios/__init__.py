@@ -7,11 +7,11 @@ factors caused the incident, from which families) follows from its faults: :func
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from causalsre.errors import UserError
+from causalsre.safeio import load_toml
 from harness.config import RunConfig, parse_run_config
 from harness.faults import fault_factors
 
@@ -34,10 +34,7 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"scenario file {path} is not valid TOML ({exc})", "fix the syntax") from None
+    data = load_toml(path, what="scenario file")  # bounded size, UTF-8, nesting: causalsre.safeio
     parent = data.pop("extends", None)
     if parent is None:
         return data
