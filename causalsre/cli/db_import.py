@@ -28,15 +28,21 @@ def _write(db_path: str, batches: list, as_json: bool) -> None:
 
     created = not Path(db_path).exists()
     try:
-        con = connect_writable(db_path)
+        con = connect_writable(db_path, upgrade=False)  # an older schema is upgraded only by `db migrate`
         try:
             write_batches(con, batches)
         finally:
             con.close()
-    except Exception:
+    except Exception as exc:
+        from causalsre.errors import UserError
+        from causalsre.telemetry.failures import storage_error
+
         if created:  # a failed import into a new path leaves no empty database behind
             for leftover in (Path(db_path), Path(db_path + ".wal")):
                 leftover.unlink(missing_ok=True)
+        problem = None if isinstance(exc, UserError) else storage_error(db_path, exc)
+        if problem is not None:
+            raise problem from None  # disk full or another I/O failure: one line naming the file
         raise
     runs = [{"run_id": b.run_id, "kind": b.kind, "attached": b.attach, **b.counts()} for b in batches]
     if as_json:

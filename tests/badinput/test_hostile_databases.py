@@ -333,3 +333,14 @@ def test_harness_run_onto_a_disk_that_fills_mid_run(tiny_disk, tmp_path, capsys)
     assert code == 0, err
     info = json.loads(out)
     assert [r["status"] for r in info["run_list"]] == ["incomplete"] and info["tokens"] > 0
+
+
+@pytest.mark.parametrize("kind", sorted(DATABASES))
+def test_every_importer_refuses_a_database_it_must_not_write(kind, tmp_path, capsys):
+    # The format importers share the refusal of `db import requests`: an older schema too is upgraded only
+    # by `db migrate`, and the file stays byte-identical.
+    make, fragment = DATABASES[kind]
+    db = make(tmp_path / f"{kind}.duckdb")
+    events = tmp_path / "events.csv"
+    events.write_text("time,key,value,kind\n2026-01-01T00:00:00Z,max_num_seqs,16,config\n")
+    _refused(["db", "import", "events", str(events), "--db", str(db)], fragment, db, capsys)

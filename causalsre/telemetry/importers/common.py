@@ -232,7 +232,11 @@ def write_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> None:
             _write_one(con, batch)
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        # A full disk fails the COMMIT and DuckDB ends the transaction itself: keep the first error, not
+        # "cannot rollback" (the caller names the file: causalsre.telemetry.failures.storage_error).
+        from causalsre.telemetry.failures import rollback_quietly
+
+        rollback_quietly(con)
         raise
 
 
