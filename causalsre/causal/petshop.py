@@ -81,13 +81,6 @@ def check_dataset(data_dir: str | Path) -> Path:
     return data_dir
 
 
-def evaluate(data_dir: str | Path, progress=None, peers=None) -> dict:
-    """Leave-one-out evaluation: :func:`causalsre.causal.petshop_eval.evaluate` (re-exported here)."""
-    from causalsre.causal.petshop_eval import evaluate as _evaluate
-
-    return _evaluate(data_dir, progress=progress, peers=peers)
-
-
 def export(data_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write each incident as normal.csv, abnormal.csv and edges.csv for ``causalsre attribute``."""
     data_dir, out_dir = check_dataset(data_dir), Path(out_dir)

@@ -25,18 +25,11 @@ HARNESS_MAY_IMPORT = {
     "causalsre.telemetry",  # SCHEMA_VERSION, connect_readonly/connect_writable, migrate, schema_version
     "causalsre.telemetry.schema",  # the same functions, and remove_database
     "causalsre.telemetry.failures",  # one-line storage errors (disk full, locked file) for the writer
+    "causalsre.safeio",  # the bounded readers of user files (size, UTF-8, nesting, YAML aliases): input contract
 }
 # Known breaches, each with the work that removes it (a strict xfail below notices when it is gone).
-KNOWN_HARNESS_EXCEPTIONS = {
-    "causalsre.safeio": "harness/config.py, scenarios/ and sweep.py read TOML with causalsre.safeio.load_toml (the "
-                        "bounded reader of the input-hardening work); it belongs below both layers, e.g. in the "
-                        "engine's package beside the error type",
-}
-KNOWN_CYCLES = {
-    frozenset({"causalsre.causal.petshop", "causalsre.causal.petshop_eval"}):
-        "causal/petshop.evaluate re-exports petshop_eval.evaluate through a function-level import while "
-        "petshop_eval imports petshop (PetShop leave-one-out work); callers should import petshop_eval directly",
-}
+KNOWN_HARNESS_EXCEPTIONS: dict[str, str] = {}
+KNOWN_CYCLES: dict[frozenset, str] = {}
 # Harness modules that the analysis may import anywhere: the error class and the settings table (names,
 # bounds, graph nodes and `runs` columns of every engine setting) are shared vocabulary, like the schema.
 CONTRACT_MODULES = {"harness.engine.errors", "harness.settings", "harness.engine.settings"}
