@@ -35,7 +35,10 @@ def test_verify_replays_each_named_cause_and_ranks_by_the_measured_share(tmp_pat
     shares = [a["verified_share"] for a in causes if "verified_share" in a]
     assert shares == sorted(shares, reverse=True) and causes[0]["factor"] == "max_num_seqs"
     settings = {c["name"]: c for c in result["changes"] if c["kind"] == "setting"}
-    assert result["changes"][0]["kind"] == "setting" and settings["max_num_seqs"]["incident"] == 1
+    # In force at the incident's arrivals: 1 (a request that arrived in the instant before the push was applied
+    # may still have seen 16).
+    incident = settings["max_num_seqs"]["incident"]
+    assert result["changes"][0]["kind"] == "setting" and 1 in (incident if isinstance(incident, list) else [incident])
     assert settings["offered_rate"]["incident"] == pytest.approx(1.5 * settings["offered_rate"]["baseline"])
 
 
