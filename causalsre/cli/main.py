@@ -77,7 +77,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        damaged = _damaged_database(exc)
+        if damaged is None:
+            raise  # anything else is a bug and keeps its traceback
+        click.echo(f"error: {damaged}", err=True)
+        return 2
     return result if isinstance(result, int) else 0
+
+
+# DuckDB's errors for a file that opened but whose pages cannot be read back (damaged in the middle, cut off
+# while another process held it): the user restores the file; no analysis can go on.
+_DAMAGED = ("IOException", "SerializationException")
+
+
+def _damaged_database(exc: BaseException) -> str | None:
+    if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+        return None
+    if type(exc).__name__ not in _DAMAGED and "corrupt database file" not in str(exc).lower():
+        return None
+    first = " ".join(str(exc).split())[:200]
+    return (f"the telemetry database could not be read ({first}) (restore the file from a copy, or re-create it "
+            "with the harness or `causalsre db import`)")
 
 
 def entry_point() -> None:
