@@ -39,7 +39,9 @@ def test_verify_replays_each_named_cause_and_ranks_by_the_measured_share(tmp_pat
     # may still have seen 16).
     incident = settings["max_num_seqs"]["incident"]
     assert result["changes"][0]["kind"] == "setting" and 1 in (incident if isinstance(incident, list) else [incident])
-    assert settings["offered_rate"]["incident"] == pytest.approx(1.5 * settings["offered_rate"]["baseline"])
+    offered = settings["offered_rate"]["incident"]
+    surged = 1.5 * settings["offered_rate"]["baseline"]
+    assert any(v == pytest.approx(surged) for v in (offered if isinstance(offered, list) else [offered]))
 
 
 def test_verify_refuses_a_window_that_is_not_one_phase():
