@@ -71,8 +71,6 @@ def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table,
         recorded_ms = [decode_step_ms(con, r) for r in runs]
     verification = {"control": control, "baseline_bad_rate": base_bad, "causes": checked,
                     "speed_ratio": speed_ratio(recorded_ms, control.pop("step_ms")), "top_k": top_k}
-    for entry in checked:
-        entry.get("measured", {}).pop("step_ms", None)
     _rerank(result, checked)
     return verification
 
