@@ -49,7 +49,8 @@ def requests_frame_from_latencies(
     """
     arrivals = columns.times(arrivals)
     n = len(arrivals)
-    t0 = arrivals.min()
+    # t0 is stored as a datetime (microseconds): flooring it keeps every offset below exact in nanoseconds.
+    t0 = arrivals.min().floor("us")
     # Exact integer nanoseconds (a double holds only ~104 days of them exactly).
     arrival_ns = (arrivals - t0).to_numpy().astype("timedelta64[ns]").astype("int64")
     raw_status = status.reset_index(drop=True).astype("string").str.lower()
