@@ -99,8 +99,13 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 
 def replay_window(db_path_src: str | Path, run_id: str, window: Window, overrides: dict[str, Any] | None,
-                  db_path_out: str | Path, *, progress: bool = False) -> str:
-    """Replay ``window`` (a phase name or (start_s, end_s) from the schedule's t0) with ``overrides``."""
+                  db_path_out: str | Path, *, progress: bool = False, target: Any = None,
+                  engine: str | None = None) -> str:
+    """Replay ``window`` (a phase name or (start_s, end_s) from the schedule's t0) with ``overrides``.
+
+    With ``target`` (a :class:`harness.http_target.Target`) or ``engine="vllm"`` the replay drives that
+    server instead of the embedded engine (:func:`harness.http_run.run_http`), whatever ran the source.
+    """
     from harness.runner import run
 
     if same_file(db_path_src, db_path_out):
@@ -109,6 +114,10 @@ def replay_window(db_path_src: str | Path, run_id: str, window: Window, override
     cfg = window_config(db_path_src, run_id, window)
     if overrides:
         cfg = cfg.with_overrides(overrides)
+    if target is not None or engine is not None:
+        from harness.http_run import run_http
+
+        return run_http(cfg, db_path_out, cfg.seed, target=target, engine=engine, progress=progress)
     return run(cfg, db_path_out, seed=cfg.seed, progress=progress)
 
 

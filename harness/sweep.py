@@ -141,11 +141,29 @@ def design_configs(spec: SweepSpec, base: RunConfig) -> list[RunConfig]:
 
 
 def run_sweep(path: str | Path, db_path: str | Path, *, backend: str = "local", ray_address: str | None = None,
-              progress: bool = False) -> list[str]:
-    """Run every configuration of the sweep into ``db_path``; returns the run ids in design order."""
+              progress: bool = False, target: Any = None, engine: str | None = None) -> list[str]:
+    """Run every configuration of the sweep into ``db_path``; returns the run ids in design order.
+
+    With ``target`` (a :class:`harness.http_target.Target`) or ``engine="vllm"`` each run drives that server
+    instead of the embedded engine (:func:`harness.http_run.run_http`; vLLM is started per run with the run's
+    engine settings, so engine factors apply to it).
+    """
     spec, base = load_sweep(path)
     configs = design_configs(spec, base)
     seeds = [spec.seed + index for index in range(len(configs))]
+    if target is not None or engine is not None:
+        if backend != "local":
+            raise UserError("a sweep against a server runs locally", "drop --backend ray, or drop --target/--engine")
+        from harness.http_run import check_http_config, run_http
+
+        for cfg in configs:  # every run's faults and engine settings, refused before the first run starts
+            check_http_config(cfg, managed=engine == "vllm")
+            if engine == "vllm":
+                from harness.peers.vllm_server import vllm_args
+
+                vllm_args(cfg.engine)
+        return [run_http(cfg, db_path, seed, target=target, engine=engine, progress=progress)
+                for cfg, seed in zip(configs, seeds)]
     if backend == "local":
         from harness.runner import run
 

@@ -140,16 +140,21 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict:
 @db_option
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--ray-address", default=None, help="Ray cluster address (default: start a local Ray).")
+@target_options
 @json_option
-def sweep_command(sweep_file: str, db: str, backend: str, ray_address: str | None, as_json: bool) -> None:
+def sweep_command(sweep_file: str, db: str, backend: str, ray_address: str | None, target: str | None,
+                  model_name: str | None, engine: str, as_json: bool) -> None:
     """Run a randomized design (Latin hypercube or random) over factor levels.
 
     Example: causalsre harness sweep harness/configs/sweep_small.toml --db sweep.duckdb --backend ray
+
+    On vLLM (started per run with its engine settings): causalsre harness sweep my_sweep.toml --engine vllm --db v.duckdb
     """
     _quiet_threads()
     from harness.sweep import run_sweep
 
-    run_ids = run_sweep(sweep_file, db, backend=backend, ray_address=ray_address, progress=not as_json)
+    where = _target(target, model_name, engine)
+    run_ids = run_sweep(sweep_file, db, backend=backend, ray_address=ray_address, progress=not as_json, **where)
     _echo_runs(db, run_ids, as_json)
 
 
@@ -225,11 +230,15 @@ def suite_command(out_dir: str, seed: int, only: tuple[str, ...]) -> None:
 @click.option("--window", required=True, help="A phase name, or START_S:END_S.")
 @db_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="The intervention, e.g. engine.max_num_seqs=8.")
+@target_options
 @json_option
-def replay_command(source_db: str, run_id: str, window: str, db: str, overrides: tuple[str, ...], as_json: bool) -> None:
+def replay_command(source_db: str, run_id: str, window: str, db: str, overrides: tuple[str, ...], target: str | None,
+                   model_name: str | None, engine: str, as_json: bool) -> None:
     """Replay a recorded window's exact requests with an intervention applied.
 
     Example: causalsre harness replay incident.duckdb RUN_ID --window incident --set engine.max_num_seqs=16 --db whatif.duckdb
+
+    On a server: causalsre harness replay incident.duckdb RUN_ID --window incident --target http://127.0.0.1:8000 --model tiny --db w.duckdb
     """
     _quiet_threads()
     from causalsre.errors import UserError
@@ -242,5 +251,6 @@ def replay_command(source_db: str, run_id: str, window: str, db: str, overrides:
         except ValueError:
             raise UserError(f"bad --window {window!r}", "use a phase name or START_S:END_S") from None
         parsed = (start, end)
-    new_id = replay_window(source_db, run_id, parsed, _parse_overrides(overrides), db, progress=not as_json)
+    where = _target(target, model_name, engine)
+    new_id = replay_window(source_db, run_id, parsed, _parse_overrides(overrides), db, progress=not as_json, **where)
     _echo_runs(db, [new_id], as_json)
