@@ -17,12 +17,13 @@ from pydantic import Field, ValidationError, create_model, model_validator
 from harness.engine.config import MODEL_PRESETS, EngineConfig
 from harness.engine.errors import UserError
 from causalsre.safeio import load_toml
-from harness.engine.settings import DEVICE_PATTERN, ENGINE_SETTINGS, SETTINGS, Setting
+from harness.engine.settings import (DEVICE_PATTERN, ENGINE_SETTINGS, GOVERNOR_SETTINGS, SETTINGS,
+                                     TIER_SETTINGS, Setting)
 from harness.settings import (MAX_CONTENTION_WORKERS, MAX_DURATION_S, MAX_FACTOR, MAX_LOAD_FRACTION,
                               MAX_RATE_RPS, MAX_REQUESTS, MAX_SEED, MAX_STEP_DELAY_S, MAX_THREADS, PUSHABLE_KNOBS)
 from harness.workload_config import LengthSpec, TenantSpec, TraceSpec, WorkloadSection, _Strict
 
-__all__ = ["EngineSection", "FaultSpec", "LengthSpec", "PhaseSpec", "RunConfig", "SloSection", "TenantSpec",
+__all__ = ["EngineSection", "FaultSpec", "GovernorSection", "TierSection", "LengthSpec", "PhaseSpec", "RunConfig", "SloSection", "TenantSpec",
            "TraceSpec", "WorkloadSection", "load_run_config", "parse_run_config", "PUSHABLE_KNOBS", "FAULT_KINDS"]
 
 
@@ -46,6 +47,29 @@ def _engine_field(setting: Setting) -> tuple[Any, Any]:
 EngineSection = create_model("EngineSection", __base__=_Strict, __module__=__name__,
                              **{s.name: _engine_field(s) for s in ENGINE_SETTINGS})
 EngineSection.__doc__ = "The engine knobs; names, defaults and bounds from harness.engine.settings."
+
+
+# The [governor] section and its [[governor.tiers]]: fields and bounds from harness.engine.settings; the
+# cross-field rules (unique names, one tier per tenant, min <= max) are GovernorConfig's own.
+TierSection = create_model("TierSection", __base__=_Strict, __module__=__name__,
+                           name=(str, Field(min_length=1)), tenants=(list[str], Field(default_factory=list)),
+                           **{s.name: _engine_field(s) for s in TIER_SETTINGS})
+TierSection.__doc__ = "One tier: tenants, criticality (0 = most critical), SLO thresholds, protected, vtc weight."
+
+
+class _GovernorChecks(_Strict):
+    @model_validator(mode="after")
+    def _check(self) -> "_GovernorChecks":
+        from harness.engine.governor.config import GovernorConfig
+
+        GovernorConfig.from_dict(self.model_dump())   # UserError (a ValueError) becomes the config's error
+        return self
+
+
+GovernorSection = create_model("GovernorSection", __base__=_GovernorChecks, __module__=__name__,
+                               tiers=(list[TierSection], Field(default_factory=list)),
+                               **{s.name: _engine_field(s) for s in GOVERNOR_SETTINGS})
+GovernorSection.__doc__ = "The budget governor: tiers and its parameters (docs/methods/governor.md)."
 
 
 FAULT_KINDS = ("config_push", "kv_shrink", "step_delay", "fewer_threads", "cpu_contention",
@@ -127,6 +151,7 @@ class RunConfig(_Strict):
     faults: list[FaultSpec] = []
     phases: list[PhaseSpec] = []
     slo: SloSection = SloSection()
+    governor: GovernorSection | None = None        # tiers for policy vtc/edf/budget (docs/methods/governor.md)
     calibrated_capacity_rps: float | None = None   # filled in when load_fraction was resolved
 
     @model_validator(mode="after")
@@ -147,7 +172,21 @@ class RunConfig(_Strict):
                 raise ValueError("a tenant_flood load_fraction needs workload.load_fraction (a calibrated run)")
         self._check_work()
         self._check_engine_memory()
+        self._check_governor()
         return self
+
+    def _check_governor(self) -> None:
+        """edf and budget need tiers (deadlines, budgets); so does a push to them."""
+        pushed = [f.knobs.get("policy") for f in self.faults if f.kind == "config_push" and f.knobs]
+        for policy in [self.engine.policy, *pushed]:
+            if policy in ("edf", "budget") and self.governor is None:
+                raise ValueError(f"policy '{policy}' needs a [governor] section with [[governor.tiers]]")
+
+    def governor_config(self):
+        """The engine's GovernorConfig, or None without a [governor] section."""
+        from harness.engine.governor.config import GovernorConfig
+
+        return None if self.governor is None else GovernorConfig.from_dict(self.governor.model_dump())
 
     def _check_engine_memory(self) -> None:
         """The engine's own checks (the KV cache against this machine's memory) for the base config and for

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 from harness.engine.errors import UserError
 
-POLICIES = ("fcfs", "priority", "sjf")
+# fcfs, priority (vLLM's), sjf, vtc (virtual token counter), edf (TTFT deadline), budget (the governor);
+# vtc, edf and budget read tiers from a GovernorConfig (harness.engine.governor), see docs/methods/governor.md.
+POLICIES = ("fcfs", "priority", "sjf", "vtc", "edf", "budget")
+GOVERNED_POLICIES = ("vtc", "edf", "budget")   # policies whose order comes from harness.engine.governor
 BATCHING_MODES = ("decode_first", "prefill_first")
 DTYPES = ("float32", "bfloat16", "float16")
 DEVICE_PATTERN = r"^(cpu|cuda(:[0-9]{1,2})?)$"   # cpu, cuda, cuda:N
@@ -164,3 +167,36 @@ ENGINE_SETTINGS: tuple[Setting, ...] = (
 SETTINGS: dict[str, Setting] = {s.name: s for s in ENGINE_SETTINGS}
 # Knobs that may change while the engine runs (a config push); the rest fix the model and its memory layout.
 LIVE_KNOBS: tuple[str, ...] = tuple(s.name for s in ENGINE_SETTINGS if s.live)
+
+
+# The governor's own parameters (the run TOML's [governor] section, harness.engine.governor.GovernorConfig).
+# Not engine knobs: they are no graph nodes and never pushed; their values are in runs.config_json and every
+# control action records the parameters it changed.
+_G = {"family": "governor", "graph": None, "excluded": "a governor parameter: its actions are in control_actions"}
+GOVERNOR_SETTINGS: tuple[Setting, ...] = (
+    Setting("buffer_share", "float", 0.1, doc="share of max_num_seqs held for protected tiers", low=0.0,
+            high=0.9, **_G),
+    Setting("margin", "float", 0.25, doc="shed sheddable tiers when a protected tier's remaining budget is below",
+            low=0.0, high=1.0, **_G),
+    Setting("short_window_s", "float", 30.0, doc="short burn-rate window, seconds", low=0, low_open=True,
+            high=86_400.0, **_G),
+    Setting("long_window_s", "float", 300.0, doc="long burn-rate window, seconds", low=0, low_open=True,
+            high=30 * 86_400.0, **_G),
+    Setting("page_burn", "float", 14.4, doc="burn rate at which a page would fire (both windows)", low=0,
+            low_open=True, high=1e6, **_G),
+    Setting("min_max_num_seqs", "int", 2, doc="lowest max_num_seqs the governor may set", low=1, high=65_536, **_G),
+    Setting("max_max_num_seqs", "int", 32, doc="highest max_num_seqs the governor may set", low=1, high=65_536, **_G),
+    Setting("min_batched_tokens", "int", 64, doc="lowest max_num_batched_tokens the governor may set", low=1,
+            high=1_048_576, **_G),
+    Setting("max_batched_tokens", "int", 512, doc="highest max_num_batched_tokens the governor may set", low=1,
+            high=1_048_576, **_G),
+)
+TIER_SETTINGS: tuple[Setting, ...] = (
+    Setting("criticality", "int", 0, doc="0 = most critical", low=0, high=1000, **_G),
+    Setting("objective", "float", 0.99, doc="SLO target (good share)", low=0, low_open=True, high=0.999999, **_G),
+    Setting("ttft_s", "float", 1.0, doc="good iff ttft <= ttft_s (and tpot, and finished ok)", low=0,
+            low_open=True, high=86_400.0, **_G),
+    Setting("tpot_s", "float", 0.25, doc="good iff tpot <= tpot_s", low=0, low_open=True, high=86_400.0, **_G),
+    Setting("protected", "bool", False, doc="never shed", **_G),
+    Setting("weight", "float", 1.0, doc="vtc weight (share of service)", low=0, low_open=True, high=1e6, **_G),
+)
