@@ -152,8 +152,12 @@ class FaultInjector:
             changed = {k: v for k, v in state.items() if v != self.current.get(k)}
             self._apply(changed, now_ns)
             at_ns = self.engine.now_ns()
+            # Recorded at the scheduled instant, not the apply instant a few ms later: the runner polls the
+            # injector before it admits the arrivals that fell due, so every request scheduled at or after t runs
+            # under the new value, and "the value in force at a request's arrival" is then exactly right.
+            scheduled_ns = self.offset_ns + int(t * 1e9)
             for name, value in changed.items():
-                self._record(name, at_ns, value)
+                self._record(name, scheduled_ns, value)
             self.current = state
             self._start_faults(t, at_ns)
 
