@@ -1,10 +1,11 @@
-"""Testing the graph against data, learning one from data, drawing it.
+"""Testing the graph against data and learning one from data.
 
 ``check`` tests the local Markov conditions the graph implies (every node is independent of its
 non-descendants given its parents) with a rank partial-correlation test (Fisher z on Spearman-ranked data),
 so hundreds of tests finish in seconds; a failed test names a dependence the graph does not explain.
 ``learn`` runs pgmpy's PC (conditional-independence search) or hill climbing with a Gaussian BIC score,
-with the tier rule as forbidden edges, and compares the result with the spec.
+with the tier rule as forbidden edges, and compares the result with the spec. (Drawing the graph:
+``causalsre.report.plots.draw_graph``.)
 """
 
 from __future__ import annotations
@@ -112,25 +113,3 @@ def learn_graph(table: pd.DataFrame, graph: GraphSpec, method: str = "pc", max_r
                                                               if e not in spec_edges and e[::-1] not in spec_edges],
             "only_in_spec": sorted(e for e in spec_edges if e not in found),
             "undirected": sorted(undirected)}
-
-
-def draw_graph(graph: GraphSpec, out_path: str) -> None:
-    """Draw the graph in tiers (roots left, outcomes right), coloured by family."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    nx_graph = graph.to_networkx()
-    for node in nx_graph:
-        nx_graph.nodes[node]["layer"] = TIER[graph.nodes[node].role]
-    position = nx.multipartite_layout(nx_graph, subset_key="layer")
-    colours = {"batching": "#4c72b0", "hardware": "#dd8452", "workload": "#55a868", "outcome": "#c44e52"}
-    figure, axis = plt.subplots(figsize=(14, 10))
-    nx.draw_networkx(nx_graph, position, ax=axis, node_color=[colours[graph.nodes[n].family] for n in nx_graph],
-                     font_size=7, node_size=700, arrowsize=8, edge_color="#999999", width=0.6)
-    axis.set_title(f"causal graph {graph.source} (blue batching, orange hardware, green workload, red outcome)")
-    axis.axis("off")
-    figure.tight_layout()
-    figure.savefig(out_path, dpi=120)
-    plt.close(figure)

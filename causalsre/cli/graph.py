@@ -6,19 +6,22 @@ import json
 
 import click
 
-_WINDOW_HELP = "Restrict to a window: START/END, run:<id>, phase:<name>[@run] (default: every request)."
+from causalsre.cli.options import DB, GRAPH, SEED, SLO_NAME, json_option, window_option
+from causalsre.windows import FORMS
+
+_WINDOW = window_option(required=False, help=f"Restrict to a window: {FORMS} (default: every request).")
 
 
-def _table(db_path, graph, window_text, slo_path):
+def _table(db_path, graph, window_text, slo_path, slo_name=None):
     from causalsre.causal import build_analysis_table
     from causalsre.telemetry import connect_readonly
     from causalsre.windows import Window, parse_window
 
     slo = None
     if slo_path:
-        from causalsre.slo import load_slos
+        from causalsre.whatif.context import pick_slo
 
-        slo = load_slos(slo_path)[0]
+        slo = pick_slo(slo_path, slo_name)
     con = connect_readonly(db_path)
     try:
         window = parse_window(window_text, con) if window_text else Window(label="all requests")
@@ -33,14 +36,15 @@ def graph() -> None:
 
 
 @graph.command("check")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry DuckDB file.")
-@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Graph spec (YAML).")
-@click.option("--window", "window_text", default=None, help=_WINDOW_HELP)
+@DB
+@GRAPH
+@_WINDOW
 @click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=None, help="SLO deciding is_bad.")
+@SLO_NAME
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True, help="Family-wise level (Bonferroni).")
-@click.option("--json", "as_json", is_flag=True)
-def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
-    """Test the independences the graph implies; list those the data contradicts.
+@json_option()
+def check(db_path, graph_path, window_text, slo_path, slo_name, alpha, as_json):
+    """Test the independences the graph implies; list those the data contradicts. Exit 1 when any fails.
 
     Example: causalsre graph check --db datasets/cpu-tiny/suite.duckdb --graph models/serving.yaml
     """
@@ -49,10 +53,16 @@ def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
     from causalsre.causal.structure import check_graph
 
     spec = load_graph(graph_path or DEFAULT_GRAPH)
-    result = check_graph(_table(db_path, spec, window_text, slo_path), spec, alpha=alpha)
+    result = check_graph(_table(db_path, spec, window_text, slo_path, slo_name), spec, alpha=alpha)
     if as_json:
         click.echo(json.dumps(result, indent=2))
-        return
+    else:
+        _echo_check(result)
+    if result["failed"]:
+        raise click.exceptions.Exit(1)  # a check that found a problem (docs/cli.md: exit codes)
+
+
+def _echo_check(result: dict) -> None:
     click.echo(f"{result['tests']} implied independences tested on {result['rows']} requests "
                f"({len(result['skipped_constant'])} constant nodes skipped); {len(result['failed'])} fail")
     for t in result["failed"]:
@@ -62,12 +72,12 @@ def check(db_path, graph_path, window_text, slo_path, alpha, as_json):
 
 
 @graph.command("learn")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry DuckDB file.")
+@DB
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Spec to diff against.")
-@click.option("--window", "window_text", default=None, help=_WINDOW_HELP)
+@_WINDOW
 @click.option("--method", type=click.Choice(["pc", "hill-climb"]), default="pc", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@SEED
+@json_option()
 def learn(db_path, graph_path, window_text, method, seed, as_json):
     """Learn a structure with pgmpy under the tier rule and print it as a diff against the spec.
 
@@ -91,20 +101,23 @@ def learn(db_path, graph_path, window_text, method, seed, as_json):
 
 
 @graph.command("show")
-@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Graph spec (YAML).")
+@GRAPH
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg).")
-def show(graph_path, out_path):
+@json_option('Print {"wrote": PATH, "nodes": N, "edges": N} as JSON.')
+def show(graph_path, out_path, as_json):
     """Draw the graph, roots left and outcomes right, coloured by family.
 
     Example: causalsre graph show --out graph.png
     """
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
-    from causalsre.causal.structure import draw_graph
-
-    from causalsre.slo.plot import check_image_path
+    from causalsre.report.palette import check_image_path
+    from causalsre.report.plots import draw_graph
 
     check_image_path(out_path, "--out")  # before drawing: a typo must not cost the work, nor a traceback
     spec = load_graph(graph_path or DEFAULT_GRAPH)
     draw_graph(spec, out_path)
+    if as_json:
+        click.echo(json.dumps({"wrote": out_path, "nodes": len(spec.nodes), "edges": len(spec.edges)}))
+        return
     click.echo(f"wrote {out_path}")

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from causalsre.cli.options import DB, json_option
 from causalsre.errors import UserError
 
 GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
@@ -19,7 +20,7 @@ def slo() -> None:
 @slo.command("check")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--alert-windows", type=click.Path(dir_okay=False), help="Sloth AlertWindows YAML to alert with.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @click.option("--strict", is_flag=True, help="Exit with code 1 when there are warnings.")
 def check(spec: str, alert_windows: str | None, as_json: bool, strict: bool) -> None:
     """Validate an OpenSLO v1 spec: errors exit with code 2, warnings are printed.
@@ -103,10 +104,10 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 
 
 @slo.command("report")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry database.")
+@DB
 @click.option("--slo", "spec", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
 @click.option("--at", help="Evaluate at this ISO time (UTC, years 1970..2200); default: the latest request.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the burn-rate figure (PNG).")
 @click.option("--group-by", multiple=True, type=click.Choice(GROUP_CHOICES), help="Report per group too.")
 @click.option("--where", "where_pairs", multiple=True,
@@ -118,11 +119,16 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write a self-contained report (.html or .md) with the plots inline.")
+@click.option("--fail-on-alert", is_flag=True,
+              help="Exit with code 1 when any burn-rate alert fires (of an SLO or of a --group-by group): a CI gate.")
 def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_windows, min_events, resolution,
-           out_path):
+           out_path, fail_on_alert):
     """Error budget, burn rate and multiwindow alerts of each SLO in SPEC over the database.
 
     Example: causalsre slo report --db telemetry.duckdb --slo slos.yaml --json --plot burn.png
+
+    In CI (the job fails while an alert fires; the report is still printed):
+    causalsre slo report --db telemetry.duckdb --slo slos.yaml --fail-on-alert
     """
     from causalsre.slo import load_slos
     from causalsre.slo.columns import database_columns
@@ -131,7 +137,7 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
     from causalsre.telemetry import connect_readonly
 
     if plot_path:
-        from causalsre.slo.plot import check_image_path
+        from causalsre.report.palette import check_image_path
 
         check_image_path(plot_path, "--plot")
     if out_path:
@@ -149,7 +155,7 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
     finally:
         con.close()
     if plot_path:
-        from causalsre.slo.plot import plot_timelines
+        from causalsre.report.figures import plot_timelines
 
         plot_timelines(timelines, plot_path, windows)
     if out_path:
@@ -167,6 +173,22 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
     for written in (plot_path, out_path):
         if written and not as_json:
             click.echo(f"wrote {written}")
+    firing = firing_alerts(reports)
+    if fail_on_alert and firing:
+        if not as_json:
+            click.echo(f"{len(firing)} alert(s) firing: {', '.join(firing[:5])}", err=True)
+        raise click.exceptions.Exit(1)  # an alert fired (docs/cli.md: exit codes)
+
+
+def firing_alerts(reports: list[dict]) -> list[str]:
+    """``SLO[group] severity`` of every firing alert, of each SLO and each of its groups."""
+    out = []
+    for item in reports:
+        for label, row in [(item["name"], item)] + [
+                (item["name"] + "[" + ",".join(f"{k}={v}" for k, v in g["group"].items()) + "]", g)
+                for g in item.get("groups", [])]:
+            out += [f"{label} {a['severity']}" for a in row.get("alerts", []) if a.get("firing")]
+    return out
 
 
 def _fmt(value, spec: str = ".4g") -> str:

@@ -6,12 +6,10 @@ is written for a reader who has not seen the tool before (a manager reading a po
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from causalsre.report import plots
-from causalsre.report.document import Figure, Section, Table
+from causalsre.report import figures, plots
+from causalsre.report.document import Section, Table
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -67,19 +65,8 @@ def slo_section(reports: list[dict], timelines: list[tuple[Any, Any]] | None = N
                 caption=f"{report['name']}: multiwindow multi-burn-rate alerts (both windows must exceed the "
                         "threshold)"))
     if timelines:
-        section.figures.append(_slo_figure(timelines, alert_windows))
+        section.figures.append(figures.slo_timelines(timelines, alert_windows))
     return section
-
-
-def _slo_figure(timelines, alert_windows) -> Figure:
-    from causalsre.slo.plot import plot_timelines
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = plot_timelines(timelines, Path(folder) / "burn.png", alert_windows)
-        png = Path(path).read_bytes()
-    return Figure(png, "Burn rate over each alert window with its threshold (dashed), and the error budget "
-                       "remaining (below zero: the SLO is breached for the period).",
-                  "Burn-rate timeline and budget burn-down")
 
 
 # --- postmortem ----------------------------------------------------------------------------------------

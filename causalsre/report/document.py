@@ -24,11 +24,9 @@ class Figure:
 
     @classmethod
     def from_matplotlib(cls, fig, caption: str, alt: str = "") -> "Figure":
-        import matplotlib.pyplot as plt
-
+        """PNG of a matplotlib figure, rendered in memory (no pyplot, no temporary file, no backend change)."""
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
         return cls(buffer.getvalue(), caption, alt or caption)
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import re
 
 import numpy as np
@@ -11,19 +10,21 @@ import pytest
 
 from causalsre.errors import UserError
 from causalsre.report import Report, Section, Table, write_report
-from causalsre.report import plots
+from causalsre.report import figures, plots
+from causalsre.report.document import Figure
 
 EVIL = "<script>alert(1)</script>"
 
 
 def _report() -> Report:
-    times = [dt.datetime(2026, 1, 1) + dt.timedelta(minutes=i) for i in range(60)]
     section = Section(
         "Attribution",
         paragraphs=[f"Factor {EVIL} burned the budget."],
         tables=[Table(["factor", "contribution"], [[EVIL, 0.12345], ["arrival_rate", None]])],
         figures=[
-            plots.burn_rate_timeline(times, [0.5] * 30 + [20.0] * 30, [("page", 14.4), ("ticket", 6.0)]),
+            Figure.from_matplotlib(figures.whatif_figure(
+                {"observed": 20.0, "intervention": {"max_num_seqs": 16}, "window": EVIL, "verified": None,
+                 "predicted": {"gcm": {"burn_rate": 0.5, "low": 0.1, "high": 3.0}}}), f"what-if {EVIL}"),
             plots.attribution_bars([
                 {"factor": EVIL, "family": "workload", "contribution": 0.12, "ci_low": 0.08, "ci_high": 0.15},
                 {"factor": "max_num_seqs", "family": "batching", "contribution": 0.02, "ci_low": -0.01,
