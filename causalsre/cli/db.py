@@ -9,9 +9,11 @@ from pathlib import Path
 import click
 
 from causalsre.cli import db_import
+from causalsre.cli.options import DB_PATH, db_option, echo_json, json_option, legacy_path, one_db
 from causalsre.errors import UserError
 
-DB_PATH = click.Path(dir_okay=False)
+# `db *` takes the database as --db FILE like every command; the old positional PATH still works (hidden).
+_DB = db_option(required=False, name="db_opt")
 
 
 @click.group()
@@ -20,55 +22,69 @@ def db() -> None:
 
 
 @db.command("init")
-@click.argument("path", type=DB_PATH)
-def init(path: str) -> None:
-    """Create a telemetry database at PATH (or migrate an existing one) to the current schema.
+@legacy_path()
+@_DB
+@json_option('Print {"db", "schema_version", "created"} as JSON.')
+def init(path: str | None, db_opt: str | None, as_json: bool) -> None:
+    """Create a telemetry database (or migrate an existing one) to the current schema.
 
-    Example: causalsre db init telemetry.duckdb
+    Example: causalsre db init --db telemetry.duckdb
     """
     from causalsre.telemetry import SCHEMA_VERSION, connect_writable
 
+    path = one_db(db_opt, path, "db init")
+    created = not Path(path).exists()
     connect_writable(path).close()
+    if as_json:
+        echo_json({"db": path, "schema_version": SCHEMA_VERSION, "created": created})
+        return
     click.echo(f"{path}: schema version {SCHEMA_VERSION}")
 
 
 @db.command("migrate")
-@click.argument("path", type=DB_PATH)
-def migrate_command(path: str) -> None:
-    """Migrate an existing database at PATH forward to the current schema version.
+@legacy_path()
+@_DB
+@json_option('Print {"db", "from_version", "schema_version", "migrated"} as JSON.')
+def migrate_command(path: str | None, db_opt: str | None, as_json: bool) -> None:
+    """Migrate an existing database forward to the current schema version.
 
     The only command that upgrades an older schema in place; another application's database is refused
     unchanged.
 
-    Example: causalsre db migrate old.duckdb
+    Example: causalsre db migrate --db old.duckdb
     """
     from causalsre.telemetry.schema import SCHEMA_VERSION, connect_writable, inspect_database
 
+    path = one_db(db_opt, path, "db migrate")
     if not Path(path).exists():
-        raise UserError(f"database {path} does not exist", "create one with `causalsre db init PATH`")
+        raise UserError(f"database {path} does not exist", "create one with `causalsre db init --db FILE`")
     # Classified read-only first: another application's database (or one of a newer schema) is refused
     # before anything is written; this is the one command that upgrades an older schema in place.
     state = inspect_database(path)
     before = state.version if state is not None else 0
     connect_writable(path, create=False, upgrade=True).close()
     applied = before < SCHEMA_VERSION
-    if applied:
+    if as_json:
+        echo_json({"db": path, "from_version": before, "schema_version": SCHEMA_VERSION, "migrated": applied})
+    elif applied:
         click.echo(f"{path}: migrated from schema version {before} to {SCHEMA_VERSION}")
     else:
         click.echo(f"{path}: already at schema version {SCHEMA_VERSION}")
 
 
 @db.command("info")
-@click.argument("path", type=DB_PATH)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def info(path: str, as_json: bool) -> None:
-    """Runs, requests, time span and schema version of the database at PATH.
+@legacy_path()
+@_DB
+@json_option()
+def info(path: str | None, db_opt: str | None, as_json: bool) -> None:
+    """Runs, requests, time span and schema version of the database.
 
-    Example: causalsre db info telemetry.duckdb --json
+    Example: causalsre db info --db telemetry.duckdb --json
     """
     from causalsre.telemetry import connect_readonly
     from causalsre.telemetry.inspect import database_info
 
+    path = one_db(db_opt, path, "db info")
     con = connect_readonly(path)
     try:
         summary = _reading(path, database_info, con)
@@ -87,16 +103,18 @@ def info(path: str, as_json: bool) -> None:
 
 
 @db.command("check")
-@click.argument("path", type=DB_PATH)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def check(path: str, as_json: bool) -> None:
+@legacy_path()
+@_DB
+@json_option()
+def check(path: str | None, db_opt: str | None, as_json: bool) -> None:
     """Check schema version, required tables and data invariants; exit 1 when a problem is found.
 
-    Example: causalsre db check telemetry.duckdb
+    Example: causalsre db check --db telemetry.duckdb
     """
     from causalsre.telemetry import connect_readonly
     from causalsre.telemetry.inspect import check_database
 
+    path = one_db(db_opt, path, "db check")
     con = connect_readonly(path, check_version=False)
     try:
         result = _reading(path, check_database, con)
@@ -127,19 +145,22 @@ def _reading(path: str, read, con):
 
 
 @db.command("export")
-@click.argument("path", type=DB_PATH)
+@legacy_path()
+@_DB
 @click.option("--parquet", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write <table>/run_id=<id>/part-0.parquet into.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty folder.")
-def export(path: str, out_dir: str, overwrite: bool) -> None:
+@json_option('Print {"db", "parquet", "rows": {table: count}} as JSON.')
+def export(path: str | None, db_opt: str | None, out_dir: str, overwrite: bool, as_json: bool) -> None:
     """Export every table (and request_metrics) to Hive-partitioned Parquet for Spark, Trino or DuckDB.
 
-    Example: causalsre db export telemetry.duckdb --parquet out/parquet
+    Example: causalsre db export --db telemetry.duckdb --parquet out/parquet
     """
     from causalsre.telemetry import connect_readonly
     from causalsre.telemetry.export import export_parquet
     from causalsre.telemetry.failures import storage_error
 
+    path = one_db(db_opt, path, "db export")
     con = connect_readonly(path)
     created = not Path(out_dir).exists()
     try:
@@ -153,6 +174,9 @@ def export(path: str, out_dir: str, overwrite: bool) -> None:
         raise failure from None
     finally:
         con.close()
+    if as_json:
+        echo_json({"db": path, "parquet": out_dir, "rows": dict(written)})
+        return
     rows = ", ".join(f"{table} {count}" for table, count in written.items() if count)
     click.echo(f"wrote {out_dir}: {rows or 'no rows'}")
 
@@ -172,7 +196,7 @@ def _close_quietly(con) -> None:
         pass
 
 
-def _import(file: str, db_path: str, name: str | None, importer_name: str) -> None:
+def _import(file: str, db_path: str, name: str | None, importer_name: str, as_json: bool = False) -> None:
     from causalsre.telemetry import connect_writable, imports
     from causalsre.telemetry.failures import storage_error
     from causalsre.telemetry.schema import remove_database
@@ -184,6 +208,7 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str) -> No
     try:
         run_id = importer(con, file, name=name)
         count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
+        kind = con.execute("SELECT kind FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
     except Exception as exc:
         _close_quietly(con)
         if created:  # a failed import into a new path leaves no empty database behind
@@ -193,6 +218,9 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str) -> No
             raise failure from None
         raise
     _close_quietly(con)
+    if as_json:  # the same shape as the other importers' --json
+        echo_json({"db": db_path, "runs": [{"run_id": run_id, "kind": kind, "attached": False, "requests": count}]})
+        return
     click.echo(f"imported {count} requests from {file} into {db_path} as run {run_id}")
 
 
@@ -200,7 +228,8 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str) -> No
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--db", "db_path", required=True, type=DB_PATH, help="Telemetry database (created if missing).")
 @click.option("--name", default=None, help="Label for the run (default: the file name).")
-def import_requests(file: str, db_path: str, name: str | None) -> None:
+@json_option("Print the new run id and row count as JSON.")
+def import_requests(file: str, db_path: str, name: str | None, as_json: bool) -> None:
     """Import a per-request CSV or Parquet file.
 
     Columns: arrival_time (ISO 8601 or epoch seconds, 1970 to 2200), ttft_s, e2e_s, prompt_tokens,
@@ -212,7 +241,7 @@ def import_requests(file: str, db_path: str, name: str | None) -> None:
 
     Example: causalsre db import requests prod.csv --db telemetry.duckdb
     """
-    _import(file, db_path, name, "import_requests_file")
+    _import(file, db_path, name, "import_requests_file", as_json)
 
 
 # Importers for what a deployment has (causalsre/cli/db_import.py), one line each.
@@ -221,3 +250,4 @@ import_group.add_command(db_import.prometheus)
 import_group.add_command(db_import.otel)
 import_group.add_command(db_import.guidellm)
 import_group.add_command(db_import.events)
+import_group.add_command(db_import.table)

@@ -1,4 +1,4 @@
-"""`causalsre db import vllm-bench|prometheus|otel|guidellm|events FILE... --db DB [--json]`.
+"""`causalsre db import vllm-bench|prometheus|otel|guidellm|events|table FILE... --db DB [--json]`.
 
 Each command reads and checks every file before it opens the database, then writes everything in one
 transaction (:func:`causalsre.telemetry.importers.common.write_batches`); a bad file changes nothing.
@@ -16,10 +16,10 @@ FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_oka
 
 
 def _common(command):
-    command = click.option("--json", "as_json", is_flag=True, help="Print the run ids and row counts as JSON.")(command)
-    command = click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-                           help="Telemetry database (created if missing).")(command)
-    return command
+    from causalsre.cli.options import db_option, json_option
+
+    command = json_option("Print the run ids and row counts as JSON.")(command)
+    return db_option("Telemetry database (created if missing).")(command)
 
 
 def _write(db_path: str, batches: list, as_json: bool) -> None:
@@ -139,3 +139,56 @@ def events(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | No
     from causalsre.telemetry.importers import events as importer
 
     _write(db_path, [importer.parse(list(files), run_id=run_id, name=name)], as_json)
+
+
+@click.command("table")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_common
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
+              help="The file's column COLUMN holds FIELD (repeatable), e.g. --map latency_ms=e2e_s.")
+@click.option("--unit", "units", multiple=True, metavar="FIELD=UNIT",
+              help="FIELD is in UNIT: s, ms or us (ttft_s, e2e_s, tpot_s; arrival_time as epoch numbers).")
+@click.option("--name", default=None, help="Label for the run (default: the file name).")
+def table(file: str, db_path: str, as_json: bool, maps: tuple[str, ...], units: tuple[str, ...],
+          name: str | None) -> None:
+    """Import any per-request CSV/Parquet file, naming which column is which field and its unit.
+
+    Fields: arrival_time, ttft_s, e2e_s, prompt_tokens, output_tokens, status (required), tpot_s, tenant,
+    priority, request_id, target_output_tokens, finish_reason, num_preemptions (docs/importers/table.md).
+    Columns already named like a field need no --map; every other column is kept as a request attribute
+    (a factor for the postmortem, e.g. gpu_type). A bad mapping is one line, exit 2, nothing written.
+
+    Example: causalsre db import table gateway.csv --db t.duckdb --map ts=arrival_time --map first_token_ms=ttft_s --map latency_ms=e2e_s --unit ttft_s=ms --unit e2e_s=ms --map in_tok=prompt_tokens --map out_tok=output_tokens --map result=status
+    """
+    from causalsre.telemetry import connect_writable
+    from causalsre.telemetry.failures import storage_error
+    from causalsre.telemetry.importers.table import check_mapping, import_table, parse_pairs
+    from causalsre.telemetry.imports import _read_table
+
+    mapping, unit_map = parse_pairs(maps, "--map"), parse_pairs(units, "--unit")
+
+    frame, _ = _read_table(Path(file))  # a bad file or mapping fails here, before the database is opened
+    check_mapping(mapping, unit_map, list(frame.columns), Path(file).name)
+    created = not Path(db_path).exists()
+    try:
+        con = connect_writable(db_path, upgrade=False)  # an older schema is upgraded only by `db migrate`
+        try:
+            run_id = import_table(con, file, mapping=mapping, units=unit_map, name=name)
+            count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
+        finally:
+            con.close()
+    except Exception as exc:
+        from causalsre.errors import UserError
+
+        if created:  # a failed import into a new path leaves no empty database behind
+            for leftover in (Path(db_path), Path(db_path + ".wal")):
+                leftover.unlink(missing_ok=True)
+        problem = None if isinstance(exc, UserError) else storage_error(db_path, exc)
+        if problem is not None:
+            raise problem from None
+        raise
+    if as_json:
+        click.echo(json.dumps({"db": db_path, "runs": [{"run_id": run_id, "kind": "import-table",
+                                                         "requests": count}]}, indent=2))
+        return
+    click.echo(f"imported {count} requests from {file} into {db_path} as run {run_id}")
