@@ -43,6 +43,8 @@ RUNS_THE_HARNESS = {
     "causalsre.causal.verify": "replays the incident with each named cause reverted (postmortem --verify)",
     "causalsre.evaluation.generate": "records random scenario suites with the harness",
     "causalsre.evaluation.ranges": "the documented ranges are the harness's own knob and fault sets",
+    "causalsre.evaluation.govern": "runs every scheduling policy on the same requests (eval govern)",
+    "causalsre.evaluation.govern_traffic": "builds and calibrates eval govern's traffic with the harness",
 }
 
 

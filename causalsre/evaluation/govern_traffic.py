@@ -1,0 +1,173 @@
+"""The traffic of ``causalsre eval govern``: three tiers as tenants, two workloads, calibrated to this machine.
+
+Every policy of one (workload, load, seed) case runs on the same requests: the schedule is built once, here,
+and handed to each run as an explicit request list (``workload.requests``), and the recorded requests are
+hashed afterwards (:func:`recorded_requests_hash`) so the evaluation can check that they really were the same.
+
+Calibration, once per workload per evaluation:
+- capacity: :func:`harness.capacity.calibrate_capacity` on the workload's lengths (the trace's own lengths,
+  as an empirical distribution, for the trace workload); a load of 1.3 offers 1.3 x that many requests/s;
+- latency objectives: one FCFS run at 0.5x capacity; each tier's TTFT (TPOT) threshold is
+  ``LATENCY_FACTOR`` x the 99.5th percentile (the strictest tier's objective) of the TTFT (TPOT) of the
+  requests that finished ok, so the engine meets every tier's objective at half load by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from causalsre.errors import UserError
+
+# (name, share of traffic, objective, criticality (0 = most critical), protected). Priorities follow
+# criticality, so vLLM's priority policy serves premium first.
+TIERS = (("premium", 0.10, 0.995, 0, True), ("standard", 0.30, 0.99, 1, True), ("free", 0.60, 0.95, 2, False))
+WORKLOADS = ("gamma", "azure")
+DEFAULT_TRACE = "../shared/traces/AzureLLMInferenceTrace_conv.csv"
+CALIBRATION_LOAD = 0.5
+LATENCY_QUANTILE = 0.995   # the strictest tier's objective
+LATENCY_FACTOR = 2.0       # headroom over that quantile at half load (a shared machine is noisy)
+GAMMA_BURSTINESS = 0.25    # gamma gap shape: coefficient of variation 2 (Poisson is 1)
+TRACE_SEED_OFFSET_S = 900  # each seed replays the trace from a different quarter-hour
+TRACE_LENGTHS = {"length_scale": 0.25, "max_prompt_tokens": 512, "max_output_tokens": 64}
+GOVERNOR = {"buffer_share": 0.1, "margin": 0.25}
+
+
+def engine_section(policy: str) -> dict[str, Any]:
+    """The engine every run uses: the tiny model on one thread, sized like the shipped scenarios."""
+    return {"model": "tiny", "device": "cpu", "dtype": "float32", "num_threads": 1, "max_num_seqs": 16,
+            "max_num_batched_tokens": 256, "enable_chunked_prefill": True, "chunk_size": 64, "policy": policy,
+            "batching_mode": "decode_first", "num_kv_blocks": 256, "block_size": 16, "max_queue_len": 64,
+            "request_timeout_s": 20.0}
+
+
+def tenants() -> list[dict[str, Any]]:
+    return [{"name": name, "weight": share, "priority": crit} for name, share, _, crit, _ in TIERS]
+
+
+def governor_section(thresholds: dict[str, float]) -> dict[str, Any]:
+    """The ``[governor]`` run-TOML section (helper A's format): one tier per tenant."""
+    tiers = [{"name": name, "tenants": [name], "criticality": crit, "objective": objective,
+              "ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "protected": protected,
+              "weight": 1.0} for name, _, objective, crit, protected in TIERS]
+    return dict(GOVERNOR, tiers=tiers)
+
+
+def trace_lengths(trace_path: str | Path) -> tuple[list[int], list[int]]:
+    """The trace's prompt and output lengths after the same scaling and truncation as its replay."""
+    from harness.traces import read_trace
+
+    frame = read_trace(trace_path)
+    scale = TRACE_LENGTHS["length_scale"]
+    prompt = np.clip(np.rint(frame["prompt"].to_numpy() * scale), 1, TRACE_LENGTHS["max_prompt_tokens"])
+    output = np.clip(np.rint(frame["output"].to_numpy() * scale), 1, TRACE_LENGTHS["max_output_tokens"])
+    return prompt.astype(int).tolist(), output.astype(int).tolist()
+
+
+def _empirical(values: list[int]) -> dict[str, Any]:
+    unique, counts = np.unique(np.asarray(values), return_counts=True)
+    return {"dist": "empirical", "values": unique.tolist(), "weights": counts.astype(float).tolist(),
+            "max": int(unique.max())}
+
+
+def workload_lengths(workload: str, trace_path: str | Path | None) -> dict[str, Any]:
+    """The ``prompt``/``output`` length specs of a workload (what capacity is calibrated on)."""
+    if workload == "gamma":
+        return {"prompt": {"dist": "lognormal", "mean": 96, "sigma": 0.5, "min": 8, "max": 1536},
+                "output": {"dist": "uniform", "low": 16, "high": 48}}
+    prompt, output = trace_lengths(trace_path)
+    return {"prompt": _empirical(prompt), "output": _empirical(output)}
+
+
+def base_config(workload: str, *, duration_s: float, drain_s: float, lengths: dict[str, Any], rate: float,
+                seed: int, trace_path: str | Path | None = None, policy: str = "fcfs") -> dict[str, Any]:
+    """A run config (dict) that generates the workload's requests at ``rate`` requests/s."""
+    wl: dict[str, Any] = {"tenants": tenants(), **lengths}
+    if workload == "gamma":
+        wl.update(arrival="gamma", rate=rate, burstiness=GAMMA_BURSTINESS)
+    else:
+        wl.update(arrival="trace", trace={"path": str(trace_path), "rate": rate, **TRACE_LENGTHS,
+                                          "start_offset_s": float(seed * TRACE_SEED_OFFSET_S)})
+    return {"name": f"govern-{workload}", "seed": seed, "duration_s": duration_s, "drain_timeout_s": drain_s,
+            "engine": engine_section(policy), "workload": wl}
+
+
+def calibrate(workload: str, lengths: dict[str, Any], *, seed: int, max_seconds: float) -> float:
+    """Saturated requests/s of the engine on this workload's lengths, on this machine now."""
+    from harness.capacity import calibrate_capacity
+    from harness.config import parse_run_config
+
+    cfg = parse_run_config(base_config("gamma", duration_s=1.0, drain_s=0.0, lengths=lengths, rate=1.0, seed=seed),
+                           source=f"govern {workload} calibration")
+    return float(calibrate_capacity(cfg, seed, max_seconds=max_seconds))
+
+
+def schedule(workload: str, *, load: float, seed: int, capacity: float, duration_s: float, lengths: dict[str, Any],
+             trace_path: str | Path | None) -> list[tuple]:
+    """The case's requests as ``workload.requests`` rows (arrival_s, prompt, output, tenant, priority, id)."""
+    from harness.config import parse_run_config
+    from harness.runner import prepare
+
+    data = base_config(workload, duration_s=duration_s, drain_s=0.0, lengths=lengths, rate=load * capacity,
+                       seed=seed, trace_path=trace_path)
+    _, _, _, specs = prepare(parse_run_config(data, source=f"govern {workload}"), seed)
+    if not specs:
+        raise UserError(f"the {workload} workload at load {load:g} offers no request in {duration_s:g} s",
+                        "raise --duration-s or --load")
+    return [(s.arrival_ns / 1e9, s.prompt_tokens, s.output_tokens, s.tenant, s.priority, s.request_id)
+            for s in specs]
+
+
+def policy_config(workload: str, policy: str, *, requests: list[tuple], load: float, capacity: float, seed: int,
+                  duration_s: float, drain_s: float, thresholds: dict[str, float] | None) -> dict[str, Any]:
+    """The run config of one policy on the case's requests (the same list for every policy)."""
+    from harness.config import RunConfig
+
+    wl: dict[str, Any] = {"tenants": tenants(), "requests": [list(r) for r in requests]}
+    if workload == "gamma":
+        wl.update(arrival="gamma", rate=load * capacity, burstiness=GAMMA_BURSTINESS)
+    else:
+        wl["arrival"] = "trace"   # replayed as explicit requests: the trace file is not needed by the run
+    data = {"name": f"govern-{workload}-x{load:g}-{policy}", "seed": seed, "duration_s": duration_s,
+            "drain_timeout_s": drain_s, "engine": engine_section(policy), "workload": wl,
+            "calibrated_capacity_rps": capacity,
+            "description": f"causalsre eval govern: {workload} at {load:g}x capacity, policy {policy}"}
+    if thresholds is not None:
+        data["slo"] = {"ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "objective": 0.95}
+        if "governor" in RunConfig.model_fields:   # the tiers, for the policies that read them (budget, edf)
+            data["governor"] = governor_section(thresholds)
+    return data
+
+
+def latency_thresholds(db_path: str | Path) -> dict[str, float]:
+    """TTFT/TPOT thresholds from the half-load calibration run (LATENCY_FACTOR x the LATENCY_QUANTILE)."""
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db_path)
+    try:
+        row = con.execute("SELECT quantile_cont(ttft_s, ?), quantile_cont(tpot_s, ?), count(*) "
+                          "FROM request_metrics WHERE is_ok", [LATENCY_QUANTILE, LATENCY_QUANTILE]).fetchone()
+    finally:
+        con.close()
+    ttft, tpot, count = row
+    if not count or ttft is None or tpot is None or not (math.isfinite(ttft) and math.isfinite(tpot)):
+        raise UserError(f"the half-load calibration run {db_path} finished no request with a TPOT",
+                        "raise --duration-s (the machine may be very busy)")
+    return {"ttft_s": round(LATENCY_FACTOR * float(ttft), 3), "tpot_s": round(LATENCY_FACTOR * float(tpot), 4),
+            "ttft_quantile_s": round(float(ttft), 4), "tpot_quantile_s": round(float(tpot), 5),
+            "requests": int(count)}
+
+
+def recorded_requests_hash(con) -> str:
+    """SHA-256 of the requests a run recorded: id, arrival relative to the first, lengths, tenant, priority."""
+    rows = con.execute(
+        "SELECT request_id, scheduled_arrival_ns - min(scheduled_arrival_ns) OVER () AS offset_ns, prompt_tokens, "
+        "target_output_tokens, tenant, priority FROM requests ORDER BY request_id").fetchall()
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(("|".join(str(v) for v in row) + "\n").encode())
+    return digest.hexdigest()

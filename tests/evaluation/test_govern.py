@@ -1,0 +1,142 @@
+"""eval govern: the JSON a user gets, the same requests under every policy, budgets equal to `slo report`,
+the targets computed from known runs, and bad flags as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from causalsre.cli.main import main
+from causalsre.evaluation.govern_targets import summarize_targets
+from causalsre.telemetry import connect_readonly
+
+RUN_KEYS = {"load", "workload", "seed", "policy", "throughput_tok_s", "goodput_rps", "tiers", "rejected", "actions"}
+TIER_KEYS = {"tier", "objective", "events", "bad_events", "budget_consumed"}
+OBJECTIVES = {"premium": 0.995, "standard": 0.99, "free": 0.95}
+LOAD = 1.3
+POLICIES = ("fcfs", "priority")   # the baselines every engine has (the others join when they land)
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory):
+    """One quick evaluation driven as a user would: a subprocess, --json on stdout, --html written."""
+    folder = tmp_path_factory.mktemp("govern")
+    out, html = folder / "out", folder / "govern.html"
+    command = [sys.executable, "-m", "causalsre", "eval", "govern", "--quick", "--load", str(LOAD), "--seeds", "1",
+               "--policies", ",".join(POLICIES), "--trace", str(folder / "no-such-trace.csv"),
+               "--out", str(out), "--html", str(html), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout), out, html, done.stderr
+
+
+@pytest.mark.slow
+def test_json_shape_and_the_missing_trace_is_skipped_with_a_reason(evaluation):
+    result, out, html, stderr = evaluation
+    assert set(result) == {"runs", "summary", "setup"}
+    assert len(result["runs"]) == len(POLICIES)
+    for run in result["runs"]:
+        assert set(run) == RUN_KEYS
+        assert (run["load"], run["workload"], run["seed"]) == (LOAD, "gamma", 0)
+        assert [t["tier"] for t in run["tiers"]] == list(OBJECTIVES)
+        for tier in run["tiers"]:
+            assert set(tier) == TIER_KEYS and tier["objective"] == OBJECTIVES[tier["tier"]]
+            assert 0 <= tier["bad_events"] <= tier["events"]
+    assert sorted(r["policy"] for r in result["runs"]) == sorted(POLICIES)
+    assert sum(t["events"] for t in result["runs"][0]["tiers"]) == result["setup"]["cases"][0]["requests"]
+    assert "azure" in result["setup"]["skipped"] and "skipping the azure workload" in stderr
+    # no budget policy ran: the targets say so rather than pass
+    assert {t["status"] for t in result["summary"].values()} == {"not evaluated"}
+    text = html.read_text()
+    assert "<table" in text and text.count("data:image/png;base64,") == 1  # one burn-down figure per case
+    assert (out / "govern.json").is_file()
+
+
+def _requests(db):
+    con = connect_readonly(db)
+    try:
+        return con.execute("SELECT request_id, scheduled_arrival_ns - min(scheduled_arrival_ns) OVER (), "
+                           "prompt_tokens, target_output_tokens, tenant, priority FROM requests "
+                           "ORDER BY request_id").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_every_policy_ran_the_same_requests(evaluation):
+    result, out, _, _ = evaluation
+    lists = {p: _requests(out / "gamma" / f"x{LOAD:g}-s0-{p}.duckdb") for p in POLICIES}
+    first = lists[POLICIES[0]]
+    assert len(first) == result["setup"]["cases"][0]["requests"] > 0
+    assert all(rows == first for rows in lists.values())
+    assert {t for *_, t, _ in first} == set(OBJECTIVES)   # all three tiers are in the traffic
+    case = result["setup"]["cases"][0]
+    assert case["same_requests"] and len(set(case["requests_sha256"].values())) == 1
+
+
+@pytest.mark.slow
+def test_budget_consumed_is_slo_report_on_the_run_database(evaluation, capsys):
+    result, out, _, _ = evaluation
+    for run in result["runs"]:
+        db = out / "gamma" / f"x{LOAD:g}-s0-{run['policy']}.duckdb"
+        for tier in run["tiers"]:
+            spec = result["setup"]["workloads"]["gamma"]["slo_specs"][tier["tier"]]
+            capsys.readouterr()
+            assert main(["slo", "report", "--db", str(db), "--slo", spec, "--where", f"tenant={tier['tier']}",
+                         "--json"]) == 0
+            report = json.loads(capsys.readouterr().out)[0]
+            assert (report["events"], report["bad_events"]) == (tier["events"], tier["bad_events"])
+            assert report["budget_consumed"] == pytest.approx(tier["budget_consumed"], rel=1e-12)
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--load", "0"], "--load 0.0"), (["--load", "nan"], "--load nan"), (["--load", "-1.3"], "--load -1.3"),
+    (["--policies", "fcfs,lottery"], "unknown policy 'lottery'"), (["--seeds", "0"], "--seeds 0"),
+    (["--duration-s", "inf"], "--duration-s inf"),
+])
+def test_bad_flags_are_one_line_and_exit_2(flags, needle, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["eval", "govern", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and err.startswith("error:")
+    assert not out.exists()   # refused before any work
+
+
+def test_no_workload_left_is_a_user_error(tmp_path, capsys):
+    assert main(["eval", "govern", "--workload", "azure", "--trace", str(tmp_path / "none.csv"),
+                 "--out", str(tmp_path / "out"), "--quick"]) == 2
+    assert "no workload left" in capsys.readouterr().err
+
+
+def _run(policy, load, premium, standard=0.5, goodput=1.0, throughput=100.0, workload="gamma", seed=0):
+    tiers = [{"tier": "premium", "budget_consumed": premium}, {"tier": "standard", "budget_consumed": standard},
+             {"tier": "free", "budget_consumed": 3.0}]
+    return {"policy": policy, "load": load, "workload": workload, "seed": seed, "tiers": tiers,
+            "goodput_rps": goodput, "throughput_tok_s": throughput}
+
+
+BASELINE_RUNS = [_run("fcfs", 1.3, 4.0), _run("priority", 1.3, 0.2), _run("priority", 1.3, 1.5, seed=1),
+                 _run("vtc", 1.3, 2.0), _run("edf", 1.3, 1.2)]
+
+
+def test_targets_pass_when_budget_protects_and_keeps_goodput_and_throughput():
+    runs = BASELINE_RUNS + [_run("budget", 1.3, 0.9, 0.99, goodput=0.96), _run("budget", 1.3, 0.1, seed=1),
+                            _run("fcfs", 0.8, 0.1, throughput=100.0), _run("budget", 0.8, 0.1, throughput=97.5)]
+    summary = summarize_targets(runs)
+    assert {name: t["status"] for name, t in summary.items()} == \
+        {"protects": "pass", "goodput": "pass", "throughput": "pass"}
+
+
+def test_targets_fail_on_a_breach_a_harmless_baseline_lost_goodput_or_throughput():
+    breach = summarize_targets(BASELINE_RUNS + [_run("budget", 1.3, 0.5, standard=1.01)])["protects"]
+    assert breach["status"] == "fail" and breach["budget_breaches"][0]["tier"] == "standard"
+    calm = [r for r in BASELINE_RUNS if r["policy"] != "edf"] + [_run("edf", 1.3, 0.9), _run("budget", 1.3, 0.5)]
+    assert summarize_targets(calm)["protects"]["status"] == "fail"   # edf never exceeds: no evidence of need
+    slow = summarize_targets(BASELINE_RUNS + [_run("budget", 1.3, 0.5, goodput=0.9)])["goodput"]
+    assert slow["status"] == "fail" and slow["cases"][0]["ratio"] == pytest.approx(0.9)
+    thin = summarize_targets([_run("fcfs", 0.8, 0.1), _run("budget", 0.8, 0.1, throughput=96.0)])["throughput"]
+    assert thin["status"] == "fail"
+    assert summarize_targets(BASELINE_RUNS)["protects"]["status"] == "not evaluated"
