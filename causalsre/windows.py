@@ -1,22 +1,34 @@
-"""Analysis windows: which requests a baseline or incident is.
+"""Analysis windows: which requests a baseline, an incident or a replay is. One grammar for every command.
 
-A window is written ``START/END`` (ISO 8601 instants in years 1970..2200, end exclusive), ``run:<id>``, ``phase:<name>`` (a
-scenario phase in every run that has it) or ``phase:<name>@<run_id>``. :func:`parse_window` validates it
-against the database and returns a :class:`Window`: a structured filter (run id, phase, arrival_ts range)
-that becomes SQL with bound parameters only, never with user text in the statement.
+A window is written in one of these forms (docs/cli.md "Windows"):
+
+- ``START/END``: ISO 8601 instants in years 1970..2200, end exclusive (``2026-11-28T00:49Z/2026-11-28T00:54Z``);
+- ``run:<id>``: every request of one run;
+- ``phase:<name>``: a scenario phase in every run that has it, or ``phase:<name>@<run>`` in one run;
+- ``+S:+E@<run>``: seconds S (inclusive) to E (exclusive) after the run's t0 (``runs.started_at``, the clock
+  of every ``*_ns`` column), e.g. ``+10:+40@rate_surge-s0``.
+
+``@<run>`` always names the run. A command with a ``--run`` option (``harness replay``) passes it as
+``run=``: then ``+S:+E`` and ``phase:<name>`` need no ``@<run>``. :func:`parse_window` validates the text
+against the database once and returns a :class:`Window`: a structured filter (run id, phase, arrival_ts
+range) that becomes SQL with bound parameters only, never with user text in the statement.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
 from causalsre.errors import UserError
-from causalsre.times import parse_instant
+from causalsre.times import MAX_DURATION_S, parse_instant
 
-_FORMS = "START/END (ISO 8601), run:<id>, phase:<name> or phase:<name>@<run_id>"
+FORMS = "START/END (ISO 8601), run:<id>, phase:<name>, phase:<name>@<run> or +S:+E@<run> (seconds after the run's t0)"
+# +S:+E, each a non-negative decimal number of seconds; the run follows an @ (or comes from run=).
+_RELATIVE = re.compile(r"^\+(?P<start>[0-9]+(?:\.[0-9]*)?):\+(?P<end>[0-9]+(?:\.[0-9]*)?)(?:@(?P<run>.*))?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,58 +67,147 @@ class Window:
         sql, params = self.where()
         return int(con.execute(f"SELECT count(*) FROM request_metrics WHERE {sql}", params).fetchone()[0])
 
+    def runs(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """The runs this window's requests belong to."""
+        sql, params = self.where()
+        rows = con.execute(f"SELECT DISTINCT run_id FROM request_metrics WHERE {sql} ORDER BY 1", params).fetchall()
+        return [r[0] for r in rows]
 
-def parse_window(text: str, con: duckdb.DuckDBPyConnection, *, allow_empty: bool = False) -> Window:
-    """Parse and validate a window against the database; raises UserError when unknown, reversed or empty."""
+
+def parse_window(text: str, con: duckdb.DuckDBPyConnection, *, allow_empty: bool = False,
+                 run: str | None = None) -> Window:
+    """Parse and validate a window against the database; raises UserError when unknown, reversed or empty.
+
+    ``run`` (a command's ``--run``) is the run of a window that names none; a window naming another run is
+    refused rather than silently preferring one of the two.
+    """
     text = (text or "").strip()
+    if run is not None and not run.strip():
+        raise UserError("--run is empty", "give a run id; `causalsre db info --db FILE` lists the runs")
     if text.startswith("run:"):
-        window = _run_window(text, con)
+        window = _run_window(text, con, run)
     elif text.startswith("phase:"):
-        window = _phase_window(text, con)
+        window = _phase_window(text, con, run)
+    elif text.startswith("+"):
+        window = _relative_window(text, con, run)
     elif "/" in text:
-        window = _time_window(text)
+        window = _time_window(text, run)
     else:
-        raise UserError(f"window {text!r} is not understood", f"write it as {_FORMS}")
+        raise UserError(f"window {text[:100]!r} is not understood", f"write it as {FORMS}")
     if not allow_empty and window.count(con) == 0:
-        raise UserError(f"window {text!r} holds no requests", "check the run, phase or time range")
+        raise UserError(f"window {text[:100]!r} holds no requests", "check the run, phase or time range")
     return window
 
 
-def _run_window(text: str, con: duckdb.DuckDBPyConnection) -> Window:
-    run_id = text[len("run:"):]
-    if not run_id:
-        raise UserError(f"window {text!r} names no run", "write run:<id>; `causalsre db info PATH` lists the runs")
+def _one_run(text: str, named: str | None, run: str | None) -> str | None:
+    """The window's run: the one it names after @ (or run:), else ``run``; both must agree."""
+    if named is not None and run is not None and named != run:
+        raise UserError(f"window {text[:100]!r} names run {named!r} but --run is {run!r}",
+                        "give the run once: in the window (@RUN) or with --run")
+    return named if named is not None else run
+
+
+def _check_run(text: str, run_id: str, con: duckdb.DuckDBPyConnection) -> None:
     if not con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
-        raise UserError(f"window {text!r}: run {run_id!r} is not in the database", "check the run id")
+        raise UserError(f"window {text[:100]!r}: run {run_id[:100]!r} is not in the database",
+                        "check the run id; `causalsre db info --db FILE` lists the runs")
+
+
+def _run_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) -> Window:
+    run_id = _one_run(text, text[len("run:"):] or None, run)
+    if not run_id:
+        raise UserError(f"window {text!r} names no run", "write run:<id>; `causalsre db info --db FILE` lists the runs")
+    _check_run(text, run_id, con)
     return Window(label=text, run_id=run_id)
 
 
-def _phase_window(text: str, con: duckdb.DuckDBPyConnection) -> Window:
+def _phase_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) -> Window:
     body = text[len("phase:"):]
-    name, _, run_id = body.partition("@")
+    name, at, named = body.partition("@")
     if not name:
-        raise UserError(f"window {text!r} names no phase", "write phase:<name>, e.g. phase:incident")
+        raise UserError(f"window {text[:100]!r} names no phase", "write phase:<name>, e.g. phase:incident")
+    if at and not named:
+        raise UserError(f"window {text[:100]!r} names no run after @", "write phase:<name>@<run>, or drop the @")
+    run_id = _one_run(text, named or None, run)
     sql, params = "SELECT count(*) FROM phases WHERE name = ?", [name]
     if run_id:
         sql, params = sql + " AND run_id = ?", params + [run_id]
     if not con.execute(sql, params).fetchone()[0]:
         known = [r[0] for r in con.execute("SELECT DISTINCT name FROM phases ORDER BY name").fetchall()]
-        raise UserError(f"window {text!r}: no such phase in the database",
+        raise UserError(f"window {text[:100]!r}: no such phase in the database",
                         f"known phases: {', '.join(known) or 'none'}")
     return Window(label=text, phase=name, run_id=run_id or None)
 
 
-def _time_window(text: str) -> Window:
+def _relative_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) -> Window:
+    match = _RELATIVE.match(text)
+    if match is None:
+        raise UserError(f"window {text[:100]!r} is not +S:+E@<run>",
+                        "write seconds after the run's t0, e.g. +10:+40@RUN (or +10:+40 with --run)")
+    run_id = _one_run(text, match["run"], run)
+    if not run_id:
+        raise UserError(f"window {text[:100]!r} names no run",
+                        "relative seconds are within one run: write +S:+E@RUN, or give --run")
+    start_s, end_s = float(match["start"]), float(match["end"])
+    if not (math.isfinite(end_s) and end_s <= MAX_DURATION_S):
+        raise UserError(f"window {text[:100]!r} ends too far after the run's t0", "give at most 100 years of seconds")
+    if end_s <= start_s:
+        raise UserError(f"window {text[:100]!r} ends before it starts", "put the earlier offset first: +S:+E")
+    _check_run(text, run_id, con)
+    t0 = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    return Window(label=text, run_id=run_id, start=t0 + timedelta(seconds=start_s), end=t0 + timedelta(seconds=end_s))
+
+
+def _time_window(text: str, run: str | None) -> Window:
     start_text, _, end_text = text.partition("/")
     start, end = _instant(start_text, text), _instant(end_text, text)
     if end <= start:
         raise UserError(f"window {text!r} ends before it starts", "put the earlier instant first: START/END")
-    return Window(label=text, start=start, end=end)
+    return Window(label=text, run_id=run, start=start, end=end)
 
 
 def _instant(value: str, text: str) -> datetime:
     """One end of START/END as naive UTC, through the one time parser (years 1970..2200)."""
     return parse_instant(value, what=f"window {text[:100]!r}:")
+
+
+_LEGACY_SECONDS = re.compile(r"^(?P<start>[0-9]+(?:\.[0-9]*)?):(?P<end>[0-9]+(?:\.[0-9]*)?)$")
+_PREFIXES = ("run:", "phase:", "+")
+
+
+def legacy_replay_window(text: str) -> str:
+    """``harness replay``'s old forms in the one grammar: a bare phase NAME is ``phase:NAME`` and
+    ``START_S:END_S`` is ``+START_S:+END_S`` (both within the run given by --run); anything else unchanged."""
+    text = (text or "").strip()
+    match = _LEGACY_SECONDS.match(text)
+    if match:
+        return f"+{match['start']}:+{match['end']}"
+    if text and not text.startswith(_PREFIXES) and not any(c in text for c in ":/@"):
+        return f"phase:{text}"
+    return text
+
+
+def run_offsets(window: Window, con: duckdb.DuckDBPyConnection) -> tuple[str, str | None, float, float]:
+    """``(run_id, phase, start_s, end_s)`` of a window inside one run, seconds after the run's t0.
+
+    What a replay needs: ``harness replay`` takes any window form and replays one run's part of it. A window
+    spanning several runs is refused with the runs it spans.
+    """
+    runs = [window.run_id] if window.run_id is not None else window.runs(con)
+    if len(runs) != 1:
+        shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
+        raise UserError(f"window {window.label[:100]!r} spans {len(runs)} runs ({shown})",
+                        "name one: add @RUN to the window, or give --run")
+    run_id = runs[0]
+    t0, last_ns = con.execute(
+        "SELECT ru.started_at, max(COALESCE(r.scheduled_arrival_ns, r.enqueue_ns)) FROM runs ru "
+        "LEFT JOIN requests r ON r.run_id = ru.run_id WHERE ru.run_id = ? GROUP BY ru.started_at", [run_id]).fetchone()
+    start_s = 0.0 if window.start is None else max((window.start - t0).total_seconds(), 0.0)
+    # A whole run ends one second after its last arrival (end exclusive).
+    end_s = (math.floor((last_ns or 0) / 1e9) + 1.0) if window.end is None else (window.end - t0).total_seconds()
+    if end_s <= start_s:
+        raise UserError(f"window {window.label[:100]!r} holds none of run {run_id}'s time", "check the time range")
+    return run_id, window.phase, start_s, end_s
 
 
 def check_disjoint(first: Window, second: Window, con: duckdb.DuckDBPyConnection) -> None:

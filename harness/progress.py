@@ -10,11 +10,12 @@ def live_progress(name: str, duration_s: float, *, enabled: bool):
     if not enabled:
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                TextColumn("{task.fields[live]}"), TimeElapsedColumn()]
-    with Progress(*columns, transient=False) as bar:
+    with Progress(*columns, transient=False, console=Console(stderr=True)) as bar:  # stdout is the result
         task = bar.add_task(name, total=duration_s, live="")
 
         def update(elapsed_ns: int, stats) -> None:

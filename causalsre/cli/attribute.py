@@ -6,6 +6,8 @@ import json
 
 import click
 
+from causalsre.cli.options import json_option
+
 
 @click.command("attribute")
 @click.option("--normal", "normal_path", required=True, type=click.Path(dir_okay=False),
@@ -18,7 +20,7 @@ import click
 @click.option("--threshold", type=float, default=None,
               help="Robust z-score a root cause must exceed: positive and finite (default 4).")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="How many candidates to print.")
-@click.option("--json", "as_json", is_flag=True, help="Print {\"root_causes\": [{node, score}, ...]} best first.")
+@json_option('Print {"root_causes": [{node, score}, ...]} best first.')
 def attribute(normal_path, abnormal_path, graph_path, target, threshold, top, as_json):
     """Rank root-cause candidates of TARGET's anomaly (or say that nothing is anomalous).
 

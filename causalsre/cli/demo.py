@@ -6,6 +6,8 @@ import json
 
 import click
 
+from causalsre.cli.options import SEED, json_option
+
 
 @click.command("demo")
 @click.option("--out", "out_dir", default="causalsre-demo", show_default=True, type=click.Path(file_okay=False),
@@ -13,8 +15,8 @@ import click
 @click.option("--live", is_flag=True, help="Run the scenario live instead of loading the shipped dataset.")
 @click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True,
               help="What-if methods to run.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print every result as JSON.")
+@SEED
+@json_option("Print every result as JSON (progress goes to stderr).")
 def demo(out_dir: str, live: bool, method: str, seed: int, as_json: bool) -> None:
     """A scenario with a known cause: its SLO burn, the postmortem, a verified what-if, and a report.
 

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from causalsre.cli.options import json_option
 from causalsre.resources import DEMO_SUITE
 from causalsre.resources import SLO_SPEC as _DEFAULT_SLO  # models/slos/llm-serving.yaml, shipped as package data
 
@@ -25,7 +26,7 @@ def evaluate() -> None:
 @click.option("--peers", "peers", default=None, metavar="all|NAME,...",
               help="Also run peer methods on the same incidents (DoWhy gcm; RCAEval from the `peers` extra); "
                    "names: docs/evaluation.md. Missing ones are listed with the reason.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def petshop(data_dir, export_dir, peers, as_json):
     """Leave-one-out top-1/top-3 of `attribute` on the PetShop train incidents, next to the published baseline.
 
@@ -66,7 +67,7 @@ def petshop(data_dir, export_dir, peers, as_json):
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
               help="Causal graph spec (default: models/serving.yaml).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the postmortem's sampling.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def scenarios(data_dir, slo_path, graph_path, seed, as_json):
     """Factor/family top-1 and top-3 of `postmortem` on each fault scenario, false alarms on the controls.
 
@@ -111,7 +112,7 @@ def scenarios(data_dir, slo_path, graph_path, seed, as_json):
               help="New folder for suite.duckdb, truth.json and manifest.json.")
 @click.option("--phase-s", "phase_s", type=(float, float), default=(10.0, 16.0), show_default=True,
               metavar="MIN MAX", help="Range of each phase's length in seconds (short ones for a smoke suite).")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@json_option("Print the manifest as JSON.")
 def generate(seed, count, out_dir, phase_s, as_json):
     """Draw a fresh scenario suite at random and record it with the harness (tiny model, one thread).
 

@@ -6,15 +6,8 @@ import json
 
 import click
 
+from causalsre.cli.options import DB, GRAPH, PRIORS, SEED, SLO, SLO_NAME, json_option  # noqa: F401  (shared)
 from causalsre.whatif.run import fit_for, load_or_fit  # noqa: F401  (re-exported for the CLI)
-
-DB = click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry database.")
-SLO = click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
-SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
-GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
-                     help="Causal graph spec (default: models/serving.yaml).")
-PRIORS = click.option("--priors", "priors_path", type=click.Path(dir_okay=False),
-                      help="Priors TOML (default: models/priors/burn_logistic.toml).")
 
 
 def echo_diagnostics(diag) -> None:
@@ -35,8 +28,8 @@ def echo_diagnostics(diag) -> None:
 @click.option("--draws", type=click.IntRange(min=10), help="Draws per chain (default from the priors file).")
 @click.option("--tune", type=click.IntRange(min=10), help="Tuning steps per chain.")
 @click.option("--chains", type=click.IntRange(min=1), help="Chains.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print coefficients and diagnostics as JSON.")
+@SEED
+@json_option("Print coefficients and diagnostics as JSON.")
 def fit(db_path, slo_path, slo_name, graph_path, priors_path, out_path, sampler, draws, tune, chains, seed, as_json):
     """Fit the Bayesian burn model (bad-event probability over graph factors, pooled over runs/phases/tenants).
 

@@ -7,6 +7,8 @@ import os
 
 import click
 
+from causalsre.cli import options
+
 
 def _quiet_threads() -> None:
     # One intra-op thread unless the user asked otherwise: the engine sets its own from the config.
@@ -40,10 +42,11 @@ def _echo_runs(db: str, run_ids: list[str], as_json: bool) -> None:
                    f"rejected), TTFT p50 {ttft} -> {db}")
 
 
-db_option = click.option("--db", "db", required=True, type=click.Path(dir_okay=False),
-                         help="DuckDB telemetry file (created if missing).")
-seed_option = click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the config's).")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+db_option = options.db_option("DuckDB telemetry file (created if missing).", name="db")
+seed_option = options.seed_option(None, "Seed for every random choice (default: the config's).")
+json_option = options.json_option("Print a JSON summary.")
+# --set: an engine setting by name (max_num_seqs=8; engine.max_num_seqs=8 too), other config values dotted.
+_SET_HELP = "Override a config value: an engine setting by name, e.g. --set max_num_seqs=8, another by its dotted key"
 
 
 def target_options(command):
@@ -86,8 +89,8 @@ def harness() -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 @db_option
 @seed_option
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value, e.g. --set engine.max_num_seqs=8 (value parsed as JSON if it can be).")
+@options.set_option(_SET_HELP + ", e.g. --set workload.rate=4 (value parsed as JSON if it can be).",
+                    name="overrides", metavar="KEY=VALUE")
 @target_options
 @json_option
 def run_command(config: str, db: str, seed: int | None, overrides: tuple[str, ...], target: str | None,
@@ -120,19 +123,7 @@ def _run(cfg, db: str, seed: int | None, as_json: bool, where: dict) -> str:
     return run(cfg, db, seed=seed, progress=not as_json)
 
 
-def _parse_overrides(pairs: tuple[str, ...]) -> dict:
-    from causalsre.errors import UserError
-
-    out = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"bad --set {pair!r}", "use KEY=VALUE, e.g. engine.max_num_seqs=8")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
+_parse_overrides = options.parse_overrides
 
 
 @harness.command("sweep")
@@ -162,8 +153,8 @@ def sweep_command(sweep_file: str, db: str, backend: str, ray_address: str | Non
 @click.argument("name")
 @db_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a scenario value, e.g. --set calibrated_capacity_rps=3 for a server.")
+@options.set_option(_SET_HELP + ", e.g. --set calibrated_capacity_rps=3 for a server.", name="overrides",
+                    metavar="KEY=VALUE")
 @target_options
 @json_option
 def scenario_command(name: str, db: str, seed: int, overrides: tuple[str, ...], target: str | None,
@@ -210,7 +201,8 @@ def list_command(as_json: bool) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--only", multiple=True, help="Run only these scenarios (repeatable).")
-def suite_command(out_dir: str, seed: int, only: tuple[str, ...]) -> None:
+@options.json_option("Print the manifest as JSON (progress stays on stderr).")
+def suite_command(out_dir: str, seed: int, only: tuple[str, ...], as_json: bool) -> None:
     """Build the scenario-suite dataset (suite.duckdb, manifest.json, truth.json) in OUT_DIR.
 
     Example: causalsre harness suite datasets/cpu-tiny
@@ -220,37 +212,76 @@ def suite_command(out_dir: str, seed: int, only: tuple[str, ...]) -> None:
 
     command = f"causalsre harness suite {out_dir} --seed {seed}" + "".join(f" --only {n}" for n in only)
     manifest = build_suite(out_dir, seed=seed, names=list(only) or None, progress=True, command=command)
+    if as_json:
+        options.echo_json(manifest)
+        return
     for name, entry in manifest["scenarios"].items():
         click.echo(f"{name}: {json.dumps(entry['slo_check'])}")
 
 
 @harness.command("replay")
-@click.argument("source_db", type=click.Path(dir_okay=False, exists=True))
-@click.argument("run_id")
-@click.option("--window", required=True, help="A phase name, or START_S:END_S.")
-@db_option
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="The intervention, e.g. engine.max_num_seqs=8.")
-@target_options
+@click.argument("legacy", nargs=-1, cls=options.HiddenArgument)  # the old SOURCE_DB RUN_ID, kept working
+@click.option("--from", "source_db", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The recorded database to replay from (only read).")
+@options.window_option(help=f"What to replay: {options.FORMS}. The old forms NAME (a phase of --run) and "
+                            "START_S:END_S (= +START_S:+END_S) still work.")
+@click.option("--run", "run_id", default=None, help="The run, for a window that names none (phase:NAME, +S:+E).")
+@options.db_option("DuckDB file the replay is written into (created if missing; not the source).", name="db")
+@options.set_option("The intervention, KNOB=VALUE, e.g. --set max_num_seqs=8 (engine.max_num_seqs=8 and other "
+                    "dotted config keys work too).", name="overrides")
 @json_option
-def replay_command(source_db: str, run_id: str, window: str, db: str, overrides: tuple[str, ...], target: str | None,
-                   model_name: str | None, engine: str, as_json: bool) -> None:
+def replay_command(legacy: tuple[str, ...], source_db: str | None, window_text: str, run_id: str | None, db: str,
+                   overrides: tuple[str, ...], as_json: bool) -> None:
     """Replay a recorded window's exact requests with an intervention applied.
 
-    Example: causalsre harness replay incident.duckdb RUN_ID --window incident --set engine.max_num_seqs=16 --db whatif.duckdb
+    Example: causalsre harness replay --from incident.duckdb --window phase:incident@push_max_num_seqs-s0
+    --set max_num_seqs=16 --db whatif.duckdb
 
-    On a server: causalsre harness replay incident.duckdb RUN_ID --window incident --target http://127.0.0.1:8000 --model tiny --db w.duckdb
+    The old spelling `harness replay SOURCE_DB RUN_ID --window incident --set engine.max_num_seqs=16 --db OUT`
+    still works.
     """
     _quiet_threads()
-    from causalsre.errors import UserError
     from harness.replay import replay_window
 
-    parsed: str | tuple[float, float] = window
-    if ":" in window:
-        try:
-            start, end = (float(x) for x in window.split(":", 1))
-        except ValueError:
-            raise UserError(f"bad --window {window!r}", "use a phase name or START_S:END_S") from None
-        parsed = (start, end)
-    where = _target(target, model_name, engine)
-    new_id = replay_window(source_db, run_id, parsed, _parse_overrides(overrides), db, progress=not as_json, **where)
+    source_db, run_id = _replay_source(legacy, source_db, run_id)
+    run_id, window = _replay_window(source_db, window_text, run_id)
+    new_id = replay_window(source_db, run_id, window, _parse_overrides(overrides), db, progress=not as_json)
     _echo_runs(db, [new_id], as_json)
+
+
+def _replay_source(legacy: tuple[str, ...], source_db: str | None, run_id: str | None) -> tuple[str, str | None]:
+    """--from/--run, or the old positional SOURCE_DB [RUN_ID]; one line when they conflict or are missing."""
+    from pathlib import Path
+
+    from causalsre.errors import UserError
+
+    if len(legacy) > 2:
+        raise UserError(f"unexpected arguments {' '.join(legacy[2:])[:80]!r}",
+                        "give the source with --from FILE and the run with --window ...@RUN or --run")
+    if legacy:
+        if source_db and source_db != legacy[0]:
+            raise UserError("two source databases given", "give the source once: --from FILE")
+        source_db = legacy[0]
+        if len(legacy) == 2:
+            if run_id and run_id != legacy[1]:
+                raise UserError("two runs given", "give the run once: --run ID or @RUN in the window")
+            run_id = legacy[1]
+    if not source_db:
+        raise UserError("no source database given", "add --from FILE (the recorded database to replay from)")
+    if not Path(source_db).is_file():
+        raise UserError(f"source database {source_db} does not exist", "check the --from path")
+    return source_db, run_id
+
+
+def _replay_window(source_db: str, text: str, run_id: str | None) -> tuple[str, str | tuple[float, float]]:
+    """The window grammar, parsed against the source, as the replay's (run, phase name or (start_s, end_s))."""
+    from causalsre.telemetry import connect_readonly
+    from causalsre.windows import legacy_replay_window, parse_window, run_offsets
+
+    con = connect_readonly(source_db)
+    try:
+        window = parse_window(legacy_replay_window(text), con, run=run_id)
+        run, phase, start_s, end_s = run_offsets(window, con)
+    finally:
+        con.close()
+    return run, (phase if phase is not None and window.start is None else (start_s, end_s))

@@ -1,8 +1,16 @@
 """Entry point of the ``causalsre`` command.
 
 Command groups live in their own modules and are imported only when used (so ``causalsre --help`` does not
-import torch or PyMC). Every :class:`~causalsre.errors.UserError` becomes one line on stderr and exit
-code 2, here and nowhere else.
+import torch or PyMC). Their shared options (``--db``, ``--json``, ``--slo``, ``--window``, ``--set``,
+``--seed``) and the progress bar (on stderr) are defined once, in :mod:`causalsre.cli.options`.
+
+Exit codes, the contract of every command (also the header of docs/cli.md, :mod:`causalsre.cli.reference`):
+
+- 0: it did what was asked;
+- 1: a check or gate it ran failed: ``db check`` found a problem, ``graph check`` an independence the data
+  contradicts, ``slo check --strict`` a warning, ``slo report --fail-on-alert`` a firing alert;
+- 2: a user error (a bad flag, file, window or value): one line on stderr, the problem and the fix. Every
+  :class:`~causalsre.errors.UserError` becomes that line here and nowhere else.
 """
 
 from __future__ import annotations

@@ -7,16 +7,18 @@ import os
 
 import click
 
+from causalsre.cli.options import DB, GRAPH, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, progress_bar, \
+    window_option
+
 
 @click.command("postmortem")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False), help="Telemetry DuckDB file.")
-@click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO spec file.")
-@click.option("--slo-name", default=None, help="Which SLO of the file (default: the first).")
-@click.option("--baseline", required=True, help="Window: START/END (ISO 8601), run:<id>, phase:<name>[@run].")
-@click.option("--incident", required=True, help="Window, same forms as --baseline.")
-@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
-              help="Causal graph spec (default: models/serving.yaml).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@DB
+@SLO
+@SLO_NAME
+@window_option("--baseline", "baseline", help=f"The baseline. {WINDOW_HELP}")
+@window_option("--incident", "incident", help="The incident, same forms as --baseline.")
+@GRAPH
+@SEED
 @click.option("--pairs", type=click.IntRange(100), default=2000, show_default=True,
               help="Request pairs the Shapley values are averaged over.")
 @click.option("--bayes", is_flag=True,
@@ -28,7 +30,7 @@ import click
                    "the causes by the share of the burn that reverting removes.")
 @click.option("--verify-top", type=click.IntRange(1, 6), default=3, show_default=True,
               help="How many named causes --verify replays.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@json_option("Print the full result as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a report: .html or .md (self-contained, plots inline), or .json.")
 def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, bayes, fit_path, verify,
@@ -42,14 +44,12 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
     With --bayes (or --fit FILE.nc) the Bayesian burn model's attribution, with 90 % credible intervals,
     is shown beside it.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.causal.postmortem import postmortem as run
     from causalsre.errors import UserError
-    from causalsre.slo import load_slos
     from causalsre.telemetry import connect_readonly
+    from causalsre.whatif.context import pick_slo
     from causalsre.windows import parse_window
 
     if out_path and out_path.lower().endswith(".json") and not os.path.isdir(os.path.dirname(out_path) or "."):
@@ -59,18 +59,14 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
         from causalsre.report.document import check_report_path
 
         check_report_path(out_path)
-    slos = load_slos(slo_path)
-    if slo_name is not None:
-        slos = [s for s in slos if s.name == slo_name]
-        if not slos:
-            raise UserError(f"no SLO named {slo_name!r} in {slo_path}", "check --slo-name")
+    slo = pick_slo(slo_path, slo_name)
     graph = load_graph(graph_path or DEFAULT_GRAPH)
     con = connect_readonly(db_path)
     try:
+        # Parsed once: the Bayesian attribution below is given these windows, not their text.
         base_window, inc_window = parse_window(baseline, con), parse_window(incident, con)
-        columns = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
-        with Progress(*columns, transient=True, disable=as_json) as bar:
-            task = bar.add_task("postmortem", total=None)
+        with progress_bar("postmortem", disable=as_json) as bar:
+            task = bar.task_ids[0]
 
             def progress(description=None, total=None):
                 if description:
@@ -78,16 +74,16 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
                 else:
                     bar.advance(task)
 
-            result = run(con, slos[0], base_window, inc_window, graph, seed=seed, n_pairs=pairs, progress=progress,
+            result = run(con, slo, base_window, inc_window, graph, seed=seed, n_pairs=pairs, progress=progress,
                          verify_db=db_path if verify else None, verify_top=verify_top)
     finally:
         con.close()
-    result["slo"] = slos[0].name
+    result["slo"] = slo.name
     if bayes or fit_path:
         from causalsre.whatif.run import posterior_attribution
 
         result["bayes_attribution"] = posterior_attribution(
-            db_path, slo_path, baseline, incident, slo_name=slos[0].name, graph_path=graph_path, fit_path=fit_path,
+            db_path, slo_path, base_window, inc_window, slo_name=slo.name, graph_path=graph_path, fit_path=fit_path,
             seed=seed, progress=not as_json)
     text = json.dumps(result, indent=2, default=str)
     if out_path and out_path.lower().endswith(".json"):

@@ -8,6 +8,8 @@ import os
 
 import click
 
+from causalsre.cli.options import db_option, json_option
+
 
 def _is_loopback(host: str) -> bool:
     try:
@@ -22,8 +24,7 @@ def _is_loopback(host: str) -> bool:
               help="Address to listen on (loopback only unless you say otherwise).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="TCP port (0 picks a free one and prints it).")
-@click.option("--db", type=click.Path(dir_okay=False), default=None,
-              help="DuckDB telemetry file (created if missing); without it nothing is recorded.")
+@db_option("DuckDB telemetry file (created if missing); without it nothing is recorded.", required=False, name="db")
 @click.option("--api-key", envvar="CAUSALSRE_API_KEY", default=None,
               help="Require 'Authorization: Bearer KEY' on /v1/* (or set CAUSALSRE_API_KEY).")
 @click.option("--model-name", default=None, help="Model id clients send and /v1/models lists "
@@ -32,7 +33,7 @@ def _is_loopback(host: str) -> bool:
               help="Waiting-queue bound; beyond it requests get 429 (default: the config's max_queue_len).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True, help="uvicorn's log level.")
-@click.option("--json", "as_json", is_flag=True, help="Print the startup line as JSON.")
+@json_option("Print the startup line as JSON.")
 def serve(config: str | None, host: str, port: int, db: str | None, api_key: str | None,
           model_name: str | None, max_queue: int | None, log_level: str, as_json: bool) -> None:
     """Serve the engine over /v1/completions, /v1/chat/completions, /v1/models, /health and /metrics.

@@ -6,12 +6,13 @@ import json
 
 import click
 
-from causalsre.cli.fit import DB, GRAPH, PRIORS, SLO, SLO_NAME, echo_diagnostics, load_or_fit
+from causalsre.cli.fit import echo_diagnostics, load_or_fit
+from causalsre.cli.options import DB, GRAPH, PRIORS, SEED, SLO, SLO_NAME, json_option, parse_knobs, set_option, \
+    window_option
 
 FIT = click.option("--fit", "fit_path", type=click.Path(dir_okay=False),
                    help="A saved fit from `causalsre fit --out` (default: fit now).")
-WINDOW = click.option("--window", "window_text", required=True,
-                      help="START/END (ISO 8601), run:<id>, phase:<name> or phase:<name>@<run id>.")
+WINDOW = window_option()
 
 
 def _fmt(pred: dict) -> str:
@@ -27,14 +28,14 @@ def _fmt(pred: dict) -> str:
 @PRIORS
 @FIT
 @WINDOW
-@click.option("--set", "settings", multiple=True, required=True, help="KNOB=VALUE (repeat for more knobs).")
+@set_option(required=True)
 @click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True)
 @click.option("--verify", is_flag=True, help="Replay the window through the harness with the intervention.")
 @click.option("--verify-db", type=click.Path(dir_okay=False), help="Keep the replay telemetry in this database.")
 @click.option("--latency", type=click.Choice(["queue_s", "ttft_s", "tpot_s", "e2e_s"]),
               help="Also predict p50/p90 of this latency with the log-latency model (fits it: about a minute).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@SEED
+@json_option("Print the report as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write a self-contained report (.html or .md).")
 def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, settings, method, verify,
@@ -46,6 +47,7 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
     """
     from causalsre.whatif.run import run_whatif
 
+    settings = parse_knobs(settings)  # names checked against the settings table before any work
     if out_path:
         from causalsre.report.document import check_report_path
 
@@ -95,8 +97,8 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
 @click.option("--treatment", required=True, help="An actionable knob of the graph.")
 @click.option("--control", help="Reference value (default: the most common).")
 @click.option("--treated", help="Compared value (default: the least common).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@SEED
+@json_option()
 def effect(db_path, slo_path, slo_name, graph_path, treatment, control, treated, seed, as_json):
     """Average effect of a knob on the bad-event rate (DoWhy backdoor + refuters, pgmpy do-query).
 
@@ -137,8 +139,8 @@ def _diff(observed: dict, result: dict) -> float:
 @FIT
 @WINDOW
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
+@SEED
+@json_option("Print the ranking as JSON.")
 def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, top, seed, as_json):
     """Rank single-knob interventions by predicted burn in a window (Bayesian posterior predictive).
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from causalsre.bayes.factors import GraphView, graph_view
 from causalsre.errors import UserError
+
+if TYPE_CHECKING:
+    from causalsre.bayes.factors import GraphView
+    from causalsre.windows import Window
 
 
 def pick_slo(path: str | Path, name: str | None):
+    """The SLO named ``name`` in the spec file (the first when None): the one SLO selection of every command.
+
+    Imports no Bayesian code, so that commands that only need an SLO (postmortem, graph check) stay light.
+    """
     from causalsre.slo import load_slos
 
     slos = load_slos(path)
@@ -37,6 +44,7 @@ class Context:
     @classmethod
     def open(cls, db_path: str | Path, slo_path: str | Path, slo_name: str | None = None,
              graph_path: str | Path | None = None) -> Context:
+        from causalsre.bayes.factors import graph_view
         from causalsre.bayes.store import database_fingerprint
         from causalsre.causal import DEFAULT_GRAPH, load_graph
         from causalsre.telemetry import connect_readonly
@@ -50,13 +58,16 @@ class Context:
     def objective(self) -> float:
         return float(self.slo.objective)
 
-    def window(self, text: str | None):
+    def window(self, text: str | Window | None):
+        """A window parsed against this database (a :class:`Window` parsed already is kept as it is)."""
         from causalsre.windows import Window, parse_window
 
+        if isinstance(text, Window):
+            return text
         return Window(label="all") if text is None else parse_window(text, self.con)
 
-    def table(self, text: str | None = None) -> pd.DataFrame:
-        """The analysis table of a window (``None``: the whole database)."""
+    def table(self, text: str | Window | None = None) -> pd.DataFrame:
+        """The analysis table of a window (``None``: the whole database; text or a parsed :class:`Window`)."""
         if text not in self._tables:
             from causalsre.causal import build_analysis_table
 

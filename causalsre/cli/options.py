@@ -1,0 +1,153 @@
+"""The CLI's shared options and parsers, defined once: every command module takes them from here.
+
+One spelling everywhere (docs/cli.md, "One grammar"):
+
+- ``--db FILE``: the telemetry database (``db *`` also still takes it as a positional PATH, a hidden alias);
+- ``--json``: the result as JSON on stdout, nothing else there (progress and warnings go to stderr);
+- ``--slo FILE`` / ``--slo-name NAME``: an OpenSLO spec and which of its SLOs (default: the first);
+- ``--window TEXT``: the window grammar of :mod:`causalsre.windows`;
+- ``--set KNOB=VALUE``: an engine setting by its name in the settings table (``max_num_seqs=8``;
+  ``engine.max_num_seqs=8`` is accepted as an alias);
+- ``--seed N``: the seed of every random choice.
+
+Click is imported here, the heavy libraries only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import click
+
+from causalsre.errors import UserError
+from causalsre.windows import FORMS
+
+DB_PATH = click.Path(dir_okay=False)
+WINDOW_HELP = f"Window: {FORMS}."
+SET_EXAMPLE = "--set max_num_seqs=8"
+
+
+def db_option(help: str = "Telemetry database (DuckDB file).", required: bool = True, name: str = "db_path"):
+    return click.option("--db", name, required=required, type=DB_PATH, help=help)
+
+
+def json_option(help: str = "Print the result as JSON (progress and warnings go to stderr)."):
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def seed_option(default: int | None = 0, help: str = "Seed of every random choice."):
+    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+
+
+def window_option(flag: str = "--window", name: str = "window_text", required: bool = True, help: str = WINDOW_HELP):
+    return click.option(flag, name, required=required, metavar="WINDOW", help=help)
+
+
+def set_option(help: str = f"KNOB=VALUE, an engine setting (repeat for more), e.g. {SET_EXAMPLE}.",
+               required: bool = False, name: str = "settings", metavar: str = "KNOB=VALUE"):
+    return click.option("--set", name, multiple=True, required=required, metavar=metavar, help=help)
+
+
+SLO = click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
+SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
+GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
+                     help="Causal graph spec (default: models/serving.yaml).")
+PRIORS = click.option("--priors", "priors_path", type=click.Path(dir_okay=False),
+                      help="Priors TOML (default: models/priors/burn_logistic.toml).")
+DB = db_option()
+JSON = json_option()
+SEED = seed_option()
+
+
+def echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, total: float | None = None, disable: bool = False):
+    """A rich progress bar on stderr (stdout stays the result); ``disable`` for --json."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    with Progress(*columns, transient=True, disable=disable, console=Console(stderr=True)) as bar:
+        bar.add_task(description, total=total)
+        yield bar
+
+
+# --- the database: --db everywhere, the old positional PATH of `db *` kept as a hidden alias ---------------
+class HiddenArgument(click.Argument):
+    """A positional argument left out of the usage line: the old spelling a script may still use."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def legacy_path(name: str = "path"):
+    return click.argument(name, required=False, type=DB_PATH, cls=HiddenArgument)
+
+
+def one_db(option: str | None, positional: str | None, command: str) -> str:
+    """The database of a `db` command: ``--db FILE``, or the old positional PATH; both only if the same."""
+    if option and positional and option != positional:
+        raise UserError(f"two databases given ({positional} and --db {option})", "give the database once: --db FILE")
+    path = option or positional
+    if not path:
+        raise UserError("no database given", f"add --db FILE, e.g. causalsre {command} --db telemetry.duckdb")
+    return path
+
+
+# --- --set KNOB=VALUE, against the one settings table -------------------------------------------------------
+def _split(pair: str, noun: str, example: str, *, allow_empty: bool = False) -> tuple[str, str]:
+    key, sep, raw = pair.partition("=")
+    key = key.strip()
+    if not sep or not key or not (allow_empty or raw.strip()):
+        raise UserError(f"--set {pair[:100]!r} is not {noun}", f"write e.g. {example}")
+    return key, raw.strip()
+
+
+def knob_name(key: str) -> str:
+    """An engine setting's name; ``engine.NAME`` is the same setting (the harness's config key)."""
+    return key[len("engine."):] if key.startswith("engine.") else key
+
+
+def parse_knobs(pairs: tuple[str, ...] | list[str]) -> list[str]:
+    """Analysis ``--set`` pairs as ``KNOB=VALUE`` with the knob checked against the settings table.
+
+    The value is checked later against the same table (bounds, type) once the database says how the knob
+    was measured (:func:`causalsre.whatif.context.parse_settings`).
+    """
+    from harness.engine.settings import ENGINE_SETTINGS
+
+    knobs = {s.name for s in ENGINE_SETTINGS if s.graph is not None}
+    out = []
+    for pair in pairs:
+        key, raw = _split(pair, "KNOB=VALUE", SET_EXAMPLE)
+        name = knob_name(key)
+        if name not in knobs:
+            raise UserError(f"--set {key[:60]!r} is not an engine setting",
+                            f"choose one of {', '.join(sorted(knobs))} (e.g. {SET_EXAMPLE})")
+        out.append(f"{name}={raw}")
+    return out
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict:
+    """Harness ``--set`` pairs as config overrides: an engine setting by its name (``max_num_seqs=8``, or
+    ``engine.max_num_seqs=8``), any other config value by its dotted key (``workload.rate=4``). Values are
+    parsed as JSON when they can be (``8``, ``true``, ``null``, ``[...]``), else kept as text; the config's
+    validation (derived from the settings table) checks them."""
+    from harness.engine.settings import ENGINE_SETTINGS
+
+    # The knobs (graph nodes); ``seed`` and ``model`` are not: a bare ``seed`` is the run's seed.
+    knobs = {s.name for s in ENGINE_SETTINGS if s.graph is not None}
+    out = {}
+    for pair in pairs:
+        key, raw = _split(pair, "KEY=VALUE", f"{SET_EXAMPLE} or --set workload.rate=4", allow_empty=True)
+        if key in knobs:
+            key = f"engine.{key}"
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out

@@ -1,0 +1,82 @@
+"""One window grammar: every form selects the requests it names (known phases and t0), old replay forms map
+onto it, and a bad form is one line naming the problem and the fix."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from causalsre.errors import UserError
+from causalsre.windows import legacy_replay_window, parse_window, run_offsets
+from tests.cli.conftest import one_error_line
+
+
+@pytest.fixture
+def con(synthetic_db):
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(synthetic_db)
+    yield con
+    con.close()
+
+
+def _ids(window, con) -> set:
+    sql, params = window.where()
+    return {r[0] for r in con.execute(f"SELECT request_id FROM request_metrics WHERE {sql}", params).fetchall()}
+
+
+def test_every_form_selects_the_same_requests_as_its_equivalent(con):
+    incident = _ids(parse_window("phase:incident", con), con)
+    assert incident and incident == _ids(parse_window("phase:incident@synthetic", con), con)
+    # the incident phase is seconds 30..60 after the run's t0 (2026-01-01T00:00Z)
+    assert _ids(parse_window("+30:+60@synthetic", con), con) == incident
+    assert _ids(parse_window("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z", con), con) == incident
+    assert _ids(parse_window("+30:+60", con, run="synthetic"), con) == incident
+    assert _ids(parse_window("phase:incident", con, run="synthetic"), con) == incident
+    whole = _ids(parse_window("run:synthetic", con), con)
+    assert incident < whole and whole == _ids(parse_window("+0:+60@synthetic", con), con)
+    assert len(_ids(parse_window("+30.5:+31.5@synthetic", con), con)) < len(incident)
+
+
+def test_run_offsets_give_a_replay_its_seconds(con):
+    assert run_offsets(parse_window("+10:+40@synthetic", con), con) == ("synthetic", None, 10.0, 40.0)
+    assert run_offsets(parse_window("phase:incident@synthetic", con), con)[:2] == ("synthetic", "incident")
+    run, phase, start, end = run_offsets(parse_window("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z", con), con)
+    assert (run, phase, start, end) == ("synthetic", None, 30.0, 60.0)
+    assert run_offsets(parse_window("run:synthetic", con), con)[2:] == (0.0, 60.0)  # one second past the last
+
+
+@pytest.mark.parametrize("old,new", [
+    ("incident", "phase:incident"), ("10:40", "+10:+40"), ("1.5:2", "+1.5:+2"),
+    ("phase:incident@r", "phase:incident@r"), ("+1:+2@r", "+1:+2@r"), ("1:x", "1:x"), ("run:r", "run:r"),
+])
+def test_replay_aliases_map_onto_the_grammar(old, new):
+    assert legacy_replay_window(old) == new
+
+
+@pytest.mark.parametrize("text,run,fragment", [
+    ("+10:+40", None, "names no run"),
+    ("+40:+10@synthetic", None, "ends before it starts"),
+    ("+10:40@synthetic", None, "is not +S:+E@<run>"),
+    ("+10:+40@nope", None, "not in the database"),
+    ("+10:+40@synthetic", "other", "but --run is"),
+    ("phase:incident@", None, "names no run after @"),
+    ("+500:+600@synthetic", None, "holds no requests"),
+    ("incident", None, "not understood"),
+])
+def test_bad_windows_name_the_problem_and_the_fix(con, text, run, fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)) as info:
+        parse_window(text, con, run=run)
+    assert info.value.fix  # every refusal says what to write instead
+
+
+def test_the_new_form_works_from_the_cli_and_a_bad_one_exits_2(synthetic_db, cli):
+    code, out, err = cli("graph", "check", "--db", synthetic_db, "--window", "+30:+60@synthetic", "--json")
+    assert code in (0, 1) and '"rows"' in out  # 1: this data contradicts the default graph (test_exit_codes)
+    import json
+
+    assert json.loads(out)["rows"] > 0
+    code, out, err = cli("graph", "check", "--db", synthetic_db, "--window", "+30:+60")
+    assert code == 2 and out == ""
+    assert "names no run" in one_error_line(err) and "+S:+E@RUN" in err
