@@ -1,0 +1,205 @@
+"""The notebook API's verbs: the same library calls the CLI commands make, returning result objects.
+
+Each verb takes what its command takes, as Python values (paths or an open connection, dicts instead of
+``KNOB=VALUE`` strings, DataFrames instead of CSV files), checks them at the entry point (a
+:class:`~causalsre.errors.UserError` says how to fix a bad one) and wraps the command's JSON-ready result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from causalsre.api.results import Attribution, Postmortem, SloReport, WhatIf
+from causalsre.errors import UserError
+
+
+def connect(path: str | Path):
+    """Open a telemetry database read-only (a DuckDB connection; the schema version is checked)."""
+    from causalsre.telemetry import connect_readonly
+
+    return connect_readonly(_path(path, "database"))
+
+
+def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, where: Mapping[str, Any] | None = None,
+               group_by: Iterable[str] = (), alert_windows: str | Path | None = None, min_events: int = 1,
+               resolution: str | None = None) -> SloReport:
+    """Error budget, burn rate and alerts of each SLO in ``spec`` (default: the shipped llm-serving spec).
+
+    ``where`` filters requests ({"tenant": "acme"}); ``group_by`` reports per run, tenant, priority, model or
+    phase too. Same as ``causalsre slo report --json``."""
+    from causalsre.slo import load_slos
+    from causalsre.slo.report import build_report
+    from causalsre.slo.windows import load_alert_windows
+
+    if isinstance(min_events, bool) or not isinstance(min_events, int) or min_events < 1:
+        raise UserError(f"min_events must be a whole number >= 1, not {min_events!r}", "pass e.g. min_events=1")
+    if where is not None and not isinstance(where, Mapping):
+        raise UserError("where must be a dict of column -> value", "pass e.g. where={'tenant': 'acme'}")
+    slos = load_slos(_spec(spec))
+    windows = load_alert_windows(alert_windows) if alert_windows else None
+    timelines: list = []
+    with _Database(db) as con:
+        reports = build_report(con, slos, at=at, where=dict(where) if where else None, group_by=tuple(group_by),
+                               alert_windows=windows, min_events=min_events, timelines=timelines,
+                               resolution=resolution)
+    return SloReport(reports, timelines, windows)
+
+
+def postmortem(db, spec: str | Path | None = None, *, baseline: str, incident: str, slo_name: str | None = None,
+               graph: str | Path | None = None, seed: int = 0, pairs: int = 2000, bayes: bool = False,
+               fit: str | Path | None = None, verify: bool = False, verify_top: int = 3) -> Postmortem:
+    """Why the budget burned between two windows (``phase:NAME@RUN``, ``run:ID``, ``START/END``): what changed,
+    then each factor's share of the change in the bad-event rate. Same as ``causalsre postmortem --json``."""
+    from causalsre.causal import DEFAULT_GRAPH, load_graph
+    from causalsre.causal.postmortem import postmortem as run
+    from causalsre.whatif.context import pick_slo
+    from causalsre.windows import parse_window
+
+    if not isinstance(pairs, int) or pairs < 100:
+        raise UserError(f"pairs must be a whole number >= 100, not {pairs!r}", "pass e.g. pairs=2000")
+    if not isinstance(verify_top, int) or not 1 <= verify_top <= 6:
+        raise UserError(f"verify_top must be 1..6, not {verify_top!r}", "pass e.g. verify_top=3")
+    spec_path = _spec(spec)
+    slo = pick_slo(spec_path, slo_name)
+    spec_graph = load_graph(graph or DEFAULT_GRAPH)
+    with _Database(db) as con:
+        db_path = _file_of(con)
+        base_window, inc_window = parse_window(baseline, con), parse_window(incident, con)
+        result = run(con, slo, base_window, inc_window, spec_graph, seed=seed, n_pairs=pairs,
+                     verify_db=db_path if verify else None, verify_top=verify_top)
+    result["slo"] = slo.name
+    if bayes or fit:
+        from causalsre.whatif.run import posterior_attribution
+
+        result["bayes_attribution"] = posterior_attribution(
+            db_path, spec_path, base_window, inc_window, slo_name=slo.name, graph_path=graph, fit_path=fit, seed=seed)
+    return Postmortem(result, spec_graph)
+
+
+def whatif(db, spec: str | Path | None = None, *, window: str, set: Mapping[str, Any], method: str = "both",
+           slo_name: str | None = None, graph: str | Path | None = None, priors: str | Path | None = None,
+           fit: str | Path | None = None, verify: bool = False, verify_db: str | Path | None = None,
+           latency: str | None = None, seed: int = 0) -> WhatIf:
+    """The burn of ``window`` had the knobs been ``set`` ({"max_num_seqs": 16}), per method ("gcm", "bayes" or
+    "both"), with 90 % intervals; ``verify`` replays it through the engine. Same as ``causalsre whatif --json``."""
+    from causalsre.whatif.run import run_whatif
+
+    if not isinstance(set, Mapping) or not set:
+        raise UserError("set must be a non-empty dict of knob -> value", "pass e.g. set={'max_num_seqs': 16}")
+    if method not in ("gcm", "bayes", "both"):
+        raise UserError(f"unknown method {method!r}", "use 'gcm', 'bayes' or 'both'")
+    settings = [f"{knob}={value}" for knob, value in set.items()]
+    with _Database(db) as con:
+        db_path = _file_of(con)
+    result = run_whatif(db_path, str(_spec(spec)), window, settings, method=method, slo_name=slo_name,
+                        graph_path=_str(graph), priors_path=_str(priors), fit_path=_str(fit), verify=verify,
+                        verify_db=_str(verify_db), seed=seed, latency=latency)
+    return WhatIf(result, {"indent": 2})
+
+
+def attribute(normal, abnormal, *, graph, target: str, threshold: float | None = None, top: int = 10) -> Attribution:
+    """Rank root-cause candidates of ``target``'s anomaly in a wide table of window-level metrics (one column
+    per graph node): ``normal`` rows fit the structural model, ``abnormal`` rows are explained. DataFrames or
+    CSV/Parquet paths; ``graph`` is a networkx DiGraph, (cause, effect) pairs, a DataFrame with cause and effect
+    columns, or an edge-list CSV. Same as ``causalsre attribute --json``."""
+    from causalsre.causal.rootcause import DEFAULT_THRESHOLD, rank_root_causes
+    from causalsre.causal.rootcause_input import check_threshold
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else check_threshold(threshold, "threshold")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise UserError(f"top must be a whole number >= 1, not {top!r}", "pass e.g. top=10")
+    ranked = rank_root_causes(_frame(normal, "normal"), _frame(abnormal, "abnormal"), _edges(graph), target,
+                              threshold=threshold)[:top]
+    return Attribution(root_causes_json(target, ranked), {})
+
+
+def root_causes_json(target: str, ranked) -> dict:
+    """``causalsre attribute --json``'s document: candidates best first, rounded as printed."""
+    return {"target": target, "root_causes": [
+        {"node": c.node, "score": round(c.score, 6), "marginal_z": round(c.marginal_z, 3),
+         "residual_z": round(c.residual_z, 3)} for c in ranked]}
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+class _Database:
+    """``with _Database(db) as con``: a path is opened read-only and closed after; a connection is borrowed."""
+
+    def __init__(self, db):
+        self.db, self.con = db, None
+
+    def __enter__(self):
+        if isinstance(self.db, (str, Path)):
+            self.con = connect(self.db)
+            return self.con
+        if hasattr(self.db, "execute"):
+            return self.db
+        raise UserError(f"db must be a path or a connection from cs.connect, not {type(self.db).__name__}",
+                        "pass e.g. cs.connect('telemetry.duckdb') or the path itself")
+
+    def __exit__(self, *exc) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+def _file_of(con) -> str:
+    """The file behind a DuckDB connection (what-if and replays reopen the database by path)."""
+    rows = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchall()
+    if not rows or not rows[0][0]:
+        raise UserError("this connection has no database file (in-memory)", "open a file with cs.connect(path)")
+    return str(rows[0][0])
+
+
+def _path(value, what: str) -> Path:
+    if not isinstance(value, (str, Path)):
+        raise UserError(f"the {what} must be a path, not {type(value).__name__}", f"pass the {what} file's path")
+    return Path(value)
+
+
+def _spec(spec) -> Path:
+    from causalsre.resources import SLO_SPEC
+
+    return SLO_SPEC if spec is None else _path(spec, "SLO spec")
+
+
+def _str(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _frame(value, name: str) -> pd.DataFrame:
+    from causalsre.causal.rootcause_input import read_table
+
+    if isinstance(value, pd.DataFrame):
+        return value
+    if isinstance(value, (str, Path)):
+        return read_table(value)
+    raise UserError(f"{name} must be a DataFrame or a CSV/Parquet path, not {type(value).__name__}",
+                    f"pass {name}=pd.DataFrame(...) with one column per graph node")
+
+
+def _edges(graph):
+    import networkx as nx
+
+    from causalsre.causal.rootcause_input import read_edges
+
+    if isinstance(graph, (str, Path)):
+        return read_edges(graph)
+    if isinstance(graph, nx.DiGraph):
+        out = graph
+    elif isinstance(graph, pd.DataFrame) and {"cause", "effect"} <= set(graph.columns):
+        out = nx.DiGraph(list(graph[["cause", "effect"]].itertuples(index=False, name=None)))
+    elif isinstance(graph, Iterable):
+        pairs = [tuple(p) for p in graph]
+        if any(len(p) != 2 for p in pairs):
+            raise UserError("graph pairs must be (cause, effect)", "pass e.g. graph=[('load', 'latency')]")
+        out = nx.DiGraph(pairs)
+    else:
+        raise UserError(f"graph must be edges, not {type(graph).__name__}",
+                        "pass a networkx DiGraph, (cause, effect) pairs or an edge-list CSV")
+    if not nx.is_directed_acyclic_graph(out):
+        raise UserError("the graph has a cycle", "a causal graph must be acyclic")
+    return out
