@@ -81,8 +81,8 @@ test: $(STAMP) browser test-peers
 bench: $(STAMP)
 	$(VENV)/bin/causalsre bench engine --json
 	$(VENV)/bin/causalsre bench slo --json
-	$(VENV)/bin/python -m causalsre.causal.benchmark --json
-	$(VENV)/bin/python -m causalsre.bayes.benchmark
+	$(VENV)/bin/causalsre bench postmortem --json
+	$(VENV)/bin/causalsre bench bayes --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

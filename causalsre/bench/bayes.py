@@ -1,29 +1,22 @@
 """Benchmark: fit and what-if on N requests of the known SCM, against a named baseline in the same run.
 
-    python -m causalsre.bayes.benchmark --requests 100000 --baseline-requests 20000
+    causalsre bench bayes --requests 100000 --baseline-requests 20000 --json
 
-Prints JSON. Baseline: the same model and sampler fitted on one Bernoulli cell per request (no binomial
+Returns a JSON-ready dict. Baseline: the same model and sampler fitted on one Bernoulli cell per request (no binomial
 aggregation), on ``--baseline-requests`` requests; the ratio compares throughput (requests per second of
 fitting), since the baseline on all requests takes many minutes on 2 cores.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import time
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--baseline-requests", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+def run(requests: int = 100_000, baseline_requests: int = 20_000, seed: int = 0) -> dict:
+    """Fit on ``requests`` (binomial cells), time a what-if, and fit the per-request baseline; a dict."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-
     from causalsre.bayes import fit_burn_model, load_priors
     from causalsre.bayes.encoding import FactorEncoding
     from causalsre.bayes.factors import actionable_in_table, adjustment_factors, graph_view
@@ -32,13 +25,13 @@ def main(argv: list[str] | None = None) -> dict:
     from causalsre.whatif.gcm_predict import GcmWhatIf
 
     graph = serving_graph()
-    table = simulate(args.requests, seed=args.seed)
+    table = simulate(requests, seed=seed)
     window = table[(table["run_id"] == "run-0") & (table["phase"] == "incident")]
-    result = {"requests": args.requests, "window_requests": int(len(window)), "machine": platform.machine(),
+    result = {"requests": requests, "window_requests": int(len(window)), "machine": platform.machine(),
               "cpus": os.cpu_count()}
 
     start = time.perf_counter()
-    fitted = fit_burn_model(table, graph, slo="bench", objective=0.95, db_fingerprint="bench", seed=args.seed)
+    fitted = fit_burn_model(table, graph, slo="bench", objective=0.95, db_fingerprint="bench", seed=seed)
     result["fit_s"] = time.perf_counter() - start
     result["fit_cells"] = int(fitted.idata.posterior.attrs["n_cells"])
     attrs = fitted.idata.posterior.attrs
@@ -51,26 +44,22 @@ def main(argv: list[str] | None = None) -> dict:
     result["bayes_whatif_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    gcm_model = GcmWhatIf.fit(table, graph_view(graph), seed=args.seed)
+    gcm_model = GcmWhatIf.fit(table, graph_view(graph), seed=seed)
     gcm_model.bad_rate(window, {"max_num_seqs": 16.0})
     result["gcm_fit_and_whatif_s"] = time.perf_counter() - start
 
-    baseline_table = table.sample(args.baseline_requests, random_state=args.seed)
+    baseline_table = table.sample(baseline_requests, random_state=seed)
     view = graph_view(graph)
     priors = load_priors()
     encoding = FactorEncoding.fit(baseline_table, adjustment_factors(view, baseline_table),
                                   actionable_in_table(view, baseline_table))
     start = time.perf_counter()
-    BurnModel(priors, encoding).fit(baseline_table, seed=args.seed, aggregate=False)
+    BurnModel(priors, encoding).fit(baseline_table, seed=seed, aggregate=False)
     result["baseline"] = "same model and sampler, one Bernoulli cell per request"
-    result["baseline_requests"] = args.baseline_requests
+    result["baseline_requests"] = baseline_requests
     result["baseline_fit_s"] = time.perf_counter() - start
-    ours = args.requests / result["fit_s"]
-    theirs = args.baseline_requests / result["baseline_fit_s"]
+    ours = requests / result["fit_s"]
+    theirs = baseline_requests / result["baseline_fit_s"]
     result["fit_throughput_ratio_vs_baseline"] = ours / theirs
-    print(json.dumps(result, indent=2))
+    result["machine_load_average_1m"] = round(os.getloadavg()[0], 2)
     return result
-
-
-if __name__ == "__main__":
-    main()

@@ -159,7 +159,7 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     return problems
 
 
-def run_benchmark(num_requests: int = 10_000_000, seed: int = 0, threads: int = 2, repeats: int = 3,
+def run(num_requests: int = 10_000_000, seed: int = 0, threads: int = 2, repeats: int = 3,
                   workdir: str | None = None) -> dict[str, Any]:
     """Generate, time both implementations (best of ``repeats`` for DuckDB), check they agree."""
     from causalsre.telemetry import connect_readonly

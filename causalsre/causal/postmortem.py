@@ -21,6 +21,7 @@ from causalsre.causal.mechanisms import Change, detect_changes, encode, fit_mech
 from causalsre.causal.players import (RATE_FACTOR, group_players, grouped, merge_collinear, move_to_tenant,
                                       split_joint, tenant_shares)
 from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, shapley_per_pair
+from causalsre.causal.subsample import plan_subsample
 from causalsre.causal.table import build_analysis_table
 from causalsre.windows import Window, check_disjoint
 
@@ -31,7 +32,10 @@ ANALYSIS_ROWS_PER_WINDOW = 10_000
 
 
 def burn_summary(table: pd.DataFrame, objective: float | None) -> dict:
-    n, bad = len(table), int(table["is_bad"].sum())
+    return burn_counts(len(table), int(table["is_bad"].sum()), objective)
+
+
+def burn_counts(n: int, bad: int, objective: float | None) -> dict:
     rate = bad / n if n else 0.0
     summary = {"requests": n, "bad_events": bad, "bad_rate": rate}
     if objective is not None:
@@ -73,12 +77,16 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     graph.check_recorded_settings(con, baseline, incident)  # a changed setting the graph lacks: refuse, naming it
     step = progress or (lambda *_: None)
     step("reading requests")
-    base = build_analysis_table(con, slo, window=baseline, graph=graph)
-    inc = build_analysis_table(con, slo, window=incident, graph=graph)
+    # Windows of millions of requests: a stratified sample for the tables; counts and burn still use every one.
+    plan = plan_subsample(con, slo, {"baseline": baseline, "incident": incident}, seed=seed)
+    base = build_analysis_table(con, slo, window=baseline, graph=graph, keep=plan and plan.keys("baseline"))
+    inc = build_analysis_table(con, slo, window=incident, graph=graph, keep=plan and plan.keys("incident"))
     objective = getattr(slo, "objective", None)
     result = {"method": METHOD, "graph": graph.source, "seed": seed, "baseline": baseline.label,
               "incident": incident.label, "n_baseline": len(base), "n_incident": len(inc),
               "burn": {"baseline": burn_summary(base, objective), "incident": burn_summary(inc, objective)}}
+    if plan is not None:
+        result.update(plan.report(burn_counts, objective))
     total = float(inc["is_bad"].mean() - base["is_bad"].mean())
     result["total_change"] = total
     # What changed comes first, whether or not there is a burn to attribute.

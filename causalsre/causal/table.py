@@ -81,15 +81,23 @@ ORDER BY r.run_id, r.arrival_ns, r.request_id
 
 
 def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Window,
-                         graph: GraphSpec | None = None) -> pd.DataFrame:
+                         graph: GraphSpec | None = None, keep: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per request of ``window``: run_id, request_id, phase, arrival_ts, then graph-node columns.
 
     ``slo`` is a :class:`causalsre.slo.SLOSpec` deciding ``is_bad``; ``None`` counts every request that did
-    not complete (status other than ok) as bad, the rule of an SLO with no latency objective.
+    not complete (status other than ok) as bad, the rule of an SLO with no latency objective. ``keep`` (run_id,
+    request_id) limits the rows to those requests of the window.
     """
     condition, params = window.where()
+    if keep is not None:  # a stratified subsample (causal/subsample.py); trailing rates still count every request
+        con.register("_kept_requests", keep[["run_id", "request_id"]])
+        condition += " AND (run_id, request_id) IN (SELECT run_id, request_id FROM _kept_requests)"
     sql = _REQUESTS_SQL.format(condition=condition)
-    frame = con.execute(sql, params + [int(ARRIVAL_RATE_WINDOW_S * 1e9)]).df()
+    try:
+        frame = con.execute(sql, params + [int(ARRIVAL_RATE_WINDOW_S * 1e9)]).df()
+    finally:
+        if keep is not None:
+            con.unregister("_kept_requests")
     if frame.empty:
         raise UserError(f"window {window.label!r} holds no requests", "check the run, phase or time range")
     elapsed_s = np.clip(frame["since_first_ns"].to_numpy(dtype=float) / 1e9, 1.0, ARRIVAL_RATE_WINDOW_S)

@@ -105,20 +105,34 @@ def _print_summary(report: dict) -> None:
 
 
 @bench.command("slo")
-@click.option("--num-requests", default=10_000_000, show_default=True, type=click.IntRange(1000, 1 << 31))
+@click.option("--num-requests", "--requests", "num_requests", type=click.IntRange(1000, 1 << 40),
+              help="requests to generate [default: 10,000,000; 100,000,000 with --fleet]")
+@click.option("--fleet", is_flag=True,
+              help="a fleet's history as Hive-partitioned Parquet per day, the report read from the files, "
+                   "against Polars' lazy scan (needs the bench extra: pip install 'causalsre[bench]')")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650), help="--fleet: days of history")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="--fleet: write the Parquet here (kept) instead of a temporary folder (deleted)")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 1024), help="DuckDB threads")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 1024), help="DuckDB (and Polars) threads")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100), help="without --fleet")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def slo_command(num_requests, seed, threads, repeats, as_json) -> None:
+def slo_command(num_requests, fleet, days, folder, seed, threads, repeats, as_json) -> None:
     """The SLO report (DuckDB) against a straightforward pandas implementation on the same generated
-    requests; checks both give the same numbers. Same as `python bench/slo.py`.
+    requests; checks both give the same numbers. With --fleet: N requests as Parquet, the report straight
+    from the files against Polars, wall time and peak RSS of each (each side in its own process).
 
     Example: causalsre bench slo --json
-    """
-    from causalsre.slo.benchmark import run_benchmark
 
-    report = run_benchmark(num_requests, seed, threads, repeats)
+    Example: causalsre bench slo --fleet --requests 10000000 --json
+    """
+    progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    if fleet:
+        _fleet(num_requests or 100_000_000, days, folder, seed, threads, as_json, progress)
+        return
+    from causalsre.bench.slo import run
+
+    report = run(num_requests or 10_000_000, seed, threads, repeats)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -127,3 +141,73 @@ def slo_command(num_requests, seed, threads, repeats, as_json) -> None:
                    f"numbers agree: {report['numbers_agree']}")
     if not report["numbers_agree"]:
         raise UserError(f"the DuckDB and pandas reports disagree on {', '.join(report['disagreements'])}")
+
+
+def _fleet(requests, days, folder, seed, threads, as_json, progress) -> None:
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        raise UserError("the fleet benchmark's peer, Polars, is not installed",
+                        "pip install 'causalsre[bench]'") from None
+    from causalsre.bench.fleet import run
+
+    report = run(requests, days, folder, seed, threads, keep=folder is not None, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        ours, peer = report["ours"], report["peer"]
+        click.echo(f"{requests:,} requests in {report['parquet']['files']} Parquet files "
+                   f"({report['parquet']['gib']} GiB): ours {ours['seconds']} s, peak {ours['peak_rss_gib']} GiB; "
+                   f"Polars {peer['seconds']} s, peak {peer['peak_rss_gib']} GiB; ours/Polars "
+                   f"{report['ratio_ours_over_polars']}; agree: {report['agree']}")
+    if not report["agree"]:
+        raise UserError(f"our report and Polars disagree on {', '.join(report['disagreements'])}")
+
+
+@bench.command("postmortem")
+@click.option("--requests", default=100_000, show_default=True, type=click.IntRange(1000, 1 << 34))
+@click.option("--baseline/--no-baseline", default=None,
+              help="also time the pipeline without subsampling [default: only up to 1,000,000 requests]")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def postmortem_command(requests, baseline, as_json) -> None:
+    """Postmortem speed: a synthetic incident of N requests (known cause cpu_contention) written through the
+    schema, the postmortem as shipped (windows over 200k requests subsampled, stratified), against the same
+    pipeline without subsampling.
+
+    Example: causalsre bench postmortem --requests 10000000 --json
+    """
+    from causalsre.bench.postmortem import run
+
+    progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    report = run(requests, with_baseline=baseline, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        used = report["rows_used"]
+        click.echo(f"{report['requests']:,} requests: postmortem {report['seconds']} s, top cause "
+                   f"{report['top_factor']} (expected {report['expected']})"
+                   + (f", rows used {used['baseline']:,} + {used['incident']:,}" if used else "")
+                   + (f"; without subsampling {report['baseline']['seconds']} s ({report['speedup_vs_baseline']}x)"
+                      if "baseline" in report else ""))
+
+
+@bench.command("bayes")
+@click.option("--requests", default=100_000, show_default=True, type=click.IntRange(1000, 1 << 30))
+@click.option("--baseline-requests", default=20_000, show_default=True, type=click.IntRange(100, 1 << 30))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def bayes_command(requests, baseline_requests, seed, as_json) -> None:
+    """The Bayesian burn model's fit and what-if on N requests of the known SCM, against the same model and
+    sampler with one Bernoulli cell per request (fitting throughput ratio).
+
+    Example: causalsre bench bayes --requests 100000 --json
+    """
+    from causalsre.bench.bayes import run
+
+    report = run(requests, baseline_requests, seed)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"fit {report['fit_s']:.1f} s on {requests:,} requests ({report['fit_cells']} cells), "
+                   f"{report['fit_throughput_ratio_vs_baseline']:.1f}x the per-request baseline's throughput; "
+                   f"{report['fit_diagnostics']}")

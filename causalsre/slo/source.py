@@ -1,0 +1,39 @@
+"""Where the SLO functions read requests from: any DuckDB connection with a ``request_metrics`` relation.
+
+A telemetry database has the view (:mod:`causalsre.telemetry`); :func:`parquet_source` gives the same name
+to a folder of Parquet files holding request_metrics' columns (a fleet's history, Hive-partitioned per day or
+per run, as ``causalsre db export`` writes), so every report, alert and timeline runs on it unchanged. DuckDB
+reads the files lazily: filters on ``arrival_ts`` skip row groups by their statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from causalsre.errors import UserError
+
+NEEDED = ("run_id", "request_id", "arrival_ts", "arrival_ns", "is_ok")
+
+
+def parquet_source(folder: str | Path, *, threads: int | None = None,
+                   memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose ``request_metrics`` view reads ``folder/**/*.parquet`` (Hive partitions)."""
+    root = Path(folder)
+    if not root.is_dir() or not any(root.rglob("*.parquet")):
+        raise UserError(f"{root} holds no Parquet files", "give a folder of request_metrics Parquet files")
+    con = duckdb.connect()
+    if threads is not None:
+        con.execute("SET threads = ?", [int(threads)])
+    if memory_limit is not None:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    # The relation API takes the path as a value: nothing a user typed is spliced into SQL.
+    relation = con.read_parquet(str(root / "**" / "*.parquet"), hive_partitioning=True)
+    missing = [c for c in NEEDED if c not in relation.columns]
+    if missing:
+        con.close()
+        raise UserError(f"the Parquet files in {root} lack {', '.join(missing)}",
+                        "write request_metrics' columns (causalsre db export --parquet)")
+    relation.create_view("request_metrics")
+    return con
