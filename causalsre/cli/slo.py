@@ -174,9 +174,8 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
         if written and not as_json:
             click.echo(f"wrote {written}")
     firing = firing_alerts(reports)
-    if fail_on_alert and firing:
-        if not as_json:
-            click.echo(f"{len(firing)} alert(s) firing: {', '.join(firing[:5])}", err=True)
+    if fail_on_alert and firing:  # on stderr, so that --json's stdout stays the report
+        click.echo(f"{len(firing)} alert(s) firing: {', '.join(firing[:5])}", err=True)
         raise click.exceptions.Exit(1)  # an alert fired (docs/cli.md: exit codes)
 
 
