@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 import click
 
+from causalsre.cli.options import json_option
+
 _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vtc,edf,budget this engine has)."
 
 
@@ -26,7 +28,7 @@ _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vt
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write an HTML (or .md) report: the table and each tier's budget burn-down per policy.")
 @click.option("--quick", is_flag=True, help="4-second runs and a short capacity probe (smoke tests).")
-@click.option("--json", "as_json", is_flag=True, help="Print runs and summary as JSON.")
+@json_option("Print runs, summary (the targets) and setup (calibration, request hashes) as JSON.")
 def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, html_path, quick, as_json):
     """Run every policy on the same tiered requests at each load; per tier the budget consumed (`slo report`).
 

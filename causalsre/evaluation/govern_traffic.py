@@ -38,10 +38,11 @@ GOVERNOR = {"buffer_share": 0.1, "margin": 0.25}
 
 
 def engine_section(policy: str) -> dict[str, Any]:
-    """The engine every run uses: the tiny model on one thread, sized like the shipped scenarios."""
+    """The engine every run uses: the tiny model on one thread, sized like the shipped scenarios, with the KV
+    cache of the trace config (512 blocks) so the capacity probe of the longer trace requests is not KV-bound."""
     return {"model": "tiny", "device": "cpu", "dtype": "float32", "num_threads": 1, "max_num_seqs": 16,
             "max_num_batched_tokens": 256, "enable_chunked_prefill": True, "chunk_size": 64, "policy": policy,
-            "batching_mode": "decode_first", "num_kv_blocks": 256, "block_size": 16, "max_queue_len": 64,
+            "batching_mode": "decode_first", "num_kv_blocks": 512, "block_size": 16, "max_queue_len": 64,
             "request_timeout_s": 20.0}
 
 
@@ -49,12 +50,18 @@ def tenants() -> list[dict[str, Any]]:
     return [{"name": name, "weight": share, "priority": crit} for name, share, _, crit, _ in TIERS]
 
 
-def governor_section(thresholds: dict[str, float]) -> dict[str, Any]:
-    """The ``[governor]`` run-TOML section (helper A's format): one tier per tenant."""
+def governor_section(thresholds: dict[str, float], duration_s: float) -> dict[str, Any]:
+    """The ``[governor]`` run-TOML section: one tier per tenant. Its burn windows are scaled to the run (a
+    quarter of it and all of it: the defaults' 30 s / 300 s are longer than a 20 s run), and its batching
+    bounds stop at the engine's own settings, so the governor can shrink batches but never serve with more
+    sequences or tokens per step than the baselines get."""
+    engine = engine_section("budget")
     tiers = [{"name": name, "tenants": [name], "criticality": crit, "objective": objective,
               "ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "protected": protected,
               "weight": 1.0} for name, _, objective, crit, protected in TIERS]
-    return dict(GOVERNOR, tiers=tiers)
+    return dict(GOVERNOR, short_window_s=duration_s / 4, long_window_s=duration_s,
+                max_max_num_seqs=engine["max_num_seqs"], max_batched_tokens=engine["max_num_batched_tokens"],
+                tiers=tiers)
 
 
 def trace_lengths(trace_path: str | Path) -> tuple[list[int], list[int]]:
@@ -94,6 +101,12 @@ def base_config(workload: str, *, duration_s: float, drain_s: float, lengths: di
                                           "start_offset_s": float(seed * TRACE_SEED_OFFSET_S)})
     return {"name": f"govern-{workload}", "seed": seed, "duration_s": duration_s, "drain_timeout_s": drain_s,
             "engine": engine_section(policy), "workload": wl}
+
+
+def probe_seconds(quick: bool) -> float:
+    """Time allowed to the saturated burst of the capacity probe: long enough for the trace's longer requests
+    to finish on a busy 2-core machine (a probe cut short would report almost no capacity)."""
+    return 5.0 if quick else 30.0
 
 
 def calibrate(workload: str, lengths: dict[str, Any], *, seed: int, max_seconds: float) -> float:
@@ -139,7 +152,7 @@ def policy_config(workload: str, policy: str, *, requests: list[tuple], load: fl
     if thresholds is not None:
         data["slo"] = {"ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "objective": 0.95}
         if "governor" in RunConfig.model_fields:   # the tiers, for the policies that read them (budget, edf)
-            data["governor"] = governor_section(thresholds)
+            data["governor"] = governor_section(thresholds, duration_s)
     return data
 
 
