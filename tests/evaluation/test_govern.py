@@ -140,3 +140,37 @@ def test_targets_fail_on_a_breach_a_harmless_baseline_lost_goodput_or_throughput
     thin = summarize_targets([_run("fcfs", 0.8, 0.1), _run("budget", 0.8, 0.1, throughput=96.0)])["throughput"]
     assert thin["status"] == "fail"
     assert summarize_targets(BASELINE_RUNS)["protects"]["status"] == "not evaluated"
+
+
+def _trace(path, rows=3000):
+    """A synthetic Azure-format trace: one request a second, lengths known."""
+    lines = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    lines += [f"2023-11-16 18:{i // 60:02d}:{i % 60:02d}.0000000,{400 + i % 7},{40 + i % 5}"
+              for i in range(rows)]   # rows < 3600: one hour of trace
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_trace_workload_offers_load_times_capacity_and_runs_without_the_file(tmp_path):
+    from causalsre.evaluation import govern_traffic as T
+    from harness.config import parse_run_config
+
+    trace = _trace(tmp_path / "trace.csv")
+    lengths = T.workload_lengths("azure", trace)
+    # x 0.25, rounded half to even: 400..406 -> 100..102, 40..44 -> 10..11
+    assert set(lengths["prompt"]["values"]) == {100, 101, 102} and set(lengths["output"]["values"]) == {10, 11}
+    first = T.schedule("azure", load=1.5, seed=0, capacity=2.0, duration_s=10, lengths=lengths, trace_path=trace)
+    other = T.schedule("azure", load=1.5, seed=1, capacity=2.0, duration_s=10, lengths=lengths, trace_path=trace)
+    assert len(first) == len(other) == 30                  # 1.5 x 2 req/s x 10 s
+    assert [r[0] for r in first] != [r[0] for r in other] or [r[3] for r in first] != [r[3] for r in other]
+    assert {r[3] for r in first} <= {"premium", "standard", "free"}
+    trace.unlink()   # the runs replay explicit requests: the trace file is no longer needed
+    for policy in ("fcfs", "priority", "budget"):
+        data = T.policy_config("azure", policy, requests=first, load=1.5, capacity=2.0, seed=0, duration_s=10,
+                               drain_s=1, thresholds={"ttft_s": 0.8, "tpot_s": 0.1})
+        cfg = parse_run_config(data)
+        assert cfg.engine.policy == policy and len(cfg.workload.requests) == 30
+        assert cfg.workload.trace is None
+        tiers = {t.name: t for t in cfg.governor.tiers}
+        assert tiers["premium"].protected and not tiers["free"].protected
+        assert tiers["standard"].ttft_s == 0.8 and tiers["free"].objective == 0.95
