@@ -67,8 +67,11 @@ def petshop(data_dir, export_dir, peers, as_json):
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
               help="Causal graph spec (default: models/serving.yaml).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the postmortem's sampling.")
+@click.option("--peers", default=None, metavar="NAMES",
+              help="Also score peer methods on the same cases: comma-separated (gcm_attribute_anomalies, "
+                   "gcm_distribution_change, rcaeval_baro, rcaeval_nsigma, rcaeval_circa) or 'all'.")
 @json_option("Print the results as JSON.")
-def scenarios(data_dir, slo_path, graph_path, seed, as_json):
+def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
     """Factor/family top-1 and top-3 of `postmortem` on each fault scenario, false alarms on the controls.
 
     Example: causalsre eval scenarios --data /tmp/suite-7 --json
@@ -84,9 +87,17 @@ def scenarios(data_dir, slo_path, graph_path, seed, as_json):
     graph = load_graph(graph_path or DEFAULT_GRAPH)
     slo = load_slos(slo_path)[0]
     find_datasets(data_dir)  # a missing suite fails before the progress bar starts
+    if peers:  # an unknown peer fails before minutes of postmortems
+        from causalsre.evaluation.scenario_peers import peer_names, score_peers
+
+        peers = peer_names(peers)
     with Progress(transient=True, disable=as_json, console=Console(stderr=True)) as bar:
         task = bar.add_task("postmortems", total=None)
         result = score_suite(data_dir, slo, graph, seed=seed, progress=lambda: bar.advance(task))
+        if peers:
+            task = bar.add_task("peers", total=None)
+            result["peers"] = score_peers(data_dir, slo, graph, peers, seed=seed,
+                                          progress=lambda: bar.advance(task))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -102,6 +113,11 @@ def scenarios(data_dir, slo_path, graph_path, seed, as_json):
                f"(>= {t['family_top1']})  false alarms {fmt(result['false_alarm_rate'])} (<= {t['false_alarm_rate']})")
     click.echo(f"{result['fault_scenarios']} fault scenarios, {result['controls']} controls, "
                f"{result['seconds']:.0f} s of postmortems")
+    if peers:
+        from causalsre.evaluation.scenario_peers import summary_lines
+
+        for line in summary_lines(result["peers"]):
+            click.echo(line)
 
 
 @evaluate.command("generate")
