@@ -19,7 +19,7 @@ def burndown_figure(curves: dict[str, dict[str, dict]], workload: str, load: flo
     """One panel per tier; a line per policy of the tier's budget remaining over the run."""
     from matplotlib.figure import Figure as MplFigure   # no pyplot: nothing global changes
 
-    fig = MplFigure(figsize=(12, 3.4))
+    fig = MplFigure(figsize=(12, 3.6), layout="constrained")
     axes = fig.subplots(1, len(TIER_ORDER), sharex=True)
     for ax, tier in zip(axes, TIER_ORDER):
         for policy, by_tier in curves.items():
@@ -28,6 +28,8 @@ def burndown_figure(curves: dict[str, dict[str, dict]], workload: str, load: flo
             ax.step(curve["t_s"], values, where="post", linewidth=1.5, label=policy,
                     color=POLICY_COLOURS.get(policy, INK))
         ax.axhline(0, color=BREACH, linewidth=0.8)
+        # overload overspends by orders of magnitude: linear from -100 % to 100 %, logarithmic beyond
+        ax.set_yscale("symlog", linthresh=100)
         ax.set_title(tier)
         ax.set_xlabel("seconds since the first arrival")
     axes[0].set_ylabel("budget remaining (%)")
@@ -35,7 +37,7 @@ def burndown_figure(curves: dict[str, dict[str, dict]], workload: str, load: flo
     fig.suptitle(f"{workload}, {load:g}x capacity, seed {seed}")
     caption = (f"Error budget remaining per tier over the {workload} run at {load:g}x (seed {seed}): 1 - bad "
                "events so far / (error budget x the tier's events in the run); below zero the tier's SLO is "
-               "breached for the run.")
+               "breached for the run (the axis is logarithmic below -100 %).")
     return Figure.from_matplotlib(fig, caption)
 
 
