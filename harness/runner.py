@@ -108,6 +108,8 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
                     aborted = _abort_all(engine, stats)
                     break
                 engine.step()
+                if writer is not None and engine.governor.actions:
+                    _record_actions(engine, writer)
             elif not arrivals_left:
                 break
             else:
@@ -117,7 +119,27 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
                 next_progress = time.perf_counter() + 0.25
     finally:
         contention.stop_all()
+    if writer is not None and cfg.governor is not None:
+        _record_actions(engine, writer, final=True)
     return RunOutcome(stats=stats, wall_s=time.perf_counter() - started, aborted=aborted)
+
+
+def _record_actions(engine, writer, *, final: bool = False) -> None:
+    """The governor's decisions into control_actions, its knob changes into run_settings; at the end of a
+    run, each tier's final online counters (what `slo report` must find on the same requests)."""
+    from harness.faults import setting_value
+
+    actions = engine.governor.drain_actions()
+    if final:
+        now = engine.now_ns()
+        actions += [{"ts_ns": now, "action": "final_counters", "tier": row["tier"], "reason": "run_end",
+                     "params_after": row} for row in engine.governor.summary()]
+        actions.append({"ts_ns": now, "action": "final_counters", "tier": None, "reason": "length_predictor",
+                        "params_after": engine.governor.predictor.accuracy()})
+    for action in actions:
+        writer.record_control_action(action)
+        for name, value in (action.get("params_after") or {}).items() if action["action"] == "batching_depth" else ():
+            writer.record_setting(name, action["ts_ns"], *setting_value(name, value))
 
 
 def _admit(engine, spec: RequestSpec, offset_ns: int, seed: int, vocab: int, writer, stats: RunStats) -> None:
@@ -189,7 +211,7 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
             and cfg.workload.requests is None else None
         stats = RunStats({}, on_done=closed.on_done if closed else None)
         writer = TelemetryWriter(con, run_id, path=db_path)
-        engine = Engine(engine_config(cfg), observer=TeeObserver(writer, stats))
+        engine = Engine(engine_config(cfg), observer=TeeObserver(writer, stats), governor=cfg.governor_config())
         started_at = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(microseconds=engine.now_ns() / 1e3)
         writer.start(_runs_row(cfg, seed, rate, started_at, hardware))
         with _progress_bar(cfg, enabled=progress) as update:

@@ -46,6 +46,9 @@ TABLE_COLUMNS: dict[str, list[tuple[str, pa.DataType]]] = {
     "faults": [("fault_id", I32), ("kind", STR), ("family", STR), ("factor", STR), ("start_ns", I64),
                ("end_ns", I64), ("params", STR)],
     "phases": [("name", STR), ("start_ns", I64), ("end_ns", I64)],
+    "control_actions": [("ts_ns", I64), ("action", STR), ("tier", STR), ("reason", STR), ("short_burn", F64),
+                        ("long_burn", F64), ("budget_remaining", F64), ("params_before", STR),
+                        ("params_after", STR)],
 }
 
 # Runs this process is writing now (several writers may share one process, e.g. tests).
@@ -235,6 +238,14 @@ class TelemetryWriter:
                      end_ns: int | None, params: dict) -> None:
         with self._swap_lock:
             self._buffers["faults"].append((fault_id, kind, family, factor, start_ns, end_ns, json.dumps(params)))
+
+    def record_control_action(self, action: dict) -> None:
+        """One governor decision (harness.engine.governor.Governor.drain_actions)."""
+        row = (action["ts_ns"], action["action"], action.get("tier"), action.get("reason"),
+               action.get("short_burn"), action.get("long_burn"), action.get("budget_remaining"),
+               json.dumps(action.get("params_before") or {}), json.dumps(action.get("params_after") or {}))
+        with self._swap_lock:
+            self._buffers["control_actions"].append(row)
 
     def record_phase(self, name: str, start_ns: int, end_ns: int) -> None:
         with self._swap_lock:

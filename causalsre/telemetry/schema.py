@@ -21,7 +21,7 @@ from causalsre.telemetry.failures import rollback_quietly, storage_error
 
 MIGRATIONS_TABLE = "schema_migrations"
 REQUIRED_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings",
-                   "metric_samples", "operator_events")
+                   "metric_samples", "operator_events", "control_actions")
 REQUIRED_VIEWS = ("request_metrics", "inter_token_latency", "step_metrics", "settings_timeline")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

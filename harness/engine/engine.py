@@ -12,6 +12,7 @@ import torch
 
 from harness.engine.errors import UserError
 from harness.engine.config import LIVE_KNOBS, EngineConfig, ModelConfig
+from harness.engine.governor.config import GovernorConfig
 from harness.engine.model_runner import ModelRunner
 from harness.engine.observer import EngineObserver, NullObserver, RequestRecord, StepRecord
 from harness.engine.scheduler import Scheduler, SchedulerOutput
@@ -19,9 +20,12 @@ from harness.engine.sequence import Sequence, SeqStatus
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, observer: EngineObserver | None = None) -> None:
+    def __init__(self, config: EngineConfig, observer: EngineObserver | None = None,
+                 governor: GovernorConfig | None = None) -> None:
         if not isinstance(config, EngineConfig):
             raise UserError("Engine needs an EngineConfig", "build one with EngineConfig(...)")
+        if governor is not None and not isinstance(governor, GovernorConfig):
+            raise UserError("Engine's governor must be a GovernorConfig", "build one with GovernorConfig.from_dict")
         if config.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"device {config.device!r} asked for but CUDA is not available", "use device='cpu'")
         self.config = config
@@ -29,11 +33,13 @@ class Engine:
         self.model_config = ModelConfig.from_name(config.model)
         self.set_num_threads(config.num_threads)
         self.runner = ModelRunner(self.model_config, config)
-        self.scheduler = Scheduler(config)
+        self.scheduler = Scheduler(config, governor)
+        self.governor = self.scheduler.governor   # online SLO counters always; it acts only under policy budget
         self.step_delay_s = 0.0
         self.step_id = 0
         self.last_decode_context_tokens = 0   # K/V tokens the last step's decodes read (for roofline figures)
         self.sequences: dict[int, Sequence] = {}
+        self._last_decode_ns: int | None = None   # the last step with decodes, for the governor's TPOT signal
         self._t0 = time.perf_counter_ns()
 
     # ---- clock and knobs ----------------------------------------------------------------------------------
@@ -88,9 +94,10 @@ class Engine:
         seq = Sequence(request_id, prompt_token_ids, target_output_tokens, priority=priority, tenant=tenant,
                        arrival_ns=now if arrival_ns is None else arrival_ns, enqueue_ns=now)
         unservable = self._unservable_reason(seq)
-        if unservable or not self.scheduler.add(seq):
+        shed = None if unservable else self.governor.on_arrival(seq, now, is_active=self.config.policy == "budget")
+        if unservable or shed or not self.scheduler.add(seq):
             self.observer.on_event(request_id, "rejected", now, None)
-            status, reason = ("error", unservable) if unservable else ("rejected", "queue_full")
+            status, reason = ("error", unservable) if unservable else ("rejected", shed or "queue_full")
             self._report(seq, now, status, reason)
             return False
         self.sequences[request_id] = seq
@@ -134,6 +141,12 @@ class Engine:
         obs = self.observer
         start = self.now_ns()
         step_id = self.step_id
+        cfg = self.config
+        knobs = self.governor.on_step(start, cfg.max_num_seqs, cfg.max_num_batched_tokens,
+                                      is_active=cfg.policy == "budget", last_decode_step_ns=self._last_decode_ns)
+        self._last_decode_ns = None
+        if knobs:
+            self.update_config(**knobs)   # the live-config path; the harness records it in run_settings
         out = self.scheduler.schedule(start)
         for seq in out.timed_out:
             obs.on_event(seq.request_id, "timeout", start, step_id)
@@ -155,6 +168,8 @@ class Engine:
         end = self.now_ns()
         self._emit(out, tokens, step_id, end)
         record = self._step_record(out, step_id, start, scheduled, end)
+        if record.num_decode_seqs:
+            self._last_decode_ns = end - start
         obs.on_step(record)
         return record
 
@@ -194,6 +209,7 @@ class Engine:
         self._report(seq, now, status, reason)
 
     def _report(self, seq: Sequence, now: int, status: str, reason: str) -> None:
+        self.governor.on_done(seq, status, now)
         self.observer.on_request_done(RequestRecord(
             request_id=seq.request_id, prompt_tokens=seq.num_prompt_tokens,
             target_output_tokens=seq.target_output_tokens, output_tokens=seq.num_output_tokens,

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 
 from harness.engine.block_manager import BlockManager
 from harness.engine.config import EngineConfig
+from harness.engine.governor.config import GovernorConfig
+from harness.engine.governor.governor import Governor
+from harness.engine.governor.ordering import Policy, make_policy
 from harness.engine.sequence import Sequence, SeqStatus
 
 
@@ -46,7 +49,7 @@ class SchedulerOutput:
 
 
 def policy_key(policy: str):
-    """Sort key of the waiting queue; the running sequence that sorts last is the first to be preempted.
+    """Sort key of the waiting queue for fcfs, priority and sjf (kept for callers that sort by hand).
     ``priority``: lower value first (vLLM's convention). ``sjf``: least remaining work (prompt + target)."""
     if policy == "priority":
         return lambda s: (s.priority, s.arrival_ns, s.order)
@@ -56,11 +59,27 @@ def policy_key(policy: str):
 
 
 class Scheduler:
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, governor: GovernorConfig | None = None) -> None:
         self.config = config
         self.block_manager = BlockManager(config.num_kv_blocks, config.block_size)
         self.waiting: list[Sequence] = []
         self.running: list[Sequence] = []
+        # Without tiers every tenant is in the implicit default tier (the shipped SLO's thresholds).
+        self.has_tiers = governor is not None
+        self.governor_config = governor if governor is not None else GovernorConfig()
+        self.governor = Governor(self.governor_config, config.max_num_seqs, config.max_num_batched_tokens)
+        self._policies: dict[str, Policy] = {}
+
+    @property
+    def policy(self) -> Policy:
+        """The object of the policy in force (``policy`` is a live knob, so looked up each time)."""
+        name = self.config.policy
+        if name not in self._policies:
+            self._policies[name] = make_policy(name, self.governor_config, has_tiers=self.has_tiers,
+                                               governor=self.governor)
+            for seq in self.waiting + self.running:   # a policy pushed mid-run learns who is in the engine
+                self._policies[name].on_enter(seq)
+        return self._policies[name]
 
     # ---- queue management -------------------------------------------------------------------------------
     def has_room(self) -> bool:
@@ -72,6 +91,8 @@ class Scheduler:
             return False
         seq.status = SeqStatus.WAITING
         self.waiting.append(seq)
+        for policy in self._policies.values():
+            policy.on_enter(seq)
         return True
 
     def has_unfinished(self) -> bool:
@@ -83,8 +104,12 @@ class Scheduler:
             self.running.remove(seq)
         elif seq.status is SeqStatus.WAITING:
             self.waiting.remove(seq)
+        else:
+            return   # already out (e.g. aborted twice)
         self.block_manager.free(seq)
         seq.status = SeqStatus.FINISHED
+        for policy in self._policies.values():
+            policy.on_leave(seq)
 
     def _preempt(self, seq: Sequence, out: SchedulerOutput) -> None:
         self.running.remove(seq)
@@ -117,9 +142,12 @@ class Scheduler:
     def schedule(self, now_ns: int) -> SchedulerOutput:
         out = SchedulerOutput()
         self.expire(now_ns, out)
-        key = policy_key(self.config.policy)
-        self.running.sort(key=key)
-        self.waiting.sort(key=key)
+        policy = self.policy
+        policy.sort(self.waiting, self.running, now_ns)
+        victim = policy.seat_victim(self.waiting, self.running, self.config.max_num_seqs, now_ns)
+        if victim is not None:
+            self._preempt(victim, out)   # this step then admits nobody; the freed seat goes next step
+            policy.sort(self.waiting, self.running, now_ns)
         state = _StepState(self.config.max_num_batched_tokens, self.config.max_num_seqs)
         # As in vLLM, a step that had to preempt admits nobody: readmitting the victim at once would thrash.
         if self.config.batching_mode == "decode_first":
@@ -138,6 +166,7 @@ class Scheduler:
             # Without chunked prefill, vLLM v0 never mixes prefills and decodes in one step.
             if self.config.enable_chunked_prefill or not out.chunks:
                 self._schedule_decodes(state, out)
+        policy.on_served(out.chunks)
         return out
 
     def _reserve(self, seq: Sequence, num_tokens: int, state: _StepState, out: SchedulerOutput) -> bool:
@@ -195,9 +224,14 @@ class Scheduler:
                 self._add_chunk(seq, size, state, out)
 
     def _schedule_waiting(self, state: _StepState, out: SchedulerOutput) -> None:
-        while self.waiting and state.budget >= 1 and state.seats >= 1 \
+        policy = self.policy
+        index = 0
+        while index < len(self.waiting) and state.budget >= 1 and state.seats >= 1 \
                 and len(self.running) < self.config.max_num_seqs:
-            seq = self.waiting[0]
+            seq = self.waiting[index]
+            if not policy.may_start(seq):
+                index += 1   # held back by the policy (the governor's buffer or deferral): the next may go
+                continue
             size = self._prefill_size(seq, state.budget)
             if size == 0:
                 return   # head-of-line blocking keeps the policy's order
@@ -207,7 +241,8 @@ class Scheduler:
             pending = seq.num_uncomputed_tokens
             if self.block_manager.extra_blocks_for(seq, pending) + state.reserve > self.block_manager.num_free:
                 return   # wait for running sequences to free blocks
-            self.waiting.pop(0)
+            self.waiting.pop(index)
+            policy.started(seq)
             seq.status = SeqStatus.RUNNING
             self.running.append(seq)
             self.block_manager.grow(seq, pending)

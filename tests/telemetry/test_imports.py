@@ -135,7 +135,7 @@ def test_info_check_and_export(tmp_path, fixtures_dir, capsys):
     capsys.readouterr()
     assert main(["db", "info", str(db), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["runs"] == 2 and info["requests"] == 7 and info["schema_version"] == 3
+    assert info["runs"] == 2 and info["requests"] == 7 and info["schema_version"] == 4
     assert main(["db", "check", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     out = tmp_path / "parquet"

@@ -33,6 +33,8 @@ EXPECTED_COLUMNS = {
     "settings_timeline": ["run_id", "setting", "start_ns", "end_ns", "value", "value_text"],
     "metric_samples": ["run_id", "ts_ns", "metric", "labels_json", "value", "source"],
     "operator_events": ["run_id", "ts_ns", "key", "value", "kind", "source"],
+    "control_actions": ["run_id", "ts_ns", "action", "tier", "reason", "short_burn", "long_burn",
+                        "budget_remaining", "params_before", "params_after"],
 }
 EXPECTED_COLUMNS["step_metrics"] = EXPECTED_COLUMNS["steps"] + [
     "duration_s", "batch_size", "num_batched_tokens", "kv_utilization"]
@@ -51,10 +53,11 @@ def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 def test_blank_database_gets_exactly_the_documented_columns(tmp_path):
     con = connect_writable(tmp_path / "t.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 3
+    assert schema_version(con) == SCHEMA_VERSION == 4
     assert _columns(con) == EXPECTED_COLUMNS
     assert con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == [
-        (1, "core_tables"), (2, "phases_and_views"), (3, "metric_samples_and_operator_events")]
+        (1, "core_tables"), (2, "phases_and_views"), (3, "metric_samples_and_operator_events"),
+        (4, "control_actions")]
 
 
 def test_older_database_migrates_forward_and_keeps_its_data(tmp_path):

@@ -1,0 +1,158 @@
+"""The governor's small parts, each pure Python and tested alone: admission level, batching depth, the
+output-length predictor and the reliability buffer. :mod:`harness.engine.governor.governor` wires them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from harness.engine.governor.config import TierSpec
+
+
+@dataclass(frozen=True, slots=True)
+class TierState:
+    """What admission reads of one tier at one instant."""
+
+    tier: TierSpec
+    short_burn: float
+    long_burn: float
+    budget_remaining: float
+
+
+def trigger_reason(state: TierState, page_burn: float, margin: float) -> str | None:
+    """Why this protected tier asks for shedding, or None. ``page``: both windows burn at >= page_burn (the
+    page alert would fire); ``budget``: its remaining budget is below the margin and it is still burning
+    (short-window burn >= 1), so shedding stops once the burn stops even if the budget stays spent."""
+    if not state.tier.protected:
+        return None
+    if state.short_burn >= page_burn and state.long_burn >= page_burn:
+        return "page"
+    if state.budget_remaining < margin and state.short_burn >= 1.0:
+        return "budget"
+    return None
+
+
+def sheddable_order(tiers: tuple[TierSpec, ...]) -> list[TierSpec]:
+    """Tiers that may be shed, least critical first; a protected tier is never in this list."""
+    return sorted((t for t in tiers if not t.protected), key=lambda t: (-t.criticality, t.name))
+
+
+def tiers_to_shed(tiers: tuple[TierSpec, ...], level: int) -> set[str]:
+    """Names of the ``level`` least critical sheddable tiers."""
+    return {t.name for t in sheddable_order(tiers)[:max(0, level)]}
+
+
+class AdmissionLevel:
+    """How many sheddable tiers are shed: one more each ``hold_ns`` while a protected tier triggers, one
+    fewer each ``hold_ns`` without a trigger (hysteresis, so one burst does not flap the level)."""
+
+    __slots__ = ("max_level", "hold_ns", "level", "last_change_ns")
+
+    def __init__(self, max_level: int, hold_ns: int) -> None:
+        self.max_level = max_level
+        self.hold_ns = hold_ns
+        self.level = 0
+        self.last_change_ns = -hold_ns
+
+    def update(self, now_ns: int, triggered: bool) -> int | None:
+        """The new level when it changes, else None."""
+        if now_ns - self.last_change_ns < self.hold_ns:
+            return None
+        if triggered and self.level < self.max_level:
+            self.level += 1
+        elif not triggered and self.level > 0:
+            self.level -= 1
+        else:
+            return None
+        self.last_change_ns = now_ns
+        return self.level
+
+
+class BatchingDepth:
+    """Sarathi-Serve's rule driven by measured TPOT burn: a smaller token budget and fewer seats per step
+    shorten each step (lower TPOT, at some throughput); step down by ``factor`` while the most at-risk tier
+    burns its TPOT budget at >= 1, step back toward the configured base when every tier burns at < 0.5."""
+
+    __slots__ = ("seq_bounds", "token_bounds", "base", "seqs", "tokens", "factor")
+
+    def __init__(self, base_seqs: int, base_tokens: int, seq_bounds: tuple[int, int],
+                 token_bounds: tuple[int, int], factor: float = 0.75) -> None:
+        self.seq_bounds = seq_bounds
+        self.token_bounds = token_bounds
+        self.base = (_clamp(base_seqs, seq_bounds), _clamp(base_tokens, token_bounds))
+        self.seqs, self.tokens = self.base
+        self.factor = factor
+
+    def update(self, worst_tpot_burn: float) -> tuple[int, int] | None:
+        """New (max_num_seqs, max_num_batched_tokens) when they change, else None."""
+        if worst_tpot_burn >= 1.0:
+            seqs = _clamp(int(self.seqs * self.factor), self.seq_bounds)
+            tokens = _clamp(int(self.tokens * self.factor), self.token_bounds)
+        elif worst_tpot_burn < 0.5:
+            seqs = min(self.base[0], _clamp(math.ceil(self.seqs / self.factor), self.seq_bounds))
+            tokens = min(self.base[1], _clamp(math.ceil(self.tokens / self.factor), self.token_bounds))
+        else:
+            return None
+        if (seqs, tokens) == (self.seqs, self.tokens):
+            return None
+        self.seqs, self.tokens = seqs, tokens
+        return seqs, tokens
+
+
+def _clamp(value: int, bounds: tuple[int, int]) -> int:
+    return max(bounds[0], min(bounds[1], value))
+
+
+class LengthPredictor:
+    """Output length per (tenant, prompt-length bucket = bit length of the prompt length), as an EWMA of the
+    lengths seen; falls back to the tenant's EWMA, then the global one. Also scores itself: the mean absolute
+    error of each prediction made at arrival against the length the request really generated."""
+
+    __slots__ = ("alpha", "by_key", "by_tenant", "global_mean", "abs_error", "num_scored", "num_within_2x")
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.alpha = alpha
+        self.by_key: dict[tuple[str | None, int], float] = {}
+        self.by_tenant: dict[str | None, float] = {}
+        self.global_mean: float | None = None
+        self.abs_error = 0.0
+        self.num_scored = 0
+        self.num_within_2x = 0
+
+    def predict(self, tenant: str | None, prompt_tokens: int) -> float | None:
+        value = self.by_key.get((tenant, prompt_tokens.bit_length()))
+        if value is None:
+            value = self.by_tenant.get(tenant, self.global_mean)
+        return value
+
+    def is_long(self, predicted: float | None) -> bool:
+        """Predicted at least twice the mean generation: a long one."""
+        return predicted is not None and self.global_mean is not None and predicted >= 2.0 * self.global_mean
+
+    def observe(self, tenant: str | None, prompt_tokens: int, output_tokens: int, predicted: float | None) -> None:
+        if predicted is not None:
+            self.abs_error += abs(predicted - output_tokens)
+            self.num_scored += 1
+            self.num_within_2x += output_tokens / 2.0 <= predicted <= output_tokens * 2.0
+        key = (tenant, prompt_tokens.bit_length())
+        for table, k in ((self.by_key, key), (self.by_tenant, tenant)):
+            old = table.get(k)
+            table[k] = float(output_tokens) if old is None else old + self.alpha * (output_tokens - old)
+        g = self.global_mean
+        self.global_mean = float(output_tokens) if g is None else g + self.alpha * (output_tokens - g)
+
+    def accuracy(self) -> dict[str, float | int | None]:
+        n = self.num_scored
+        return {"scored": n, "mae_tokens": self.abs_error / n if n else None,
+                "within_2x": self.num_within_2x / n if n else None}
+
+
+def reserved_seats(max_num_seqs: int, buffer_share: float, has_protected: bool) -> int:
+    """Seats of a step only protected tiers may take (the reliability buffer); none without a protected tier."""
+    if not has_protected or buffer_share <= 0:
+        return 0
+    return min(max_num_seqs - 1, math.ceil(buffer_share * max_num_seqs))
+
+
+def may_take_seat(is_protected: bool, num_running_unprotected: int, max_num_seqs: int, reserved: int) -> bool:
+    return is_protected or num_running_unprotected < max_num_seqs - reserved

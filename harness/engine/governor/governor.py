@@ -1,0 +1,197 @@
+"""The budget governor: admission, ordering, batching depth, length-aware deferral and the reliability
+buffer, all read off each tier's online SLO counters (the control law is in docs/methods/governor.md).
+
+O(1) per request (a counter update, a predictor lookup) and per step (one control tick every
+``short_window_s / NUM_BUCKETS`` reads each tier's rings once); sorting the queues is the scheduler's usual
+per-step sort with a different key. Decisions are kept as control actions (transitions only) for the
+harness to record; knob changes are returned for the engine's live-config path (``run_settings``).
+"""
+
+from __future__ import annotations
+
+from harness.engine.governor.components import (AdmissionLevel, BatchingDepth, LengthPredictor, TierState,
+                                                may_take_seat, reserved_seats, sheddable_order, trigger_reason)
+from harness.engine.governor.config import GovernorConfig
+from harness.engine.governor.counters import NUM_BUCKETS, TierCounters, tpot_seconds, ttft_seconds
+from harness.engine.governor.ordering import Policy, deadline_ns
+
+
+class Governor(Policy):
+    def __init__(self, config: GovernorConfig, max_num_seqs: int, max_num_batched_tokens: int) -> None:
+        super().__init__(config)
+        self.tiers = config.all_tiers
+        self.counters = {t.name: TierCounters(t, config.short_window_s, config.long_window_s) for t in self.tiers}
+        self.tick_ns = max(1, int(config.short_window_s * 1e9 / NUM_BUCKETS))
+        self.next_tick_ns = 0
+        self.admission = AdmissionLevel(len(sheddable_order(self.tiers)), self.tick_ns)
+        self.batching = BatchingDepth(max_num_seqs, max_num_batched_tokens,
+                                      (config.min_max_num_seqs, config.max_max_num_seqs),
+                                      (config.min_batched_tokens, config.max_batched_tokens))
+        self.predictor = LengthPredictor()
+        self.predictions: dict[int, float | None] = {}
+        self.has_protected = any(t.protected for t in self.tiers)
+        self.shed: set[str] = set()
+        self.trigger: tuple[str, str] | None = None   # (protected tier, reason) asking for shedding now
+        self.is_deferring = False
+        self.max_num_seqs = max_num_seqs
+        self.num_unprotected_running = 0
+        self.actions: list[dict] = []
+        self._risk: dict[str, int] = {t.name: 0 for t in self.tiers}
+        self._quarter_ttft_ns = {t.name: int(t.ttft_s * 0.25e9) for t in self.tiers}
+        self.arrivals: dict[str, int] = {t.name: 0 for t in self.tiers}
+        self.late: tuple[str, int] | None = None   # a protected tier with a request waiting past half its TTFT
+        self.urgent = None                          # the tier of such a request that can still make its TTFT
+        self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
+        self.tightest_tpot_ns = min(t.tpot_s for t in ([t for t in self.tiers if t.protected] or self.tiers)) * 1e9
+
+    # ---- requests ---------------------------------------------------------------------------------------
+    def on_arrival(self, seq, now_ns: int, *, is_active: bool) -> str | None:
+        """Predict its length; the rejection reason when ``is_active`` and its tier is being shed."""
+        self.predictions[seq.request_id] = self.predictor.predict(seq.tenant, seq.num_prompt_tokens)
+        tier = self.config.tier_of(seq.tenant)
+        self.arrivals[tier.name] += 1
+        if is_active and tier.name in self.shed and not tier.protected:
+            return f"shed_{self.trigger[1] if self.trigger else 'budget'}"
+        return None
+
+    def on_done(self, seq, status: str, now_ns: int) -> None:
+        tier = self.config.tier_of(seq.tenant)
+        ttft = ttft_seconds(seq.arrival_ns, seq.first_token_ns)
+        tpot = tpot_seconds(seq.first_token_ns, seq.last_token_ns, seq.num_output_tokens)
+        self.counters[tier.name].record(now_ns, status, ttft, tpot)
+        predicted = self.predictions.pop(seq.request_id, None)
+        if status == "ok":
+            self.predictor.observe(seq.tenant, seq.num_prompt_tokens, seq.num_output_tokens, predicted)
+
+    # ---- the control tick -------------------------------------------------------------------------------
+    def states(self, now_ns: int) -> list[TierState]:
+        return [TierState(t, c.short_burn(now_ns), c.long_burn(now_ns), c.budget_remaining)
+                for t, c in ((t, self.counters[t.name]) for t in self.tiers)]
+
+    def on_step(self, now_ns: int, max_num_seqs: int, max_num_batched_tokens: int, *, is_active: bool,
+                last_decode_step_ns: int | None = None) -> dict[str, int] | None:
+        """Once per tick: update shedding, deferral, risk and batching depth; knobs to change, or None.
+        ``last_decode_step_ns``: the duration of the last step that ran decodes (each decode's inter-token
+        time), the leading signal of TPOT; finished requests' TPOT is the lagging one."""
+        self.max_num_seqs = max_num_seqs
+        if last_decode_step_ns is not None:
+            e = self.step_ewma_ns
+            self.step_ewma_ns = last_decode_step_ns if e is None else e + 0.2 * (last_decode_step_ns - e)
+        if not is_active or now_ns < self.next_tick_ns:
+            return None
+        self.next_tick_ns = now_ns + self.tick_ns
+        states = self.states(now_ns)
+        triggers = [(s, r) for s in states if (r := trigger_reason(s, self.config.page_burn, self.config.margin))]
+        if self.late is not None and not triggers:   # the leading signal: a protected request is queueing
+            triggers = [(s, "slack") for s in states if s.tier.name == self.late[0]]
+        worst = max(triggers, key=lambda sr: sr[0].short_burn) if triggers else None
+        self.trigger = (worst[0].tier.name, worst[1]) if worst else None
+        for s in states:   # 2: protected and triggering, 1: burning faster than its budget allows, 0: healthy
+            self._risk[s.tier.name] = 2 if any(s is t for t, _ in triggers) else int(s.short_burn >= 1.0)
+        before = {"level": self.admission.level, "shed": sorted(self.shed)}
+        level = self.admission.update(now_ns, bool(triggers))
+        if level is not None:
+            # Tiers that never had an arrival (the implicit default tier, often) are not worth a level.
+            seen = [t for t in sheddable_order(self.tiers) if self.arrivals[t.name]]
+            self.admission.max_level = len(seen)
+            level = min(level, len(seen))
+            self.admission.level = level
+            self.shed = {t.name for t in seen[:level]}
+            self._act(now_ns, "shed_level", worst, before, {"level": level, "shed": sorted(self.shed)})
+        if bool(triggers) != self.is_deferring:
+            self.is_deferring = bool(triggers)
+            self._act(now_ns, "defer_long_on" if triggers else "defer_long_off", worst, {}, {})
+        protected = [s for s in states if s.tier.protected] or states
+        at_risk = max(protected, key=lambda s: self.counters[s.tier.name].tpot_burn(now_ns))
+        tpot_burn = self.counters[at_risk.tier.name].tpot_burn(now_ns)
+        # A step that takes 90 % of the tightest TPOT objective counts as burning it (Sarathi-Serve's rule:
+        # size the batch so one iteration fits the TPOT target); under 60 % it counts as healthy.
+        if self.step_ewma_ns is not None:
+            ratio = self.step_ewma_ns / self.tightest_tpot_ns
+            tpot_burn = max(tpot_burn, 1.0 if ratio >= 0.9 else 0.0 if ratio < 0.6 else 0.75)
+        before = {"max_num_seqs": self.batching.seqs, "max_num_batched_tokens": self.batching.tokens}
+        change = self.batching.update(tpot_burn)
+        if change is None:
+            return None
+        after = {"max_num_seqs": change[0], "max_num_batched_tokens": change[1]}
+        self._act(now_ns, "batching_depth", (at_risk, f"tpot_burn={tpot_burn:.2f}"), before, after)
+        return after
+
+    def _act(self, now_ns: int, action: str, cause, before: dict, after: dict) -> None:
+        state, reason = cause if cause else (None, "healthy")
+        self.actions.append({
+            "ts_ns": now_ns, "action": action, "tier": state.tier.name if state else None, "reason": reason,
+            "short_burn": state.short_burn if state else None, "long_burn": state.long_burn if state else None,
+            "budget_remaining": state.budget_remaining if state else None,
+            "params_before": before, "params_after": after})
+
+    def drain_actions(self) -> list[dict]:
+        actions, self.actions = self.actions, []
+        return actions
+
+    def summary(self) -> list[dict]:
+        """Each tier's final online counters (recorded at the end of a run, compared with ``slo report``)."""
+        return [{"tier": t.name, "events": c.events, "bad_events": c.bad, "budget_consumed": c.budget_consumed,
+                 "objective": t.objective} for t, c in ((t, self.counters[t.name]) for t in self.tiers)]
+
+    # ---- ordering, seats, deferral (the Policy hooks) ---------------------------------------------------
+    def waiting_key(self, seq, now_ns: int):
+        tier = self.config.tier_of(seq.tenant)
+        if seq.first_token_ns is not None:
+            deadline, doomed = now_ns, False   # preempted after its first token: resume it, TPOT is running
+        else:
+            deadline = deadline_ns(self.config, seq)
+            doomed = deadline < now_ns        # its TTFT is already missed: it is bad whatever we do now
+        # Budget risk pulls a tier's deadlines forward by a quarter of its TTFT objective per risk class, so
+        # a burning tier goes first among requests of similar slack; protected tiers go before sheddable ones.
+        deadline -= self._risk[tier.name] * self._quarter_ttft_ns[tier.name]
+        return (self._is_deferred(seq, tier), not tier.protected, doomed, deadline, tier.criticality, seq.order)
+
+    def running_key(self, seq, now_ns: int):
+        # Sorting last = preempted first: the least critical, then the latest arrival.
+        return (self.config.tier_of(seq.tenant).criticality, seq.arrival_ns, seq.order)
+
+    def sort(self, waiting: list, running: list, now_ns: int) -> None:
+        super().sort(waiting, running, now_ns)
+        tier_of = self.config.tier_of
+        self.num_unprotected_running = sum(1 for s in running if not tier_of(s.tenant).protected)
+        self.late = self.urgent = None
+        for seq in waiting:
+            tier = tier_of(seq.tenant)
+            if not tier.protected or seq.first_token_ns is not None:
+                continue
+            waited_ns = now_ns - seq.arrival_ns
+            if waited_ns > tier.ttft_s * 0.5e9:
+                self.late = self.late or (tier.name, seq.request_id)
+                if waited_ns <= tier.ttft_s * 1e9:   # still able to make its TTFT
+                    self.urgent = tier
+                    break
+
+    def seat_victim(self, waiting: list, running: list, max_num_seqs: int, now_ns: int):
+        """Every seat is taken and a protected request has waited past half its TTFT objective (but can still
+        make it) without a token: preempt the least critical, latest running request of a less critical,
+        sheddable tier (never a protected one). vLLM's priority policy never does this."""
+        tier = self.urgent
+        if tier is None or len(running) < max_num_seqs:
+            return None
+        victim = running[-1]   # sorted by running_key: the least critical, latest
+        victim_tier = self.config.tier_of(victim.tenant)
+        if victim_tier.protected or victim_tier.criticality <= tier.criticality:
+            return None
+        return victim
+
+    def _is_deferred(self, seq, tier) -> bool:
+        if not self.is_deferring or tier.protected or seq.first_token_ns is not None:
+            return False
+        return self.predictor.is_long(self.predictions.get(seq.request_id))
+
+    def may_start(self, seq) -> bool:
+        tier = self.config.tier_of(seq.tenant)
+        if self._is_deferred(seq, tier):
+            return False
+        reserved = reserved_seats(self.max_num_seqs, self.config.buffer_share, self.has_protected)
+        return may_take_seat(tier.protected, self.num_unprotected_running, self.max_num_seqs, reserved)
+
+    def started(self, seq) -> None:
+        if not self.config.tier_of(seq.tenant).protected:
+            self.num_unprotected_running += 1
