@@ -10,6 +10,7 @@ from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipp
 from causalsre.resources import SLO_SPEC as _SLO
 
 METHODS = ["gcm", "bayes", "bayes_new_run", "no_change"]
+SUITE_METHODS = METHODS
 
 
 @click.command("whatif")
@@ -21,13 +22,34 @@ METHODS = ["gcm", "bayes", "bayes_new_run", "no_change"]
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N cases.")
 @click.option("--latency", type=click.Choice(["none", "queue_s", "ttft_s", "tpot_s", "e2e_s"]), default="ttft_s",
               show_default=True, help="Also score the log-latency model's p50/p90 of this metric ('none': skip).")
+@click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="A suite folder made by `eval generate` (repeatable): cases from its ground truth instead of --db's.")
+@click.option("--cases", "max_cases", type=click.IntRange(min=1), help="With --data: at most N cases in all.")
+@click.option("--methods", default=",".join(SUITE_METHODS), show_default=True,
+              help="With --data: comma-separated methods to score.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="With --data: folder for the replay cache (replays.json); a rerun replays nothing twice.")
+@click.option("--noise-replays", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --data: replay the first N cases a second time with another engine seed (replay noise).")
+@click.option("--calibrate-from", "calibrate_from", type=click.Path(dir_okay=False),
+              help="With --data: a JSON report of this command on other (development) suites; its cases set the "
+                   "conformal margins of the *_cqr methods (default: leave one incident out of these cases).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the cases and scores as JSON.")
-def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, seed, as_json):
-    """Replay >= 10 interventions on the scenario suite; error and interval coverage per method.
+def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, data_dirs, max_cases, methods, out_dir,
+           noise_replays, calibrate_from, seed, as_json):
+    """Replay interventions and score each method's prediction against the replay.
 
-    Example: causalsre eval whatif --json > whatif-calibration.json
+    With --data: every true cause of a generated suite's incidents reverted (and pushable knobs pushed to one
+    more observed value), each replayed; coverage, width and error in burn points (percentage points of the
+    bad-event share). Without: the 24 fixed cases on the shipped suite (--db).
+
+    Example: causalsre eval whatif --data /tmp/suite --out /tmp/suite-whatif --cases 30 --json > whatif.json
     """
+    if data_dirs:
+        _run_suite(data_dirs, slo_path, max_cases=max_cases, methods=methods, out_dir=out_dir,
+                  noise_replays=noise_replays, calibrate_from=calibrate_from, seed=seed, as_json=as_json)
+        return
     from rich.progress import Progress
 
     from causalsre.whatif.run import load_or_fit
@@ -91,3 +113,43 @@ def _echo_scores(scores: dict) -> None:
     for method, s in scores.items():
         coverage = "" if s["coverage_90"] is None else f", 90% coverage {s['coverage_90']:.0%}"
         click.echo(f"{method:<10} median relative error {s['median_relative_error']:.0%}{coverage} ({s['cases']} cases)")
+
+
+def _run_suite(data_dirs, slo_path, *, max_cases, methods, out_dir, noise_replays, calibrate_from, seed, as_json):
+    from pathlib import Path
+
+    from causalsre.errors import UserError
+    from causalsre.whatif.calibration_suite import suite_report
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(SUITE_METHODS))
+    if unknown or not chosen:
+        raise UserError(f"--methods: unknown method {', '.join(unknown) or '(none given)'}",
+                        f"choose from {', '.join(SUITE_METHODS)}")
+    calibration = None
+    if calibrate_from:
+        from causalsre.safeio import load_json
+
+        calibration = load_json(Path(calibrate_from), what="--calibrate-from report")
+    say = None if as_json else (lambda message: click.echo(message, err=True))
+    report = suite_report([Path(d) for d in data_dirs], slo_path, methods=chosen, max_cases=max_cases, seed=seed,
+                          out_dir=Path(out_dir) if out_dir else None, noise_replays=noise_replays,
+                          calibration=calibration, progress=say or (lambda m: click.echo(m, err=True)))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    click.echo("burn points = percentage points of the bad-event share (0-100)")
+    for case in report["cases"]:
+        preds = "  ".join(f"{m} {p['point']:.1f}" + (f" [{p['low']:.1f}, {p['high']:.1f}]" if "low" in p else "")
+                          for m, p in case["predicted"].items())
+        click.echo(f"{case['key']:<64} measured {case['measured']['points']:5.1f}  {preds}")
+    for method, s in report["scores"].items():
+        interval = "" if s["coverage_90"] is None else (f", 90% coverage {s['coverage_90']:.0%}, median width "
+                                                        f"{s['median_width']:.1f}, [0, 100] x{s['full_range']}")
+        click.echo(f"{method:<18} {s['cases']} cases, median abs error {s['median_abs_error']:.1f}{interval}")
+    click.echo(f"best: {report['best_method']}; {report['unobserved_cases']} case(s) with a never-observed value")
+    if report["replay_noise"]["pairs"]:
+        click.echo(f"replay noise: median |first - second| {report['replay_noise']['median_abs_difference']:.1f} "
+                   f"points over {len(report['replay_noise']['pairs'])} re-seeded replays")
+    for line in report["failures"]:
+        click.echo(f"miss: {line}")

@@ -211,6 +211,12 @@ class GcmWhatIf:
             if knob not in self.graph:
                 raise UserError(f"{knob} has no path to is_bad in the graph over this data",
                                 "choose a knob the graph connects to the outcome")
+            if np.ndim(value) == 1:
+                # One value per request (a workload drawn from the baseline's requests): dowhy maps the
+                # intervention over the column element by element, in order, so a cycle stays aligned.
+                values = self.encoded.apply(pd.DataFrame({knob: value}, index=window.index), [knob])[knob].to_numpy()
+                targets[knob] = _PerRow(values)
+                continue
             encoded_value = self.encoded.encode_value(knob, value)
             targets[knob] = lambda x, v=encoded_value: np.full(np.shape(x), v, dtype=np.asarray(x).dtype)
         if not targets:
@@ -224,6 +230,18 @@ class GcmWhatIf:
                 samples = gcm.interventional_samples(scm, targets, observed_data=data)
                 rates.append(float((samples[OUTCOME].astype(str) == "1").mean()))
         return np.array(rates)
+
+
+class _PerRow:
+    """An intervention that gives the i-th request the i-th value (dowhy calls it once per request)."""
+
+    def __init__(self, values: np.ndarray):
+        self.values, self.i = values, 0
+
+    def __call__(self, _x):
+        value = self.values[self.i % len(self.values)]
+        self.i += 1
+        return value
 
 
 def _logit(rate: float, n: int) -> float:

@@ -107,6 +107,35 @@ def verify(ctx, window_text: str, interventions: dict, *, out_db: str | Path | N
             "latency": _latency_quantiles(tables)}
 
 
+def replay(ctx, window_text: str, change, *, seed_offset: int = 0) -> dict:
+    """Replay every run of a phase window with ``change(cfg, run_id) -> cfg`` applied (``eval whatif --data``:
+    a reverted fault or workload, which no ``--set`` can express). ``seed_offset`` re-seeds the engine, to
+    measure the replay's own run-to-run noise. Returns bad_rate, requests and speed_ratio over all runs."""
+    from causalsre.causal import build_analysis_table
+    from causalsre.telemetry import connect_readonly
+    from causalsre.windows import Window
+    from harness.replay import window_config
+    from harness.runner import run
+
+    phase = ctx.window(window_text).phase
+    runs = sorted(ctx.table(window_text)["run_id"].unique())
+    with tempfile.TemporaryDirectory() as scratch:
+        out, run_ids = Path(scratch) / "replay.duckdb", []
+        for rid in runs:
+            cfg = change(window_config(ctx.db_path, rid, phase), rid)
+            run_ids.append(run(cfg, out, seed=cfg.seed + seed_offset))
+        con = connect_readonly(out)
+        try:
+            tables = [build_analysis_table(con, ctx.slo, window=Window(label=f"replay {r}", run_id=r, phase=phase))
+                      for r in run_ids]
+            replayed_ms = [decode_step_ms(con, r) for r in run_ids]
+        finally:
+            con.close()
+    total = sum(len(t) for t in tables)
+    return {"bad_rate": sum(int(t["is_bad"].sum()) for t in tables) / total if total else 0.0, "requests": total,
+            "speed_ratio": speed_ratio([decode_step_ms(ctx.con, r) for r in runs], replayed_ms)}
+
+
 def _latency_quantiles(tables: list) -> dict:
     """p50/p90 of each latency metric over the replayed requests that have it (for ``whatif --latency``)."""
     import pandas as pd
