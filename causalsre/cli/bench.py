@@ -46,15 +46,20 @@ def _range(text: str, name: str) -> tuple[int, int]:
               help="comma list of static, continuous; or none")
 @click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 100),
               help="interleaved rounds; each system reports its best (static generate runs once)")
+@click.option("--peer", type=click.Choice(["vllm"]), default=None,
+              help="instead: the engine against the peer vLLM (make peer-vllm) on the same shape and requests, "
+                   "in one run (docs/benchmarks.md); skipped with the reason where .venv-vllm is absent")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON here")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads, device, dtype, seed,
                    static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, rounds,
-                   out_path, as_json) -> None:
+                   peer, out_path, as_json) -> None:
     """The inference engine against Hugging Face transformers (static generate and continuous batching) on
     the same model, weights and mixed workload, plus telemetry cost and decode roofline fraction.
 
     Example: causalsre bench engine --json
+
+    Against vLLM: causalsre bench engine --peer vllm --preset tiny --num-requests 16 --json
     """
     from harness.engine.benchmark.run import BenchSettings, run_benchmark
     from harness.engine.config import MODEL_PRESETS
@@ -72,14 +77,35 @@ def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads
         max_num_batched_tokens=max_num_batched_tokens, chunk_size=chunk_size, baselines=chosen,
         rounds=rounds)
     progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
-    report = run_benchmark(settings, progress=progress)
+    if peer == "vllm":
+        from harness.peers.bench import run_peer_benchmark
+
+        report = run_peer_benchmark(settings, progress=progress)
+        if "skipped" in report:
+            click.echo(f"skipped: {report['skipped']}", err=True)
+    else:
+        report = run_benchmark(settings, progress=progress)
     text = json.dumps(report, indent=2)
     if out_path is not None:
         out_path.write_text(text + "\n")
     if as_json:
         click.echo(text)
+    elif peer == "vllm":
+        _print_peer_summary(report)
     else:
         _print_summary(report)
+
+
+def _print_peer_summary(report: dict) -> None:
+    if "skipped" in report:
+        return
+    r = report["ratio_ours_over_vllm"]
+    for name in ("ours", "vllm"):
+        x = report[name]
+        click.echo(f"{name:5} {x['throughput_tok_s']} tok/s, TTFT p50 {x['p50_ttft_s']} s p99 {x['p99_ttft_s']} s, "
+                   f"TPOT p50 {x['p50_tpot_s']} s p99 {x['p99_tpot_s']} s")
+    click.echo(f"ours/vLLM: throughput {r['throughput']}x, TTFT p50 {r['p50_ttft']}x, TPOT p50 {r['p50_tpot']}x "
+               f"(load average {report['machine']['load_average'][0]})")
 
 
 def _print_summary(report: dict) -> None:

@@ -8,5 +8,6 @@ anything is written; :func:`common.write_batches` writes a command's batches in 
 * :mod:`.otel` - OTLP JSON traces (vLLM / GenAI semantic conventions) -> requests
 * :mod:`.guidellm` - guidellm benchmark reports -> requests
 * :mod:`.events` - operator events CSV -> operator_events (and run_settings for config changes)
+* :mod:`.table` - any per-request CSV/Parquet with a column mapping and units -> requests
 * :mod:`.mapping` - vLLM metric names -> graph nodes, and :func:`.mapping.metric_mediators`
 """
