@@ -18,7 +18,7 @@ import pandas as pd
 _FLOAT = "{:.4g}".format
 
 
-@dataclass
+@dataclass(repr=False)
 class Result:
     data: Any
     # json.dumps options of the command's --json (they differ: `whatif` has no default=str, `attribute` no indent).
@@ -41,6 +41,10 @@ class Result:
         table = self.to_frame().to_html(index=False, float_format=_FLOAT, border=0, max_rows=20)
         text = self.summary()
         return (f"<p>{html.escape(text)}</p>" if text else "") + table
+
+    def __repr__(self) -> str:
+        text = self.summary()
+        return f"<{type(self).__name__}: {text[:300] + ('...' if len(text) > 300 else '')}>"
 
     def __getitem__(self, key):
         """``result["attributions"]``: the JSON's fields, as in the CLI's output."""

@@ -17,22 +17,25 @@ the served requests' latency, and the burn model is what counts the rejected one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from causalsre.bayes.api import fit_encoding
-from causalsre.bayes.encoding import FactorEncoding, with_groups
-from causalsre.bayes.model import BurnModel
-from causalsre.bayes.predict import PosteriorDraws, apply_interventions, cell_linear_predictor, interval
+from causalsre.bayes.encoding import with_groups
+from causalsre.bayes.model import BayesModel, FittedModel, fit_encoding
+from causalsre.bayes.predict import apply_interventions, cell_linear_predictor, interval
 from causalsre.bayes.priors import NoisePrior, Priors, load_priors
+from causalsre.bayes.store import (attach_provenance, cache_dir, cache_save, encoding_of, load_fit,
+                                   table_fingerprint)
 from causalsre.errors import UserError
 from causalsre.resources import LATENCY_PRIORS  # models/priors/latency_lognormal.toml
 
 LATENCY_METRICS = ("queue_s", "ttft_s", "tpot_s", "e2e_s")
 MIN_REQUESTS = 20
+MODEL_TYPE = "hierarchical_lognormal_latency"
 
 
 def served(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -46,10 +49,11 @@ def served(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 @dataclass
-class LatencyModel(BurnModel):
-    """The burn model's structure with a normal likelihood on log latency; ``fit`` is inherited."""
+class LatencyModel(BayesModel):
+    """The shared linear predictor with a normal likelihood on log latency, through cell statistics."""
 
     metric: str = "ttft_s"
+    model_type: ClassVar[str] = MODEL_TYPE
 
     def cells(self, table: pd.DataFrame, aggregate: bool = True) -> pd.DataFrame:
         rows = served(table, self.metric)
@@ -72,31 +76,21 @@ class LatencyModel(BurnModel):
         cells["ss"] = np.clip(cells["sumsq"] - cells["n"] * cells["ybar"] ** 2, 0.0, None)
         return cells.drop(columns="sumsq")
 
-    def build(self, cells: pd.DataFrame):
+    def likelihood(self, cells: pd.DataFrame, mu) -> None:
         import pymc as pm
 
-        model, mu = self.linear_predictor(cells)
         n = cells["n"].to_numpy(dtype=float)
-        with model:
-            sigma = pm.HalfNormal("sigma", (self.priors.noise or NoisePrior()).sigma)
-            pm.Normal("log_latency_mean", mu=mu, sigma=sigma / np.sqrt(n), observed=cells["ybar"].to_numpy())
-            pm.Potential("within_cell", -((n - 1.0).sum()) * pm.math.log(sigma)
-                         - cells["ss"].to_numpy().sum() / (2.0 * sigma ** 2))
-        return model
+        sigma = pm.HalfNormal("sigma", (self.priors.noise or NoisePrior()).sigma)
+        pm.Normal("log_latency_mean", mu=mu, sigma=sigma / np.sqrt(n), observed=cells["ybar"].to_numpy())
+        pm.Potential("within_cell", -((n - 1.0).sum()) * pm.math.log(sigma)
+                     - cells["ss"].to_numpy().sum() / (2.0 * sigma ** 2))
 
 
 @dataclass
-class FittedLatencyModel:
-    idata: Any
-    encoding: FactorEncoding
-    metric: str
-    _draws: dict = field(default_factory=dict, repr=False)
+class FittedLatencyModel(FittedModel):
+    """A latency-model fit: per-draw quantiles of the metric over a window's served requests."""
 
-    def draws(self, n_draws: int | None = 400, seed: int = 0) -> PosteriorDraws:
-        key = (n_draws, seed)
-        if key not in self._draws:
-            self._draws[key] = PosteriorDraws.from_idata(self.idata, n_draws, seed)
-        return self._draws[key]
+    metric: str
 
     def quantile_draws(self, frame: pd.DataFrame, interventions: dict | None = None, *,
                        quantiles: tuple[float, ...] = (0.5, 0.9), max_requests: int = 4000, new_run: bool = False,
@@ -123,11 +117,6 @@ class FittedLatencyModel:
             out[f"p{round(100 * q)}"] = {"value": float(np.median(values)), "low": low, "high": high}
         return out
 
-    def diagnostics(self):
-        from causalsre.bayes.diagnostics import diagnose
-
-        return diagnose(self.idata)
-
 
 def observed_quantiles(frame: pd.DataFrame, metric: str, quantiles: tuple[float, ...] = (0.5, 0.9)) -> dict | None:
     """The measured quantiles of ``metric`` over ``frame``'s served requests (None if it has none)."""
@@ -138,16 +127,53 @@ def observed_quantiles(frame: pd.DataFrame, metric: str, quantiles: tuple[float,
     return {f"p{round(100 * q)}": float(np.quantile(values, q)) for q in quantiles}
 
 
-def fit_latency_model(table: pd.DataFrame, graph: Any, *, metric: str = "ttft_s", priors: Priors | None = None,
-                      sampler: str = "auto", draws: int | None = None, tune: int | None = None,
-                      chains: int | None = None, seed: int = 0, progress: bool = False) -> FittedLatencyModel:
-    """Fit the log-latency model of ``metric`` on an analysis table (one row per request)."""
-    priors = priors or load_priors(LATENCY_PRIORS)
+def _latency_config(table: pd.DataFrame, graph: Any, metric: str, priors: Priors):
+    """(served rows, encoding, configuration hash, data fingerprint): what fitting and loading share."""
     rows = served(table, metric)
     if len(rows) < MIN_REQUESTS:
         raise UserError(f"only {len(rows)} requests have a {metric}", f"fit on a database with at least {MIN_REQUESTS}")
-    _, encoding = fit_encoding(rows, graph, priors)
+    factors, encoding = fit_encoding(rows, graph, priors)
+    hashed = priors.config_hash(sorted(factors), metric, sorted(map(list, encoding.interactions)))
+    seen = [c for c in dict.fromkeys([*encoding.names, "run_id", "phase", "tenant", metric]) if c in rows.columns]
+    return rows, encoding, hashed, table_fingerprint(rows[seen])
+
+
+def fit_latency_model(table: pd.DataFrame, graph: Any, *, metric: str = "ttft_s", priors: Priors | None = None,
+                      sampler: str = "auto", draws: int | None = None, tune: int | None = None,
+                      chains: int | None = None, seed: int = 0, progress: bool = False,
+                      cache: bool = True) -> FittedLatencyModel:
+    """Fit the log-latency model of ``metric`` on an analysis table (one row per request).
+
+    With ``cache`` (default) a sampled fit is saved under :func:`~causalsre.bayes.store.cache_dir`, keyed by
+    the configuration, the sampler settings, the seed and a fingerprint of the rows, and the next call with
+    the same key loads it instead of sampling again (``whatif --latency`` and ``eval whatif`` refit nothing).
+    Prior draws (``sampler="prior"``) are quick and never cached."""
+    priors = priors or load_priors(LATENCY_PRIORS)
+    rows, encoding, hashed, fingerprint = _latency_config(table, graph, metric, priors)
+    cached = None
+    if cache and sampler != "prior":
+        s = priors.sampler
+        cached = cache_dir() / (f"latency-{metric}-{hashed}-{fingerprint}-{sampler}-d{draws or s.draws}"
+                                f"-t{tune or s.tune}-c{chains or s.chains}-s{seed}.nc")
+        if cached.is_file():
+            try:
+                return load_latency_model(cached, table, graph, metric=metric, priors=priors)
+            except UserError:
+                pass   # an unreadable or stale cache file is refitted (and overwritten) below
     idata = LatencyModel(priors, encoding, metric).fit(rows, sampler=sampler, draws=draws, tune=tune, chains=chains,
                                                        seed=seed, progress=progress)
-    idata.posterior.attrs.update(model_type="hierarchical_lognormal_latency", metric=metric)
+    attach_provenance(idata, version=priors.model.version, config_hash=hashed, db_fingerprint=fingerprint,
+                      encoding=encoding, model_type=MODEL_TYPE, metric=metric)
+    if cached is not None:
+        cache_save(idata, cached)
     return FittedLatencyModel(idata, encoding, metric)
+
+
+def load_latency_model(path: str | Path, table: pd.DataFrame, graph: Any, *, metric: str = "ttft_s",
+                       priors: Priors | None = None) -> FittedLatencyModel:
+    """Load a saved latency fit of these rows, graph, metric and priors; anything else is refused."""
+    priors = priors or load_priors(LATENCY_PRIORS)
+    _, _, hashed, fingerprint = _latency_config(table, graph, metric, priors)
+    idata = load_fit(path, version=priors.model.version, config_hash=hashed, db_fingerprint=fingerprint,
+                     model_type=MODEL_TYPE)
+    return FittedLatencyModel(idata, encoding_of(idata), metric)

@@ -1,4 +1,9 @@
-"""The hierarchical logistic burn model: P(bad event) as a function of graph factors, with partial pooling.
+"""The Bayesian model base and the hierarchical logistic burn model (the latency model: ``latency.py``).
+
+:class:`BayesModel` holds what every model shares: the linear predictor over the encoded graph factors
+with pooled group intercepts, building, fitting (nutpie, PyMC NUTS or prior draws) and the fit's timing
+attributes. A model adds its cells and its likelihood. :class:`FittedModel` is a fit: posterior draws,
+diagnostics and save/load with provenance (``store.py``). The burn model:
 
     logit p_cell = intercept + X_cell @ beta + window[r, h] + tenant[t]
     bad_cell ~ Binomial(n_cell, p_cell)
@@ -19,13 +24,19 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 import arviz as az
 import numpy as np
 import pandas as pd
 
+from causalsre.bayes.diagnostics import Diagnostics, diagnose
 from causalsre.bayes.encoding import FactorEncoding, aggregate_cells, with_groups
+from causalsre.bayes.factors import actionable_in_table, adjustment_factors, graph_view, interaction_pairs
+from causalsre.bayes.predict import PosteriorDraws
 from causalsre.bayes.priors import Priors
 
 MODEL_TYPE = "hierarchical_logistic_burn"
@@ -36,33 +47,44 @@ def nutpie_available() -> bool:
     return importlib.util.find_spec("nutpie") is not None
 
 
+def fit_encoding(table: pd.DataFrame, graph: Any, priors: Priors) -> tuple[list[str], FactorEncoding]:
+    """(factors, encoding) of a model on ``table``: the graph's adjustment set, knob x load interactions
+    read off the graph (when the priors allow them), binned as the priors say. Shared by every model, and by
+    loading (a saved fit's configuration hash is recomputed from the same encoding, never by hand)."""
+    view = graph_view(graph)
+    factors = adjustment_factors(view, table)
+    pairs = interaction_pairs(view, factors, table) if priors.coefficients.interactions else []
+    encoding = FactorEncoding.fit(table, factors, actionable_in_table(view, table),
+                                  max_levels=priors.discretise.max_levels, bins=priors.discretise.bins,
+                                  interactions=pairs)
+    return factors, encoding
+
+
 @dataclass
-class BurnModel:
-    """A burn model bound to its priors and factor encoding; :meth:`fit` returns InferenceData."""
+class BayesModel:
+    """A model bound to its priors and factor encoding; :meth:`fit` returns InferenceData. Subclasses give
+    :attr:`model_type`, :meth:`cells` and :meth:`likelihood`."""
 
     priors: Priors
     encoding: FactorEncoding
+    model_type: ClassVar[str] = ""
 
     def cells(self, table: pd.DataFrame, aggregate: bool = True) -> pd.DataFrame:
-        if aggregate:
-            return aggregate_cells(self.encoding, table)
-        # One Bernoulli cell per request: the slow baseline the benchmark compares aggregation against.
-        cells = with_groups(table, self.encoding.groups)[self.encoding.names + self.encoding.groups].copy()
-        for g in self.encoding.groups:
-            cells[g] = cells[g].astype(str)
-        return cells.assign(n=1, bad=table["is_bad"].astype(bool).astype(int).to_numpy())
+        raise NotImplementedError
+
+    def likelihood(self, cells: pd.DataFrame, eta) -> None:
+        """Add the observed variables of ``cells`` given the linear predictor (inside the ``pm.Model``)."""
+        raise NotImplementedError
 
     def build(self, cells: pd.DataFrame):
-        import pymc as pm
-
         model, eta = self.linear_predictor(cells)
         with model:
-            pm.Binomial("bad", n=cells["n"].to_numpy(), logit_p=eta, observed=cells["bad"].to_numpy())
+            self.likelihood(cells, eta)
         return model
 
     def linear_predictor(self, cells: pd.DataFrame):
         """(model, eta): a ``pm.Model`` holding the intercept, the coefficients and the pooled intercepts, and
-        the linear predictor of each cell; the caller adds its likelihood inside ``with model``."""
+        the linear predictor of each cell; :meth:`likelihood` adds the observations inside ``with model``."""
         import pymc as pm
 
         X, coef_names, _ = self.encoding.design(cells)
@@ -98,8 +120,12 @@ class BurnModel:
         with model:
             sample_start = time.perf_counter()
             if sampler == "prior":
-                idata = _prior_as_posterior(pm.sample_prior_predictive(draws=draws * chains, random_seed=seed),
-                                            chains, draws)
+                with warnings.catch_warnings():
+                    # The latency model's Potential is its within-cell likelihood (data, not prior): prior
+                    # draws rightly leave it out, so PyMC's warning that they do is noise here.
+                    warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+                    prior = pm.sample_prior_predictive(draws=draws * chains, random_seed=seed)
+                idata = _prior_as_posterior(prior, chains, draws)
             elif sampler == "nutpie":
                 import nutpie
 
@@ -119,6 +145,51 @@ class BurnModel:
         idata.posterior.attrs["n_cells"] = int(len(cells))
         idata.posterior.attrs["n_requests"] = int(cells["n"].sum())
         return idata
+
+
+@dataclass
+class BurnModel(BayesModel):
+    """Bad events per cell: Binomial(n, logistic(eta))."""
+
+    model_type: ClassVar[str] = MODEL_TYPE
+
+    def cells(self, table: pd.DataFrame, aggregate: bool = True) -> pd.DataFrame:
+        if aggregate:
+            return aggregate_cells(self.encoding, table)
+        # One Bernoulli cell per request: the slow baseline the benchmark compares aggregation against.
+        cells = with_groups(table, self.encoding.groups)[self.encoding.names + self.encoding.groups].copy()
+        for g in self.encoding.groups:
+            cells[g] = cells[g].astype(str)
+        return cells.assign(n=1, bad=table["is_bad"].astype(bool).astype(int).to_numpy())
+
+    def likelihood(self, cells: pd.DataFrame, eta) -> None:
+        import pymc as pm
+
+        pm.Binomial("bad", n=cells["n"].to_numpy(), logit_p=eta, observed=cells["bad"].to_numpy())
+
+
+@dataclass
+class FittedModel:
+    """A fit of any model: its InferenceData and encoding, posterior draws (cached per size and seed),
+    diagnostics and :meth:`save` (the provenance attributes are attached when fitting)."""
+
+    idata: az.InferenceData
+    encoding: FactorEncoding
+    _draws: dict = field(default_factory=dict, repr=False, kw_only=True)
+
+    def draws(self, n_draws: int | None = 400, seed: int = 0) -> PosteriorDraws:
+        key = (n_draws, seed)
+        if key not in self._draws:
+            self._draws[key] = PosteriorDraws.from_idata(self.idata, n_draws, seed)
+        return self._draws[key]
+
+    def diagnostics(self) -> Diagnostics:
+        return diagnose(self.idata)
+
+    def save(self, path: str | Path) -> Path:
+        from causalsre.bayes.store import save_fit
+
+        return save_fit(self.idata, path)
 
 
 def group_effects(cells: pd.DataFrame, groups: list[str], pr: Priors, coords: dict):

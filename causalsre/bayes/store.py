@@ -1,8 +1,8 @@
-"""Save and load fitted burn models as NetCDF InferenceData with provenance.
+"""Save and load fitted models (burn and latency) as NetCDF InferenceData with provenance.
 
-A fit records the model type and version, a hash of its configuration (priors, factors, SLO) and a
-fingerprint of the database it was fitted on. Loading checks both: predictions from a model fitted to other
-data, or with other priors or another SLO, would look fine and be wrong, so they are refused.
+A fit records the model type and version, a hash of its configuration (priors, factors, SLO or metric) and
+a fingerprint of the data it was fitted on. Loading checks all three: predictions from a model fitted to
+other data, or with other priors or another SLO, would look fine and be wrong, so they are refused.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import arviz as az
 
 from causalsre.bayes.encoding import FactorEncoding
-from causalsre.bayes.model import MODEL_TYPE
+from causalsre.bayes.model import MODEL_TYPE as BURN
 from causalsre.errors import UserError
 
 _PROVENANCE = ("model_type", "model_version", "config_hash", "db_fingerprint")
@@ -32,11 +32,12 @@ def database_fingerprint(con) -> str:
 
 
 def attach_provenance(idata: az.InferenceData, *, version: int, config_hash: str, db_fingerprint: str,
-                      encoding: FactorEncoding, slo_name: str, objective: float) -> None:
+                      encoding: FactorEncoding, model_type: str = BURN, **extra) -> None:
+    """Record what made this fit; ``extra`` holds the model's own (the burn model's slo_name and
+    slo_objective, the latency model's metric)."""
     attrs = idata.posterior.attrs
-    attrs.update(model_type=MODEL_TYPE, model_version=int(version), config_hash=config_hash,
-                 db_fingerprint=db_fingerprint, factor_encoding=encoding.to_json(), slo_name=slo_name,
-                 slo_objective=float(objective))
+    attrs.update(model_type=model_type, model_version=int(version), config_hash=config_hash,
+                 db_fingerprint=db_fingerprint, factor_encoding=encoding.to_json(), **extra)
 
 
 def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
@@ -50,7 +51,8 @@ def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
     return path
 
 
-def load_fit(path: str | Path, *, version: int, config_hash: str, db_fingerprint: str) -> az.InferenceData:
+def load_fit(path: str | Path, *, version: int, config_hash: str, db_fingerprint: str,
+             model_type: str = BURN) -> az.InferenceData:
     """Load a saved fit, refusing one made by another model, configuration or database."""
     path = Path(path)
     if not path.is_file():
@@ -60,10 +62,10 @@ def load_fit(path: str | Path, *, version: int, config_hash: str, db_fingerprint
     except Exception as exc:  # netCDF/HDF5 raise many types for a bad file
         raise UserError(f"{path} is not a saved fit ({type(exc).__name__})", "refit with `causalsre fit`") from None
     attrs = idata.posterior.attrs if "posterior" in idata else {}
-    if attrs.get("model_type") != MODEL_TYPE or int(attrs.get("model_version", -1)) != int(version):
+    if attrs.get("model_type") != model_type or int(attrs.get("model_version", -1)) != int(version):
         raise UserError(
             f"{path} holds a {attrs.get('model_type')} v{attrs.get('model_version')} fit, "
-            f"not {MODEL_TYPE} v{version}", "refit with `causalsre fit`")
+            f"not {model_type} v{version}", "refit with `causalsre fit`")
     if attrs.get("config_hash") != config_hash:
         raise UserError(f"{path} was fitted with other priors, graph factors or SLO",
                         "refit with `causalsre fit` for this configuration")
@@ -75,3 +77,40 @@ def load_fit(path: str | Path, *, version: int, config_hash: str, db_fingerprint
 
 def encoding_of(idata: az.InferenceData) -> FactorEncoding:
     return FactorEncoding.from_json(idata.posterior.attrs["factor_encoding"])
+
+
+def table_fingerprint(frame) -> str:
+    """A hash of the rows a model sees (its factor, group and outcome columns): the key of a cached fit when
+    there is no database to fingerprint (a model fitted on any analysis table)."""
+    import numpy as np
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=True).to_numpy(dtype=np.uint64)
+    return hashlib.sha256(hashed.tobytes() + repr(list(frame.columns)).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Where fits are cached for reuse: $CAUSALSRE_CACHE_DIR, else $XDG_CACHE_HOME/causalsre, else
+    ~/.cache/causalsre (each under ``fits/``)."""
+    import os
+
+    root = os.environ.get("CAUSALSRE_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or
+                                                         Path.home() / ".cache") / "causalsre"
+    return Path(root) / "fits"
+
+
+def cache_save(idata: az.InferenceData, path: Path) -> Path | None:
+    """Save a fit into the cache, atomically (a reader never sees half a file); a cache that cannot be
+    written (read-only home, full disk) only costs the reuse, so it is skipped with no error."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        os.close(handle)
+        idata.to_netcdf(scratch)
+        os.replace(scratch, path)
+        return path
+    except OSError:
+        return None
