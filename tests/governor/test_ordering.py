@@ -138,3 +138,18 @@ def test_reliability_buffer_holds_seats_for_protected_tiers():
     scheduler.add(seq(100, "premium", 0.0))
     run_steps(scheduler, 1)
     assert any(s.request_id == 100 for s in scheduler.running)
+
+
+def test_the_governors_one_pass_sort_agrees_with_its_key():
+    rng = random.Random(5)
+    config = EngineConfig(max_num_seqs=4, policy="budget", request_timeout_s=None, max_queue_len=500)
+    scheduler = Scheduler(config, TIERS)
+    gov = scheduler.governor
+    gov._risk["free"] = 1
+    seqs = [seq(i, rng.choice(["premium", "standard", "free", "walkin"]), rng.uniform(0, 3)) for i in range(80)]
+    for s in seqs[::7]:
+        s.first_token_ns = int(2.5 * S)   # preempted after their first token
+    now = 3 * S
+    waiting, running = list(seqs), []
+    gov.sort(waiting, running, now)
+    assert waiting == sorted(seqs, key=lambda s: gov.waiting_key(s, now))

@@ -40,7 +40,8 @@ class Governor(Policy):
         self._quarter_ttft_ns = {t.name: int(t.ttft_s * 0.25e9) for t in self.tiers}
         self.arrivals: dict[str, int] = {t.name: 0 for t in self.tiers}
         self.late: tuple[str, int] | None = None   # a protected tier with a request waiting past half its TTFT
-        self.urgent = None                          # the tier of such a request that can still make its TTFT
+        self.urgent: int | None = None              # the criticality of such a request that can still make it
+        self._tenant_info: dict = {}                # tenant -> (tier, protected, criticality, ttft_ns, ttft_ns / 4)
         self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
         self.tightest_tpot_ns = min(t.tpot_s for t in ([t for t in self.tiers if t.protected] or self.tiers)) * 1e9
 
@@ -152,31 +153,47 @@ class Governor(Policy):
         return (self.config.tier_of(seq.tenant).criticality, seq.arrival_ns, seq.order)
 
     def sort(self, waiting: list, running: list, now_ns: int) -> None:
-        super().sort(waiting, running, now_ns)
-        tier_of = self.config.tier_of
-        self.num_unprotected_running = sum(1 for s in running if not tier_of(s.tenant).protected)
-        self.late = self.urgent = None
+        """Both lists by their keys (``waiting_key``'s, in one pass with per-tenant constants, the per-step
+        cost that matters), noting on the way the leading signals: a protected request past half its TTFT
+        objective (``late``) and the criticality of one that can still make it (``urgent``)."""
+        cache, risk, deferring = self._tenant_info, self._risk, self.is_deferring
+        late = urgent = None
+        keys = {}
         for seq in waiting:
-            tier = tier_of(seq.tenant)
-            if not tier.protected or seq.first_token_ns is not None:
+            name, protected, crit, ttft_ns, quarter_ns = cache.get(seq.tenant) or self._info(seq.tenant)
+            if seq.first_token_ns is not None:   # preempted after its first token: resume it, TPOT is running
+                keys[id(seq)] = (False, not protected, False, now_ns - risk[name] * quarter_ns, crit, seq.order)
                 continue
-            waited_ns = now_ns - seq.arrival_ns
-            if waited_ns > tier.ttft_s * 0.5e9:
-                self.late = self.late or (tier.name, seq.request_id)
-                if waited_ns <= tier.ttft_s * 1e9:   # still able to make its TTFT
-                    self.urgent = tier
-                    break
+            deadline = seq.arrival_ns + ttft_ns
+            deferred = deferring and not protected and self.predictor.is_long(self.predictions.get(seq.request_id))
+            keys[id(seq)] = (deferred, not protected, deadline < now_ns, deadline - risk[name] * quarter_ns, crit,
+                             seq.order)
+            if protected and urgent is None:
+                waited_ns = now_ns - seq.arrival_ns
+                if 2 * waited_ns > ttft_ns:
+                    late = late or (name, seq.request_id)
+                    if waited_ns <= ttft_ns:
+                        urgent = crit
+        waiting.sort(key=lambda s: keys[id(s)])
+        running.sort(key=lambda s: ((cache.get(s.tenant) or self._info(s.tenant))[2], s.arrival_ns, s.order))
+        self.late, self.urgent = late, urgent
+        self.num_unprotected_running = sum(1 for s in running if not (cache.get(s.tenant) or self._info(s.tenant))[1])
+
+    def _info(self, tenant) -> tuple:
+        tier = self.config.tier_of(tenant)
+        info = (tier.name, tier.protected, tier.criticality, int(tier.ttft_s * 1e9), self._quarter_ttft_ns[tier.name])
+        self._tenant_info[tenant] = info
+        return info
 
     def seat_victim(self, waiting: list, running: list, max_num_seqs: int, now_ns: int):
         """Every seat is taken and a protected request has waited past half its TTFT objective (but can still
         make it) without a token: preempt the least critical, latest running request of a less critical,
         sheddable tier (never a protected one). vLLM's priority policy never does this."""
-        tier = self.urgent
-        if tier is None or len(running) < max_num_seqs:
+        if self.urgent is None or len(running) < max_num_seqs:
             return None
         victim = running[-1]   # sorted by running_key: the least critical, latest
         victim_tier = self.config.tier_of(victim.tenant)
-        if victim_tier.protected or victim_tier.criticality <= tier.criticality:
+        if victim_tier.protected or victim_tier.criticality <= self.urgent:
             return None
         return victim
 
