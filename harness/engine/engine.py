@@ -37,7 +37,6 @@ class Engine:
         self.governor = self.scheduler.governor   # online SLO counters always; it acts only under policy budget
         self.step_delay_s = 0.0
         self.step_id = 0
-        self.last_decode_context_tokens = 0   # K/V tokens the last step's decodes read (for roofline figures)
         self.sequences: dict[int, Sequence] = {}
         self._last_decode_ns: int | None = None   # the last step with decodes, for the governor's TPOT signal
         self._t0 = time.perf_counter_ns()
@@ -160,7 +159,6 @@ class Engine:
             obs.on_event(seq.request_id, "scheduled", start, step_id)
             if seq.first_scheduled_ns is None:
                 seq.first_scheduled_ns = start
-        self.last_decode_context_tokens = sum(c.start + 1 for c in out.chunks if not c.is_prefill)
         scheduled = self.now_ns()
         tokens = self.runner.run(out.chunks)
         if self.step_delay_s:

@@ -36,7 +36,6 @@ class ModelRunner:
         self.kv_caches = self._allocate(config.num_kv_blocks)
         # decode attention straight from the block pool (C kernel) where it serves; padded gather otherwise
         self.use_decode_kernel = cpu_kernels.available(self.device, self.dtype, model_config.num_heads)
-        self.logits_sink: list[tuple[int, torch.Tensor]] | None = None   # tests capture logits here
 
     def _allocate(self, num_blocks: int) -> torch.Tensor:
         c = self.model_config
@@ -161,9 +160,4 @@ class ModelRunner:
         """Greedy next token for each chunk that samples (None for the others), in the order of ``chunks``."""
         logits, rows = self._forward(chunks)                                         # [S_sample, V]
         tokens = logits.argmax(dim=-1).tolist()
-        if self.logits_sink is not None:
-            host = logits.float().cpu()
-            for chunk, row in zip(chunks, rows):
-                if row >= 0:
-                    self.logits_sink.append((chunk.seq.request_id, host[row]))
         return [tokens[r] if r >= 0 else None for r in rows]

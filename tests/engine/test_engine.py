@@ -55,6 +55,22 @@ def run_all(engine: Engine, requests, on_step=None) -> dict[int, list[int]]:
     return {i: s.token_ids for i, s in seqs.items()}
 
 
+def capture_logits(engine: Engine) -> list[tuple[int, torch.Tensor]]:
+    """(request_id, logits row) of every sampled row, in step order, by wrapping the runner's forward pass (a
+    test's probe; the engine keeps no hook for it)."""
+    captured: list[tuple[int, torch.Tensor]] = []
+    forward = engine.runner._forward
+
+    def recording(chunks):
+        logits, rows = forward(chunks)
+        host = logits.float().cpu()
+        captured.extend((chunk.seq.request_id, host[row]) for chunk, row in zip(chunks, rows) if row >= 0)
+        return logits, rows
+
+    engine.runner._forward = recording
+    return captured
+
+
 def check_against_dense(engine: Engine, requests, outputs, logits_by_request) -> None:
     model = engine.runner.model
     with torch.inference_mode():
@@ -78,11 +94,11 @@ def test_engine_matches_cache_free_forward(knobs):
     config = EngineConfig(model="tiny", max_num_seqs=6, max_num_batched_tokens=96, num_kv_blocks=14,
                           block_size=8, request_timeout_s=None, **knobs)
     engine = Engine(config, observer=recorder)
-    engine.runner.logits_sink = []
+    captured = capture_logits(engine)
     requests = workload(14, seed=3)
     outputs = run_all(engine, requests)
     logits: dict[int, list] = {}
-    for request_id, row in engine.runner.logits_sink:
+    for request_id, row in captured:
         logits.setdefault(request_id, []).append(row)
     check_against_dense(engine, requests, outputs, logits)
     assert sum(s.num_preemptions for s in recorder.steps) > 0, "the pool is sized to force preemption"
@@ -95,7 +111,7 @@ def test_kv_resize_and_policy_change_mid_run_keep_outputs_exact():
                           num_kv_blocks=40, block_size=8, request_timeout_s=None)
     recorder = Recorder()
     engine = Engine(config, observer=recorder)
-    engine.runner.logits_sink = []
+    captured = capture_logits(engine)
     requests = workload(10, seed=5)
 
     def push(engine: Engine, step: int) -> None:
@@ -106,7 +122,7 @@ def test_kv_resize_and_policy_change_mid_run_keep_outputs_exact():
 
     outputs = run_all(engine, requests, push)
     logits: dict[int, list] = {}
-    for request_id, row in engine.runner.logits_sink:
+    for request_id, row in captured:
         logits.setdefault(request_id, []).append(row)
     check_against_dense(engine, requests, outputs, logits)
     assert any(e[1] == "preempted" for e in recorder.events), "shrinking the pool preempts"
@@ -196,7 +212,6 @@ def test_cuda_engine_matches_dense():
     config = EngineConfig(model="tiny", device="cuda", num_kv_blocks=14, block_size=8, max_num_seqs=6,
                           max_num_batched_tokens=96, chunk_size=24, request_timeout_s=None)
     engine = Engine(config)
-    engine.runner.logits_sink = []
     requests = workload(10, seed=2)
     outputs = run_all(engine, requests)
     model = engine.runner.model
