@@ -71,7 +71,7 @@ class SamplePlan:
         return out
 
 
-def _bad_sql(con: duckdb.DuckDBPyConnection, slo) -> tuple[str, list]:
+def bad_event_sql(con: duckdb.DuckDBPyConnection, slo) -> tuple[str, list]:
     """Bad-event SQL over request_metrics: the SLO's rule, or "did not complete" without one (as the table)."""
     if slo is None:
         return "NOT COALESCE(is_ok, false)", []
@@ -120,7 +120,7 @@ def plan_subsample(con: duckdb.DuckDBPyConnection, slo, windows: dict[str, Windo
     cap = CAP if cap is None else cap
     if not cap:
         return None
-    bad, bad_params = _bad_sql(con, slo)
+    bad, bad_params = bad_event_sql(con, slo)
     strata = {name: _strata(con, window, bad, bad_params) for name, window in windows.items()}
     largest = max(int(s["requests"].sum()) for s in strata.values())
     if largest <= cap:

@@ -32,16 +32,25 @@ WITH w AS (
     FROM request_metrics WHERE {condition}
 ),
 runs_in AS (SELECT DISTINCT run_id FROM w),
-rate AS (
-    SELECT run_id, request_id,
-           count(*) OVER recent AS n_recent,
-           avg(prompt_tokens) OVER recent AS recent_prompt_tokens,
-           avg(COALESCE(target_output_tokens, output_tokens)) OVER recent AS recent_output_tokens,
-           arrival_ns - min(arrival_ns) OVER (PARTITION BY run_id) AS since_first_ns
-    FROM (SELECT run_id, request_id, prompt_tokens, target_output_tokens, output_tokens,
+cum AS (
+    SELECT run_id, request_id, arrival_ns, min(arrival_ns) OVER (PARTITION BY run_id) AS first_ns,
+           count(*) OVER upto AS n, count(prompt_tokens) OVER upto AS n_p, sum(prompt_tokens) OVER upto AS s_p,
+           count(out_tokens) OVER upto AS n_o, sum(out_tokens) OVER upto AS s_o
+    FROM (SELECT run_id, request_id, prompt_tokens, COALESCE(target_output_tokens, output_tokens) AS out_tokens,
                  COALESCE(scheduled_arrival_ns, enqueue_ns) AS arrival_ns
           FROM requests WHERE run_id IN (SELECT run_id FROM runs_in))
-    WINDOW recent AS (PARTITION BY run_id ORDER BY arrival_ns RANGE BETWEEN ? PRECEDING AND CURRENT ROW)
+    WINDOW upto AS (PARTITION BY run_id ORDER BY arrival_ns RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+-- Trailing-window counts and means as differences of running sums (arrivals in [t - window, t], ties
+-- included), looked up only for the window's requests: O(n log n), where a RANGE frame over millions of
+-- requests is not.
+rate AS (
+    SELECT c.run_id, c.request_id, c.n - COALESCE(e.n, 0) AS n_recent,
+           (c.s_p - COALESCE(e.s_p, 0))::DOUBLE / NULLIF(c.n_p - COALESCE(e.n_p, 0), 0) AS recent_prompt_tokens,
+           (c.s_o - COALESCE(e.s_o, 0))::DOUBLE / NULLIF(c.n_o - COALESCE(e.n_o, 0), 0) AS recent_output_tokens,
+           c.arrival_ns - c.first_ns AS since_first_ns
+    FROM (SELECT * FROM cum WHERE (run_id, request_id) IN (SELECT run_id, request_id FROM w)) c
+    ASOF LEFT JOIN cum e ON c.run_id = e.run_id AND c.arrival_ns - ? > e.arrival_ns
 ),
 st AS (
     SELECT run_id, start_ns, end_ns, num_waiting,
@@ -105,7 +114,7 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Wi
     frame = _mediators_without_steps(con, frame, window)
     frame = _add_settings(con, frame)
     frame = _add_offered_rate(con, frame)
-    frame["is_bad"] = _bad_flags(con, slo, window, frame)
+    frame["is_bad"] = _bad_flags(con, slo, window, frame) if keep is None else _sampled_bad_flags(con, slo, frame)
     frame = frame.drop(columns=["n_recent", "since_first_ns", "arrival_ns", "is_ok"])
     node_columns = [c for c in frame.columns if c not in META_COLUMNS]
     if graph is not None:
@@ -202,6 +211,23 @@ def _add_offered_rate(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd
     frame["offered_rate"] = frame["offered_rate"].fillna(
         frame.groupby("run_id")["offered_rate"].transform("first"))
     return frame.sort_values(["run_id", "arrival_ns", "request_id"], kind="stable")
+
+
+def _sampled_bad_flags(con, slo, frame: pd.DataFrame) -> np.ndarray:
+    """The SLO's flags of the sampled requests only (the rule of request_outcomes, without listing the window)."""
+    from causalsre.causal.subsample import bad_event_sql
+
+    if slo is None:
+        return ~frame["is_ok"].fillna(False).to_numpy(dtype=bool)
+    bad, params = bad_event_sql(con, slo)
+    con.register("_kept_requests", frame[["run_id", "request_id"]])
+    try:
+        flags = con.execute(f"SELECT run_id, request_id, {bad} AS is_bad FROM request_metrics WHERE (run_id, request_id) "
+                            "IN (SELECT run_id, request_id FROM _kept_requests)", params).df()
+    finally:
+        con.unregister("_kept_requests")
+    return frame[["run_id", "request_id"]].merge(flags, on=["run_id", "request_id"], how="left")["is_bad"].to_numpy(
+        dtype=bool)
 
 
 def _bad_flags(con, slo, window: Window, frame: pd.DataFrame) -> np.ndarray:

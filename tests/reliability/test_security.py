@@ -24,7 +24,7 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|FROM|WHERE|A
 AUDITED: dict[str, set[str]] = {
     # our own column lists and placeholders
     "causalsre/causal/synthetic.py": {"name", "columns"},          # fixed table names and frame columns we build
-    "causalsre/causal/table.py": {"placeholders"},                  # "?, ?, ..." for bound run ids
+    "causalsre/causal/table.py": {"placeholders", "bad"},           # "?, ?, ..." for bound run ids; NOT good_event_sql
     "causalsre/causal/changes.py": {"placeholders"},                # "?, ?, ..." for bound run ids
     "causalsre/causal/graph.py": {"condition"},                     # Window.where(): fixed columns, bound values
     "causalsre/causal/subsample.py": {"condition", "bad"},          # Window.where(); NOT good_event_sql(slo)
@@ -174,7 +174,8 @@ ANALYSIS = [
     ("db-check", ["db", "check", "{db}"]),
     ("db-export", ["db", "export", "{db}", "--parquet", "{out}"]),
     ("slo-report", ["slo", "report", "--db", "{db}", "--slo", "{slo}"]),
-    ("whatif", ["whatif", "--db", "{db}", "--slo", "{slo}", "--window", "phase:incident", "--set", "warp=1"]),
+    # a known knob with a bad value: refused once the database says how the knob was measured
+    ("whatif", ["whatif", "--db", "{db}", "--slo", "{slo}", "--window", "phase:incident", "--set", "max_num_seqs=x"]),
     ("effect", ["effect", "--db", "{db}", "--slo", "{slo}", "--treatment", "warp"]),
     ("recommend", ["recommend", "--db", "{db}", "--slo", "{slo}", "--window", "phase:incident", "--priors",
                    "{nope.toml}"]),
