@@ -30,14 +30,20 @@ _REPLAY_CODE = ("harness", "causalsre/whatif/verify.py", "causalsre/causal/verif
                 "causalsre/evaluation/whatif_cases.py")
 
 
-def replay_code_version() -> str:
+_MODEL_CODE = ("causalsre/whatif", "causalsre/bayes", "causalsre/causal", "causalsre/evaluation/whatif_cases.py",
+               "models")
+PREDICTIONS_NAME = "predictions.json"
+
+
+def replay_code_version(paths=_REPLAY_CODE) -> str:
     """The last commit that changed anything a replay depends on (engine, replay, case construction): a cached
-    replay stays valid across commits that touch only models or docs. The package version outside git."""
+    replay stays valid across commits that touch only models or docs. The package version outside git.
+    With ``paths=_MODEL_CODE``: the same for the predictions (models, graph, priors)."""
     import causalsre
 
     root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *_REPLAY_CODE],
+        out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *paths],
                              capture_output=True, text=True, timeout=20, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         out = ""
@@ -144,7 +150,9 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
     say = progress or (lambda _m: None)
     suites = [(Path(f), *load_suite(f)) for f in folders]   # every folder checked before any work
     cache = ReplayCache(out_dir / CACHE_NAME if out_dir else None)
+    predictions = ReplayCache(out_dir / PREDICTIONS_NAME if out_dir else None)
     version, results, noise, left = replay_code_version(), [], [], max_cases
+    model_version = replay_code_version(_MODEL_CODE)
     for folder, truth, manifest, database in suites:
         if left is not None and left <= 0:
             break
@@ -154,14 +162,24 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
             cases = build_cases(folder.name, truth, manifest, table)
             cases = cases[:left] if left is not None else cases
             left = None if left is None else left - len(cases)
-            say(f"{folder.name}: {len(cases)} cases; fitting the models")
-            models = {"methods": set(methods),
-                      "gcm": GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None,
-                      "bayes": fit_for(ctx, seed=seed) if {"bayes", "bayes_new_run"} & set(methods) else None}
+            say(f"{folder.name}: {len(cases)} cases")
+            models = {"methods": set(methods)}
             fingerprint = database_fingerprint(ctx.con)
             for i, case in enumerate(cases):
                 window, baseline = ctx.table(case.window), ctx.table(f"phase:baseline@{case.run_id}")
-                row = {**case.to_json(), **predict_case(case, window, baseline, table, models, seed),
+                pkey = f"{case.key}|{fingerprint}|seed{seed}|{model_version}"
+                predicted = predictions.get(pkey)
+                if predicted is None or not set(methods) <= set(predicted["predicted"]):
+                    if "gcm" not in models:   # fitted on the first case not in the cache, once per suite
+                        say(f"{folder.name}: fitting the models")
+                        models["gcm"] = GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None
+                        models["bayes"] = (fit_for(ctx, seed=seed) if {"bayes", "bayes_new_run"} & set(methods)
+                                           else None)
+                    predicted = predict_case(case, window, baseline, table, models, seed)
+                    predictions.put(pkey, predicted)
+                predicted = {"predicted": {m: p for m, p in predicted["predicted"].items() if m in methods},
+                             "notes": predicted["notes"]}
+                row = {**case.to_json(), **predicted,
                        "observed": 100.0 * float(window["is_bad"].mean()),
                        "baseline_points": 100.0 * float(baseline["is_bad"].mean())}
                 key = f"{case.key}|{fingerprint}|{version}"
