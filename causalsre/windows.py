@@ -131,6 +131,7 @@ def _phase_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) ->
     run_id = _one_run(text, named or None, run)
     sql, params = "SELECT count(*) FROM phases WHERE name = ?", [name]
     if run_id:
+        _check_run(text, run_id, con)
         sql, params = sql + " AND run_id = ?", params + [run_id]
     if not con.execute(sql, params).fetchone()[0]:
         known = [r[0] for r in con.execute("SELECT DISTINCT name FROM phases ORDER BY name").fetchall()]

@@ -71,7 +71,9 @@ def progress_bar(description: str, *, total: float | None = None, disable: bool 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=True, disable=disable, console=Console(stderr=True)) as bar:
+    console = Console(stderr=True)
+    # Not a terminal (a log, a pipe): no bar at all, so that an error stays the one line on stderr.
+    with Progress(*columns, transient=True, disable=disable or not console.is_terminal, console=console) as bar:
         bar.add_task(description, total=total)
         yield bar
 
@@ -126,7 +128,7 @@ def parse_knobs(pairs: tuple[str, ...] | list[str]) -> list[str]:
         key, raw = _split(pair, "KNOB=VALUE", SET_EXAMPLE)
         name = knob_name(key)
         if name not in knobs:
-            raise UserError(f"--set {key[:60]!r} is not an engine setting",
+            raise UserError(f"--set {key[:60]!r} is not an actionable engine setting",
                             f"choose one of {', '.join(sorted(knobs))} (e.g. {SET_EXAMPLE})")
         out.append(f"{name}={raw}")
     return out
