@@ -105,11 +105,16 @@ class Governor(Policy):
         protected = [s for s in states if s.tier.protected] or states
         at_risk = max(protected, key=lambda s: self.counters[s.tier.name].tpot_burn(now_ns))
         tpot_burn = self.counters[at_risk.tier.name].tpot_burn(now_ns)
-        # A step that takes 90 % of the tightest TPOT objective counts as burning it (Sarathi-Serve's rule:
-        # size the batch so one iteration fits the TPOT target); under 60 % it counts as healthy.
+        # A decode step as long as the tightest TPOT objective burns it whatever finished requests say (each
+        # decode's inter-token time is the step); under 70 % of it is healthy (Sarathi-Serve's rule: size the
+        # batch so one iteration fits the TPOT target).
         if self.step_ewma_ns is not None:
             ratio = self.step_ewma_ns / self.tightest_tpot_ns
-            tpot_burn = max(tpot_burn, 1.0 if ratio >= 0.9 else 0.0 if ratio < 0.6 else 0.75)
+            tpot_burn = max(tpot_burn, 1.0 if ratio >= 1.0 else 0.75 if ratio >= 0.7 else 0.0)
+        # A smaller batch serves fewer requests per second: while a protected request is queueing (TTFT at
+        # risk) shrinking it would trade one objective for the other, so it only shrinks when the queue is not.
+        if tpot_burn >= 1.0 and self.late is not None:
+            tpot_burn = 0.75
         before = {"max_num_seqs": self.batching.seqs, "max_num_batched_tokens": self.batching.tokens}
         change = self.batching.update(tpot_burn)
         if change is None:
