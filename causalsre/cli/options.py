@@ -128,7 +128,7 @@ def parse_knobs(pairs: tuple[str, ...] | list[str]) -> list[str]:
         key, raw = _split(pair, "KNOB=VALUE", SET_EXAMPLE)
         name = knob_name(key)
         if name not in knobs:
-            raise UserError(f"--set {key[:60]!r} is not an actionable engine setting",
+            raise UserError(f"{key[:60]} is not an actionable knob (an engine setting of the settings table)",
                             f"choose one of {', '.join(sorted(knobs))} (e.g. {SET_EXAMPLE})")
         out.append(f"{name}={raw}")
     return out

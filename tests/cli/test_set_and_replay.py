@@ -15,7 +15,7 @@ from tests.cli.conftest import one_error_line
 
 def test_knobs_by_name_with_the_engine_prefix_as_an_alias():
     assert parse_knobs(["max_num_seqs=8", "engine.policy=sjf"]) == ["max_num_seqs=8", "policy=sjf"]
-    with pytest.raises(UserError, match="not an actionable engine setting") as info:
+    with pytest.raises(UserError, match="is not an actionable knob") as info:
         parse_knobs(["max_num_seq=8"])
     assert "max_num_seqs" in info.value.fix  # the fix lists the real names
     with pytest.raises(UserError, match="is not KNOB=VALUE"):
@@ -33,7 +33,7 @@ def test_whatif_refuses_an_unknown_knob_before_any_work(synthetic_db, cli, tmp_p
     slo = tmp_path / "missing-is-fine.yaml"  # refused before the spec is even read
     code, out, err = cli("whatif", "--db", synthetic_db, "--slo", slo, "--window", "phase:incident",
                          "--set", "engine.max_num_seq=8")
-    assert code == 2 and out == "" and "not an actionable engine setting" in one_error_line(err)
+    assert code == 2 and out == "" and "is not an actionable knob" in one_error_line(err)
 
 
 @pytest.fixture(scope="module")
