@@ -12,8 +12,7 @@ import sys
 import types
 
 from causalsre.errors import UserError
-
-__version__ = "0.1.0"
+from causalsre.version import __version__
 _API = ("connect", "slo_report", "postmortem", "whatif", "attribute")
 __all__ = ["UserError", "__version__", *_API]
 

@@ -38,6 +38,7 @@ from causalsre.bayes.encoding import FactorEncoding, aggregate_cells, with_group
 from causalsre.bayes.factors import actionable_in_table, adjustment_factors, graph_view, interaction_pairs
 from causalsre.bayes.predict import PosteriorDraws
 from causalsre.bayes.priors import Priors
+from causalsre.bayes.store import save_fit
 
 MODEL_TYPE = "hierarchical_logistic_burn"
 SAMPLERS = ("auto", "nutpie", "pymc", "prior")
@@ -187,8 +188,6 @@ class FittedModel:
         return diagnose(self.idata)
 
     def save(self, path: str | Path) -> Path:
-        from causalsre.bayes.store import save_fit
-
         return save_fit(self.idata, path)
 
 

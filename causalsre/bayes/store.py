@@ -13,7 +13,6 @@ from pathlib import Path
 import arviz as az
 
 from causalsre.bayes.encoding import FactorEncoding
-from causalsre.bayes.model import MODEL_TYPE as BURN
 from causalsre.errors import UserError
 
 _PROVENANCE = ("model_type", "model_version", "config_hash", "db_fingerprint")
@@ -32,7 +31,7 @@ def database_fingerprint(con) -> str:
 
 
 def attach_provenance(idata: az.InferenceData, *, version: int, config_hash: str, db_fingerprint: str,
-                      encoding: FactorEncoding, model_type: str = BURN, **extra) -> None:
+                      encoding: FactorEncoding, model_type: str, **extra) -> None:
     """Record what made this fit; ``extra`` holds the model's own (the burn model's slo_name and
     slo_objective, the latency model's metric)."""
     attrs = idata.posterior.attrs
@@ -52,7 +51,7 @@ def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
 
 
 def load_fit(path: str | Path, *, version: int, config_hash: str, db_fingerprint: str,
-             model_type: str = BURN) -> az.InferenceData:
+             model_type: str) -> az.InferenceData:
     """Load a saved fit, refusing one made by another model, configuration or database."""
     path = Path(path)
     if not path.is_file():

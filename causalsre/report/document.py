@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from causalsre import __version__
+from causalsre.version import __version__
 from causalsre.errors import UserError
 
 
