@@ -151,7 +151,10 @@ class Governor(Policy):
         # Budget risk pulls a tier's deadlines forward by a quarter of its TTFT objective per risk class, so
         # a burning tier goes first among requests of similar slack; protected tiers go before sheddable ones.
         deadline -= self._risk[tier.name] * self._quarter_ttft_ns[tier.name]
-        return (self._is_deferred(seq, tier), not tier.protected, doomed, deadline, tier.criticality, seq.order)
+        # Sheddable tiers are served strictly by criticality (the next to be shed goes last); protected tiers
+        # share one deadline order, so a looser protected objective does not starve a tighter one.
+        rank = 0 if tier.protected else tier.criticality
+        return (self._is_deferred(seq, tier), not tier.protected, doomed, rank, deadline, tier.criticality, seq.order)
 
     def running_key(self, seq, now_ns: int):
         # Sorting last = preempted first: the least critical, then the latest arrival.
@@ -166,13 +169,14 @@ class Governor(Policy):
         keys = {}
         for seq in waiting:
             name, protected, crit, ttft_ns, quarter_ns = cache.get(seq.tenant) or self._info(seq.tenant)
+            rank = 0 if protected else crit
             if seq.first_token_ns is not None:   # preempted after its first token: resume it, TPOT is running
-                keys[id(seq)] = (False, not protected, False, now_ns - risk[name] * quarter_ns, crit, seq.order)
+                keys[id(seq)] = (False, not protected, False, rank, now_ns - risk[name] * quarter_ns, crit, seq.order)
                 continue
             deadline = seq.arrival_ns + ttft_ns
             deferred = deferring and not protected and self.predictor.is_long(self.predictions.get(seq.request_id))
-            keys[id(seq)] = (deferred, not protected, deadline < now_ns, deadline - risk[name] * quarter_ns, crit,
-                             seq.order)
+            keys[id(seq)] = (deferred, not protected, deadline < now_ns, rank, deadline - risk[name] * quarter_ns,
+                             crit, seq.order)
             if protected and urgent is None:
                 waited_ns = now_ns - seq.arrival_ns
                 if 2 * waited_ns > ttft_ns:
