@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import json_option
+from causalsre.cli.options import json_option, seed_option
 from causalsre.resources import DEMO_SUITE
 from causalsre.resources import SLO_SPEC as _DEFAULT_SLO  # models/slos/llm-serving.yaml, shipped as package data
 
@@ -66,7 +66,7 @@ def petshop(data_dir, export_dir, peers, as_json):
               help="OpenSLO spec deciding bad events (the first SLO in the file).")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
               help="Causal graph spec (default: models/serving.yaml).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the postmortem's sampling.")
+@seed_option(help="Seed of the postmortem's sampling.")
 @click.option("--peers", default=None, metavar="NAMES",
               help="Also score peer methods on the same cases: comma-separated (gcm_attribute_anomalies, "
                    "gcm_distribution_change, rcaeval_baro, rcaeval_nsigma, rcaeval_circa) or 'all'.")
@@ -82,10 +82,10 @@ def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.evaluation.score import find_datasets, score_suite
-    from causalsre.slo import load_slos
+    from causalsre.whatif.context import pick_slo
 
     graph = load_graph(graph_path or DEFAULT_GRAPH)
-    slo = load_slos(slo_path)[0]
+    slo = pick_slo(slo_path, None)  # the first SLO of the file
     find_datasets(data_dir)  # a missing suite fails before the progress bar starts
     if peers:  # an unknown peer fails before minutes of postmortems
         from causalsre.evaluation.scenario_peers import peer_names, score_peers

@@ -152,7 +152,7 @@ def sweep_command(sweep_file: str, db: str, backend: str, ray_address: str | Non
 @harness.command("scenario")
 @click.argument("name")
 @db_option
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.SEED
 @options.set_option(_SET_HELP + ", e.g. --set calibrated_capacity_rps=3 for a server.", name="overrides",
                     metavar="KEY=VALUE")
 @target_options
@@ -199,7 +199,7 @@ def list_command(as_json: bool) -> None:
 
 @harness.command("suite")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.SEED
 @click.option("--only", multiple=True, help="Run only these scenarios (repeatable).")
 @options.json_option("Print the manifest as JSON (progress stays on stderr).")
 def suite_command(out_dir: str, seed: int, only: tuple[str, ...], as_json: bool) -> None:
