@@ -18,7 +18,7 @@ from harness.engine.config import MODEL_PRESETS, EngineConfig
 from harness.engine.errors import UserError
 from causalsre.safeio import load_toml
 from harness.engine.settings import (DEVICE_PATTERN, ENGINE_SETTINGS, GOVERNOR_SETTINGS, SETTINGS,
-                                     TIER_SETTINGS, Setting)
+                                     TIER_SETTINGS, Setting, TIERED_POLICIES)
 from harness.settings import (MAX_CONTENTION_WORKERS, MAX_DURATION_S, MAX_FACTOR, MAX_LOAD_FRACTION,
                               MAX_RATE_RPS, MAX_REQUESTS, MAX_SEED, MAX_STEP_DELAY_S, MAX_THREADS, PUSHABLE_KNOBS)
 from harness.workload_config import LengthSpec, TenantSpec, TraceSpec, WorkloadSection, _Strict
@@ -179,7 +179,7 @@ class RunConfig(_Strict):
         """edf and budget need tiers (deadlines, budgets); so does a push to them."""
         pushed = [f.knobs.get("policy") for f in self.faults if f.kind == "config_push" and f.knobs]
         for policy in [self.engine.policy, *pushed]:
-            if policy in ("edf", "budget") and self.governor is None:
+            if policy in TIERED_POLICIES and self.governor is None:
                 raise ValueError(f"policy '{policy}' needs a [governor] section with [[governor.tiers]]")
 
     def governor_config(self):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import PUSHABLE_KNOBS, EngineSection
+from harness.engine.settings import TIERED_POLICIES
 from harness.faults import FAULT_FACTORS
 
 PUSH = "config_push"
@@ -81,6 +82,8 @@ def _generic_push(knob: str, base: Any, u: float, rng: np.random.Generator) -> A
         return max(1, round(value)) if isinstance(base, int) else value
     annotation = EngineSection.model_fields[knob].annotation
     choices = [c for c in getattr(annotation, "__args__", ()) if c != base]
+    if knob == "policy":  # a generated scenario has no tiers, which edf and budget need
+        choices = [c for c in choices if c not in TIERED_POLICIES]
     return str(rng.choice(choices)) if choices else base
 
 

@@ -23,6 +23,7 @@ from harness.engine.errors import UserError
 # vtc, edf and budget read tiers from a GovernorConfig (harness.engine.governor), see docs/methods/governor.md.
 POLICIES = ("fcfs", "priority", "sjf", "vtc", "edf", "budget")
 GOVERNED_POLICIES = ("vtc", "edf", "budget")   # policies whose order comes from harness.engine.governor
+TIERED_POLICIES = ("edf", "budget")            # ...of which these need [[governor.tiers]] (deadlines, budgets)
 BATCHING_MODES = ("decode_first", "prefill_first")
 DTYPES = ("float32", "bfloat16", "float16")
 DEVICE_PATTERN = r"^(cpu|cuda(:[0-9]{1,2})?)$"   # cpu, cuda, cuda:N
