@@ -70,6 +70,10 @@ def test_shedding_goes_least_critical_first_and_relaxes_with_hysteresis():
     assert level.update(0, True) == 1 and level.update(S // 2, True) is None   # held for a second
     assert level.update(S, True) == 2 and level.update(2 * S, True) is None   # at the top
     assert level.update(3 * S, False) == 1 and level.update(4 * S, False) == 0
+    slow = AdmissionLevel(max_level=2, hold_ns=S, relax_ns=3 * S)
+    assert slow.update(0, True) == 1
+    assert slow.update(S, False) is None and slow.update(2 * S, False) is None   # relaxes 3 s after the trigger
+    assert slow.update(3 * S, False) == 0
     page = TierState(tiers[0], 20.0, 15.0, 0.9)
     assert trigger_reason(page, 14.4, 0.25) == "page"
     assert trigger_reason(TierState(tiers[0], 20.0, 1.0, 0.9), 14.4, 0.25) is None    # one window only
@@ -87,6 +91,7 @@ def test_batching_depth_stays_in_bounds_and_returns_to_base(burns, base_seqs, ba
     for _ in range(40):
         depth.update(0.0)
     assert (depth.seqs, depth.tokens) == depth.base == (min(32, max(2, base_seqs)), min(512, max(64, base_tokens)))
+    assert depth.update(5.0) is None   # one burning reading does not move it
     assert depth.update(5.0) in (None, (max(2, int(depth.base[0] * 0.75)), max(64, int(depth.base[1] * 0.75))))
 
 

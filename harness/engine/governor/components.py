@@ -43,24 +43,29 @@ def tiers_to_shed(tiers: tuple[TierSpec, ...], level: int) -> set[str]:
 
 
 class AdmissionLevel:
-    """How many sheddable tiers are shed: one more each ``hold_ns`` while a protected tier triggers, one
-    fewer each ``hold_ns`` without a trigger (hysteresis, so one burst does not flap the level)."""
+    """How many sheddable tiers are shed: one more each ``hold_ns`` while a protected tier triggers; one
+    fewer each ``hold_ns`` once no tier has triggered for ``relax_ns`` (hysteresis: shedding that stopped a
+    burn must not stop the moment the burn does, or the level flaps with the queue)."""
 
-    __slots__ = ("max_level", "hold_ns", "level", "last_change_ns")
+    __slots__ = ("max_level", "hold_ns", "relax_ns", "level", "last_change_ns", "last_trigger_ns")
 
-    def __init__(self, max_level: int, hold_ns: int) -> None:
+    def __init__(self, max_level: int, hold_ns: int, relax_ns: int | None = None) -> None:
         self.max_level = max_level
         self.hold_ns = hold_ns
+        self.relax_ns = hold_ns if relax_ns is None else relax_ns
         self.level = 0
         self.last_change_ns = -hold_ns
+        self.last_trigger_ns = -self.relax_ns
 
     def update(self, now_ns: int, triggered: bool) -> int | None:
         """The new level when it changes, else None."""
+        if triggered:
+            self.last_trigger_ns = now_ns
         if now_ns - self.last_change_ns < self.hold_ns:
             return None
         if triggered and self.level < self.max_level:
             self.level += 1
-        elif not triggered and self.level > 0:
+        elif not triggered and self.level > 0 and now_ns - self.last_trigger_ns >= self.relax_ns:
             self.level -= 1
         else:
             return None
@@ -73,7 +78,7 @@ class BatchingDepth:
     shorten each step (lower TPOT, at some throughput); step down by ``factor`` while the most at-risk tier
     burns its TPOT budget at >= 1, step back toward the configured base when every tier burns at < 0.5."""
 
-    __slots__ = ("seq_bounds", "token_bounds", "base", "seqs", "tokens", "factor")
+    __slots__ = ("seq_bounds", "token_bounds", "base", "seqs", "tokens", "factor", "streak")
 
     def __init__(self, base_seqs: int, base_tokens: int, seq_bounds: tuple[int, int],
                  token_bounds: tuple[int, int], factor: float = 0.75) -> None:
@@ -82,13 +87,21 @@ class BatchingDepth:
         self.base = (_clamp(base_seqs, seq_bounds), _clamp(base_tokens, token_bounds))
         self.seqs, self.tokens = self.base
         self.factor = factor
+        self.streak = 0   # consecutive updates in the same direction: +n burning, -n healthy
 
     def update(self, worst_tpot_burn: float) -> tuple[int, int] | None:
-        """New (max_num_seqs, max_num_batched_tokens) when they change, else None."""
+        """New (max_num_seqs, max_num_batched_tokens) when they change, else None. A move needs the same
+        reading on two updates in a row, so one slow step (a noisy neighbour) does not move the batch."""
         if worst_tpot_burn >= 1.0:
+            self.streak = max(1, self.streak + 1)
+        elif worst_tpot_burn < 0.5:
+            self.streak = min(-1, self.streak - 1)
+        else:
+            self.streak = 0
+        if self.streak >= 2:
             seqs = _clamp(int(self.seqs * self.factor), self.seq_bounds)
             tokens = _clamp(int(self.tokens * self.factor), self.token_bounds)
-        elif worst_tpot_burn < 0.5:
+        elif self.streak <= -2:
             seqs = min(self.base[0], _clamp(math.ceil(self.seqs / self.factor), self.seq_bounds))
             tokens = min(self.base[1], _clamp(math.ceil(self.tokens / self.factor), self.token_bounds))
         else:

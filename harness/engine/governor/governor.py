@@ -23,7 +23,8 @@ class Governor(Policy):
         self.counters = {t.name: TierCounters(t, config.short_window_s, config.long_window_s) for t in self.tiers}
         self.tick_ns = max(1, int(config.short_window_s * 1e9 / NUM_BUCKETS))
         self.next_tick_ns = 0
-        self.admission = AdmissionLevel(len(sheddable_order(self.tiers)), self.tick_ns)
+        # Shedding relaxes only after half a short window without a trigger (five ticks).
+        self.admission = AdmissionLevel(len(sheddable_order(self.tiers)), self.tick_ns, 5 * self.tick_ns)
         self.batching = BatchingDepth(max_num_seqs, max_num_batched_tokens,
                                       (config.min_max_num_seqs, config.max_max_num_seqs),
                                       (config.min_batched_tokens, config.max_batched_tokens))
