@@ -17,7 +17,7 @@ RUN_KEYS = {"load", "workload", "seed", "policy", "throughput_tok_s", "goodput_r
 TIER_KEYS = {"tier", "objective", "events", "bad_events", "budget_consumed"}
 OBJECTIVES = {"premium": 0.995, "standard": 0.99, "free": 0.95}
 LOAD = 1.3
-POLICIES = ("fcfs", "priority")   # the baselines every engine has (the others join when they land)
+POLICIES = ("fcfs", "priority", "budget")   # two baselines and the governor
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,11 @@ def test_json_shape_and_the_missing_trace_is_skipped_with_a_reason(evaluation):
     assert sorted(r["policy"] for r in result["runs"]) == sorted(POLICIES)
     assert sum(t["events"] for t in result["runs"][0]["tiers"]) == result["setup"]["cases"][0]["requests"]
     assert "azure" in result["setup"]["skipped"] and "skipping the azure workload" in stderr
-    # no budget policy ran: the targets say so rather than pass
-    assert {t["status"] for t in result["summary"].values()} == {"not evaluated"}
+    # no 0.8x load: that target says so rather than pass; the others are judged on the runs
+    summary = result["summary"]
+    assert summary["throughput"]["status"] == "not evaluated"
+    assert summary["protects"]["status"] in ("pass", "fail") and summary["goodput"]["status"] in ("pass", "fail")
+    assert all(r["actions"] == 0 for r in result["runs"] if r["policy"] != "budget")  # only the governor acts
     text = html.read_text()
     assert "<table" in text and text.count("data:image/png;base64,") == 1  # one burn-down figure per case
     assert (out / "govern.json").is_file()
