@@ -20,11 +20,13 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from causalsre.errors import UserError
 from causalsre.times import MAX_DURATION_S, parse_instant
+
+if TYPE_CHECKING:  # a connection is passed in; importing duckdb here would slow every command's --help
+    import duckdb
 
 FORMS = "START/END (ISO 8601), run:<id>, phase:<name>, phase:<name>@<run> or +S:+E@<run> (seconds after the run's t0)"
 # +S:+E, each a non-negative decimal number of seconds; the run follows an @ (or comes from run=).
