@@ -12,6 +12,8 @@ from causalsre.report.document import Figure, Report, Section, Table
 # One colour per policy, from the report palette's family colours (the governor in the batching blue).
 POLICY_COLOURS = {"fcfs": "#8a8f98", "priority": "#3ba55c", "vtc": "#8e44ad", "edf": "#d4623b", "budget": "#3b6fd4"}
 INK, BREACH = "#1d2433", "#b03a48"
+# Line styles too, so policies with identical curves (edf = fcfs when tiers share thresholds) stay visible.
+POLICY_STYLES = {"fcfs": "-", "priority": "--", "vtc": "-.", "edf": ":", "budget": "-"}
 TIER_ORDER = ("premium", "standard", "free")
 
 
@@ -25,8 +27,8 @@ def burndown_figure(curves: dict[str, dict[str, dict]], workload: str, load: flo
         for policy, by_tier in curves.items():
             curve = by_tier.get(tier, {"t_s": [], "remaining": []})
             values = [100 * v for v in curve["remaining"]]
-            ax.step(curve["t_s"], values, where="post", linewidth=1.5, label=policy,
-                    color=POLICY_COLOURS.get(policy, INK))
+            ax.step(curve["t_s"], values, where="post", linewidth=2.2 if policy == "budget" else 1.5, label=policy,
+                    color=POLICY_COLOURS.get(policy, INK), linestyle=POLICY_STYLES.get(policy, "-"))
         ax.axhline(0, color=BREACH, linewidth=0.8)
         # overload overspends by orders of magnitude: linear from -100 % to 100 %, logarithmic beyond
         ax.set_yscale("symlog", linthresh=100)
