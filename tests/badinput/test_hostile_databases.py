@@ -301,11 +301,15 @@ def test_the_harness_writer_stops_cleanly_on_a_full_disk(tiny_disk):
         reader.close()
 
 
+# Every request is served to the end (long drain, no timeout), so the rows written do not depend on how fast
+# a shared machine runs the engine: 60 requests x 48 tokens, however long it takes.
 RUN_TOML = """name = "full"
 duration_s = 3
+drain_timeout_s = 300
 [engine]
 model = "tiny"
 num_threads = 1
+request_timeout_s = 600
 [workload]
 arrival = "poisson"
 rate = 20.0
@@ -322,7 +326,7 @@ def test_harness_run_onto_a_disk_that_fills_mid_run(tiny_disk, tmp_path, capsys)
     assert run_cli(["db", "init", str(db)], capsys)[0] == 0
     config = tmp_path / "full.toml"
     config.write_text(RUN_TOML)
-    # ~150 kB free: the runs row and the first flushes fit, the 3 s run's ~2,500 tokens do not.
+    # ~150 kB free: the runs row and the first flushes fit, the run's ~2,900 tokens do not.
     filler = _fill(tiny_disk, 150_000)
     code, out, err = run_cli(["harness", "run", str(config), "--db", str(db), "--json"], capsys)
     assert code == 2, (out, err)
