@@ -10,7 +10,7 @@ from causalsre.slo import AlertTier, AlertWindows, load_alert_windows, load_slos
 from causalsre.slo.check import check_spec
 from causalsre.slo.durations import parse_duration
 from causalsre.slo.evaluate import evaluate, time_to_exhaustion_s
-from conftest import T0
+from slo_rows import T0
 from slo_specs import latency_slo
 
 DAY_S = 86400.0
@@ -60,7 +60,7 @@ def test_remaining_budget_follows_the_workbook_formula_and_goes_negative():
 @pytest.fixture(scope="module")
 def clean_history_then_outage(tmp_path_factory):
     """30 days of one good request every 2 s, then 100 % errors (the Workbook's detection scenario)."""
-    from conftest import add_run, add_steady_traffic
+    from slo_rows import add_run, add_steady_traffic
     from causalsre.telemetry import connect_readonly, connect_writable
 
     path = tmp_path_factory.mktemp("outage") / "outage.duckdb"

@@ -13,7 +13,7 @@ from causalsre.slo import load_slos, request_outcomes
 from causalsre.slo.evaluate import evaluate
 from causalsre.slo.timeline import burn_rate_timeline
 from causalsre.telemetry import migrate
-from conftest import T0, add_requests, add_run
+from slo_rows import T0, add_requests, add_run
 from slo_specs import latency_slo
 
 PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,

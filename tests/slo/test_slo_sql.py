@@ -7,7 +7,7 @@ import pytest
 
 from causalsre.errors import UserError
 from causalsre.slo import good_event_sql, load_slos, request_outcomes
-from conftest import T0
+from slo_rows import T0
 from slo_specs import LATENCY_SLO
 
 
