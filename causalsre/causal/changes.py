@@ -1,11 +1,13 @@
 """What changed between the baseline and the incident: the first section of every postmortem.
 
-Three kinds of change, each with its size and, for the workload, a test of significance:
+Four kinds of change, each with its size and, for the workload, a test of significance:
 
 * **settings** recorded by the producer (``run_settings``: knobs, hardware faults, the offered load), with the
   time each new value took effect;
 * **operator events** (``operator_events``: deploys, config pushes, scale events, from the harness or
   ``causalsre db import events``) between the baseline's start and the incident's end;
+* **governor actions** (``control_actions``: the budget governor's shedding, deferral and batching decisions
+  with the tier and burn that triggered them) and the requests it shed in each window, by tenant;
 * **workload shifts** measured from the requests themselves (works for imported telemetry too): the arrival
   rate (Poisson rate test), the prompt and output lengths (two-sample KS), the tenant mix (chi-square) and
   the burstiness of arrivals (KS on log inter-arrival gaps).
@@ -173,11 +175,65 @@ def operator_events(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
     return sorted(out, key=lambda e: e["ts_ns"])
 
 
+def _has_table(con, name: str) -> bool:
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+    return bool(found.fetchall()[0][0])
+
+
+def governor_actions(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
+    """The budget governor's decisions (``control_actions``) over the same span as the operator events, and
+    the requests it shed in each window by tier: a burn that the governor chose (shedding a sheddable tier to
+    protect a critical one) is a change to report, not a fault to hunt for. Its knob changes (batching depth)
+    are settings in ``run_settings`` and appear with the other settings."""
+    if not _has_table(con, "control_actions"):
+        return []
+    spans = pd.concat([_arrival_ns(con, base), _arrival_ns(con, inc)]).groupby("run_id")["arrival_ns"]
+    out = []
+    for run_id, (start, end) in spans.agg(["min", "max"]).iterrows():
+        rows = con.execute(
+            "SELECT ts_ns, action, tier, reason, short_burn, long_burn, budget_remaining, params_before, "
+            "params_after FROM control_actions WHERE run_id = ? AND ts_ns BETWEEN ? AND ? "
+            "AND action NOT IN ('final_counters', 'length_predictor') ORDER BY ts_ns",
+            [run_id, int(start), int(end)]).fetchall()
+        out += [{"kind": "control", "name": action, "tier": tier, "reason": reason, "short_burn": short,
+                 "long_burn": long, "budget_remaining": left, "before": _json(before), "after": _json(after),
+                 "ts_ns": int(ts), "run_id": run_id, "significant": True}
+                for ts, action, tier, reason, short, long, left, before, after in rows]
+    sheds = {name: _shed_counts(con, table) for name, table in (("baseline", base), ("incident", inc))}
+    if sheds["baseline"] or sheds["incident"]:
+        out.append({"kind": "control", "name": "shed_requests", "baseline": sheds["baseline"],
+                    "incident": sheds["incident"], "significant": True})
+    return out
+
+
+def _shed_counts(con, table: pd.DataFrame) -> dict[str, int]:
+    """Requests of the window the governor rejected to protect another tier (finish_reason shed_*), by tenant."""
+    keys = table[["run_id", "request_id"]]
+    if keys.empty:
+        return {}
+    con.register("_pm_shed_keys", keys)
+    try:
+        rows = con.execute("SELECT q.tenant, count(*) FROM _pm_shed_keys k JOIN requests q USING (run_id, request_id) "
+                           "WHERE q.finish_reason LIKE 'shed\\_%' ESCAPE '\\' GROUP BY q.tenant ORDER BY q.tenant").fetchall()
+    finally:
+        con.unregister("_pm_shed_keys")
+    return {str(tenant): int(n) for tenant, n in rows}
+
+
+def _json(text):
+    import json
+
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
+
+
 def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
                  graph: GraphSpec | None = None) -> list[dict]:
-    """Every recorded change between the windows: settings, operator events, workload shifts."""
+    """Every recorded change between the windows: settings, operator events, governor actions, workload shifts."""
     return (setting_changes(con, baseline, incident, graph) + operator_events(con, base, inc)
-            + workload_shifts(base, inc))
+            + governor_actions(con, base, inc) + workload_shifts(base, inc))
 
 
 def describe_change(change: dict) -> str:
@@ -189,6 +245,17 @@ def describe_change(change: dict) -> str:
     if kind == "event":
         what = f" = {change['value']}" if change.get("value") is not None else ""
         return f"event    {change.get('event_kind') or 'event'} {name}{what}"
+    if kind == "control" and name == "shed_requests":
+        tenants = sorted(set(change["baseline"]) | set(change["incident"]))
+        counts = ", ".join(f"{t} {change['baseline'].get(t, 0)} -> {change['incident'].get(t, 0)}" for t in tenants)
+        return f"governor shed requests (baseline -> incident): {counts}"
+    if kind == "control":
+        burn = "" if change.get("short_burn") is None else \
+            f", burn {change['short_burn']:.3g} short / {change['long_burn']:.3g} long"
+        left = "" if change.get("budget_remaining") is None else f", budget left {change['budget_remaining']:.0%}"
+        why = f" (tier {change['tier']}: {change.get('reason')}{burn}{left})" if change.get("tier") else \
+            f" ({change.get('reason')})"
+        return f"governor {name}{why}: {_fmt(change.get('before'))} -> {_fmt(change.get('after'))}"
     mark = "changed" if change.get("significant") else "steady "
     if name == "tenant":
         grew = change.get("largest_rise")
