@@ -7,6 +7,7 @@ Each verb takes what its command takes, as Python values (paths or an open conne
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ import pandas as pd
 
 from causalsre.api.results import Attribution, Postmortem, SloReport, WhatIf
 from causalsre.errors import UserError
+
+# In Jupyter, DoWhy's `tqdm.auto` import warns (TqdmWarning, with a link) that ipywidgets is missing: a banner
+# in the notebook's output about a progress bar we never show. Only that message is ignored.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def connect(path: str | Path):
