@@ -144,9 +144,12 @@ class GatewayQueue:
 
     def dispatch(self, now: int) -> None:
         """Give free seats to waiting requests in the policy's order (the engine scheduler's admission loop)."""
-        if not self.waiting or len(self.running) >= self.max_concurrency:
+        if not self.waiting:
             return
+        # Sorted even with every seat taken: sorting is where the governor notes its leading signal (a
+        # protected request queueing past half its TTFT objective), as the engine sorts on every step.
         self.policy.sort(self.waiting, self.running, now)
+        started = False
         for t in list(self.waiting):
             if len(self.running) >= self.max_concurrency:
                 break
@@ -156,8 +159,11 @@ class GatewayQueue:
             self.running.append(t)
             self.policy.started(t)
             t.started_ns = now
+            started = True
             if not t.go.done():
                 t.go.set_result(True)
+        if started and self.waiting:   # the signal is about those still waiting, not those just seated
+            self.policy.sort(self.waiting, self.running, now)
 
     async def heartbeat(self, period_s: float) -> None:
         """Ticks while idle, so shedding relaxes (and deferred requests start) without a new arrival."""
