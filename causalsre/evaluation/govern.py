@@ -123,12 +123,14 @@ def measure_run(db_path: Path, slos: list[tuple[str, Any, Path]]) -> dict[str, A
         actions = con.execute("SELECT count(*) FROM control_actions WHERE action <> ?",
                               ["final_counters"]).fetchone()[0] if has_actions else 0
         digest = T.recorded_requests_hash(con)
+        speed = T.speed_probe_ms(con)
     finally:
         con.close()
     span_s = float(span_s or 0.0)
     return {"throughput_tok_s": round(float(tokens or 0) / span_s, 2) if span_s > 0 else None,
             "goodput_rps": round(good / span_s, 3) if span_s > 0 else None, "tiers": tiers,
-            "rejected": int(rejected), "actions": int(actions), "_hash": digest, "_burndown": burndown}
+            "rejected": int(rejected), "actions": int(actions), "_hash": digest, "_burndown": burndown,
+            "_speed_ms": speed}
 
 
 def _burndown(outcomes, budget: float) -> dict[str, list[float]]:
@@ -159,7 +161,7 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
     setup: dict[str, Any] = {"policies": policies, "loads": list(loads), "seeds": seeds, "duration_s": duration_s,
                              "drain_timeout_s": drain_s, "machine_load_start": _loadavg(), "workloads": {},
                              "skipped": {}, "cases": []}
-    runs, burndown = [], {}
+    runs, burndown, speeds = [], {}, {}
     active = _available_workloads(workloads, trace_path, setup["skipped"], say)
     total = len(active) * len(loads) * seeds * len(policies)
     done, started = 0, time.perf_counter()
@@ -191,6 +193,7 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
                     measured = measure_run(db, slos)
                     hashes[policy] = measured.pop("_hash")
                     burndown[(workload, load, seed, policy)] = measured.pop("_burndown")
+                    speeds.setdefault(workload, []).append(measured.pop("_speed_ms"))
                     runs.append({"load": load, "workload": workload, "seed": seed, "policy": policy, **measured})
                 same = len(set(hashes.values())) == 1
                 setup["cases"].append({"workload": workload, "load": load, "seed": seed, "requests": len(requests),
@@ -198,12 +201,27 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
                 if not same:
                     raise UserError(f"the policies of {workload} load {load:g} seed {seed} recorded different "
                                     "requests", f"this is a bug; the databases are in {out_dir / workload}")
+    setup["speed_drift"] = _speed_drift(speeds, setup, say)
     setup["machine_load_end"] = _loadavg()
     setup["seconds"] = round(time.perf_counter() - started, 1)
     result = {"runs": runs, "summary": summarize_targets(runs), "setup": setup}
     (out_dir / "govern.json").write_text(json.dumps(result, indent=2) + "\n")
     result["burndown"] = burndown   # for the HTML report only (tuple keys: not part of the JSON)
     return result
+
+
+def _speed_drift(speeds: dict[str, list], setup: dict, say) -> dict[str, Any]:
+    """Slowest / fastest speed-probe decode step over a workload's calibration and runs: the calibration holds
+    only while the machine keeps its speed, so a drift well above 1 says the loads are not the multiples named."""
+    drift = {}
+    for workload, values in speeds.items():
+        values = [v for v in [setup["workloads"][workload]["thresholds"].get("calibration_speed_ms")] + values if v]
+        if values:
+            drift[workload] = round(max(values) / min(values), 2)
+            if drift[workload] > 1.5:
+                say(f"warning: {workload}: the machine's speed probe moved {drift[workload]:g}x between the "
+                    "calibration and the runs; the loads are not the multiples of capacity they are named")
+    return drift
 
 
 def _available_workloads(workloads, trace_path, skipped: dict, say) -> list[str]:
@@ -236,6 +254,13 @@ def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, dr
                           duration_s=duration_s, drain_s=drain_s, thresholds=None)
     run(_parse(cfg), db, seed=0, run_id=f"govern-{workload}-calibration")
     thresholds = T.latency_thresholds(db)
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db)
+    try:
+        thresholds["calibration_speed_ms"] = T.speed_probe_ms(con)
+    finally:
+        con.close()
     return dict(thresholds, rule=f"{T.LATENCY_FACTOR:g} x p{100 * T.LATENCY_QUANTILE:g} of ok requests at "
                                  f"{T.CALIBRATION_LOAD:g}x load (FCFS)", calibration_db=str(db))
 

@@ -184,3 +184,14 @@ def recorded_requests_hash(con) -> str:
     for row in rows:
         digest.update(("|".join(str(v) for v in row) + "\n").encode())
     return digest.hexdigest()
+
+
+def speed_probe_ms(con) -> float | None:
+    """The run's speed probe (median decode step of a fixed mini-workload, ms), recorded by the harness."""
+    import json
+
+    row = con.execute("SELECT hardware_json FROM runs LIMIT 1").fetchone()
+    try:
+        return float(json.loads(row[0])["speed_probe"]["decode_step_ms"])
+    except (TypeError, KeyError, ValueError):
+        return None

@@ -56,6 +56,9 @@ def test_json_shape_and_the_missing_trace_is_skipped_with_a_reason(evaluation):
     text = html.read_text()
     assert "<table" in text and text.count("data:image/png;base64,") == 1  # one burn-down figure per case
     assert (out / "govern.json").is_file()
+    # the speed probes of the calibration and the runs are compared (>= 1.0 by construction: slowest / fastest)
+    assert result["setup"]["speed_drift"]["gamma"] >= 1.0
+    assert result["setup"]["workloads"]["gamma"]["thresholds"]["calibration_speed_ms"] > 0
 
 
 def _requests(db):
