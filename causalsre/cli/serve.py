@@ -30,7 +30,8 @@ def _is_loopback(host: str) -> bool:
 @click.option("--model-name", default=None, help="Model id clients send and /v1/models lists "
                                                  "(default causalsre-<preset>).")
 @click.option("--max-queue", type=click.IntRange(1, None), default=None,
-              help="Waiting-queue bound; beyond it requests get 429 (default: the config's max_queue_len).")
+              help="Waiting-queue bound; beyond it requests get 429 (default: the config's max_queue_len; "
+                   "256 with --upstream).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True, help="uvicorn's log level.")
 @click.option("--upstream", default=None, metavar="URL",

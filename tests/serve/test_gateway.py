@@ -152,3 +152,51 @@ def test_a_bad_upstream_is_one_line_and_exit_2():
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the upstream" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_gateway_flag_mistakes_are_one_line_exit_2(tmp_path, capsys):
+    from causalsre.cli.main import main
+
+    assert main(["serve", "--upstream", "http://127.0.0.1:1", "--governor", str(tmp_path / "none.toml")]) == 2
+    assert "governor file" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text("[governor]\n[[governor.tiers]]\nname = 'p'\nobjective = 2.0\n")
+    assert main(["serve", "--upstream", "http://127.0.0.1:1", "--governor", str(tmp_path / "bad.toml")]) == 2
+    assert "bad governor file" in capsys.readouterr().err
+    assert main(["serve", "--policy", "budget"]) == 2
+    assert "gateway options" in capsys.readouterr().err
+
+
+def test_the_queue_seats_premium_first_and_never_sheds_it():
+    """GatewayQueue alone, on a fake clock: one seat, a free request running, then free and premium arrivals;
+    budget seats the premium one first (fcfs the earlier free one), and shedding only ever hits free."""
+    import asyncio
+
+    from harness.serve.gateway import GatewayQueue
+
+    def run(policy: str) -> tuple[list, list]:
+        async def go():
+            now = [0]
+            actions: list = []
+            settings = GatewaySettings(upstream="http://x", upstream_model="m", model_name="m", policy=policy,
+                                       max_concurrency=1, governor=TIERS)
+            q = GatewayQueue(settings, lambda: now[0], actions.append)
+            first = q.ticket(0, "bob", 0, 0, 8, 4)
+            assert q.admit(first) is None and first.go.done()
+            order, reasons = [], []
+            for i in range(1, 40):   # a free then a premium arrival every 0.5 s, while the seat stays busy
+                now[0] = i * 500_000_000
+                t = q.ticket(i, "bob" if i % 2 else "alice", 0, now[0], 8, 4)
+                reasons.append((t.tenant, q.admit(t)))
+            q.done(first, "ok")
+            while q.running:
+                seated = q.running[0]
+                order.append(seated.tenant)
+                q.done(seated, "ok")
+            return order, reasons
+        return asyncio.run(go())
+
+    order, reasons = run("budget")
+    assert order[0] == "alice" and all(r is None for t, r in reasons if t == "alice")
+    assert any(r and r.startswith("shed_") for t, r in reasons if t == "bob")
+    order, reasons = run("fcfs")
+    assert order[0] == "bob" and all(r is None for _, r in reasons)
