@@ -200,3 +200,27 @@ def test_the_queue_seats_premium_first_and_never_sheds_it():
     assert any(r and r.startswith("shed_") for t, r in reasons if t == "bob")
     order, reasons = run("fcfs")
     assert order[0] == "bob" and all(r is None for _, r in reasons)
+
+
+def _gauge(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise KeyError(name)
+
+
+def test_a_client_that_hangs_up_frees_its_seat_and_the_upstreams():
+    with StubServer(model="stub", slots=1, token_s=0.05) as stub, live_gateway(stub.url, "stub") as gw:
+        body = {"model": "stub", "prompt": [1, 2], "max_tokens": 200, "stream": True, "user": "bob"}
+        with httpx.stream("POST", f"{gw}/v1/completions", json=body) as r:
+            lines = r.iter_lines()   # held: a dropped line iterator closes the response itself
+            next(lines)   # the first event: it is running upstream
+            assert _gauge(gw, "vllm:num_requests_running") == 1
+        deadline = time.monotonic() + READY_TIMEOUT_S   # a bound, not a timing assertion
+        while (_gauge(gw, "vllm:num_requests_running") or stub.state.running) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gauge(gw, "vllm:num_requests_running") == 0 and stub.state.running == 0
+        # The seat is free: the next request is served (streamed: the stub always answers with SSE).
+        r = httpx.post(f"{gw}/v1/completions", json={"model": "stub", "prompt": [1], "max_tokens": 2, "stream": True},
+                       timeout=30)
+        assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n"), r.text
