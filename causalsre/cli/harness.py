@@ -229,9 +229,11 @@ def suite_command(out_dir: str, seed: int, only: tuple[str, ...], as_json: bool)
 @options.db_option("DuckDB file the replay is written into (created if missing; not the source).", name="db")
 @options.set_option("The intervention, KNOB=VALUE, e.g. --set max_num_seqs=8 (engine.max_num_seqs=8 and other "
                     "dotted config keys work too).", name="overrides")
+@target_options
 @json_option
 def replay_command(legacy: tuple[str, ...], source_db: str | None, window_text: str, run_id: str | None, db: str,
-                   overrides: tuple[str, ...], as_json: bool) -> None:
+                   overrides: tuple[str, ...], target: str | None, model_name: str | None, engine: str,
+                   as_json: bool) -> None:
     """Replay a recorded window's exact requests with an intervention applied.
 
     Example: causalsre harness replay --from incident.duckdb --window phase:incident@push_max_num_seqs-s0
@@ -239,13 +241,17 @@ def replay_command(legacy: tuple[str, ...], source_db: str | None, window_text: 
 
     The old spelling `harness replay SOURCE_DB RUN_ID --window incident --set engine.max_num_seqs=16 --db OUT`
     still works.
+
+    On a server: causalsre harness replay --from incident.duckdb --window phase:incident@RUN --target http://127.0.0.1:8000 --model tiny --db w.duckdb
     """
     _quiet_threads()
     from harness.replay import replay_window
 
+    where = _target(target, model_name, engine)
     source_db, run_id = _replay_source(legacy, source_db, run_id)
     run_id, window = _replay_window(source_db, window_text, run_id)
-    new_id = replay_window(source_db, run_id, window, _parse_overrides(overrides), db, progress=not as_json)
+    new_id = replay_window(source_db, run_id, window, _parse_overrides(overrides), db, progress=not as_json,
+                           **where)
     _echo_runs(db, [new_id], as_json)
 
 
