@@ -7,20 +7,25 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 CORE    := $(VENV)/.installed-core
 
-.PHONY: install demo test bench browser clean docs peer-vllm peer-guidellm test-peers
+.PHONY: install demo test bench browser clean docs peer-vllm peer-guidellm test-peers constraints
 
 # The demo needs only the core install; the tests add the `test` extra (which pulls bench, ray and peers).
-$(CORE): pyproject.toml requirements/torch-cpu.txt
+$(CORE): pyproject.toml requirements/torch-cpu.txt requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU wheel, so nothing later pulls a multi-GB CUDA build.
 	# GPU users: install your CUDA torch into .venv first; pip keeps it (TORCH_SPEC= skips this line).
 	$(PY) -m pip install -q $${TORCH_SPEC--r requirements/torch-cpu.txt}
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -c requirements/constraints.txt -e .
 	touch $@
 
 $(STAMP): $(CORE)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[test]'
 	touch $@
+
+# The tested versions (requirements/constraints.txt) from a working .venv, after a dependency change.
+constraints: $(STAMP)
+	{ sed -n '1,4p' requirements/constraints.txt; $(PY) -m pip freeze | grep -v '^-e\|^causalsre\|@ file\|^torch==' | sort -f; } \
+	  > requirements/constraints.txt.new && mv requirements/constraints.txt.new requirements/constraints.txt
 
 install: $(STAMP)
 

@@ -39,6 +39,27 @@ def attach_provenance(idata: az.InferenceData, *, version: int, config_hash: str
                  db_fingerprint=db_fingerprint, factor_encoding=encoding.to_json(), **extra)
 
 
+def _netcdf_safe(idata: az.InferenceData) -> az.InferenceData:
+    """The fit with every attribute netCDF can store: samplers put what they like in the attributes
+    (nutpie 0.16.11 a dict of its settings), and netCDF takes only strings, numbers and arrays, so anything
+    else is kept as its JSON text rather than failing the save."""
+    import json
+    from numbers import Number
+
+    import numpy as np
+
+    # InferenceData's own attributes (where nutpie puts its settings), each group's, each variable's.
+    everywhere = [getattr(idata, "_attrs", None) or {}]
+    for group in idata.groups():
+        dataset = getattr(idata, group)
+        everywhere += [dataset.attrs] + [dataset[name].attrs for name in dataset.variables]
+    for attrs in everywhere:
+        for key, value in list(attrs.items()):
+            if not isinstance(value, (str, Number, np.ndarray, list, tuple, bytes)):
+                attrs[key] = json.dumps(value, default=str)
+    return idata
+
+
 def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
     path = Path(path)
     missing = [k for k in _PROVENANCE if k not in idata.posterior.attrs]
@@ -46,7 +67,7 @@ def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
         raise ValueError(f"fit has no provenance {missing}; call attach_provenance first")
     if not path.parent.exists():
         raise UserError(f"folder {path.parent} does not exist", "create it or choose another --out")
-    idata.to_netcdf(str(path))
+    _netcdf_safe(idata).to_netcdf(str(path))
     return path
 
 
@@ -108,7 +129,7 @@ def cache_save(idata: az.InferenceData, path: Path) -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, scratch = tempfile.mkstemp(dir=path.parent, suffix=".part")
         os.close(handle)
-        idata.to_netcdf(scratch)
+        _netcdf_safe(idata).to_netcdf(scratch)
         os.replace(scratch, path)
         return path
     except OSError:
