@@ -7,10 +7,15 @@ from pathlib import Path
 from causalsre.telemetry import connect_writable
 
 # Tables in an order that keeps each run's rows together; names are ours, never user text.
-RUN_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings")
+# Every table with per-run rows: one left out here is silently lost by every sweep merge and dataset compaction
+# (the scraped /metrics and operator events once were).
+RUN_TABLES = ("runs", "requests", "tokens", "steps", "events", "faults", "phases", "run_settings",
+              "metric_samples", "operator_events", "control_actions")
 ORDER_BY = {"runs": "started_at", "requests": "run_id, request_id", "tokens": "run_id, request_id, token_index",
             "steps": "run_id, step_id", "events": "run_id, ts_ns", "faults": "run_id, fault_id",
-            "phases": "run_id, start_ns", "run_settings": "run_id, setting, start_ns"}
+            "phases": "run_id, start_ns", "run_settings": "run_id, setting, start_ns",
+            "metric_samples": "run_id, ts_ns, metric", "operator_events": "run_id, ts_ns",
+            "control_actions": "run_id, ts_ns"}
 
 
 def copy_runs(sources: list[str | Path], target: str | Path) -> int:

@@ -39,21 +39,6 @@ def design_met(check: dict, objective: float, *, control: bool) -> bool:
     return control or (incident.get("good_fraction") is not None and incident["good_fraction"] < objective)
 
 
-def _copy_server_tables(source: Path, target: Path) -> None:
-    """The scraped /metrics and the restarts' operator events: harness.merge.compact copies only the
-    engine-run tables, and without the samples the postmortem has no engine-state mediators for vLLM."""
-    import duckdb
-
-    con = duckdb.connect(str(target))
-    try:
-        con.execute("ATTACH ? AS src (READ_ONLY)", [str(source)])
-        con.execute("INSERT INTO metric_samples SELECT * FROM src.metric_samples")
-        con.execute("INSERT INTO operator_events SELECT * FROM src.operator_events")
-        con.execute("DETACH src")
-    finally:
-        con.close()
-
-
 def _drop_tokens(path: Path) -> None:
     import duckdb
 
@@ -109,7 +94,6 @@ def build_vllm_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | N
         _drop_tokens(partial)
     compacted = out_dir / f".{DB_NAME}.compact"
     compact(partial, compacted)
-    _copy_server_tables(partial, compacted)
     shutil.move(compacted, out_dir / DB_NAME)
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)
