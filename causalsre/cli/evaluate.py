@@ -111,6 +111,7 @@ def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
     click.echo(f"factor top-1 {fmt(result['top1'])} (target >= {t['top1']})  all-true-in-top-3 "
                f"{fmt(result['top3'])} (>= {t['top3']})  family top-1 {fmt(result['family_top1'])} "
                f"(>= {t['family_top1']})  false alarms {fmt(result['false_alarm_rate'])} (<= {t['false_alarm_rate']})")
+    click.echo(f"named top-1 (first and its interval excludes 0) {fmt(result.get('named_top1'))}")
     click.echo(f"{result['fault_scenarios']} fault scenarios, {result['controls']} controls, "
                f"{result['seconds']:.0f} s of postmortems")
     if peers:

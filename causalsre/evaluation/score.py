@@ -69,7 +69,10 @@ def score_case(name: str, case: dict, result: dict) -> dict:
            "ranked": factors[:3], "families_ranked": families[:3], "named_cause": named,
            "total_change": result.get("total_change")}
     if true_factors:
-        row.update(top1=bool(factors[:1] and factors[0] in true_factors), top3=true_factors <= set(factors[:3]),
+        # named_top1: ranked first AND named (its interval excludes 0): a first place carrying none of the change
+        # is a hit for top1 but not for an operator reading the postmortem.
+        row.update(top1=bool(factors[:1] and factors[0] in true_factors), named_top1=named in true_factors,
+                   top3=true_factors <= set(factors[:3]),
                    family_top1=bool(families[:1] and families[0] in true_families),
                    family_top3=true_families <= set(families[:3]))
     else:
@@ -106,7 +109,7 @@ def summarize(rows: list[dict]) -> dict:
     controls = [r for r in rows if r["control"]]
     share = lambda key, of: sum(r[key] for r in of) / len(of) if of else None  # noqa: E731
     return {"scenarios": len(rows), "fault_scenarios": len(faults), "controls": len(controls),
-            "top1": share("top1", faults), "top3": share("top3", faults),
+            "top1": share("top1", faults), "named_top1": share("named_top1", faults), "top3": share("top3", faults),
             "family_top1": share("family_top1", faults), "family_top3": share("family_top3", faults),
             "false_alarm_rate": share("false_alarm", controls), "seconds": round(sum(r["seconds"] for r in rows), 1),
             "targets": TARGETS, "cases": rows}

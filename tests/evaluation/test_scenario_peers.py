@@ -30,6 +30,13 @@ def test_a_peer_ranking_is_read_over_candidate_causes_with_factor_aliases_merged
     assert control["false_alarm"] is True
     hit = score_case("s", {"root_cause_factors": ["max_num_seqs"], "families": ["batching"]}, result)
     assert hit["top1"] is False and hit["top3"] is True and hit["family_top1"] is False
+    assert hit["named_top1"] is False
+    first = score_case("f", {"root_cause_factors": [factors[0]], "families": ["workload"]}, result)
+    assert first["top1"] is True and first["named_top1"] is True
+    # a first place whose interval includes 0 is ranked, not named
+    result["attributions"][0].update(ci_low=-1.0, ci_high=2.0)
+    unnamed = score_case("u", {"root_cause_factors": [factors[0]], "families": ["workload"]}, result)
+    assert unnamed["top1"] is True and unnamed["named_top1"] is False
 
 
 @pytest.fixture()
