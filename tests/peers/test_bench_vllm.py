@@ -16,6 +16,8 @@ from causalsre.cli.main import main
 from harness.engine.benchmark.workload import mixed_workload
 from harness.engine.config import ModelConfig
 
+STARTS_A_REAL_VLLM = True  # tests/peers/conftest.py: one real vLLM at a time across workers
+
 REASON = vllm_server.unavailable_reason()
 ARGS = ["bench", "engine", "--peer", "vllm", "--preset", "tiny", "--num-requests", "8", "--prompt-lengths", "16:64",
         "--output-lengths", "8:24", "--rounds", "1", "--max-num-seqs", "8", "--max-num-batched-tokens", "128",

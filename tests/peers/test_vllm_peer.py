@@ -16,6 +16,8 @@ from causalsre.cli.main import main
 from harness.config import EngineSection
 from harness.peers.vllm_server import VllmServer, unavailable_reason, vllm_args
 
+STARTS_A_REAL_VLLM = True  # tests/peers/conftest.py: one real vLLM at a time across workers
+
 REASON = unavailable_reason()
 needs_vllm = pytest.mark.skipif(REASON is not None, reason=f"vLLM peer unavailable: {REASON}")
 
