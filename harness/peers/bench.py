@@ -79,7 +79,12 @@ def vllm_engine_section(s: Any, requests: list[BenchRequest]):
     """The engine settings the peer vLLM is started with: the benchmark's limits, a KV pool for every request."""
     from harness.config import EngineSection
 
-    blocks = sum(-(-(len(r.prompt) + r.target_output_tokens) // VLLM_BLOCK) for r in requests) + 8
+    from harness.peers.vllm_server import MAX_MODEL_LEN
+
+    # vLLM refuses to start unless the pool holds one request of its whole context (MAX_MODEL_LEN tokens) beside
+    # the block it keeps reserved; exactly MAX_MODEL_LEN tokens of blocks was refused.
+    blocks = max(sum(-(-(len(r.prompt) + r.target_output_tokens) // VLLM_BLOCK) for r in requests),
+                 -(-MAX_MODEL_LEN // VLLM_BLOCK)) + 8
     return EngineSection(model=s.preset, dtype=s.dtype, seed=s.seed, num_threads=s.threads,
                          max_num_seqs=s.max_num_seqs, max_num_batched_tokens=s.max_num_batched_tokens,
                          # the engine cuts prefill pieces to what the step's budget leaves: so does vLLM here
