@@ -103,7 +103,8 @@ def test_rate_surge_on_vllm_raises_the_bad_rate_and_records_its_metrics(vllm_url
     assert n >= 20 and n_ok >= 10 and exact and tokens == 24 * n_ok
     assert statuses["baseline"] == ["ok"]  # the incident's may include requests aborted after the drain
     assert bad["incident"] >= 0.3 and bad["incident"] > bad["baseline"], bad
-    assert metrics["vllm:num_requests_running"] == 1  # max_num_seqs=1 reached the server
+    # max_num_seqs=1 reached the server: never more than one running (a 0.5 s scrape may miss the one)
+    assert metrics["vllm:num_requests_running"] <= 1
     # The queue the surge built is in the bad rate above; whether a 0.5 s scrape catches requests waiting
     # inside vLLM (rather than in flight to it) depends on the machine's timing, so only the series is required.
     assert metrics["vllm:num_requests_waiting"] >= 0
