@@ -19,6 +19,8 @@ aggregates, whose per-request values are autocorrelated.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -160,8 +162,7 @@ def _arrival_ns(con, table: pd.DataFrame) -> pd.DataFrame:
 def operator_events(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
     """Operator events (deploys, pushes, scale) of the windows' runs, from the baseline's first arrival to the
     incident's last, on the run's clock (``db import events --run RUN`` puts imported events there)."""
-    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'operator_events'")
-    if not found.fetchall()[0][0]:
+    if not _has_table(con, "operator_events"):
         return []
     spans = pd.concat([_arrival_ns(con, base), _arrival_ns(con, inc)]).groupby("run_id")["arrival_ns"]
     spans = spans.agg(["min", "max"])
@@ -221,8 +222,6 @@ def _shed_counts(con, table: pd.DataFrame) -> dict[str, int]:
 
 
 def _json(text):
-    import json
-
     try:
         return json.loads(text) if text else None
     except ValueError:
