@@ -5,11 +5,15 @@ A window is written in one of these forms (docs/cli.md "Windows"):
 - ``START/END``: ISO 8601 instants in years 1970..2200, end exclusive (``2026-11-28T00:49Z/2026-11-28T00:54Z``);
 - ``run:<id>``: every request of one run;
 - ``phase:<name>``: a scenario phase in every run that has it, or ``phase:<name>@<run>`` in one run;
-- ``+S:+E@<run>``: seconds S (inclusive) to E (exclusive) after the run's t0 (``runs.started_at``, the clock
-  of every ``*_ns`` column), e.g. ``+10:+40@rate_surge-s0``.
+- ``+S:+E@<run>``, or the same as ``run:<id>+S:+E``: seconds S (inclusive) to E (exclusive) after the run's t0
+  (``runs.started_at``, the clock of every ``*_ns`` column), e.g. ``+10:+40@rate_surge-s0`` or
+  ``run:rate_surge-s0+10:+40``;
+- ``START/END@<run>``: the instants, within one run.
 
-``@<run>`` always names the run. A command with a ``--run`` option (``harness replay``) passes it as
-``run=``: then ``+S:+E`` and ``phase:<name>`` need no ``@<run>``. :func:`parse_window` validates the text
+``@<run>`` always names the run. A command with a ``--run`` option passes it as ``run=``: then ``+S:+E`` and
+``phase:<name>`` need no ``@<run>``, every other form is restricted to that run, and an unknown run id is
+refused with the known ones. :func:`scope_window` writes such a window as text naming its run, for a command
+that hands the text on (what-if replays it). :func:`parse_window` validates the text
 against the database once and returns a :class:`Window`: a structured filter (run id, phase, arrival_ts
 range) that becomes SQL with bound parameters only, never with user text in the statement.
 """
@@ -28,9 +32,16 @@ from causalsre.times import MAX_DURATION_S, parse_instant
 if TYPE_CHECKING:  # a connection is passed in; importing duckdb here would slow every command's --help
     import duckdb
 
-FORMS = "START/END (ISO 8601), run:<id>, phase:<name>, phase:<name>@<run> or +S:+E@<run> (seconds after the run's t0)"
+FORMS = ("START/END (ISO 8601), run:<id>, phase:<name>, phase:<name>@<run>, or +S:+E@<run> = run:<id>+S:+E "
+         "(seconds after the run's t0)")
+_SECONDS = r"[0-9]+(?:\.[0-9]*)?"
 # +S:+E, each a non-negative decimal number of seconds; the run follows an @ (or comes from run=).
-_RELATIVE = re.compile(r"^\+(?P<start>[0-9]+(?:\.[0-9]*)?):\+(?P<end>[0-9]+(?:\.[0-9]*)?)(?:@(?P<run>.*))?$")
+_RELATIVE = re.compile(rf"^\+(?P<start>{_SECONDS}):\+(?P<end>{_SECONDS})(?:@(?P<run>.*))?$", re.DOTALL)
+# run:<id>+S:+E, read from the right (a run id may hold a '+'): this loose shape says the offsets were meant,
+# then each offset must be a number, so `run:r+1:+x` is refused rather than taken for a run named `r+1:+x`.
+_RUN_OFFSETS = re.compile(r"^(?P<run>.*)\+(?P<start>[^+:]*):\+(?P<end>[^+:]*)$", re.DOTALL)
+_NUMBER = re.compile(rf"^{_SECONDS}$")
+_KNOWN_SHOWN = 10  # run ids an unknown-run error lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +95,8 @@ def parse_window(text: str, con: duckdb.DuckDBPyConnection, *, allow_empty: bool
     refused rather than silently preferring one of the two.
     """
     text = (text or "").strip()
-    if run is not None and not run.strip():
-        raise UserError("--run is empty", "give a run id; `causalsre db info --db FILE` lists the runs")
+    if run is not None:  # each form checks the run exists (listing the known ones) where it uses it
+        _given_run(run)
     if text.startswith("run:"):
         window = _run_window(text, con, run)
     elif text.startswith("phase:"):
@@ -93,7 +104,7 @@ def parse_window(text: str, con: duckdb.DuckDBPyConnection, *, allow_empty: bool
     elif text.startswith("+"):
         window = _relative_window(text, con, run)
     elif "/" in text:
-        window = _time_window(text, run)
+        window = _time_window(text, con, run)
     else:
         raise UserError(f"window {text[:100]!r} is not understood", f"write it as {FORMS}")
     if not allow_empty and window.count(con) == 0:
@@ -109,16 +120,43 @@ def _one_run(text: str, named: str | None, run: str | None) -> str | None:
     return named if named is not None else run
 
 
+def _given_run(run: str) -> str:
+    if not run.strip():
+        raise UserError("--run is empty", "give a run id; `causalsre db info --db FILE` lists the runs")
+    return run
+
+
+def check_run(con: duckdb.DuckDBPyConnection, run_id: str, what: str = "--run") -> None:
+    """Refuse a run id the database does not hold, listing the ones it does (the first few)."""
+    if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+        return
+    total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    rows = con.execute("SELECT run_id FROM runs ORDER BY run_id LIMIT ?", [_KNOWN_SHOWN]).fetchall()
+    known = [r[0][:60] for r in rows]
+    shown = ", ".join(known) + (f", ... ({total} runs in all; `causalsre db info --db FILE` lists them)"
+                                if total > len(known) else "")
+    raise UserError(f"{what}: run {run_id[:100]!r} is not in the database", f"known runs: {shown or 'none'}")
+
+
 def _check_run(text: str, run_id: str, con: duckdb.DuckDBPyConnection) -> None:
-    if not con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
-        raise UserError(f"window {text[:100]!r}: run {run_id[:100]!r} is not in the database",
-                        "check the run id; `causalsre db info --db FILE` lists the runs")
+    check_run(con, run_id, f"window {text[:100]!r}")
+
+
+def _run_form(text: str) -> tuple[str, tuple[str, str] | None]:
+    """``run:<id>`` or ``run:<id>+S:+E`` as (id, (S, E) or None), the offsets still text."""
+    body = text[len("run:"):]
+    match = _RUN_OFFSETS.match(body)
+    return (body, None) if match is None else (match["run"], (match["start"], match["end"]))
 
 
 def _run_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) -> Window:
-    run_id = _one_run(text, text[len("run:"):] or None, run)
+    named, offsets = _run_form(text)
+    run_id = _one_run(text, named or None, run)
     if not run_id:
-        raise UserError(f"window {text!r} names no run", "write run:<id>; `causalsre db info --db FILE` lists the runs")
+        raise UserError(f"window {text[:100]!r} names no run",
+                        "write run:<id> or run:<id>+S:+E; `causalsre db info --db FILE` lists the runs")
+    if offsets is not None:
+        return _offset_window(text, con, run_id, *offsets)
     _check_run(text, run_id, con)
     return Window(label=text, run_id=run_id)
 
@@ -150,8 +188,16 @@ def _relative_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None)
     run_id = _one_run(text, match["run"], run)
     if not run_id:
         raise UserError(f"window {text[:100]!r} names no run",
-                        "relative seconds are within one run: write +S:+E@RUN, or give --run")
-    start_s, end_s = float(match["start"]), float(match["end"])
+                        "relative seconds are within one run: write +S:+E@RUN (or run:RUN+S:+E), or give --run")
+    return _offset_window(text, con, run_id, match["start"], match["end"])
+
+
+def _offset_window(text: str, con: duckdb.DuckDBPyConnection, run_id: str, start: str, end: str) -> Window:
+    """Seconds ``start`` (inclusive) to ``end`` (exclusive) after ``run_id``'s t0, both still text."""
+    if not (_NUMBER.match(start) and _NUMBER.match(end)):
+        raise UserError(f"window {text[:100]!r} is not run:<id>+S:+E",
+                        "write seconds after the run's t0 as non-negative numbers, e.g. run:RUN+10:+40")
+    start_s, end_s = float(start), float(end)
     if not (math.isfinite(end_s) and end_s <= MAX_DURATION_S):
         raise UserError(f"window {text[:100]!r} ends too far after the run's t0", "give at most 100 years of seconds")
     if end_s <= start_s:
@@ -161,12 +207,38 @@ def _relative_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None)
     return Window(label=text, run_id=run_id, start=t0 + timedelta(seconds=start_s), end=t0 + timedelta(seconds=end_s))
 
 
-def _time_window(text: str, run: str | None) -> Window:
-    start_text, _, end_text = text.partition("/")
+def _time_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) -> Window:
+    instants, at, named = text.partition("@")  # an ISO instant holds no '@'
+    if at and not named:
+        raise UserError(f"window {text[:100]!r} names no run after @", "write START/END@<run>, or drop the @")
+    run_id = _one_run(text, named or None, run)
+    start_text, _, end_text = instants.partition("/")
     start, end = _instant(start_text, text), _instant(end_text, text)
     if end <= start:
-        raise UserError(f"window {text!r} ends before it starts", "put the earlier instant first: START/END")
-    return Window(label=text, run_id=run, start=start, end=end)
+        raise UserError(f"window {text[:100]!r} ends before it starts", "put the earlier instant first: START/END")
+    if run_id is not None:
+        _check_run(text, run_id, con)
+    return Window(label=text, run_id=run_id, start=start, end=end)
+
+
+def scope_window(text: str, run: str | None) -> str:
+    """``text`` restricted to ``run`` (a command's ``--run``), written in the grammar, for a command that hands
+    the text on: ``+S:+E`` -> ``+S:+E@RUN``, ``phase:x`` -> ``phase:x@RUN``, ``START/END`` -> ``START/END@RUN``.
+    A window that names the same run is kept; one naming another run is refused (as by :func:`parse_window`)."""
+    text = (text or "").strip()
+    if run is None:
+        return text
+    run = _given_run(run)
+    if text.startswith("run:"):
+        named, scoped = _run_form(text)[0], f"run:{run}{text[len('run:'):]}"
+    elif text.startswith(("phase:", "+")) or "/" in text:
+        named, scoped = text.partition("@")[2], f"{text}@{run}"
+    else:
+        return text  # not a window: parse_window says so
+    if named or "@" in text:  # a run named, or an empty one after @ (parse_window refuses that)
+        _one_run(text, named or None, run)
+        return text
+    return scoped
 
 
 def _instant(value: str, text: str) -> datetime:

@@ -6,6 +6,7 @@ One spelling everywhere (docs/cli.md, "One grammar"):
 - ``--json``: the result as JSON on stdout, nothing else there (progress and warnings go to stderr);
 - ``--slo FILE`` / ``--slo-name NAME``: an OpenSLO spec and which of its SLOs (default: the first);
 - ``--window TEXT``: the window grammar of :mod:`causalsre.windows`;
+- ``--run ID``: restrict an analysis to one run (an unknown id is refused with the known ones);
 - ``--set KNOB=VALUE``: an engine setting by its name in the settings table (``max_num_seqs=8``;
   ``engine.max_num_seqs=8`` is accepted as an alias);
 - ``--seed N``: the seed of every random choice.
@@ -44,6 +45,11 @@ def window_option(flag: str = "--window", name: str = "window_text", required: b
     return click.option(flag, name, required=required, metavar="WINDOW", help=help)
 
 
+def run_option(help: str = "Restrict to one run (its id; `causalsre db info --db FILE` lists them); windows "
+                           "then need no @RUN, e.g. --run rate_surge-s0 --window +10:+40.", name: str = "run_id"):
+    return click.option("--run", name, default=None, metavar="ID", help=help)
+
+
 def set_option(help: str = f"KNOB=VALUE, an engine setting (repeat for more), e.g. {SET_EXAMPLE}.",
                required: bool = False, name: str = "settings", metavar: str = "KNOB=VALUE"):
     return click.option("--set", name, multiple=True, required=required, metavar=metavar, help=help)
@@ -55,6 +61,7 @@ GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
                      help="Causal graph spec (default: models/serving.yaml).")
 PRIORS = click.option("--priors", "priors_path", type=click.Path(dir_okay=False),
                       help="Priors TOML (default: models/priors/burn_logistic.toml).")
+RUN = run_option()
 DB = db_option()
 JSON = json_option()
 SEED = seed_option()
