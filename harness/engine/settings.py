@@ -185,6 +185,8 @@ GOVERNOR_SETTINGS: tuple[Setting, ...] = (
             high=30 * 86_400.0, **_G),
     Setting("page_burn", "float", 14.4, doc="burn rate at which a page would fire (both windows)", low=0,
             low_open=True, high=1e6, **_G),
+    Setting("min_short_events", "int", 10, doc="events a tier needs in the short window before its burn rate can "
+            "trigger shedding", low=1, high=1_000_000, **_G),
     Setting("min_max_num_seqs", "int", 2, doc="lowest max_num_seqs the governor may set", low=1, high=65_536, **_G),
     Setting("max_max_num_seqs", "int", 32, doc="highest max_num_seqs the governor may set", low=1, high=65_536, **_G),
     Setting("min_batched_tokens", "int", 64, doc="lowest max_num_batched_tokens the governor may set", low=1,

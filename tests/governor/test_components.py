@@ -49,10 +49,10 @@ TIER_STATES = st.lists(st.tuples(st.integers(0, 5), st.booleans(), st.floats(0, 
 @given(TIER_STATES, st.integers(0, 10))
 def test_admission_never_sheds_a_protected_tier(rows, level):
     tiers = tuple(TierSpec(f"t{i}", (f"tenant{i}",), criticality=c, protected=p) for i, (c, p, *_) in enumerate(rows))
-    states = [TierState(t, sb, lb, rem) for t, (_, _, sb, lb, rem) in zip(tiers, rows)]
+    states = [TierState(t, sb, lb, rem, 100) for t, (_, _, sb, lb, rem) in zip(tiers, rows)]
     protected = {t.name for t in tiers if t.protected}
     assert not tiers_to_shed(tiers, level) & protected
-    assert all(trigger_reason(s, 14.4, 0.25) is None for s in states if not s.tier.protected)
+    assert all(trigger_reason(s, 14.4, 0.25, 1) is None for s in states if not s.tier.protected)
     # The whole governor under the same states: a protected tenant's arrival is never rejected.
     gov = Governor(GovernorConfig(tiers=tiers, short_window_s=1.0, long_window_s=10.0), 16, 256)
     gov.arrivals = {t.name: 1 for t in gov.tiers}
@@ -74,11 +74,48 @@ def test_shedding_goes_least_critical_first_and_relaxes_with_hysteresis():
     assert slow.update(0, True) == 1
     assert slow.update(S, False) is None and slow.update(2 * S, False) is None   # relaxes 3 s after the trigger
     assert slow.update(3 * S, False) == 0
-    page = TierState(tiers[0], 20.0, 15.0, 0.9)
-    assert trigger_reason(page, 14.4, 0.25) == "page"
-    assert trigger_reason(TierState(tiers[0], 20.0, 1.0, 0.9), 14.4, 0.25) is None    # one window only
-    assert trigger_reason(TierState(tiers[0], 1.0, 1.0, 0.1), 14.4, 0.25) == "budget"
-    assert trigger_reason(TierState(tiers[0], 0.5, 1.0, 0.1), 14.4, 0.25) is None     # spent, no longer burning
+    page = TierState(tiers[0], 20.0, 15.0, 0.9, 50)
+    assert trigger_reason(page, 14.4, 0.25, 10) == "page"
+    assert trigger_reason(TierState(tiers[0], 20.0, 1.0, 0.9, 50), 14.4, 0.25, 10) is None    # one window only
+    assert trigger_reason(TierState(tiers[0], 1.0, 1.0, 0.1, 50), 14.4, 0.25, 10) == "budget"
+    assert trigger_reason(TierState(tiers[0], 0.5, 1.0, 0.1, 50), 14.4, 0.25, 10) is None     # no longer burning
+
+
+def test_a_burn_rate_on_too_few_events_triggers_nothing():
+    premium = TierSpec("premium", criticality=0, protected=True, objective=0.995)
+    # one bad event of three: a burn of 67x in both windows, and the budget spent; on 3 events it is not evidence
+    thin = TierState(premium, 66.7, 66.7, -65.0, 3)
+    assert trigger_reason(thin, 14.4, 0.25, 10) is None
+    assert trigger_reason(thin, 14.4, 0.25, 3) == "page"        # the bound is the setting, inclusive
+    assert trigger_reason(TierState(premium, 66.7, 66.7, -65.0, 10), 14.4, 0.25, 10) == "page"
+
+
+def _governor_after(num_ok: int, num_bad: int, min_short_events: int | None = None) -> Governor:
+    """A governor whose premium tier saw ``num_ok`` good and ``num_bad`` rejected requests, then one tick."""
+    tiers = (TierSpec("premium", ("premium",), criticality=0, protected=True, objective=0.995),
+             TierSpec("free", ("free",), criticality=2, objective=0.95))
+    extra = {} if min_short_events is None else {"min_short_events": min_short_events}
+    gov = Governor(GovernorConfig(tiers=tiers, short_window_s=10.0, long_window_s=100.0, **extra), 16, 256)
+    gov.on_arrival(Sequence(10_000, [1] * 8, 4, tenant="free"), 0, is_active=True)   # free has had traffic
+    for i in range(num_ok + num_bad):
+        seq = Sequence(i, [1] * 8, 4, tenant="premium")
+        gov.on_arrival(seq, i * S // 100, is_active=True)
+        gov.on_done(seq, "ok" if i < num_ok else "rejected", i * S // 100)
+    gov.on_step(S, 16, 256, is_active=True)
+    return gov
+
+
+def test_the_governor_does_not_shed_free_on_one_bad_premium_event_of_three():
+    assert GovernorConfig().min_short_events == 10     # the documented default
+    gov = _governor_after(num_ok=2, num_bad=1)
+    assert gov.shed == set() and gov.trigger is None
+    assert gov.on_arrival(Sequence(20_000, [1] * 8, 4, tenant="free"), S, is_active=True) is None
+    # the same bad share on enough events is a page: free is shed
+    gov = _governor_after(num_ok=10, num_bad=5)
+    assert gov.shed == {"free"} and gov.trigger == ("premium", "page")
+    assert gov.on_arrival(Sequence(20_001, [1] * 8, 4, tenant="free"), S, is_active=True) == "shed_page"
+    # and the bound is configurable in [governor]: min_short_events = 3 pages on the three events
+    assert _governor_after(num_ok=2, num_bad=1, min_short_events=3).shed == {"free"}
 
 
 @settings(max_examples=200, deadline=None)

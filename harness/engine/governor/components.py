@@ -17,13 +17,18 @@ class TierState:
     short_burn: float
     long_burn: float
     budget_remaining: float
+    short_events: int   # events in the short window: how much evidence the short burn rests on
 
 
-def trigger_reason(state: TierState, page_burn: float, margin: float) -> str | None:
+def trigger_reason(state: TierState, page_burn: float, margin: float, min_events: int) -> str | None:
     """Why this protected tier asks for shedding, or None. ``page``: both windows burn at >= page_burn (the
     page alert would fire); ``budget``: its remaining budget is below the margin and it is still burning
-    (short-window burn >= 1), so shedding stops once the burn stops even if the budget stays spent."""
-    if not state.tier.protected:
+    (short-window burn >= 1), so shedding stops once the burn stops even if the budget stays spent.
+
+    Neither fires on fewer than ``min_events`` events in the short window: with 0.5 % of budget one bad
+    event of three is a burn of 67x, which says nothing about the tier yet (the leading ``slack`` signal,
+    a protected request queueing, is the governor's answer to thin traffic)."""
+    if not state.tier.protected or state.short_events < min_events:
         return None
     if state.short_burn >= page_burn and state.long_burn >= page_burn:
         return "page"

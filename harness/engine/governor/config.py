@@ -52,6 +52,7 @@ class GovernorConfig:
     short_window_s: float = 30.0
     long_window_s: float = 300.0
     page_burn: float = 14.4
+    min_short_events: int = 10
     min_max_num_seqs: int = 2
     max_max_num_seqs: int = 32
     min_batched_tokens: int = 64

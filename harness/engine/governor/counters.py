@@ -94,6 +94,11 @@ class TierCounters:
     def short_burn(self, now_ns: int) -> float:
         return self.burn(self.short, now_ns)
 
+    def short_events_and_burn(self, now_ns: int) -> tuple[int, float]:
+        """(events, burn) of the short window in one read of its ring."""
+        events, bad = self.short.totals(now_ns)
+        return events, 0.0 if events == 0 else (bad / events) / self.tier.budget
+
     def long_burn(self, now_ns: int) -> float:
         return self.burn(self.long, now_ns)
 

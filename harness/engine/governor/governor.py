@@ -67,8 +67,12 @@ class Governor(Policy):
 
     # ---- the control tick -------------------------------------------------------------------------------
     def states(self, now_ns: int) -> list[TierState]:
-        return [TierState(t, c.short_burn(now_ns), c.long_burn(now_ns), c.budget_remaining)
-                for t, c in ((t, self.counters[t.name]) for t in self.tiers)]
+        out = []
+        for t in self.tiers:
+            c = self.counters[t.name]
+            events, short_burn = c.short_events_and_burn(now_ns)
+            out.append(TierState(t, short_burn, c.long_burn(now_ns), c.budget_remaining, events))
+        return out
 
     def on_step(self, now_ns: int, max_num_seqs: int, max_num_batched_tokens: int, *, is_active: bool,
                 last_decode_step_ns: int | None = None) -> dict[str, int] | None:
@@ -83,7 +87,8 @@ class Governor(Policy):
             return None
         self.next_tick_ns = now_ns + self.tick_ns
         states = self.states(now_ns)
-        triggers = [(s, r) for s in states if (r := trigger_reason(s, self.config.page_burn, self.config.margin))]
+        cfg = self.config
+        triggers = [(s, r) for s in states if (r := trigger_reason(s, cfg.page_burn, cfg.margin, cfg.min_short_events))]
         if self.late is not None and not triggers:   # the leading signal: a protected request is queueing
             triggers = [(s, "slack") for s in states if s.tier.name == self.late[0]]
         worst = max(triggers, key=lambda sr: sr[0].short_burn) if triggers else None
