@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from causalsre.cli.options import JSON, SEED, db_option
 from causalsre.errors import UserError
 
 
@@ -34,7 +35,7 @@ def _range(text: str, name: str) -> tuple[int, int]:
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
 @click.option("--dtype", default="float32", show_default=True,
               type=click.Choice(["float32", "bfloat16", "float16"]))
-@click.option("--seed", default=0, show_default=True, type=int)
+@SEED
 @click.option("--static-batch-size", default=8, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--max-num-seqs", default=32, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--max-num-batched-tokens", default=48, show_default=True, type=click.IntRange(1, 1 << 20),
@@ -50,7 +51,7 @@ def _range(text: str, name: str) -> tuple[int, int]:
               help="instead: the engine against the peer vLLM (make peer-vllm) on the same shape and requests, "
                    "in one run (docs/benchmarks.md); skipped with the reason where .venv-vllm is absent")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON here")
-@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@JSON
 def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads, device, dtype, seed,
                    static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, rounds,
                    peer, out_path, as_json) -> None:
@@ -139,11 +140,18 @@ def _print_summary(report: dict) -> None:
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650), help="--fleet: days of history")
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
               help="--fleet: write the Parquet here (kept) instead of a temporary folder (deleted)")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--reuse", is_flag=True, help="--fleet: read the Parquet an earlier run left in --dir (no writing)")
+@click.option("--polars-engine", default="streaming", show_default=True, type=click.Choice(["streaming", "in-memory"]),
+              help="--fleet: Polars' collect engine (in-memory took 7.2 GiB at 30M requests)")
+@click.option("--memory-cap-gib", default=12.0, show_default=True, type=click.FloatRange(0.5, 1 << 20),
+              help="--fleet: a side whose resident set passes min(this, available - 2 GiB) is stopped and "
+                   "reported skipped")
+@SEED
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 1024), help="DuckDB (and Polars) threads")
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100), help="without --fleet")
-@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def slo_command(num_requests, fleet, days, folder, seed, threads, repeats, as_json) -> None:
+@JSON
+def slo_command(num_requests, fleet, days, folder, reuse, polars_engine, memory_cap_gib, seed, threads, repeats,
+                as_json) -> None:
     """The SLO report (DuckDB) against a straightforward pandas implementation on the same generated
     requests; checks both give the same numbers. With --fleet: N requests as Parquet, the report straight
     from the files against Polars, wall time and peak RSS of each (each side in its own process).
@@ -154,7 +162,8 @@ def slo_command(num_requests, fleet, days, folder, seed, threads, repeats, as_js
     """
     progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
     if fleet:
-        _fleet(num_requests or 100_000_000, days, folder, seed, threads, as_json, progress)
+        _fleet(num_requests or 100_000_000, days, folder, seed, threads, as_json, progress,
+               dict(reuse=reuse, polars_engine=polars_engine, memory_cap_gib=memory_cap_gib))
         return
     from causalsre.bench.slo import run
 
@@ -169,7 +178,7 @@ def slo_command(num_requests, fleet, days, folder, seed, threads, repeats, as_js
         raise UserError(f"the DuckDB and pandas reports disagree on {', '.join(report['disagreements'])}")
 
 
-def _fleet(requests, days, folder, seed, threads, as_json, progress) -> None:
+def _fleet(requests, days, folder, seed, threads, as_json, progress, options) -> None:
     try:
         import polars  # noqa: F401
     except ImportError:
@@ -177,16 +186,18 @@ def _fleet(requests, days, folder, seed, threads, as_json, progress) -> None:
                         "pip install 'causalsre[bench]'") from None
     from causalsre.bench.fleet import run
 
-    report = run(requests, days, folder, seed, threads, keep=folder is not None, progress=progress)
+    report = run(requests, days, folder, seed, threads, keep=folder is not None, progress=progress, **options)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         ours, peer = report["ours"], report["peer"]
-        click.echo(f"{requests:,} requests in {report['parquet']['files']} Parquet files "
+        theirs = (f"Polars skipped ({peer['skipped']})" if "skipped" in peer else
+                  f"Polars {peer['seconds']} s, peak {peer['peak_rss_gib']} GiB; ours/Polars "
+                  f"{report['ratio_ours_over_polars']}; agree: {report['agree']}")
+        click.echo(f"{report['requests']:,} requests in {report['parquet']['files']} Parquet files "
                    f"({report['parquet']['gib']} GiB): ours {ours['seconds']} s, peak {ours['peak_rss_gib']} GiB; "
-                   f"Polars {peer['seconds']} s, peak {peer['peak_rss_gib']} GiB; ours/Polars "
-                   f"{report['ratio_ours_over_polars']}; agree: {report['agree']}")
-    if not report["agree"]:
+                   + theirs)
+    if report["agree"] is False:
         raise UserError(f"our report and Polars disagree on {', '.join(report['disagreements'])}")
 
 
@@ -194,18 +205,22 @@ def _fleet(requests, days, folder, seed, threads, as_json, progress) -> None:
 @click.option("--requests", default=100_000, show_default=True, type=click.IntRange(1000, 1 << 34))
 @click.option("--baseline/--no-baseline", default=None,
               help="also time the pipeline without subsampling [default: only up to 1,000,000 requests]")
-@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def postmortem_command(requests, baseline, as_json) -> None:
+@db_option("write the incident to this file and keep it; a file already there is reused (its own "
+           "request count, not --requests)", required=False, name="db")
+@JSON
+def postmortem_command(requests, baseline, db, as_json) -> None:
     """Postmortem speed: a synthetic incident of N requests (known cause cpu_contention) written through the
     schema, the postmortem as shipped (windows over 200k requests subsampled, stratified), against the same
     pipeline without subsampling.
 
     Example: causalsre bench postmortem --requests 10000000 --json
+
+    Generate once, time again: causalsre bench postmortem --requests 10000000 --db /tmp/pm10m.duckdb --json
     """
     from causalsre.bench.postmortem import run
 
     progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
-    report = run(requests, with_baseline=baseline, progress=progress)
+    report = run(requests, with_baseline=baseline, progress=progress, db=Path(db) if db else None)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -217,11 +232,59 @@ def postmortem_command(requests, baseline, as_json) -> None:
                       if "baseline" in report else ""))
 
 
+@bench.command("serve")
+@click.option("--preset", default="small", show_default=True, help="model preset: tiny, small, medium, large")
+@click.option("--num-requests", default=48, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--rate", default=2.0, show_default=True, type=click.FloatRange(0.01, 10_000),
+              help="Poisson arrivals per second (the same schedule for both sides)")
+@click.option("--prompt-lengths", default="16:128", show_default=True, help="MIN:MAX prompt tokens")
+@click.option("--output-lengths", default="16:64", show_default=True, help="MIN:MAX output tokens")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 1024))
+@click.option("--max-num-seqs", default=16, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--max-num-batched-tokens", default=256, show_default=True, type=click.IntRange(1, 1 << 20))
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 100),
+              help="interleaved rounds (in-process, then HTTP); the percentiles pool them")
+@SEED
+@JSON
+def serve_command(preset, num_requests, rate, prompt_lengths, output_lengths, threads, max_num_seqs,
+                  max_num_batched_tokens, rounds, seed, as_json) -> None:
+    """What `causalsre serve` adds to a request's latency: the same requests at the same arrival times through
+    the engine in-process and through `causalsre serve` over real HTTP (streaming /v1/completions); TTFT and
+    end-to-end p50/p99 of each, their ratio, and the median added latency per request (target <= 5 %).
+
+    Example: causalsre bench serve --json
+
+    Quick: causalsre bench serve --preset tiny --num-requests 8 --rate 4 --rounds 1
+    """
+    from harness.engine.config import MODEL_PRESETS
+
+    from causalsre.bench.serve import run
+
+    if preset not in MODEL_PRESETS:
+        raise UserError(f"unknown preset {preset!r}", f"use one of {', '.join(MODEL_PRESETS)}")
+    progress = (lambda message: None) if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    report = run(preset=preset, num_requests=num_requests, rate=rate, seed=seed, threads=threads,
+                 prompt_range=_range(prompt_lengths, "prompt-lengths"),
+                 output_range=_range(output_lengths, "output-lengths"), rounds=rounds, max_num_seqs=max_num_seqs,
+                 max_num_batched_tokens=max_num_batched_tokens, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for key in ("in_process", "http"):
+            x = report[key]
+            click.echo(f"{key:10} {x['ok']}/{x['requests']} ok; TTFT p50 {x['p50_ttft_s']} s p99 {x['p99_ttft_s']} s; "
+                       f"end-to-end p50 {x['p50_e2e_s']} s p99 {x['p99_e2e_s']} s")
+        r, p = report["ratio_http_over_in_process"], report["paired"]
+        click.echo(f"HTTP/in-process: TTFT p50 {r['p50_ttft']}x p99 {r['p99_ttft']}x, end-to-end p50 {r['p50_e2e']}x "
+                   f"p99 {r['p99_e2e']}x; per request median +{p['median_added_e2e_s']} s "
+                   f"({p['median_added_e2e_fraction']}); same requests: {report['same_requests']}")
+
+
 @bench.command("bayes")
 @click.option("--requests", default=100_000, show_default=True, type=click.IntRange(1000, 1 << 30))
 @click.option("--baseline-requests", default=20_000, show_default=True, type=click.IntRange(100, 1 << 30))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@SEED
+@JSON
 def bayes_command(requests, baseline_requests, seed, as_json) -> None:
     """The Bayesian burn model's fit and what-if on N requests of the known SCM, against the same model and
     sampler with one Bernoulli cell per request (fitting throughput ratio).

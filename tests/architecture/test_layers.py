@@ -36,6 +36,7 @@ CONTRACT_MODULES = {"harness.engine.errors", "harness.settings", "harness.engine
 # The analysis modules that run the harness, and so may import any of it.
 RUNS_THE_HARNESS = {
     "causalsre.cli.bench": "the engine benchmark",
+    "causalsre.bench.serve": "drives the engine in-process and behind `causalsre serve` (bench serve)",
     "causalsre.cli.harness": "harness run/sweep/scenario/suite/replay commands",
     "causalsre.cli.serve": "serves the engine over HTTP",
     "causalsre.demo": "runs the demo scenario live without the shipped dataset",

@@ -60,3 +60,38 @@ def test_compare_reports_a_difference():
 def test_parquet_source_refuses_a_folder_without_parquet(tmp_path):
     with pytest.raises(UserError, match="no Parquet"):
         parquet_source(tmp_path)
+
+
+@pytest.mark.slow  # three fleet runs: ~30 s on a busy 2-core machine
+def test_reuse_reads_the_kept_folder_and_both_polars_engines_agree(capsys, tmp_path):
+    out = tmp_path / "fleet"
+    assert main(["bench", "slo", "--fleet", "--requests", "15000", "--days", "2", "--dir", str(out), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert "streaming" in first["peer"]["name"] and first["agree"] is True
+    code = main(["bench", "slo", "--fleet", "--days", "2", "--dir", str(out), "--reuse", "--polars-engine",
+                 "in-memory", "--json"])
+    assert code == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["parquet"]["reused"] is True and again["requests"] == 15000 and again["parquet"]["seconds"] is None
+    assert "in-memory" in again["peer"]["name"] and again["agree"] is True
+    assert again["summary"] == first["summary"]
+    # --reuse on a folder with nothing in it: one line, exit 2
+    assert main(["bench", "slo", "--fleet", "--dir", str(tmp_path / "empty"), "--reuse"]) == 2
+    assert "--reuse needs" in capsys.readouterr().err
+
+
+def test_a_side_past_the_memory_guard_is_stopped_and_reported_skipped(capsys, tmp_path, monkeypatch):
+    import causalsre.bench.fleet as fleet
+
+    if fleet._proc_kib("meminfo", "MemAvailable") is None:
+        pytest.skip("the memory guard reads /proc (Linux)")
+    caps = iter([1 << 40, 1 << 20])   # ours: no limit; Polars: 1 MiB, which any Python process passes at once
+    monkeypatch.setattr(fleet, "memory_cap_bytes", lambda gib: next(caps, 1 << 40))
+    code = main(["bench", "slo", "--fleet", "--requests", "12000", "--days", "1"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "Polars skipped" in text and "memory guard" in text
+    caps = iter([1 << 40, 1 << 20])
+    report = fleet.run(12000, 1)
+    assert report["agree"] is None and report["ratio_ours_over_polars"] is None
+    assert "memory guard" in report["peer"]["skipped"] and report["ours"]["peak_rss_gib"] > 0

@@ -1,0 +1,62 @@
+"""bench serve: the same requests through the engine in-process and through `causalsre serve` over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from causalsre.bench.serve import _report, arrivals
+from causalsre.cli.main import main
+
+pytest.importorskip("httpx")
+
+
+@pytest.mark.slow  # starts `causalsre serve` in a process of its own (torch import, engine build): ~30 s
+def test_bench_serve_serves_the_same_requests_on_both_sides(capsys):
+    code = main(["bench", "serve", "--preset", "tiny", "--num-requests", "6", "--rate", "6", "--rounds", "1",
+                 "--prompt-lengths", "8:32", "--output-lengths", "4:12", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["benchmark"] == "serve-overhead" and report["workload"]["num_requests"] == 6
+    for side in ("in_process", "http"):
+        x = report[side]
+        assert x["requests"] == 6 and x["ok"] == 6
+        assert 0 < x["p50_ttft_s"] <= x["p99_ttft_s"] and 0 < x["p50_e2e_s"] <= x["p99_e2e_s"]
+        assert x["p50_ttft_s"] <= x["p50_e2e_s"]
+    # every request produced exactly its output length on both sides, and each was paired with itself
+    assert report["same_requests"] is True and report["paired"]["requests"] == 6
+    assert 0 <= report["identical_outputs"] <= 6
+    r = report["ratio_http_over_in_process"]
+    assert r["p50_e2e"] == pytest.approx(report["http"]["p50_e2e_s"] / report["in_process"]["p50_e2e_s"], rel=1e-3)
+    assert set(report["targets"]) == {"added_le_5pct"} and report["engine"]["model"] == "tiny"
+
+
+def test_arrivals_are_seeded_poisson():
+    a, b = arrivals(2000, 4.0, seed=3), arrivals(2000, 4.0, seed=3)
+    assert np.array_equal(a, b) and a[0] == 0.0 and np.all(np.diff(a) > 0)
+    assert 1 / np.mean(np.diff(a)) == pytest.approx(4.0, rel=0.1)
+    assert not np.array_equal(a, arrivals(2000, 4.0, seed=4))
+
+
+def _requests(lengths):
+    from harness.engine.benchmark.workload import BenchRequest
+
+    return [BenchRequest([1, 2, 3], n) for n in lengths]
+
+
+def _row(e2e, tokens, status="ok"):
+    return {"status": status, "ttft_s": e2e / 4, "e2e_s": e2e, "output_tokens": tokens, "text": "x" * tokens}
+
+
+def test_report_flags_a_side_that_served_different_lengths_and_computes_the_added_latency():
+    ctx = {"preset": "tiny", "num_requests": 2, "seed": 0, "rate": 1.0, "threads": 1, "prompt_range": (1, 3),
+           "output_range": (4, 5), "rounds": 1, "requests": _requests([4, 5]), "engine": {}, "threads_used": 1}
+    ours = [[_row(1.0, 4), _row(2.0, 5)]]
+    report = _report(ctx, ours, [[_row(1.1, 4), _row(2.2, 5)]], [0.0, 0.0, 0.0])
+    assert report["same_requests"] is True and report["identical_outputs"] == 2
+    assert report["paired"]["median_added_e2e_fraction"] == pytest.approx(0.1)
+    assert report["targets"]["added_le_5pct"] is False
+    short = _report(ctx, ours, [[_row(1.0, 4), _row(2.0, 3, status="finish None")]], [0.0, 0.0, 0.0])
+    assert short["same_requests"] is False and short["http"]["ok"] == 1 and short["paired"]["requests"] == 1
