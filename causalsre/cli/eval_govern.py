@@ -72,12 +72,21 @@ def table_lines(result: dict) -> list[str]:
              f"{'premium':>8} {'standard':>8} {'free':>8} {'rejected':>8} {'actions':>7}"]
     for r in result["runs"]:
         used = {t["tier"]: t["budget_consumed"] for t in r["tiers"]}
-        lines.append(f"{r['workload']:<8} {r['load']:>4g} {r['seed']:>4} {r['policy']:<8} "
+        mark = "*" if r.get("speed_flagged") else " "
+        lines.append(f"{r['workload']:<8} {r['load']:>4g} {r['seed']:>3}{mark} {r['policy']:<8} "
                      f"{_fmt(r['throughput_tok_s'], '.1f'):>7} {_fmt(r['goodput_rps'], '.2f'):>6} "
                      f"{_fmt(used.get('premium'), '.2f'):>8} {_fmt(used.get('standard'), '.2f'):>8} "
                      f"{_fmt(used.get('free'), '.2f'):>8} {r['rejected']:>8} {r['actions']:>7}")
-    lines.append("(premium/standard/free: error budget consumed, 1.0 = the whole budget spent)")
+    lines.append("(premium/standard/free: error budget consumed, 1.0 = the whole budget spent; "
+                 "* = a group whose speed probe moved beyond the tolerance)")
     for name, target in result["summary"].items():
         lines.append(f"target {name}: {target['status'].upper()}: {target['target']}"
-                     + (f" ({target['reason']})" if "reason" in target else ""))
+                     + (f" ({target['reason']})" if "reason" in target else "")
+                     + (f"; on steady groups only: {target['steady_status'].upper()}" if "steady_status" in target
+                        else ""))
+    flagged = result["setup"].get("flagged_cases", [])
+    if flagged:
+        lines.append(f"{len(flagged)} of {len(result['setup']['cases'])} groups flagged (speed moved more than "
+                     f"{100 * result['setup']['speed_tolerance']:.0f} %): "
+                     + ", ".join(f"{c['workload']} x{c['load']:g} s{c['seed']}" for c in flagged))
     return lines

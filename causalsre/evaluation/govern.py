@@ -19,34 +19,15 @@ from typing import Any, Callable
 
 from causalsre.errors import UserError
 from causalsre.evaluation import govern_traffic as T
+from causalsre.evaluation.govern_measure import (SPEC_TEMPLATE, measure_run, tier_slos,  # noqa: F401 (public)
+                                                 tier_spec_yaml)
 from causalsre.evaluation.govern_targets import summarize_targets
 
 POLICIES = ("fcfs", "priority", "vtc", "edf", "budget")
 DEFAULT_LOADS = (0.8, 1.0, 1.3, 1.6)
-ACTIONS_TABLE = "control_actions"   # the governor's decisions (migration 0004), where the schema has it
-SPEC_TEMPLATE = """apiVersion: openslo/v1
-kind: SLO
-metadata: {{name: {name}}}
-spec:
-  service: llm-serving
-  description: eval govern tier {name} (tenants {tenants}), thresholds calibrated at half load.
-  indicator:
-    metadata: {{name: ttft-and-tpot}}
-    spec:
-      ratioMetric:
-        counter: true
-        good:
-          metricSource:
-            type: causalsre
-            spec:
-              conditions:
-                - {{metric: ttft_s, op: lte, value: {ttft_s}}}
-                - {{metric: tpot_s, op: lte, value: {tpot_s}}}
-        total: {{metricSource: {{type: causalsre}}}}
-  timeWindow: [{{duration: 30d, isRolling: true}}]
-  budgetingMethod: Occurrences
-  objectives: [{{displayName: good, target: {objective}}}]
-"""
+# Largest change of the machine's speed probe within one (load, seed) group before the group is flagged:
+# 25 % moves a 1.3x load to 1.04x or 1.73x of the capacity measured at the group's start.
+SPEED_TOLERANCE = 0.25
 
 
 def check_options(loads, seeds: int, policies, duration_s: float) -> list[str]:
@@ -78,77 +59,14 @@ def default_policies() -> list[str]:
     return [p for p in POLICIES if p in ENGINE_POLICIES]
 
 
-def tier_slos(out_dir: Path, workload: str, thresholds: dict[str, float]) -> list[tuple[str, Any, Path]]:
-    """(tier, SLOSpec, spec file) per tier: the OpenSLO spec is written to disk so `slo report` can re-check it."""
-    from causalsre.slo import load_slos
-
-    out = []
-    for name, _, objective, _, _ in T.TIERS:
-        path = out_dir / workload / f"slo-{name}.yaml"
-        path.write_text(SPEC_TEMPLATE.format(name=name, tenants=name, objective=objective, **{
-            k: thresholds[k] for k in ("ttft_s", "tpot_s")}))
-        out.append((name, load_slos(path)[0], path))
-    return out
-
-
-def measure_run(db_path: Path, slos: list[tuple[str, Any, Path]]) -> dict[str, Any]:
-    """Throughput, goodput, per-tier budgets, rejections, governor actions and the request hash of one run."""
-    from causalsre.slo.report import build_report
-    from causalsre.slo.sql import request_outcomes
-    from causalsre.telemetry import connect_readonly
-
-    con = connect_readonly(db_path)
-    try:
-        tiers, burndown, good = [], {}, 0
-        for name, slo, _ in slos:
-            if not con.execute("SELECT count(*) FROM request_metrics WHERE tenant = ?", [name]).fetchone()[0]:
-                # no request of this tier in the run (slo report refuses an empty filter): no data, no budget used
-                tiers.append({"tier": name, "objective": slo.objective, "events": 0, "bad_events": 0,
-                              "budget_consumed": None})
-                burndown[name] = {"t_s": [], "remaining": []}
-                continue
-            report = build_report(con, [slo], where={"tenant": name}, per_run=False)[0]
-            tiers.append({"tier": name, "objective": slo.objective, "events": report["events"],
-                          "bad_events": report["bad_events"], "budget_consumed": report["budget_consumed"]})
-            good += report["events"] - report["bad_events"]
-            outcomes = request_outcomes(con, slo, {"tenant": name})
-            burndown[name] = _burndown(outcomes, slo.error_budget)
-        span_s, tokens = con.execute(
-            "SELECT (max(arrival_ns + COALESCE(e2e_s, 0) * 1e9) - min(arrival_ns)) / 1e9, "
-            "sum(output_tokens) FILTER (WHERE is_ok) FROM request_metrics").fetchone()
-        rejected = con.execute("SELECT count(*) FROM requests WHERE status = 'rejected'").fetchone()[0]
-        has_actions = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                                  [ACTIONS_TABLE]).fetchone()[0]
-        # the run-end row of final counters is bookkeeping, not a decision
-        actions = con.execute("SELECT count(*) FROM control_actions WHERE action <> ?",
-                              ["final_counters"]).fetchone()[0] if has_actions else 0
-        digest = T.recorded_requests_hash(con)
-        speed = T.speed_probe_ms(con)
-    finally:
-        con.close()
-    span_s = float(span_s or 0.0)
-    return {"throughput_tok_s": round(float(tokens or 0) / span_s, 2) if span_s > 0 else None,
-            "goodput_rps": round(good / span_s, 3) if span_s > 0 else None, "tiers": tiers,
-            "rejected": int(rejected), "actions": int(actions), "_hash": digest, "_burndown": burndown,
-            "_speed_ms": speed}
-
-
-def _burndown(outcomes, budget: float) -> dict[str, list[float]]:
-    """Budget remaining over the run: 1 - bad events so far / (budget x the run's events), ends at 1 - consumed."""
-    if outcomes.empty or budget <= 0:
-        return {"t_s": [], "remaining": []}
-    start = outcomes["arrival_ts"].min()
-    seconds = (outcomes["arrival_ts"] - start).dt.total_seconds().round(3).tolist()
-    remaining = (1.0 - outcomes["is_bad"].astype(int).cumsum() / (budget * len(outcomes))).round(4).tolist()
-    return {"t_s": seconds, "remaining": remaining}
-
-
 def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2, policies=None,
                     duration_s: float = 20.0, workloads=T.WORKLOADS, trace_path: str | Path = T.DEFAULT_TRACE,
                     quick: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every (workload, load, seed, policy) and return ``{"runs", "summary", "setup", "burndown"}``."""
-    from harness.runner import run
+    """Run every (workload, load, seed, policy) and return ``{"runs", "summary", "setup", "burndown"}``.
 
+    Each (workload, load, seed) is a group: speed probe and capacity re-measured just before it, thresholds
+    held in machine time, every policy back to back on the same requests in an order rotated per group, and
+    the group flagged when the speed probe moved more than ``SPEED_TOLERANCE`` during it."""
     say = progress or (lambda message: None)
     policies = check_options(loads, seeds, default_policies() if policies is None else policies, duration_s)
     if quick:
@@ -158,13 +76,13 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
     if (out_dir / "govern.json").exists():
         raise UserError(f"{out_dir} already holds an evaluation (govern.json)", "pass a new --out folder")
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # one engine thread per run, as in the shipped scenarios
-    setup: dict[str, Any] = {"policies": policies, "loads": list(loads), "seeds": seeds, "duration_s": duration_s,
-                             "drain_timeout_s": drain_s, "machine_load_start": _loadavg(), "workloads": {},
-                             "skipped": {}, "cases": []}
+    setup: dict[str, Any] = {"target": "engine", "policies": policies, "loads": list(loads), "seeds": seeds,
+                             "duration_s": duration_s, "drain_timeout_s": drain_s, "machine_load_start": _loadavg(),
+                             "speed_tolerance": SPEED_TOLERANCE, "workloads": {}, "skipped": {}, "cases": []}
     runs, burndown, speeds = [], {}, {}
     active = _available_workloads(workloads, trace_path, setup["skipped"], say)
-    total = len(active) * len(loads) * seeds * len(policies)
-    done, started = 0, time.perf_counter()
+    ctx = {"total": len(active) * len(loads) * seeds * len(policies), "done": 0, "started": time.perf_counter(),
+           "say": say, "duration_s": duration_s, "drain_s": drain_s, "trace_path": trace_path, "quick": quick}
     for workload in active:
         (out_dir / workload).mkdir(parents=True, exist_ok=True)
         lengths = T.workload_lengths(workload, trace_path)
@@ -172,42 +90,86 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
         capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick))
         thresholds = _calibrate_latency(out_dir / workload, workload, lengths, capacity, duration_s, drain_s,
                                         trace_path, say)
-        slos = tier_slos(out_dir, workload, thresholds)
+        slos = tier_slos(out_dir / workload, thresholds)
         setup["workloads"][workload] = {"capacity_rps": round(capacity, 3), "thresholds": thresholds,
                                         "slo_specs": {n: str(p) for n, _, p in slos}}
-        for load in loads:
-            for seed in range(seeds):
-                requests = T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=duration_s,
-                                      lengths=lengths, trace_path=trace_path)
-                hashes = {}
-                for policy in policies:
-                    done += 1
-                    say(f"[{done}/{total}] {workload} load {load:g} seed {seed} {policy} "
-                        f"({len(requests)} requests, {time.perf_counter() - started:.0f} s so far)")
-                    db = out_dir / workload / f"x{load:g}-s{seed}-{policy}.duckdb"
-                    if db.exists():
-                        raise UserError(f"{db} already exists", "pass a new --out folder")
-                    cfg = T.policy_config(workload, policy, requests=requests, load=load, capacity=capacity,
-                                          seed=seed, duration_s=duration_s, drain_s=drain_s, thresholds=thresholds)
-                    run(_parse(cfg), db, seed=seed, run_id=f"govern-{workload}-x{load:g}-s{seed}-{policy}")
-                    measured = measure_run(db, slos)
-                    hashes[policy] = measured.pop("_hash")
-                    burndown[(workload, load, seed, policy)] = measured.pop("_burndown")
-                    speeds.setdefault(workload, []).append(measured.pop("_speed_ms"))
-                    runs.append({"load": load, "workload": workload, "seed": seed, "policy": policy, **measured})
-                same = len(set(hashes.values())) == 1
-                setup["cases"].append({"workload": workload, "load": load, "seed": seed, "requests": len(requests),
-                                       "requests_sha256": hashes, "same_requests": same})
-                if not same:
-                    raise UserError(f"the policies of {workload} load {load:g} seed {seed} recorded different "
-                                    "requests", f"this is a bug; the databases are in {out_dir / workload}")
+        for k, (load, seed) in enumerate((load, seed) for load in loads for seed in range(seeds)):
+            case, group = _run_group(out_dir / workload, workload, load, seed, T.rotated(policies, k), lengths,
+                                     thresholds, ctx)
+            setup["cases"].append(case)
+            for policy, (row, curves) in group.items():
+                burndown[(workload, load, seed, policy)] = curves
+                speeds.setdefault(workload, []).append(row["speed_probe_ms"])
+                runs.append(row)
     setup["speed_drift"] = _speed_drift(speeds, setup, say)
+    setup["flagged_cases"] = [{k: c[k] for k in ("workload", "load", "seed", "speed_moved")}
+                              for c in setup["cases"] if c["speed_flagged"]]
     setup["machine_load_end"] = _loadavg()
-    setup["seconds"] = round(time.perf_counter() - started, 1)
-    result = {"runs": runs, "summary": summarize_targets(runs), "setup": setup}
+    setup["seconds"] = round(time.perf_counter() - ctx["started"], 1)
+    runs.sort(key=lambda r: (T.WORKLOADS.index(r["workload"]), r["load"], r["seed"], policies.index(r["policy"])))
+    result = {"runs": runs, "summary": with_steady(summarize_targets(runs), runs), "setup": setup}
     (out_dir / "govern.json").write_text(json.dumps(result, indent=2) + "\n")
     result["burndown"] = burndown   # for the HTML report only (tuple keys: not part of the JSON)
     return result
+
+
+def with_steady(summary: dict, runs: list[dict]) -> dict:
+    """Each target also judged on the groups whose speed held (``steady_status``): flagged groups stay in the
+    table and in ``status``; the two side by side say whether a verdict rests on the machine's drift."""
+    steady = summarize_targets([r for r in runs if not r.get("speed_flagged")])
+    for name, target in summary.items():
+        target["steady_status"] = steady[name]["status"]
+    return summary
+
+
+def _run_group(folder: Path, workload: str, load: float, seed: int, order: list[str], lengths, base, ctx):
+    """One (load, seed) group: probe, capacity, schedule, then each policy back to back in ``order``."""
+    from harness.runner import run
+
+    say, duration_s, drain_s = ctx["say"], ctx["duration_s"], ctx["drain_s"]
+    speed_before = T.probe_speed_ms(lengths)
+    capacity = T.calibrate(workload, lengths, seed=seed, max_seconds=T.probe_seconds(ctx["quick"]))
+    thresholds = T.scaled_thresholds(base, speed_before)
+    prefix = f"x{load:g}-s{seed}-"
+    slos = tier_slos(folder, thresholds, prefix=prefix)
+    requests = T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=duration_s,
+                          lengths=lengths, trace_path=ctx["trace_path"])
+    hashes, group, probes = {}, {}, [speed_before]
+    for policy in order:
+        ctx["done"] += 1
+        say(f"[{ctx['done']}/{ctx['total']}] {workload} load {load:g} seed {seed} {policy} ({len(requests)} "
+            f"requests, {capacity:.2f} req/s capacity, {time.perf_counter() - ctx['started']:.0f} s so far)")
+        db = folder / f"{prefix}{policy}.duckdb"
+        if db.exists():
+            raise UserError(f"{db} already exists", "pass a new --out folder")
+        cfg = T.policy_config(workload, policy, requests=requests, load=load, capacity=capacity, seed=seed,
+                              duration_s=duration_s, drain_s=drain_s, thresholds=thresholds)
+        run(_parse(cfg), db, seed=seed, run_id=f"govern-{workload}-x{load:g}-s{seed}-{policy}")
+        measured = measure_run(db, slos)
+        hashes[policy] = measured.pop("_hash")
+        curves = measured.pop("_burndown")
+        speed = measured.pop("_speed_ms")
+        probes.append(speed)
+        group[policy] = ({"load": load, "workload": workload, "seed": seed, "policy": policy, **measured,
+                          "speed_probe_ms": speed}, curves)
+    known = [p for p in probes if p]
+    moved = round(max(known) / min(known) - 1.0, 3) if known else None
+    flagged = moved is None or moved > SPEED_TOLERANCE
+    if flagged:
+        say(f"flagged: {workload} load {load:g} seed {seed}: the speed probe moved "
+            f"{'?' if moved is None else f'{100 * moved:.0f} %'} during the group (tolerance "
+            f"{100 * SPEED_TOLERANCE:.0f} %)")
+    for row, _ in group.values():
+        row["speed_flagged"] = flagged
+    same = len(set(hashes.values())) == 1
+    case = {"workload": workload, "load": load, "seed": seed, "requests": len(requests), "order": order,
+            "capacity_rps": round(capacity, 3), "speed_probe_before_ms": speed_before, "thresholds": thresholds,
+            "slo_specs": {n: str(p) for n, _, p in slos}, "speed_moved": moved, "speed_flagged": flagged,
+            "requests_sha256": hashes, "same_requests": same}
+    if not same:
+        raise UserError(f"the policies of {workload} load {load:g} seed {seed} recorded different requests",
+                        f"this is a bug; the databases are in {folder}")
+    return case, group
 
 
 def _speed_drift(speeds: dict[str, list], setup: dict, say) -> dict[str, Any]:

@@ -119,6 +119,32 @@ def calibrate(workload: str, lengths: dict[str, Any], *, seed: int, max_seconds:
     return float(calibrate_capacity(cfg, seed, max_seconds=max_seconds))
 
 
+def probe_speed_ms(lengths: dict[str, Any]) -> float:
+    """The harness's speed probe now (median decode step of a fixed mini-workload, ms; well under a second),
+    on the evaluation's engine: the same number every run records at its start."""
+    from harness.capacity import probe_speed
+    from harness.config import parse_run_config
+
+    cfg = parse_run_config(base_config("gamma", duration_s=1.0, drain_s=0.0, lengths=lengths, rate=1.0, seed=0),
+                           source="govern speed probe")
+    return float(probe_speed(cfg)["decode_step_ms"])
+
+
+def scaled_thresholds(base: dict[str, float], speed_ms: float) -> dict[str, float]:
+    """The half-load thresholds held in machine time: x (speed probe now / speed probe at their calibration),
+    so a machine twice as slow as during the calibration gets thresholds twice as long (and the reverse)."""
+    factor = speed_ms / base["calibration_speed_ms"] if base.get("calibration_speed_ms") else 1.0
+    return {"ttft_s": round(base["ttft_s"] * factor, 3), "tpot_s": round(base["tpot_s"] * factor, 4),
+            "speed_factor": round(factor, 3)}
+
+
+def rotated(policies: list[str], k: int) -> list[str]:
+    """The policies in the order of group ``k``: rotated by one place per group, so no policy always runs
+    first (or last) in a group, where a drifting machine would favour or penalise it every time."""
+    shift = k % len(policies)
+    return list(policies[shift:]) + list(policies[:shift])
+
+
 def schedule(workload: str, *, load: float, seed: int, capacity: float, duration_s: float, lengths: dict[str, Any],
              trace_path: str | Path | None) -> list[tuple]:
     """The case's requests as ``workload.requests`` rows (arrival_s, prompt, output, tenant, priority, id)."""

@@ -50,11 +50,15 @@ def _consumed(run: dict, tier: str):
 def govern_report(result: dict[str, Any]) -> Report:
     runs = result["runs"]
     rows = [[r["workload"], r["load"], r["seed"], r["policy"], r["throughput_tok_s"], r["goodput_rps"],
-             *(_consumed(r, t) for t in TIER_ORDER), r["rejected"], r["actions"]] for r in runs]
+             *(_consumed(r, t) for t in TIER_ORDER), r["rejected"], r["actions"], r.get("speed_probe_ms"),
+             "yes" if r.get("speed_flagged") else ""] for r in runs]
     table = Table(["workload", "load", "seed", "policy", "tokens/s", "goodput req/s",
-                   *(f"{t} budget used" for t in TIER_ORDER), "rejected", "actions"], rows,
-                  "Budget used: 1.0 = the tier's whole error budget spent (slo report over the run).")
+                   *(f"{t} budget used" for t in TIER_ORDER), "rejected", "actions", "speed probe ms",
+                   "speed flagged"], rows,
+                  "Budget used: 1.0 = the tier's whole error budget spent (slo report over the run). Speed "
+                  "flagged: the machine's speed probe moved beyond the tolerance during the (load, seed) group.")
     summary = [f"{name}: {t['status']}: {t['target']}" + (f" ({t['reason']})" if "reason" in t else "")
+               + (f"; on steady groups only: {t['steady_status']}" if "steady_status" in t else "")
                for name, t in result["summary"].items()]
     figures = []
     cases: dict[tuple, dict] = {}
@@ -68,6 +72,11 @@ def govern_report(result: dict[str, Any]) -> Report:
                   f"{v['thresholds']['tpot_s']} s ({v['thresholds']['rule']})."
                   for w, v in setup.get("workloads", {}).items()]
     paragraphs += [f"skipped {w}: {why}" for w, why in setup.get("skipped", {}).items()]
+    if setup.get("note"):
+        paragraphs.append(setup["note"])
+    flagged = setup.get("flagged_cases", [])
+    paragraphs.append(f"{len(flagged)} of {len(setup.get('cases', []))} (load, seed) groups flagged: the speed "
+                      f"probe moved more than {100 * setup.get('speed_tolerance', 0):.0f} % during the group.")
     sections = [Section("Runs", paragraphs=paragraphs, tables=[table]),
                 Section("Error budget burn-down per tier", figures=figures)]
     provenance = {"policies": ", ".join(setup.get("policies", [])), "machine load (1/5/15 min) at start":

@@ -13,7 +13,8 @@ from causalsre.cli.main import main
 from causalsre.evaluation.govern_targets import summarize_targets
 from causalsre.telemetry import connect_readonly
 
-RUN_KEYS = {"load", "workload", "seed", "policy", "throughput_tok_s", "goodput_rps", "tiers", "rejected", "actions"}
+RUN_KEYS = {"load", "workload", "seed", "policy", "throughput_tok_s", "goodput_rps", "tiers", "rejected", "actions",
+            "speed_probe_ms", "speed_flagged"}
 TIER_KEYS = {"tier", "objective", "events", "bad_events", "budget_consumed"}
 OBJECTIVES = {"premium": 0.995, "standard": 0.99, "free": 0.95}
 LOAD = 1.3
@@ -59,6 +60,20 @@ def test_json_shape_and_the_missing_trace_is_skipped_with_a_reason(evaluation):
     # the speed probes of the calibration and the runs are compared (>= 1.0 by construction: slowest / fastest)
     assert result["setup"]["speed_drift"]["gamma"] >= 1.0
     assert result["setup"]["workloads"]["gamma"]["thresholds"]["calibration_speed_ms"] > 0
+    # the group re-measured the machine: its own capacity and speed probe; each run's probe is in the JSON
+    case = result["setup"]["cases"][0]
+    assert case["capacity_rps"] > 0 and case["speed_probe_before_ms"] > 0 and sorted(case["order"]) == sorted(POLICIES)
+    assert all(r["speed_probe_ms"] > 0 for r in result["runs"])
+    probes = [case["speed_probe_before_ms"]] + [r["speed_probe_ms"] for r in result["runs"]]
+    assert case["speed_moved"] == pytest.approx(max(probes) / min(probes) - 1, abs=1e-3)
+    assert case["speed_flagged"] == (case["speed_moved"] > result["setup"]["speed_tolerance"])
+    assert all(r["speed_flagged"] == case["speed_flagged"] for r in result["runs"])
+    assert (case in result["setup"]["flagged_cases"]) is False   # a summary of the case, not the case itself
+    assert len(result["setup"]["flagged_cases"]) == int(case["speed_flagged"])
+    base = result["setup"]["workloads"]["gamma"]["thresholds"]
+    factor = case["speed_probe_before_ms"] / base["calibration_speed_ms"]   # thresholds held in machine time
+    assert case["thresholds"]["ttft_s"] == pytest.approx(base["ttft_s"] * factor, abs=2e-3)
+    assert all("steady_status" in t for t in summary.values())
 
 
 def _requests(db):
@@ -89,7 +104,7 @@ def test_budget_consumed_is_slo_report_on_the_run_database(evaluation, capsys):
     for run in result["runs"]:
         db = out / "gamma" / f"x{LOAD:g}-s0-{run['policy']}.duckdb"
         for tier in run["tiers"]:
-            spec = result["setup"]["workloads"]["gamma"]["slo_specs"][tier["tier"]]
+            spec = result["setup"]["cases"][0]["slo_specs"][tier["tier"]]   # the group's thresholds
             capsys.readouterr()
             assert main(["slo", "report", "--db", str(db), "--slo", spec, "--where", f"tenant={tier['tier']}",
                          "--json"]) == 0
@@ -146,6 +161,28 @@ def test_targets_fail_on_a_breach_a_harmless_baseline_lost_goodput_or_throughput
     thin = summarize_targets([_run("fcfs", 0.8, 0.1), _run("budget", 0.8, 0.1, throughput=96.0)])["throughput"]
     assert thin["status"] == "fail"
     assert summarize_targets(BASELINE_RUNS)["protects"]["status"] == "not evaluated"
+
+
+def test_policy_order_rotates_per_group_and_thresholds_follow_the_machine():
+    from causalsre.evaluation import govern_traffic as T
+
+    policies = ["fcfs", "priority", "vtc", "edf", "budget"]
+    orders = [T.rotated(policies, k) for k in range(len(policies))]
+    assert all(sorted(o) == sorted(policies) for o in orders)
+    assert {o[0] for o in orders} == set(policies) and {o[-1] for o in orders} == set(policies)
+    base = {"ttft_s": 2.0, "tpot_s": 0.2, "calibration_speed_ms": 40.0}
+    assert T.scaled_thresholds(base, 80.0) == {"ttft_s": 4.0, "tpot_s": 0.4, "speed_factor": 2.0}   # twice as slow
+    assert T.scaled_thresholds(base, 20.0)["ttft_s"] == 1.0
+
+
+def test_steady_status_judges_the_targets_without_the_flagged_groups():
+    from causalsre.evaluation.govern import with_steady
+
+    # budget breaches premium only in a group whose speed moved: fail on all runs, pass on the steady ones
+    flagged = dict(_run("budget", 1.3, 5.0, seed=1), speed_flagged=True)
+    runs = BASELINE_RUNS + [_run("budget", 1.3, 0.1), flagged]
+    summary = with_steady(summarize_targets(runs), runs)
+    assert summary["protects"]["status"] == "fail" and summary["protects"]["steady_status"] == "pass"
 
 
 def _trace(path, rows=3000):

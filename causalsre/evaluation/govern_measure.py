@@ -1,0 +1,118 @@
+"""What ``eval govern`` measures in one run's database, and the tier SLO specs it measures with.
+
+No harness import: this reads recorded telemetry only (read-only), with the SLO package's ``slo report``
+machinery, so the engine runs and the gateway runs in front of vLLM are measured the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from causalsre.evaluation import govern_traffic as T
+
+ACTIONS_TABLE = "control_actions"   # the governor's decisions (migration 0004), where the schema has it
+SPEC_TEMPLATE = """apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: {name}}}
+spec:
+  service: llm-serving
+  description: eval govern tier {name} (tenants {tenants}), thresholds calibrated at half load.
+  indicator:
+    metadata: {{name: ttft-and-tpot}}
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: causalsre
+            spec:
+              conditions:
+                - {{metric: ttft_s, op: lte, value: {ttft_s}}}
+                - {{metric: tpot_s, op: lte, value: {tpot_s}}}
+        total: {{metricSource: {{type: causalsre}}}}
+  timeWindow: [{{duration: 30d, isRolling: true}}]
+  budgetingMethod: Occurrences
+  objectives: [{{displayName: good, target: {objective}}}]
+"""
+
+
+def tier_spec_yaml(name: str, tenants: str, objective: float, ttft_s: float, tpot_s: float) -> str:
+    """The OpenSLO document of one tier: good iff ttft_s <= ttft_s and tpot_s <= tpot_s (and finished ok)."""
+    return SPEC_TEMPLATE.format(name=name, tenants=tenants, objective=objective, ttft_s=ttft_s, tpot_s=tpot_s)
+
+
+def tier_slos(folder: Path, thresholds: dict[str, float], prefix: str = "") -> list[tuple[str, Any, Path]]:
+    """(tier, SLOSpec, spec file) per tier: each spec is written to ``folder`` so `slo report` can re-check it."""
+    from causalsre.slo import load_slos
+
+    out = []
+    for name, _, objective, _, _ in T.TIERS:
+        path = folder / f"{prefix}slo-{name}.yaml"
+        path.write_text(tier_spec_yaml(name, name, objective, thresholds["ttft_s"], thresholds["tpot_s"]))
+        out.append((name, load_slos(path)[0], path))
+    return out
+
+
+def measure_run(db_path: Path, slos: list[tuple[str, Any, Path]], actions_db: Path | None = None) -> dict[str, Any]:
+    """Throughput, goodput, per-tier budgets, rejections, governor actions and the request hash of one run.
+    ``actions_db``: where the governor's decisions are, when not in the run's database (a gateway's own)."""
+    from causalsre.slo.report import build_report
+    from causalsre.slo.sql import request_outcomes
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db_path)
+    try:
+        tiers, burndown, good = [], {}, 0
+        for name, slo, _ in slos:
+            if not con.execute("SELECT count(*) FROM request_metrics WHERE tenant = ?", [name]).fetchone()[0]:
+                # no request of this tier in the run (slo report refuses an empty filter): no data, no budget used
+                tiers.append({"tier": name, "objective": slo.objective, "events": 0, "bad_events": 0,
+                              "budget_consumed": None})
+                burndown[name] = {"t_s": [], "remaining": []}
+                continue
+            report = build_report(con, [slo], where={"tenant": name}, per_run=False)[0]
+            tiers.append({"tier": name, "objective": slo.objective, "events": report["events"],
+                          "bad_events": report["bad_events"], "budget_consumed": report["budget_consumed"]})
+            good += report["events"] - report["bad_events"]
+            outcomes = request_outcomes(con, slo, {"tenant": name})
+            burndown[name] = _burndown(outcomes, slo.error_budget)
+        span_s, tokens = con.execute(
+            "SELECT (max(arrival_ns + COALESCE(e2e_s, 0) * 1e9) - min(arrival_ns)) / 1e9, "
+            "sum(output_tokens) FILTER (WHERE is_ok) FROM request_metrics").fetchone()
+        rejected = con.execute("SELECT count(*) FROM requests WHERE status = 'rejected'").fetchone()[0]
+        digest = T.recorded_requests_hash(con)
+        speed = T.speed_probe_ms(con)
+        actions = count_actions(con) if actions_db is None else None
+    finally:
+        con.close()
+    if actions_db is not None:
+        con = connect_readonly(actions_db)
+        try:
+            actions = count_actions(con)
+        finally:
+            con.close()
+    span_s = float(span_s or 0.0)
+    return {"throughput_tok_s": round(float(tokens or 0) / span_s, 2) if span_s > 0 else None,
+            "goodput_rps": round(good / span_s, 3) if span_s > 0 else None, "tiers": tiers,
+            "rejected": int(rejected), "actions": int(actions), "_hash": digest, "_burndown": burndown,
+            "_speed_ms": speed}
+
+
+def count_actions(con) -> int:
+    """The governor's decisions: rows of control_actions other than the run-end counters (bookkeeping)."""
+    has_actions = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                              [ACTIONS_TABLE]).fetchone()[0]
+    if not has_actions:
+        return 0
+    return con.execute("SELECT count(*) FROM control_actions WHERE action <> ?", ["final_counters"]).fetchone()[0]
+
+
+def _burndown(outcomes, budget: float) -> dict[str, list[float]]:
+    """Budget remaining over the run: 1 - bad events so far / (budget x the run's events), ends at 1 - consumed."""
+    if outcomes.empty or budget <= 0:
+        return {"t_s": [], "remaining": []}
+    start = outcomes["arrival_ts"].min()
+    seconds = (outcomes["arrival_ts"] - start).dt.total_seconds().round(3).tolist()
+    remaining = (1.0 - outcomes["is_bad"].astype(int).cumsum() / (budget * len(outcomes))).round(4).tolist()
+    return {"t_s": seconds, "remaining": remaining}
