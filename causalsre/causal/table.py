@@ -114,6 +114,7 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Wi
     frame = _mediators_without_steps(con, frame, window)
     frame = _add_settings(con, frame)
     frame = _add_offered_rate(con, frame)
+    frame = _add_governor_shed(con, frame)
     frame["is_bad"] = _bad_flags(con, slo, window, frame) if keep is None else _sampled_bad_flags(con, slo, frame)
     frame = frame.drop(columns=["n_recent", "since_first_ns", "arrival_ns", "is_ok"])
     node_columns = [c for c in frame.columns if c not in META_COLUMNS]
@@ -211,6 +212,33 @@ def _add_offered_rate(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd
     frame["offered_rate"] = frame["offered_rate"].fillna(
         frame.groupby("run_id")["offered_rate"].transform("first"))
     return frame.sort_values(["run_id", "arrival_ns", "request_id"], kind="stable")
+
+
+def _add_governor_shed(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:
+    """``governor_shed``: 1 where the budget governor rejected the request to protect a more critical tier
+    (``finish_reason`` shed_page / shed_budget / shed_slack), 0 for the other requests of a governed run.
+
+    A run is governed when it wrote ``control_actions`` (every run with a ``[governor]`` section does, its
+    final counters at least); other runs have no value, and a frame of only such runs gets no column, so the
+    analysis of ungoverned telemetry is what it was before the node existed. Deferrals are not per request
+    in the telemetry (only the on/off transitions), so they are not in the node.
+    """
+    if not _has_table(con, "control_actions"):
+        return frame
+    run_ids = sorted(frame["run_id"].unique())
+    placeholders = ", ".join("?" for _ in run_ids)
+    governed = [r[0] for r in con.execute(
+        f"SELECT DISTINCT run_id FROM control_actions WHERE run_id IN ({placeholders})", run_ids).fetchall()]
+    if not governed:
+        return frame
+    placeholders = ", ".join("?" for _ in governed)
+    shed = con.execute(
+        f"SELECT run_id, request_id, 1.0 AS governor_shed FROM requests WHERE run_id IN ({placeholders}) "
+        "AND starts_with(finish_reason, 'shed_')", governed).df()
+    frame = frame.merge(shed, on=["run_id", "request_id"], how="left")
+    frame["governor_shed"] = frame["governor_shed"].where(frame["governor_shed"].notna(),
+                                                          np.where(frame["run_id"].isin(governed), 0.0, np.nan))
+    return frame
 
 
 def _sampled_bad_flags(con, slo, frame: pd.DataFrame) -> np.ndarray:
