@@ -31,11 +31,12 @@ def connect(path: str | Path):
 
 def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, where: Mapping[str, Any] | None = None,
                group_by: Iterable[str] = (), alert_windows: str | Path | None = None, min_events: int = 1,
-               resolution: str | None = None) -> SloReport:
+               resolution: str | None = None, run: str | None = None, timeline: bool = True) -> SloReport:
     """Error budget, burn rate and alerts of each SLO in ``spec`` (default: the shipped llm-serving spec).
 
-    ``where`` filters requests ({"tenant": "acme"}); ``group_by`` reports per run, tenant, priority, model or
-    phase too. Same as ``causalsre slo report --json``."""
+    ``where`` filters requests ({"tenant": "acme"}); ``run`` keeps one run's requests; ``group_by`` reports per
+    run, tenant, priority, model or phase too; ``timeline=False`` skips the burn-rate timeline that ``.plot()``
+    draws (one pass less). Same as ``causalsre slo report --json``."""
     from causalsre.slo import load_slos
     from causalsre.slo.report import build_report
     from causalsre.slo.windows import load_alert_windows
@@ -46,21 +47,39 @@ def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, whe
         raise UserError("where must be a dict of column -> value", "pass e.g. where={'tenant': 'acme'}")
     slos = load_slos(_spec(spec))
     windows = load_alert_windows(alert_windows) if alert_windows else None
-    timelines: list = []
+    timelines: list | None = [] if timeline else None
     with _Database(db) as con:
-        reports = build_report(con, slos, at=at, where=dict(where) if where else None, group_by=tuple(group_by),
-                               alert_windows=windows, min_events=min_events, timelines=timelines,
-                               resolution=resolution)
+        where = _with_run(con, dict(where) if where else None, run)
+        reports = build_report(con, slos, at=at, where=where, group_by=tuple(group_by), alert_windows=windows,
+                               min_events=min_events, timelines=timelines, resolution=resolution)
     return SloReport(reports, timelines, windows)
+
+
+def _with_run(con, where: dict | None, run: str | None) -> dict | None:
+    """``where`` restricted to ``run`` (checked: an unknown id is refused with the known ones)."""
+    if run is None:
+        return where
+    from causalsre.windows import check_run
+
+    if not isinstance(run, str) or not run.strip():
+        raise UserError(f"run must be a run id, not {run!r}", "pass e.g. run='rate_surge-s0'")
+    check_run(con, run, "--run")
+    if where and "run_id" in where and where["run_id"] != run:
+        raise UserError(f"--run {run[:100]!r} and --where run_id={str(where['run_id'])[:100]!r} disagree",
+                        "give the run once")
+    return {**(where or {}), "run_id": run}
 
 
 def postmortem(db, spec: str | Path | None = None, *, baseline: str, incident: str, slo_name: str | None = None,
                graph: str | Path | None = None, seed: int = 0, pairs: int = 2000, bayes: bool = False,
-               fit: str | Path | None = None, verify: bool = False, verify_top: int = 3) -> Postmortem:
+               fit: str | Path | None = None, verify: bool = False, verify_top: int = 3, run: str | None = None,
+               progress: bool = False) -> Postmortem:
     """Why the budget burned between two windows (``phase:NAME@RUN``, ``run:ID``, ``START/END``): what changed,
-    then each factor's share of the change in the bad-event rate. Same as ``causalsre postmortem --json``."""
+    then each factor's share of the change in the bad-event rate. ``run`` restricts both windows to one run;
+    ``progress`` draws progress bars on stderr (where it is a terminal). Same as ``causalsre postmortem --json``."""
+    from causalsre.progress import step_progress
     from causalsre.causal import DEFAULT_GRAPH, load_graph
-    from causalsre.causal.postmortem import postmortem as run
+    from causalsre.causal.postmortem import postmortem as attribute_change
     from causalsre.whatif.context import pick_slo
     from causalsre.windows import parse_window
 
@@ -72,34 +91,44 @@ def postmortem(db, spec: str | Path | None = None, *, baseline: str, incident: s
     slo = pick_slo(spec_path, slo_name)
     spec_graph = load_graph(graph or DEFAULT_GRAPH)
     with _Database(db) as con:
-        db_path = _file_of(con)
-        base_window, inc_window = parse_window(baseline, con), parse_window(incident, con)
-        result = run(con, slo, base_window, inc_window, spec_graph, seed=seed, n_pairs=pairs,
-                     verify_db=db_path if verify else None, verify_top=verify_top)
+        db_path = _Database.path_of(db, con)
+        # Parsed once: the Bayesian attribution below is given these windows, not their text.
+        base_window, inc_window = parse_window(baseline, con, run=run), parse_window(incident, con, run=run)
+        with step_progress("postmortem", disable=not progress) as step:  # closed before the sampler's bar
+            result = attribute_change(con, slo, base_window, inc_window, spec_graph, seed=seed, n_pairs=pairs,
+                                      progress=step, verify_db=db_path if verify else None, verify_top=verify_top)
     result["slo"] = slo.name
     if bayes or fit:
         from causalsre.whatif.run import posterior_attribution
 
         result["bayes_attribution"] = posterior_attribution(
-            db_path, spec_path, base_window, inc_window, slo_name=slo.name, graph_path=graph, fit_path=fit, seed=seed)
+            db_path, _str(spec_path), base_window, inc_window, slo_name=slo.name, graph_path=_str(graph),
+            fit_path=_str(fit), seed=seed, progress=progress)
     return Postmortem(result, spec_graph)
 
 
 def whatif(db, spec: str | Path | None = None, *, window: str, set: Mapping[str, Any], method: str = "both",
            slo_name: str | None = None, graph: str | Path | None = None, priors: str | Path | None = None,
            fit: str | Path | None = None, verify: bool = False, verify_db: str | Path | None = None,
-           latency: str | None = None, seed: int = 0) -> WhatIf:
+           latency: str | None = None, seed: int = 0, run: str | None = None) -> WhatIf:
     """The burn of ``window`` had the knobs been ``set`` ({"max_num_seqs": 16}), per method ("gcm", "bayes" or
-    "both"), with 90 % intervals; ``verify`` replays it through the engine. Same as ``causalsre whatif --json``."""
+    "both"), with 90 % intervals; ``verify`` replays it through the engine; ``run`` restricts the window to one
+    run. Same as ``causalsre whatif --json``."""
     from causalsre.whatif.run import run_whatif
+    from causalsre.windows import scope_window
 
     if not isinstance(set, Mapping) or not set:
         raise UserError("set must be a non-empty dict of knob -> value", "pass e.g. set={'max_num_seqs': 16}")
     if method not in ("gcm", "bayes", "both"):
         raise UserError(f"unknown method {method!r}", "use 'gcm', 'bayes' or 'both'")
     settings = [f"{knob}={value}" for knob, value in set.items()]
+    window = scope_window(window, run)
     with _Database(db) as con:
-        db_path = _file_of(con)
+        db_path = _Database.path_of(db, con)
+        if run is not None:
+            from causalsre.windows import check_run
+
+            check_run(con, run, "--run")
     result = run_whatif(db_path, str(_spec(spec)), window, settings, method=method, slo_name=slo_name,
                         graph_path=_str(graph), priors_path=_str(priors), fit_path=_str(fit), verify=verify,
                         verify_db=_str(verify_db), seed=seed, latency=latency)
@@ -117,7 +146,8 @@ def attribute(normal, abnormal, *, graph, target: str, threshold: float | None =
     threshold = DEFAULT_THRESHOLD if threshold is None else check_threshold(threshold, "threshold")
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise UserError(f"top must be a whole number >= 1, not {top!r}", "pass e.g. top=10")
-    ranked = rank_root_causes(_frame(normal, "normal"), _frame(abnormal, "abnormal"), _edges(graph), target,
+    edges = _edges(graph)  # the small input first: its errors come before reading two tables
+    ranked = rank_root_causes(_frame(normal, "normal"), _frame(abnormal, "abnormal"), edges, target,
                               threshold=threshold)[:top]
     return Attribution(root_causes_json(target, ranked), {})
 
@@ -149,6 +179,11 @@ class _Database:
     def __exit__(self, *exc) -> None:
         if self.con is not None:
             self.con.close()
+
+    @staticmethod
+    def path_of(db, con) -> str:
+        """The database's path as the caller gave it (the CLI's --db), else the connection's file."""
+        return str(db) if isinstance(db, (str, Path)) else _file_of(con)
 
 
 def _file_of(con) -> str:

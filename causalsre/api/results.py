@@ -54,9 +54,10 @@ class Result:
 class SloReport(Result):
     """``cs.slo_report``: error budget, burn rate and alerts per SLO (``causalsre slo report``)."""
 
-    def __init__(self, data: list[dict], timelines: list, alert_windows: Any = None):
+    def __init__(self, data: list[dict], timelines: list | None, alert_windows: Any = None):
         super().__init__(data)
-        self._timelines, self._alert_windows = timelines, alert_windows
+        # (slo, burn-rate timeline) pairs (None: not computed) and the alert windows used: what the plots draw.
+        self.timelines, self.alert_windows = timelines, alert_windows
 
     def to_frame(self) -> pd.DataFrame:
         rows = []
@@ -77,7 +78,11 @@ class SloReport(Result):
     def plot(self):
         from causalsre.report.figures import slo_timelines_figure
 
-        return slo_timelines_figure(self._timelines, self._alert_windows)
+        if self.timelines is None:
+            from causalsre.errors import UserError
+
+            raise UserError("this report has no burn-rate timeline", "call cs.slo_report(..., timeline=True)")
+        return slo_timelines_figure(self.timelines, self.alert_windows)
 
     def summary(self) -> str:
         from causalsre.report.builders import slo_summary
@@ -90,7 +95,7 @@ class Postmortem(Result):
 
     def __init__(self, data: dict, graph: Any = None):
         super().__init__(data)
-        self._graph = graph
+        self.graph = graph  # the causal graph attributed over (the report's graph section draws it)
 
     def to_frame(self) -> pd.DataFrame:
         columns = ["factor", "family", "kind", "role", "contribution", "ci_low", "ci_high"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from causalsre.cli.options import json_option
@@ -28,22 +26,21 @@ def attribute(normal_path, abnormal_path, graph_path, target, threshold, top, as
 
     Every column named in the graph must be numeric; the graph may have up to 20,000 nodes.
     """
-    from causalsre.causal.rootcause import DEFAULT_THRESHOLD, rank_root_causes, read_edges, read_table
+    from causalsre.api import attribute as rank
     from causalsre.causal.rootcause_input import check_threshold
 
-    threshold = DEFAULT_THRESHOLD if threshold is None else check_threshold(threshold)  # before reading files
-    graph = read_edges(graph_path)
-    normal, abnormal = read_table(normal_path), read_table(abnormal_path)
-    ranked = rank_root_causes(normal, abnormal, graph, target, threshold=threshold)[:top]
+    if threshold is not None:
+        threshold = check_threshold(threshold)  # here, for the message to name the option (--threshold)
+    # The one implementation is the API's (cs.attribute): this command parses options and prints.
+    result = rank(normal_path, abnormal_path, graph=graph_path, target=target, threshold=threshold, top=top)
     if as_json:
-        click.echo(json.dumps({"target": target, "root_causes": [
-            {"node": c.node, "score": round(c.score, 6), "marginal_z": round(c.marginal_z, 3),
-             "residual_z": round(c.residual_z, 3)} for c in ranked]}))
+        click.echo(result.to_json())
         return
+    ranked = result.data["root_causes"]
     if not ranked:
         click.echo(f"nothing anomalous: {target} is within its normal range")
         return
     click.echo(f"root-cause candidates for {target} (score: anomalies explained + share of the deviation)")
-    for rank, cause in enumerate(ranked, start=1):
-        click.echo(f"{rank:>3}. {cause.node}  score {cause.score:.3f}  z {cause.marginal_z:+.1f}"
-                   f"  z|parents {cause.residual_z:+.1f}")
+    for place, cause in enumerate(ranked, start=1):
+        click.echo(f"{place:>3}. {cause['node']}  score {cause['score']:.3f}  z {cause['marginal_z']:+.1f}"
+                   f"  z|parents {cause['residual_z']:+.1f}")

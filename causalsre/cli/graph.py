@@ -6,13 +6,13 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, SEED, SLO_NAME, json_option, window_option
+from causalsre.cli.options import DB, GRAPH, RUN, SEED, SLO_NAME, json_option, window_option
 from causalsre.windows import FORMS
 
 _WINDOW = window_option(required=False, help=f"Restrict to a window: {FORMS} (default: every request).")
 
 
-def _table(db_path, graph, window_text, slo_path, slo_name=None):
+def _table(db_path, graph, window_text, slo_path, slo_name=None, run_id=None):
     from causalsre.causal import build_analysis_table
     from causalsre.telemetry import connect_readonly
     from causalsre.windows import Window, parse_window
@@ -24,7 +24,10 @@ def _table(db_path, graph, window_text, slo_path, slo_name=None):
         slo = pick_slo(slo_path, slo_name)
     con = connect_readonly(db_path)
     try:
-        window = parse_window(window_text, con) if window_text else Window(label="all requests")
+        if window_text or run_id:  # --run alone is the whole run
+            window = parse_window(window_text or "run:", con, run=run_id)  # "run:" takes the id from run=
+        else:
+            window = Window(label="all requests")
         return build_analysis_table(con, slo, window=window, graph=graph)
     finally:
         con.close()
@@ -39,21 +42,25 @@ def graph() -> None:
 @DB
 @GRAPH
 @_WINDOW
+@RUN
 @click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=None, help="SLO deciding is_bad.")
 @SLO_NAME
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True, help="Family-wise level (Bonferroni).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Family-wise level (Bonferroni).")
 @json_option()
-def check(db_path, graph_path, window_text, slo_path, slo_name, alpha, as_json):
+def check(db_path, graph_path, window_text, run_id, slo_path, slo_name, alpha, as_json):
     """Test the independences the graph implies; list those the data contradicts. Exit 1 when any fails.
 
     Example: causalsre graph check --db datasets/cpu-tiny/suite.duckdb --graph models/serving.yaml
+
+    One run's incident: causalsre graph check --db suite.duckdb --run rate_surge-s0 --window phase:incident
     """
     from causalsre.causal import load_graph
     from causalsre.causal.graph import DEFAULT_GRAPH
     from causalsre.causal.structure import check_graph
 
     spec = load_graph(graph_path or DEFAULT_GRAPH)
-    result = check_graph(_table(db_path, spec, window_text, slo_path, slo_name), spec, alpha=alpha)
+    result = check_graph(_table(db_path, spec, window_text, slo_path, slo_name, run_id), spec, alpha=alpha)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -75,10 +82,11 @@ def _echo_check(result: dict) -> None:
 @DB
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Spec to diff against.")
 @_WINDOW
+@RUN
 @click.option("--method", type=click.Choice(["pc", "hill-climb"]), default="pc", show_default=True)
 @SEED
 @json_option()
-def learn(db_path, graph_path, window_text, method, seed, as_json):
+def learn(db_path, graph_path, window_text, run_id, method, seed, as_json):
     """Learn a structure with pgmpy under the tier rule and print it as a diff against the spec.
 
     Example: causalsre graph learn --db datasets/cpu-tiny/suite.duckdb
@@ -88,7 +96,8 @@ def learn(db_path, graph_path, window_text, method, seed, as_json):
     from causalsre.causal.structure import learn_graph
 
     spec = load_graph(graph_path or DEFAULT_GRAPH)
-    result = learn_graph(_table(db_path, spec, window_text, None), spec, method=method.replace("-", ""), seed=seed)
+    result = learn_graph(_table(db_path, spec, window_text, None, run_id=run_id), spec, method=method.replace("-", ""),
+                         seed=seed)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -225,7 +225,7 @@ def suite_command(out_dir: str, seed: int, only: tuple[str, ...], as_json: bool)
               help="The recorded database to replay from (only read).")
 @options.window_option(help=f"What to replay: {options.FORMS}. The old forms NAME (a phase of --run) and "
                             "START_S:END_S (= +START_S:+END_S) still work.")
-@click.option("--run", "run_id", default=None, help="The run, for a window that names none (phase:NAME, +S:+E).")
+@options.run_option(help="The run, for a window that names none (phase:NAME, +S:+E).")
 @options.db_option("DuckDB file the replay is written into (created if missing; not the source).", name="db")
 @options.set_option("The intervention, KNOB=VALUE, e.g. --set max_num_seqs=8 (engine.max_num_seqs=8 and other "
                     "dotted config keys work too).", name="overrides")

@@ -16,12 +16,12 @@ Click is imported here, the heavy libraries only inside the functions that need 
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import click
 
 from causalsre.errors import UserError
+from causalsre.progress import progress_bar  # noqa: F401  (the CLI's bars: re-exported here)
 from causalsre.windows import FORMS
 
 DB_PATH = click.Path(dir_okay=False)
@@ -29,8 +29,16 @@ WINDOW_HELP = f"Window: {FORMS}."
 SET_EXAMPLE = "--set max_num_seqs=8"
 
 
-def db_option(help: str = "Telemetry database (DuckDB file).", required: bool = True, name: str = "db_path"):
-    return click.option("--db", name, required=required, type=DB_PATH, help=help)
+def db_option(help: str = "Telemetry database (DuckDB file).", required: bool = True, name: str = "db_path",
+              default: str | None = None, show_default: str | None = None):
+    return click.option("--db", name, required=required and default is None, type=DB_PATH, default=default,
+                        show_default=show_default, help=help)
+
+
+def slo_option(required: bool = True, default: str | None = None, show_default: str | None = None,
+               help: str = "OpenSLO v1 spec file."):
+    return click.option("--slo", "slo_path", required=required and default is None, type=click.Path(dir_okay=False),
+                        default=default, show_default=show_default, help=help)
 
 
 def json_option(help: str = "Print the result as JSON (progress and warnings go to stderr)."):
@@ -55,7 +63,7 @@ def set_option(help: str = f"KNOB=VALUE, an engine setting (repeat for more), e.
     return click.option("--set", name, multiple=True, required=required, metavar=metavar, help=help)
 
 
-SLO = click.option("--slo", "slo_path", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
+SLO = slo_option()
 SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
 GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
                      help="Causal graph spec (default: models/serving.yaml).")
@@ -69,20 +77,6 @@ SEED = seed_option()
 
 def echo_json(value) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, *, total: float | None = None, disable: bool = False):
-    """A rich progress bar on stderr (stdout stays the result); ``disable`` for --json."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
-    console = Console(stderr=True)
-    # Not a terminal (a log, a pipe): no bar at all, so that an error stays the one line on stderr.
-    with Progress(*columns, transient=True, disable=disable or not console.is_terminal, console=console) as bar:
-        bar.add_task(description, total=total)
-        yield bar
 
 
 # --- the database: --db everywhere, the old positional PATH of `db *` kept as a hidden alias ---------------

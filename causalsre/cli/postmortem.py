@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, progress_bar, \
-    window_option
+from causalsre.cli.options import DB, GRAPH, RUN, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, window_option
 
 
 @click.command("postmortem")
@@ -17,6 +15,7 @@ from causalsre.cli.options import DB, GRAPH, SEED, SLO, SLO_NAME, WINDOW_HELP, j
 @SLO_NAME
 @window_option("--baseline", "baseline", help=f"The baseline. {WINDOW_HELP}")
 @window_option("--incident", "incident", help="The incident, same forms as --baseline.")
+@RUN
 @GRAPH
 @SEED
 @click.option("--pairs", type=click.IntRange(100), default=2000, show_default=True,
@@ -33,24 +32,22 @@ from causalsre.cli.options import DB, GRAPH, SEED, SLO, SLO_NAME, WINDOW_HELP, j
 @json_option("Print the full result as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a report: .html or .md (self-contained, plots inline), or .json.")
-def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed, pairs, bayes, fit_path, verify,
-               verify_top, as_json, out_path):
+def postmortem(db_path, slo_path, slo_name, baseline, incident, run_id, graph_path, seed, pairs, bayes, fit_path,
+               verify, verify_top, as_json, out_path):
     """Attribute the change in the bad-event rate from BASELINE to INCIDENT to batching, hardware and
     workload factors (Shapley over causal mechanisms, bootstrap intervals).
 
     Example: causalsre postmortem --db datasets/cpu-tiny/suite.duckdb --slo models/slos/llm-serving.yaml
     --baseline phase:baseline@rate_surge-s0 --incident phase:incident@rate_surge-s0 --out postmortem.html
 
+    Within one run: causalsre postmortem --db suite.duckdb --slo models/slos/llm-serving.yaml
+    --run rate_surge-s0 --baseline +0:+10 --incident +12:+24
+
     With --bayes (or --fit FILE.nc) the Bayesian burn model's attribution, with 90 % credible intervals,
     is shown beside it.
     """
-    from causalsre.causal import load_graph
-    from causalsre.causal.graph import DEFAULT_GRAPH
-    from causalsre.causal.postmortem import postmortem as run
+    from causalsre.api import postmortem as run_postmortem
     from causalsre.errors import UserError
-    from causalsre.telemetry import connect_readonly
-    from causalsre.whatif.context import pick_slo
-    from causalsre.windows import parse_window
 
     if out_path and out_path.lower().endswith(".json") and not os.path.isdir(os.path.dirname(out_path) or "."):
         raise UserError(f"folder {os.path.dirname(out_path)} for --out does not exist",
@@ -59,33 +56,11 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
         from causalsre.report.document import check_report_path
 
         check_report_path(out_path)
-    slo = pick_slo(slo_path, slo_name)
-    graph = load_graph(graph_path or DEFAULT_GRAPH)
-    con = connect_readonly(db_path)
-    try:
-        # Parsed once: the Bayesian attribution below is given these windows, not their text.
-        base_window, inc_window = parse_window(baseline, con), parse_window(incident, con)
-        with progress_bar("postmortem", disable=as_json) as bar:
-            task = bar.task_ids[0]
-
-            def progress(description=None, total=None):
-                if description:
-                    bar.update(task, description=description, total=total, completed=0)
-                else:
-                    bar.advance(task)
-
-            result = run(con, slo, base_window, inc_window, graph, seed=seed, n_pairs=pairs, progress=progress,
-                         verify_db=db_path if verify else None, verify_top=verify_top)
-    finally:
-        con.close()
-    result["slo"] = slo.name
-    if bayes or fit_path:
-        from causalsre.whatif.run import posterior_attribution
-
-        result["bayes_attribution"] = posterior_attribution(
-            db_path, slo_path, base_window, inc_window, slo_name=slo.name, graph_path=graph_path, fit_path=fit_path,
-            seed=seed, progress=not as_json)
-    text = json.dumps(result, indent=2, default=str)
+    # The one implementation is the API's (cs.postmortem): this command parses options and prints.
+    result = run_postmortem(db_path, slo_path, baseline=baseline, incident=incident, slo_name=slo_name,
+                            graph=graph_path, seed=seed, pairs=pairs, bayes=bayes, fit=fit_path, verify=verify,
+                            verify_top=verify_top, run=run_id, progress=not as_json)
+    text = result.to_json()
     if out_path and out_path.lower().endswith(".json"):
         with open(out_path, "w") as handle:
             handle.write(text + "\n")
@@ -93,11 +68,12 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, graph_path, seed
         from causalsre.report import Report, write_report
         from causalsre.report.builders import postmortem_sections, postmortem_summary
 
-        write_report(Report(f"Postmortem: {result['slo']}, {baseline} -> {incident}", [postmortem_summary(result)],
-                            postmortem_sections(result, graph),
-                            {"database": db_path, "spec": slo_path, "seed": seed, "graph": result.get("graph")}),
+        data = result.data
+        write_report(Report(f"Postmortem: {data['slo']}, {baseline} -> {incident}", [postmortem_summary(data)],
+                            postmortem_sections(data, result.graph),
+                            {"database": db_path, "spec": slo_path, "seed": seed, "graph": data.get("graph")}),
                      out_path)
-    click.echo(text if as_json else _report(result))
+    click.echo(text if as_json else _report(result.data))
 
 
 def _report(result: dict) -> str:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, json_option
+from causalsre.cli.options import DB, RUN, json_option
 from causalsre.errors import UserError
 
 GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
@@ -117,24 +117,24 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @click.option("--min-events", default=1, show_default=True, type=click.IntRange(min=1),
               help="Windows with fewer requests are no-data.")
 @click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
+@RUN
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write a self-contained report (.html or .md) with the plots inline.")
 @click.option("--fail-on-alert", is_flag=True,
               help="Exit with code 1 when any burn-rate alert fires (of an SLO or of a --group-by group): a CI gate.")
 def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_windows, min_events, resolution,
-           out_path, fail_on_alert):
+           run_id, out_path, fail_on_alert):
     """Error budget, burn rate and multiwindow alerts of each SLO in SPEC over the database.
 
     Example: causalsre slo report --db telemetry.duckdb --slo slos.yaml --json --plot burn.png
 
     In CI (the job fails while an alert fires; the report is still printed):
     causalsre slo report --db telemetry.duckdb --slo slos.yaml --fail-on-alert
+
+    One run only: causalsre slo report --db suite.duckdb --slo slos.yaml --run rate_surge-s0
     """
-    from causalsre.slo import load_slos
+    from causalsre.api import connect, slo_report
     from causalsre.slo.columns import database_columns
-    from causalsre.slo.report import build_report
-    from causalsre.slo.windows import load_alert_windows
-    from causalsre.telemetry import connect_readonly
 
     if plot_path:
         from causalsre.report.palette import check_image_path
@@ -144,30 +144,29 @@ def report(db_path, spec, at, as_json, plot_path, group_by, where_pairs, alert_w
         from causalsre.report.document import check_report_path
 
         check_report_path(out_path)
-    slos = load_slos(spec)
-    windows = load_alert_windows(alert_windows) if alert_windows else None
-    con = connect_readonly(db_path)
+    # The one implementation is the API's (cs.slo_report): this command parses options and prints.
+    con = connect(db_path)
     try:
-        where = _parse_where(where_pairs, database_columns(con))
-        timelines: list | None = [] if plot_path or out_path else None
-        reports = build_report(con, slos, at=at, where=where, group_by=group_by, alert_windows=windows,
-                               min_events=min_events, timelines=timelines, resolution=resolution)
+        result = slo_report(con, spec, at=at, where=_parse_where(where_pairs, database_columns(con)),
+                            group_by=group_by, alert_windows=alert_windows, min_events=min_events,
+                            resolution=resolution, run=run_id, timeline=bool(plot_path or out_path))
     finally:
         con.close()
+    reports = result.data
     if plot_path:
         from causalsre.report.figures import plot_timelines
 
-        plot_timelines(timelines, plot_path, windows)
+        plot_timelines(result.timelines, plot_path, result.alert_windows)
     if out_path:
         from causalsre.report import Report, write_report
         from causalsre.report.builders import slo_section, slo_summary
 
-        document = Report(f"SLO report: {', '.join(s.name for s in slos)}", [slo_summary(r) for r in reports],
-                          [slo_section(reports, timelines, windows)],
+        document = Report(f"SLO report: {', '.join(r['name'] for r in reports)}", [slo_summary(r) for r in reports],
+                          [slo_section(reports, result.timelines, result.alert_windows)],
                           {"database": db_path, "spec": spec, "evaluated at": reports[0].get("at")})
         write_report(document, out_path)
     if as_json:
-        click.echo(json.dumps(reports, indent=2, default=str))
+        click.echo(result.to_json())
     else:
         _print_table(reports)
     for written in (plot_path, out_path):
