@@ -181,14 +181,14 @@ def check_writable(path: Path, state: DatabaseState | None, *, upgrade: bool) ->
         return
     if state.foreign_reason is not None:
         raise UserError(f"{path} is not a causalsre telemetry database: {state.foreign_reason}",
-                        "give a new path, or one made by causalsre (`causalsre db init NEW.duckdb`)")
+                        "give a new path, or one made by causalsre (`causalsre db init --db NEW.duckdb`)")
     if state.version > SCHEMA_VERSION:
         raise _newer_schema_error(state.version)
     if 0 < state.version < SCHEMA_VERSION and not upgrade:
         raise UserError(
             f"database {path} is at schema version {state.version}, older than this causalsre writes "
             f"({SCHEMA_VERSION})",
-            f"run `causalsre db migrate {path}` first (keep a copy if an older causalsre still reads it)")
+            f"run `causalsre db migrate --db {path}` first (keep a copy if an older causalsre still reads it)")
 
 
 def connect_writable(path: str | Path, *, create: bool = True, upgrade: bool = True) -> duckdb.DuckDBPyConnection:
@@ -200,7 +200,7 @@ def connect_writable(path: str | Path, *, create: bool = True, upgrade: bool = T
     """
     path = Path(path)
     if not create and not path.exists():
-        raise UserError(f"database {path} does not exist", "create it with `causalsre db init PATH`")
+        raise UserError(f"database {path} does not exist", "create it with `causalsre db init --db PATH`")
     if path.exists() and path.is_dir():
         raise UserError(f"{path} is a directory, not a database file", "give the path of a .duckdb file")
     if not path.parent.exists():
@@ -252,7 +252,7 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
             con.close()
             raise UserError(
                 f"{path} is not a causalsre telemetry database ({state.foreign_reason or f'no {MIGRATIONS_TABLE} table'})",
-                "create one with `causalsre db init PATH` or import data with `causalsre db import`",
+                "create one with `causalsre db init --db PATH` or import data with `causalsre db import`",
             )
         if found > SCHEMA_VERSION:
             con.close()
@@ -261,7 +261,7 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
             con.close()
             raise UserError(
                 f"database schema version {found} is older than this causalsre reads ({SCHEMA_VERSION})",
-                f"run `causalsre db migrate {path}` first",
+                f"run `causalsre db migrate --db {path}` first",
             )
         missing = missing_objects(con)
         if missing:

@@ -24,7 +24,7 @@ The harness (producer) and the analysis (consumer) share exactly this DuckDB sch
 Importers (`causalsre db import ...`) are the only other writers; analysis opens databases read-only.
 
 - Schema version: **{version}**. Every reader checks it: an older database must be migrated
-  (`causalsre db migrate PATH`), a newer one needs a newer causalsre.
+  (`causalsre db migrate --db PATH`), a newer one needs a newer causalsre.
 - Migrations are numbered SQL files in `causalsre/telemetry/sql/`, each applied in a transaction and
   recorded in `schema_migrations (version, name, applied_at)`.
 - Time: every `*_ns` column is integer nanoseconds on one monotonic clock relative to the run's t0;
