@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).parent / "csrc" / "paged_attention.c"
+SOURCES = (Path(__file__).parent / "csrc" / "paged_attention.c", Path(__file__).parent / "csrc" / "cpu_ops.c")
+SMALL_LINEAR_MAX_ROWS = 8      # csrc/cpu_ops.c MAX_ROWS: beyond it oneDNN's blocked GEMM is the faster one
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC"]
 DISABLE_ENV = "CAUSALSRE_ENGINE_KERNELS"
 
@@ -48,7 +49,7 @@ def _cache_dir() -> Path:
 
 
 def _build(compiler: str) -> Path:
-    source = SOURCE.read_bytes()
+    source = b"\0".join(path.read_bytes() for path in SOURCES)
     key = hashlib.sha256(b"\0".join([source, " ".join(FLAGS).encode(), compiler.encode(),
                                      _cpu_flags().encode(), platform.machine().encode()])).hexdigest()[:16]
     target = _cache_dir() / f"paged_attention-{key}.so"
@@ -59,7 +60,7 @@ def _build(compiler: str) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE), "-lmvec", "-lm"], check=True, capture_output=True,
+        subprocess.run([compiler, *FLAGS, "-o", tmp, *map(str, SOURCES), "-lmvec", "-lm"], check=True, capture_output=True,
                        timeout=120)
         os.replace(tmp, target)
     finally:
@@ -85,9 +86,17 @@ def _load() -> ctypes.CDLL | None:
         detail = getattr(exc, "stderr", b"") or b""
         _status = f"kernel build failed ({type(exc).__name__}: {detail[:200]!r}): pure-torch attention"
         return None
-    fn = lib.paged_attention_decode
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 7 + [ctypes.c_float, ctypes.c_int]
+    ptr, i32, i64, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_float
+    signatures = {
+        "paged_attention_decode": (i32, [ptr] * 5 + [i32] * 6 + [i64, f32, i32]),
+        "small_linear": (i32, [ptr] * 3 + [i32] * 4),
+        "add_rms_norm": (None, [ptr] * 4 + [i32, i32, f32, i32]),
+        "rotary_cache_write": (None, [ptr, i64] + [ptr] * 5 + [i32] * 5),
+        "silu_mul": (None, [ptr, ptr, i32, i32, i32]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
     _lib, _status = lib, "C paged decode attention"
     return _lib
 
@@ -106,20 +115,62 @@ def status() -> str:
 
 
 def paged_decode_attention(q: torch.Tensor, kv_cache: torch.Tensor, tables: torch.Tensor, lengths: torch.Tensor,
-                           block_size: int, max_length: int) -> torch.Tensor:
+                           block_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """Attention output [S, H, D] of one query token per sequence over its paged context.
 
-    q [S, H, D] float32; kv_cache [slots, 2, Hkv, D]; tables [S, W] int32 block ids; lengths [S] int32."""
+    q [S, H, D] float32 (heads and dims contiguous; rows may be strided, as a view of the fused QKV output);
+    kv_cache [slots, 2, Hkv, D]; tables [S, W] int32 block ids; lengths [S] int32. ``out``: where to write
+    ([S, H * D], contiguous), or None for a new tensor."""
     lib = _load()
     if lib is None:
         raise RuntimeError(f"paged attention kernel unavailable: {_status}")
-    q = q.contiguous()
     s, h, d = q.shape
+    if q.stride(2) != 1 or q.stride(1) != d:
+        q = q.contiguous()
     hkv = kv_cache.shape[2]
-    out = torch.empty_like(q)
+    out = torch.empty((s, h, d), dtype=q.dtype) if out is None else out
     rc = lib.paged_attention_decode(q.data_ptr(), kv_cache.data_ptr(), tables.data_ptr(), lengths.data_ptr(),
-                                    out.data_ptr(), s, h, hkv, d, block_size, tables.shape[1], max_length,
+                                    out.data_ptr(), s, h, hkv, d, block_size, tables.shape[1], q.stride(0),
                                     d ** -0.5, torch.get_num_threads())
     if rc != 0:
         raise RuntimeError(f"paged attention kernel failed (code {rc})")
+    return out
+
+
+# The fused per-layer ops (csrc/cpu_ops.c). Callers check available() first; all tensors float32, contiguous
+# unless said otherwise.
+
+def small_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [M, in] @ weight [out, in]^T for 1 <= M <= SMALL_LINEAR_MAX_ROWS: a matrix-vector product that
+    streams the weights once at memory speed."""
+    m, k = x.shape
+    out = torch.empty((m, weight.shape[0]), dtype=x.dtype)
+    if _lib.small_linear(x.data_ptr(), weight.data_ptr(), out.data_ptr(), m, k, weight.shape[0],
+                         torch.get_num_threads()) != 0:
+        raise RuntimeError(f"small_linear: unsupported shape {tuple(x.shape)} x {tuple(weight.shape)}")
+    return out
+
+
+def add_rms_norm(x: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """x += delta in place (the residual), then the RMSNorm of x into a new tensor."""
+    out = torch.empty_like(x)
+    _lib.add_rms_norm(x.data_ptr(), None if delta is None else delta.data_ptr(), weight.data_ptr(), out.data_ptr(),
+                      x.shape[0], x.shape[1], eps, torch.get_num_threads())
+    return out
+
+
+def rotary_cache_write(qkv: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                       kv_cache: torch.Tensor, slots: torch.Tensor, num_heads: int, num_kv_heads: int) -> None:
+    """Rotate the q and k heads of qkv [N, (H + 2 Hkv) D] in place (positions [N] long into the cos/sin tables
+    [max_position, D]) and write k and v to kv_cache [slots, 2, Hkv, D] at ``slots`` [N] long."""
+    _lib.rotary_cache_write(qkv.data_ptr(), qkv.stride(0), positions.data_ptr(), cos.data_ptr(), sin.data_ptr(),
+                            kv_cache.data_ptr(), slots.data_ptr(), qkv.shape[0], num_heads, num_kv_heads,
+                            cos.shape[1], torch.get_num_threads())
+
+
+def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up from gate_up [N, 2 I] = [gate | up]."""
+    n, two_i = gate_up.shape
+    out = torch.empty((n, two_i // 2), dtype=gate_up.dtype)
+    _lib.silu_mul(gate_up.data_ptr(), out.data_ptr(), n, two_i // 2, torch.get_num_threads())
     return out

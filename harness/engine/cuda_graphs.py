@@ -78,7 +78,7 @@ class DecodeGraphs:
             input_ids=torch.zeros(b, dtype=long, device=dev), positions=torch.zeros(b, dtype=long, device=dev),
             slot_mapping=torch.full((b,), scratch_slot, dtype=long, device=dev), num_decode=b,
             decode_slots=torch.zeros(b, length, dtype=long, device=dev), decode_mask=mask,
-            decode_tables=None, decode_lengths=None, block_size=self.block_size,
+            token_tables=None, token_lengths=None, block_size=self.block_size,
             prefill_gather=None, prefill_scatter=None, prefill_shape=(0, 0), prefill_slots=None,
             prefill_mask=None, sample_index=torch.arange(b, dtype=long, device=dev))
 

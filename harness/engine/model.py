@@ -34,9 +34,9 @@ class PagedBatch:
     num_decode: int               # Sd: the first Sd tokens are decodes
     decode_slots: torch.Tensor | None     # [Sd, Ld] long: cache slots of each decode's context (padded)
     decode_mask: torch.Tensor | None      # [Sd, 1, 1, Ld] bool: True where the key is real
-    decode_tables: torch.Tensor | None    # [Sd, W] int32 block tables, set instead of slots/mask when the
-    decode_lengths: torch.Tensor | None   # [Sd] int32 context lengths    C kernel (cpu_kernels) serves decode
-    block_size: int
+    token_tables: torch.Tensor | None     # [N, W] int32: each token's sequence's block table, and
+    token_lengths: torch.Tensor | None    # [N] int32: its position + 1 (causal); set instead of every other
+    block_size: int                       # attention field when the C kernels (cpu_kernels) serve the step
     prefill_gather: torch.Tensor | None   # [Sp * Qp] long: flat token feeding each padded query row
     prefill_scatter: torch.Tensor | None  # [N - Sd] long: padded row of each real prefill token
     prefill_shape: tuple[int, int]        # (Sp, Qp)
@@ -68,6 +68,14 @@ def linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if packed is None or x.dim() != 2:
         return F.linear(x, module.weight)
     return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [None], "")
+
+
+def _project(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """The fused path's projections: few rows (decode batches) stream the plain weights through the C
+    matrix-vector kernel, more rows go through oneDNN's blocked GEMM."""
+    if 0 < x.shape[0] <= cpu_kernels.SMALL_LINEAR_MAX_ROWS:
+        return cpu_kernels.small_linear(x, module.weight)
+    return linear(module, x)
 
 
 def can_pack_for_cpu(device: torch.device, dtype: torch.dtype) -> bool:
@@ -114,11 +122,7 @@ class Attention(nn.Module):
         hkv, g, d = self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim
         parts = []
         sd = batch.num_decode
-        if sd and batch.decode_tables is not None:
-            out = cpu_kernels.paged_decode_attention(q[:sd], kv_cache, batch.decode_tables, batch.decode_lengths,
-                                                     batch.block_size, 0)
-            parts.append(out.view(sd, self.q_size))
-        elif sd:
+        if sd:
             ctx = kv_cache.index_select(0, batch.decode_slots.flatten())           # [Sd*Ld, 2, Hkv, D]
             ctx = ctx.view(sd, -1, 2, hkv, d).permute(2, 0, 3, 1, 4)              # [2, Sd, Hkv, Ld, D]
             qd = q[:sd].view(sd, hkv, g, d)                                       # G query heads as rows
@@ -194,6 +198,8 @@ class Llama(nn.Module):
     def forward_paged(self, batch: PagedBatch, kv_caches: torch.Tensor) -> torch.Tensor:
         """Logits [S_sample, V] for the tokens in ``batch.sample_index``; writes K/V into ``kv_caches``
         ([layers, slots, 2, Hkv, D])."""
+        if batch.token_tables is not None:
+            return self._forward_fused(batch, kv_caches)
         x = self.embed_tokens(batch.input_ids)                                   # [N, h]
         cos, sin = self._rope(batch.positions, x.dtype)                          # [N, 1, D]
         for layer, kv_cache in zip(self.layers, kv_caches):
@@ -201,6 +207,29 @@ class Llama(nn.Module):
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         x = x.index_select(0, batch.sample_index)                                # [S_sample, h]
         return linear(self.lm_head, self.norm(x))
+
+    def _forward_fused(self, batch: PagedBatch, kv_caches: torch.Tensor) -> torch.Tensor:
+        """forward_paged on the CPU in float32 with the C kernels (cpu_kernels): per layer two projections
+        pairs, one norm-with-residual each side, rotary fused with the cache write, and one attention call
+        for decode and prefill tokens alike. Same arithmetic as the torch path, in fewer passes."""
+        c, ops = self.config, cpu_kernels
+        n, h, d = batch.input_ids.shape[0], c.num_heads, c.head_dim
+        x = self.embed_tokens(batch.input_ids)                  # [N, h]: the residual, added to in place
+        delta = None
+        for layer, kv_cache in zip(self.layers, kv_caches):
+            attn, mlp = layer.self_attn, layer.mlp
+            normed = ops.add_rms_norm(x, delta, layer.input_layernorm.weight, c.rms_norm_eps)
+            qkv = _project(attn.qkv_proj, normed)                # [N, (H + 2 Hkv) D]
+            ops.rotary_cache_write(qkv, batch.positions, self.rope_cos, self.rope_sin, kv_cache, batch.slot_mapping,
+                                   h, c.num_kv_heads)
+            out = ops.paged_decode_attention(qkv[:, :attn.q_size].view(n, h, d), kv_cache, batch.token_tables,
+                                             batch.token_lengths, batch.block_size)      # [N, H, D]
+            delta = _project(attn.o_proj, out.view(n, attn.q_size))
+            normed = ops.add_rms_norm(x, delta, layer.post_attention_layernorm.weight, c.rms_norm_eps)
+            delta = _project(mlp.down_proj, ops.silu_mul(_project(mlp.gate_up_proj, normed)))
+        rows = batch.sample_index                                # only the rows that sample
+        x = ops.add_rms_norm(x.index_select(0, rows), delta.index_select(0, rows), self.norm.weight, c.rms_norm_eps)
+        return _project(self.lm_head, x)
 
     def pack_for_cpu(self) -> None:
         """Keep oneDNN-packed copies of the projection weights for the engine's forward. MKL's sgemm is

@@ -34,8 +34,9 @@ class ModelRunner:
             max_blocks = -(-model_config.max_position // self.block_size)
             self.graphs = cuda_graphs.DecodeGraphs(self.model, self.block_size, max_blocks, self.device)
         self.kv_caches = self._allocate(config.num_kv_blocks)
-        # decode attention straight from the block pool (C kernel) where it serves; padded gather otherwise
-        self.use_decode_kernel = cpu_kernels.available(self.device, self.dtype, model_config.num_heads)
+        # CPU float32: the C kernels run the step (attention straight from the block pool, fused norms, rotary
+        # and cache writes, matrix-vector projections); elsewhere, or without a compiler, the torch path
+        self.use_cpu_kernels = cpu_kernels.available(self.device, self.dtype, model_config.num_heads)
 
     def _allocate(self, num_blocks: int) -> torch.Tensor:
         c = self.model_config
@@ -97,19 +98,24 @@ class ModelRunner:
                 sample_rows[i] = len(sample_index)
                 sample_index.append(len(ids) - 1)
         sd = len(decodes)
-        decode_slots = decode_mask = decode_tables = decode_lengths = None
-        if sd and self.use_decode_kernel:
-            tables = [chunks[i].seq.block_table for i in decodes]
+        decode_slots = decode_mask = token_tables = token_lengths = None
+        if self.use_cpu_kernels:
+            # one attention call for the step: every token is a query over its sequence's table, up to itself
+            tables, lengths = [], []
+            for i in decodes + prefills:
+                c = chunks[i]
+                tables.extend([c.seq.block_table] * c.num_tokens)
+                lengths.extend(range(c.start + 1, c.start + c.num_tokens + 1))
             width = max(len(t) for t in tables)
-            decode_tables = torch.tensor([t + [0] * (width - len(t)) for t in tables], dtype=torch.int32)
-            decode_lengths = torch.tensor([chunks[i].start + 1 for i in decodes], dtype=torch.int32)
+            token_tables = torch.tensor([t + [0] * (width - len(t)) for t in tables], dtype=torch.int32)
+            token_lengths = torch.tensor(lengths, dtype=torch.int32)
         elif sd:
             lengths = [chunks[i].start + 1 for i in decodes]
             decode_slots, keys = self._context_slots([chunks[i].seq.block_table for i in decodes], lengths)
             decode_mask = (keys < torch.tensor(lengths).unsqueeze(1)).view(sd, 1, 1, -1)
         gather = scatter = prefill_slots = prefill_mask = None
         shape = (0, 0)
-        if prefills:
+        if prefills and token_tables is None:
             sizes = [chunks[i].num_tokens for i in prefills]
             starts = torch.tensor([chunks[i].start for i in prefills])
             sp, qp = len(prefills), max(sizes)
@@ -138,7 +144,7 @@ class ModelRunner:
             positions=to_dev(torch.tensor(positions, dtype=torch.long)),
             slot_mapping=to_dev(torch.tensor(slots, dtype=torch.long)),
             num_decode=sd, decode_slots=to_dev(decode_slots), decode_mask=to_dev(decode_mask),
-            decode_tables=decode_tables, decode_lengths=decode_lengths, block_size=self.block_size,
+            token_tables=token_tables, token_lengths=token_lengths, block_size=self.block_size,
             prefill_gather=to_dev(gather), prefill_scatter=to_dev(scatter), prefill_shape=shape,
             prefill_slots=to_dev(prefill_slots), prefill_mask=to_dev(prefill_mask),
             sample_index=to_dev(torch.tensor(sample_index, dtype=torch.long)),

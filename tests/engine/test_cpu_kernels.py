@@ -49,14 +49,14 @@ def test_kernel_matches_dense_attention(heads, kv_heads, head_dim, block_size):
     lengths = torch.tensor([1, block_size, block_size + 1, 5 * block_size - 3, 7 * block_size], dtype=torch.int32)
     width = 7
     tables = torch.stack([torch.randperm(num_blocks, generator=gen)[:width] for _ in range(seqs)]).to(torch.int32)
-    got = cpu_kernels.paged_decode_attention(q, kv_cache, tables, lengths, block_size, 0)
+    got = cpu_kernels.paged_decode_attention(q, kv_cache, tables, lengths, block_size)
     torch.testing.assert_close(got, reference(q, kv_cache, tables, lengths, block_size), atol=2e-5, rtol=1e-4)
 
 
 def _greedy_tokens(use_kernel: bool) -> dict[int, list[int]]:
     engine = Engine(EngineConfig(model="tiny", max_num_seqs=6, max_num_batched_tokens=48, chunk_size=16,
                                  num_kv_blocks=40, block_size=8, seed=3))
-    engine.runner.use_decode_kernel = use_kernel
+    engine.runner.use_cpu_kernels = use_kernel
     gen = torch.Generator().manual_seed(11)
     for rid in range(8):
         prompt = torch.randint(0, 4096, (int(torch.randint(3, 60, (1,), generator=gen)),), generator=gen).tolist()

@@ -52,7 +52,7 @@ def _run(graphs: bool, seed: int = 5):
     engine = Engine(EngineConfig(model="tiny", max_num_seqs=11, max_num_batched_tokens=40, chunk_size=16,
                                  num_kv_blocks=36, block_size=8, seed=seed, request_timeout_s=None))
     runner = engine.runner
-    runner.use_decode_kernel = False       # graphs replay the gather path, as on a GPU
+    runner.use_cpu_kernels = False        # graphs replay the gather path, as on a GPU
     if graphs:
         runner.scratch_blocks = 1
         runner.kv_caches = runner._allocate(engine.config.num_kv_blocks)

@@ -164,7 +164,7 @@ def _backend(engine: Engine) -> dict:
     """Which attention path and whether CUDA graphs ran: the figures depend on both."""
     runner = engine.runner
     graphs = runner.graphs
-    return {"cpu_decode_attention": cpu_kernels.status() if runner.use_decode_kernel else "torch (gather + SDPA)",
+    return {"cpu_decode_attention": cpu_kernels.status() if runner.use_cpu_kernels else "torch (gather + SDPA)",
             "cuda_graphs": None if graphs is None else {"captures": graphs.captures, "replays": graphs.replays}}
 
 

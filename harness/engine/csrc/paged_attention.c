@@ -6,11 +6,15 @@
  * PagedAttention do), so each key and value is read once, in place.
  *
  * Layouts (float32, contiguous):
- *   q        [num_seqs, num_heads, head_dim]       query heads h = kv_head * group + g (grouped-query)
+ *   q        [num_seqs, num_heads, head_dim]       query heads h = kv_head * group + g (grouped-query); rows
+ *                                                  q_stride floats apart (a view of the fused QKV output)
  *   kv_cache [slots, 2, num_kv_heads, head_dim]    slot = block * block_size + offset; [.., 0] key, [.., 1] value
  *   tables   [num_seqs, table_width] int32         block ids of each sequence's context
  *   lengths  [num_seqs] int32                      context length (keys 0 .. length-1 are attended)
  *   out      [num_seqs, num_heads, head_dim]
+ *
+ * A prefill token is a query like a decode's, over its sequence's table with length = its position + 1
+ * (causal), so one call serves a whole step; the model runner passes one table row per token.
  *
  * One task per sequence, run on the OpenMP pool: loaded after torch, this library shares
  * torch's libgomp (same soname), so it uses the same threads torch.set_num_threads set.
@@ -98,8 +102,7 @@ static inline void attend_one(const float *restrict qs, const float *restrict kv
 
 int paged_attention_decode(const float *q, const float *kv_cache, const int32_t *tables, const int32_t *lengths,
                            float *out, int num_seqs, int num_heads, int num_kv_heads, int head_dim,
-                           int block_size, int table_width, int max_length, float scale, int num_threads) {
-    (void)max_length;
+                           int block_size, int table_width, int64_t q_stride, float scale, int num_threads) {
     const int group = num_heads / num_kv_heads;
     if (num_heads > MAX_HEADS || group * num_kv_heads != num_heads) return 1;
     const int64_t slot_stride = (int64_t)2 * num_kv_heads * head_dim;
@@ -117,7 +120,7 @@ int paged_attention_decode(const float *q, const float *kv_cache, const int32_t 
 #pragma omp for schedule(dynamic, 1)
         for (int s = 0; s < num_seqs; ++s) {
             if (scores == NULL) continue;
-            const float *qs = q + (int64_t)s * num_heads * head_dim;
+            const float *qs = q + (int64_t)s * q_stride;
             float *os = out + (int64_t)s * num_heads * head_dim;
             const int32_t *table = tables + (int64_t)s * table_width;
             if (head_dim == 64)
