@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,36 +40,43 @@ def slo_check(con, run_id: str, ttft_s: float, tpot_s: float) -> dict[str, Any]:
             for phase, n, good, ttft, tpot in rows}
 
 
-def build_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | None = None,
-                overrides: dict[str, Any] | None = None, progress: bool = False,
-                command: str | None = None) -> dict[str, Any]:
-    """Run the scenarios into ``out_dir``; returns the manifest."""
+def build_dataset(out_dir: str | Path, scenarios: list[tuple[str, Any, Any]],
+                  run_one: Callable[[int, str, Any, Path], str], *, seed: int, command: str,
+                  describe: Callable[[], dict[str, Any]], check: Callable[[str, dict, dict, Any], None] | None = None,
+                  before_compact: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """The build loop every suite shares (this one, ``harness.peers.suite``): run each scenario into one
+    database under a temporary name, check each run against its scenario's SLO, compact, move into place,
+    and write ``manifest.json`` and ``truth.json``.
+
+    ``scenarios`` are ``(name, config run, config as designed)``: the SLO thresholds come from the design (an
+    override such as a larger preset may warrant its own). ``run_one(index, name, config, database)`` runs
+    one and returns its run id; ``check(name, entry, truth, slo)`` may add to a manifest entry; ``describe()``
+    gives the manifest's fields about the machine and engine (called at the end, after the runs);
+    ``before_compact(database)`` may trim the database first.
+    """
     from causalsre.telemetry import SCHEMA_VERSION, connect_readonly
-    from harness.hardware import hardware_info
     from harness.merge import compact
-    from harness.runner import run
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = names or list_scenarios()
     partial = out_dir / f".{DB_NAME}.partial"
     partial.unlink(missing_ok=True)
     entries, truth = {}, {}
-    for name in names:
-        cfg = load_scenario(name)
-        if overrides:
-            cfg = cfg.with_overrides(overrides)
-        run_id = run(cfg, partial, seed=seed, progress=progress, run_id=f"{name}-s{seed}")
+    for index, (name, cfg, _) in enumerate(scenarios, 1):
+        run_id = run_one(index, name, cfg, partial)
         truth[name] = dict(scenario_truth(cfg), run_id=run_id)
         entries[name] = {"run_id": run_id, "config": cfg.to_json_dict()}
     con = connect_readonly(partial)
     try:
-        for name, entry in entries.items():
-            slo = load_scenario(name).slo  # thresholds as designed (a larger preset may warrant its own)
-            entry["slo_check"] = slo_check(con, entry["run_id"], slo.ttft_s, slo.tpot_s)
-            truth[name]["slo_check"] = entry["slo_check"]
+        for name, _, designed in scenarios:
+            entry, slo = entries[name], designed.slo
+            entry["slo_check"] = truth[name]["slo_check"] = slo_check(con, entry["run_id"], slo.ttft_s, slo.tpot_s)
+            if check is not None:
+                check(name, entry, truth[name], slo)
     finally:
         con.close()
+    if before_compact is not None:
+        before_compact(partial)
     compacted = out_dir / f".{DB_NAME}.compact"
     compact(partial, compacted)
     shutil.move(compacted, out_dir / DB_NAME)
@@ -79,13 +87,35 @@ def build_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | None =
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "database": DB_NAME,
         "seed": seed,
-        "hardware": hardware_info(load_scenario(names[0]).with_overrides(overrides or {}).engine.device),
-        "rebuild_command": command or f"python -m harness.suite {out_dir} --seed {seed}",
+        **describe(),
+        "rebuild_command": command,
         "scenarios": entries,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return manifest
+
+
+def build_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | None = None,
+                overrides: dict[str, Any] | None = None, progress: bool = False,
+                command: str | None = None) -> dict[str, Any]:
+    """Run the scenarios into ``out_dir``; returns the manifest."""
+    from harness.hardware import hardware_info
+    from harness.runner import run
+
+    names = names or list_scenarios()
+    scenarios = []
+    for name in names:
+        designed = load_scenario(name)
+        scenarios.append((name, designed.with_overrides(overrides) if overrides else designed, designed))
+
+    def run_one(index: int, name: str, cfg: Any, database: Path) -> str:
+        return run(cfg, database, seed=seed, progress=progress, run_id=f"{name}-s{seed}")
+
+    device = load_scenario(names[0]).with_overrides(overrides or {}).engine.device
+    return build_dataset(out_dir, scenarios, run_one, seed=seed,
+                         command=command or f"python -m harness.suite {out_dir} --seed {seed}",
+                         describe=lambda: {"hardware": hardware_info(device)})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from causalsre.errors import UserError
+from causalsre.safeio import regular_file
 from causalsre.telemetry.failures import open_error as _open_error
 from causalsre.telemetry.failures import rollback_quietly, storage_error
 
@@ -52,19 +53,21 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def _has_migrations_table(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
+    # fetchall, not fetchone: DuckDB 2 keeps a half-read result open, and the connection then refuses
+    # register() (a caller of connect_writable that inserts a DataFrame into an existing database).
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
         [MIGRATIONS_TABLE],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """The highest migration applied to this database; 0 for a database with none."""
     if not _has_migrations_table(con):
         return 0
-    row = con.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    rows = con.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchall()  # fetchall: see above
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> list[int]:
@@ -125,6 +128,7 @@ def inspect_database(path: str | Path) -> DatabaseState | None:
         return None
     if path.is_dir():
         raise UserError(f"{path} is a directory, not a database file", "give the path of a .duckdb file")
+    regular_file(path, what="database")  # a FIFO would block DuckDB's open forever
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.ConnectionException:
@@ -237,6 +241,7 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
         raise UserError(f"database {path} does not exist", "check the path, or build one with `causalsre demo`")
     if path.is_dir():
         raise UserError(f"{path} is a directory, not a database file", "give the path of a .duckdb file")
+    regular_file(path, what="database")  # a FIFO would block DuckDB's open forever
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:

