@@ -22,9 +22,11 @@ from typing import Callable
 
 import numpy as np
 
-from causalsre.whatif.conformal import FULL_RANGE
+from causalsre.whatif.conformal import FULL_RANGE, binomial_floor, replay_speed
 
-METHODS = ("gcm", "bayes", "bayes_new_run", "no_change")
+METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "no_change", "no_change_replay")
+# Predicted from the unchanged replay of the same session (paired design), so never cached with the others.
+PAIRED = ("bayes_paired", "no_change_replay")
 CACHE_NAME = "replays.json"
 _REPLAY_CODE = ("harness", "causalsre/whatif/verify.py", "causalsre/causal/verify.py",
                 "causalsre/evaluation/whatif_cases.py")
@@ -32,6 +34,10 @@ _REPLAY_CODE = ("harness", "causalsre/whatif/verify.py", "causalsre/causal/verif
 
 _MODEL_CODE = ("causalsre/whatif", "causalsre/bayes", "causalsre/causal", "causalsre/evaluation/whatif_cases.py",
                "models")
+# What a saved burn-model fit depends on (not the prediction code: a change there keeps the fit).
+_FIT_CODE = ("causalsre/bayes/model.py", "causalsre/bayes/encoding.py", "causalsre/bayes/factors.py",
+             "causalsre/bayes/priors.py", "causalsre/bayes/api.py", "causalsre/bayes/store.py", "causalsre/causal",
+             "models")
 PREDICTIONS_NAME = "predictions.json"
 
 
@@ -123,18 +129,70 @@ def _predict_one(method, model, window, intervention, seed, notes) -> dict:
     return _points(model.bad_rate(window, intervention, new_run=method == "bayes_new_run", seed=seed))
 
 
-def _measure(ctx, case, baseline, window, cache: ReplayCache, key: str, seed_offset: int, seed: int) -> dict:
-    from causalsre.evaluation.whatif_cases import replay_change
+def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: int) -> dict:
+    """The paired predictions, given the unchanged replay of the same session: ``no_change_replay`` (its share)
+    and ``bayes_paired`` (:mod:`causalsre.bayes.paired`; widened like the others at a never-observed value)."""
+    from causalsre.bayes.paired import changed_from_baseline, paired_bad_rate
+    from causalsre.evaluation.whatif_cases import model_intervention
+
+    out = {"no_change_replay": {"point": unchanged["points"]}}
+    if model is None:
+        return out
+    intervention = model_intervention(case, baseline, window, seed=seed)
+    absorbed = changed_from_baseline(window, baseline, list(intervention))
+    bad = int(round(unchanged["points"] * unchanged["requests"] / 100.0))
+
+    def one(change):
+        return _points(paired_bad_rate(model, window, change, unchanged_bad=bad, unchanged_n=unchanged["requests"],
+                                       absorbed=absorbed, seed=seed))
+
+    out["bayes_paired"] = {**one(intervention), "absorbed": absorbed}
+    others = _neighbours(table[case.cause], case.value) if case.family == "knob" and not case.value_observed else []
+    for other in others:
+        hull = one({**intervention, case.cause: other})
+        out["bayes_paired"].update(low=min(out["bayes_paired"]["low"], hull["low"]),
+                                   high=max(out["bayes_paired"]["high"], hull["high"]), widened=True)
+    return out
+
+
+def _measure(ctx, case, change, window_text, cache: ReplayCache, key: str, seed_offset: int) -> dict:
     from causalsre.whatif.verify import replay
 
     hit = cache.get(key)
     if hit is not None:
         return {**hit, "cached": True}
-    measured = replay(ctx, case.window, replay_change(case, baseline, window, seed=seed), seed_offset=seed_offset)
+    measured = replay(ctx, window_text, change, seed_offset=seed_offset)
     value = {"points": 100.0 * measured["bad_rate"], "requests": measured["requests"],
              "speed_ratio": measured["speed_ratio"]}
     cache.put(key, value)
     return {**value, "cached": False}
+
+
+def _unchanged(cfg, run_id):
+    return cfg   # the window replayed as recorded: the paired control
+
+
+def _burn_fit(ctx, folder: Path, out_dir: Path | None, fingerprint: str, seed: int, say):
+    """The suite's burn-model fit, saved under ``out_dir`` (per database, fit code and seed) and reused."""
+    from causalsre.bayes import load_burn_model
+    from causalsre.errors import UserError
+    from causalsre.whatif.run import fit_for
+
+    path = None
+    if out_dir is not None:
+        version = replay_code_version(_FIT_CODE)[:12]
+        path = out_dir / f"fit-{folder.name}-{fingerprint[:12]}-{version}-seed{seed}.nc"
+        if path.is_file():
+            try:
+                return load_burn_model(path, ctx.table(None), ctx.graph, slo=ctx.slo, db_fingerprint=fingerprint)
+            except (UserError, OSError, ValueError, KeyError):
+                pass   # a stale or damaged fit: fit again
+    say(f"{folder.name}: fitting the burn model")
+    fitted = fit_for(ctx, seed=seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fitted.save(path)
+    return fitted
 
 
 def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int | None = None, seed: int = 0,
@@ -144,8 +202,8 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
     from causalsre.bayes.store import database_fingerprint
     from causalsre.evaluation.whatif_cases import build_cases, load_suite
     from causalsre.whatif.context import Context
+    from causalsre.evaluation.whatif_cases import replay_change
     from causalsre.whatif.gcm_predict import GcmWhatIf
-    from causalsre.whatif.run import fit_for
 
     say = progress or (lambda _m: None)
     suites = [(Path(f), *load_suite(f)) for f in folders]   # every folder checked before any work
@@ -165,36 +223,55 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
             say(f"{folder.name}: {len(cases)} cases")
             models = {"methods": set(methods)}
             fingerprint = database_fingerprint(ctx.con)
+            unchanged = {}
+            if cases and {"bayes", "bayes_new_run", "bayes_paired"} & set(methods):
+                # Before any replay, so that no fit runs between a case's two replays.
+                models["bayes"] = _burn_fit(ctx, folder, out_dir, fingerprint, seed, say)
             for i, case in enumerate(cases):
                 window, baseline = ctx.table(case.window), ctx.table(f"phase:baseline@{case.run_id}")
+                key = f"{case.key}|{fingerprint}|{version}"
+                if case.window not in unchanged:
+                    # The paired control, replayed next to the window's first case (same session, same machine).
+                    unchanged[case.window] = _measure(ctx, case, _unchanged, case.window, cache,
+                                                      f"{case.window}|{fingerprint}|{version}|unchanged", 0)
                 pkey = f"{case.key}|{fingerprint}|seed{seed}|{model_version}"
+                cached_methods = {m for m in methods if m not in PAIRED}
                 predicted = predictions.get(pkey)
-                if predicted is None or not set(methods) <= set(predicted["predicted"]):
+                if predicted is None or not cached_methods <= set(predicted["predicted"]):
                     if "gcm" not in models:   # fitted on the first case not in the cache, once per suite
-                        say(f"{folder.name}: fitting the models")
+                        say(f"{folder.name}: fitting gcm" if "gcm" in methods else f"{folder.name}: predicting")
                         models["gcm"] = GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None
-                        models["bayes"] = (fit_for(ctx, seed=seed) if {"bayes", "bayes_new_run"} & set(methods)
-                                           else None)
                     predicted = predict_case(case, window, baseline, table, models, seed)
                     predictions.put(pkey, predicted)
-                predicted = {"predicted": {m: p for m, p in predicted["predicted"].items() if m in methods},
+                paired = predict_paired(case, window, baseline, table,
+                                        models.get("bayes") if "bayes_paired" in methods else None,
+                                        unchanged[case.window], seed)
+                predicted = {"predicted": {m: p for m, p in {**predicted["predicted"], **paired}.items() if m in methods},
                              "notes": predicted["notes"]}
                 row = {**case.to_json(), **predicted,
                        "observed": 100.0 * float(window["is_bad"].mean()),
-                       "baseline_points": 100.0 * float(baseline["is_bad"].mean())}
-                key = f"{case.key}|{fingerprint}|{version}"
-                row["measured"] = _measure(ctx, case, baseline, window, cache, f"{key}|seed+0", 0, seed)
+                       "baseline_points": 100.0 * float(baseline["is_bad"].mean()),
+                       "unchanged": unchanged[case.window]}
+                change = replay_change(case, baseline, window, seed=seed)
+                row["measured"] = _measure(ctx, case, change, case.window, cache, f"{key}|seed+0", 0)
+                row["floor_width"] = binomial_floor(row["measured"]["points"], row["measured"]["requests"])
                 if len(noise) < noise_replays:
-                    again = _measure(ctx, case, baseline, window, cache, f"{key}|seed+1", 1, seed)
+                    again = _measure(ctx, case, change, case.window, cache, f"{key}|seed+1", 1)
                     noise.append({"key": case.key, "first": row["measured"]["points"], "second": again["points"]})
                 results.append(row)
-                say(f"{folder.name} [{i + 1}/{len(cases)}] {case.key}: measured {row['measured']['points']:.1f}"
-                    + (" (cached)" if row["measured"]["cached"] else ""))
+                say(f"{folder.name} [{i + 1}/{len(cases)}] {case.key}: unchanged {row['unchanged']['points']:.1f}, "
+                    f"measured {row['measured']['points']:.1f}" + (" (cached)" if row["measured"]["cached"] else ""))
         finally:
             ctx.close()
     return {"cases": results, "replay_noise": noise, "replay_code_version": version,
             "suites": [str(f) for f, *_ in suites], "seed": seed,
             "load_average": [round(x, 2) for x in os.getloadavg()], "full_range": FULL_RANGE}
+
+
+SCORED = ("every method's prediction of the share the intervention's replay measures (`measured`). The paired "
+          "methods (bayes_paired, no_change_replay) also see the unchanged replay of the same window in the same "
+          "session (`unchanged`), so they predict the change on the replay's own footing: their error equals the "
+          "error of the predicted change (prediction - unchanged) against the measured change (measured - unchanged)")
 
 
 def suite_report(folders: list, slo_path, *, methods=METHODS, max_cases: int | None = None, seed: int = 0,
@@ -223,7 +300,13 @@ def suite_report(folders: list, slo_path, *, methods=METHODS, max_cases: int | N
     pairs = raw["replay_noise"]
     noise = {"pairs": pairs, "median_abs_difference": float(np.median([abs(p["first"] - p["second"]) for p in pairs]))
              if pairs else None}
+    floor = [c for c in cases if c["floor_width"] > TARGETS["median_width"]]
     return {**raw, "units": "burn points: percentage points of the bad-event share (0-100)",
+            "scored": SCORED, "replay_speed": replay_speed(cases),
+            "below_binomial_floor": {"cases": len(floor), "keys": [c["key"] for c in floor],
+                                     "why": "the 90 % binomial interval of the replay's window at its measured share "
+                                            "is wider than the width target: no interval can be both right and "
+                                            "that narrow"},
             "scores": scores, "targets": TARGETS, "best_method": best, "failures": failures(cases, best) if best else [],
             "unobserved_cases": sum(1 for c in cases if not c["value_observed"]), "replay_noise": noise,
             "conformal": {"source": "calibrate-from" if margins is not None else "leave one incident out",

@@ -156,3 +156,25 @@ def failures(cases: list[dict], method: str) -> list[str]:
             lines.append(f"{c['key']}: predicted {p['point']:.1f} [{p['low']:.1f}, {p['high']:.1f}], measured "
                          f"{y:.1f} (observed {c['observed']:.1f}){unseen}: {', '.join(why)}")
     return lines
+
+
+def binomial_floor(points: float, requests: int) -> float:
+    """Width (burn points) of the 90 % interval of the share a window of ``requests`` measures at a true share of
+    ``points``: what even a perfect model's interval must span. Above the width target, the case is below the
+    floor."""
+    from scipy.stats import binom
+
+    if requests <= 0:
+        return 100.0
+    low, high = binom.interval(0.9, int(requests), min(max(points / 100.0, 0.0), 1.0))
+    return 100.0 * float(high - low) / requests
+
+
+def replay_speed(cases: list[dict]) -> dict | None:
+    """Median and range of the speed probe's ratio (recording / replay) over every replay of these cases."""
+    ratios = [r["speed_ratio"] for c in cases for r in (c.get("measured"), c.get("unchanged"))
+              if r and r.get("speed_ratio") is not None]
+    if not ratios:
+        return None
+    return {"median": float(np.median(ratios)), "min": float(min(ratios)), "max": float(max(ratios)),
+            "replays": len(ratios)}

@@ -79,15 +79,12 @@ def test_replay_cache_survives_a_restart_and_skips_the_replay(tmp_path, monkeypa
         return {"bad_rate": 0.25, "requests": 40, "speed_ratio": 1.0}
 
     monkeypatch.setattr("causalsre.whatif.verify.replay", fake_replay)
-    monkeypatch.setattr("causalsre.evaluation.whatif_cases.replay_change", lambda *a, **k: None)
 
-    class Case:
-        window = "phase:incident@r"
-
+    window = "phase:incident@r"
     path = tmp_path / "out" / cs.CACHE_NAME
-    first = cs._measure(None, Case(), None, None, cs.ReplayCache(path), "k|v1", 0, 0)
-    again = cs._measure(None, Case(), None, None, cs.ReplayCache(path), "k|v1", 0, 0)
-    other = cs._measure(None, Case(), None, None, cs.ReplayCache(path), "k|v2", 0, 0)   # new code version
+    first = cs._measure(None, None, None, window, cs.ReplayCache(path), "k|v1", 0)
+    again = cs._measure(None, None, None, window, cs.ReplayCache(path), "k|v1", 0)
+    other = cs._measure(None, None, None, window, cs.ReplayCache(path), "k|v2", 0)   # new code version
     assert first == {"points": 25.0, "requests": 40, "speed_ratio": 1.0, "cached": False}
     assert again == {**first, "cached": True} and not other["cached"]
     assert calls == [("phase:incident@r", 0), ("phase:incident@r", 0)]

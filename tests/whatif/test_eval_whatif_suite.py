@@ -1,5 +1,6 @@
 """`eval whatif --data` end to end on a small suite recorded by `eval generate`: a reverted cause replayed for
-real, scored in burn points, and a rerun served from the replay cache."""
+real (and replayed unchanged: the paired control), scored in burn points, and a rerun served from the replay
+cache."""
 
 import json
 
@@ -22,7 +23,7 @@ def suite(tmp_path_factory):
 
 def test_a_reverted_cause_is_replayed_scored_and_cached(suite, tmp_path, capsys):
     capsys.readouterr()
-    args = ["eval", "whatif", "--data", str(suite), "--cases", "1", "--methods", "gcm,no_change",
+    args = ["eval", "whatif", "--data", str(suite), "--cases", "1", "--methods", "gcm,no_change,no_change_replay",
             "--out", str(tmp_path / "out"), "--json"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
@@ -40,11 +41,17 @@ def test_a_reverted_cause_is_replayed_scored_and_cached(suite, tmp_path, capsys)
     gcm = case["predicted"]["gcm"]
     assert 0.0 <= gcm["low"] <= gcm["point"] <= gcm["high"] <= 100.0
     assert case["predicted"]["no_change"]["point"] == pytest.approx(case["observed"])
+    # the paired control: the same window replayed unchanged in the same session, the no_change_replay predictor
+    unchanged = case["unchanged"]
+    assert not unchanged["cached"] and unchanged["requests"] > 0 and 0.0 <= unchanged["points"] <= 100.0
+    assert case["predicted"]["no_change_replay"]["point"] == pytest.approx(unchanged["points"])
+    assert first["replay_speed"]["replays"] == 2 and "unchanged" in first["scored"]
     assert first["scores"]["gcm"]["cases"] == 1 and "burn points" in first["units"]
     assert first["scores"]["gcm"]["median_abs_error"] == pytest.approx(abs(gcm["point"] - measured["points"]))
     assert (tmp_path / "out" / "replays.json").is_file()
     assert main(args) == 0   # the rerun neither refits nor replays: both come from the caches under --out
     again = json.loads(capsys.readouterr().out)
     assert again["cases"][0]["measured"] == {**measured, "cached": True}
+    assert again["cases"][0]["unchanged"] == {**unchanged, "cached": True}
     assert again["cases"][0]["predicted"] == case["predicted"]
     assert (tmp_path / "out" / "predictions.json").is_file()

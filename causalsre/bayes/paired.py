@@ -1,0 +1,104 @@
+"""Paired what-if prediction: the counterfactual of a window, anchored on an unchanged replay of that window.
+
+``whatif --verify`` and ``eval whatif --data`` measure an intervention by replaying the window's workload. The
+replay machine is rarely the recording's (a shared machine runs at another speed from one minute to the next),
+so the share a replay measures differs from the recording even with no change at all. The paired design replays
+the window twice in the same session, unchanged (``u_bad`` of ``u_n`` requests) and with the intervention, and
+predicts the intervention's replay *given the unchanged one*. Per posterior draw ``d`` of the burn model:
+
+1. **Session shift** ``delta`` (abduction on the unchanged replay): the replay session's conditions move every
+   request's logit by one shared ``delta``, prior ``Normal(0, sigma_window[d])`` (a replay is another stretch of
+   time like a window); its posterior on a grid given ``u_bad ~ Binomial(u_n, mean p(eta0 + delta))``. The
+   draws are reweighted jointly with ``delta`` by the same likelihood: the unchanged replay is data about the
+   model too.
+2. **The window intercept is partly the cause.** When the intervened factor's value in the window differs from
+   the run's baseline window (``absorbed=True``), the window's own effect beyond its run's baseline window,
+   ``eps = effect[incident] - effect[baseline]``, may hold part of the cause (a knob value seen in one window
+   only is not separable from that window's intercept). Nothing in the data says how much, so under the
+   intervention ``eps`` keeps a share ``lam ~ Uniform(0, 1)``: 0 = all of it was the cause, 1 = none was.
+3. **Binomial noise** of a window of that many requests, so the interval is for what the replay measures.
+
+``prediction = Binomial(n, logistic(eta1 - (1 - lam) * eps + delta)) / n``, ``eta1`` the linear predictor of the
+window's requests under the intervention (the model's own counterfactual, which keeps the window effect).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from causalsre.bayes.encoding import WINDOW
+from causalsre.bayes.predict import apply_interventions, cell_linear_predictor
+
+GRID = np.linspace(-10.0, 10.0, 201)   # logit shifts: 10 covers a replay from every request good to every one bad
+
+
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def window_excess(draws, window_level: str, baseline_level: str | None) -> np.ndarray:
+    """Per draw, the window's effect minus its run's baseline window's (0 where either was not fitted)."""
+    if WINDOW not in draws.effects or baseline_level is None:
+        return np.zeros(draws.n)
+    levels, eff, _ = draws.effects[WINDOW]
+    index = {level: i for i, level in enumerate(levels)}
+    if window_level not in index or baseline_level not in index:
+        return np.zeros(draws.n)
+    return eff[:, index[window_level]] - eff[:, index[baseline_level]]
+
+
+def session_posterior(eta0: np.ndarray, n0: np.ndarray, u_bad: int, u_n: int, sigma: np.ndarray) -> np.ndarray:
+    """Joint posterior weights w[draw, grid] of (draw, delta) given the unchanged replay's u_bad of u_n."""
+    if u_n <= 0:
+        raise ValueError("the unchanged replay has no requests")
+    share = n0 / n0.sum()
+    p = np.clip((_logistic(eta0[:, None, :] + GRID[None, :, None]) * share).sum(axis=2), 1e-12, 1 - 1e-12)
+    log_w = u_bad * np.log(p) + (u_n - u_bad) * np.log1p(-p)
+    sigma = np.maximum(np.asarray(sigma, dtype=float), 1e-3)[:, None]
+    log_w += -0.5 * (GRID[None, :] / sigma) ** 2 - np.log(sigma)
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum()
+
+
+def paired_bad_rate(fitted, window: pd.DataFrame, interventions: dict, *, unchanged_bad: int, unchanged_n: int,
+                    absorbed: bool = True, n_samples: int = 2000, n_draws: int | None = 400,
+                    seed: int = 0) -> np.ndarray:
+    """Draws of the bad-event share the intervention's replay measures, given the unchanged replay (module doc).
+
+    ``fitted``: a :class:`causalsre.bayes.FittedBurnModel`; ``window``: the recorded window's requests (one run's
+    phase); ``absorbed``: whether the intervened factors changed between the run's baseline and this window."""
+    draws = fitted.draws(n_draws, seed)
+    encoding = fitted.encoding
+    eta0, n0 = cell_linear_predictor(draws, encoding, window, seed)
+    eta1, n1 = cell_linear_predictor(draws, encoding, apply_interventions(window, interventions), seed)
+    sigma = draws.effects[WINDOW][2] if WINDOW in draws.effects else np.ones(draws.n)
+    weights = session_posterior(eta0, n0, int(unchanged_bad), int(unchanged_n), sigma)
+    rng = np.random.default_rng(seed + 7)
+    flat = rng.choice(weights.size, size=n_samples, p=weights.ravel())
+    d, g = np.unravel_index(flat, weights.shape)
+    eta = eta1[d] + GRID[g][:, None]
+    if absorbed:
+        run_ids = window["run_id"].astype(str).unique() if "run_id" in window else []
+        phases = window["phase"].astype(str).unique() if "phase" in window else []
+        if len(run_ids) == 1 and len(phases) == 1 and phases[0] != "baseline":
+            eps = window_excess(draws, f"{run_ids[0]}/{phases[0]}", f"{run_ids[0]}/baseline")
+            lam = rng.uniform(0.0, 1.0, size=n_samples)
+            eta = eta - ((1.0 - lam) * eps[d])[:, None]
+    bad = rng.binomial(n1[None, :], _logistic(eta)).sum(axis=1)
+    return bad / n1.sum()
+
+
+def changed_from_baseline(window: pd.DataFrame, baseline: pd.DataFrame, columns) -> bool:
+    """Whether any of ``columns`` takes other values in ``window`` than in ``baseline`` (then the window's
+    intercept may have absorbed part of that change)."""
+    for column in columns:
+        if column not in window or column not in baseline:
+            continue
+        a, b = window[column].dropna(), baseline[column].dropna()
+        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(a):
+            if a.empty or b.empty or not np.isclose(float(a.mean()), float(b.mean()), rtol=0.05, atol=1e-9):
+                return True
+        elif set(a.astype(str).unique()) != set(b.astype(str).unique()):
+            return True
+    return False
