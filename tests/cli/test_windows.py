@@ -80,3 +80,65 @@ def test_the_new_form_works_from_the_cli_and_a_bad_one_exits_2(synthetic_db, cli
     code, out, err = cli("graph", "check", "--db", synthetic_db, "--window", "+30:+60")
     assert code == 2 and out == ""
     assert "names no run" in one_error_line(err) and "+S:+E@RUN" in err
+
+
+def test_run_id_plus_offsets_is_the_same_window_as_offsets_at_run(con):
+    incident = _ids(parse_window("phase:incident", con), con)
+    assert _ids(parse_window("run:synthetic+30:+60", con), con) == incident
+    assert _ids(parse_window("run:+30:+60", con, run="synthetic"), con) == incident  # the id from --run
+    assert _ids(parse_window("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z@synthetic", con), con) == incident
+    assert run_offsets(parse_window("run:synthetic+10.5:+40", con), con) == ("synthetic", None, 10.5, 40.0)
+
+
+HUGE = "9" * 400  # float() makes it inf; an int() of it would exceed Python's digit limit
+
+
+@pytest.mark.parametrize("text,run,fragment", [
+    ("run:", None, "names no run"),
+    ("run:+1:+2", None, "names no run"),
+    ("run:abc+1:+0", None, "ends before it starts"),
+    ("run:synthetic+5:+2", None, "ends before it starts"),
+    ("+5:+2@r", None, "ends before it starts"),
+    ("run:synthetic+-5:+2", None, "is not run:<id>+S:+E"),
+    ("run:synthetic+5:+-2", None, "is not run:<id>+S:+E"),
+    ("+-5:+2@synthetic", None, "is not +S:+E@<run>"),
+    ("-5:+2@synthetic", None, "not understood"),
+    ("run:synthetic+nan:+5", None, "is not run:<id>+S:+E"),
+    ("run:synthetic+0:+inf", None, "is not run:<id>+S:+E"),
+    ("+nan:+nan@synthetic", None, "is not +S:+E@<run>"),
+    ("run:synthetic+1e3:+2e3", None, "is not run:<id>+S:+E"),
+    (f"run:synthetic+0:+{HUGE}", None, "ends too far"),
+    (f"+0:+{HUGE}@synthetic", None, "ends too far"),
+    (f"run:synthetic+{HUGE}:+1", None, "ends before it starts"),
+    ("run:synthetic+0:+4000000000", None, "ends too far"),
+    ("run:synthetic+1:+2@other", None, "is not run:<id>+S:+E"),
+    ("run:synthetic+1:+2", "other", "but --run is"),
+    ("run:nope+1:+2", None, "known runs: synthetic"),
+    ("run:abc+1:2", None, "known runs: synthetic"),  # no +E: the whole text is a run id, and an unknown one
+    ("phase:incident", "nope", "known runs: synthetic"),
+    ("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z@", None, "names no run after @"),
+    ("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z@nope", None, "known runs: synthetic"),
+    ("+1:+2", " ", "--run is empty"),
+])
+def test_hostile_run_spellings_are_one_line_refusals(con, text, run, fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)) as info:
+        parse_window(text, con, run=run)
+    assert info.value.fix and "\n" not in info.value.one_line()
+
+
+@pytest.mark.parametrize("text,run,scoped", [
+    ("+1:+2", "r", "+1:+2@r"), ("phase:incident", "r", "phase:incident@r"), ("run:", "r", "run:r"),
+    ("run:+1:+2", "r", "run:r+1:+2"), ("a/b", "r", "a/b@r"), ("+1:+2@r", "r", "+1:+2@r"),
+    ("run:r+1:+2", "r", "run:r+1:+2"), ("phase:x", None, "phase:x"), ("nonsense", "r", "nonsense"),
+])
+def test_scope_window_names_the_run_in_the_text(text, run, scoped):
+    from causalsre.windows import scope_window
+
+    assert scope_window(text, run) == scoped
+
+
+def test_scope_window_refuses_a_window_of_another_run():
+    from causalsre.windows import scope_window
+
+    with pytest.raises(UserError, match="but --run is"):
+        scope_window("phase:incident@a", "b")

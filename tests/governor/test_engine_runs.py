@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import duckdb
 import pytest
 
 from causalsre.cli.main import main
+from causalsre.evaluation.govern_measure import tier_spec_yaml
 from harness.config import parse_run_config
 from harness.runner import run
 
@@ -34,29 +34,8 @@ def config(policy: str, *, rate: float, ttft_premium: float, seed: int = 0, **en
 
 
 def spec_file(path, name, objective, ttft, tpot):
-    path.write_text(textwrap.dedent(f"""\
-        apiVersion: openslo/v1
-        kind: SLO
-        metadata: {{name: {name}}}
-        spec:
-          service: llm-serving
-          indicator:
-            metadata: {{name: ttft-and-tpot}}
-            spec:
-              ratioMetric:
-                counter: true
-                good:
-                  metricSource:
-                    type: causalsre
-                    spec:
-                      conditions:
-                        - {{metric: ttft_s, op: lte, value: {ttft}}}
-                        - {{metric: tpot_s, op: lte, value: {tpot}}}
-                total: {{metricSource: {{type: causalsre}}}}
-          timeWindow: [{{duration: 30d, isRolling: true}}]
-          budgetingMethod: Occurrences
-          objectives: [{{displayName: fast, target: {objective}}}]
-        """))
+    """The tier's OpenSLO spec as `eval govern` writes it (the product's one template)."""
+    path.write_text(tier_spec_yaml(name, name, objective, ttft, tpot))
     return path
 
 
