@@ -21,9 +21,12 @@ when a check or gate it ran failed (`db check`, `graph check`, `slo check --stri
   take it as a positional argument too). `harness replay` reads `--from FILE` and writes `--db FILE`.
 - `--window WINDOW` (and `--baseline`, `--incident`), the same forms everywhere, `harness replay` included:
   `START/END` (ISO 8601, end exclusive), `run:ID`, `phase:NAME` (in every run that has it),
-  `phase:NAME@RUN`, and `+S:+E@RUN`: seconds S to E after the run's t0 (`runs.started_at`), e.g.
-  `+10:+40@rate_surge-s0`. `@RUN` always names the run; with `harness replay --run RUN` a window may leave it
-  out. `harness replay`'s old forms `NAME` (a phase) and `START_S:END_S` still work.
+  `phase:NAME@RUN`, `START/END@RUN`, and `+S:+E@RUN` (also spelled `run:RUN+S:+E`): seconds S to E after
+  the run's t0 (`runs.started_at`), e.g. `+10:+40@rate_surge-s0` or `run:rate_surge-s0+10:+40`. `@RUN` always
+  names the run. `harness replay`'s old forms `NAME` (a phase) and `START_S:END_S` still work.
+- `--run ID` (`slo report`, `postmortem`, `whatif`, `graph check`/`learn`, `harness replay`): restrict to one
+  run; a window may then leave out its `@RUN` (`--run rate_surge-s0 --window +10:+40`), one naming another run
+  is refused, and an unknown id is refused with the known ones.
 - `--set KNOB=VALUE`: an engine setting by its name in the settings table (`--set max_num_seqs=8`;
   `engine.max_num_seqs=8` is accepted too). The `harness` commands also take other config values by their
   dotted key (`--set workload.rate=4`).
