@@ -222,7 +222,7 @@ def write_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> None:
         found = next(iter(con.execute("SELECT name FROM runs WHERE run_id = ?", [batch.run_id]).fetchall()), None)
         if batch.attach and not found:
             raise UserError(f"run {batch.run_id!r} is not in the database",
-                            "`causalsre db info DB` lists the runs; leave out --run to create a new one")
+                            "`causalsre db info --db DB` lists the runs; leave out --run to create a new one")
         if not batch.attach and found:
             raise UserError(f"this file was already imported as run {batch.run_id} ({found[0]})",
                             "nothing to do; delete that run first to import it again")
@@ -303,5 +303,5 @@ def run_clock(con: duckdb.DuckDBPyConnection, run_id: str) -> float:
     rows = con.execute("SELECT epoch_us(started_at) FROM runs WHERE run_id = ?", [run_id]).fetchall()
     if not rows:
         raise UserError(f"run {run_id!r} is not in the database",
-                        "`causalsre db info DB` lists the runs; leave out --run to create a new one")
+                        "`causalsre db info --db DB` lists the runs; leave out --run to create a new one")
     return rows[0][0] / 1e6
