@@ -7,15 +7,20 @@ import json
 import click
 
 from causalsre.cli.fit import echo_diagnostics, load_or_fit
-from causalsre.cli.options import DB, GRAPH, PRIORS, SEED, SLO, SLO_NAME, json_option, parse_knobs, set_option, \
-    window_option
+from causalsre.cli.options import DB, GRAPH, PRIORS, RUN, SEED, SLO, SLO_NAME, json_option, parse_knobs, \
+    set_option, window_option
 
 FIT = click.option("--fit", "fit_path", type=click.Path(dir_okay=False),
                    help="A saved fit from `causalsre fit --out` (default: fit now).")
 WINDOW = window_option()
+GOVERNOR = click.option("--governor", "governor_file", type=click.Path(dir_okay=False), metavar="TIERS.toml",
+                        help="A TOML file with a [governor] section and [[governor.tiers]] (as a run config's): the "
+                             "tiers for policy=budget and for the per-tier budgets (default: the run's recorded one).")
 
 
 def _fmt(pred: dict) -> str:
+    if pred.get("identified") is False:
+        return f"not identified (never observed): burn anywhere in [{pred['low']:.3g}, {pred['high']:.3g}]"
     return (f"burn {pred['burn_rate']:.3g} [{pred['low']:.3g}, {pred['high']:.3g}]  "
             f"bad rate {pred['bad_rate']:.2%}")
 
@@ -28,7 +33,9 @@ def _fmt(pred: dict) -> str:
 @PRIORS
 @FIT
 @WINDOW
+@RUN
 @set_option(required=True)
+@GOVERNOR
 @click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True)
 @click.option("--verify", is_flag=True, help="Replay the window through the harness with the intervention.")
 @click.option("--verify-db", type=click.Path(dir_okay=False), help="Keep the replay telemetry in this database.")
@@ -38,14 +45,21 @@ def _fmt(pred: dict) -> str:
 @json_option("Print the report as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write a self-contained report (.html or .md).")
-def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, settings, method, verify,
-           verify_db, latency, seed, as_json, out_path):
+def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, run_id, settings,
+           governor_file, method, verify, verify_db, latency, seed, as_json, out_path):
     """Predicted bad-event and burn rate of a window under an intervention, with 90 % intervals.
 
     Example: causalsre whatif --db suite.duckdb --slo models/slos/llm-serving.yaml
     --window phase:incident@push_max_num_seqs-s0 --set max_num_seqs=16 --verify
+
+    The budget governor: causalsre whatif --db t.duckdb --slo models/slos/llm-serving.yaml
+    --window phase:incident@RUN --set policy=budget --governor tiers.toml --verify
+    (per-tier budgets before and after; a policy the database never ran is not predicted, only replayed).
     """
     from causalsre.whatif.run import run_whatif
+    from causalsre.windows import scope_window
+
+    window_text = scope_window(window_text, run_id)
 
     settings = parse_knobs(settings)  # names checked against the settings table before any work
     if out_path:
@@ -54,7 +68,8 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
         check_report_path(out_path)
     result = run_whatif(db_path, slo_path, window_text, settings, method=method, slo_name=slo_name,
                         graph_path=graph_path, priors_path=priors_path, fit_path=fit_path, verify=verify,
-                        verify_db=verify_db, seed=seed, progress=not as_json, latency=latency)
+                        verify_db=verify_db, seed=seed, progress=not as_json, latency=latency,
+                        governor_file=governor_file)
     if out_path:
         from causalsre.report import Report, write_report
         from causalsre.report.builders import diagnostics_section, whatif_section, whatif_summary
@@ -79,6 +94,8 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
                    f"{result['verified_requests']} replayed requests" + _speed(result.get("verified_speed_ratio")) + ")")
     if result["latency"] is not None:
         click.echo(_latency_line(result["latency"]))
+    if result["tiers"] is not None:
+        _echo_tiers(result["tiers"]["before"], result["tiers"]["after"], "recorded", "replay")
     for note in result["warnings"]:
         click.echo(f"warning: {note}", err=True)
     if result["diagnostics"] is not None:
@@ -138,18 +155,40 @@ def _diff(observed: dict, result: dict) -> float:
 @PRIORS
 @FIT
 @WINDOW
+@RUN
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--governor-grid", is_flag=True,
+              help="Propose a budget-governor configuration instead: replay the window under policy=budget with "
+                   "each margin x batching rule of a small grid (docs/methods/whatif.md) and rank by measured "
+                   "per-tier budgets.")
+@GOVERNOR
+@click.option("--margin", "margins", multiple=True, type=click.FloatRange(0.0, 1.0),
+              help="With --governor-grid: the margins to try (repeat; default 0.1, 0.25, 0.5).")
 @SEED
 @json_option("Print the ranking as JSON.")
-def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, top, seed, as_json):
+def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, run_id, top,
+              governor_grid, governor_file, margins, seed, as_json):
     """Rank single-knob interventions by predicted burn in a window (Bayesian posterior predictive).
 
     Example: causalsre recommend --db suite.duckdb --slo models/slos/llm-serving.yaml --window phase:incident
+
+    A governor configuration, each candidate verified by replay (minutes: one replay per candidate):
+    causalsre recommend --db t.duckdb --slo models/slos/llm-serving.yaml --window phase:incident@RUN
+    --governor-grid --governor tiers.toml
     """
     from causalsre.whatif.context import Context
     from causalsre.whatif.predict import observed
     from causalsre.whatif.recommend import recommend as rank
+    from causalsre.windows import scope_window
 
+    window_text = scope_window(window_text, run_id)
+    if margins and not governor_grid:
+        from causalsre.errors import UserError
+
+        raise UserError("--margin only applies to --governor-grid", "add --governor-grid or drop --margin")
+    if governor_grid:
+        return _recommend_governor(db_path, slo_path, slo_name, graph_path, window_text, governor_file, margins,
+                                   as_json)
     ctx = Context.open(db_path, slo_path, slo_name, graph_path)
     try:
         table, window = ctx.table(None), ctx.table(window_text)
@@ -171,6 +210,51 @@ def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, wi
     if not ranking:
         click.echo("no actionable knob varies in this database: nothing can be compared (run a sweep first)")
     echo_diagnostics(model.diagnostics())
+
+
+def _recommend_governor(db_path, slo_path, slo_name, graph_path, window_text, governor_file, margins, as_json):
+    from causalsre.whatif.context import Context
+    from causalsre.whatif.governor import MARGINS, recommend_governor, resolve_governor
+
+    ctx = Context.open(db_path, slo_path, slo_name, graph_path)
+    try:
+        governor = resolve_governor(ctx, window_text, {"policy": "budget"}, governor_file)
+        result = recommend_governor(ctx, window_text, governor, margins=tuple(margins) or MARGINS,
+                                    say=lambda text: click.echo(text, err=True))
+    finally:
+        ctx.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    ref = result["reference"]
+    click.echo(f"window {window_text}: replayed unchanged, burn {ref['burn_rate']:.3g}; each candidate replayed "
+               "with policy=budget")
+    for i, row in enumerate(result["candidates"], 1):
+        g = row["governor"]
+        tiers = ", ".join(f"{t['tier']} {_used(t)}" for t in row["tiers"])
+        click.echo(f"{i:>3}. margin {g['margin']:g}, batching {g['batching']:<8} burn {row['burn_rate']:.3g}  "
+                   f"budget used: {tiers}")
+    best = result["best"]["governor"]
+    click.echo(f"best: margin = {best['margin']:g}, min_max_num_seqs = {best['min_max_num_seqs']}, "
+               f"max_max_num_seqs = {best['max_max_num_seqs']}, min_batched_tokens = {best['min_batched_tokens']}, "
+               f"max_batched_tokens = {best['max_batched_tokens']}")
+    _echo_tiers(result["reference"]["tiers"], result["best"]["tiers"], "unchanged replay", "best")
+
+
+def _used(tier: dict) -> str:
+    return "-" if tier["budget_consumed"] is None else f"{tier['budget_consumed']:.3g}x"
+
+
+def _echo_tiers(before: list[dict], after: list[dict] | None, first: str, second: str) -> None:
+    """One line per tier: budget consumed (1 = the whole budget) and bad / events, then and now."""
+    click.echo(f"  per-tier budget consumed ({first}" + (f" -> {second}" if after else "") + "):")
+    for i, b in enumerate(before):
+        line = f"    {b['tier']:<10}{' protected' if b['protected'] else '          '}  {_used(b)} " \
+               f"({b['bad_events']}/{b['events']} bad)"
+        if after:
+            a = after[i]
+            line += f" -> {_used(a)} ({a['bad_events']}/{a['events']} bad)"
+        click.echo(line)
 
 
 def _speed(ratio: float | None) -> str:

@@ -35,6 +35,31 @@ def range_warnings(table: pd.DataFrame, interventions: dict) -> list[str]:
     return notes
 
 
+def unobserved_values(table: pd.DataFrame, interventions: dict) -> dict:
+    """Categorical interventions whose value no request of the database had ({knob: values seen}): a model
+    fitted here knows nothing of them (``policy=budget`` on telemetry recorded under fcfs only)."""
+    out = {}
+    for knob, value in interventions.items():
+        if isinstance(value, str):
+            seen = sorted(str(v) for v in table[knob].dropna().unique())
+            if value not in seen:
+                out[knob] = seen
+    return out
+
+
+def unidentified(methods: tuple[str, ...], objective: float) -> dict:
+    """What each method can honestly say about a value it never saw: no point, the whole range of the burn
+    (0 to every request bad, 1 / (1 - objective)), ``identified`` false."""
+    return {m: {"burn_rate": None, "low": 0.0, "high": 1.0 / (1.0 - objective), "bad_rate": None,
+                "identified": False} for m in methods}
+
+
+def unobserved_warning(unseen: dict) -> str:
+    said = "; ".join(f"{k} took only {', '.join(v) or 'no value'}" for k, v in unseen.items())
+    return (f"never observed in this database ({said}): no model fitted on it can predict the change, so each "
+            "method reports the whole range with no point; --verify measures it by replaying the window")
+
+
 def predict(window: pd.DataFrame, interventions: dict, *, objective: float, gcm_model=None, bayes_model=None,
             seed: int = 0, new_run: bool = False) -> dict:
     """Per-method predictions for one intervention in one window. ``bayes`` is the counterfactual for this

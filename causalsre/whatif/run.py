@@ -28,34 +28,49 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
                method: str = "both", slo_name: str | None = None, graph_path: str | None = None,
                priors_path: str | None = None, fit_path: str | None = None, verify: bool = False,
                verify_db: str | None = None, seed: int = 0, progress: bool = False,
-               latency: str | None = None) -> dict[str, Any]:
+               latency: str | None = None, governor_file: str | None = None) -> dict[str, Any]:
     """Predicted (and, with ``verify``, measured) burn of a window under ``settings`` (KNOB=VALUE strings).
 
     Returns the JSON-ready result: intervention, window, observed, predicted {method: {burn_rate, low,
     high, bad_rate}}, verified {burn_rate, bad_rate} or None, diagnostics and warnings. With ``latency``
     (a metric such as ``ttft_s``) also ``latency``: the log-latency model's p50/p90 of that metric under the
     intervention, beside the observed (and, with ``verify``, the replayed) ones.
+
+    With a governor (``governor_file``, or the one the window's runs recorded; required for
+    ``policy=budget``/``edf``) the replay runs it and ``tiers`` holds each tier's budget ``before`` (the
+    recording) and ``after`` (the replay, None without ``verify``). A categorical value the database never
+    had is not predicted: each method gets the whole range and ``identified: false``, and a warning says so.
     """
     from causalsre.whatif.context import Context, parse_settings
     from causalsre.whatif.gcm_predict import GcmWhatIf
-    from causalsre.whatif.predict import observed, predict, range_warnings
+    from causalsre.whatif.governor import recorded_tiers, replay_with_tiers, resolve_governor
+    from causalsre.whatif.predict import observed, predict, range_warnings, unidentified, unobserved_values, \
+        unobserved_warning
 
     ctx = Context.open(db_path, slo_path, slo_name, graph_path)
     try:
         table, window = ctx.table(None), ctx.table(window_text)
         interventions = parse_settings(settings, ctx.view, table)
-        gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed) if method in ("gcm", "both") else None
-        bayes_model = None
-        if method in ("bayes", "both"):
-            bayes_model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=progress)
-        predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
-                            bayes_model=bayes_model, seed=seed)
-        latency_result = _latency_whatif(ctx, table, window, interventions, latency, seed, progress) if latency else None
+        governor = resolve_governor(ctx, window_text, interventions, governor_file)  # before any fit
+        unseen = unobserved_values(table, interventions)
+        gcm_model = bayes_model = latency_result = None
+        if unseen:  # nothing fitted here can say what the value does: no fit, no invented number
+            predicted = unidentified(("gcm", "bayes") if method == "both" else (method,), ctx.objective)
+        else:
+            gcm_model = GcmWhatIf.fit(table, ctx.view, seed=seed) if method in ("gcm", "both") else None
+            if method in ("bayes", "both"):
+                bayes_model = load_or_fit(ctx, fit_path, priors_path=priors_path, seed=seed, progress=progress)
+            predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
+                                bayes_model=bayes_model, seed=seed)
+            if latency:
+                latency_result = _latency_whatif(ctx, table, window, interventions, latency, seed, progress)
         verified = None
         if verify:
-            from causalsre.whatif.verify import verify as run_verify
-
-            verified = run_verify(ctx, window_text, interventions, out_db=verify_db, progress=progress)
+            verified = replay_with_tiers(ctx, window_text, interventions, governor, out_db=verify_db,
+                                         progress=progress)
+        tiers = None if governor is None else {
+            "before": recorded_tiers(ctx, window_text, governor),
+            "after": verified.get("tiers") if verified else None}
         seen = observed(window, ctx.objective)
     finally:
         ctx.close()
@@ -67,7 +82,10 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
         "verified_requests": None if verified is None else verified.get("requests"),
         "verified_speed_ratio": None if verified is None else verified.get("speed_ratio"),
         "diagnostics": diagnostics.to_dict() if diagnostics else None,
-        "warnings": range_warnings(table, interventions) + _speed_warnings(verified)
+        "tiers": tiers,
+        "warnings": ([unobserved_warning(unseen)] if unseen else [])
+        + (["--latency is not predicted for a value never observed"] if unseen and latency else [])
+        + range_warnings(table, interventions) + _speed_warnings(verified)
         + (latency_result["diagnostics"]["warnings"] if latency_result else []),
         "latency": _with_verified(latency_result, verified),
     }

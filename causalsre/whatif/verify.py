@@ -48,15 +48,17 @@ def harness_overrides(interventions: dict) -> dict:
     return out
 
 
-def intervened_config(db_path: str | Path, run_id: str, phase: str, interventions: dict):
+def intervened_config(db_path: str | Path, run_id: str, phase: str, interventions: dict, extra: dict | None = None):
     """The replay config of one run's phase with do(interventions) applied for the whole window."""
     from harness.replay import window_config
 
-    return intervened_config_from(window_config(db_path, run_id, phase), interventions)
+    return intervened_config_from(window_config(db_path, run_id, phase), interventions, extra)
 
 
-def intervened_config_from(cfg, interventions: dict):
-    """``cfg`` (a replay config) with do(interventions): pushes and faults of those knobs removed."""
+def intervened_config_from(cfg, interventions: dict, extra: dict | None = None):
+    """``cfg`` (a replay config) with do(interventions): pushes and faults of those knobs removed. ``extra``:
+    further config overrides applied with them in one validation (``{"governor": {...}}`` for
+    ``policy=budget``, which the config refuses without tiers)."""
     data = cfg.model_dump()
     faults = []
     for fault in data["faults"]:
@@ -69,12 +71,13 @@ def intervened_config_from(cfg, interventions: dict):
             continue
         faults.append(fault)
     cfg = cfg.with_overrides({"faults": faults}) if faults != data["faults"] else cfg
-    return cfg.with_overrides(harness_overrides(interventions))
+    return cfg.with_overrides({**(extra or {}), **harness_overrides(interventions)})
 
 
 def verify(ctx, window_text: str, interventions: dict, *, out_db: str | Path | None = None,
-           progress: bool = False) -> dict:
-    """Replay every run of a phase window with the intervention; measured bad and burn rate over all."""
+           progress: bool = False, extra: dict | None = None) -> dict:
+    """Replay every run of a phase window with the intervention (and ``extra`` config overrides, see
+    :func:`intervened_config_from`); measured bad and burn rate over all."""
     from causalsre.causal import build_analysis_table
     from causalsre.telemetry import connect_readonly
     from causalsre.windows import Window
@@ -89,7 +92,7 @@ def verify(ctx, window_text: str, interventions: dict, *, out_db: str | Path | N
         out = Path(out_db) if out_db else Path(scratch) / "verify.duckdb"
         run_ids = []
         for rid in runs:
-            cfg = intervened_config(ctx.db_path, rid, window.phase, interventions)
+            cfg = intervened_config(ctx.db_path, rid, window.phase, interventions, extra)
             run_ids.append(run(cfg, out, seed=cfg.seed, progress=progress))
         con = connect_readonly(out)
         try:

@@ -41,11 +41,13 @@ RUNS_THE_HARNESS = {
     "causalsre.cli.serve": "serves the engine over HTTP",
     "causalsre.demo": "runs the demo scenario live without the shipped dataset",
     "causalsre.whatif.verify": "replays a window through the engine (whatif --verify)",
+    "causalsre.whatif.governor": "the governor's tiers (its config loader) and replays under it (whatif, recommend)",
     "causalsre.causal.verify": "replays the incident with each named cause reverted (postmortem --verify)",
     "causalsre.evaluation.generate": "records random scenario suites with the harness",
     "causalsre.evaluation.ranges": "the documented ranges are the harness's own knob and fault sets",
     "causalsre.evaluation.govern": "runs every scheduling policy on the same requests (eval govern)",
     "causalsre.evaluation.govern_traffic": "builds and calibrates eval govern's traffic with the harness",
+    "causalsre.evaluation.govern_vllm": "runs eval govern through the gateway in front of the real vLLM peer",
 }
 
 
