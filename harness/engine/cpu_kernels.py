@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 SOURCES = (Path(__file__).parent / "csrc" / "paged_attention.c", Path(__file__).parent / "csrc" / "cpu_ops.c")
-SMALL_LINEAR_MAX_ROWS = 8      # csrc/cpu_ops.c MAX_ROWS: beyond it oneDNN's blocked GEMM is the faster one
+PANEL_LINEAR_MAX_ROWS = 4      # measured: from ~8 rows oneDNN's blocked GEMM is as fast (csrc/cpu_ops.c)
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC"]
 DISABLE_ENV = "CAUSALSRE_ENGINE_KERNELS"
 
@@ -89,7 +89,8 @@ def _load() -> ctypes.CDLL | None:
     ptr, i32, i64, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_float
     signatures = {
         "paged_attention_decode": (i32, [ptr] * 5 + [i32] * 6 + [i64, f32, i32]),
-        "small_linear": (i32, [ptr] * 3 + [i32] * 4),
+        "pack_panels": (i32, [ptr, ptr, i32, i32]),
+        "panel_linear": (i32, [ptr] * 3 + [i32] * 4),
         "add_rms_norm": (None, [ptr] * 4 + [i32, i32, f32, i32]),
         "rotary_cache_write": (None, [ptr, i64] + [ptr] * 5 + [i32] * 5),
         "silu_mul": (None, [ptr, ptr, i32, i32, i32]),
@@ -140,14 +141,27 @@ def paged_decode_attention(q: torch.Tensor, kv_cache: torch.Tensor, tables: torc
 # The fused per-layer ops (csrc/cpu_ops.c). Callers check available() first; all tensors float32, contiguous
 # unless said otherwise.
 
-def small_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x [M, in] @ weight [out, in]^T for 1 <= M <= SMALL_LINEAR_MAX_ROWS: a matrix-vector product that
-    streams the weights once at memory speed."""
+PANEL = 16     # csrc/cpu_ops.c NR: outputs per panel
+
+
+def pack_panels(weight: torch.Tensor) -> torch.Tensor | None:
+    """weight [out, in] as panels [out / 16, in, 16] for :func:`panel_linear` (None if out % 16 != 0)."""
+    out_features, in_features = weight.shape
+    if out_features % PANEL:
+        return None
+    weight = weight.detach().contiguous()
+    panels = torch.empty((out_features // PANEL, in_features, PANEL), dtype=weight.dtype)
+    _lib.pack_panels(weight.data_ptr(), panels.data_ptr(), in_features, out_features)
+    return panels
+
+
+def panel_linear(x: torch.Tensor, panels: torch.Tensor) -> torch.Tensor:
+    """x [M, in] @ W^T from W's panels ([out / 16, in, 16]); M >= 1."""
     m, k = x.shape
-    out = torch.empty((m, weight.shape[0]), dtype=x.dtype)
-    if _lib.small_linear(x.data_ptr(), weight.data_ptr(), out.data_ptr(), m, k, weight.shape[0],
+    out = torch.empty((m, panels.shape[0] * PANEL), dtype=x.dtype)
+    if _lib.panel_linear(x.data_ptr(), panels.data_ptr(), out.data_ptr(), m, k, out.shape[1],
                          torch.get_num_threads()) != 0:
-        raise RuntimeError(f"small_linear: unsupported shape {tuple(x.shape)} x {tuple(weight.shape)}")
+        raise RuntimeError(f"panel_linear: unsupported shape {tuple(x.shape)} x {tuple(panels.shape)}")
     return out
 
 

@@ -71,10 +71,11 @@ def linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def _project(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """The fused path's projections: few rows (decode batches) stream the plain weights through the C
-    matrix-vector kernel, more rows go through oneDNN's blocked GEMM."""
-    if 0 < x.shape[0] <= cpu_kernels.SMALL_LINEAR_MAX_ROWS:
-        return cpu_kernels.small_linear(x, module.weight)
+    """The fused path's projections: a few rows (small decode batches) stream the weights' panels through
+    the C kernel, more rows go through oneDNN's blocked GEMM."""
+    panels = getattr(module, "panels", None)
+    if panels is not None and 0 < x.shape[0] <= cpu_kernels.PANEL_LINEAR_MAX_ROWS:
+        return cpu_kernels.panel_linear(x, panels)
     return linear(module, x)
 
 
@@ -238,6 +239,12 @@ class Llama(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 module.packed_weight = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach(), 32)
+
+    def pack_panels(self) -> None:
+        """Panel copies of the projection weights for the C few-row kernel (cpu_kernels.panel_linear)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                module.panels = cpu_kernels.pack_panels(module.weight)
 
     def forward_dense(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Logits [B, T, V] of a plain causal forward over whole sequences (no cache)."""

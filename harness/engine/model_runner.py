@@ -37,6 +37,8 @@ class ModelRunner:
         # CPU float32: the C kernels run the step (attention straight from the block pool, fused norms, rotary
         # and cache writes, matrix-vector projections); elsewhere, or without a compiler, the torch path
         self.use_cpu_kernels = cpu_kernels.available(self.device, self.dtype, model_config.num_heads)
+        if self.use_cpu_kernels:
+            self.model.pack_panels()
 
     def _allocate(self, num_blocks: int) -> torch.Tensor:
         c = self.model_config

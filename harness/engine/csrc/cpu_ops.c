@@ -2,8 +2,8 @@
  * embedding fused with the K/V cache write, and SiLU-and-multiply.
  *
  * Why: a decode step of the small preset is ~20 ops per layer over tensors of a few kilobytes. At batch 1
- * the projections are memory-bound matrix-vector products, where oneDNN streamed the weights at 5-8 GB/s
- * on one core; and each of the ~12 other torch ops per layer (split, cat, neg, index, stack, index_copy_,
+ * the projections are memory-bound matrix-vector products, where oneDNN's kernels took ~1.3x the CPU time
+ * of one contiguous panel stream per thread (below); and each of the ~12 other torch ops per layer (split, cat, neg, index, stack, index_copy_,
  * rms_norm's own sub-ops) costs its dispatch and an allocation more than its arithmetic. These kernels do
  * one pass over the data each, in place where the data allows.
  *
@@ -19,59 +19,77 @@
 #pragma omp declare simd notinbranch
 extern float expf(float);
 
-#define MAX_ROWS 8
+/* Panel GEMM for few rows: y [rows, out] = x [rows, in] @ W^T with W pre-packed as panels [out / 16, in, 16]
+   (16 outputs' weights interleaved by input index: one contiguous stream per panel). The 6 x 16
+   micro-kernel keeps 12 accumulators in registers. Used for 1-4 rows, where the step is bound by reading
+   the weights: at one row it took 0.7-0.8x oneDNN's CPU time on this machine; from ~8 rows oneDNN's
+   blocked kernels are as fast, from 16 faster (they reuse x better), so the engine switches there. */
+#define NR 16
+#define MR 6
 
 #if defined(__AVX2__) && defined(__FMA__)
-static inline float hsum(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
+static inline __attribute__((always_inline)) void micro(const float *restrict x, int64_t ldx,
+                                                         const float *restrict panel, int in, float *restrict y,
+                                                         int64_t ldy, const int mr) {
+    __m256 acc[MR][2];
+    for (int r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int i = 0; i < in; ++i) {
+        const __m256 w0 = _mm256_loadu_ps(panel + (int64_t)i * NR), w1 = _mm256_loadu_ps(panel + (int64_t)i * NR + 8);
+        for (int r = 0; r < mr; ++r) {
+            const __m256 b = _mm256_broadcast_ss(x + r * ldx + i);
+            acc[r][0] = _mm256_fmadd_ps(b, w0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(b, w1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < mr; ++r) {
+        _mm256_storeu_ps(y + r * ldy, acc[r][0]);
+        _mm256_storeu_ps(y + r * ldy + 8, acc[r][1]);
+    }
+}
+#else
+static inline void micro(const float *restrict x, int64_t ldx, const float *restrict panel, int in,
+                         float *restrict y, int64_t ldy, const int mr) {
+    for (int r = 0; r < mr; ++r) {
+        float acc[NR] = {0};
+        for (int i = 0; i < in; ++i)
+#pragma omp simd
+            for (int j = 0; j < NR; ++j) acc[j] += x[r * ldx + i] * panel[(int64_t)i * NR + j];
+        memcpy(y + r * ldy, acc, sizeof acc);
+    }
 }
 #endif
 
-/* y[m, o] = sum_i x[m, i] * w[o, i] for o in [o0, o0 + 4), all m < rows. The four weight rows are read from
-   memory once: after the first pair of input rows they sit in L1/L2 for the next pairs. */
-static void four_outputs(const float *restrict x, const float *restrict w, float *restrict y, int rows,
-                         int in, int out, int o0) {
-    const float *w0 = w + (int64_t)o0 * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-    for (int m = 0; m < rows; m += 2) {
-        const int two = (m + 1 < rows);
-        const float *x0 = x + (int64_t)m * in, *x1 = two ? x0 + in : x0;
-        int i = 0;
-        float acc[8] = {0};
-#if defined(__AVX2__) && defined(__FMA__)
-        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
-        __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        for (; i + 8 <= in; i += 8) {
-            const __m256 v0 = _mm256_loadu_ps(x0 + i), v1 = _mm256_loadu_ps(x1 + i);
-            const __m256 k0 = _mm256_loadu_ps(w0 + i), k1 = _mm256_loadu_ps(w1 + i);
-            const __m256 k2 = _mm256_loadu_ps(w2 + i), k3 = _mm256_loadu_ps(w3 + i);
-            a00 = _mm256_fmadd_ps(v0, k0, a00); a01 = _mm256_fmadd_ps(v0, k1, a01);
-            a02 = _mm256_fmadd_ps(v0, k2, a02); a03 = _mm256_fmadd_ps(v0, k3, a03);
-            a10 = _mm256_fmadd_ps(v1, k0, a10); a11 = _mm256_fmadd_ps(v1, k1, a11);
-            a12 = _mm256_fmadd_ps(v1, k2, a12); a13 = _mm256_fmadd_ps(v1, k3, a13);
-        }
-        acc[0] = hsum(a00); acc[1] = hsum(a01); acc[2] = hsum(a02); acc[3] = hsum(a03);
-        acc[4] = hsum(a10); acc[5] = hsum(a11); acc[6] = hsum(a12); acc[7] = hsum(a13);
-#endif
-        for (; i < in; ++i) {
-            acc[0] += x0[i] * w0[i]; acc[1] += x0[i] * w1[i]; acc[2] += x0[i] * w2[i]; acc[3] += x0[i] * w3[i];
-            acc[4] += x1[i] * w0[i]; acc[5] += x1[i] * w1[i]; acc[6] += x1[i] * w2[i]; acc[7] += x1[i] * w3[i];
-        }
-        memcpy(y + (int64_t)m * out + o0, acc, 4 * sizeof(float));
-        if (two) memcpy(y + (int64_t)(m + 1) * out + o0, acc + 4, 4 * sizeof(float));
+/* the row count as a compile-time constant in each copy, so the accumulators stay in registers */
+static void micro_rows(const float *x, int64_t ldx, const float *panel, int in, float *y, int64_t ldy, int mr) {
+    switch (mr) {
+    case 6: micro(x, ldx, panel, in, y, ldy, 6); break;
+    case 5: micro(x, ldx, panel, in, y, ldy, 5); break;
+    case 4: micro(x, ldx, panel, in, y, ldy, 4); break;
+    case 3: micro(x, ldx, panel, in, y, ldy, 3); break;
+    case 2: micro(x, ldx, panel, in, y, ldy, 2); break;
+    default: micro(x, ldx, panel, in, y, ldy, 1); break;
     }
 }
 
-/* y [rows, out] = x [rows, in] @ w [out, in]^T for 1 <= rows <= MAX_ROWS (decode batches), out % 4 == 0. */
-int small_linear(const float *x, const float *w, float *y, int rows, int in, int out, int num_threads) {
-    if (rows < 1 || rows > MAX_ROWS || out % 4 != 0) return 1;
-    const int blocks = out / 4;
-    /* dynamic chunks: on a shared machine one descheduled thread must not hold the other back */
-#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 8)
-    for (int b = 0; b < blocks; ++b) four_outputs(x, w, y, rows, in, out, b * 4);
+/* panels [out / 16, in, 16] from w [out, in] (done once, when the model is loaded) */
+int pack_panels(const float *w, float *panels, int in, int out) {
+    if (out % NR != 0) return 1;
+    for (int p = 0; p < out / NR; ++p)
+        for (int i = 0; i < in; ++i)
+            for (int j = 0; j < NR; ++j) panels[((int64_t)p * in + i) * NR + j] = w[(int64_t)(p * NR + j) * in + i];
+    return 0;
+}
+
+int panel_linear(const float *x, const float *panels, float *y, int rows, int in, int out, int num_threads) {
+    if (rows < 1 || out % NR != 0) return 1;
+    const int num_panels = out / NR;
+#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 4)
+    for (int p = 0; p < num_panels; ++p) {
+        const float *panel = panels + (int64_t)p * in * NR;
+        for (int m = 0; m < rows; m += MR)
+            micro_rows(x + (int64_t)m * in, in, panel, in, y + (int64_t)m * out + p * NR, out,
+                       rows - m < MR ? rows - m : MR);
+    }
     return 0;
 }
 

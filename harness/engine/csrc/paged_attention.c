@@ -33,6 +33,42 @@ extern float expf(float);
 
 int paged_attention_max_heads(void) { return MAX_HEADS; }
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define HAVE_AVX2 1
+
+/* scores of 8 consecutive keys (slot_stride apart) against one query head: 8 independent FMA chains, where
+   the one-key-at-a-time loop was a single chain bound by FMA latency; head_dim % 8 == 0 */
+static inline __m256 dot8(const float *restrict qh, const float *restrict k, int64_t slot_stride, const int head_dim) {
+    __m256 a[8];
+    for (int j = 0; j < 8; ++j) a[j] = _mm256_setzero_ps();
+    for (int d = 0; d < head_dim; d += 8) {
+        const __m256 q = _mm256_loadu_ps(qh + d);
+        for (int j = 0; j < 8; ++j) a[j] = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + j * slot_stride + d), a[j]);
+    }
+    const __m256 s0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 s1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0, s1, 0x20), _mm256_permute2f128_ps(s0, s1, 0x31));
+}
+
+/* oh[0:head_dim] = oh * correction + sum_t p[t] v_t, the output row held in registers 64 dims at a time */
+static inline void weighted_values(float *restrict oh, float correction, const float *restrict p,
+                                   const float *restrict v, int n, int64_t slot_stride, const int head_dim) {
+    for (int d0 = 0; d0 < head_dim; d0 += 64) {
+        const int w = head_dim - d0 < 64 ? (head_dim - d0) / 8 : 8;
+        __m256 acc[8];
+        const __m256 c = _mm256_set1_ps(correction);
+        for (int j = 0; j < w; ++j) acc[j] = _mm256_mul_ps(_mm256_loadu_ps(oh + d0 + 8 * j), c);
+        for (int t = 0; t < n; ++t) {
+            const __m256 pt = _mm256_set1_ps(p[t]);
+            const float *vt = v + t * slot_stride + d0;
+            for (int j = 0; j < w; ++j) acc[j] = _mm256_fmadd_ps(pt, _mm256_loadu_ps(vt + 8 * j), acc[j]);
+        }
+        for (int j = 0; j < w; ++j) _mm256_storeu_ps(oh + d0 + 8 * j, acc[j]);
+    }
+}
+#endif
+
 /* One sequence's attention, one block of the table at a time with the online softmax of flash-decoding:
    a block's slots (each key then value, all heads) lie back to back, so each block is one sequential read,
    and the next block is prefetched while this one is computed. head_dim is a compile-time constant in the
@@ -62,7 +98,16 @@ static inline void attend_one(const float *restrict qs, const float *restrict kv
             const int64_t head_offset = (int64_t)(h / group) * head_dim;
             float *row = scores + (int64_t)h * block_size;
             float block_max = -INFINITY;
-            for (int t = 0; t < n; ++t) {
+            int t = 0;
+#ifdef HAVE_AVX2
+            if (head_dim % 8 == 0) {
+                for (; t + 8 <= n; t += 8)
+                    _mm256_storeu_ps(row + t, _mm256_mul_ps(dot8(qh, base + t * slot_stride + head_offset, slot_stride,
+                                                                 head_dim), _mm256_set1_ps(scale)));
+                for (int u = 0; u < t; ++u) block_max = row[u] > block_max ? row[u] : block_max;
+            }
+#endif
+            for (; t < n; ++t) {
                 const float *k = base + t * slot_stride + head_offset;
                 float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
@@ -75,21 +120,27 @@ static inline void attend_one(const float *restrict qs, const float *restrict kv
             const float correction = expf(maxes[h] - m);   /* exp(-inf) = 0 on the first block */
             float *oh = os + (int64_t)h * head_dim;
             float total = sums[h] * correction;
-#pragma omp simd
-            for (int d = 0; d < head_dim; ++d) oh[d] *= correction;
 #pragma omp simd reduction(+ : total)
             for (int t = 0; t < n; ++t) {
                 row[t] = expf(row[t] - m);
                 total += row[t];
             }
+            maxes[h] = m;
+            sums[h] = total;
+#ifdef HAVE_AVX2
+            if (head_dim % 8 == 0) {
+                weighted_values(oh, correction, row, base + value_offset + head_offset, n, slot_stride, head_dim);
+                continue;
+            }
+#endif
+#pragma omp simd
+            for (int d = 0; d < head_dim; ++d) oh[d] *= correction;
             for (int t = 0; t < n; ++t) {
                 const float pr = row[t];
                 const float *v = base + t * slot_stride + value_offset + head_offset;
 #pragma omp simd
                 for (int d = 0; d < head_dim; ++d) oh[d] += pr * v[d];
             }
-            maxes[h] = m;
-            sums[h] = total;
         }
     }
     for (int h = 0; h < num_heads; ++h) {
@@ -123,7 +174,10 @@ int paged_attention_decode(const float *q, const float *kv_cache, const int32_t 
             const float *qs = q + (int64_t)s * q_stride;
             float *os = out + (int64_t)s * num_heads * head_dim;
             const int32_t *table = tables + (int64_t)s * table_width;
-            if (head_dim == 64)
+            if (head_dim == 32)
+                attend_one(qs, kv_cache, table, lengths[s], os, num_heads, group, 32, block_size, slot_stride,
+                           value_offset, scale, scores);
+            else if (head_dim == 64)
                 attend_one(qs, kv_cache, table, lengths[s], os, num_heads, group, 64, block_size, slot_stride,
                            value_offset, scale, scores);
             else if (head_dim == 128)
