@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.safeio import regular_file
 
 NS = 1_000_000_000
 # Wall-clock times outside [2000, 2200) are unit mistakes (ms or ns read as s) or corrupt files.
@@ -71,7 +72,7 @@ def existing_file(path: str | Path) -> Path:
         raise UserError(f"file {path} does not exist", "check the path")
     if path.is_dir():
         raise UserError(f"{path} is a directory", "give a file")
-    return path
+    return regular_file(path, what="file")  # a FIFO or /dev/zero would block the read forever
 
 
 def read_json(path: Path, what: str) -> object:
@@ -269,6 +270,10 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         if frame is None or not len(frame):
             continue
         rows = frame.assign(run_id=batch.run_id)
+        if batch.attach and table == "run_settings":
+            rows = _new_settings(con, rows, batch.run_id)
+            if not len(rows):
+                continue
         names = ", ".join(rows.columns)
         con.register("_import_rows", rows)
         if batch.attach and table in _SAME_ROW:
@@ -296,6 +301,18 @@ def _refuse_repeats(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> 
         raise UserError(f"run {run_id} already has {found} of these {table.replace('_', ' ')} "
                         "(same series or event at the same instant)",
                         "this file was imported into the run before; nothing to do")
+
+
+def _new_settings(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Setting rows the run does not hold yet: the scrapes of one server, imported in two commands, record
+    the same configuration from the same process start; the second one adds nothing."""
+    held = con.execute("SELECT setting, start_ns, value FROM run_settings WHERE run_id = ?", [run_id]).df()
+    if held.empty:
+        return rows
+    merged = rows.merge(held, on=["setting", "start_ns"], how="left", suffixes=("", "_held"), indicator=True)
+    same = (merged["_merge"] == "both") & ((merged["value"] == merged["value_held"])
+                                          | (merged["value"].isna() & merged["value_held"].isna()))
+    return rows[~same.to_numpy()].reset_index(drop=True)
 
 
 def run_clock(con: duckdb.DuckDBPyConnection, run_id: str) -> float:

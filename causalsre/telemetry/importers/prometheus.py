@@ -4,7 +4,8 @@ Series keep their names as exposed (``vllm:num_requests_waiting``; a counter as 
 as ``_bucket`` with ``le`` in the labels, ``_sum`` and ``_count``). The ``*_created`` series that
 prometheus_client adds (a creation timestamp, not a measurement) are left out. Samples whose value is
 NaN or infinite (a summary quantile with no observations, say) cannot be stored and are skipped; the run's
-config counts them. A text scrape is parsed with prometheus_client's own parser.
+config counts them. A text scrape is parsed with prometheus_client's own parser. The server's configuration
+in info gauges (``vllm:cache_config_info``) also becomes recorded settings (:mod:`.info`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.common import Batch, epoch_seconds, existing_file, fingerprint, parse_time
+from causalsre.telemetry.importers.info import info_settings
 
 KIND = "import-prometheus"
 _SCRAPE_COMMENT = re.compile(r"^#\s*scrape_time[:=\s]\s*(\S+)", re.MULTILINE)
@@ -50,13 +52,17 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
         raise UserError(f"{', '.join(p.name for p in files)} hold no samples", "give a non-empty scrape or query")
     samples = pd.DataFrame(rows, columns=["ts_s", "metric", "labels_json", "value", "source"])
     samples = samples.drop_duplicates(subset=["ts_s", "metric", "labels_json"]).reset_index(drop=True)
+    settings, conflicts = info_settings(samples)
     config = {"source": [p.name for p in files], "series": int(samples.groupby(["metric", "labels_json"]).ngroups),
-              "skipped_non_finite": skipped}
+              "skipped_non_finite": skipped,
+              "settings_from_info": sorted(set(settings["setting"])) if settings is not None else [],
+              "info_conflicts": conflicts}
     if run_id is not None:
         return Batch(run_id=run_id, kind=KIND, name=name or files[0].name, samples=samples, config=config,
-                     attach=True)
+                     settings=settings, attach=True)
+    # t0 stays the first sample; a setting in force since the process started begins before it (start_ns < 0).
     return Batch(run_id=f"{KIND}-{fingerprint(files)}", kind=KIND, name=name or files[0].name,
-                 t0_s=float(samples["ts_s"].min()), config=config, samples=samples)
+                 t0_s=float(samples["ts_s"].min()), config=config, samples=samples, settings=settings)
 
 
 def _scrape_time(text: str, path: Path, at: str | None) -> float:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from causalsre.errors import UserError
+from causalsre.telemetry.importers.bench_settings import metadata_settings
 from causalsre.telemetry.importers.common import (MAX_LATENCY_S, Batch, epoch_seconds, existing_file, fingerprint,
                                                   number, read_json, requests_frame)
 
@@ -73,6 +74,9 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone) -> B
     if not isinstance(doc, dict):
         raise UserError(f"{where} is not a JSON object", f"give {WHAT}")
     missing = [k for k in REQUIRED if k not in doc]
+    if missing and "latencies" in doc and "ttfts" not in doc and "total_input_sequences" in doc:
+        raise UserError(f"{where} is a pooling (embedding) benchmark: it has no time to first token or output",
+                        "import generation benchmarks (vllm bench serve on a completions or chat endpoint)")
     if missing:
         raise UserError(f"{where} lacks key(s) {', '.join(missing)}",
                         "save the benchmark with --save-result --save-detailed")
@@ -117,7 +121,11 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone) -> B
     config = {key: doc[key] for key in CONFIG_KEYS if key in doc and isinstance(doc[key], (str, int, float))}
     config.update(source=where, arrivals=arrivals)
     rate, burst = doc.get("request_rate"), doc.get("burstiness")
-    return Batch(run_id=run_id, kind=KIND, name=name, t0_s=t0, config=config, requests=frame,
+    # --metadata KEY=VALUE naming a server knob (bench_settings.py): in force for the whole run, from t0.
+    settings = metadata_settings(doc, where, t0)
+    if settings is not None:
+        config["settings_from_metadata"] = sorted(settings["setting"])
+    return Batch(run_id=run_id, kind=KIND, name=name, t0_s=t0, config=config, requests=frame, settings=settings,
                  arrival_rate=_positive_or_none(rate), burstiness=_positive_or_none(burst))
 
 
