@@ -27,15 +27,20 @@ _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vt
                    "(default: ./govern-<UTC time>).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write an HTML (or .md) report: the table and each tier's budget burn-down per policy.")
+@click.option("--target", type=click.Choice(["engine", "vllm"]), default="engine", show_default=True,
+              help="engine: the embedded engine; vllm: the gateway (`serve --upstream`) in front of the real vLLM "
+                   "peer (.venv-vllm; policies fcfs, priority, edf, budget; batching depth stays vLLM's).")
 @click.option("--quick", is_flag=True, help="4-second runs and a short capacity probe (smoke tests).")
 @json_option("Print runs, summary (the targets) and setup (calibration, request hashes) as JSON.")
-def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, html_path, quick, as_json):
+def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, html_path, target, quick, as_json):
     """Run every policy on the same tiered requests at each load; per tier the budget consumed (`slo report`).
 
     Tiers: premium 10 % of traffic at 99.5 %, standard 30 % at 99 %, free 60 % at 95 %; TTFT/TPOT thresholds
     calibrated by a half-load run. Each run's DuckDB is kept under --out. Method: docs/methods/governor.md.
 
     Example: causalsre eval govern --load 0.8 --load 1.3 --seeds 2 --out /tmp/govern --html /tmp/govern.html
+
+    In front of vLLM: causalsre eval govern --target vllm --load 1.3 --seeds 1 --workload gamma --out /tmp/gv
     """
     from causalsre.evaluation.govern import DEFAULT_LOADS, evaluate_govern
 
@@ -47,7 +52,8 @@ def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, h
     out_dir = out_dir or f"govern-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     result = evaluate_govern(out_dir, loads=loads or DEFAULT_LOADS, seeds=seeds, policies=names,
                              duration_s=duration_s, workloads=workloads or ("gamma", "azure"),
-                             trace_path=trace_path, quick=quick, progress=lambda m: click.echo(m, err=True))
+                             trace_path=trace_path, quick=quick, target=target,
+                             progress=lambda m: click.echo(m, err=True))
     if html_path:
         from causalsre.report import write_report
         from causalsre.report.govern import govern_report
@@ -57,6 +63,8 @@ def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, h
         click.echo(json.dumps({"runs": result["runs"], "summary": result["summary"], "setup": result["setup"]},
                               indent=2))
         return
+    if result["setup"].get("note"):
+        click.echo(result["setup"]["note"])
     for line in table_lines(result):
         click.echo(line)
     click.echo(f"databases, tier SLO specs and govern.json in {out_dir}" + (f"; wrote {html_path}" if html_path else ""))

@@ -19,15 +19,13 @@ from typing import Any, Callable
 
 from causalsre.errors import UserError
 from causalsre.evaluation import govern_traffic as T
-from causalsre.evaluation.govern_measure import (SPEC_TEMPLATE, measure_run, tier_slos,  # noqa: F401 (public)
-                                                 tier_spec_yaml)
+from causalsre.evaluation.govern_measure import (SPEC_TEMPLATE, SPEED_TOLERANCE, close_group,  # noqa: F401
+                                                 measure_run, tier_slos, tier_spec_yaml)
 from causalsre.evaluation.govern_targets import summarize_targets
 
 POLICIES = ("fcfs", "priority", "vtc", "edf", "budget")
 DEFAULT_LOADS = (0.8, 1.0, 1.3, 1.6)
-# Largest change of the machine's speed probe within one (load, seed) group before the group is flagged:
-# 25 % moves a 1.3x load to 1.04x or 1.73x of the capacity measured at the group's start.
-SPEED_TOLERANCE = 0.25
+TARGETS = ("engine", "vllm")   # the embedded engine, or the gateway in front of the real vLLM peer
 
 
 def check_options(loads, seeds: int, policies, duration_s: float) -> list[str]:
@@ -61,14 +59,29 @@ def default_policies() -> list[str]:
 
 def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2, policies=None,
                     duration_s: float = 20.0, workloads=T.WORKLOADS, trace_path: str | Path = T.DEFAULT_TRACE,
-                    quick: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    quick: bool = False, target: str = "engine",
+                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every (workload, load, seed, policy) and return ``{"runs", "summary", "setup", "burndown"}``.
 
     Each (workload, load, seed) is a group: speed probe and capacity re-measured just before it, thresholds
     held in machine time, every policy back to back on the same requests in an order rotated per group, and
-    the group flagged when the speed probe moved more than ``SPEED_TOLERANCE`` during it."""
+    the group flagged when the speed probe moved more than ``SPEED_TOLERANCE`` during it. ``target="vllm"``:
+    the same through the gateway in front of the real vLLM peer (:mod:`.govern_vllm`)."""
     say = progress or (lambda message: None)
-    policies = check_options(loads, seeds, default_policies() if policies is None else policies, duration_s)
+    if target not in TARGETS:
+        raise UserError(f"unknown target {target!r}", f"use one of {', '.join(TARGETS)}")
+    if policies is None:
+        policies = default_policies()
+        if target == "vllm":
+            from causalsre.evaluation.govern_vllm import GATEWAY_POLICIES
+
+            policies = [p for p in policies if p in GATEWAY_POLICIES]
+    policies = check_options(loads, seeds, policies, duration_s)
+    if target == "vllm":
+        from causalsre.evaluation import govern_vllm as V
+
+        V.check_policies(policies)
+        V.check_available()
     if quick:
         duration_s = min(duration_s, 4.0)
     drain_s = 2.0 if quick else 5.0
@@ -76,31 +89,49 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
     if (out_dir / "govern.json").exists():
         raise UserError(f"{out_dir} already holds an evaluation (govern.json)", "pass a new --out folder")
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # one engine thread per run, as in the shipped scenarios
-    setup: dict[str, Any] = {"target": "engine", "policies": policies, "loads": list(loads), "seeds": seeds,
+    setup: dict[str, Any] = {"target": target, "policies": policies, "loads": list(loads), "seeds": seeds,
                              "duration_s": duration_s, "drain_timeout_s": drain_s, "machine_load_start": _loadavg(),
                              "speed_tolerance": SPEED_TOLERANCE, "workloads": {}, "skipped": {}, "cases": []}
     runs, burndown, speeds = [], {}, {}
     active = _available_workloads(workloads, trace_path, setup["skipped"], say)
     ctx = {"total": len(active) * len(loads) * seeds * len(policies), "done": 0, "started": time.perf_counter(),
-           "say": say, "duration_s": duration_s, "drain_s": drain_s, "trace_path": trace_path, "quick": quick}
-    for workload in active:
-        (out_dir / workload).mkdir(parents=True, exist_ok=True)
-        lengths = T.workload_lengths(workload, trace_path)
-        say(f"{workload}: calibrating capacity")
-        capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick))
-        thresholds = _calibrate_latency(out_dir / workload, workload, lengths, capacity, duration_s, drain_s,
-                                        trace_path, say)
-        slos = tier_slos(out_dir / workload, thresholds)
-        setup["workloads"][workload] = {"capacity_rps": round(capacity, 3), "thresholds": thresholds,
-                                        "slo_specs": {n: str(p) for n, _, p in slos}}
-        for k, (load, seed) in enumerate((load, seed) for load in loads for seed in range(seeds)):
-            case, group = _run_group(out_dir / workload, workload, load, seed, T.rotated(policies, k), lengths,
-                                     thresholds, ctx)
-            setup["cases"].append(case)
-            for policy, (row, curves) in group.items():
-                burndown[(workload, load, seed, policy)] = curves
-                speeds.setdefault(workload, []).append(row["speed_probe_ms"])
-                runs.append(row)
+           "say": say, "duration_s": duration_s, "drain_s": drain_s, "trace_path": trace_path, "quick": quick,
+           "out_dir": out_dir}
+    server = gateway = None
+    try:
+        if target == "vllm":
+            out_dir.mkdir(parents=True, exist_ok=True)
+            setup["note"] = V.NOTE
+            server, gateway = V.open_vllm(ctx, say)
+            setup["vllm"] = {"flags": ctx["vllm_flags"], "log": ctx["vllm_log"], "gateway_concurrency":
+                             ctx["concurrency"]}
+        for workload in active:
+            folder = out_dir / workload
+            folder.mkdir(parents=True, exist_ok=True)
+            lengths = T.workload_lengths(workload, trace_path)
+            say(f"{workload}: calibrating capacity")
+            if target == "vllm":
+                capacity, thresholds = V.calibrate_workload(ctx, folder, workload, lengths)
+            else:
+                capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick))
+                thresholds = _calibrate_latency(folder, workload, lengths, capacity, duration_s, drain_s,
+                                                trace_path, say)
+            slos = tier_slos(folder, thresholds)
+            setup["workloads"][workload] = {"capacity_rps": round(capacity, 3), "thresholds": thresholds,
+                                            "slo_specs": {n: str(p) for n, _, p in slos}}
+            for k, (load, seed) in enumerate((load, seed) for load in loads for seed in range(seeds)):
+                one = V.run_vllm_group if target == "vllm" else _run_group
+                case, group = one(ctx, folder, workload, load, seed, T.rotated(policies, k), lengths, thresholds)
+                setup["cases"].append(case)
+                for policy, (row, curves) in group.items():
+                    burndown[(workload, load, seed, policy)] = curves
+                    speeds.setdefault(workload, []).append(row["speed_probe_ms"])
+                    runs.append(row)
+    finally:
+        if gateway is not None:
+            gateway.__exit__(None, None, None)
+        if server is not None:
+            server.stop()
     setup["speed_drift"] = _speed_drift(speeds, setup, say)
     setup["flagged_cases"] = [{k: c[k] for k in ("workload", "load", "seed", "speed_moved")}
                               for c in setup["cases"] if c["speed_flagged"]]
@@ -122,7 +153,7 @@ def with_steady(summary: dict, runs: list[dict]) -> dict:
     return summary
 
 
-def _run_group(folder: Path, workload: str, load: float, seed: int, order: list[str], lengths, base, ctx):
+def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: list[str], lengths, base):
     """One (load, seed) group: probe, capacity, schedule, then each policy back to back in ``order``."""
     from harness.runner import run
 
@@ -148,27 +179,13 @@ def _run_group(folder: Path, workload: str, load: float, seed: int, order: list[
         measured = measure_run(db, slos)
         hashes[policy] = measured.pop("_hash")
         curves = measured.pop("_burndown")
-        speed = measured.pop("_speed_ms")
-        probes.append(speed)
+        speed = measured.pop("_speed_ms")              # the harness's probe at the run's start
+        after = T.probe_speed_ms(lengths)               # and one at its end: a slow spell inside a run shows
+        probes += [speed, after]
         group[policy] = ({"load": load, "workload": workload, "seed": seed, "policy": policy, **measured,
-                          "speed_probe_ms": speed}, curves)
-    known = [p for p in probes if p]
-    moved = round(max(known) / min(known) - 1.0, 3) if known else None
-    flagged = moved is None or moved > SPEED_TOLERANCE
-    if flagged:
-        say(f"flagged: {workload} load {load:g} seed {seed}: the speed probe moved "
-            f"{'?' if moved is None else f'{100 * moved:.0f} %'} during the group (tolerance "
-            f"{100 * SPEED_TOLERANCE:.0f} %)")
-    for row, _ in group.values():
-        row["speed_flagged"] = flagged
-    same = len(set(hashes.values())) == 1
-    case = {"workload": workload, "load": load, "seed": seed, "requests": len(requests), "order": order,
-            "capacity_rps": round(capacity, 3), "speed_probe_before_ms": speed_before, "thresholds": thresholds,
-            "slo_specs": {n: str(p) for n, _, p in slos}, "speed_moved": moved, "speed_flagged": flagged,
-            "requests_sha256": hashes, "same_requests": same}
-    if not same:
-        raise UserError(f"the policies of {workload} load {load:g} seed {seed} recorded different requests",
-                        f"this is a bug; the databases are in {folder}")
+                          "speed_probe_ms": speed, "speed_probe_after_ms": after}, curves)
+    case = close_group(folder, workload, load, seed, order, requests, capacity, thresholds, slos, hashes, group,
+                       probes, say)
     return case, group
 
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from causalsre.errors import UserError
 from causalsre.evaluation import govern_traffic as T
 
+# Largest change of the machine's speed probe within one (load, seed) group before the group is flagged:
+# 25 % moves a 1.3x load to 1.04x or 1.73x of the capacity measured at the group's start.
+SPEED_TOLERANCE = 0.25
 ACTIONS_TABLE = "control_actions"   # the governor's decisions (migration 0004), where the schema has it
 SPEC_TEMPLATE = """apiVersion: openslo/v1
 kind: SLO
@@ -116,3 +120,27 @@ def _burndown(outcomes, budget: float) -> dict[str, list[float]]:
     seconds = (outcomes["arrival_ts"] - start).dt.total_seconds().round(3).tolist()
     remaining = (1.0 - outcomes["is_bad"].astype(int).cumsum() / (budget * len(outcomes))).round(4).tolist()
     return {"t_s": seconds, "remaining": remaining}
+
+
+def close_group(folder, workload, load, seed, order, requests, capacity, thresholds, slos, hashes, group, probes,
+                say) -> dict[str, Any]:
+    """The group's case record: how far the speed probe moved (first = the probe before the group), the flag
+    (set on every run of the group too), and the check that every policy recorded the same requests."""
+    known = [p for p in probes if p]
+    moved = round(max(known) / min(known) - 1.0, 3) if known else None
+    flagged = moved is None or moved > SPEED_TOLERANCE
+    if flagged:
+        say(f"flagged: {workload} load {load:g} seed {seed}: the speed probe moved "
+            f"{'?' if moved is None else f'{100 * moved:.0f} %'} during the group (tolerance "
+            f"{100 * SPEED_TOLERANCE:.0f} %)")
+    for row, _ in group.values():
+        row["speed_flagged"] = flagged
+    same = len(set(hashes.values())) == 1
+    case = {"workload": workload, "load": load, "seed": seed, "requests": len(requests), "order": order,
+            "capacity_rps": round(capacity, 3), "speed_probe_before_ms": probes[0], "thresholds": thresholds,
+            "slo_specs": {n: str(p) for n, _, p in slos}, "speed_moved": moved, "speed_flagged": flagged,
+            "requests_sha256": hashes, "same_requests": same}
+    if not same:
+        raise UserError(f"the policies of {workload} load {load:g} seed {seed} recorded different requests",
+                        f"this is a bug; the databases are in {folder}")
+    return case

@@ -14,7 +14,7 @@ from causalsre.evaluation.govern_targets import summarize_targets
 from causalsre.telemetry import connect_readonly
 
 RUN_KEYS = {"load", "workload", "seed", "policy", "throughput_tok_s", "goodput_rps", "tiers", "rejected", "actions",
-            "speed_probe_ms", "speed_flagged"}
+            "speed_probe_ms", "speed_probe_after_ms", "speed_flagged"}
 TIER_KEYS = {"tier", "objective", "events", "bad_events", "budget_consumed"}
 OBJECTIVES = {"premium": 0.995, "standard": 0.99, "free": 0.95}
 LOAD = 1.3
@@ -63,8 +63,9 @@ def test_json_shape_and_the_missing_trace_is_skipped_with_a_reason(evaluation):
     # the group re-measured the machine: its own capacity and speed probe; each run's probe is in the JSON
     case = result["setup"]["cases"][0]
     assert case["capacity_rps"] > 0 and case["speed_probe_before_ms"] > 0 and sorted(case["order"]) == sorted(POLICIES)
-    assert all(r["speed_probe_ms"] > 0 for r in result["runs"])
-    probes = [case["speed_probe_before_ms"]] + [r["speed_probe_ms"] for r in result["runs"]]
+    assert all(r["speed_probe_ms"] > 0 and r["speed_probe_after_ms"] > 0 for r in result["runs"])
+    probes = [case["speed_probe_before_ms"]] + [p for r in result["runs"] for p in (r["speed_probe_ms"],
+                                                                                  r["speed_probe_after_ms"])]
     assert case["speed_moved"] == pytest.approx(max(probes) / min(probes) - 1, abs=1e-3)
     assert case["speed_flagged"] == (case["speed_moved"] > result["setup"]["speed_tolerance"])
     assert all(r["speed_flagged"] == case["speed_flagged"] for r in result["runs"])
