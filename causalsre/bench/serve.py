@@ -3,9 +3,12 @@
 The same seeded requests (:func:`harness.engine.benchmark.workload.mixed_workload`) at the same seeded Poisson
 arrival times are served twice per round, with the same engine settings (one run config read by both):
 
-* **in-process**: an :class:`harness.engine.Engine` in this process, driven as ``serve``'s engine thread drives
-  it (requests whose arrival time has come are added between steps); a request's TTFT and end-to-end latency
-  are its first and last token's engine timestamps minus its scheduled arrival;
+* **in-process**: an :class:`harness.engine.Engine` in this process, built on the main thread and stepped on a
+  thread of its own, as ``serve``'s engine thread steps it (requests whose arrival time has come are added
+  between steps); a request's TTFT and end-to-end latency are its first and last token's engine timestamps
+  minus its scheduled arrival. The thread matters: OpenMP's thread count is per thread, so an engine stepped
+  off the main thread runs its parallel regions on one thread whatever ``num_threads`` says, which on a busy
+  2-core machine was 7-10x faster than two threads on the main one (docs/benchmarks.md);
 * **HTTP**: ``causalsre serve CONFIG --port 0`` started as a process of its own (no ``--db``), each request
   streamed over ``POST /v1/completions`` with httpx at its scheduled time (token-id prompt, ``max_tokens`` =
   its output length), TTFT and end-to-end taken when the client reads the first and last token's chunk.
@@ -59,7 +62,21 @@ def _percentiles(values: list[float]) -> dict:
 
 # ---- in-process ---------------------------------------------------------------------------------------------
 def _in_process_round(engine, requests, offsets: np.ndarray, id_base: int) -> list[dict]:
-    """One round through the engine in this process; per request: status, ttft_s, e2e_s, tokens."""
+    """One round through the engine in this process, stepped on a thread of its own as serve steps it."""
+    import threading
+
+    out: list[list[dict]] = []
+    worker = threading.Thread(target=lambda: out.append(_drive(engine, requests, offsets, id_base)),
+                              name="bench-engine")
+    worker.start()
+    worker.join()
+    if not out:
+        raise RuntimeError("the in-process round failed (see the traceback above)")
+    return out[0]
+
+
+def _drive(engine, requests, offsets: np.ndarray, id_base: int) -> list[dict]:
+    """Per request: status, ttft_s, e2e_s, output tokens and text."""
     from harness.serve.text import token_word
 
     done: dict[int, str] = {}
