@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from causalsre.cli import db_import
-from causalsre.cli.options import DB_PATH, db_option, echo_json, json_option, legacy_path, one_db
+from causalsre.cli.options import db_option, echo_json, json_option, legacy_path, one_db
 from causalsre.errors import UserError
 
 # `db *` takes the database as --db FILE like every command; the old positional PATH still works (hidden).
@@ -226,7 +226,7 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str, as_js
 
 @import_group.command("requests")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--db", "db_path", required=True, type=DB_PATH, help="Telemetry database (created if missing).")
+@db_option("Telemetry database (created if missing).")
 @click.option("--name", default=None, help="Label for the run (default: the file name).")
 @json_option("Print the new run id and row count as JSON.")
 def import_requests(file: str, db_path: str, name: str | None, as_json: bool) -> None:

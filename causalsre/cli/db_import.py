@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
+from causalsre.cli.options import db_option, json_option, run_option
+
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 
 
 def _common(command):
-    from causalsre.cli.options import db_option, json_option
-
     command = json_option("Print the run ids and row counts as JSON.")(command)
     return db_option("Telemetry database (created if missing).")(command)
 
@@ -78,7 +78,7 @@ def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | 
 @click.command("prometheus")
 @FILES
 @_common
-@click.option("--run", "run_id", default=None, help="Add the samples to this existing run (e.g. a vllm-bench import).")
+@run_option("Add the samples to this existing run (e.g. a vllm-bench import).")
 @click.option("--at", "at", default=None, help="Scrape time of a single text file (ISO 8601 or epoch seconds).")
 @click.option("--name", default=None, help="Label for a new run (default: the first file name).")
 def prometheus(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | None, at: str | None,
@@ -126,7 +126,7 @@ def guidellm(files: tuple[str, ...], db_path: str, as_json: bool, name: str | No
 @click.command("events")
 @FILES
 @_common
-@click.option("--run", "run_id", default=None, help="Attach the events to this existing run.")
+@run_option("Attach the events to this existing run.")
 @click.option("--name", default=None, help="Label for a new run (default: the file name).")
 def events(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | None, name: str | None) -> None:
     """Import operator events (deploys, config pushes, scale events) from CSV: time,key,value[,kind].

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from causalsre.cli.options import SEED, SLO_NAME, db_option, echo_json, json_option, progress_bar, slo_option
 from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipped as package data
 from causalsre.resources import SLO_SPEC as _SLO
 
@@ -14,10 +13,9 @@ SUITE_METHODS = [*METHODS, "bayes_paired", "no_change_replay"]   # paired: see w
 
 
 @click.command("whatif")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(_SUITE), show_default="datasets/cpu-tiny/suite.duckdb",
-              help="Scenario-suite telemetry database.")
-@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=str(_SLO), show_default="models/slos/llm-serving.yaml")
-@click.option("--slo-name", help="Which SLO of the file (default: the first).")
+@db_option("Scenario-suite telemetry database.", default=str(_SUITE), show_default="datasets/cpu-tiny/suite.duckdb")
+@slo_option(default=str(_SLO), show_default="models/slos/llm-serving.yaml")
+@SLO_NAME
 @click.option("--fit", "fit_path", type=click.Path(dir_okay=False), help="A saved fit of this database.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N cases.")
 @click.option("--latency", type=click.Choice(["none", "queue_s", "ttft_s", "tpot_s", "e2e_s"]), default="ttft_s",
@@ -34,8 +32,8 @@ SUITE_METHODS = [*METHODS, "bayes_paired", "no_change_replay"]   # paired: see w
 @click.option("--calibrate-from", "calibrate_from", type=click.Path(dir_okay=False),
               help="With --data: a JSON report of this command on other (development) suites; its cases set the "
                    "conformal margins of the *_cqr methods (default: leave one incident out of these cases).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the cases and scores as JSON.")
+@SEED
+@json_option("Print the cases and scores as JSON (progress goes to stderr).")
 def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, data_dirs, max_cases, methods, out_dir,
            noise_replays, calibrate_from, seed, as_json):
     """Replay interventions and score each method's prediction against the replay.
@@ -50,8 +48,6 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, data_dirs, max
         _run_suite(data_dirs, slo_path, max_cases=max_cases, methods=methods, out_dir=out_dir,
                   noise_replays=noise_replays, calibrate_from=calibrate_from, seed=seed, as_json=as_json)
         return
-    from rich.progress import Progress
-
     from causalsre.whatif.run import load_or_fit
     from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, replay_speed, score, score_latency
     from causalsre.whatif.verify import speed_warning
@@ -70,8 +66,9 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, data_dirs, max
             from causalsre.bayes.latency import fit_latency_model
 
             latency_model = fit_latency_model(table, ctx.graph, metric=latency, seed=seed, progress=not as_json)
-        with Progress(transient=True, disable=as_json) as bar:
-            task = bar.add_task("replaying interventions", total=len(cases))
+        # On stderr, with --json too (stdout is the report only); drawn only where stderr is a terminal.
+        with progress_bar("replaying interventions", total=len(cases)) as bar:
+            task = bar.task_ids[0]
             results = evaluate_cases(ctx, cases, gcm_model=gcm_model, bayes_model=bayes_model,
                                      verify_fn=verify, seed=seed, progress=lambda: bar.advance(task),
                                      latency_model=latency_model)
@@ -86,7 +83,7 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, data_dirs, max
               "latency_scores": latency_scores, "diagnostics": bayes_model.diagnostics().to_dict(),
               "latency_diagnostics": latency_model.diagnostics().to_dict() if latency_model else None}
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        echo_json(report)
         return
     for case in results:
         label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in case["intervention"].items())
@@ -131,12 +128,11 @@ def _run_suite(data_dirs, slo_path, *, max_cases, methods, out_dir, noise_replay
         from causalsre.safeio import load_json
 
         calibration = load_json(Path(calibrate_from), what="--calibrate-from report")
-    say = None if as_json else (lambda message: click.echo(message, err=True))
     report = suite_report([Path(d) for d in data_dirs], slo_path, methods=chosen, max_cases=max_cases, seed=seed,
                           out_dir=Path(out_dir) if out_dir else None, noise_replays=noise_replays,
-                          calibration=calibration, progress=say or (lambda m: click.echo(m, err=True)))
+                          calibration=calibration, progress=lambda message: click.echo(message, err=True))
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        echo_json(report)
         return
     click.echo("burn points = percentage points of the bad-event share (0-100)")
     for case in report["cases"]:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, RUN, SEED, SLO_NAME, json_option, window_option
+from causalsre.cli.options import DB, GRAPH, RUN, SEED, SLO_NAME, json_option, slo_option, window_option
 from causalsre.windows import FORMS
 
 _WINDOW = window_option(required=False, help=f"Restrict to a window: {FORMS} (default: every request).")
@@ -43,7 +43,7 @@ def graph() -> None:
 @GRAPH
 @_WINDOW
 @RUN
-@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), default=None, help="SLO deciding is_bad.")
+@slo_option(required=False, help="SLO deciding is_bad.")
 @SLO_NAME
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
               help="Family-wise level (Bonferroni).")

@@ -36,8 +36,8 @@ def db_option(help: str = "Telemetry database (DuckDB file).", required: bool = 
 
 
 def slo_option(required: bool = True, default: str | None = None, show_default: str | None = None,
-               help: str = "OpenSLO v1 spec file."):
-    return click.option("--slo", "slo_path", required=required and default is None, type=click.Path(dir_okay=False),
+               help: str = "OpenSLO v1 spec file.", name: str = "slo_path"):
+    return click.option("--slo", name, required=required and default is None, type=click.Path(dir_okay=False),
                         default=default, show_default=show_default, help=help)
 
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, RUN, json_option
+from causalsre.cli.options import DB, RUN, json_option, slo_option
 from causalsre.errors import UserError
 
 GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
@@ -105,7 +105,7 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 
 @slo.command("report")
 @DB
-@click.option("--slo", "spec", required=True, type=click.Path(dir_okay=False), help="OpenSLO v1 spec file.")
+@slo_option(name="spec")
 @click.option("--at", help="Evaluate at this ISO time (UTC, years 1970..2200); default: the latest request.")
 @json_option("Print the report as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the burn-rate figure (PNG).")
