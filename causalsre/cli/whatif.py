@@ -182,10 +182,11 @@ def recommend(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, wi
     from causalsre.windows import scope_window
 
     window_text = scope_window(window_text, run_id)
-    if margins and not governor_grid:
+    if (margins or governor_file) and not governor_grid:
         from causalsre.errors import UserError
 
-        raise UserError("--margin only applies to --governor-grid", "add --governor-grid or drop --margin")
+        raise UserError(f"{'--margin' if margins else '--governor'} only applies to --governor-grid here",
+                        "add --governor-grid, or drop the option")
     if governor_grid:
         return _recommend_governor(db_path, slo_path, slo_name, graph_path, window_text, governor_file, margins,
                                    as_json)

@@ -9,4 +9,6 @@ Public API (heavy libraries are imported inside the functions):
     from causalsre.whatif.recommend import recommend
     from causalsre.whatif.verify import verify, intervened_config
     from causalsre.whatif.calibration import DEFAULT_CASES, evaluate_cases, score
+    from causalsre.whatif.governor import resolve_governor, replay_with_tiers, recommend_governor  # policy=budget
+    from causalsre.whatif.tiers import TierRule, tier_budgets                 # per-tier budgets as slo report
 """
