@@ -250,6 +250,8 @@ def _echo_tiers(before: list[dict], after: list[dict] | None, first: str, second
     """One line per tier: budget consumed (1 = the whole budget) and bad / events, then and now."""
     click.echo(f"  per-tier budget consumed ({first}" + (f" -> {second}" if after else "") + "):")
     for i, b in enumerate(before):
+        if not b["events"] and not (after and after[i]["events"]):
+            continue   # a tier with no request here (the implicit default tier, usually): nothing to say
         line = f"    {b['tier']:<10}{' protected' if b['protected'] else '          '}  {_used(b)} " \
                f"({b['bad_events']}/{b['events']} bad)"
         if after:
