@@ -93,33 +93,26 @@ def test_run_id_plus_offsets_is_the_same_window_as_offsets_at_run(con):
 HUGE = "9" * 400  # float() makes it inf; an int() of it would exceed Python's digit limit
 
 
-@pytest.mark.parametrize("text,run,fragment", [
-    ("run:", None, "names no run"),
-    ("run:+1:+2", None, "names no run"),
-    ("run:abc+1:+0", None, "ends before it starts"),
-    ("run:synthetic+5:+2", None, "ends before it starts"),
-    ("+5:+2@r", None, "ends before it starts"),
-    ("run:synthetic+-5:+2", None, "is not run:<id>+S:+E"),
-    ("run:synthetic+5:+-2", None, "is not run:<id>+S:+E"),
-    ("+-5:+2@synthetic", None, "is not +S:+E@<run>"),
-    ("-5:+2@synthetic", None, "not understood"),
-    ("run:synthetic+nan:+5", None, "is not run:<id>+S:+E"),
-    ("run:synthetic+0:+inf", None, "is not run:<id>+S:+E"),
-    ("+nan:+nan@synthetic", None, "is not +S:+E@<run>"),
-    ("run:synthetic+1e3:+2e3", None, "is not run:<id>+S:+E"),
-    (f"run:synthetic+0:+{HUGE}", None, "ends too far"),
-    (f"+0:+{HUGE}@synthetic", None, "ends too far"),
-    (f"run:synthetic+{HUGE}:+1", None, "ends before it starts"),
-    ("run:synthetic+0:+4000000000", None, "ends too far"),
-    ("run:synthetic+1:+2@other", None, "is not run:<id>+S:+E"),
-    ("run:synthetic+1:+2", "other", "but --run is"),
-    ("run:nope+1:+2", None, "known runs: synthetic"),
-    ("run:abc+1:2", None, "known runs: synthetic"),  # no +E: the whole text is a run id, and an unknown one
-    ("phase:incident", "nope", "known runs: synthetic"),
-    ("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z@", None, "names no run after @"),
-    ("2026-01-01T00:00:30Z/2026-01-01T00:01:00Z@nope", None, "known runs: synthetic"),
-    ("+1:+2", " ", "--run is empty"),
-])
+ISO = "2026-01-01T00:00:30Z/2026-01-01T00:01:00Z"
+# refusal -> the spellings that get it (no --run)
+HOSTILE = {
+    "names no run": ["run:", "run:+1:+2"],
+    "ends before it starts": ["run:abc+1:+0", "run:synthetic+5:+2", "+5:+2@r", f"run:synthetic+{HUGE}:+1"],
+    "is not run:<id>+S:+E": ["run:synthetic+-5:+2", "run:synthetic+5:+-2", "run:synthetic+nan:+5",
+                             "run:synthetic+0:+inf", "run:synthetic+1e3:+2e3", "run:synthetic+1:+2@other"],
+    "is not +S:+E@<run>": ["+-5:+2@synthetic", "+nan:+nan@synthetic"],
+    "not understood": ["-5:+2@synthetic"],
+    "ends too far": [f"run:synthetic+0:+{HUGE}", f"+0:+{HUGE}@synthetic", "run:synthetic+0:+4000000000"],
+    # no +E: the whole text is a run id, and an unknown one
+    "known runs: synthetic": ["run:nope+1:+2", "run:abc+1:2", f"{ISO}@nope"],
+    "names no run after @": [f"{ISO}@"],
+}
+WITH_RUN = [("run:synthetic+1:+2", "other", "but --run is"), ("phase:incident", "nope", "known runs: synthetic"),
+            ("+1:+2", " ", "--run is empty")]
+
+
+@pytest.mark.parametrize("text,run,fragment", [(text, None, fragment) for fragment, texts in HOSTILE.items()
+                                               for text in texts] + WITH_RUN)
 def test_hostile_run_spellings_are_one_line_refusals(con, text, run, fragment):
     with pytest.raises(UserError, match=re.escape(fragment)) as info:
         parse_window(text, con, run=run)
