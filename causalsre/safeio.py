@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,31 @@ def brief(value: Any) -> str:
     return _brief.repr(value)
 
 
+def regular_file(path: str | Path, *, what: str) -> Path:
+    """``path`` if it names a regular file (through symlinks); else one line saying what it is instead.
+
+    Checked before anything opens it: reading a FIFO blocks until a writer comes (forever, for a stray one),
+    /dev/zero never ends, and DuckDB opening either as a database hangs or fails with an obscure message.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist", "check the path") from None
+    except OSError as exc:  # a symlink loop (ELOOP), a file name too long, a folder we may not enter
+        raise UserError(f"{what} {path} cannot be read ({exc.strerror or exc})", "check the path") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{what} {path} is a directory, not a file", "give the path of a file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise UserError(f"{what} {path} is {kind}, not a regular file",
+                        "save the data to a file first and give that file's path")
+    return path
+
+
 def read_text(path: str | Path, *, what: str) -> str:
     """The file's text, refusing a missing file, one over :data:`MAX_BYTES` and bytes that are not UTF-8."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} {path} does not exist", "check the path")
+    path = regular_file(path, what=what)
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise UserError(f"{what} {path} is {size / 2**20:.1f} MiB, over the {MAX_BYTES // 2**20} MiB limit",

@@ -15,6 +15,7 @@ Exit codes, the contract of every command (also the header of docs/cli.md, :mod:
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        refused = _unusable_path(exc)
+        if refused is None:
+            raise
+        click.echo(f"error: {refused}", err=True)
+        return 2
     except Exception as exc:
         damaged = _damaged_database(exc)
         if damaged is None:
@@ -92,6 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {damaged}", err=True)
         return 2
     return result if isinstance(result, int) else 0
+
+
+# OS errors that mean a path the user gave cannot be used as written, wherever a command first touches it
+# (pathlib's exists()/is_file() raise them too): a name over the filesystem's limit, a permission, a loop.
+_PATH_ERRNOS = (errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENOTDIR, errno.EROFS)
+
+
+def _unusable_path(exc: OSError) -> str | None:
+    if exc.errno not in _PATH_ERRNOS or exc.filename is None:
+        return None
+    from causalsre.safeio import brief
+
+    return (f"cannot use the path {brief(str(exc.filename))}: {exc.strerror} (check the path: names under 255 "
+            "bytes, folders that exist and that you may read and write)")
 
 
 # DuckDB's errors for a file that opened but whose pages cannot be read back (damaged in the middle, cut off

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 
@@ -15,6 +16,14 @@ _LOCK_MESSAGE = re.compile(r"could not set lock|conflicting lock|lock is held", 
 # Messages (DuckDB's and the OS's) that mean the storage under a file failed, not the file's content.
 _STORAGE_MESSAGE = re.compile(r"no space left on device|disk quota exceeded|read-only file system|"
                               r"input/output error|file too large", re.IGNORECASE)
+
+
+_DENIED_MESSAGE = re.compile(r"permission denied|operation not permitted", re.IGNORECASE)
+
+
+def _denied(path: str | Path) -> UserError:
+    return UserError(f"cannot open {path}: permission denied",
+                     "make the file (and, for a new file, its folder) writable by you, or give another path")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -32,6 +41,8 @@ def open_error(path: Path, exc: Exception) -> UserError:
     if "different configuration" in text:
         return UserError(f"database {path} is already open in this process with other settings ({text})",
                          "close the other connection first")
+    if _DENIED_MESSAGE.search(text):  # a mode or a folder, not damage: the file itself is fine
+        return _denied(path)
     storage = storage_error(path, exc)
     if storage is not None:
         return storage
@@ -44,6 +55,11 @@ def storage_error(path: str | Path, exc: BaseException) -> UserError | None:
     match = _STORAGE_MESSAGE.search(str(exc))
     if match is None and not isinstance(exc, OSError):
         return None
+    if (match is None and exc.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR)
+            and exc.filename is not None and str(exc.filename) != str(path)):
+        return None  # another path (the file being read) cannot be used: the CLI names that one, not the DB
+    if isinstance(exc, PermissionError) or (match is None and _DENIED_MESSAGE.search(str(exc))):
+        return _denied(path)
     reason = match.group(0).lower() if match else _first_line(exc)
     return UserError(f"cannot write {path}: {reason}",
                      "free space on that filesystem, or write somewhere else, and run the command again")

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from causalsre.errors import UserError
+from causalsre.safeio import regular_file
 from causalsre.telemetry import columns
 from causalsre.telemetry.attributes import attribute_json
 from causalsre.telemetry.frames import requests_frame_from_latencies, write_import
@@ -46,6 +47,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     """The file's columns: every cell text for CSV, as stored for Parquet; returns (frame, is_text)."""
     if not path.exists():
         raise UserError(f"file {path} does not exist", "check the path")
+    regular_file(path, what="file")  # a FIFO or /dev/zero would block the read forever
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv", ".txt", ".tsv"):
         raise UserError(f"unsupported file type {suffix or '(none)'} for {path}", "give a .csv or .parquet file")
