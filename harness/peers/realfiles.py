@@ -163,7 +163,7 @@ def write_fixtures(recorded: Path, dest: Path, cases: list[str], scrapes_per_cas
         folder = dest / name
         (folder / "scrapes").mkdir(parents=True, exist_ok=True)
         bench = folder / "bench.json"
-        bench.write_text(json.dumps(json.loads((recorded / name / "bench.json").read_text()), indent=1) + "\n")
+        bench.write_bytes((recorded / name / "bench.json").read_bytes())  # byte for byte what vLLM wrote
         files = sorted((recorded / name / "scrapes").glob("metrics-*.prom"), key=lambda p: float(p.stem[8:]))
         step = max(1, len(files) // scrapes_per_case)
         for path in files[::step]:
