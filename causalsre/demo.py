@@ -19,6 +19,7 @@ from causalsre.errors import UserError
 from causalsre.resources import DEMO_SUITE as DATASET  # datasets/cpu-tiny, shipped as package data
 from causalsre.resources import DEMO_TRUTH as TRUTH
 from causalsre.resources import SLO_SPEC
+from causalsre.telemetry import first_row
 
 SCENARIO = "push_max_num_seqs"
 
@@ -71,10 +72,10 @@ def baseline_value(database: Path, run_id: str, knob: str) -> float | None:
 
     con = connect_readonly(database)
     try:
-        row = con.execute(
+        row = first_row(con.execute(
             "SELECT s.value FROM settings_timeline s JOIN phases p ON p.run_id = s.run_id "
             "WHERE s.run_id = ? AND p.name = 'baseline' AND s.setting = ? AND s.start_ns <= p.start_ns "
-            "ORDER BY s.start_ns DESC LIMIT 1", [run_id, knob]).fetchone()
+            "ORDER BY s.start_ns DESC LIMIT 1", [run_id, knob]))
     finally:
         con.close()
     return None if row is None or row[0] is None else float(row[0])

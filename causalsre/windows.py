@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from causalsre.errors import UserError
 from causalsre.times import MAX_DURATION_S, parse_instant
+from causalsre.telemetry import first_row
 
 if TYPE_CHECKING:  # a connection is passed in; importing duckdb here would slow every command's --help
     import duckdb
@@ -78,7 +79,7 @@ class Window:
 
     def count(self, con: duckdb.DuckDBPyConnection) -> int:
         sql, params = self.where()
-        return int(con.execute(f"SELECT count(*) FROM request_metrics WHERE {sql}", params).fetchone()[0])
+        return int(first_row(con.execute(f"SELECT count(*) FROM request_metrics WHERE {sql}", params))[0])
 
     def runs(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         """The runs this window's requests belong to."""
@@ -128,9 +129,9 @@ def _given_run(run: str) -> str:
 
 def check_run(con: duckdb.DuckDBPyConnection, run_id: str, what: str = "--run") -> None:
     """Refuse a run id the database does not hold, listing the ones it does (the first few)."""
-    if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+    if first_row(con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]))[0]:
         return
-    total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    total = first_row(con.execute("SELECT count(*) FROM runs"))[0]
     rows = con.execute("SELECT run_id FROM runs ORDER BY run_id LIMIT ?", [_KNOWN_SHOWN]).fetchall()
     known = [r[0][:60] for r in rows]
     shown = ", ".join(known) + (f", ... ({total} runs in all; `causalsre db info --db FILE` lists them)"
@@ -173,7 +174,7 @@ def _phase_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) ->
     if run_id:
         _check_run(text, run_id, con)
         sql, params = sql + " AND run_id = ?", params + [run_id]
-    if not con.execute(sql, params).fetchone()[0]:
+    if not first_row(con.execute(sql, params))[0]:
         known = [r[0] for r in con.execute("SELECT DISTINCT name FROM phases ORDER BY name").fetchall()]
         raise UserError(f"window {text[:100]!r}: no such phase in the database",
                         f"known phases: {', '.join(known) or 'none'}")
@@ -203,7 +204,7 @@ def _offset_window(text: str, con: duckdb.DuckDBPyConnection, run_id: str, start
     if end_s <= start_s:
         raise UserError(f"window {text[:100]!r} ends before it starts", "put the earlier offset first: +S:+E")
     _check_run(text, run_id, con)
-    t0 = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    t0 = first_row(con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]))[0]
     return Window(label=text, run_id=run_id, start=t0 + timedelta(seconds=start_s), end=t0 + timedelta(seconds=end_s))
 
 
@@ -274,9 +275,9 @@ def run_offsets(window: Window, con: duckdb.DuckDBPyConnection) -> tuple[str, st
         raise UserError(f"window {window.label[:100]!r} spans {len(runs)} runs ({shown})",
                         "name one: add @RUN to the window, or give --run")
     run_id = runs[0]
-    t0, last_ns = con.execute(
+    t0, last_ns = first_row(con.execute(
         "SELECT ru.started_at, max(COALESCE(r.scheduled_arrival_ns, r.enqueue_ns)) FROM runs ru "
-        "LEFT JOIN requests r ON r.run_id = ru.run_id WHERE ru.run_id = ? GROUP BY ru.started_at", [run_id]).fetchone()
+        "LEFT JOIN requests r ON r.run_id = ru.run_id WHERE ru.run_id = ? GROUP BY ru.started_at", [run_id]))
     start_s = 0.0 if window.start is None else max((window.start - t0).total_seconds(), 0.0)
     # A whole run ends one second after its last arrival (end exclusive).
     end_s = (math.floor((last_ns or 0) / 1e9) + 1.0) if window.end is None else (window.end - t0).total_seconds()
@@ -289,9 +290,9 @@ def check_disjoint(first: Window, second: Window, con: duckdb.DuckDBPyConnection
     """Raise when two windows share requests (a baseline must not overlap its incident)."""
     a_sql, a_params = first.where()
     b_sql, b_params = second.where()
-    shared = con.execute(
+    shared = first_row(con.execute(
         f"SELECT count(*) FROM request_metrics WHERE ({a_sql}) AND ({b_sql})", a_params + b_params
-    ).fetchone()[0]
+    ))[0]
     if shared:
         raise UserError(f"windows {first.label!r} and {second.label!r} overlap ({shared} requests in both)",
                         "choose a baseline that does not contain the incident")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from causalsre.telemetry import connect_writable
+from causalsre.telemetry.schema import first_row
 
 # Tables in an order that keeps each run's rows together; names are ours, never user text.
 # Every table with per-run rows: one left out here is silently lost by every sweep merge and dataset compaction
@@ -31,7 +32,7 @@ def copy_runs(sources: list[str | Path], target: str | Path) -> int:
                 for table in RUN_TABLES:
                     con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM {alias}.{table} "
                                 f"ORDER BY {ORDER_BY[table]}")
-                copied += con.execute(f"SELECT count(*) FROM {alias}.runs").fetchone()[0]
+                copied += first_row(con.execute(f"SELECT count(*) FROM {alias}.runs"))[0]
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -17,6 +17,7 @@ from causalsre.errors import UserError
 from causalsre.telemetry import connect_readonly
 from harness.config import RunConfig, parse_run_config
 from harness.faults import FAULT_FACTORS, WORKLOAD
+from causalsre.telemetry.schema import first_row
 
 Window = str | tuple[float, float]
 WORKLOAD_FAULTS = {kind for kind, (family, _) in FAULT_FACTORS.items() if family == WORKLOAD}
@@ -24,8 +25,8 @@ WORKLOAD_FAULTS = {kind for kind, (family, _) in FAULT_FACTORS.items() if family
 
 def _window_ns(con, run_id: str, window: Window) -> tuple[int, int, str]:
     if isinstance(window, str):
-        row = con.execute("SELECT start_ns, end_ns FROM phases WHERE run_id = ? AND name = ?",
-                          [run_id, window]).fetchone()
+        row = first_row(con.execute("SELECT start_ns, end_ns FROM phases WHERE run_id = ? AND name = ?",
+                          [run_id, window]))
         if row is None:
             names = [r[0] for r in con.execute("SELECT name FROM phases WHERE run_id = ?", [run_id]).fetchall()]
             raise UserError(f"run {run_id} has no phase {window!r}", f"use one of {names} or a (start_s, end_s)")
@@ -40,7 +41,7 @@ def window_config(db_path: str | Path, run_id: str, window: Window) -> RunConfig
     """The config that replays ``window`` of ``run_id`` (before any intervention)."""
     con = connect_readonly(db_path)
     try:
-        row = con.execute("SELECT config_json, seed FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        row = first_row(con.execute("SELECT config_json, seed FROM runs WHERE run_id = ?", [run_id]))
         if row is None:
             raise UserError(f"run {run_id!r} is not in {db_path}", "list runs with `causalsre db info`")
         cfg = parse_run_config(json.loads(row[0]), source=f"run {run_id}")
@@ -50,7 +51,7 @@ def window_config(db_path: str | Path, run_id: str, window: Window) -> RunConfig
             "COALESCE(priority, 0), request_id FROM requests WHERE run_id = ? "
             "AND COALESCE(scheduled_arrival_ns, enqueue_ns) >= ? AND COALESCE(scheduled_arrival_ns, enqueue_ns) < ? "
             "ORDER BY 1, request_id", [run_id, start_ns, end_ns]).fetchall()
-        phase_t0 = con.execute("SELECT min(start_ns) FROM phases WHERE run_id = ?", [run_id]).fetchone()[0]
+        phase_t0 = first_row(con.execute("SELECT min(start_ns) FROM phases WHERE run_id = ?", [run_id]))[0]
         phases = con.execute("SELECT name, start_ns, end_ns FROM phases WHERE run_id = ? AND end_ns > ? "
                              "AND start_ns < ?", [run_id, start_ns, end_ns]).fetchall()
     finally:

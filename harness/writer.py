@@ -26,6 +26,7 @@ import pyarrow as pa
 from causalsre.errors import UserError
 from causalsre.telemetry.failures import rollback_quietly, storage_error
 from harness.engine.observer import RequestRecord, StepRecord
+from causalsre.telemetry.schema import first_row
 
 I64, I32, STR, F64 = pa.int64(), pa.int32(), pa.string(), pa.float64()
 
@@ -80,7 +81,7 @@ def check_columns(con: duckdb.DuckDBPyConnection) -> None:
 
 def effective_status(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     """A run's status as readers should see it: ``running`` without a live writer here is ``incomplete``."""
-    row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    row = first_row(con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]))
     if row is None:
         raise KeyError(run_id)
     with _ACTIVE_LOCK:

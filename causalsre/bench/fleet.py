@@ -28,6 +28,7 @@ from pathlib import Path
 from causalsre.bench.fleet_data import write_fleet
 from causalsre.bench.fleet_sides import compare
 from causalsre.errors import UserError
+from causalsre.telemetry import first_row
 
 RSS_TARGET_GIB = 4.0
 MEMORY_CAP_GIB = 12.0
@@ -141,7 +142,7 @@ def _existing(data: Path) -> dict:
     files = list(data.rglob("*.parquet"))
     con = duckdb.connect()
     try:
-        rows = con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [[str(f) for f in files]]).fetchone()
+        rows = first_row(con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", [[str(f) for f in files]]))
     finally:
         con.close()
     return {"rows": int(rows[0]), "days": len({f.parent.name for f in files}), "files": len(files),

@@ -15,6 +15,7 @@ import duckdb
 
 from causalsre.causal.graph import GraphSpec
 from causalsre.errors import UserError
+from causalsre.telemetry import first_row
 from causalsre.windows import Window
 
 META_COLUMNS = ["run_id", "request_id", "phase", "arrival_ts"]
@@ -22,6 +23,7 @@ META_COLUMNS = ["run_id", "request_id", "phase", "arrival_ts"]
 # SETTING_FALLBACK: settings read from run_settings -> the runs column holding their t0 value (None: no column);
 # CATEGORICAL_SETTINGS: read from value_text; ZERO_WHEN_ABSENT: injected faults (no row means no injection).
 from harness.settings import CATEGORICAL_SETTINGS, SETTING_FALLBACK, ZERO_WHEN_ABSENT  # noqa: E402
+
 ARRIVAL_RATE_WINDOW_S = 10.0
 
 _REQUESTS_SQL = """
@@ -186,8 +188,8 @@ def _mediators_without_steps(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                            [name]).fetchone()[0])
+    return bool(first_row(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [name]))[0])
 
 
 def _add_offered_rate(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import click
 from causalsre.cli import db_import
 from causalsre.cli.options import db_option, echo_json, json_option, legacy_path, one_db
 from causalsre.errors import UserError
+from causalsre.telemetry import first_row
 
 # `db *` takes the database as --db FILE like every command; the old positional PATH still works (hidden).
 _DB = db_option(required=False, name="db_opt")
@@ -207,8 +208,8 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str, as_js
     con = connect_writable(db_path, upgrade=False)
     try:
         run_id = importer(con, file, name=name)
-        count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
-        kind = con.execute("SELECT kind FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        count = first_row(con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]))[0]
+        kind = first_row(con.execute("SELECT kind FROM runs WHERE run_id = ?", [run_id]))[0]
     except Exception as exc:
         _close_quietly(con)
         if created:  # a failed import into a new path leaves no empty database behind

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from causalsre.cli.options import db_option, json_option, run_option
+from causalsre.telemetry import first_row
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 
@@ -174,7 +175,7 @@ def table(file: str, db_path: str, as_json: bool, maps: tuple[str, ...], units: 
         con = connect_writable(db_path, upgrade=False)  # an older schema is upgraded only by `db migrate`
         try:
             run_id = import_table(con, file, mapping=mapping, units=unit_map, name=name)
-            count = con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]).fetchone()[0]
+            count = first_row(con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]))[0]
         finally:
             con.close()
     except Exception as exc:

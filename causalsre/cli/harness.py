@@ -8,6 +8,7 @@ import os
 import click
 
 from causalsre.cli import options
+from causalsre.telemetry import first_row
 
 
 def _quiet_threads() -> None:
@@ -20,11 +21,11 @@ def _summary(db: str, run_id: str) -> dict:
 
     con = connect_readonly(db)
     try:
-        row = con.execute(
+        row = first_row(con.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_ok), count(*) FILTER (WHERE status = 'rejected'), "
             "quantile_cont(ttft_s, 0.5), quantile_cont(ttft_s, 0.9), quantile_cont(tpot_s, 0.5) "
-            "FROM request_metrics WHERE run_id = ?", [run_id]).fetchone()
-        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+            "FROM request_metrics WHERE run_id = ?", [run_id]))
+        status = first_row(con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]))[0]
     finally:
         con.close()
     return {"run_id": run_id, "status": status, "requests": row[0], "ok": row[1], "rejected": row[2],

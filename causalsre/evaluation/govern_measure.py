@@ -11,6 +11,7 @@ from typing import Any
 
 from causalsre.errors import UserError
 from causalsre.evaluation import govern_traffic as T
+from causalsre.telemetry import first_row
 
 # Largest change of the machine's speed probe within one (load, seed) group before the group is flagged:
 # 25 % moves a 1.3x load to 1.04x or 1.73x of the capacity measured at the group's start.
@@ -69,7 +70,7 @@ def measure_run(db_path: Path, slos: list[tuple[str, Any, Path]], actions_db: Pa
     try:
         tiers, burndown, good = [], {}, 0
         for name, slo, _ in slos:
-            if not con.execute("SELECT count(*) FROM request_metrics WHERE tenant = ?", [name]).fetchone()[0]:
+            if not first_row(con.execute("SELECT count(*) FROM request_metrics WHERE tenant = ?", [name]))[0]:
                 # no request of this tier in the run (slo report refuses an empty filter): no data, no budget used
                 tiers.append({"tier": name, "objective": slo.objective, "events": 0, "bad_events": 0,
                               "budget_consumed": None})
@@ -81,10 +82,10 @@ def measure_run(db_path: Path, slos: list[tuple[str, Any, Path]], actions_db: Pa
             good += report["events"] - report["bad_events"]
             outcomes = request_outcomes(con, slo, {"tenant": name})
             burndown[name] = _burndown(outcomes, slo.error_budget)
-        span_s, tokens = con.execute(
+        span_s, tokens = first_row(con.execute(
             "SELECT (max(arrival_ns + COALESCE(e2e_s, 0) * 1e9) - min(arrival_ns)) / 1e9, "
-            "sum(output_tokens) FILTER (WHERE is_ok) FROM request_metrics").fetchone()
-        rejected = con.execute("SELECT count(*) FROM requests WHERE status = 'rejected'").fetchone()[0]
+            "sum(output_tokens) FILTER (WHERE is_ok) FROM request_metrics"))
+        rejected = first_row(con.execute("SELECT count(*) FROM requests WHERE status = 'rejected'"))[0]
         digest = T.recorded_requests_hash(con)
         speed = T.speed_probe_ms(con)
         actions = count_actions(con) if actions_db is None else None
@@ -105,11 +106,11 @@ def measure_run(db_path: Path, slos: list[tuple[str, Any, Path]], actions_db: Pa
 
 def count_actions(con) -> int:
     """The governor's decisions: rows of control_actions other than the run-end counters (bookkeeping)."""
-    has_actions = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                              [ACTIONS_TABLE]).fetchone()[0]
+    has_actions = first_row(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                              [ACTIONS_TABLE]))[0]
     if not has_actions:
         return 0
-    return con.execute("SELECT count(*) FROM control_actions WHERE action <> ?", ["final_counters"]).fetchone()[0]
+    return first_row(con.execute("SELECT count(*) FROM control_actions WHERE action <> ?", ["final_counters"]))[0]
 
 
 def _burndown(outcomes, budget: float) -> dict[str, list[float]]:

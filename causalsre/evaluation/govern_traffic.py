@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from causalsre.errors import UserError
+from causalsre.telemetry import first_row
 
 # (name, share of traffic, objective, criticality (0 = most critical), protected). Priorities follow
 # criticality, so vLLM's priority policy serves premium first.
@@ -188,8 +189,8 @@ def latency_thresholds(db_path: str | Path) -> dict[str, float]:
 
     con = connect_readonly(db_path)
     try:
-        row = con.execute("SELECT quantile_cont(ttft_s, ?), quantile_cont(tpot_s, ?), count(*) "
-                          "FROM request_metrics WHERE is_ok", [LATENCY_QUANTILE, LATENCY_QUANTILE]).fetchone()
+        row = first_row(con.execute("SELECT quantile_cont(ttft_s, ?), quantile_cont(tpot_s, ?), count(*) "
+                          "FROM request_metrics WHERE is_ok", [LATENCY_QUANTILE, LATENCY_QUANTILE]))
     finally:
         con.close()
     ttft, tpot, count = row
@@ -216,7 +217,7 @@ def speed_probe_ms(con) -> float | None:
     """The run's speed probe (median decode step of a fixed mini-workload, ms), recorded by the harness."""
     import json
 
-    row = con.execute("SELECT hardware_json FROM runs LIMIT 1").fetchone()
+    row = first_row(con.execute("SELECT hardware_json FROM runs LIMIT 1"))
     try:
         return float(json.loads(row[0])["speed_probe"]["decode_step_ms"])
     except (TypeError, KeyError, ValueError):

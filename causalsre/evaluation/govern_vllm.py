@@ -133,7 +133,7 @@ def _drive(url: str, model: str, workload: str, requests, db: Path, *, seed: int
 
 def _capacity(ctx, folder: Path, workload: str, seed: int, lengths, tag: str) -> float:
     """Saturated requests/s through the calibration gateway: BURST requests at once, ok ones / time to the last."""
-    from causalsre.telemetry import connect_readonly
+    from causalsre.telemetry import connect_readonly, first_row
 
     many = T.schedule(workload, load=1.0, seed=seed, capacity=4 * BURST, duration_s=1.0, lengths=lengths,
                       trace_path=ctx["trace_path"])[:BURST]
@@ -143,8 +143,8 @@ def _capacity(ctx, folder: Path, workload: str, seed: int, lengths, tag: str) ->
            drain_s=max(30.0, ctx["drain_s"]), run_id=f"govern-vllm-{workload}-capacity-{tag}")
     con = connect_readonly(db)
     try:
-        ok, span = con.execute("SELECT count(*) FILTER (WHERE is_ok), (max(arrival_ns + COALESCE(e2e_s, 0) * 1e9) "
-                               "- min(arrival_ns)) / 1e9 FROM request_metrics").fetchone()
+        ok, span = first_row(con.execute("SELECT count(*) FILTER (WHERE is_ok), (max(arrival_ns + COALESCE(e2e_s, 0) * 1e9) "
+                               "- min(arrival_ns)) / 1e9 FROM request_metrics"))
     finally:
         con.close()
     if not ok or not span:

@@ -15,6 +15,7 @@ import duckdb
 
 from causalsre.errors import UserError
 from causalsre.slo.durations import calendar_period
+from causalsre.telemetry import first_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +38,8 @@ class Period:
 
 def data_span(con: duckdb.DuckDBPyConnection, where_sql: str, where_params: list[Any]) -> tuple[datetime, datetime]:
     """(first, latest) arrival among the selected requests; UserError when none match."""
-    row = con.execute(f"SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics WHERE {where_sql}",
-                      where_params).fetchone()
+    row = first_row(con.execute(f"SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics WHERE {where_sql}",
+                      where_params))
     if row is None or row[1] is None:
         raise UserError("no requests match in request_metrics", "check the database and the filter")
     return row[0], row[1]

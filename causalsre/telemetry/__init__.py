@@ -8,8 +8,9 @@ from causalsre.telemetry.schema import (
     SCHEMA_VERSION,
     connect_readonly,
     connect_writable,
+    first_row,
     migrate,
     schema_version,
 )
 
-__all__ = ["SCHEMA_VERSION", "connect_readonly", "connect_writable", "migrate", "schema_version"]
+__all__ = ["SCHEMA_VERSION", "connect_readonly", "connect_writable", "first_row", "migrate", "schema_version"]

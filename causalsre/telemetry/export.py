@@ -9,6 +9,7 @@ import pyarrow.dataset as ds
 
 from causalsre.errors import UserError
 from causalsre.telemetry.schema import REQUIRED_TABLES
+from causalsre.telemetry.schema import first_row
 
 # Tables and views written; the view is included so other engines get the derived metrics as defined here.
 EXPORTED = REQUIRED_TABLES + ("request_metrics",)
@@ -24,7 +25,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: str | Path, *, overw
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for table in EXPORTED:
-        count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        count = first_row(con.execute(f"SELECT count(*) FROM {table}"))[0]
         written[table] = count
         if count == 0:
             continue

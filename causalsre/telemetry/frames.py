@@ -12,6 +12,7 @@ import pandas as pd
 from causalsre.errors import UserError
 from causalsre.telemetry import columns
 from causalsre.telemetry.failures import rollback_quietly
+from causalsre.telemetry.schema import first_row
 
 STATUSES = ("ok", "timeout", "rejected", "aborted", "error")
 _NS = 1_000_000_000
@@ -136,7 +137,7 @@ def write_import(
 ) -> str:
     """Write one imported batch (a `runs` row and its requests) in a single transaction."""
     run_id = f"{kind}-{fingerprint}"
-    existing = con.execute("SELECT name FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    existing = first_row(con.execute("SELECT name FROM runs WHERE run_id = ?", [run_id]))
     if existing:
         raise UserError(f"this file was already imported as run {run_id} ({existing[0]})",
                         "nothing to do; delete that run first to import it again")

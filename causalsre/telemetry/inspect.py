@@ -7,15 +7,16 @@ from dataclasses import dataclass, field
 import duckdb
 
 from causalsre.telemetry.schema import REQUIRED_TABLES, SCHEMA_VERSION, missing_objects, schema_version
+from causalsre.telemetry.schema import first_row
 
 
 def database_info(con: duckdb.DuckDBPyConnection) -> dict:
     """Schema version, counts, time span and one line per run."""
-    totals = con.execute(
+    totals = first_row(con.execute(
         "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM requests), "
         "(SELECT count(*) FROM tokens), (SELECT count(*) FROM steps), (SELECT count(*) FROM faults)"
-    ).fetchone()
-    span = con.execute("SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics").fetchone()
+    ))
+    span = first_row(con.execute("SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics"))
     runs = con.execute(
         """
         -- A reader only gets here when no other process holds the file for writing (DuckDB locks it), so a
@@ -118,14 +119,14 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckResult:
         return result
     for description, sql in INVARIANTS:
         result.checks_run += 1
-        count = con.execute(sql).fetchone()[0]
+        count = first_row(con.execute(sql))[0]
         if count:
             result.problems.append(f"{count} {description}")
-    running = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    running = first_row(con.execute("SELECT count(*) FROM runs WHERE status = 'running'"))[0]
     if running:
         result.warnings.append(f"{running} run(s) still marked running although no writer holds the file: "
                                "they were killed (incomplete; their flushed data is kept)")
-    incomplete = con.execute("SELECT count(*) FROM runs WHERE status = 'incomplete'").fetchone()[0]
+    incomplete = first_row(con.execute("SELECT count(*) FROM runs WHERE status = 'incomplete'"))[0]
     if incomplete:
         result.warnings.append(f"{incomplete} incomplete run(s) (stopped before the end; their flushed data is kept)")
     return result

@@ -234,6 +234,16 @@ def remove_database(path: str | Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def first_row(result) -> tuple | None:
+    """The first row of an executed query, or None; the result is read to its end.
+
+    DuckDB 2 keeps a result that ``fetchone()`` left unfinished open on the connection and then refuses
+    ``register()`` and ``sql()`` on it ("connection has an unfinished result"), so a lookup must not leave one.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.DuckDBPyConnection:
     """Open a telemetry database read-only, checking that its schema version is the one we read."""
     path = Path(path)

@@ -21,6 +21,7 @@ from typing import Callable
 from causalsre.errors import UserError
 from causalsre.whatif.tiers import TierRule, pooled, tier_budgets, worst_protected
 from harness.engine.settings import TIERED_POLICIES
+from causalsre.telemetry import first_row
 
 # The documented grid (docs/methods/whatif.md, "The budget governor"): shed when a protected tier's
 # remaining budget falls below the margin...
@@ -49,7 +50,7 @@ def recorded_governor(ctx, window_text: str):
 
     sections = set()
     for rid in sorted(ctx.table(window_text)["run_id"].unique()):
-        row = ctx.con.execute("SELECT config_json FROM runs WHERE run_id = ?", [rid]).fetchone()
+        row = first_row(ctx.con.execute("SELECT config_json FROM runs WHERE run_id = ?", [rid]))
         try:
             config = json.loads(row[0]) if row and row[0] else {}
         except json.JSONDecodeError:
@@ -119,7 +120,7 @@ def grid(engine: dict, margins=MARGINS) -> list[dict]:
 
 def recorded_engine(ctx, window_text: str) -> dict:
     rid = sorted(ctx.table(window_text)["run_id"].unique())[0]
-    row = ctx.con.execute("SELECT config_json FROM runs WHERE run_id = ?", [rid]).fetchone()
+    row = first_row(ctx.con.execute("SELECT config_json FROM runs WHERE run_id = ?", [rid]))
     try:
         engine = json.loads(row[0]).get("engine") if row and row[0] else None
     except (json.JSONDecodeError, AttributeError):

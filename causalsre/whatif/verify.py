@@ -16,6 +16,7 @@ import math
 from causalsre.errors import UserError
 from harness.settings import INTEGER_KNOBS, REPLAY_KNOBS
 from harness.settings import knob as knob_setting
+from causalsre.telemetry import first_row
 
 # Beyond this (recorded step time / replay step time, either way) the replay machine is not the recording's:
 # measured and predicted then differ for a reason no model of the recording can see. The probe itself
@@ -151,8 +152,8 @@ def _latency_quantiles(tables: list) -> dict:
 
 def decode_step_ms(con, run_id: str) -> float | None:
     """The run's speed probe (ms per decode step of the harness's fixed mini-workload), None if not recorded."""
-    row = con.execute("SELECT hardware_json->'speed_probe'->>'decode_step_ms' FROM runs WHERE run_id = ?",
-                      [run_id]).fetchone()
+    row = first_row(con.execute("SELECT hardware_json->'speed_probe'->>'decode_step_ms' FROM runs WHERE run_id = ?",
+                      [run_id]))
     try:
         return float(row[0]) if row and row[0] is not None else None
     except ValueError:
