@@ -217,20 +217,17 @@ def probe_upstream(url: str, model: str | None, timeout_s: float = 5.0) -> str:
 def load_governor_toml(path: str) -> GovernorConfig:
     """The ``[governor]`` section (and its ``[[governor.tiers]]``) of a TOML file, checked as the harness run
     config checks it; a harness run config with such a section works as it is."""
-    import tomllib
     from pathlib import Path
 
     from pydantic import ValidationError
 
+    from causalsre.safeio import load_toml
     from harness.config import GovernorSection
 
     file = Path(path)
     if not file.is_file():
         raise UserError(f"governor file {file} does not exist", "check the path given to --governor")
-    try:
-        data = tomllib.loads(file.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"governor file {file} is not valid TOML ({exc})", "fix the syntax") from None
+    data = load_toml(file, what="governor file")  # bounded size, UTF-8, nesting (deep arrays overflowed tomllib)
     section = data.get("governor")
     if not isinstance(section, dict):
         raise UserError(f"governor file {file} has no [governor] table", "add [governor] and [[governor.tiers]]")

@@ -27,7 +27,7 @@ from prometheus_client import Counter
 
 from harness.serve import protocol as P
 from harness.serve.gateway import GatewayQueue, GatewaySettings
-from harness.serve.gateway_parse import OK_FINISH, event_tokens, int_field, prompt_len
+from harness.serve.gateway_parse import OK_FINISH, event_tokens, int_field, parse_body, prompt_len, upstream_body
 from harness.serve.gateway_telemetry import GatewayTelemetry
 from harness.serve.limits import ApiError, BodySizeLimit
 from harness.serve.metrics import CONTENT_TYPE, ServeMetrics
@@ -105,12 +105,8 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
         metrics.observe_done(tel.done(t, status, reason), t.arrival_ns)
 
     async def _proxy(kind: str, path: str, request: Request):
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            raise ApiError(400, "the request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
+        body = parse_body(await request.body())
+        out = upstream_body(dict(body, model=settings.upstream_model))  # before a seat is taken: it may refuse
         model = body.get("model")
         if model is not None and model not in (settings.model_name, settings.upstream_model):
             raise ApiError(404, f"the model '{model}' does not exist; this gateway serves '{settings.model_name}'",
@@ -120,7 +116,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
             raise ApiError(400, f"the tenant (X-Tenant or user) must be a string of at most {P.MAX_TENANT_CHARS} "
                            "characters", param="user")
         num_prompt = prompt_len(kind, body)
-        max_tokens = int_field(body, "max_tokens", "max_completion_tokens", default=16)
+        max_tokens = int_field(body, "max_tokens", "max_completion_tokens", default=16, low=1)
         priority = int_field(body, "priority", default=0)
         stream = bool(body.get("stream"))
         rid = next(ids)
@@ -138,10 +134,11 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
             finish(t, "aborted", "client_closed")
             raise
         tel.event(rid, "scheduled", tel.now_ns())
-        out = dict(body, model=settings.upstream_model)
         client: httpx.AsyncClient = state["client"]
         try:
-            response = await client.send(client.build_request("POST", upstream + path, json=out), stream=True)
+            response = await client.send(client.build_request("POST", upstream + path, content=out,
+                                                              headers={"content-type": "application/json"}),
+                                         stream=True)
         except httpx.HTTPError as exc:
             finish(t, "error", "upstream_unreachable")
             raise ApiError(502, f"the upstream did not answer ({type(exc).__name__})", "server_error",

@@ -9,6 +9,33 @@ from harness.serve.limits import ApiError
 OK_FINISH = ("length", "stop", "tool_calls", "function_call", "content_filter")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_body(raw: bytes) -> dict:
+    """The request's JSON object; a 400 for anything else. NaN/Infinity are refused (JSON has no such numbers,
+    and the body could not be forwarded), and nesting past the parser's recursion limit is a 400, not a 500."""
+    try:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, "the request body nests too deeply") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN, an integer of thousands of digits
+        raise ApiError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+def upstream_body(body: dict) -> bytes:
+    """The body to forward. ASCII-escaped JSON, so a lone surrogate (\\ud800) the client sent goes on as the
+    escape it came as (UTF-8 cannot encode it) and the upstream decides."""
+    try:
+        return json.dumps(body).encode()
+    except RecursionError:
+        raise ApiError(400, "the request body nests too deeply") from None
+
+
 def prompt_len(kind: str, body: dict) -> int:
     """Prompt tokens as the gateway can count them without the upstream's tokenizer: token ids, else words."""
     if kind == "chat":
@@ -26,12 +53,16 @@ def prompt_len(kind: str, body: dict) -> int:
     return len(prompt.split()) + 1
 
 
-def int_field(body: dict, *names: str, default: int) -> int:
+def int_field(body: dict, *names: str, default: int, low: int = -2**31, high: int = 2**31 - 1) -> int:
+    """The first of ``names`` present, an integer in [low, high] (by default the telemetry's INTEGER range:
+    a larger priority or max_tokens would fail the writer's flush and lose every row after it)."""
     for name in names:
         value = body.get(name)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ApiError(400, f"'{name}' must be an integer", param=name)
+            if not low <= value <= high:
+                raise ApiError(400, f"'{name}' must be between {low} and {high}", param=name)
             return value
     return default
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 MAX_TENANT_CHARS = 256
+INT32 = (-2**31, 2**31 - 1)  # the telemetry's INTEGER columns: a larger value would fail the writer's flush
 
 
 class StreamOptions(BaseModel):
@@ -31,10 +32,12 @@ class _Common(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     user: Annotated[StrictStr, Field(max_length=MAX_TENANT_CHARS)] | None = None
-    priority: StrictInt = 0                        # vLLM's extension; lower runs first under policy "priority"
+    # vLLM's extension; lower runs first under policy "priority". Stored in requests.priority (INTEGER).
+    priority: Annotated[StrictInt, Field(ge=INT32[0], le=INT32[1])] = 0
     n: Annotated[StrictInt, Field(ge=1, le=1)] = 1
-    temperature: float | None = None               # accepted, no effect (greedy decoding)
-    top_p: float | None = None
+    # Accepted, no effect (greedy decoding), but held to OpenAI's and vLLM's ranges: NaN or -1 is a client bug.
+    temperature: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
     seed: StrictInt | None = None
     stop: StrictStr | list[StrictStr] | None = None   # accepted, never matched (no tokenizer; see docs/serve.md)
     ignore_eos: StrictBool | None = None           # vLLM's extension; the model has no EOS anyway

@@ -8,12 +8,12 @@ both.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
+from causalsre.safeio import load_toml
 from harness.config import EngineSection, RunConfig, parse_run_config
 
 
@@ -73,10 +73,7 @@ def load_serve_settings(config_path: str | Path | None = None, *, model_name: st
         path = Path(config_path)
         if not path.is_file():
             raise UserError(f"config file {path} does not exist", "check the path")
-        try:
-            data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"config file {path} is not valid TOML ({exc})", "fix the syntax") from None
+        data = load_toml(path, what="config file")  # bounded size, UTF-8, nesting (deep arrays overflowed tomllib)
         serve = data.pop("serve", {})
         if not isinstance(serve, dict):
             raise UserError(f"bad serve config {path}: [serve] must be a table", "see docs/serve.md")

@@ -189,3 +189,76 @@ def test_the_table_mapping_of_these_refusals_imports_the_good_row(place, capsys)
     code, out, err = run_cli(["db", "import", "table", str(source), "--db", str(place / "db.duckdb"), *TABLE_MAP],
                              capsys)
     assert code == 0 and "imported 1 request" in out, err
+
+
+# Hostile [governor] sections, read by `harness run` (the run config) and `serve --upstream --governor` (the
+# gateway's reader, which used raw tomllib: a deep array was a RecursionError traceback; fixed in
+# harness/serve/gateway.py with causalsre.safeio.load_toml). Both must refuse before the database is touched.
+GOVERNOR_RUN = """name = "gov"
+duration_s = 2
+[engine]
+model = "tiny"
+policy = "budget"
+[workload]
+arrival = "poisson"
+rate = 2.0
+[governor]
+short_window_s = 4
+long_window_s = 40
+[[governor.tiers]]
+name = "premium"
+tenants = ["alice"]
+criticality = 0
+objective = 0.99
+ttft_s = 5.0
+tpot_s = 1.0
+[[governor.tiers]]
+name = "free"
+tenants = ["bob"]
+criticality = 2
+objective = 0.9
+ttft_s = 10.0
+tpot_s = 2.0
+"""
+GOVERNORS = [  # (id, old, new, fragment both readers give)
+    ("deep-array", "short_window_s = 4", "short_window_s = 4\nx = " + "[" * 3000 + "]" * 3000, "deeper than 64"),
+    ("objective-nan", "objective = 0.99", "objective = nan", "finite number"),
+    ("objective-one", "objective = 0.99", "objective = 1.0", "objective"),
+    ("ttft-negative", "ttft_s = 5.0", "ttft_s = -5.0", "ttft_s"),
+    ("criticality-huge", "criticality = 0", "criticality = 99999999999999999999", "criticality"),
+    ("tier-names-repeat", 'name = "free"', 'name = "premium"', "unique"),
+    ("tenant-in-two-tiers", 'tenants = ["bob"]', 'tenants = ["alice"]', "alice"),
+    ("tenants-not-a-list", 'tenants = ["bob"]', 'tenants = "bob"', "tenants"),
+    ("windows-reversed", "long_window_s = 40", "long_window_s = 1", "must be below"),
+    ("unknown-key", "short_window_s = 4", "short_window_s = 4\nwarp = 9", "warp"),
+    ("not-utf8", 'name = "free"', 'name = "fr\udcffee"', "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize("reader", ["harness-run", "gateway"])
+@pytest.mark.parametrize("case_id,old,new,fragment", GOVERNORS, ids=[g[0] for g in GOVERNORS])
+def test_a_hostile_governor_section_is_refused_before_the_database_is_touched(reader, case_id, old, new,
+                                                                                fragment, place, capsys):
+    assert old in GOVERNOR_RUN
+    config = place / "gov.toml"
+    config.write_bytes(GOVERNOR_RUN.replace(old, new, 1).encode("utf-8", "surrogateescape"))
+    db = place / "db.duckdb"
+    argv = (["harness", "run", str(config), "--db", str(db)] if reader == "harness-run" else
+            ["serve", "--upstream", "http://127.0.0.1:9", "--governor", str(config), "--db", str(db)])
+    before = _sha(place)
+    _one_line(*run_cli(argv, capsys), fragment)
+    assert _sha(place) == before
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("[serve]\nx = " + "[" * 3000 + "]" * 3000 + "\n", "deeper than 64"),
+    ("[serve]\nmodel_name = \"caf\udce9\"\n", "not UTF-8"),
+    ("name = \"unterminated\n", "not valid TOML"),
+])
+def test_a_hostile_serve_config_is_one_line(text, fragment, place, capsys):
+    # `causalsre serve CONFIG` read it with raw tomllib: the deep array was a RecursionError traceback.
+    config = place / "serve.toml"
+    config.write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = _sha(place)
+    _one_line(*run_cli(["serve", str(config), "--port", "0", "--db", str(place / "db.duckdb")], capsys), fragment)
+    assert _sha(place) == before
