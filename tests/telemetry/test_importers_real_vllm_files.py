@@ -122,3 +122,26 @@ def test_a_pooling_benchmark_is_refused_with_the_reason(tmp_path, capsys):
                                 "queue_times": [0.0, 0.0], "errors": ["", ""]}))
     assert main(["db", "import", "vllm-bench", str(path), "--db", str(tmp_path / "t.duckdb")]) == 2
     assert "pooling (embedding) benchmark" in capsys.readouterr().err
+
+
+def test_cache_config_info_in_openmetrics_spelling_and_a_range_query(tmp_path, capsys):
+    # The same real scrape with ':' escaped to '_' (what an OpenMetrics scrape of vLLM says), and the series as
+    # Prometheus's query_range returns it (labels in `metric`, no process start: the point's time counts).
+    scrape = sorted((FOLDER / "kv_shrink" / "scrapes").glob("metrics-*.prom"))[-1]
+    escaped = tmp_path / scrape.name
+    escaped.write_text(scrape.read_text().replace("vllm:", "vllm_"))
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(escaped), "--db", str(db), "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
+    assert _settings(db, run_id)["num_kv_blocks"][1] == 34
+    line = next(x for x in scrape.read_text().splitlines() if x.startswith("vllm:cache_config_info{"))
+    labels = dict(pair.split("=", 1) for pair in line[line.index("{") + 1:line.rindex("}")].split('",'))
+    labels = {k: v.strip('"') for k, v in labels.items()} | {"__name__": "vllm:cache_config_info"}
+    doc = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": labels, "values": [[1796147000, "1"], [1796147015, "1"]]}]}}
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps(doc))
+    db2 = tmp_path / "q.duckdb"
+    assert main(["db", "import", "prometheus", str(query), "--db", str(db2), "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
+    assert _settings(db2, run_id) == {"block_size": (0, 32.0), "num_kv_blocks": (0, 34.0)}  # one row each
