@@ -16,7 +16,8 @@ arrival times are served twice per round, with the same engine settings (one run
 So the HTTP side carries everything a client of ``serve`` pays beyond the engine: the asyncio handler, the
 hand-off to the engine thread and back, JSON and server-sent events, the loopback socket, and this client's
 own parsing, which shares the machine's cores with the server. Rounds interleave the two sides; the
-percentiles pool every round's requests, and the paired figures compare each request with itself.
+percentiles pool every round's requests, the paired figures compare each request with itself, and each
+round's ratio is reported beside the pooled one.
 """
 
 from __future__ import annotations
@@ -225,10 +226,13 @@ def run(preset: str = "small", num_requests: int = 48, rate: float = 2.0, seed: 
         with _Server(config) as server:
             _http_round(server.url, server.model, warmup, np.zeros(4))
             for rnd in range(rounds):
-                say(f"round {rnd + 1}/{rounds}: in-process")
-                ours.append(_in_process_round(engine, requests, offsets, id_base=(rnd + 1) * 1_000_000))
-                say(f"round {rnd + 1}/{rounds}: causalsre serve over HTTP")
-                theirs.append(_http_round(server.url, server.model, requests, offsets))
+                # ABBA order: a machine whose load drifts during the run favours neither side
+                for side in (("in-process", "http") if rnd % 2 == 0 else ("http", "in-process")):
+                    say(f"round {rnd + 1}/{rounds}: {side}")
+                    if side == "http":
+                        theirs.append(_http_round(server.url, server.model, requests, offsets))
+                    else:
+                        ours.append(_in_process_round(engine, requests, offsets, id_base=(rnd + 1) * 1_000_000))
         threads_used = torch.get_num_threads()
     ctx = {"preset": preset, "num_requests": num_requests, "seed": seed, "rate": rate, "threads": threads,
            "prompt_range": prompt_range, "output_range": output_range, "rounds": rounds, "requests": requests,
@@ -237,7 +241,7 @@ def run(preset: str = "small", num_requests: int = 48, rate: float = 2.0, seed: 
 
 
 def _report(ctx: dict, ours: list[list[dict]], theirs: list[list[dict]], load_before: list) -> dict:
-    a = _side("engine in-process (the harness's way)", ours)
+    a = _side("engine in-process, stepped on a thread of its own as serve steps it", ours)
     b = _side("causalsre serve over HTTP (httpx streaming /v1/completions)", theirs)
     pairs = [(x, y) for ro, rt in zip(ours, theirs) for x, y in zip(ro, rt) if x["status"] == y["status"] == "ok"]
     same = all(len(ro) == len(rt) for ro, rt in zip(ours, theirs)) and all(
@@ -253,10 +257,13 @@ def _report(ctx: dict, ours: list[list[dict]], theirs: list[list[dict]], load_be
         "workload": {"num_requests": ctx["num_requests"], "seed": ctx["seed"], "arrivals": "poisson",
                      "rate_rps": ctx["rate"], "prompt_range": list(ctx["prompt_range"]),
                      "output_range": list(ctx["output_range"]), "rounds": ctx["rounds"],
-                     "order": "interleaved: in-process, then HTTP, each round; serve stays up, idle, meanwhile"},
+                     "order": "interleaved rounds, in-process first in odd rounds and HTTP first in even ones "
+                              "(ABBA); serve stays up, idle, while the engine in this process runs"},
         "engine": ctx["engine"],
         "in_process": a, "http": b,
         "ratio_http_over_in_process": ratio,
+        # each round's ratio: on a machine whose load swings, the spread of these says how far to trust the above
+        "rounds_ratio_p50_e2e": [_ratio(y, x) for x, y in zip(a["rounds_p50_e2e_s"], b["rounds_p50_e2e_s"])],
         "paired": {"requests": len(pairs),
                    "median_added_e2e_s": round(float(np.median(added)), 5) if added else None,
                    "median_added_e2e_fraction": round(float(np.median(added_fraction)), 4) if added_fraction else None,

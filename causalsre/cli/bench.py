@@ -243,7 +243,7 @@ def postmortem_command(requests, baseline, db, as_json) -> None:
 @click.option("--max-num-seqs", default=16, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--max-num-batched-tokens", default=256, show_default=True, type=click.IntRange(1, 1 << 20))
 @click.option("--rounds", default=2, show_default=True, type=click.IntRange(1, 100),
-              help="interleaved rounds (in-process, then HTTP); the percentiles pool them")
+              help="interleaved rounds (ABBA order); the percentiles pool them, each round's ratio is listed")
 @SEED
 @JSON
 def serve_command(preset, num_requests, rate, prompt_lengths, output_lengths, threads, max_num_seqs,

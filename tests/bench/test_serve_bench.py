@@ -31,6 +31,8 @@ def test_bench_serve_serves_the_same_requests_on_both_sides(capsys):
     r = report["ratio_http_over_in_process"]
     assert r["p50_e2e"] == pytest.approx(report["http"]["p50_e2e_s"] / report["in_process"]["p50_e2e_s"], rel=1e-3)
     assert set(report["targets"]) == {"added_le_5pct"} and report["engine"]["model"] == "tiny"
+    assert len(report["rounds_ratio_p50_e2e"]) == 1 and report["rounds_ratio_p50_e2e"][0] == pytest.approx(
+        report["http"]["rounds_p50_e2e_s"][0] / report["in_process"]["rounds_p50_e2e_s"][0], rel=1e-3)
 
 
 def test_arrivals_are_seeded_poisson():
