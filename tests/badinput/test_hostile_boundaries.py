@@ -262,3 +262,37 @@ def test_a_hostile_serve_config_is_one_line(text, fragment, place, capsys):
     before = _sha(place)
     _one_line(*run_cli(["serve", str(config), "--port", "0", "--db", str(place / "db.duckdb")], capsys), fragment)
     assert _sha(place) == before
+
+
+# JSON import files (vllm-bench, guidellm, otel, prometheus JSON share importers/common.read_json): a 400-digit
+# integer was an OverflowError traceback, deep nesting a RecursionError, and a repeated key silently dropped
+# the first value. Each is now refused in one line and the database is byte-identical.
+_VLLM = ('{"date": "20260101-000000", "ttfts": [0.1, 0.2], "itls": [[0.01], [0.02]], "input_lens": [10, 12], '
+         '"output_lens": [2, 2], "errors": ["", ""], "request_submit_times": [1767225600.0, 1767225601.0]}')
+JSON_IMPORTS = [
+    ("vllm-400-digit-int", "vllm-bench", _VLLM.replace("[10, 12]", "[1" + "0" * 400 + ", 12]"), "401 digits"),
+    ("vllm-deep", "vllm-bench", '{"ttfts": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests deeper"),
+    ("vllm-repeated-key", "vllm-bench", _VLLM[:-1] + ', "ttfts": [5, 6]}', "'ttfts' appears twice"),
+    ("vllm-truncated", "vllm-bench", _VLLM[:40], "not valid JSON"),
+    ("vllm-array-of-nulls", "vllm-bench", "[null, null, null]", "not a JSON object"),
+    ("vllm-lengths-differ", "vllm-bench", _VLLM.replace('"ttfts": [0.1, 0.2]', '"ttfts": [0.1]'), "like ttfts"),
+    ("guidellm-deep", "guidellm", '{"benchmarks": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests deeper"),
+    ("otel-repeated-key", "otel", '{"resourceSpans": [], "resourceSpans": [1]}', "appears twice"),
+    ("prometheus-json-deep", "prometheus", '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests deeper"),
+]
+
+
+@pytest.mark.parametrize("case_id,kind,text,fragment", JSON_IMPORTS, ids=[c[0] for c in JSON_IMPORTS])
+def test_hostile_json_import_files_are_one_line_and_change_nothing(case_id, kind, text, fragment, place, capsys):
+    source = place / "file.json"
+    source.write_text(text)
+    before = _sha(place)
+    _one_line(*run_cli(["db", "import", kind, str(source), "--db", str(place / "db.duckdb")], capsys), fragment)
+    assert _sha(place) == before
+
+
+def test_the_good_vllm_file_those_cases_damage_imports(place, capsys):
+    source = place / "file.json"
+    source.write_text(_VLLM)
+    code, out, err = run_cli(["db", "import", "vllm-bench", str(source), "--db", str(place / "db.duckdb")], capsys)
+    assert code == 0 and "imported 2 requests" in out, err

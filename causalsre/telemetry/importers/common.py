@@ -81,21 +81,40 @@ def read_json(path: Path, what: str) -> object:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path.name} is not valid JSON (not UTF-8 text)", f"give {what}") from None
+    strict = dict(parse_constant=_refuse_constant, parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, **strict)
     except json.JSONDecodeError as exc:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1:
             try:
-                return [json.loads(line, parse_constant=_refuse_constant) for line in lines]
-            except json.JSONDecodeError:
+                return [json.loads(line, **strict) for line in lines]
+            except (json.JSONDecodeError, RecursionError):
                 pass
         raise UserError(f"{path.name} is not valid JSON ({exc})", f"give {what}") from None
+    except RecursionError:
+        raise UserError(f"{path.name} nests deeper than the JSON parser can follow", f"give {what}") from None
 
 
 def _refuse_constant(name: str) -> float:
     # NaN/Infinity are not JSON; a file that holds them has no usable number there.
     raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+
+
+def _bounded_int(text: str) -> int:
+    # No field of any tool's file holds more than a 64-bit integer; 400 digits overflowed the float arrays later.
+    if len(text.lstrip("-")) > 20:
+        raise json.JSONDecodeError(f"an integer of {len(text.lstrip('-'))} digits is out of range", text[:20], 0)
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # Python keeps the last of a repeated key: the first value would be dropped without a word.
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) < len(keys):
+        repeated = next(key for key in keys if keys.count(key) > 1)
+        raise json.JSONDecodeError(f"key {repeated[:60]!r} appears twice in one object", repeated[:60], 0)
+    return dict(pairs)
 
 
 def number(value: object, where: str, *, minimum: float | None = 0.0, maximum: float | None = None,

@@ -114,6 +114,9 @@ def _query_json(text: str, path: Path) -> tuple[list[tuple], int]:
     """``/api/v1/query_range`` (matrix) or ``/api/v1/query`` (vector) responses."""
     try:
         doc = json.loads(text)
+    except RecursionError:  # a deeply nested array: a traceback before
+        raise UserError(f"{path.name} nests deeper than the JSON parser can follow",
+                        "give a Prometheus HTTP API response") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path.name} is not valid JSON ({exc})", "give a Prometheus HTTP API response") from None
     data = doc.get("data") if isinstance(doc, dict) else None
