@@ -154,6 +154,9 @@ def _capacity(ctx, folder: Path, workload: str, seed: int, lengths, tag: str) ->
 
 
 def _calibrate(ctx, folder: Path, workload: str, lengths) -> tuple[float, dict]:
+    # A fresh vLLM's first requests pay its lazy set-up (seconds each on a busy machine): one burst first,
+    # thrown away, or the capacity comes out low and the half-load TTFT threshold many seconds long.
+    _capacity(ctx, folder, workload, 0, lengths, "warmup")
     capacity = _capacity(ctx, folder, workload, 0, lengths, "calibration")
     ctx["say"](f"{workload}: half-load run through the gateway ({capacity:.2f} req/s capacity)")
     requests = _fit(T.schedule(workload, load=T.CALIBRATION_LOAD, seed=0, capacity=capacity,
