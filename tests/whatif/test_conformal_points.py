@@ -3,6 +3,7 @@ conformal margins and replay cache they rest on."""
 
 import math
 
+import numpy as np
 import pytest
 
 from causalsre.whatif.conformal import (add_conformal, best_method, conformal_quantile, failures, margins_from,
@@ -90,3 +91,26 @@ def test_replay_cache_survives_a_restart_and_skips_the_replay(tmp_path, monkeypa
     assert calls == [("phase:incident@r", 0), ("phase:incident@r", 0)]
     path.write_text("{not json")
     assert cs.ReplayCache(path).entries == {}   # a damaged cache costs replays, not a crash
+
+
+def test_paired_scores_are_the_scores_of_the_change():
+    """Generated cases with a known unchanged replay u: a paired prediction's error against the measured share is
+    the error of its predicted change (pred - u) against the measured change (y - u), and no_change_replay (u
+    itself) scores |y - u|."""
+    from causalsre.whatif.conformal import score_points
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for i in range(31):
+        u, y, pred = (float(v) for v in rng.uniform(0, 100, 3))
+        cases.append({"key": f"k{i}", "suite": "s", "scenario": f"g{i}", "observed": 50.0, "unchanged": {"points": u},
+                      "measured": {"points": y},
+                      "predicted": {"bayes_paired": {"point": pred, "low": pred - 5, "high": pred + 5},
+                                    "no_change_replay": {"point": u}}})
+    scores = score_points(cases, ["bayes_paired", "no_change_replay"])
+    change = [abs((c["predicted"]["bayes_paired"]["point"] - c["unchanged"]["points"])
+                  - (c["measured"]["points"] - c["unchanged"]["points"])) for c in cases]
+    assert scores["bayes_paired"]["median_abs_error"] == pytest.approx(float(np.median(change)))
+    assert scores["no_change_replay"]["median_abs_error"] == pytest.approx(
+        float(np.median([abs(c["measured"]["points"] - c["unchanged"]["points"]) for c in cases])))
+    assert scores["no_change_replay"]["coverage_90"] is None and scores["bayes_paired"]["median_width"] == pytest.approx(10)
