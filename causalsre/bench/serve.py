@@ -43,10 +43,12 @@ STARTUP_S = 180.0     # torch import and the engine build: slow on a busy 2-core
 
 
 def _config_text(preset: str, threads: int, max_num_seqs: int, max_num_batched_tokens: int) -> str:
-    # The one config both sides read; request_timeout_s off so that a slow round is measured, not cut short.
+    # The one config both sides read; a request timeout of an hour (TOML has no null) so that a slow round on a
+    # busy machine is measured, not cut short.
     return (f'name = "bench-serve"\n\n[engine]\nmodel = "{preset}"\nnum_threads = {int(threads)}\n'
             f"max_num_seqs = {int(max_num_seqs)}\nmax_num_batched_tokens = {int(max_num_batched_tokens)}\n"
-            "num_kv_blocks = 2048\nmax_queue_len = 4096\n\n[serve]\nmax_tokens_limit = 4096\n")
+            "num_kv_blocks = 2048\nmax_queue_len = 4096\nrequest_timeout_s = 3600.0\n\n"
+            "[serve]\nmax_tokens_limit = 4096\n")
 
 
 def arrivals(num_requests: int, rate: float, seed: int) -> np.ndarray:
@@ -125,7 +127,10 @@ async def _stream(client, url: str, model: str, request, due_ns: int) -> dict:
         async for line in response.aiter_lines():
             if not line.startswith("data:") or line[5:].strip() == "[DONE]":
                 continue
-            for choice in json.loads(line[5:])["choices"]:
+            event = json.loads(line[5:])
+            if "error" in event:   # the server ended the stream with an error object: a failed request
+                finish = f"error {event['error'].get('code') or event['error'].get('message')}"
+            for choice in event.get("choices") or []:
                 if choice.get("text"):
                     last = time.perf_counter_ns()
                     first = first if first is not None else last

@@ -20,3 +20,16 @@ def test_bench_postmortem_finds_the_cause_on_a_subsample(capsys, monkeypatch):
     assert report["subsampled"] is True and report["cap"] == 4000
     assert max(report["rows_used"].values()) <= 4000 + 6 and report["requests"] > 28_000
     assert "baseline" not in report and report["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_bench_postmortem_keeps_and_reuses_its_db(capsys, tmp_path):
+    db = tmp_path / "incident.duckdb"
+    assert main(["bench", "postmortem", "--requests", "4000", "--no-baseline", "--db", str(db), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert db.exists() and first["db"] == {"path": str(db), "reused": False} and first["generate_s"] > 0
+    # a second run times the same incident without writing it again (its own count, not --requests)
+    assert main(["bench", "postmortem", "--requests", "999999", "--no-baseline", "--db", str(db), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["db"]["reused"] is True and again["generate_s"] is None
+    assert again["requests"] == first["requests"] and again["top_factor"] == first["top_factor"]
