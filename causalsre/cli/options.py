@@ -31,14 +31,20 @@ SET_EXAMPLE = "--set max_num_seqs=8"
 
 def db_option(help: str = "Telemetry database (DuckDB file).", required: bool = True, name: str = "db_path",
               default: str | None = None, show_default: str | None = None):
-    return click.option("--db", name, required=required and default is None, type=DB_PATH, default=default,
-                        show_default=show_default, help=help)
+    return click.option("--db", name, required=required and default is None, type=DB_PATH,
+                        show_default=show_default, help=help, **_default(default))
+
+
+def _default(default: str | None) -> dict:
+    # Click 8.3+ takes an explicit default=None as a given value, and a required option then never reports
+    # "Missing option": every command ran on with db_path=None (a TypeError traceback). Pass none instead.
+    return {} if default is None else {"default": default}
 
 
 def slo_option(required: bool = True, default: str | None = None, show_default: str | None = None,
                help: str = "OpenSLO v1 spec file.", name: str = "slo_path"):
     return click.option("--slo", name, required=required and default is None, type=click.Path(dir_okay=False),
-                        default=default, show_default=show_default, help=help)
+                        show_default=show_default, help=help, **_default(default))
 
 
 def json_option(help: str = "Print the result as JSON (progress and warnings go to stderr)."):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from causalsre.telemetry.schema import REQUIRED_TABLES, SCHEMA_VERSION, missing_objects, schema_version
+from causalsre.telemetry.schema import REQUIRED_TABLES, SCHEMA_VERSION, missing_objects, schema_damage, schema_version
 from causalsre.telemetry.schema import first_row
 
 
@@ -113,8 +113,10 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckResult:
     if version != SCHEMA_VERSION:
         result.problems.append(f"schema version is {version}, expected {SCHEMA_VERSION}")
     result.checks_run += 1
-    for name in missing_objects(con):
-        result.problems.append(f"missing table or view {name}")
+    if version == SCHEMA_VERSION:  # also columns re-created with another type, which imports would accept
+        result.problems.extend(schema_damage(con))
+    else:
+        result.problems.extend(f"missing table or view {name}" for name in missing_objects(con))
     if result.problems:
         return result
     for description, sql in INVARIANTS:

@@ -9,7 +9,8 @@ refuses a database whose schema is older or newer than this package understands.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -119,6 +120,7 @@ class DatabaseState:
     version: int                 # highest causalsre migration applied; 0 when none
     other_objects: tuple[str, ...]  # tables and views that are not schema_migrations
     foreign_reason: str | None   # why the file is not a causalsre database, or None
+    damage: tuple[str, ...] = ()  # at the current version: missing tables/views, columns of the wrong type
 
 
 def inspect_database(path: str | Path) -> DatabaseState | None:
@@ -138,7 +140,9 @@ def inspect_database(path: str | Path) -> DatabaseState | None:
     except duckdb.Error as exc:
         raise _open_error(path, exc) from None
     try:
-        return database_state(con)
+        state = database_state(con)
+        # Only writers ask (inspect_database): an import must not add rows to a damaged file.
+        return replace(state, damage=tuple(schema_damage(con))) if state.version == SCHEMA_VERSION else state
     except duckdb.Error as exc:
         raise _open_error(path, exc) from None
     finally:
@@ -188,6 +192,9 @@ def check_writable(path: Path, state: DatabaseState | None, *, upgrade: bool) ->
                         "give a new path, or one made by causalsre (`causalsre db init --db NEW.duckdb`)")
     if state.version > SCHEMA_VERSION:
         raise _newer_schema_error(state.version)
+    if state.damage:
+        raise UserError(f"database {path} is damaged: {'; '.join(state.damage)}",
+                        "restore it from a copy, or write into a new database")
     if 0 < state.version < SCHEMA_VERSION and not upgrade:
         raise UserError(
             f"database {path} is at schema version {state.version}, older than this causalsre writes "
@@ -286,6 +293,39 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
                 "restore it from a copy, or rebuild it from the original telemetry",
             )
     return con
+
+
+@lru_cache(maxsize=1)
+def _expected_columns() -> dict[str, dict[str, str]]:
+    con = duckdb.connect(":memory:")
+    migrate(con)
+    try:
+        return _columns(con)
+    finally:
+        con.close()
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    table: dict[str, dict[str, str]] = {}
+    for name, column, kind in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main'").fetchall():
+        if name in REQUIRED_TABLES:
+            table.setdefault(name, {})[column] = kind
+    return table
+
+
+def schema_damage(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What a database at the current version lacks or holds wrongly: missing tables and views, and required
+    columns that are gone or of another type than the migrations make (a table re-created by hand)."""
+    problems = [f"missing table or view {name}" for name in missing_objects(con)]
+    found = _columns(con)
+    for table, expected in _expected_columns().items():
+        for column, kind in expected.items():
+            actual = found.get(table, {}).get(column)
+            if table in found and actual != kind:
+                problems.append(f"{table}.{column} is {actual or 'missing'}, not {kind}")
+    return problems
 
 
 def missing_objects(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -296,3 +296,44 @@ def test_the_good_vllm_file_those_cases_damage_imports(place, capsys):
     source.write_text(_VLLM)
     code, out, err = run_cli(["db", "import", "vllm-bench", str(source), "--db", str(place / "db.duckdb")], capsys)
     assert code == 0 and "imported 2 requests" in out, err
+
+
+def _damage(db: Path, how: str) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    if how == "view-dropped":
+        con.execute("DROP VIEW request_metrics")
+    else:  # requests re-created by hand with text where the schema has integers (the views go with it)
+        con.execute("DROP VIEW request_metrics")
+        con.execute("CREATE TABLE r2 AS SELECT * REPLACE (CAST(prompt_tokens AS VARCHAR) AS prompt_tokens) "
+                    "FROM requests")
+        con.execute("DROP TABLE requests")
+        con.execute("ALTER TABLE r2 RENAME TO requests")
+    con.close()
+
+
+@pytest.mark.parametrize("how,fragment", [("view-dropped", "missing table or view request_metrics"),
+                                          ("column-retyped", "requests.prompt_tokens is VARCHAR, not INTEGER")])
+@pytest.mark.parametrize("command", ["import-requests", "import-events", "harness-run", "db-check"])
+def test_a_damaged_database_is_not_written_into(how, fragment, command, place, capsys):
+    # Fixed in telemetry/schema.py (check_writable refuses what schema_damage finds) and inspect.py (db check
+    # names retyped columns too). Before, an import added rows to the damaged file and exited 0.
+    db = place / "db.duckdb"
+    _damage(db, how)
+    events = place / "events.csv"
+    events.write_text("time,key,value,kind\n2026-01-01T00:00:00Z,max_num_seqs,16,config\n")
+    run_toml = place / "run.toml"
+    run_toml.write_text(GOVERNOR_RUN.split("[governor]")[0].replace('policy = "budget"\n', ""))
+    argv = {"import-requests": ["db", "import", "requests", str(place / "good.csv"), "--db", str(db)],
+            "import-events": ["db", "import", "events", str(events), "--db", str(db)],
+            "harness-run": ["harness", "run", str(run_toml), "--db", str(db)],
+            "db-check": ["db", "check", str(db)]}[command]
+    before = _sha(place)
+    code, out, err = run_cli(argv, capsys)
+    if command == "db-check":
+        assert code == 1 and f"problem: {fragment}" in out, (out, err)
+    else:
+        _one_line(code, out, err, fragment)
+        assert "is damaged: " in err
+    assert _sha(place) == before
