@@ -57,12 +57,19 @@ CASES = (
          why="the kv_shrink case's baseline: 300-900 prompt tokens on the default pool"),
     Case("kv_shrink", "num_kv_blocks", "batching", engine={"num_kv_blocks": 34}, load={"input_len": 600},
          why="the server restarted with --num-gpu-blocks-override 34 (from 256): one such request fits"),
+    # The same squeeze where decode dominates (100 tokens out): four batched decodes against one or two.
+    Case("kv_decode_baseline", None, None,
+         load={"input_len": 300, "output_len": 100, "rate": 0.6, "num_prompts": 16},
+         why="the kv_decode_shrink case's baseline: 150-450 prompt tokens, 100 out, on the default pool"),
+    Case("kv_decode_shrink", "num_kv_blocks", "batching", engine={"num_kv_blocks": 34},
+         load={"input_len": 300, "output_len": 100, "rate": 0.6, "num_prompts": 16},
+         why="the server restarted with --num-gpu-blocks-override 34 (from 256): one or two such requests fit"),
     Case("fewer_seqs", "max_num_seqs", "batching", engine={"max_num_seqs": 1},
          why="the server restarted with --max-num-seqs 1 (from 4), recorded with --metadata"),
 )
 # incident -> the baseline it is compared with
 BASELINE_OF = {"rate_surge": "baseline", "longer_prompts": "baseline", "kv_shrink": "kv_baseline",
-               "fewer_seqs": "baseline"}
+               "kv_decode_shrink": "kv_decode_baseline", "fewer_seqs": "baseline"}
 # vLLM's --max-model-len is 1024 (harness/peers/vllm_server.py) and the server's tokenizer makes the random
 # dataset's prompts up to ~15 % longer than the bench counts them: past ~850 they came back 400 Bad Request.
 MAX_PROMPT = 850
