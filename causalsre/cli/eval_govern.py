@@ -15,7 +15,8 @@ _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vt
 @click.command("govern")
 @click.option("--load", "loads", multiple=True, type=float, metavar="X",
               help="Offered load as a multiple of the calibrated capacity (repeat; default 0.8 1.0 1.3 1.6).")
-@click.option("--seeds", type=int, default=2, show_default=True, help="Seeds 0..N-1 per workload and load.")
+@click.option("--seeds", type=click.IntRange(max=1000), default=2, show_default=True,  # 10**20 ran for ever
+              help="Seeds 0..N-1 per workload and load.")
 @click.option("--policies", default=None, metavar="NAME,...", help=_POLICY_HELP)
 @click.option("--workload", "workloads", multiple=True, type=click.Choice(["gamma", "azure"]),
               help="Workloads to run (repeat; default both; azure is skipped when its trace file is missing).")

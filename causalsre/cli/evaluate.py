@@ -121,9 +121,10 @@ def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
 
 
 @evaluate.command("generate")
-@click.option("--seed", type=int, required=True,
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), required=True,
               help="Seed of every draw: a seed draws the same scenarios (re-draws depend on the machine).")
-@click.option("--count", type=click.IntRange(min=3), default=12, show_default=True, help="Scenarios to draw.")
+@click.option("--count", type=click.IntRange(3, 10_000), default=12, show_default=True,  # 10**20: OverflowError
+              help="Scenarios to draw.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="New folder for suite.duckdb, truth.json and manifest.json.")
 @click.option("--phase-s", "phase_s", type=(float, float), default=(10.0, 16.0), show_default=True,

@@ -25,9 +25,10 @@ def echo_diagnostics(diag) -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the fit here (NetCDF, .nc).")
 @click.option("--sampler", type=click.Choice(["auto", "nutpie", "pymc", "prior"]), default="auto", show_default=True,
               help="auto: nutpie when installed, else PyMC NUTS; prior: prior draws only (no fitting).")
-@click.option("--draws", type=click.IntRange(min=10), help="Draws per chain (default from the priors file).")
-@click.option("--tune", type=click.IntRange(min=10), help="Tuning steps per chain.")
-@click.option("--chains", type=click.IntRange(min=1), help="Chains.")
+# Upper bounds: 10**20 draws or chains ran (allocating) until killed.
+@click.option("--draws", type=click.IntRange(10, 100_000), help="Draws per chain (default from the priors file).")
+@click.option("--tune", type=click.IntRange(10, 100_000), help="Tuning steps per chain.")
+@click.option("--chains", type=click.IntRange(1, 64), help="Chains.")
 @SEED
 @json_option("Print coefficients and diagnostics as JSON.")
 def fit(db_path, slo_path, slo_name, graph_path, priors_path, out_path, sampler, draws, tune, chains, seed, as_json):

@@ -52,7 +52,11 @@ def json_option(help: str = "Print the result as JSON (progress and warnings go 
 
 
 def seed_option(default: int | None = 0, help: str = "Seed of every random choice."):
-    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+    # numpy, scikit-learn and PyMC take seeds in 0..2**32-1: -1 or 10**20 was a ValueError traceback.
+    return click.option("--seed", type=SEED, default=default, show_default=default is not None, help=help)
+
+
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 def window_option(flag: str = "--window", name: str = "window_text", required: bool = True, help: str = WINDOW_HELP):

@@ -18,7 +18,7 @@ from causalsre.cli.options import DB, GRAPH, RUN, SEED, SLO, SLO_NAME, WINDOW_HE
 @RUN
 @GRAPH
 @SEED
-@click.option("--pairs", type=click.IntRange(100), default=2000, show_default=True,
+@click.option("--pairs", type=click.IntRange(100, 1_000_000), default=2000, show_default=True,  # 10**20: numpy
               help="Request pairs the Shapley values are averaged over.")
 @click.option("--bayes", is_flag=True,
               help="Also attribute the burn change with the Bayesian burn model (fits it: about a minute).")

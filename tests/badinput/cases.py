@@ -286,4 +286,21 @@ GRAPH: list[Case] = [
     ("graph-show-missing-folder", ["graph", "show", "--out", "{nofolder/g.png}"], "nofolder"),
 ]
 
-CASES: list[Case] = DB + IMPORTS + FLAGS + SLO + HARNESS + ATTRIBUTE + WINDOWS + WHATIF + POSTMORTEM + GRAPH
+# Numbers past what the libraries behind an option take (found walking the click tree; each was a traceback,
+# an OverflowError, or a run that never ended). Fixed in the option types (cli/options.py SEED, fit, evaluate,
+# eval_govern, postmortem).
+_BIG = "99999999999999999999"
+NUMBERS: list[Case] = [
+    ("postmortem-seed-negative", _postmortem(_BASE, _INC, "--seed", "-1"), "0<=x<=4294967295"),
+    ("postmortem-seed-huge", _postmortem(_BASE, _INC, "--seed", _BIG), "0<=x<=4294967295"),
+    ("postmortem-pairs-huge", _postmortem(_BASE, _INC, "--pairs", _BIG), "pairs"),
+    ("whatif-seed-negative", _analysis("whatif", *_INCIDENT, *_SET, "--seed", "-1"), "--seed"),
+    ("fit-draws-huge", _analysis("fit", "--draws", _BIG), "draws"),
+    ("fit-chains-huge", _analysis("fit", "--chains", _BIG), "chains"),
+    ("eval-generate-count-huge", ["eval", "generate", "--seed", "1", "--count", _BIG, "--out", "{gen}"], "count"),
+    ("eval-generate-seed-negative", ["eval", "generate", "--seed", "-1", "--out", "{gen}"], "seed"),
+    ("eval-govern-seeds-huge", ["eval", "govern", "--seeds", _BIG, "--quick"], "seeds"),
+]
+
+CASES: list[Case] = (DB + IMPORTS + FLAGS + SLO + HARNESS + ATTRIBUTE + WINDOWS + WHATIF + POSTMORTEM + GRAPH
+                     + NUMBERS)
