@@ -42,9 +42,19 @@ def choose_values(table: pd.DataFrame, treatment: str, control=None, treated=Non
         raise UserError(f"{treatment} never varies in this database (always {counts.index[0]})",
                         "its effect cannot be estimated from these data; run a sweep over it first")
     numeric = pd.api.types.is_numeric_dtype(table[treatment])
-    cast = float if numeric else str
-    control = cast(control) if control is not None else counts.index[0]
-    treated = cast(treated) if treated is not None else counts.index[-1] if len(counts) > 1 else counts.index[0]
+    def cast(value, flag: str):
+        if not numeric:
+            return str(value)
+        try:
+            return float(value)  # "abc" or "" was a ValueError traceback
+        except (TypeError, ValueError):
+            raise UserError(f"{flag} {value!r} is not a number, and {treatment} is numeric",
+                            f"give {flag} one of the values {treatment} takes: {', '.join(map(str, counts.index[:8]))}"
+                            ) from None
+
+    control = cast(control, "--control") if control is not None else counts.index[0]
+    treated = (cast(treated, "--treated") if treated is not None else counts.index[-1] if len(counts) > 1
+               else counts.index[0])
     for value in (control, treated):
         if value not in set(counts.index):
             raise UserError(f"{treatment}={value} never occurs in the data", f"seen: {sorted(counts.index)[:10]}")

@@ -300,6 +300,11 @@ NUMBERS: list[Case] = [
     ("eval-generate-count-huge", ["eval", "generate", "--seed", "1", "--count", _BIG, "--out", "{gen}"], "count"),
     ("eval-generate-seed-negative", ["eval", "generate", "--seed", "-1", "--out", "{gen}"], "seed"),
     ("eval-govern-seeds-huge", ["eval", "govern", "--seeds", _BIG, "--quick"], "seeds"),
+    ("recommend-seed-negative", _analysis("recommend", *_INCIDENT, "--seed", "-1"), "--seed"),
+    # A text value for a numeric treatment was a ValueError traceback (fixed in whatif/effect.py).
+    ("effect-control-not-a-number", _analysis("effect", "--treatment", "max_num_seqs", "--control", "abc"),
+     "--control 'abc' is not a number"),
+    ("effect-treated-empty", _analysis("effect", "--treatment", "max_num_seqs", "--treated", ""), "--treated ''"),
 ]
 
 CASES: list[Case] = (DB + IMPORTS + FLAGS + SLO + HARNESS + ATTRIBUTE + WINDOWS + WHATIF + POSTMORTEM + GRAPH
