@@ -6,12 +6,12 @@ observed; ``--verify`` replays under the governor and measures each tier's budge
 from __future__ import annotations
 
 import json
-import textwrap
 
 import duckdb
 import pytest
 
 from causalsre.cli.main import main
+from causalsre.evaluation.govern_measure import tier_spec_yaml
 from harness.config import parse_run_config
 from harness.runner import run
 
@@ -40,29 +40,8 @@ def recording(db, *, policy: str, premium: int, free: int, surge: float, drain_s
 
 
 def spec_file(path, name, objective, ttft, tpot):
-    path.write_text(textwrap.dedent(f"""\
-        apiVersion: openslo/v1
-        kind: SLO
-        metadata: {{name: {name}}}
-        spec:
-          service: llm-serving
-          indicator:
-            metadata: {{name: ttft-and-tpot}}
-            spec:
-              ratioMetric:
-                counter: true
-                good:
-                  metricSource:
-                    type: causalsre
-                    spec:
-                      conditions:
-                        - {{metric: ttft_s, op: lte, value: {ttft}}}
-                        - {{metric: tpot_s, op: lte, value: {tpot}}}
-                total: {{metricSource: {{type: causalsre}}}}
-          timeWindow: [{{duration: 30d, isRolling: true}}]
-          budgetingMethod: Occurrences
-          objectives: [{{displayName: fast, target: {objective}}}]
-        """))
+    """One tier's OpenSLO spec, written as eval govern writes it."""
+    path.write_text(tier_spec_yaml(name, name, objective, ttft, tpot))
     return path
 
 
