@@ -46,6 +46,8 @@ def analyse(
     """Count once, then build the report (and, as asked, runs and timeline) from the counts."""
     if min_events < 1:
         raise UserError(f"min_events {min_events} is below 1", "use 1 or more")
+    if isinstance(resolution, str):  # checked even when no timeline is drawn: a typo is never silently ignored
+        resolution = parse_duration(resolution, what="resolution")
     columns = database_columns(con)
     filters, filter_params = where_sql(where, columns)
     first = None
@@ -58,8 +60,6 @@ def analyse(
                    key=lambda d: d.seconds)
     plan = CubePlan(slo=slo, period=period, spans=spans, group_by=list(group_by), per_run=per_run)
     if timeline:
-        if isinstance(resolution, str):
-            resolution = parse_duration(resolution, what="resolution")
         if resolution is None:
             start = max(first, period.lower) if first is not None else period.lower
             resolution = pick_resolution(max((moment - start).total_seconds(), 1.0))

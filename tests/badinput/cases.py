@@ -96,6 +96,7 @@ SLO: list[Case] = [
     ("slo-report-group-by-unknown", _REPORT + ["{slo.yaml}", "--group-by", "colour"], "group-by"),
     ("slo-report-bad-resolution", _REPORT + ["{slo.yaml}", "--plot", "{p.png}", "--resolution", "often"],
      "often"),
+    ("slo-report-bad-resolution-without-plot", _REPORT + ["{slo.yaml}", "--resolution", "often"], "often"),
     ("slo-report-plot-missing-folder", _REPORT + ["{slo.yaml}", "--plot", "{nofolder/p.png}"], "nofolder"),
     ("slo-report-plot-unknown-format", _REPORT + ["{slo.yaml}", "--plot", "{p.docx}"], "docx"),
     ("slo-report-aw-bad", _REPORT + ["{slo.yaml}", "--alert-windows", "{aw_short_not_shorter.yaml}"],

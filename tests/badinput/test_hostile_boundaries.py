@@ -232,6 +232,11 @@ GOVERNORS = [  # (id, old, new, fragment both readers give)
     ("windows-reversed", "long_window_s = 40", "long_window_s = 1", "must be below"),
     ("unknown-key", "short_window_s = 4", "short_window_s = 4\nwarp = 9", "warp"),
     ("not-utf8", 'name = "free"', 'name = "fr\udcffee"', "not UTF-8"),
+    # one tier per tenant: 20,000 tiers were accepted and every step walked them (nothing finished in 60 s)
+    ("thousands-of-tiers", "[[governor.tiers]]\nname = \"premium\"",
+     "".join(f'[[governor.tiers]]\nname = "t{i}"\ntenants = ["u{i}"]\ncriticality = {i + 3}\nobjective = 0.9\n'
+             f'ttft_s = 9.0\ntpot_s = 2.0\n' for i in range(200)) + "[[governor.tiers]]\nname = \"premium\"",
+     "at most 64"),
 ]
 
 

@@ -44,6 +44,11 @@ class TierSpec:
         return 1.0 - self.objective
 
 
+# Tiers are criticality classes (the Gateway API inference extension has three); every step walks all of them,
+# so thousands (one per tenant) would make the governor the bottleneck.
+MAX_TIERS = 64
+
+
 @dataclass(frozen=True, slots=True)
 class GovernorConfig:
     tiers: tuple[TierSpec, ...] = ()
@@ -69,6 +74,10 @@ class GovernorConfig:
         if self.min_max_num_seqs > self.max_max_num_seqs or self.min_batched_tokens > self.max_batched_tokens:
             raise UserError("governor bounds: min_max_num_seqs <= max_max_num_seqs and "
                             "min_batched_tokens <= max_batched_tokens", _FIX)
+        if len(self.tiers) > MAX_TIERS:
+            raise UserError(f"governor has {len(self.tiers)} tiers; at most {MAX_TIERS} are supported",
+                            "group tenants into a few criticality tiers (premium, standard, free): the governor "
+                            "walks every tier on each step")
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
             raise UserError(f"governor tier names must be unique, got {names}", _FIX)
