@@ -83,6 +83,10 @@ def _report(result: dict) -> str:
         burn = f", burn rate {b['burn_rate']:.1f}x" if "burn_rate" in b else ""
         lines.append(f"  {name:<9} {b['requests']:>7} requests, {b['bad_events']:>6} bad ({b['bad_rate']:.2%}){burn}")
     lines.append(f"  bad-event rate changed by {result['total_change']:+.2%}")
+    if result["total_change"] < 0:
+        from causalsre.report.builders import IMPROVEMENT
+
+        lines.append(f"  {IMPROVEMENT}")
     if result.get("changes"):
         from causalsre.causal.changes import describe_change
 

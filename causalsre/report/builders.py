@@ -109,6 +109,11 @@ def postmortem_summary(result: dict) -> str:
     return text
 
 
+# A window that burned less than its baseline: what the contributions then mean (a postmortem reader expects a burn).
+IMPROVEMENT = ("the incident burned less than the baseline: the contributions explain an improvement, not a burn "
+               "(a negative contribution is a factor that lowered the bad-event rate)")
+
+
 def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
     rows = [[a["factor"], a["family"], a.get("kind", ""), 100 * a["contribution"], 100 * a["ci_low"],
              100 * a["ci_high"]] for a in result.get("attributions", [])]
@@ -117,7 +122,8 @@ def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
     section = Section("Why the budget burned (attribution)", paragraphs=[postmortem_summary(result),
                       f"Method: {result.get('method', '')}. Contributions are percentage points of the change "
                       f"in the bad-event rate ({100 * result.get('total_change', 0.0):+.1f} points in all) and "
-                      "sum to it; intervals are 95 % bootstrap intervals over request pairs."])
+                      "sum to it; intervals are 95 % bootstrap intervals over request pairs."
+                      + (f" {IMPROVEMENT[0].upper()}{IMPROVEMENT[1:]}." if result.get("total_change", 0.0) < 0 else "")])
     if rows:
         section.tables.append(Table(["factor", "family", "change", "points", "low", "high"], rows,
                                     caption="Contribution of each factor"))

@@ -96,3 +96,16 @@ def test_cli_json_with_a_real_slo(make_db, tmp_path, capsys):
            "--incident", "phase:incident"]
     assert main(bad) == 2
     assert "ends before it starts" in capsys.readouterr().err
+
+
+def test_an_incident_that_burned_less_says_it_explains_an_improvement(make_db, tmp_path, capsys):
+    # Windows swapped: the "incident" is the healthy phase, so there is no burn to explain, only a drop.
+    slo = tmp_path / "slo.yaml"
+    slo.write_text(SLO_YAML)
+    db = make_db(fault="cpu_contention", phase_s=40.0)
+    argv = ["postmortem", "--db", str(db), "--slo", str(slo), "--pairs", "300"]
+    assert main(argv + ["--baseline", "phase:incident", "--incident", "phase:baseline"]) == 0
+    swapped = capsys.readouterr().out
+    assert "burned less than the baseline" in swapped and "explain an improvement" in swapped
+    assert main(argv + ["--baseline", "phase:baseline", "--incident", "phase:incident"]) == 0
+    assert "burned less than the baseline" not in capsys.readouterr().out
