@@ -53,10 +53,10 @@ def json_option(help: str = "Print the result as JSON (progress and warnings go 
 
 def seed_option(default: int | None = 0, help: str = "Seed of every random choice."):
     # numpy, scikit-learn and PyMC take seeds in 0..2**32-1: -1 or 10**20 was a ValueError traceback.
-    return click.option("--seed", type=SEED, default=default, show_default=default is not None, help=help)
+    return click.option("--seed", type=SEED_VALUES, default=default, show_default=default is not None, help=help)
 
 
-SEED = click.IntRange(0, 2**32 - 1)
+SEED_VALUES = click.IntRange(0, 2**32 - 1)  # the range; SEED below is the shared --seed option
 
 
 def window_option(flag: str = "--window", name: str = "window_text", required: bool = True, help: str = WINDOW_HELP):
