@@ -1,7 +1,7 @@
 """`causalsre db import vllm-bench|prometheus|otel|guidellm|events|table FILE... --db DB [--json]`.
 
 Each command reads and checks every file before it opens the database, then writes everything in one
-transaction (:func:`causalsre.telemetry.importers.common.write_batches`); a bad file changes nothing.
+transaction (:func:`causalsre.telemetry.importers.writer.write_batches`); a bad file changes nothing.
 The commands are registered on the `db import` group in :mod:`causalsre.cli.db`.
 """
 
@@ -25,7 +25,7 @@ def _common(command):
 
 def _write(db_path: str, batches: list, as_json: bool) -> None:
     from causalsre.telemetry import connect_writable
-    from causalsre.telemetry.importers.common import write_batches
+    from causalsre.telemetry.importers.writer import write_batches
 
     created = not Path(db_path).exists()
     try:

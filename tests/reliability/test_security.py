@@ -29,7 +29,7 @@ AUDITED: dict[str, set[str]] = {
     "causalsre/causal/graph.py": {"condition"},                     # Window.where(): fixed columns, bound values
     "causalsre/causal/subsample.py": {"condition", "bad"},          # Window.where(); NOT good_event_sql(slo)
     "causalsre/whatif/tiers.py": {"condition", "good"},             # Window.where(); good_event_sql(tier rule)
-    "causalsre/telemetry/importers/common.py": {"table", "names", "_SAME_ROW[table]"},  # fixed table tuple, the
+    "causalsre/telemetry/importers/writer.py": {"table", "names", "_SAME_ROW[table]"},  # fixed table tuple, the
                                                                     # importer's own frame columns, constant joins
     "causalsre/telemetry/frames.py": {"columns"},                   # the importer's fixed column set
     "causalsre/telemetry/export.py": {"table"},                     # loops over the EXPORTED constant

@@ -85,12 +85,16 @@ def test_bad_values_are_refused_and_change_nothing(tmp_path, capsys, change, exp
     assert db.read_bytes() == before
 
 
-def test_nan_is_not_json(tmp_path, capsys):
+def test_nan_is_refused_where_a_value_counts_and_read_in_summary_fields(tmp_path, capsys):
+    # vLLM's json.dump writes NaN in summary fields (np.mean of an empty list); a per-request NaN is refused.
     bad = tmp_path / "nan.json"
     bad.write_text(FIXTURE.read_text().replace('"ttfts": [0.1,', '"ttfts": [NaN,'))
     assert main(["db", "import", "vllm-bench", str(bad), "--db", str(tmp_path / "t.duckdb")]) == 2
-    assert "not valid JSON" in capsys.readouterr().err
+    assert "ttfts[0]: nan is not a finite number" in capsys.readouterr().err
     assert not (tmp_path / "t.duckdb").exists()
+    summary = _mutated(tmp_path, lambda d: d.update(mean_tpot_ms=float("nan"), std_tpot_ms=float("inf")))
+    assert "NaN" in summary.read_text()
+    assert main(["db", "import", "vllm-bench", str(summary), "--db", str(tmp_path / "t.duckdb")]) == 0
 
 
 def test_several_files_are_one_transaction(tmp_path, capsys):

@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.telemetry.importers.common import Batch, existing_file, fingerprint, parse_time
+from causalsre.telemetry.importers.checks import parse_time
+from causalsre.telemetry.importers.files import existing_file, fingerprint
+from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-events"
 KINDS = ("deploy", "config", "scale", "other")

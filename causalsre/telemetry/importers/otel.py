@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from causalsre.errors import UserError
-from causalsre.telemetry.importers.common import (MAX_LATENCY_S, MAX_TOKENS, NS, Batch, epoch_seconds, existing_file,
-                                                  fingerprint, number, read_json, requests_frame)
+from causalsre.telemetry.importers.checks import MAX_LATENCY_S, MAX_TOKENS, NS, epoch_seconds, number
+from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
+from causalsre.telemetry.importers.frames import requests_frame
+from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-otel"
 WHAT = "OTLP/JSON traces (an ExportTraceServiceRequest with resourceSpans)"

@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.telemetry.importers.common import Batch, epoch_seconds, existing_file, fingerprint, parse_time
+from causalsre.telemetry.importers.checks import epoch_seconds, parse_time
+from causalsre.telemetry.importers.files import existing_file, fingerprint
+from causalsre.telemetry.importers.writer import Batch
 from causalsre.telemetry.importers.info import info_settings
 
 KIND = "import-prometheus"

@@ -26,8 +26,10 @@ import numpy as np
 
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.bench_settings import metadata_settings
-from causalsre.telemetry.importers.common import (MAX_LATENCY_S, Batch, epoch_seconds, existing_file, fingerprint,
-                                                  number, read_json, requests_frame)
+from causalsre.telemetry.importers.checks import MAX_LATENCY_S, epoch_seconds, number
+from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
+from causalsre.telemetry.importers.frames import requests_frame
+from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-vllm-bench"
 REQUIRED = ("ttfts", "itls", "input_lens", "output_lens", "errors")

@@ -1,0 +1,146 @@
+"""Reading import files safely: regular files only, gzip read transparently, a size cap, strict JSON.
+
+A file that would take minutes to parse or more memory than the machine has is refused up front with its
+size and a way around it, rather than left to hang; the cap is ``CAUSALSRE_IMPORT_MAX_MB`` (default 512 MB
+of text, after decompression). gzip is recognised by its magic bytes, not the name, so a ``.json`` that is
+really compressed (``curl --compressed -o``) reads too; a truncated or damaged archive is one line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import zlib
+from pathlib import Path
+
+from causalsre.errors import UserError
+from causalsre.safeio import regular_file
+
+DEFAULT_MAX_MB = 512
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def max_bytes() -> int:
+    """The most bytes of text one file may hold (env ``CAUSALSRE_IMPORT_MAX_MB``)."""
+    raw = os.environ.get("CAUSALSRE_IMPORT_MAX_MB", "")
+    try:
+        megabytes = float(raw) if raw.strip() else DEFAULT_MAX_MB
+    except ValueError:
+        raise UserError(f"CAUSALSRE_IMPORT_MAX_MB={raw!r} is not a number", "set it to a size in MB, e.g. 2048")
+    return int(max(megabytes, 0.001) * 1024 * 1024)
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """First 16 hex digits of the SHA-256 of the files' bytes: the same files give the same run id."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"file {path} does not exist", "check the path")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory", "give a file")
+    return regular_file(path, what="file")  # a FIFO or /dev/zero would block the read forever
+
+
+def files_in(paths: list[str | Path]) -> list[Path]:
+    """Each path, a directory standing for its visible regular files in name order (a folder of scrapes)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not inside:
+                raise UserError(f"directory {path} holds no files", "give the folder the scrapes were saved in")
+            found.extend(existing_file(p) for p in inside)
+        else:
+            found.append(existing_file(path))
+    return found
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip, refused over the size cap."""
+    limit = max_bytes()
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(2)
+        if head != _GZIP_MAGIC:
+            if size > limit:
+                raise UserError(f"{path.name} is {size / 2**20:.0f} MB, over the import limit of "
+                                f"{limit / 2**20:.0f} MB", "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
+            return head + handle.read()
+    try:
+        with gzip.open(path, "rb") as packed:
+            data = packed.read(limit + 1)  # a gzip bomb stops here, not when memory runs out
+    except EOFError:
+        raise UserError(f"{path.name} is a truncated gzip file", "copy the whole file again") from None
+    except (OSError, zlib.error) as exc:
+        raise UserError(f"{path.name} is a damaged gzip file ({exc})", "copy the file again") from None
+    if len(data) > limit:
+        raise UserError(f"{path.name} decompresses to more than {limit / 2**20:.0f} MB (the import limit)",
+                        "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
+    return data
+
+
+def read_text(path: Path, what: str) -> str:
+    """The file as UTF-8 text (gzip and size handled by :func:`read_bytes`)."""
+    data = read_bytes(path)
+    if not data.strip():
+        raise UserError(f"{path.name} is empty", f"give {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path.name} is not UTF-8 text", f"give {what}") from None
+
+
+def read_json(path: Path, what: str) -> object:
+    """The parsed JSON of ``path``; a file of one JSON object per line (vLLM --append-result) gives a list.
+
+    ``NaN``/``Infinity`` parse as floats: vLLM's own ``json.dump`` writes them in summary fields (the mean
+    TPOT of a run whose every output was one token); :func:`checks.number` refuses them where a value
+    counts.
+    """
+    try:
+        text = read_text(path, what)
+    except UserError as exc:
+        if "not UTF-8" in exc.problem:
+            raise UserError(f"{path.name} is not valid JSON (not UTF-8 text)", f"give {what}") from None
+        raise
+    strict = dict(parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+    try:
+        return json.loads(text, **strict)
+    except json.JSONDecodeError as exc:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            try:
+                return [json.loads(line, **strict) for line in lines]
+            except (json.JSONDecodeError, RecursionError):
+                pass
+        cut = " (the file ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise UserError(f"{path.name} is not valid JSON ({exc}){cut}", f"give {what}") from None
+    except RecursionError:
+        raise UserError(f"{path.name} nests deeper than the JSON parser can follow", f"give {what}") from None
+
+
+def _bounded_int(text: str) -> int:
+    # No field of any tool's file holds more than a 64-bit integer; 400 digits overflowed the float arrays later.
+    if len(text.lstrip("-")) > 20:
+        raise json.JSONDecodeError(f"an integer of {len(text.lstrip('-'))} digits is out of range", text[:20], 0)
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # Python keeps the last of a repeated key: the first value would be dropped without a word.
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) < len(keys):
+        repeated = next(key for key in keys if keys.count(key) > 1)
+        raise json.JSONDecodeError(f"key {repeated[:60]!r} appears twice in one object", repeated[:60], 0)
+    return dict(pairs)
