@@ -129,6 +129,8 @@ def _print_summary(report: dict) -> None:
     t, r = report["telemetry"], report["roofline_fraction"]
     click.echo(f"telemetry overhead {t['overhead_fraction']:.1%} ({t['callback_ns_mean']} ns per callback); "
                f"decode roofline fraction batch 1: {r['batch_1']}, benchmark batches: {r['benchmark']}")
+    for warning in report.get("roofline", {}).get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @bench.command("slo")

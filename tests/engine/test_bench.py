@@ -38,7 +38,20 @@ def test_bench_engine_json(capsys):
         assert baseline["output_tokens"] == report["output_tokens"]
         assert baseline["same_tokens_fraction"] == 1.0        # same weights, greedy: same tokens
     assert 0 < report["roofline_fraction"]["batch_1"]
+    assert report["roofline"]["probes"] == 2                 # before the round and after it
+    assert 0 < report["roofline"]["bandwidth_spread"] <= 1
     assert report["telemetry"]["calls"] > 0
+
+
+def test_roofline_ceiling_is_the_best_probe_and_its_spread():
+    from harness.engine.benchmark.roofline import best_hardware
+    probes = [{"bandwidth_bytes_s": 4e9, "matmul_flop_s": 50e9, "matmul_n": 1024},
+              {"bandwidth_bytes_s": 8e9, "matmul_flop_s": 20e9, "matmul_n": 1024}]
+    best = best_hardware(probes)
+    assert (best["bandwidth_bytes_s"], best["matmul_flop_s"]) == (8e9, 50e9)
+    assert (best["bandwidth_spread"], best["matmul_spread"]) == (0.5, 0.4)
+    with pytest.raises(ValueError):
+        best_hardware([])
 
 
 def test_bench_rejects_bad_flags(capsys):

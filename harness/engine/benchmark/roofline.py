@@ -44,6 +44,23 @@ def measure_hardware(device: torch.device, dtype: torch.dtype, repeats: int = 5)
     return {"bandwidth_bytes_s": bandwidth, "matmul_flop_s": 2 * n ** 3 / mm_s, "matmul_n": n}
 
 
+def best_hardware(probes: list[dict]) -> dict:
+    """The ceiling over several probes spread through a benchmark, with their spread.
+
+    A roofline is what the hardware *can* do; on a shared machine a probe that ran while another process held a
+    core understates it (then fractions come out above 1). The best probe is the honest ceiling, and the spread
+    (worst / best) says how much the machine moved while the benchmark ran.
+    """
+    if not probes:
+        raise ValueError("best_hardware needs at least one probe")
+    best = {"bandwidth_bytes_s": max(p["bandwidth_bytes_s"] for p in probes),
+            "matmul_flop_s": max(p["matmul_flop_s"] for p in probes), "matmul_n": probes[0]["matmul_n"]}
+    best["probes"] = len(probes)
+    best["bandwidth_spread"] = min(p["bandwidth_bytes_s"] for p in probes) / best["bandwidth_bytes_s"]
+    best["matmul_spread"] = min(p["matmul_flop_s"] for p in probes) / best["matmul_flop_s"]
+    return best
+
+
 def decode_step_cost(config: ModelConfig, batch: int, context_tokens: int, dtype_bytes: int) -> tuple[int, int]:
     """(bytes read, FLOPs) of one decode step: every weight once (embedding rows only for the batch), the
     K/V of ``context_tokens`` cached tokens in total, and 2 FLOPs per weight per token plus attention."""

@@ -12,7 +12,7 @@ import torch
 
 from harness.engine import cpu_kernels
 from harness.engine.benchmark import hf_baselines
-from harness.engine.benchmark.roofline import measure_hardware, roofline_seconds
+from harness.engine.benchmark.roofline import best_hardware, measure_hardware, roofline_seconds
 from harness.engine.benchmark.workload import BenchRequest, mixed_workload, spans, summarize
 from harness.engine.config import EngineConfig, ModelConfig
 from harness.engine.engine import Engine
@@ -144,10 +144,21 @@ def _roofline(engine: Engine, recorder: RecordingObserver, hardware: dict, batch
 
     rows = [row(b, v) for b, v in sorted(by_batch.items()) if len(v) >= 3]
     weighted = sum(r["fraction"] * r["steps"] for r in rows) / max(1, sum(r["steps"] for r in rows))
+    batch_1 = row(1, batch1_steps) if batch1_steps else None
+    warnings = []
+    above = [r["batch"] for r in rows + ([batch_1] if batch_1 else []) if r["fraction"] > 1.0]
+    if above:
+        # A step cannot beat the hardware: the probes ran slower than the engine did (a busy machine).
+        warnings.append(f"fraction above 1 at batch {', '.join(map(str, sorted(set(above))))}: every hardware "
+                        "probe ran slower than the engine's own steps (a busy machine); the roofline is "
+                        "understated, rerun on a quiet machine")
     return {"bandwidth_gb_s": round(hardware["bandwidth_bytes_s"] / 1e9, 2),
             "matmul_gflop_s": round(hardware["matmul_flop_s"] / 1e9, 2),
-            "batch_1": row(1, batch1_steps) if batch1_steps else None,
-            "by_batch": rows, "benchmark_weighted_fraction": round(weighted, 3)}
+            "probes": hardware.get("probes", 1),
+            "bandwidth_spread": round(hardware.get("bandwidth_spread", 1.0), 3),
+            "matmul_spread": round(hardware.get("matmul_spread", 1.0), 3),
+            "batch_1": batch_1, "by_batch": rows, "benchmark_weighted_fraction": round(weighted, 3),
+            "warnings": warnings}
 
 
 def _batch1_steps(engine: Engine, meter: DecodeContextMeter, seed: int) -> list[tuple[float, int]]:
@@ -221,8 +232,11 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
     runs: dict[str, list[dict]] = defaultdict(list)
     tokens: dict[str, list] = {}
     recorders: list[tuple[float, RecordingObserver]] = []
+    probes = [measure_hardware(device, engine.runner.dtype)]   # one per round too: the best is the ceiling
     for rnd in range(s.rounds):
         base = (rnd + 2) * 10_000_000
+        if rnd:
+            probes.append(measure_hardware(device, engine.runner.dtype))
         progress(f"round {rnd + 1}/{s.rounds}: engine, telemetry off (NullObserver)")
         engine.observer = NullObserver()
         (summary, tokens["engine"]), cpu = _timed(lambda: run_engine(engine, requests, id_base=base))
@@ -247,7 +261,8 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
             tokens["hf_static_generate"] = result[3]
 
     progress("roofline: hardware and batch-1 decode")
-    hardware = measure_hardware(device, engine.runner.dtype)
+    probes.append(measure_hardware(device, engine.runner.dtype))
+    hardware = best_hardware(probes)
     batch1 = _batch1_steps(engine, meter, s.seed)
     best_recorder = max(recorders, key=lambda pair: pair[0])[1]
     headline, null = _best(runs["engine"]), _best(runs["engine_null"])
