@@ -16,6 +16,7 @@ from causalsre.cli.options import db_option, json_option, run_option
 from causalsre.telemetry import first_row
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+FILES_OR_DIRS = click.argument("files", nargs=-1, required=True, type=click.Path())  # a folder of scrapes
 
 
 def _common(command):
@@ -77,7 +78,7 @@ def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | 
 
 
 @click.command("prometheus")
-@FILES
+@FILES_OR_DIRS
 @_common
 @run_option("Add the samples to this existing run (e.g. a vllm-bench import).")
 @click.option("--at", "at", default=None, help="Scrape time of a single text file (ISO 8601 or epoch seconds).")
@@ -87,7 +88,9 @@ def prometheus(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str 
     """Import Prometheus text scrapes and/or HTTP API query_range JSON into metric_samples.
 
     A text scrape's time comes from `--at`, a `# scrape_time <epoch or ISO>` comment, or a file name like
-    metrics-1767225600.txt (in that order). All files of one command become one run, or join `--run RUN`.
+    metrics-1767225600.txt (in that order). A file may hold many scrapes, each after its own `# scrape_time`
+    line (or ended by OpenMetrics `# EOF`); a directory stands for its files; gzip is read as is. All files
+    of one command become one run, or join `--run RUN`.
 
     Example: causalsre db import prometheus scrapes/*.prom --db telemetry.duckdb --run import-vllm-bench-3f2a
     """

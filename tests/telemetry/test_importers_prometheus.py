@@ -77,7 +77,7 @@ def _write(tmp_path, name, text):
     ("m.prom", "up 1\n", [], "no scrape time"),
     ("m-1767225601.prom", "this is { not a scrape\n", [], "not a Prometheus text scrape"),
     ("m-1767225601.prom", "# TYPE c_total counter\nc_total -3\n", [], "cannot be negative"),
-    ("m-1767225601.prom", "", [], "hold no samples"),
+    ("m-1767225601.prom", "", [], "is empty"),
     ("m.prom", "up 1\n", ["--at", "1767225601000"], "between 2000 and 2200"),
     ("q.json", '{"status": "error", "data": {}}', [], "not a successful"),
     ("q.json", '{"status": "success", "data": {"resultType": "scalar", "result": [1, "2"]}}', [], "scalar"),

@@ -4,59 +4,88 @@ Series keep their names as exposed (``vllm:num_requests_waiting``; a counter as 
 as ``_bucket`` with ``le`` in the labels, ``_sum`` and ``_count``). The ``*_created`` series that
 prometheus_client adds (a creation timestamp, not a measurement) are left out. Samples whose value is
 NaN or infinite (a summary quantile with no observations, say) cannot be stored and are skipped; the run's
-config counts them. A text scrape is parsed with prometheus_client's own parser. The server's configuration
-in info gauges (``vllm:cache_config_info``) also becomes recorded settings (:mod:`.info`).
+config counts them. Text scrapes (one or many per file, Prometheus text or OpenMetrics, gzip or not) are
+split and checked in :mod:`.scrapes`. The server's configuration in info gauges (``vllm:cache_config_info``)
+also becomes recorded settings (:mod:`.info`). Counter resets (a restart between scrapes) are kept as
+scraped and counted in the run's config; the join (:mod:`.mapping`) reads a drop as a restart.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.telemetry.importers.checks import epoch_seconds, parse_time
-from causalsre.telemetry.importers.files import existing_file, fingerprint
-from causalsre.telemetry.importers.writer import Batch
+from causalsre.telemetry.importers.checks import epoch_seconds
+from causalsre.telemetry.importers.files import files_in, fingerprint, max_bytes, read_text
 from causalsre.telemetry.importers.info import info_settings
+from causalsre.telemetry.importers.scrapes import counter_resets, file_time, split
+from causalsre.telemetry.importers.scrapes import rows as scrape_rows
+from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-prometheus"
-_SCRAPE_COMMENT = re.compile(r"^#\s*scrape_time[:=\s]\s*(\S+)", re.MULTILINE)
-_NAME_EPOCH = re.compile(r"(?<!\d)(\d{10}(?:\.\d+)?)(?!\d)")
-_NAME_STAMP = re.compile(r"(?<!\d)(\d{8}T\d{6}Z?)(?!\d)")
-MONOTONE_TYPES = ("counter", "histogram", "summary", "gaugehistogram")
+WHAT = "a Prometheus text scrape (the body of /metrics) or query_range JSON"
+# prometheus_client's pure-Python parser reads about 0.3 MB of scrape text a second on one core: past this
+# much text a command would run for minutes, so it is refused with a way round (CAUSALSRE_IMPORT_MAX_MB).
+TEXT_MAX_MB = 64
+PROGRESS_BYTES = 8 << 20  # more text than this: say how far the parse has got, on stderr
 
 
 def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None = None,
           name: str | None = None) -> Batch:
-    """All files of one command as one batch: a new run, or samples added to ``run_id``."""
-    files = [existing_file(p) for p in paths]
+    """All files of one command as one batch: a new run, or samples added to ``run_id``.
+
+    A directory stands for the files in it (a folder of scrapes), in name order.
+    """
+    files = files_in(paths)
     if at is not None and len(files) != 1:
         raise UserError("--at gives the scrape time of one file, but several were given",
                         "put a `# scrape_time <time>` line in each file, or import them one at a time")
+    texts = [(path, read_text(path, WHAT)) for path in files]
+    total = sum(len(text) for _, text in texts)
+    limit = max_bytes() if os.environ.get("CAUSALSRE_IMPORT_MAX_MB", "").strip() else TEXT_MAX_MB << 20
+    if total > limit:
+        raise UserError(f"{len(files)} file(s) hold {total / 2**20:.0f} MB of metrics, over the "
+                        f"{limit / 2**20:.0f} MB a command parses in reasonable time",
+                        "import them in several commands with --run, export a query_range JSON of the vLLM "
+                        "series instead, or raise CAUSALSRE_IMPORT_MAX_MB")
     rows: list[tuple] = []
-    skipped = 0
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"{path.name} is not UTF-8 text", "give a Prometheus text scrape or JSON") from None
+    skipped, done, scrape_count = 0, 0, 0
+    for path, text in texts:
         if text.lstrip().startswith("{"):
             found, bad = _query_json(text, path)
         else:
-            found, bad = _scrape(text, path, at)
+            scrapes = split(text, path.name)
+            default = file_time(path, at) if len(scrapes) == 1 else None
+            found, bad = [], 0
+            for scrape in scrapes:
+                more, worse = scrape_rows(scrape, default, path.name)
+                found.extend(more)
+                bad += worse
+            scrape_count += len(scrapes)
         rows.extend(found)
         skipped += bad
+        done += len(text)
+        if total > PROGRESS_BYTES:
+            print(f"parsed {done / 2**20:.0f} of {total / 2**20:.0f} MB of metrics", file=sys.stderr)
     if not rows:
         raise UserError(f"{', '.join(p.name for p in files)} hold no samples", "give a non-empty scrape or query")
     samples = pd.DataFrame(rows, columns=["ts_s", "metric", "labels_json", "value", "source"])
+    conflicting = samples.groupby(["ts_s", "metric", "labels_json"])["value"].nunique()
+    if (conflicting > 1).any():
+        ts, metric, labels = conflicting[conflicting > 1].index[0]
+        raise UserError(f"two files give {metric}{labels} different values at the same time ({ts:.3f})",
+                        "import each server's scrapes once; scrapes of two servers go to two runs")
     samples = samples.drop_duplicates(subset=["ts_s", "metric", "labels_json"]).reset_index(drop=True)
     settings, conflicts = info_settings(samples)
-    config = {"source": [p.name for p in files], "series": int(samples.groupby(["metric", "labels_json"]).ngroups),
-              "skipped_non_finite": skipped,
+    config = {"source": [p.name for p in files][:50], "files": len(files), "scrapes": scrape_count,
+              "series": int(samples.groupby(["metric", "labels_json"]).ngroups),
+              "skipped_non_finite": skipped, "counter_resets": counter_resets(samples),
               "settings_from_info": sorted(set(settings["setting"])) if settings is not None else [],
               "info_conflicts": conflicts}
     if run_id is not None:
@@ -65,51 +94,6 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
     # t0 stays the first sample; a setting in force since the process started begins before it (start_ns < 0).
     return Batch(run_id=f"{KIND}-{fingerprint(files)}", kind=KIND, name=name or files[0].name,
                  t0_s=float(samples["ts_s"].min()), config=config, samples=samples, settings=settings)
-
-
-def _scrape_time(text: str, path: Path, at: str | None) -> float:
-    if at is not None:
-        return parse_time(at, "--at")
-    comment = _SCRAPE_COMMENT.search(text)
-    if comment:
-        return parse_time(comment.group(1), f"{path.name}: # scrape_time")
-    epoch = _NAME_EPOCH.search(path.name)
-    if epoch:
-        return epoch_seconds(float(epoch.group(1)), f"{path.name}: time in the file name")
-    stamp = _NAME_STAMP.search(path.name)
-    if stamp:
-        return parse_time(stamp.group(1), f"{path.name}: time in the file name")
-    raise UserError(f"{path.name}: no scrape time", "add `# scrape_time 2026-01-01T00:00:00Z` (or epoch seconds) "
-                    "to the file, put epoch seconds in its name, or pass --at")
-
-
-def _scrape(text: str, path: Path, at: str | None) -> tuple[list[tuple], int]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    scraped_at = _scrape_time(text, path, at)
-    rows, skipped = [], 0
-    try:
-        families = list(text_string_to_metric_families(text))
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"{path.name} is not a Prometheus text scrape ({first[:120]})",
-                        "give the body of a /metrics response (text exposition format)") from None
-    for family in families:
-        for sample in family.samples:
-            if sample.name.endswith("_created"):
-                continue
-            value = float(sample.value)
-            if not math.isfinite(value):
-                skipped += 1
-                continue
-            if value < 0 and family.type in MONOTONE_TYPES:
-                raise UserError(f"{path.name}: {sample.name} is {value} but a {family.type} cannot be negative",
-                                "give an unmodified scrape")
-            ts = scraped_at
-            if sample.timestamp is not None:  # an explicit sample timestamp wins over the scrape time
-                ts = epoch_seconds(float(sample.timestamp), f"{path.name}: timestamp of {sample.name}")
-            rows.append((ts, sample.name, json.dumps(dict(sorted(sample.labels.items()))), value, path.name))
-    return rows, skipped
 
 
 def _query_json(text: str, path: Path) -> tuple[list[tuple], int]:
