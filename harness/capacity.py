@@ -20,26 +20,28 @@ def calibrate_capacity(cfg, seed: int, *, max_seconds: float = 8.0) -> float:
     """Requests per second the engine completes when saturated with this workload's lengths.
 
     Submits a burst of ``2 x max_num_seqs`` requests at once (lengths drawn from the workload) to an engine
-    that records nothing, and divides the requests finished by the time taken.
+    that records nothing, and divides the requests finished by the time taken, on the engine's clock (the
+    run's modelled clock when ``clock.mode = "modelled"``, so capacity is then the model's, not the machine's).
     """
     from harness.engine import Engine
 
     engine_cfg = engine_config(cfg)
     counter = RunStats({})
-    engine = Engine(engine_cfg, observer=counter)
+    engine = Engine(engine_cfg, observer=counter, clock=cfg.step_cost_model())
     rng = np.random.default_rng([seed, 42])
     count = min(2 * cfg.engine.max_num_seqs, cfg.engine.max_queue_len)
     prompts = sample_lengths(cfg.workload.prompt, rng, count)
     outputs = sample_lengths(cfg.workload.output, rng, count)
     vocab = vocab_size(cfg)
-    started = time.perf_counter()
+    started = engine.now_ns()
     limit = max_position(cfg)
     for rid in range(count):
         spec = fit_to_model(RequestSpec(rid, 0, int(prompts[rid]), int(outputs[rid]), None, 0), limit)
         engine.add_request(rid, prompt_token_ids(seed, rid, spec.prompt_tokens, vocab), spec.output_tokens)
-    while engine.has_unfinished() and time.perf_counter() - started < max_seconds:
-        engine.step()
-    elapsed = time.perf_counter() - started
+    while engine.has_unfinished() and (engine.now_ns() - started) / 1e9 < max_seconds:
+        if engine.step() is None:
+            engine.advance_to(engine.now_ns() + 1_000_000)   # nothing runnable: let modelled time move
+    elapsed = (engine.now_ns() - started) / 1e9
     return max(counter.num_ok, 1) / max(elapsed, 1e-6)
 
 

@@ -23,7 +23,7 @@ from harness.settings import (MAX_CONTENTION_WORKERS, MAX_DURATION_S, MAX_FACTOR
                               MAX_RATE_RPS, MAX_REQUESTS, MAX_SEED, MAX_STEP_DELAY_S, MAX_THREADS, PUSHABLE_KNOBS)
 from harness.workload_config import LengthSpec, TenantSpec, TraceSpec, WorkloadSection, _Strict
 
-__all__ = ["EngineSection", "FaultSpec", "GovernorSection", "TierSection", "LengthSpec", "PhaseSpec", "RunConfig", "SloSection", "TenantSpec",
+__all__ = ["ClockSection", "EngineSection", "FaultSpec", "GovernorSection", "TierSection", "LengthSpec", "PhaseSpec", "RunConfig", "SloSection", "TenantSpec",
            "TraceSpec", "WorkloadSection", "load_run_config", "parse_run_config", "PUSHABLE_KNOBS", "FAULT_KINDS"]
 
 
@@ -140,6 +140,27 @@ class SloSection(_Strict):
     objective: float = Field(0.9, gt=0, lt=1)
 
 
+class ClockSection(_Strict):
+    """Which clock the engine runs on (harness.engine.clock): ``wall`` (perf_counter) or ``modelled`` (each
+    step advances time by the fitted step-cost model, so timings do not move with the machine's load).
+    The coefficients are seconds; ``modelled`` needs all four (``causalsre eval govern`` fits them)."""
+
+    mode: Literal["wall", "modelled"] = "wall"
+    base_s: float | None = Field(None, ge=0, le=10)
+    prefill_token_s: float | None = Field(None, ge=0, le=10)
+    decode_seq_s: float | None = Field(None, ge=0, le=10)
+    kv_token_s: float | None = Field(None, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ClockSection":
+        given = [v is not None for v in (self.base_s, self.prefill_token_s, self.decode_seq_s, self.kv_token_s)]
+        if self.mode == "modelled" and not all(given):
+            raise ValueError("clock.mode = 'modelled' needs base_s, prefill_token_s, decode_seq_s and kv_token_s")
+        if self.mode == "wall" and any(given):
+            raise ValueError("step-cost coefficients are for clock.mode = 'modelled'")
+        return self
+
+
 class RunConfig(_Strict):
     name: str = "run"
     description: str = ""
@@ -153,6 +174,7 @@ class RunConfig(_Strict):
     slo: SloSection = SloSection()
     governor: GovernorSection | None = None        # tiers for policy vtc/edf/budget (docs/methods/governor.md)
     calibrated_capacity_rps: float | None = None   # filled in when load_fraction was resolved
+    clock: ClockSection = ClockSection()           # wall, or a modelled step-cost clock (policy evaluation)
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
@@ -187,6 +209,14 @@ class RunConfig(_Strict):
         from harness.engine.governor.config import GovernorConfig
 
         return None if self.governor is None else GovernorConfig.from_dict(self.governor.model_dump())
+
+    def step_cost_model(self):
+        """The engine's modelled clock (a StepCostModel), or None for the wall clock."""
+        if self.clock.mode == "wall":
+            return None
+        from harness.engine.clock import StepCostModel
+
+        return StepCostModel.from_dict(self.clock.model_dump(exclude={"mode"}))
 
     def _check_engine_memory(self) -> None:
         """The engine's own checks (the KV cache against this machine's memory) for the base config and for

@@ -2,7 +2,8 @@
 
 The loop is single-threaded: admit every request whose scheduled arrival has passed, apply due fault
 changes, run one engine step (or sleep until the next arrival when idle). All times are the engine's clock,
-so the DB's *_ns columns share one t0. Latencies are measured from the scheduled arrival, so a loop that
+so the DB's *_ns columns share one t0. Under ``clock.mode = "modelled"`` the same loop runs on the engine's
+modelled clock (:mod:`harness.engine.clock`): idle, it jumps to the next arrival instead of sleeping. Latencies are measured from the scheduled arrival, so a loop that
 falls behind shows up as queueing rather than hiding it.
 """
 
@@ -107,7 +108,11 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
                 if now >= drain_end_ns:
                     aborted = _abort_all(engine, stats)
                     break
-                engine.step()
+                if engine.step() is None and engine.is_modelled:
+                    # Work that cannot start now (deferred, waiting for KV): modelled time must still move
+                    # (timeouts, the governor's tick, arrivals), as wall time would while the loop spins.
+                    _sleep_until_next(engine, schedule, next_index, offset_ns, injector, closed,
+                                      now + int(IDLE_SLEEP_MAX_S * 1e9))
                 if writer is not None and engine.governor.actions:
                     _record_actions(engine, writer)
             elif not arrivals_left:
@@ -170,6 +175,8 @@ def _sleep_until_next(engine, schedule, next_index, offset_ns, injector, closed,
         candidates.append(due + offset_ns)
     if closed is not None and closed.ready:
         candidates.append(closed.ready[0][0])
+    if engine.advance_to(min(candidates)):
+        return   # the modelled clock: idle time passes at once
     wait_s = (min(candidates) - engine.now_ns()) / 1e9
     if wait_s > 0:
         time.sleep(min(wait_s, IDLE_SLEEP_MAX_S))
@@ -211,7 +218,8 @@ def run(cfg: RunConfig | str | Path, db_path: str | Path, seed: int | None = Non
             and cfg.workload.requests is None else None
         stats = RunStats({}, on_done=closed.on_done if closed else None)
         writer = TelemetryWriter(con, run_id, path=db_path)
-        engine = Engine(engine_config(cfg), observer=TeeObserver(writer, stats), governor=cfg.governor_config())
+        engine = Engine(engine_config(cfg), observer=TeeObserver(writer, stats), governor=cfg.governor_config(),
+                        clock=cfg.step_cost_model())
         started_at = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(microseconds=engine.now_ns() / 1e3)
         writer.start(_runs_row(cfg, seed, rate, started_at, hardware))
         with _progress_bar(cfg, enabled=progress) as update:

@@ -5,7 +5,8 @@ of the calibrated capacity) and each seed, every policy runs on the same request
 into its own DuckDB under ``out_dir``. Each tier's events, bad events and budget consumed come from the SLO
 package (:func:`causalsre.slo.report.build_report`, the ``slo report`` machinery) with the tier's OpenSLO spec,
 written next to the databases, filtered by the tier's tenants. The targets of issue 15 are computed from the
-runs (:mod:`.govern_targets`), never assumed.
+runs (:mod:`.govern_targets`), never assumed. The embedded engine runs on the modelled clock by default
+(:mod:`.govern_clock`): the machine's load then moves how long the evaluation takes, not its numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
+from causalsre.evaluation import govern_clock as C
 from causalsre.evaluation import govern_traffic as T
 from causalsre.evaluation.govern_measure import (SPEC_TEMPLATE, SPEED_TOLERANCE, close_group,  # noqa: F401
                                                  measure_run, tier_slos, tier_spec_yaml)
@@ -59,14 +61,17 @@ def default_policies() -> list[str]:
 
 def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2, policies=None,
                     duration_s: float = 20.0, workloads=T.WORKLOADS, trace_path: str | Path = T.DEFAULT_TRACE,
-                    quick: bool = False, target: str = "engine",
+                    quick: bool = False, target: str = "engine", clock: str | None = None,
+                    clock_model: str | Path | None = None, first_seed: int = 0,
                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every (workload, load, seed, policy) and return ``{"runs", "summary", "setup", "burndown"}``.
 
     Each (workload, load, seed) is a group: speed probe and capacity re-measured just before it, thresholds
     held in machine time, every policy back to back on the same requests in an order rotated per group, and
     the group flagged when the speed probe moved more than ``SPEED_TOLERANCE`` during it. ``target="vllm"``:
-    the same through the gateway in front of the real vLLM peer (:mod:`.govern_vllm`)."""
+    the same through the gateway in front of the real vLLM peer (:mod:`.govern_vllm`). ``clock``: ``modelled``
+    (the engine's default: no group is flagged, the machine's speed does not enter the timings) or ``wall``;
+    ``clock_model``: a step-cost model file to reuse instead of fitting one; seeds are ``first_seed`` onwards."""
     say = progress or (lambda message: None)
     if target not in TARGETS:
         raise UserError(f"unknown target {target!r}", f"use one of {', '.join(TARGETS)}")
@@ -77,6 +82,9 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
 
             policies = [p for p in policies if p in GATEWAY_POLICIES]
     policies = check_options(loads, seeds, policies, duration_s)
+    clock = C.check_clock(clock, target, clock_model)
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or not 0 <= first_seed <= 2**32 - 1 - seeds:
+        raise UserError(f"--first-seed {first_seed} is not in [0, 2**32 - 1 - seeds]", "write e.g. --first-seed 0")
     if target == "vllm":
         from causalsre.evaluation import govern_vllm as V
 
@@ -91,13 +99,15 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # one engine thread per run, as in the shipped scenarios
     setup: dict[str, Any] = {"target": target, "policies": policies, "loads": list(loads), "seeds": seeds,
                              "duration_s": duration_s, "drain_timeout_s": drain_s, "machine_load_start": _loadavg(),
-                             "speed_tolerance": SPEED_TOLERANCE, "workloads": {}, "skipped": {}, "cases": []}
+                             "speed_tolerance": SPEED_TOLERANCE, "workloads": {}, "skipped": {}, "cases": [],
+                             "first_seed": first_seed}
     runs, burndown, speeds = [], {}, {}
     active = _available_workloads(workloads, trace_path, setup["skipped"], say)
     ctx = {"total": len(active) * len(loads) * seeds * len(policies), "done": 0, "started": time.perf_counter(),
            "say": say, "duration_s": duration_s, "drain_s": drain_s, "trace_path": trace_path, "quick": quick,
-           "out_dir": out_dir}
+           "out_dir": out_dir, "clock": None}
     server = gateway = None
+    ctx["clock"], setup["clock"] = C.resolve_clock(clock, clock_model, out_dir, say)
     try:
         if target == "vllm":
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,13 +123,16 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
             if target == "vllm":
                 capacity, thresholds = V.calibrate_workload(ctx, folder, workload, lengths)
             else:
-                capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick))
+                capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick),
+                                       clock=ctx["clock"])
                 thresholds = _calibrate_latency(folder, workload, lengths, capacity, duration_s, drain_s,
-                                                trace_path, say)
+                                                trace_path, say, clock=ctx["clock"])
+                ctx["capacity", workload] = capacity
             slos = tier_slos(folder, thresholds)
             setup["workloads"][workload] = {"capacity_rps": round(capacity, 3), "thresholds": thresholds,
                                             "slo_specs": {n: str(p) for n, _, p in slos}}
-            for k, (load, seed) in enumerate((load, seed) for load in loads for seed in range(seeds)):
+            seed_list = range(first_seed, first_seed + seeds)
+            for k, (load, seed) in enumerate((load, seed) for load in loads for seed in seed_list):
                 one = V.run_vllm_group if target == "vllm" else _run_group
                 case, group = one(ctx, folder, workload, load, seed, T.rotated(policies, k), lengths, thresholds)
                 setup["cases"].append(case)
@@ -132,7 +145,7 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
             gateway.__exit__(None, None, None)
         if server is not None:
             server.stop()
-    setup["speed_drift"] = _speed_drift(speeds, setup, say)
+    setup["speed_drift"] = _speed_drift(speeds, setup, say if ctx["clock"] is None else (lambda message: None))
     setup["flagged_cases"] = [{k: c[k] for k in ("workload", "load", "seed", "speed_moved")}
                               for c in setup["cases"] if c["speed_flagged"]]
     setup["machine_load_end"] = _loadavg()
@@ -157,10 +170,14 @@ def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: 
     """One (load, seed) group: probe, capacity, schedule, then each policy back to back in ``order``."""
     from harness.runner import run
 
-    say, duration_s, drain_s = ctx["say"], ctx["duration_s"], ctx["drain_s"]
-    speed_before = T.probe_speed_ms(lengths)
-    capacity = T.calibrate(workload, lengths, seed=seed, max_seconds=T.probe_seconds(ctx["quick"]))
-    thresholds = T.scaled_thresholds(base, speed_before)
+    say, duration_s, drain_s, clock = ctx["say"], ctx["duration_s"], ctx["drain_s"], ctx["clock"]
+    if clock is None:   # the wall clock: capacity and thresholds follow the machine's speed now
+        speed_before = T.probe_speed_ms(lengths)
+        capacity = T.calibrate(workload, lengths, seed=seed, max_seconds=T.probe_seconds(ctx["quick"]))
+        thresholds = T.scaled_thresholds(base, speed_before)
+    else:               # the modelled clock: the machine's speed does not enter; one capacity per workload
+        speed_before, capacity = None, ctx["capacity", workload]
+        thresholds = {"ttft_s": base["ttft_s"], "tpot_s": base["tpot_s"], "speed_factor": 1.0}
     prefix = f"x{load:g}-s{seed}-"
     slos = tier_slos(folder, thresholds, prefix=prefix)
     requests = T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=duration_s,
@@ -174,18 +191,18 @@ def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: 
         if db.exists():
             raise UserError(f"{db} already exists", "pass a new --out folder")
         cfg = T.policy_config(workload, policy, requests=requests, load=load, capacity=capacity, seed=seed,
-                              duration_s=duration_s, drain_s=drain_s, thresholds=thresholds)
+                              duration_s=duration_s, drain_s=drain_s, thresholds=thresholds, clock=clock)
         run(_parse(cfg), db, seed=seed, run_id=f"govern-{workload}-x{load:g}-s{seed}-{policy}")
         measured = measure_run(db, slos)
         hashes[policy] = measured.pop("_hash")
         curves = measured.pop("_burndown")
         speed = measured.pop("_speed_ms")              # the harness's probe at the run's start
-        after = T.probe_speed_ms(lengths)               # and one at its end: a slow spell inside a run shows
+        after = T.probe_speed_ms(lengths) if clock is None else None   # a slow spell inside a run shows
         probes += [speed, after]
         group[policy] = ({"load": load, "workload": workload, "seed": seed, "policy": policy, **measured,
                           "speed_probe_ms": speed, "speed_probe_after_ms": after}, curves)
     case = close_group(folder, workload, load, seed, order, requests, capacity, thresholds, slos, hashes, group,
-                       probes, say)
+                       probes, say, modelled=clock is not None)
     return case, group
 
 
@@ -219,7 +236,8 @@ def _available_workloads(workloads, trace_path, skipped: dict, say) -> list[str]
     return active
 
 
-def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, drain_s, trace_path, say) -> dict:
+def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, drain_s, trace_path, say, *,
+                       clock=None) -> dict:
     """One FCFS run at half load; the thresholds every tier's SLO uses (govern_traffic's rule)."""
     from harness.runner import run
 
@@ -230,7 +248,7 @@ def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, dr
     requests = T.schedule(workload, load=T.CALIBRATION_LOAD, seed=0, capacity=capacity, duration_s=duration_s,
                           lengths=lengths, trace_path=trace_path)
     cfg = T.policy_config(workload, "fcfs", requests=requests, load=T.CALIBRATION_LOAD, capacity=capacity, seed=0,
-                          duration_s=duration_s, drain_s=drain_s, thresholds=None)
+                          duration_s=duration_s, drain_s=drain_s, thresholds=None, clock=clock)
     run(_parse(cfg), db, seed=0, run_id=f"govern-{workload}-calibration")
     thresholds = T.latency_thresholds(db)
     from causalsre.telemetry import connect_readonly

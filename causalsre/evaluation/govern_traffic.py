@@ -33,7 +33,9 @@ CALIBRATION_LOAD = 0.5
 LATENCY_QUANTILE = 0.995   # the strictest tier's objective
 LATENCY_FACTOR = 2.0       # headroom over that quantile at half load (a shared machine is noisy)
 GAMMA_BURSTINESS = 0.25    # gamma gap shape: coefficient of variation 2 (Poisson is 1)
-TRACE_SEED_OFFSET_S = 900  # each seed replays the trace from a different quarter-hour
+# Each seed replays the trace from its own offset: seed x 613 s modulo 2,700 s (the conversation trace spans an
+# hour, so at least 15 minutes are left after any offset; a seed drawn at random still lands inside it).
+TRACE_SEED_OFFSET_S, TRACE_WRAP_S = 613, 2700
 TRACE_LENGTHS = {"length_scale": 0.25, "max_prompt_tokens": 512, "max_output_tokens": 64}
 GOVERNOR = {"buffer_share": 0.1, "margin": 0.25}
 
@@ -92,16 +94,21 @@ def workload_lengths(workload: str, trace_path: str | Path | None) -> dict[str, 
 
 
 def base_config(workload: str, *, duration_s: float, drain_s: float, lengths: dict[str, Any], rate: float,
-                seed: int, trace_path: str | Path | None = None, policy: str = "fcfs") -> dict[str, Any]:
-    """A run config (dict) that generates the workload's requests at ``rate`` requests/s."""
+                seed: int, trace_path: str | Path | None = None, policy: str = "fcfs",
+                clock: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run config (dict) that generates the workload's requests at ``rate`` requests/s; ``clock``: the
+    run config's ``[clock]`` section (None: the wall clock)."""
     wl: dict[str, Any] = {"tenants": tenants(), **lengths}
     if workload == "gamma":
         wl.update(arrival="gamma", rate=rate, burstiness=GAMMA_BURSTINESS)
     else:
         wl.update(arrival="trace", trace={"path": str(trace_path), "rate": rate, **TRACE_LENGTHS,
-                                          "start_offset_s": float(seed * TRACE_SEED_OFFSET_S)})
-    return {"name": f"govern-{workload}", "seed": seed, "duration_s": duration_s, "drain_timeout_s": drain_s,
+                                          "start_offset_s": float(seed * TRACE_SEED_OFFSET_S % TRACE_WRAP_S)})
+    data = {"name": f"govern-{workload}", "seed": seed, "duration_s": duration_s, "drain_timeout_s": drain_s,
             "engine": engine_section(policy), "workload": wl}
+    if clock is not None:
+        data["clock"] = dict(clock)
+    return data
 
 
 def probe_seconds(quick: bool) -> float:
@@ -110,13 +117,15 @@ def probe_seconds(quick: bool) -> float:
     return 5.0 if quick else 30.0
 
 
-def calibrate(workload: str, lengths: dict[str, Any], *, seed: int, max_seconds: float) -> float:
-    """Saturated requests/s of the engine on this workload's lengths, on this machine now."""
+def calibrate(workload: str, lengths: dict[str, Any], *, seed: int, max_seconds: float,
+              clock: dict[str, Any] | None = None) -> float:
+    """Saturated requests/s of the engine on this workload's lengths, on this machine now (under a modelled
+    ``clock``: of the step-cost model, whatever the machine's speed)."""
     from harness.capacity import calibrate_capacity
     from harness.config import parse_run_config
 
-    cfg = parse_run_config(base_config("gamma", duration_s=1.0, drain_s=0.0, lengths=lengths, rate=1.0, seed=seed),
-                           source=f"govern {workload} calibration")
+    cfg = parse_run_config(base_config("gamma", duration_s=1.0, drain_s=0.0, lengths=lengths, rate=1.0, seed=seed,
+                                       clock=clock), source=f"govern {workload} calibration")
     return float(calibrate_capacity(cfg, seed, max_seconds=max_seconds))
 
 
@@ -163,7 +172,8 @@ def schedule(workload: str, *, load: float, seed: int, capacity: float, duration
 
 
 def policy_config(workload: str, policy: str, *, requests: list[tuple], load: float, capacity: float, seed: int,
-                  duration_s: float, drain_s: float, thresholds: dict[str, float] | None) -> dict[str, Any]:
+                  duration_s: float, drain_s: float, thresholds: dict[str, float] | None,
+                  clock: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run config of one policy on the case's requests (the same list for every policy)."""
     from harness.config import RunConfig
 
@@ -176,6 +186,8 @@ def policy_config(workload: str, policy: str, *, requests: list[tuple], load: fl
             "drain_timeout_s": drain_s, "engine": engine_section(policy), "workload": wl,
             "calibrated_capacity_rps": capacity,
             "description": f"causalsre eval govern: {workload} at {load:g}x capacity, policy {policy}"}
+    if clock is not None:
+        data["clock"] = dict(clock)
     if thresholds is not None:
         data["slo"] = {"ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "objective": 0.95}
         if "governor" in RunConfig.model_fields:   # the tiers, for the policies that read them (budget, edf)

@@ -1,7 +1,10 @@
 """The engine loop: admit requests, schedule a step, run it, emit tokens and telemetry.
 
 Every timestamp handed to the observer is :meth:`Engine.now_ns`, from ``time.perf_counter_ns`` minus the
-engine's t0, so events, tokens and steps share one monotonic clock.
+engine's t0, so events, tokens and steps share one monotonic clock. With a step-cost model (``clock=``,
+:mod:`harness.engine.clock`) that clock is modelled instead: each step still runs its real forward pass, but
+time advances by the model's cost of the step, and the driver moves it to the next arrival when idle
+(:meth:`Engine.advance_to`), so timings do not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 import torch
 
 from harness.engine.errors import UserError
+from harness.engine.clock import StepCostModel, StepFeatures
 from harness.engine.config import LIVE_KNOBS, EngineConfig, ModelConfig
 from harness.engine.governor.config import GovernorConfig
 from harness.engine.model_runner import ModelRunner
@@ -21,11 +25,14 @@ from harness.engine.sequence import Sequence, SeqStatus
 
 class Engine:
     def __init__(self, config: EngineConfig, observer: EngineObserver | None = None,
-                 governor: GovernorConfig | None = None) -> None:
+                 governor: GovernorConfig | None = None, clock: StepCostModel | None = None) -> None:
         if not isinstance(config, EngineConfig):
             raise UserError("Engine needs an EngineConfig", "build one with EngineConfig(...)")
         if governor is not None and not isinstance(governor, GovernorConfig):
             raise UserError("Engine's governor must be a GovernorConfig", "build one with GovernorConfig.from_dict")
+        if clock is not None and not isinstance(clock, StepCostModel):
+            raise UserError("Engine's clock must be a StepCostModel (or None: the wall clock)",
+                            "build one with StepCostModel.from_dict or harness.clock_fit.fit_step_cost")
         if config.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"device {config.device!r} asked for but CUDA is not available", "use device='cpu'")
         self.config = config
@@ -39,11 +46,28 @@ class Engine:
         self.step_id = 0
         self.sequences: dict[int, Sequence] = {}
         self._last_decode_ns: int | None = None   # the last step with decodes, for the governor's TPOT signal
+        self.clock = clock                        # None: the wall clock
+        self.last_step_features: StepFeatures | None = None   # what the last step computed (cost-model fits)
+        self._modelled_ns = 0
         self._t0 = time.perf_counter_ns()
 
     # ---- clock and knobs ----------------------------------------------------------------------------------
+    @property
+    def is_modelled(self) -> bool:
+        return self.clock is not None
+
     def now_ns(self) -> int:
+        if self.clock is not None:
+            return self._modelled_ns
         return time.perf_counter_ns() - self._t0
+
+    def advance_to(self, ns: int) -> bool:
+        """Idle until ``ns``: a modelled clock jumps there (True); the wall clock cannot (False: the caller
+        sleeps)."""
+        if self.clock is None:
+            return False
+        self._modelled_ns = max(self._modelled_ns, int(ns))
+        return True
 
     def set_step_delay(self, seconds: float) -> None:
         """Extra sleep per step: a fault that makes the hardware look slower."""
@@ -160,8 +184,12 @@ class Engine:
             if seq.first_scheduled_ns is None:
                 seq.first_scheduled_ns = start
         scheduled = self.now_ns()
+        self.last_step_features = features = _features(out)
         tokens = self.runner.run(out.chunks)
-        if self.step_delay_s:
+        if self.clock is not None:
+            # Scheduling is inside the model's base cost; a step-delay fault adds its seconds, not a sleep.
+            self._modelled_ns += self.clock.cost_ns(features) + int(round(self.step_delay_s * 1e9))
+        elif self.step_delay_s:
             time.sleep(self.step_delay_s)
         end = self.now_ns()
         self._emit(out, tokens, step_id, end)
@@ -215,3 +243,15 @@ class Engine:
             first_token_ns=seq.first_token_ns, last_token_ns=seq.last_token_ns, finish_ns=now,
             status=status, finish_reason=reason, num_preemptions=seq.num_preemptions,
             tenant=seq.tenant, priority=seq.priority))
+
+
+def _features(out: SchedulerOutput) -> StepFeatures:
+    """The cost model's regressors of a scheduled step, before its tokens are counted as computed."""
+    prefill = decode = context = 0
+    for chunk in out.chunks:
+        context += chunk.seq.num_computed_tokens + chunk.num_tokens
+        if chunk.is_prefill:
+            prefill += chunk.num_tokens
+        else:
+            decode += 1
+    return StepFeatures(prefill, decode, context)
