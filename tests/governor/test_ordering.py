@@ -145,7 +145,7 @@ def test_the_governors_one_pass_sort_agrees_with_its_key():
     config = EngineConfig(max_num_seqs=4, policy="budget", request_timeout_s=None, max_queue_len=500)
     scheduler = Scheduler(config, TIERS)
     gov = scheduler.governor
-    gov._risk["free"] = 1
+    gov._pull_ns["premium"] = int(0.7 * S)   # pulled deadlines must sort the same in both paths
     seqs = [seq(i, rng.choice(["premium", "standard", "free", "walkin"]), rng.uniform(0, 3)) for i in range(80)]
     for s in seqs[::7]:
         s.first_token_ns = int(2.5 * S)   # preempted after their first token
@@ -153,3 +153,51 @@ def test_the_governors_one_pass_sort_agrees_with_its_key():
     waiting, running = list(seqs), []
     gov.sort(waiting, running, now)
     assert waiting == sorted(seqs, key=lambda s: gov.waiting_key(s, now))
+
+
+# As in eval govern: two protected tiers with the same thresholds, premium 10 % of traffic at 99.5 %,
+# standard 30 % at 99 %, so equal slack cannot tell them apart; only their budgets can.
+EQUAL = GovernorConfig(tiers=(
+    TierSpec("premium", ("premium",), criticality=0, ttft_s=2.0, protected=True, objective=0.995),
+    TierSpec("standard", ("standard",), criticality=1, ttft_s=2.0, protected=True, objective=0.99),
+    TierSpec("free", ("free",), criticality=2, ttft_s=2.0, objective=0.95)), short_window_s=1, long_window_s=10)
+
+
+def _governor_with_traffic(premium=10, standard=30):
+    config = EngineConfig(max_num_seqs=4, policy="budget", request_timeout_s=None, max_queue_len=500)
+    scheduler = Scheduler(config, EQUAL)
+    gov = scheduler.governor
+    gov.arrivals.update(premium=premium, standard=standard, free=60)
+    gov.on_step(0, 4, 256, is_active=True)   # a control tick re-reads the tiers' budgets
+    return gov
+
+
+def _first(gov, seqs, now_ns):
+    waiting = list(seqs)
+    gov.sort(waiting, [], now_ns)
+    assert waiting == sorted(seqs, key=lambda s: gov.waiting_key(s, now_ns))
+    return [s.tenant for s in waiting]
+
+
+def test_budget_puts_premium_before_standard_at_equal_slack():
+    gov = _governor_with_traffic()
+    # the same arrival, so the same slack: premium first (a late premium request costs 6x the budget share)
+    assert _first(gov, [seq(1, "standard", 0.5), seq(2, "premium", 0.5)], S) == ["premium", "standard"]
+    # premium arriving a little later still goes first; edf and fcfs would serve standard first
+    assert _first(gov, [seq(1, "standard", 0.5), seq(2, "premium", 0.9)], S) == ["premium", "standard"]
+    assert admitted_order("edf", [seq(1, "standard", 0.5), seq(2, "premium", 0.9)], EQUAL, S) == [1, 2]
+    # slack still counts: a standard request about to miss its TTFT goes before a fresh premium one
+    assert _first(gov, [seq(1, "standard", 0.0), seq(2, "premium", 1.9)], int(1.9 * S)) == ["standard", "premium"]
+    # and sheddable free goes after both, however early it arrived
+    assert _first(gov, [seq(0, "free", 0.0), seq(1, "standard", 0.5), seq(2, "premium", 0.5)], S)[-1] == "free"
+
+
+def test_a_tier_burning_its_budget_is_pulled_ahead_of_a_healthy_more_critical_one():
+    gov = _governor_with_traffic()
+    now = int(0.5 * S)
+    for k in range(12):   # standard: 12 timeouts in the short window, premium healthy
+        gov.counters["standard"].record(now, "timeout", None, None)
+        gov.counters["premium"].record(now, "ok", 0.1, 0.01)
+    gov.on_step(now + gov.tick_ns, 4, 256, is_active=True)
+    assert gov._pull_ns["standard"] == int(2.0 * S) > gov._pull_ns["premium"]
+    assert _first(gov, [seq(1, "standard", 0.5), seq(2, "premium", 0.5)], S) == ["standard", "premium"]

@@ -174,3 +174,27 @@ def reserved_seats(max_num_seqs: int, buffer_share: float, has_protected: bool) 
 
 def may_take_seat(is_protected: bool, num_running_unprotected: int, max_num_seqs: int, reserved: int) -> bool:
     return is_protected or num_running_unprotected < max_num_seqs - reserved
+
+
+MIN_REMAINING = 0.05   # a spent budget still ranks by its burn: the floor keeps the division finite
+
+
+def budget_risk(state: TierState, arrivals: int) -> float:
+    """How much of a tier's remaining budget one more late request would cost, scaled by how fast it burns:
+    (1 / (its requests x (1 - objective))) x (1 + short burn) / remaining budget. The first factor is the
+    share of the budget one bad event spends (premium, 10 % of traffic at 99.5 %, spends 6x what standard,
+    30 % at 99 %, does); less budget left and a faster burn raise it."""
+    miss_cost = 1.0 / ((arrivals + 1) * (1.0 - state.tier.objective))
+    return miss_cost * (1.0 + max(state.short_burn, 0.0)) / max(state.budget_remaining, MIN_REMAINING)
+
+
+def deadline_pulls_ns(states: list[TierState], arrivals: dict[str, int]) -> dict[str, int]:
+    """How far each protected tier's TTFT deadlines are pulled forward in the governor's one order: its budget
+    risk relative to the most at-risk protected tier, times its TTFT objective (the most at-risk tier's
+    requests sort as if due now; a tier at a sixth of that risk gains a sixth of its TTFT). So criticality
+    (what a miss costs) and slack (time left to the deadline) combine in one key. Sheddable tiers: 0 (they
+    are ordered by criticality, after every protected tier)."""
+    risks = {s.tier.name: budget_risk(s, arrivals.get(s.tier.name, 0)) for s in states if s.tier.protected}
+    top = max(risks.values(), default=0.0)
+    return {s.tier.name: int(s.tier.ttft_s * 1e9 * risks[s.tier.name] / top) if s.tier.protected and top > 0
+            else 0 for s in states}

@@ -10,7 +10,8 @@ harness to record; knob changes are returned for the engine's live-config path (
 from __future__ import annotations
 
 from harness.engine.governor.components import (AdmissionLevel, BatchingDepth, LengthPredictor, TierState,
-                                                may_take_seat, reserved_seats, sheddable_order, trigger_reason)
+                                                deadline_pulls_ns, may_take_seat, reserved_seats, sheddable_order,
+                                                trigger_reason)
 from harness.engine.governor.config import GovernorConfig
 from harness.engine.governor.counters import NUM_BUCKETS, TierCounters, tpot_seconds, ttft_seconds
 from harness.engine.governor.ordering import Policy, deadline_ns
@@ -37,12 +38,13 @@ class Governor(Policy):
         self.max_num_seqs = max_num_seqs
         self.num_unprotected_running = 0
         self.actions: list[dict] = []
-        self._risk: dict[str, int] = {t.name: 0 for t in self.tiers}
-        self._quarter_ttft_ns = {t.name: int(t.ttft_s * 0.25e9) for t in self.tiers}
         self.arrivals: dict[str, int] = {t.name: 0 for t in self.tiers}
+        # How far each tier's TTFT deadlines are pulled forward by its budget risk (re-read every tick).
+        self._pull_ns: dict[str, int] = deadline_pulls_ns(
+            [TierState(t, 0.0, 0.0, 1.0, 0) for t in self.tiers], self.arrivals)
         self.late: tuple[str, int] | None = None   # a protected tier with a request waiting past half its TTFT
         self.urgent: int | None = None              # the criticality of such a request that can still make it
-        self._tenant_info: dict = {}                # tenant -> (tier, protected, criticality, ttft_ns, ttft_ns / 4)
+        self._tenant_info: dict = {}                # tenant -> (tier, protected, criticality, ttft_ns)
         self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
         self.tightest_tpot_ns = min(t.tpot_s for t in ([t for t in self.tiers if t.protected] or self.tiers)) * 1e9
 
@@ -93,8 +95,7 @@ class Governor(Policy):
             triggers = [(s, "slack") for s in states if s.tier.name == self.late[0]]
         worst = max(triggers, key=lambda sr: sr[0].short_burn) if triggers else None
         self.trigger = (worst[0].tier.name, worst[1]) if worst else None
-        for s in states:   # 2: protected and triggering, 1: burning faster than its budget allows, 0: healthy
-            self._risk[s.tier.name] = 2 if any(s is t for t, _ in triggers) else int(s.short_burn >= 1.0)
+        self._pull_ns = deadline_pulls_ns(states, self.arrivals)
         before = {"level": self.admission.level, "shed": sorted(self.shed)}
         level = self.admission.update(now_ns, bool(triggers))
         if level is not None:
@@ -154,11 +155,12 @@ class Governor(Policy):
         else:
             deadline = deadline_ns(self.config, seq)
             doomed = deadline < now_ns        # its TTFT is already missed: it is bad whatever we do now
-        # Budget risk pulls a tier's deadlines forward by a quarter of its TTFT objective per risk class, so
-        # a burning tier goes first among requests of similar slack; protected tiers go before sheddable ones.
-        deadline -= self._risk[tier.name] * self._quarter_ttft_ns[tier.name]
+        # Budget risk pulls a protected tier's deadlines forward (components.deadline_pulls_ns): the tier a
+        # late request would cost most goes first at equal slack, and slack still counts; protected tiers go
+        # before sheddable ones.
+        deadline -= self._pull_ns[tier.name]
         # Sheddable tiers are served strictly by criticality (the next to be shed goes last); protected tiers
-        # share one deadline order, so a looser protected objective does not starve a tighter one.
+        # share one (pulled) deadline order, so a looser protected objective does not starve a tighter one.
         rank = 0 if tier.protected else tier.criticality
         return (self._is_deferred(seq, tier), not tier.protected, doomed, rank, deadline, tier.criticality, seq.order)
 
@@ -170,19 +172,19 @@ class Governor(Policy):
         """Both lists by their keys (``waiting_key``'s, in one pass with per-tenant constants, the per-step
         cost that matters), noting on the way the leading signals: a protected request past half its TTFT
         objective (``late``) and the criticality of one that can still make it (``urgent``)."""
-        cache, risk, deferring = self._tenant_info, self._risk, self.is_deferring
+        cache, pull, deferring = self._tenant_info, self._pull_ns, self.is_deferring
         late = urgent = None
         keys = {}
         for seq in waiting:
-            name, protected, crit, ttft_ns, quarter_ns = cache.get(seq.tenant) or self._info(seq.tenant)
+            name, protected, crit, ttft_ns = cache.get(seq.tenant) or self._info(seq.tenant)
             rank = 0 if protected else crit
             if seq.first_token_ns is not None:   # preempted after its first token: resume it, TPOT is running
-                keys[id(seq)] = (False, not protected, False, rank, now_ns - risk[name] * quarter_ns, crit, seq.order)
+                keys[id(seq)] = (False, not protected, False, rank, now_ns - pull[name], crit, seq.order)
                 continue
             deadline = seq.arrival_ns + ttft_ns
             deferred = deferring and not protected and self.predictor.is_long(self.predictions.get(seq.request_id))
-            keys[id(seq)] = (deferred, not protected, deadline < now_ns, rank, deadline - risk[name] * quarter_ns,
-                             crit, seq.order)
+            keys[id(seq)] = (deferred, not protected, deadline < now_ns, rank, deadline - pull[name], crit,
+                             seq.order)
             if protected and urgent is None:
                 waited_ns = now_ns - seq.arrival_ns
                 if 2 * waited_ns > ttft_ns:
@@ -196,7 +198,7 @@ class Governor(Policy):
 
     def _info(self, tenant) -> tuple:
         tier = self.config.tier_of(tenant)
-        info = (tier.name, tier.protected, tier.criticality, int(tier.ttft_s * 1e9), self._quarter_ttft_ns[tier.name])
+        info = (tier.name, tier.protected, tier.criticality, int(tier.ttft_s * 1e9))
         self._tenant_info[tenant] = info
         return info
 
