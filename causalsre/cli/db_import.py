@@ -64,7 +64,10 @@ def _write(db_path: str, batches: list, as_json: bool) -> None:
 @click.option("--utc-offset", "offset", default=None,
               help="UTC offset of the benchmark client's clock, e.g. +02:00 (vLLM writes `date` in local time; "
                    "default UTC).")
-def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | None, offset: str | None) -> None:
+@click.option("--keep-failed", is_flag=True,
+              help="Import a result whose every request failed (an outage) as errors instead of refusing it.")
+def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | None, offset: str | None,
+               keep_failed: bool) -> None:
     """Import vLLM `bench serve --save-result --save-detailed` JSON: one run per result.
 
     Arrivals are the real send times minus the client-side queue times (start_times, queue_times); files
@@ -74,7 +77,7 @@ def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | 
     """
     from causalsre.telemetry.importers import vllm_bench as importer
 
-    _write(db_path, importer.parse(list(files), name=name, offset=offset), as_json)
+    _write(db_path, importer.parse(list(files), name=name, offset=offset, keep_failed=keep_failed), as_json)
 
 
 @click.command("prometheus")

@@ -144,3 +144,31 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
         repeated = next(key for key in keys if keys.count(key) > 1)
         raise json.JSONDecodeError(f"key {repeated[:60]!r} appears twice in one object", repeated[:60], 0)
     return dict(pairs)
+
+
+def read_json_or_yaml(path: Path, what: str) -> object:
+    """JSON, or YAML when the name says ``.yaml``/``.yml`` (guidellm saves either, by the output's suffix)."""
+    name = path.name.lower().removesuffix(".gz")
+    if not name.endswith((".yaml", ".yml")):
+        return read_json(path, what)
+    import yaml
+
+    class _NoAliases(yaml.SafeLoader):
+        # An alias expands to a shared object: a few lines can stand for billions of nodes ("billion laughs").
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise UserError(f"{path.name} uses YAML aliases (*name), which no tool's report writes",
+                                f"give {what} as the tool wrote it")
+            return super().compose_node(parent, index)
+
+    text = read_text(path, what)
+    loader = _NoAliases(text)  # what yaml.safe_load does, with the alias check
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{path.name} is not valid YAML ({first[:120]})", f"give {what}") from None
+    except RecursionError:
+        raise UserError(f"{path.name} nests deeper than the YAML parser can follow", f"give {what}") from None
+    finally:
+        loader.dispose()

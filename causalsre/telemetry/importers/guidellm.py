@@ -1,4 +1,4 @@
-"""guidellm's benchmark report (``benchmarks.json``) -> one run per benchmark (one rate or strategy).
+"""guidellm's benchmark report (``benchmarks.json`` or ``.yaml``) -> one run per benchmark (one rate or strategy).
 
 Schema, from guidellm's ``GenerativeBenchmarksReport`` (src/guidellm/benchmark/schemas/report.py and
 schemas/request_stats.py, report version 2): ``benchmarks[]`` each holds ``requests`` split by status into
@@ -6,8 +6,16 @@ schemas/request_stats.py, report version 2): ``benchmarks[]`` each holds ``reque
 (``targeted_start``: when the scheduler meant to send it; ``request_start``; ``first_token_iteration``;
 ``last_token_iteration``; ``request_end``), its tokens are the computed ``prompt_tokens`` /
 ``output_tokens`` (or ``input_metrics`` / ``output_metrics.total_tokens``). Older reports (guidellm < 0.4)
-put ``scheduled_time``, ``start_time``, ``first_token_time``, ``last_token_time``, ``end_time`` on the
-request itself; both are read.
+put ``start_time``, ``first_token_time``, ``last_token_time``, ``end_time`` on the request itself; both
+are read.
+
+Versions, read in vllm-project/guidellm's tags: v0.4 to v0.7 (and the real 0.8.1 fixture) as above;
+v0.2-v0.3 (``benchmark/benchmark.py``: ``start_time``, ``first_token_time``, ``last_token_time``,
+``end_time`` on the request, the targeted start in ``scheduler_info.targeted_start_time``, ``-1`` when
+unset; ``request_totals`` on the benchmark; ``args.strategy``); v0.1 (``core/result.py``, saved as YAML by
+default: ``benchmarks[].benchmarks[]`` each with ``mode``, ``rate``, ``results`` holding ``start_time``,
+``first_token_time``, ``end_time``, ``prompt_token_count``, ``output_token_count``, and ``errors`` that
+carry no times: those are counted in the run's config as ``errors_without_times``, not imported).
 
 The arrival is the targeted start, so a load generator that falls behind does not hide queueing (no
 coordinated omission); ``incomplete`` requests (cancelled at the end of a benchmark) are ``aborted``,
@@ -23,15 +31,15 @@ import numpy as np
 
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.checks import MAX_TOKENS, epoch_seconds, number
-from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
+from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json_or_yaml
 from causalsre.telemetry.importers.frames import requests_frame
 from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-guidellm"
-WHAT = "the benchmarks.json that `guidellm benchmark --output-path` saves"
+WHAT = "the benchmarks.json (or .yaml) that `guidellm benchmark --output-path` saves"
 STATUS = {"successful": "ok", "incomplete": "aborted", "errored": "error"}
 # (new report: info.timings key, old report: key on the request)
-TIMES = {"target": ("targeted_start", "scheduled_time"), "start": ("request_start", "start_time"),
+TIMES = {"target": ("targeted_start", "targeted_start_time"), "start": ("request_start", "start_time"),
          "first": ("first_token_iteration", "first_token_time"), "last": ("last_token_iteration", "last_token_time"),
          "end": ("request_end", "end_time")}
 
@@ -40,19 +48,44 @@ def parse(paths: list[str | Path], *, name: str | None = None) -> list[Batch]:
     batches = []
     for raw in paths:
         path = existing_file(raw)
-        doc = read_json(path, WHAT)
+        doc = read_json_or_yaml(path, WHAT)
         if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
             raise UserError(f"{path.name} is not a guidellm report (no benchmarks list)", f"give {WHAT}")
-        if not doc["benchmarks"]:
+        benches = _flatten(doc["benchmarks"])
+        if not benches:
             raise UserError(f"{path.name} holds no benchmarks", "give a report of a benchmark that ran")
         digest = fingerprint([path])
-        for index, bench in enumerate(doc["benchmarks"]):
+        for index, bench in enumerate(benches):
             where = f"{path.name} benchmark {index + 1}"
             batches.append(_batch(bench, where, f"{KIND}-{digest}-{index + 1}", f"{name or path.name} #{index + 1}"))
     return batches
 
 
+def _flatten(benchmarks: list) -> list:
+    """guidellm 0.1 nests a report per run: ``benchmarks[].benchmarks[]``; later versions list them flat."""
+    flat = []
+    for entry in benchmarks:
+        inner = entry.get("benchmarks") if isinstance(entry, dict) and "requests" not in entry else None
+        flat.extend(inner if isinstance(inner, list) else [entry])
+    return flat
+
+
+def _v01(bench: dict) -> dict:
+    """A guidellm 0.1 ``TextGenerationBenchmark`` in the later shape (times on the request, v0.2 style)."""
+    results = []
+    for r in bench.get("results") or []:
+        if isinstance(r, dict):
+            results.append({**r, "prompt_tokens": r.get("prompt_token_count"),
+                            "output_tokens": r.get("output_token_count"),
+                            "last_token_time": r.get("last_time", r.get("end_time"))})
+    return {"requests": {"successful": results}, "config": {"strategy": {"type_": bench.get("mode"),
+                                                                        "rate": bench.get("rate")}},
+            "_untimed_errors": len(bench.get("errors") or [])}
+
+
 def _batch(bench: object, where: str, run_id: str, name: str) -> Batch:
+    if isinstance(bench, dict) and "requests" not in bench and isinstance(bench.get("results"), list):
+        bench = _v01(bench)
     if not isinstance(bench, dict) or not isinstance(bench.get("requests"), dict):
         raise UserError(f"{where} has no requests object", f"give {WHAT}")
     rows = []
@@ -71,7 +104,10 @@ def _batch(bench: object, where: str, run_id: str, name: str) -> Batch:
                                output_tokens=[r["output"] for r in rows], status=[r["status"] for r in rows],
                                finish_reason=[r["reason"] for r in rows], where=where)
     config = {"source": where, **_strategy(bench)}
+    if bench.get("_untimed_errors"):
+        config["errors_without_times"] = bench["_untimed_errors"]
     totals = (bench.get("metrics") or {}).get("request_totals") if isinstance(bench.get("metrics"), dict) else None
+    totals = totals if isinstance(totals, dict) else bench.get("request_totals")  # v0.2-v0.3: on the benchmark
     if isinstance(totals, dict) and isinstance(totals.get("total"), (int, float)):
         config["request_totals"] = {k: v for k, v in totals.items() if isinstance(v, (int, float))}
         config["sampled"] = bool(totals["total"] > len(rows))
@@ -81,7 +117,11 @@ def _batch(bench: object, where: str, run_id: str, name: str) -> Batch:
 
 
 def _strategy(bench: dict) -> dict:
-    strategy = (bench.get("config") or {}).get("strategy") if isinstance(bench.get("config"), dict) else None
+    strategy = None
+    for holder in ("config", "args"):  # v0.4+: config.strategy; v0.2-v0.3: args.strategy
+        if isinstance(bench.get(holder), dict) and isinstance(bench[holder].get("strategy"), dict):
+            strategy = bench[holder]["strategy"]
+            break
     if not isinstance(strategy, dict):
         return {}
     return {k: strategy[k] for k in ("type_", "rate", "streams", "max_concurrency")
@@ -93,10 +133,15 @@ def _request(entry: object, where: str, status: str) -> dict:
         raise UserError(f"{where} is not an object", f"give {WHAT}")
     info = entry.get("info") if isinstance(entry.get("info"), dict) else {}
     timings = info.get("timings") if isinstance(info.get("timings"), dict) else {}
+    scheduler = entry.get("scheduler_info") if isinstance(entry.get("scheduler_info"), dict) else {}
     found = {}
     for key, (new, old) in TIMES.items():
         value = timings.get(new, entry.get(old))
-        found[key] = np.nan if value is None else epoch_seconds(value, f"{where}: {new}")
+        if key == "target" and value is None:
+            value = scheduler.get("targeted_start_time")  # v0.2-v0.3
+        # v0.2-v0.3 write -1 for a time that was never set (a request cancelled before it started)
+        unset = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == -1)
+        found[key] = np.nan if unset else epoch_seconds(value, f"{where}: {new}")
     start = found["start"]
     candidates = [v for v in (found["target"], start) if np.isfinite(v)]
     if not candidates:

@@ -53,10 +53,12 @@ def utc_offset(text: str | None) -> timezone:
     return timezone(timedelta(minutes=minutes if match.group(1) == "+" else -minutes))
 
 
-def parse(paths: list[str | Path], *, name: str | None = None, offset: str | None = None) -> list[Batch]:
+def parse(paths: list[str | Path], *, name: str | None = None, offset: str | None = None,
+          keep_failed: bool = False) -> list[Batch]:
     """Read and check every file; one :class:`Batch` (a new run) per benchmark result.
 
     ``offset`` is the UTC offset of the client's clock, on which vLLM wrote ``date`` (its local time).
+    A result whose every request failed is refused unless ``keep_failed`` (an outage, imported as errors).
     """
     zone = utc_offset(offset)
     batches = []
@@ -68,17 +70,21 @@ def parse(paths: list[str | Path], *, name: str | None = None, offset: str | Non
         for index, one in enumerate(docs):
             where = path.name if len(docs) == 1 else f"{path.name} result {index + 1}"
             run_id = f"{KIND}-{digest}" if len(docs) == 1 else f"{KIND}-{digest}-{index + 1}"
-            batches.append(_batch(one, where, run_id, name or path.name, zone))
+            batches.append(_batch(one, where, run_id, name or path.name, zone, keep_failed))
     return batches
 
 
-def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone) -> Batch:
+def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep_failed: bool) -> Batch:
     if not isinstance(doc, dict):
         raise UserError(f"{where} is not a JSON object", f"give {WHAT}")
     missing = [k for k in REQUIRED if k not in doc]
     if missing and "latencies" in doc and "ttfts" not in doc and "total_input_sequences" in doc:
         raise UserError(f"{where} is a pooling (embedding) benchmark: it has no time to first token or output",
                         "import generation benchmarks (vllm bench serve on a completions or chat endpoint)")
+    if "ttfts" not in doc and any(k in doc for k in ("mean_ttft_ms", "median_ttft_ms", "completed")):
+        raise UserError(f"{where} is a summary-only result (saved without --save-detailed): it holds no "
+                        "per-request times to judge against an SLO",
+                        "rerun the benchmark with --save-result --save-detailed")
     if missing:
         raise UserError(f"{where} lacks key(s) {', '.join(missing)}",
                         "save the benchmark with --save-result --save-detailed")
@@ -91,6 +97,10 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone) -> B
             raise UserError(f"{where}: {key} must be a list of {n} entries like ttfts", "give an unmodified file")
     errors = ["" if e is None else str(e) for e in doc["errors"]]
     failed = np.array([bool(e.strip()) for e in errors])
+    if failed.all() and not keep_failed:
+        raise UserError(f"{where}: all {n} requests failed (the first: {errors[0].strip()[:80]!r}), so the "
+                        "result measured no serving", "check that the server was up and the benchmark's "
+                        "flags (vLLM warns 'All requests failed'); pass --keep-failed to import an outage as errors")
     ttft = _floats(doc["ttfts"], where, "ttfts")
     gaps = []
     for i, entry in enumerate(doc["itls"]):
