@@ -26,6 +26,8 @@ _EOF = re.compile(r"^#\s*EOF\s*$")
 _NAME_EPOCH = re.compile(r"(?<!\d)(\d{10}(?:\.\d+)?)(?!\d)")
 _NAME_STAMP = re.compile(r"(?<!\d)(\d{8}T\d{6}Z?)(?!\d)")
 MONOTONE_TYPES = ("counter", "histogram", "summary", "gaugehistogram")
+_COLON_SAMPLE = re.compile(r"^[^#\s{]*:", re.MULTILINE)
+_DESCRIPTOR = re.compile(r"^(#\s+(?:HELP|TYPE|UNIT)\s+)(\S+)", re.MULTILINE)
 
 
 @dataclass
@@ -123,12 +125,19 @@ def rows(scrape: Scrape, scraped_at: float | None, source: str) -> tuple[list[tu
 
 
 def _families(scrape: Scrape) -> list:
+    text = scrape.text
     if scrape.openmetrics:
         from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+        if not _COLON_SAMPLE.search(text):
+            # prometheus_client's OpenMetrics exposition (what vLLM answers an OpenMetrics Accept header with)
+            # escapes ':' to '_' in sample names but not in # HELP/# TYPE: its own parser then refuses the
+            # body ("Clashing name"). Escape the descriptors the same way so they match their samples.
+            text = _DESCRIPTOR.sub(lambda m: m.group(1) + m.group(2).replace(":", "_"), text)
     else:
         from prometheus_client.parser import text_string_to_metric_families
     try:
-        return list(text_string_to_metric_families(scrape.text))
+        return list(text_string_to_metric_families(text))
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         kind = "an OpenMetrics" if scrape.openmetrics else "a Prometheus text"

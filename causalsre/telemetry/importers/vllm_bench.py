@@ -98,7 +98,8 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     errors = ["" if e is None else str(e) for e in doc["errors"]]
     failed = np.array([bool(e.strip()) for e in errors])
     if failed.all() and not keep_failed:
-        raise UserError(f"{where}: all {n} requests failed (the first: {errors[0].strip()[:80]!r}), so the "
+        last = errors[0].strip().splitlines()[-1]  # vLLM stores a traceback: its last line names the error
+        raise UserError(f"{where}: all {n} requests failed (the first: {last[:100]!r}), so the "
                         "result measured no serving", "check that the server was up and the benchmark's "
                         "flags (vLLM warns 'All requests failed'); pass --keep-failed to import an outage as errors")
     ttft = _floats(doc["ttfts"], where, "ttfts")
