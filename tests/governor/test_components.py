@@ -129,7 +129,22 @@ def test_batching_depth_stays_in_bounds_and_returns_to_base(burns, base_seqs, ba
         depth.update(0.0)
     assert (depth.seqs, depth.tokens) == depth.base == (min(32, max(2, base_seqs)), min(512, max(64, base_tokens)))
     assert depth.update(5.0) is None   # one burning reading does not move it
-    assert depth.update(5.0) in (None, (max(2, int(depth.base[0] * 0.75)), max(64, int(depth.base[1] * 0.75))))
+    tokens_down = max(64, int(depth.base[1] * 0.75))
+    # the token budget moves first; the seats only once the token budget is at its floor
+    expected = (depth.base[0], tokens_down) if tokens_down != depth.base[1] else \
+        (max(2, int(depth.base[0] * 0.75)), depth.base[1])
+    assert depth.update(5.0) in (None, expected)
+
+
+def test_batching_depth_shrinks_the_token_budget_before_the_seats_and_restores_seats_first():
+    depth = BatchingDepth(16, 256, (2, 16), (64, 256))
+    moves = [depth.update(5.0) for _ in range(12)]
+    moves = [m for m in moves if m]
+    assert moves[:5] == [(16, 192), (16, 144), (16, 108), (16, 81), (16, 64)]
+    assert moves[5] == (12, 64) and depth.seqs < 12
+    ups = [m for m in (depth.update(0.0) for _ in range(30)) if m]
+    assert all(m[1] == 64 for m in ups if m[0] < 16)    # every seat is back before the token budget grows
+    assert (depth.seqs, depth.tokens) == (16, 256)
 
 
 def test_length_predictor_learns_per_tenant_and_prompt_bucket():

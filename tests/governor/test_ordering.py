@@ -201,3 +201,13 @@ def test_a_tier_burning_its_budget_is_pulled_ahead_of_a_healthy_more_critical_on
     gov.on_step(now + gov.tick_ns, 4, 256, is_active=True)
     assert gov._pull_ns["standard"] == int(2.0 * S) > gov._pull_ns["premium"]
     assert _first(gov, [seq(1, "standard", 0.5), seq(2, "premium", 0.5)], S) == ["standard", "premium"]
+
+
+def test_a_protected_request_still_prefilling_past_half_its_ttft_is_the_late_signal():
+    gov = _governor_with_traffic()
+    prefilling = seq(7, "premium", 0.0, prompt=300)
+    prefilling.num_computed_tokens = 128          # chunked: part of its prompt done, no token yet
+    gov.sort([], [prefilling], int(0.9 * S))
+    assert gov.late is None                       # 0.9 s of a 2 s TTFT: not yet
+    gov.sort([], [prefilling], int(1.1 * S))
+    assert gov.late == ("premium", 7) and gov.urgent is None   # late, but no seat to free for it

@@ -191,6 +191,14 @@ class Governor(Policy):
                     late = late or (name, seq.request_id)
                     if waited_ns <= ttft_ns:
                         urgent = crit
+        if late is None:
+            # A protected request still prefilling (chunked) past half its TTFT has no token either: the same
+            # leading signal, and batching depth must not shrink the token budget under it.
+            for seq in running:
+                name, protected, crit, ttft_ns = cache.get(seq.tenant) or self._info(seq.tenant)
+                if protected and seq.first_token_ns is None and 2 * (now_ns - seq.arrival_ns) > ttft_ns:
+                    late = (name, seq.request_id)
+                    break
         waiting.sort(key=lambda s: keys[id(s)])
         running.sort(key=lambda s: ((cache.get(s.tenant) or self._info(s.tenant))[2], s.arrival_ns, s.order))
         self.late, self.urgent = late, urgent
