@@ -61,6 +61,11 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
             found, bad = _query_json(text, path)
         else:
             scrapes = split(text, path.name)
+            if at is not None:  # --at wins over the file's own `# scrape_time`, as it always has
+                if len(scrapes) > 1:
+                    raise UserError(f"--at gives one scrape time but {path.name} holds {len(scrapes)} scrapes",
+                                    "leave out --at: put a `# scrape_time <time>` line before each scrape")
+                scrapes[0].time_text = None
             default = file_time(path, at) if len(scrapes) == 1 else None
             found, bad = [], 0
             for scrape in scrapes:
