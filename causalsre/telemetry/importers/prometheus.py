@@ -56,6 +56,7 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
                         "series instead, or raise CAUSALSRE_IMPORT_MAX_MB")
     rows: list[tuple] = []
     skipped, done, scrape_count = 0, 0, 0
+    report_at = total / 10  # progress in tenths, so a long parse says how far it is without flooding stderr
     for path, text in texts:
         if text.lstrip().startswith("{"):
             found, bad = _query_json(text, path)
@@ -72,12 +73,13 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
                 more, worse = scrape_rows(scrape, default, path.name)
                 found.extend(more)
                 bad += worse
+                done += len(scrape.text)
+                if total > PROGRESS_BYTES and done >= report_at:
+                    print(f"parsed {done / 2**20:.0f} of {total / 2**20:.0f} MB of metrics", file=sys.stderr)
+                    report_at += total / 10
             scrape_count += len(scrapes)
         rows.extend(found)
         skipped += bad
-        done += len(text)
-        if total > PROGRESS_BYTES:
-            print(f"parsed {done / 2**20:.0f} of {total / 2**20:.0f} MB of metrics", file=sys.stderr)
     if not rows:
         raise UserError(f"{', '.join(p.name for p in files)} hold no samples", "give a non-empty scrape or query")
     samples = pd.DataFrame(rows, columns=["ts_s", "metric", "labels_json", "value", "source"])

@@ -40,8 +40,10 @@ class Scrape:
 
 def split(text: str, name: str) -> list[Scrape]:
     """The scrapes of one file: split before each ``# scrape_time`` line and after each ``# EOF``."""
+    last = text.rsplit("\n", 1)[-1]
+    if _EOF.match(last.strip()):
+        text += "\n"  # "# EOF" is a whole line even without its newline: nothing after it was lost
     if not text.endswith("\n"):
-        last = text.rsplit("\n", 1)[-1]
         raise UserError(f"{name} ends mid-line ({last[-60:]!r} has no newline): the scrape was cut short",
                         "scrape again, or delete the partial last line")
     chunks: list[list[str]] = [[]]
