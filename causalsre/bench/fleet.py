@@ -114,7 +114,7 @@ def run(requests: int = 100_000_000, days: int = 30, folder: str | Path | None =
         "parquet": {**written, "gib": round(written["bytes"] / 2**30, 3), "kept": str(data) if keep else None,
                     "reused": reuse, "layout": "Hive partitions day=YYYY-MM-DD, request_metrics columns"},
         "ours": {"name": "causalsre slo report over Parquet (DuckDB view over read_parquet)",
-                 "seconds": round(ours["seconds"], 3), "peak_rss_gib": gib(ours)},
+                 "seconds": round(ours["seconds"], 3), "cpu_seconds": _cpu(ours), "peak_rss_gib": gib(ours)},
         "memory_guard_gib": round(memory_cap_bytes(memory_cap_gib) / 2**30, 2),
         "summary": {k: numbers[k] for k in ("events", "bad_events", "burn_rate", "burn_1h", "burn_5m")},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -127,12 +127,18 @@ def run(requests: int = 100_000_000, days: int = 30, folder: str | Path | None =
                       targets={f"peak_rss_le_{RSS_TARGET_GIB:g}_gib": gib(ours) <= RSS_TARGET_GIB})
         return report
     problems, worst = compare(numbers, peer["numbers"])
-    report["peer"] = {"name": peer_name, "seconds": round(peer["seconds"], 3), "peak_rss_gib": gib(peer)}
+    report["peer"] = {"name": peer_name, "seconds": round(peer["seconds"], 3), "cpu_seconds": _cpu(peer),
+                      "peak_rss_gib": gib(peer)}
     report.update(ratio_ours_over_polars=round(ours["seconds"] / peer["seconds"], 3),
+                  cpu_ratio_ours_over_polars=round(_cpu(ours) / _cpu(peer), 3) if _cpu(peer) else None,
                   targets={"no_slower_than_polars": ours["seconds"] <= peer["seconds"],
                            f"peak_rss_le_{RSS_TARGET_GIB:g}_gib": gib(ours) <= RSS_TARGET_GIB},
                   agree=not problems, max_relative_difference=worst, disagreements=problems[:20])
     return report
+
+
+def _cpu(side: dict) -> float | None:
+    return round(side["cpu_seconds"], 3) if side.get("cpu_seconds") is not None else None
 
 
 def _existing(data: Path) -> dict:

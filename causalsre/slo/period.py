@@ -38,6 +38,10 @@ class Period:
 
 def data_span(con: duckdb.DuckDBPyConnection, where_sql: str, where_params: list[Any]) -> tuple[datetime, datetime]:
     """(first, latest) arrival among the selected requests; UserError when none match."""
+    if where_sql == "TRUE":
+        span = _footer_span(con)
+        if span is not None:
+            return span
     row = first_row(con.execute(f"SELECT min(arrival_ts), max(arrival_ts) FROM request_metrics WHERE {where_sql}",
                       where_params))
     if row is None or row[1] is None:
@@ -51,3 +55,22 @@ def period_at(slo: Any, at: datetime) -> Period:
         return Period(at - timedelta(seconds=window.duration.seconds), False, at, window.duration.seconds, True)
     begin, _ = calendar_period(window.duration, window.calendar_start, window.time_zone, at)
     return Period(begin, True, at, window.duration.seconds, False)
+
+
+def _footer_span(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
+    """The span a Parquet source read from its footers (:data:`causalsre.slo.source.SPAN_TABLE`), once the rows
+    confirm it: the smallest arrival at or below ``first`` must be ``first`` itself, and likewise the largest at
+    or above ``last``. Each check reads only the row groups whose statistics reach that instant, so a footer
+    that lies (or a writer's rounding) costs a fallback to the full scan, never a wrong answer."""
+    from causalsre.slo.source import SPAN_TABLE
+
+    found = first_row(con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                                  [SPAN_TABLE]))
+    if not found or not found[0]:
+        return None
+    first, last = first_row(con.execute(f"SELECT first_ts, last_ts FROM {SPAN_TABLE}"))
+    if first is None or last is None:
+        return None
+    low = first_row(con.execute("SELECT min(arrival_ts) FROM request_metrics WHERE arrival_ts <= ?", [first]))[0]
+    high = first_row(con.execute("SELECT max(arrival_ts) FROM request_metrics WHERE arrival_ts >= ?", [last]))[0]
+    return (first, last) if low == first and high == last else None

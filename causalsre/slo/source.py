@@ -3,7 +3,9 @@
 A telemetry database has the view (:mod:`causalsre.telemetry`); :func:`parquet_source` gives the same name
 to a folder of Parquet files holding request_metrics' columns (a fleet's history, Hive-partitioned per day or
 per run, as ``causalsre db export`` writes), so every report, alert and timeline runs on it unchanged. DuckDB
-reads the files lazily: filters on ``arrival_ts`` skip row groups by their statistics.
+reads the files lazily: filters on ``arrival_ts`` skip row groups by their statistics. The same statistics
+in the files' footers give the data's first and last arrival without a scan (:data:`SPAN_TABLE`, which
+:func:`causalsre.slo.period.data_span` checks against the rows before it trusts it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import duckdb
 from causalsre.errors import UserError
 
 NEEDED = ("run_id", "request_id", "arrival_ts", "arrival_ns", "is_ok")
+SPAN_TABLE = "request_metrics_span"  # a temp table: (first_ts, last_ts) read from the footers' statistics
 
 
 def parquet_source(folder: str | Path, *, threads: int | None = None,
@@ -36,4 +39,9 @@ def parquet_source(folder: str | Path, *, threads: int | None = None,
         raise UserError(f"the Parquet files in {root} lack {', '.join(missing)}",
                         "write request_metrics' columns (causalsre db export --parquet)")
     relation.create_view("request_metrics")
+    if str(relation.types[relation.columns.index("arrival_ts")]) == "TIMESTAMP":
+        # Footers only: microseconds for 100M requests, where min/max over the rows is a tenth of a report.
+        con.execute(f"CREATE TEMP TABLE {SPAN_TABLE} AS SELECT min(TRY_CAST(stats_min_value AS TIMESTAMP)) "
+                    "AS first_ts, max(TRY_CAST(stats_max_value AS TIMESTAMP)) AS last_ts FROM parquet_metadata(?) "
+                    "WHERE path_in_schema = 'arrival_ts'", [str(root / "**" / "*.parquet")])
     return con

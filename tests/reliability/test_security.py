@@ -41,7 +41,8 @@ AUDITED: dict[str, set[str]] = {
                               "filters", "', '.join((f'{rollup[name]} AS {name}' for name in names))",
                               "grouping"},
     "causalsre/slo/goodput.py": {"good", "filters"},                # good_event_sql / where_sql
-    "causalsre/slo/period.py": {"where_sql"},
+    "causalsre/slo/period.py": {"where_sql", "SPAN_TABLE"},        # SPAN_TABLE: source.py's constant table name
+    "causalsre/slo/source.py": {"SPAN_TABLE"},                      # a constant: request_metrics_span
     "causalsre/slo/sql.py": {"good", "filters", "bounds"},          # good_event_sql, where_sql, time_bounds_sql
     "causalsre/slo/timeline.py": {"rolling", "'WINDOW ' + window_defs if window_defs else ''"},  # numbers only
     "causalsre/slo/rolling.py": {"rolling", "'WINDOW ' + window_defs if window_defs else ''"},   # numbers only
