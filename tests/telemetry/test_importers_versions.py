@@ -128,3 +128,22 @@ def test_yaml_aliases_are_refused(tmp_path, capsys):
     bomb.write_text("a: &a [1, 1, 1]\nb: &b [*a, *a, *a]\nbenchmarks: [*b, *b]\n")
     code, _, err = _cli(["db", "import", "guidellm", str(bomb), "--db", str(tmp_path / "t.duckdb")], capsys)
     assert code == 2 and "YAML aliases" in err and err.count("\n") == 1
+
+
+def test_openmetrics_scrapes_concatenated_in_one_gzip_file_and_a_time_given_last(tmp_path, capsys):
+    import gzip
+
+    files = sorted((FOLDER / "v1_openmetrics_incident").glob("*.om"))[:3]
+    body = "".join(f"# scrape_time {1772362800 + 10 * i}\n" + f.read_text() for i, f in enumerate(files))
+    packed = tmp_path / "scrapes.om"  # gzip under a plain name: recognised by its bytes
+    packed.write_bytes(gzip.compress(body.encode()))
+    last = tmp_path / "one.prom"  # curl > f; echo "# scrape_time ..." >> f
+    last.write_text('# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="m"} 3\n'
+                    "# scrape_time 2026-03-01T11:10:00Z\n")
+    db = tmp_path / "t.duckdb"
+    code, out, err = _cli(["db", "import", "prometheus", str(packed), str(last), "--db", str(db), "--json"], capsys)
+    assert code == 0, err
+    times = [r[0] for r in _query(db, "SELECT DISTINCT ts_ns FROM metric_samples ORDER BY 1")]
+    assert times == [0, 10_000_000_000, 20_000_000_000, 600_000_000_000]
+    config = json.loads(_query(db, "SELECT config_json FROM runs")[0][0])
+    assert config["scrapes"] == 4 and config["files"] == 2

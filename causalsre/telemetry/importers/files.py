@@ -124,7 +124,8 @@ def read_json(path: Path, what: str) -> object:
                 return [json.loads(line, **strict) for line in lines]
             except (json.JSONDecodeError, RecursionError):
                 pass
-        cut = " (the file ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        cut = " (the file ends early: truncated?)" if ends_early else ""
         raise UserError(f"{path.name} is not valid JSON ({exc}){cut}", f"give {what}") from None
     except RecursionError:
         raise UserError(f"{path.name} nests deeper than the JSON parser can follow", f"give {what}") from None

@@ -4,7 +4,7 @@ Both text formats vLLM serves are read: Prometheus text 0.0.4 (what ``curl /metr
 timestamps in milliseconds) and OpenMetrics 1.0 (what Prometheus asks for; a ``# EOF`` line ends it,
 timestamps in seconds, exemplars after ``#``), each with prometheus_client's own parser for that format.
 A file may hold one scrape or a series of them concatenated: a ``# scrape_time <time>`` line starts each
-scrape, and each OpenMetrics ``# EOF`` ends one. Refused, each in one line naming the scrape: a last line
+scrape (a single scrape may carry it last instead), and each OpenMetrics ``# EOF`` ends one. Refused, each in one line naming the scrape: a last line
 with no newline (the spec requires one: the file was cut), a series twice in one scrape (two scrapes
 concatenated without a time for each, or a broken exporter), a histogram series with buckets but no
 ``_count``, a negative counter, a scrape with no time.
@@ -67,6 +67,8 @@ def split(text: str, name: str) -> list[Scrape]:
         chunks[-1].append(line)
         if _EOF.match(stripped):
             eof[-1] = True
+    if len(chunks) > 1 and times[-1] is not None and not _has_samples(chunks[-1]) and times[-2] is None:
+        times[-2] = times[-1]  # `curl ... > f; echo "# scrape_time $(date +%s)" >> f`: the time came last
     scrapes = [(c, t, e) for c, t, e in zip(chunks, times, eof) if _has_samples(c)]
     many = len(scrapes) > 1
     return [Scrape("".join(c), t, e, f"{name} scrape {i + 1}" if many else name)
