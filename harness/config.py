@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, create_model, model_validator
 
 from harness.engine.config import MODEL_PRESETS, EngineConfig
 from harness.engine.errors import UserError
-from causalsre.safeio import load_toml
+from causalsre.safeio import load_toml, regular_file
 from harness.engine.settings import (DEVICE_PATTERN, ENGINE_SETTINGS, GOVERNOR_SETTINGS, SETTINGS,
                                      TIER_SETTINGS, Setting, TIERED_POLICIES)
 from harness.settings import (MAX_CONTENTION_WORKERS, MAX_DURATION_S, MAX_FACTOR, MAX_LOAD_FRACTION,
@@ -292,8 +292,7 @@ def parse_run_config(data: dict[str, Any], *, source: str = "config") -> RunConf
 def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate a run config TOML file; trace files it names must exist."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist", "check the path")
+    regular_file(path, what="config file")  # a folder or FIFO says what it is, not "does not exist"
     data = load_toml(path, what="config file")  # bounded size, UTF-8, nesting: causalsre.safeio
     data.setdefault("name", path.stem)
     trace = data.get("workload", {}).get("trace") if isinstance(data.get("workload"), dict) else None

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.safeio import REQUEST_COLUMNS, check_table
 from harness.config import TraceSpec
 
 TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -28,8 +29,8 @@ class TraceRequests:
 def read_trace(path: str | Path) -> pd.DataFrame:
     """The trace as (offset_s, prompt, output), sorted by time; UserError if it does not parse."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"trace file {path} does not exist", "check [workload.trace] path")
+    # A folder or FIFO says what it is; a line over 8 MiB or thousands of columns are refused before pandas.
+    check_table(path, what="trace file", max_columns=REQUEST_COLUMNS)
     fix = f"an Azure LLM trace has the header {','.join(TRACE_COLUMNS)}"
     try:
         frame = pd.read_csv(path)

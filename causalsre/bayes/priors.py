@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
-from causalsre.safeio import load_toml
+from causalsre.safeio import load_toml, regular_file
 from causalsre.resources import BURN_PRIORS
 
 DEFAULT_PRIORS = BURN_PRIORS  # models/priors/burn_logistic.toml, shipped as package data
@@ -83,8 +83,7 @@ class Priors(_Strict):
 def load_priors(path: str | Path | None = None) -> Priors:
     """Read and validate a priors file (the shipped ``burn_logistic.toml`` when ``path`` is None)."""
     path = Path(path) if path is not None else DEFAULT_PRIORS
-    if not path.is_file():
-        raise UserError(f"priors file {path} does not exist", "give a TOML file like models/priors/burn_logistic.toml")
+    regular_file(path, what="priors file", missing_fix="give a TOML file like models/priors/burn_logistic.toml")
     raw = load_toml(path, what="priors file")  # bounded size, UTF-8, nesting: causalsre.safeio
     try:
         return Priors.model_validate(raw)

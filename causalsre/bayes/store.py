@@ -14,6 +14,7 @@ import arviz as az
 
 from causalsre.bayes.encoding import FactorEncoding
 from causalsre.errors import UserError
+from causalsre.safeio import regular_file
 
 _PROVENANCE = ("model_type", "model_version", "config_hash", "db_fingerprint")
 
@@ -75,8 +76,7 @@ def load_fit(path: str | Path, *, version: int, config_hash: str, db_fingerprint
              model_type: str) -> az.InferenceData:
     """Load a saved fit, refusing one made by another model, configuration or database."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"fit file {path} does not exist", "create it with `causalsre fit --out FILE.nc`")
+    regular_file(path, what="fit file", missing_fix="create it with `causalsre fit --out FILE.nc`")
     try:
         idata = az.from_netcdf(str(path))
     except Exception as exc:  # netCDF/HDF5 raise many types for a bad file

@@ -123,11 +123,10 @@ class GraphSpec:
 
 def load_graph(path: str | Path = DEFAULT_GRAPH) -> GraphSpec:
     """Load and validate a graph spec from YAML."""
-    from causalsre.safeio import load_yaml  # bounded size, UTF-8, nesting and alias limits
+    from causalsre.safeio import load_yaml, regular_file  # bounded size, UTF-8, nesting and alias limits
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"graph spec {path} does not exist", "pass a YAML file such as models/serving.yaml")
+    regular_file(path, what="graph spec", missing_fix="pass a YAML file such as models/serving.yaml")
     return graph_from_dict(load_yaml(path, what="graph spec"), source=str(path))
 
 

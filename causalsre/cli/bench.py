@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from causalsre.cli.options import JSON, SEED, db_option
+from causalsre.cli.options import JSON, SEED, db_option, finite
 from causalsre.errors import UserError
 
 
@@ -145,7 +145,7 @@ def _print_summary(report: dict) -> None:
 @click.option("--reuse", is_flag=True, help="--fleet: read the Parquet an earlier run left in --dir (no writing)")
 @click.option("--polars-engine", default="streaming", show_default=True, type=click.Choice(["streaming", "in-memory"]),
               help="--fleet: Polars' collect engine (in-memory took 7.2 GiB at 30M requests)")
-@click.option("--memory-cap-gib", default=12.0, show_default=True, type=click.FloatRange(0.5, 1 << 20),
+@click.option("--memory-cap-gib", default=12.0, show_default=True, type=finite(0.5, 1 << 20),
               help="--fleet: a side whose resident set passes min(this, available - 2 GiB) is stopped and "
                    "reported skipped")
 @SEED
@@ -237,7 +237,7 @@ def postmortem_command(requests, baseline, db, as_json) -> None:
 @bench.command("serve")
 @click.option("--preset", default="small", show_default=True, help="model preset: tiny, small, medium, large")
 @click.option("--num-requests", default=48, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--rate", default=2.0, show_default=True, type=click.FloatRange(0.01, 10_000),
+@click.option("--rate", default=2.0, show_default=True, type=finite(0.01, 10_000),
               help="Poisson arrivals per second (the same schedule for both sides)")
 @click.option("--prompt-lengths", default="16:128", show_default=True, help="MIN:MAX prompt tokens")
 @click.option("--output-lengths", default="16:64", show_default=True, help="MIN:MAX output tokens")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from causalsre.cli import db_import
-from causalsre.cli.options import db_option, echo_json, json_option, legacy_path, one_db
+from causalsre.cli.options import INPUT_FILE, db_option, echo_json, json_option, legacy_path, one_db
 from causalsre.errors import UserError
 from causalsre.telemetry import first_row
 
@@ -198,6 +198,7 @@ def _close_quietly(con) -> None:
 
 
 def _import(file: str, db_path: str, name: str | None, importer_name: str, as_json: bool = False) -> None:
+    from causalsre.safeio import REQUEST_COLUMNS, check_table
     from causalsre.telemetry import connect_writable, imports
     from causalsre.telemetry.failures import storage_error
     from causalsre.telemetry.schema import remove_database
@@ -207,6 +208,8 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str, as_js
     # upgrade=False: an older database is refused (before any write), not migrated as a side effect.
     con = connect_writable(db_path, upgrade=False)
     try:
+        if Path(file).exists():  # a missing file is the importer's one line (after the database's checks)
+            check_table(file, what="file", max_columns=REQUEST_COLUMNS)  # 200,000 columns ran for minutes
         run_id = importer(con, file, name=name)
         count = first_row(con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]))[0]
         kind = first_row(con.execute("SELECT kind FROM runs WHERE run_id = ?", [run_id]))[0]
@@ -226,7 +229,7 @@ def _import(file: str, db_path: str, name: str | None, importer_name: str, as_js
 
 
 @import_group.command("requests")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @db_option("Telemetry database (created if missing).")
 @click.option("--name", default=None, help="Label for the run (default: the file name).")
 @json_option("Print the new run id and row count as JSON.")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from causalsre.cli.options import db_option, json_option, run_option
+from causalsre.cli.options import INPUT_FILE, db_option, json_option, run_option
 from causalsre.telemetry import first_row
 
-FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+FILES = click.argument("files", nargs=-1, required=True, type=INPUT_FILE)
 FILES_OR_DIRS = click.argument("files", nargs=-1, required=True, type=click.Path())  # a folder of scrapes
 
 
@@ -149,7 +149,7 @@ def events(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | No
 
 
 @click.command("table")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @_common
 @click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
               help="The file's column COLUMN holds FIELD (repeatable), e.g. --map latency_ms=e2e_s.")
@@ -167,6 +167,7 @@ def table(file: str, db_path: str, as_json: bool, maps: tuple[str, ...], units: 
 
     Example: causalsre db import table gateway.csv --db t.duckdb --map ts=arrival_time --map first_token_ms=ttft_s --map latency_ms=e2e_s --unit ttft_s=ms --unit e2e_s=ms --map in_tok=prompt_tokens --map out_tok=output_tokens --map result=status
     """
+    from causalsre.safeio import REQUEST_COLUMNS, check_table
     from causalsre.telemetry import connect_writable
     from causalsre.telemetry.failures import storage_error
     from causalsre.telemetry.importers.table import check_mapping, import_table, parse_pairs
@@ -174,6 +175,8 @@ def table(file: str, db_path: str, as_json: bool, maps: tuple[str, ...], units: 
 
     mapping, unit_map = parse_pairs(maps, "--map"), parse_pairs(units, "--unit")
 
+    if Path(file).exists():  # bounded before pandas reads it (200,000 columns ran for minutes)
+        check_table(file, what="file", max_columns=REQUEST_COLUMNS)
     frame, _ = _read_table(Path(file))  # a bad file or mapping fails here, before the database is opened
     check_mapping(mapping, unit_map, list(frame.columns), Path(file).name)
     created = not Path(db_path).exists()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from causalsre.cli.options import SEED, SLO_NAME, db_option, echo_json, json_option, progress_bar, slo_option
+from causalsre.cli.options import INPUT_FILE, SEED, SLO_NAME, db_option, echo_json, json_option, progress_bar, \
+    slo_option
 from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipped as package data
 from causalsre.resources import SLO_SPEC as _SLO
 
@@ -16,20 +17,21 @@ SUITE_METHODS = [*METHODS, "bayes_paired", "no_change_replay"]   # paired: see w
 @db_option("Scenario-suite telemetry database.", default=str(_SUITE), show_default="datasets/cpu-tiny/suite.duckdb")
 @slo_option(default=str(_SLO), show_default="models/slos/llm-serving.yaml")
 @SLO_NAME
-@click.option("--fit", "fit_path", type=click.Path(dir_okay=False), help="A saved fit of this database.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N cases.")
+@click.option("--fit", "fit_path", type=INPUT_FILE, help="A saved fit of this database.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000, clamp=True), help="Only the first N cases.")
 @click.option("--latency", type=click.Choice(["none", "queue_s", "ttft_s", "tpot_s", "e2e_s"]), default="ttft_s",
               show_default=True, help="Also score the log-latency model's p50/p90 of this metric ('none': skip).")
 @click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False),
               help="A suite folder made by `eval generate` (repeatable): cases from its ground truth instead of --db's.")
-@click.option("--cases", "max_cases", type=click.IntRange(min=1), help="With --data: at most N cases in all.")
+@click.option("--cases", "max_cases", type=click.IntRange(1, 1_000_000, clamp=True),
+              help="With --data: at most N cases in all.")
 @click.option("--methods", default=",".join(SUITE_METHODS), show_default=True,
               help="With --data: comma-separated methods to score.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="With --data: folder for the replay cache (replays.json); a rerun replays nothing twice.")
-@click.option("--noise-replays", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--noise-replays", type=click.IntRange(0, 100), default=0, show_default=True,
               help="With --data: replay the first N cases a second time with another engine seed (replay noise).")
-@click.option("--calibrate-from", "calibrate_from", type=click.Path(dir_okay=False),
+@click.option("--calibrate-from", "calibrate_from", type=INPUT_FILE,
               help="With --data: a JSON report of this command on other (development) suites; its cases set the "
                    "conformal margins of the *_cqr methods (default: leave one incident out of these cases).")
 @SEED

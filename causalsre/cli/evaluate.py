@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import json_option, seed_option, slo_option
+from causalsre.cli.options import INPUT_FILE, json_option, seed_option, slo_option
 from causalsre.resources import DEMO_SUITE
 from causalsre.resources import SLO_SPEC as _DEFAULT_SLO  # models/slos/llm-serving.yaml, shipped as package data
 
@@ -63,7 +63,7 @@ def petshop(data_dir, export_dir, peers, as_json):
               help="A scenario suite folder (truth.json + .duckdb), e.g. one from `eval generate`, or a folder of them.")
 @slo_option(default=str(_DEFAULT_SLO), show_default="models/slos/llm-serving.yaml",
             help="OpenSLO spec deciding bad events (the first SLO in the file).")
-@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--graph", "graph_path", type=INPUT_FILE, default=None,
               help="Causal graph spec (default: models/serving.yaml).")
 @seed_option(help="Seed of the postmortem's sampling.")
 @click.option("--peers", default=None, metavar="NAMES",

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, RUN, SEED, SLO_NAME, json_option, slo_option, window_option
+from causalsre.cli.options import DB, GRAPH, INPUT_FILE, RUN, SEED, SLO_NAME, finite, json_option, slo_option, \
+    window_option
 from causalsre.windows import FORMS
 
 _WINDOW = window_option(required=False, help=f"Restrict to a window: {FORMS} (default: every request).")
@@ -45,7 +46,7 @@ def graph() -> None:
 @RUN
 @slo_option(required=False, help="SLO deciding is_bad.")
 @SLO_NAME
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+@click.option("--alpha", type=finite(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
               help="Family-wise level (Bonferroni).")
 @json_option()
 def check(db_path, graph_path, window_text, run_id, slo_path, slo_name, alpha, as_json):
@@ -80,7 +81,7 @@ def _echo_check(result: dict) -> None:
 
 @graph.command("learn")
 @DB
-@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None, help="Spec to diff against.")
+@click.option("--graph", "graph_path", type=INPUT_FILE, default=None, help="Spec to diff against.")
 @_WINDOW
 @RUN
 @click.option("--method", type=click.Choice(["pc", "hill-climb"]), default="pc", show_default=True)

@@ -87,7 +87,7 @@ def harness() -> None:
 
 
 @harness.command("run")
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=options.INPUT_FILE)
 @db_option
 @seed_option
 @options.set_option(_SET_HELP + ", e.g. --set workload.rate=4 (value parsed as JSON if it can be).",
@@ -128,7 +128,7 @@ _parse_overrides = options.parse_overrides
 
 
 @harness.command("sweep")
-@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.argument("sweep_file", type=options.INPUT_FILE)
 @db_option
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--ray-address", default=None, help="Ray cluster address (default: start a local Ray).")
@@ -222,7 +222,7 @@ def suite_command(out_dir: str, seed: int, only: tuple[str, ...], as_json: bool)
 
 @harness.command("replay")
 @click.argument("legacy", nargs=-1, cls=options.HiddenArgument)  # the old SOURCE_DB RUN_ID, kept working
-@click.option("--from", "source_db", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--from", "source_db", type=options.INPUT_FILE, metavar="FILE",
               help="The recorded database to replay from (only read).")
 @options.window_option(help=f"What to replay: {options.FORMS}. The old forms NAME (a phase of --run) and "
                             "START_S:END_S (= +START_S:+END_S) still work.")
@@ -258,9 +258,8 @@ def replay_command(legacy: tuple[str, ...], source_db: str | None, window_text: 
 
 def _replay_source(legacy: tuple[str, ...], source_db: str | None, run_id: str | None) -> tuple[str, str | None]:
     """--from/--run, or the old positional SOURCE_DB [RUN_ID]; one line when they conflict or are missing."""
-    from pathlib import Path
-
     from causalsre.errors import UserError
+    from causalsre.safeio import regular_file
 
     if len(legacy) > 2:
         raise UserError(f"unexpected arguments {' '.join(legacy[2:])[:80]!r}",
@@ -275,8 +274,7 @@ def _replay_source(legacy: tuple[str, ...], source_db: str | None, run_id: str |
             run_id = legacy[1]
     if not source_db:
         raise UserError("no source database given", "add --from FILE (the recorded database to replay from)")
-    if not Path(source_db).is_file():
-        raise UserError(f"source database {source_db} does not exist", "check the --from path")
+    regular_file(source_db, what="source database", missing_fix="check the --from path")
     return source_db, run_id
 
 

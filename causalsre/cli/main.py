@@ -22,7 +22,7 @@ import sys
 import click
 
 from causalsre import __version__
-from causalsre.errors import UserError
+from causalsre.errors import UserError, clip
 
 # command name -> "module:attribute". Add a line here to register a command or group.
 COMMANDS: dict[str, str] = {
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as exc:
         # Usage errors (unknown flag, bad choice, value out of range) are user errors too.
-        message = " ".join(exc.format_message().split())
+        message = clip(exc.format_message())  # click echoes the value given: cut a hostile one
         hint = ""
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         if refused is None:
             raise
         click.echo(f"error: {refused}", err=True)
+        return 2
+    except ValueError as exc:
+        if "null byte" not in str(exc):  # os.stat/open of a path with NUL in it (only via main([...]))
+            raise
+        click.echo("error: a value given contains a NUL character (remove it)", err=True)
         return 2
     except Exception as exc:
         damaged = _damaged_database(exc)

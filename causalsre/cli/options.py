@@ -17,6 +17,7 @@ Click is imported here, the heavy libraries only inside the functions that need 
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -24,7 +25,34 @@ from causalsre.errors import UserError
 from causalsre.progress import progress_bar  # noqa: F401  (the CLI's bars: re-exported here)
 from causalsre.windows import FORMS
 
-DB_PATH = click.Path(dir_okay=False)
+class FilePath(click.Path):
+    """An input file's type (``click.Path(dir_okay=False)`` plus): an existing FIFO, socket or device is refused
+    while the flags are parsed, before any work. Reading a FIFO blocks until a writer comes, so ``--fit FIFO``
+    computed a whole what-if and then hung. A missing file is left to the command, whose message says how to
+    make one."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(dir_okay=False, **kwargs)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:  # os.stat raised ValueError: a traceback
+            self.fail("the path contains a NUL character", param, ctx)
+        value = super().convert(value, param, ctx)
+        import os
+
+        if not os.path.exists(value):
+            return value
+        from causalsre.safeio import regular_file
+
+        try:
+            regular_file(value, what="file")
+        except UserError as exc:
+            self.fail(exc.one_line(), param, ctx)
+        return value
+
+
+INPUT_FILE = FilePath()
+DB_PATH = FilePath()
 WINDOW_HELP = f"Window: {FORMS}."
 SET_EXAMPLE = "--set max_num_seqs=8"
 
@@ -43,7 +71,7 @@ def _default(default: str | None) -> dict:
 
 def slo_option(required: bool = True, default: str | None = None, show_default: str | None = None,
                help: str = "OpenSLO v1 spec file.", name: str = "slo_path"):
-    return click.option("--slo", name, required=required and default is None, type=click.Path(dir_okay=False),
+    return click.option("--slo", name, required=required and default is None, type=INPUT_FILE,
                         show_default=show_default, help=help, **_default(default))
 
 
@@ -57,6 +85,25 @@ def seed_option(default: int | None = 0, help: str = "Seed of every random choic
 
 
 SEED_VALUES = click.IntRange(0, 2**32 - 1)  # the range; SEED below is the shared --seed option
+
+
+class FiniteRange(click.FloatRange):
+    """A float option's type: a finite number in [min, max]. click's FloatRange lets NaN through (every
+    comparison with NaN is false), so ``--rate nan`` ran a benchmark at no rate; ``inf`` passed a range
+    without a max. Every float option of the CLI takes this type."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def finite(min: float | None = None, max: float | None = None, **open_ends: bool) -> FiniteRange:
+    """A finite float in [min, max] (``min_open=True``/``max_open=True`` exclude an end)."""
+    return FiniteRange(min, max, **open_ends)
 
 
 def window_option(flag: str = "--window", name: str = "window_text", required: bool = True, help: str = WINDOW_HELP):
@@ -75,9 +122,9 @@ def set_option(help: str = f"KNOB=VALUE, an engine setting (repeat for more), e.
 
 SLO = slo_option()
 SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
-GRAPH = click.option("--graph", "graph_path", type=click.Path(dir_okay=False),
+GRAPH = click.option("--graph", "graph_path", type=INPUT_FILE,
                      help="Causal graph spec (default: models/serving.yaml).")
-PRIORS = click.option("--priors", "priors_path", type=click.Path(dir_okay=False),
+PRIORS = click.option("--priors", "priors_path", type=INPUT_FILE,
                       help="Priors TOML (default: models/priors/burn_logistic.toml).")
 RUN = run_option()
 DB = db_option()

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from causalsre.cli.options import db_option, json_option
+from causalsre.cli.options import INPUT_FILE, db_option, json_option
 
 
 def _is_loopback(host: str) -> bool:
@@ -19,7 +19,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @click.command("serve")
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.argument("config", required=False, type=INPUT_FILE)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback only unless you say otherwise).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
@@ -29,7 +29,7 @@ def _is_loopback(host: str) -> bool:
               help="Require 'Authorization: Bearer KEY' on /v1/* (or set CAUSALSRE_API_KEY).")
 @click.option("--model-name", default=None, help="Model id clients send and /v1/models lists "
                                                  "(default causalsre-<preset>).")
-@click.option("--max-queue", type=click.IntRange(1, None), default=None,
+@click.option("--max-queue", type=click.IntRange(1, 1_000_000), default=None,
               help="Waiting-queue bound; beyond it requests get 429 (default: the config's max_queue_len; "
                    "256 with --upstream).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
@@ -39,12 +39,12 @@ def _is_loopback(host: str) -> bool:
                    "engine: the governor queues, orders and sheds there (docs/serve.md, Gateway).")
 @click.option("--upstream-model", default=None, metavar="NAME",
               help="With --upstream: the model name to send upstream (default: the first it lists).")
-@click.option("--governor", "governor_file", default=None, type=click.Path(dir_okay=False), metavar="TIERS.toml",
+@click.option("--governor", "governor_file", default=None, type=INPUT_FILE, metavar="TIERS.toml",
               help="With --upstream: a TOML file with a [governor] section and [[governor.tiers]] "
                    "(a harness run config works).")
 @click.option("--policy", type=click.Choice(["fcfs", "priority", "edf", "budget"]), default=None,
               help="With --upstream: the gateway's queue order (default: budget with --governor, else fcfs).")
-@click.option("--max-concurrency", type=click.IntRange(1, None), default=8, show_default=True,
+@click.option("--max-concurrency", type=click.IntRange(1, 4096), default=8, show_default=True,
               help="With --upstream: requests in flight to the upstream at once; the rest wait in the gateway.")
 @json_option("Print the startup line as JSON.")
 def serve(config: str | None, host: str, port: int, db: str | None, api_key: str | None,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, RUN, json_option, slo_option
+from causalsre.cli.options import DB, INPUT_FILE, RUN, json_option, slo_option
 from causalsre.errors import UserError
 
 GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
@@ -18,8 +18,8 @@ def slo() -> None:
 
 
 @slo.command("check")
-@click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--alert-windows", type=click.Path(dir_okay=False), help="Sloth AlertWindows YAML to alert with.")
+@click.argument("spec", type=INPUT_FILE)
+@click.option("--alert-windows", type=INPUT_FILE, help="Sloth AlertWindows YAML to alert with.")
 @json_option()
 @click.option("--strict", is_flag=True, help="Exit with code 1 when there are warnings.")
 def check(spec: str, alert_windows: str | None, as_json: bool, strict: bool) -> None:
@@ -113,8 +113,8 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @click.option("--where", "where_pairs", multiple=True,
               help="Filter COLUMN=VALUE, e.g. tenant=acme or priority=0 (repeat for more); the value must fit "
                    "the column's type, and JSON columns such as attributes cannot be filtered.")
-@click.option("--alert-windows", type=click.Path(dir_okay=False), help="Sloth AlertWindows YAML.")
-@click.option("--min-events", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("--alert-windows", type=INPUT_FILE, help="Sloth AlertWindows YAML.")
+@click.option("--min-events", default=1, show_default=True, type=click.IntRange(1, 2**53, clamp=True),
               help="Windows with fewer requests are no-data.")
 @click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
 @RUN

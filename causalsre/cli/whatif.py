@@ -7,13 +7,13 @@ import json
 import click
 
 from causalsre.cli.fit import echo_diagnostics, load_or_fit
-from causalsre.cli.options import DB, GRAPH, PRIORS, RUN, SEED, SLO, SLO_NAME, json_option, parse_knobs, \
-    set_option, window_option
+from causalsre.cli.options import DB, GRAPH, INPUT_FILE, PRIORS, RUN, SEED, SLO, SLO_NAME, finite, json_option, \
+    parse_knobs, set_option, window_option
 
-FIT = click.option("--fit", "fit_path", type=click.Path(dir_okay=False),
+FIT = click.option("--fit", "fit_path", type=INPUT_FILE,
                    help="A saved fit from `causalsre fit --out` (default: fit now).")
 WINDOW = window_option()
-GOVERNOR = click.option("--governor", "governor_file", type=click.Path(dir_okay=False), metavar="TIERS.toml",
+GOVERNOR = click.option("--governor", "governor_file", type=INPUT_FILE, metavar="TIERS.toml",
                         help="A TOML file with a [governor] section and [[governor.tiers]] (as a run config's): the "
                              "tiers for policy=budget and for the per-tier budgets (default: the run's recorded one).")
 
@@ -38,7 +38,7 @@ def _fmt(pred: dict) -> str:
 @GOVERNOR
 @click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True)
 @click.option("--verify", is_flag=True, help="Replay the window through the harness with the intervention.")
-@click.option("--verify-db", type=click.Path(dir_okay=False), help="Keep the replay telemetry in this database.")
+@click.option("--verify-db", type=INPUT_FILE, help="Keep the replay telemetry in this database.")
 @click.option("--latency", type=click.Choice(["queue_s", "ttft_s", "tpot_s", "e2e_s"]),
               help="Also predict p50/p90 of this latency with the log-latency model (fits it: about a minute).")
 @SEED
@@ -156,13 +156,13 @@ def _diff(observed: dict, result: dict) -> float:
 @FIT
 @WINDOW
 @RUN
-@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1_000, clamp=True))
 @click.option("--governor-grid", is_flag=True,
               help="Propose a budget-governor configuration instead: replay the window under policy=budget with "
                    "each margin x batching rule of a small grid (docs/methods/whatif.md) and rank by measured "
                    "per-tier budgets.")
 @GOVERNOR
-@click.option("--margin", "margins", multiple=True, type=click.FloatRange(0.0, 1.0),
+@click.option("--margin", "margins", multiple=True, type=finite(0.0, 1.0),
               help="With --governor-grid: the margins to try (repeat; default 0.1, 0.25, 0.5).")
 @SEED
 @json_option("Print the ranking as JSON.")

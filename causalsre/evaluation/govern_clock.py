@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
-from causalsre.safeio import load_json
+from causalsre.safeio import load_json, regular_file
 
 CLOCKS = ("wall", "modelled")
 MODEL_FILE = "clock_model.json"
@@ -37,9 +37,9 @@ def check_clock(clock: str | None, target: str, clock_model: str | Path | None) 
                         "drop --clock (the vllm target runs on the wall clock)")
     if clock_model is not None and clock != "modelled":
         raise UserError("--clock-model is the modelled clock's step-cost model", "add --clock modelled or drop it")
-    if clock_model is not None and not Path(clock_model).is_file():
-        raise UserError(f"--clock-model file {clock_model} does not exist",
-                        f"give the {MODEL_FILE} (or govern.json) of an earlier evaluation")
+    if clock_model is not None:
+        regular_file(clock_model, what="--clock-model file",
+                     missing_fix=f"give the {MODEL_FILE} (or govern.json) of an earlier evaluation")
     return clock
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from causalsre.errors import UserError
-from causalsre.safeio import load_toml
+from causalsre.safeio import load_toml, regular_file
 from harness.config import RunConfig, parse_run_config
 from harness.faults import fault_factors
 
@@ -54,8 +54,8 @@ def load_scenario(name_or_path: str | Path) -> RunConfig:
         if str(name_or_path).startswith("_") or not path.is_file():
             raise UserError(f"unknown scenario {str(name_or_path)!r}",
                             f"use one of: {', '.join(list_scenarios())}")
-    elif not path.is_file():
-        raise UserError(f"scenario file {path} does not exist", "check the path")
+    else:
+        regular_file(path, what="scenario file")  # a folder or FIFO says what it is, not "does not exist"
     data = _read(path)
     data.setdefault("name", path.stem)
     return parse_run_config(data, source=str(path))

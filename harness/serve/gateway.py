@@ -221,12 +221,11 @@ def load_governor_toml(path: str) -> GovernorConfig:
 
     from pydantic import ValidationError
 
-    from causalsre.safeio import load_toml
+    from causalsre.safeio import load_toml, regular_file
     from harness.config import GovernorSection
 
     file = Path(path)
-    if not file.is_file():
-        raise UserError(f"governor file {file} does not exist", "check the path given to --governor")
+    regular_file(file, what="governor file", missing_fix="check the path given to --governor")
     data = load_toml(file, what="governor file")  # bounded size, UTF-8, nesting (deep arrays overflowed tomllib)
     section = data.get("governor")
     if not isinstance(section, dict):

@@ -47,8 +47,21 @@ def _is_type_tag(part) -> bool:
     return text in _TYPE_NAMES or any(c in text for c in "[-'") or text[:1].isupper()
 
 
+# The request line and headers together. uvicorn's HTTP parser (h11) is given the same bound (server.py), so a
+# request over it gets our JSON 431 whether the parser or this middleware sees it first (h11 only measures
+# what it has buffered while a request is incomplete: a header that arrives whole can pass it).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def error_body(status: int, message: str) -> bytes:
+    """OpenAI's error object, the one shape every refusal has (the app's handlers, this module, server.py)."""
+    return json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                 "code": status}}).encode()
+
+
 class BodySizeLimit:
-    """Pure ASGI middleware: bodies over ``max_bytes`` get a 413 before anything parses them.
+    """Pure ASGI middleware: bodies over ``max_bytes`` get a 413 before anything parses them, and a request line
+    plus headers over :data:`MAX_HEADER_BYTES` a 431.
 
     A declared Content-Length is checked up front; a chunked body is counted as it arrives and cut off at
     the limit, so a client cannot make the server buffer more than ``max_bytes``.
@@ -62,7 +75,14 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = scope.get("headers") or []
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+            len(name) + len(value) + 4 for name, value in headers)
+        if size > MAX_HEADER_BYTES:
+            await self._reject(send, 431, f"the request line and headers are larger than {MAX_HEADER_BYTES} bytes "
+                                          "(send big values in the body)")
+            return
+        declared = dict(headers).get(b"content-length")
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes
@@ -98,8 +118,7 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(send, status: int, message: str) -> None:
-        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                     "code": status}}).encode()
+        body = error_body(status, message)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

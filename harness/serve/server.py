@@ -31,9 +31,57 @@ def bind(host: str, port: int) -> socket.socket:
 def make_server(app, *, log_level: str = "warning"):
     import uvicorn
 
+    from harness.serve.limits import MAX_HEADER_BYTES
+
     config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
-                            lifespan="on", ws="none")
+                            lifespan="on", ws="none", http=json_error_protocol(),
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     return uvicorn.Server(config)
+
+
+DRAIN_S = 1.0
+
+
+def json_error_protocol():
+    """uvicorn's h11 protocol, answering what its parser refuses with our JSON error object, not plain text.
+
+    uvicorn sends "Invalid HTTP request received." as text/plain 400 for any request h11 cannot parse, and
+    for one whose request line and headers outgrow the parser's buffer (a 200 KB header): clients of an
+    OpenAI-compatible API read ``error.message`` from JSON. The oversized case is a 431, as h11 hints.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from harness.serve.limits import MAX_HEADER_BYTES, error_body
+
+    class JsonErrorH11Protocol(H11Protocol):
+        _draining = False
+
+        def data_received(self, data: bytes) -> None:
+            if not self._draining:
+                super().data_received(data)
+
+        def send_400_response(self, msg: str) -> None:
+            buffered = len(self.conn.trailing_data[0])
+            if buffered > MAX_HEADER_BYTES:
+                status, message = 431, (f"the request line and headers are larger than {MAX_HEADER_BYTES} bytes "
+                                        "(send big values in the body)")
+            else:
+                status, message = 400, "the request is not valid HTTP/1.1 (check the request line and headers)"
+            body = error_body(status, message)
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                       (b"connection", b"close")]
+            for event in (h11.Response(status_code=status, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+                try:
+                    self.transport.write(self.conn.send(event))
+                except h11.LocalProtocolError:  # h11 refused to frame a response in this state: just close
+                    break
+            # Closing at once, with the rest of a 200 KB header still arriving, resets the connection and the
+            # client may never read the answer: read and drop the rest for a moment, then close.
+            self._draining = True
+            self.loop.call_later(DRAIN_S, self.transport.close)
+
+    return JsonErrorH11Protocol
 
 
 def serve_forever(app, sock: socket.socket, *, log_level: str = "warning") -> None:

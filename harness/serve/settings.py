@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
-from causalsre.safeio import load_toml
+from causalsre.safeio import load_toml, regular_file
 from harness.config import EngineSection, RunConfig, parse_run_config
 
 
@@ -71,8 +71,7 @@ def load_serve_settings(config_path: str | Path | None = None, *, model_name: st
     name, engine, serve = "serve", {}, {}
     if config_path is not None:
         path = Path(config_path)
-        if not path.is_file():
-            raise UserError(f"config file {path} does not exist", "check the path")
+        regular_file(path, what="config file")  # a folder or FIFO says what it is, not "does not exist"
         data = load_toml(path, what="config file")  # bounded size, UTF-8, nesting (deep arrays overflowed tomllib)
         serve = data.pop("serve", {})
         if not isinstance(serve, dict):

@@ -31,7 +31,7 @@ IMPORTS: list[Case] = [
     ("import-into-not-a-database", ["db", "import", "requests", "{nope.csv}", "--db", "{not_a_db.duckdb}"],
      "not a readable DuckDB database"),
     ("import-vllm-not-json", ["db", "import", "vllm-bench", "{empty.yaml}", "--db", "{good.duckdb}"],
-     "not valid JSON"),
+     "empty.yaml"),  # "is empty" or "not valid JSON": the file named either way
     ("import-vllm-not-object", ["db", "import", "vllm-bench", "{vllm_not_object.json}", "--db", "{good.duckdb}"],
      "vllm_not_object.json"),
     ("import-csv-missing-columns", ["db", "import", "requests", "{req_missing_cols.csv}", "--db", "{good.duckdb}"],
