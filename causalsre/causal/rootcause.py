@@ -31,14 +31,20 @@ import numpy as np
 import pandas as pd
 
 from causalsre.causal.rootcause_input import (  # noqa: F401  (read_table/read_edges: the public readers)
-    MAX_GRAPH_EDGES, MAX_GRAPH_NODES, check_graph_size, check_threshold, numeric_matrix, read_edges, read_table,
+    MAX_GRAPH_EDGES, MAX_GRAPH_NODES, check_graph_size, check_threshold, descendant_bits, node_bits, numeric_matrix,
+    project_graph, read_edges, read_table,
 )
 from causalsre.errors import UserError
 
 DEFAULT_THRESHOLD = 4.0
 DEFAULT_TARGET_THRESHOLD = 2.5
 # A root cause must account for at least this share of the target's deviation (in the linear model).
-MIN_SHARE = 0.1
+MIN_SHARE = 0.02
+# A root cause's own residual must be at least this share of its deviation (0: no such gate), and it must
+# reach the target through callers deviating the same way (REACH). Chosen by leave-one-out
+# (docs/evaluation.md).
+UNEXPLAINED = 0.6
+REACH = True
 RIDGE_ALPHA = 1.0
 # The effect of a parent that never moved in the normal data cannot be estimated from it. We assume a unit
 # effect in the column's own units, right for metrics of one kind along a call graph (a caller's latency or
@@ -97,7 +103,7 @@ def _prepare(normal: pd.DataFrame, columns, graph: nx.DiGraph, target: str):
     numeric = [c for c, keep in zip(shared, has_data) if keep]
     if target not in numeric:
         raise UserError(f"target {target!r} has no numeric values in the normal data")
-    kept = _project(graph, set(numeric))
+    kept = project_graph(graph, set(numeric))
     candidates = sorted(nx.ancestors(kept, target) | {target})
     normal_matrix = normal_matrix[:, has_data]
     # A missing value in these exports means "no traffic in the interval": typical, not anomalous. Each
@@ -109,19 +115,6 @@ def _prepare(normal: pd.DataFrame, columns, graph: nx.DiGraph, target: str):
 def _columns(matrix: np.ndarray, fill: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     matrix = np.where(np.isnan(matrix), fill, matrix)
     return {name: matrix[:, i] for i, name in enumerate(names)}
-
-
-def _project(graph: nx.DiGraph, keep: set[str]) -> nx.DiGraph:
-    """Drop nodes without data, connecting their causes to their effects (ancestry is preserved)."""
-    projected = graph.copy()
-    for node in [n for n in nx.topological_sort(graph) if n not in keep]:
-        for cause in projected.predecessors(node):
-            for effect in projected.successors(node):
-                projected.add_edge(cause, effect)
-        projected.remove_node(node)
-        # Dropping a hub without data connects all its causes to all its effects: bound that too.
-        check_graph_size(projected.number_of_nodes(), projected.number_of_edges(), "the graph without empty columns")
-    return projected
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +172,8 @@ def _ridge(node: str, parents: list[str], normal: dict[str, np.ndarray]) -> Line
 
 def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str,
                      threshold: float = DEFAULT_THRESHOLD, target_threshold: float = DEFAULT_TARGET_THRESHOLD,
-                     min_share: float = MIN_SHARE, footprint: bool = True) -> list[RootCause]:
+                     min_share: float = MIN_SHARE, footprint: bool = True, unexplained: float = UNEXPLAINED,
+                     reach: bool = REACH) -> list[RootCause]:
     """Root-cause candidates of the target's anomaly, best first; empty when nothing is anomalous
     (the target's robust z-score is within ``target_threshold``).
 
@@ -192,7 +186,18 @@ def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiG
     """
     check_threshold(threshold), check_threshold(target_threshold, "target_threshold")  # before any work
     model = RootCauseModel.fit(normal, graph, target, abnormal.columns)
-    return model.rank(abnormal, threshold, target_threshold, min_share, footprint)
+    return model.rank(abnormal, threshold, target_threshold, min_share, footprint, unexplained, reach)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One abnormal window at the row where the target is most anomalous: node -> marginal z, noise (the
+    residual given its parents, raw units) and deviation from its normal location (raw units)."""
+
+    row: int
+    marginal: dict
+    noise: dict
+    deviation: dict
 
 
 @dataclass(slots=True)
@@ -226,14 +231,16 @@ class RootCauseModel:
                     mechanisms[child].coef[mechanisms[child].parents.index(node)] * total_effect[child]
                     for child in kept.successors(node) if child in total_effect)
         return cls(kept, target, candidates, numeric, fill, order, locations, scales, mechanisms, total_effect,
-                   _descendant_bits(kept, order))
+                   descendant_bits(kept, order))
 
     def rank(self, abnormal: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
              target_threshold: float = DEFAULT_TARGET_THRESHOLD, min_share: float = MIN_SHARE,
-             footprint: bool = True) -> list[RootCause]:
-        threshold, target_threshold = check_threshold(threshold), check_threshold(target_threshold, "target_threshold")
-        if not (np.isfinite(min_share) and min_share >= 0):
-            raise UserError(f"min_share must be finite and >= 0, got {min_share!r}")
+             footprint: bool = True, unexplained: float = UNEXPLAINED, reach: bool = REACH) -> list[RootCause]:
+        return self.rank_window(self.window(abnormal), threshold, target_threshold, min_share, footprint,
+                                unexplained, reach)
+
+    def window(self, abnormal: pd.DataFrame) -> "Window":
+        """The part of :meth:`rank` that depends on the abnormal rows only, shared by every setting."""
         target, order = self.target, self.order
         if target not in abnormal.columns:
             raise UserError(f"target {target!r} is not a column of the abnormal data")
@@ -244,55 +251,77 @@ class RootCauseModel:
             raise UserError(f"the abnormal data lacks {len(missing)} fitted columns, e.g. {missing[0]!r}")
         table = _columns(numeric_matrix(abnormal, self.numeric, "abnormal"), self.fill, self.numeric)
         marginal = {n: (table[n] - self.locations[i]) / self.scales[i] for i, n in enumerate(order)}
-        target_z = marginal[target]
-        row = int(np.argmax(np.abs(target_z)))
-        if abs(target_z[row]) <= target_threshold:
-            return []
-        anomalous = {n for n in order if abs(marginal[n][row]) > threshold}
+        row = int(np.argmax(np.abs(marginal[target])))
         at_row = {name: values[row:row + 1] for name, values in table.items()}
         noise = {n: float(self.mechanisms[n].noise(at_row, n)[0]) for n in order}
+        deviation = {n: float(table[n][row] - self.locations[i]) for i, n in enumerate(order)}
+        return Window(row, {n: float(z[row]) for n, z in marginal.items()}, noise, deviation)
+
+    def rank_window(self, window: "Window", threshold: float = DEFAULT_THRESHOLD,
+                    target_threshold: float = DEFAULT_TARGET_THRESHOLD, min_share: float = MIN_SHARE,
+                    footprint: bool = True, unexplained: float = UNEXPLAINED, reach: bool = REACH) -> list[RootCause]:
+        threshold, target_threshold = check_threshold(threshold), check_threshold(target_threshold, "target_threshold")
+        for name, value in (("min_share", min_share), ("unexplained", unexplained)):
+            if not (np.isfinite(value) and value >= 0):
+                raise UserError(f"{name} must be finite and >= 0, got {value!r}")
+        target, order, marginal, noise = self.target, self.order, window.marginal, window.noise
+        target_z = marginal[target]
+        if abs(target_z) <= target_threshold:
+            return []
+        anomalous = {n for n in order if abs(marginal[n]) > threshold}
         residual_z = {n: noise[n] / self.mechanisms[n].noise_scale for n in order}
         target_scale = float(self.scales[order.index(target)])
-        direction = 1.0 if target_z[row] >= 0 else -1.0
+        direction = 1.0 if target_z >= 0 else -1.0
+        reaching = self._reaching(marginal, direction, target_threshold) if reach else None
         qualified = {}
-        for node in self.candidates:
-            marginal_z = float(marginal[node][row])
+        for node in order:
+            if node not in self.total_effect:  # not a candidate: neither the target nor one of its ancestors
+                continue
+            marginal_z = marginal[node]
             # The target passed its own (lower) gate already; it still has to be unexplained by its parents.
             marginal_gate = target_threshold if node == target else threshold
-            unusual = abs(marginal_z) > marginal_gate and abs(residual_z[node]) > threshold
+            if not (abs(marginal_z) > marginal_gate and abs(residual_z[node]) > threshold):
+                continue
+            # Its parents account for most of its deviation: a propagated anomaly, not a root. Scale-free,
+            # unlike the residual z, whose scale is tiny for near-constant columns (availability at 100 %).
+            if abs(noise[node]) < unexplained * abs(window.deviation[node]):
+                continue
+            # A fault reaches the target through callers that deviate the same way (latency up, availability
+            # down along the whole chain): a candidate cut off from the target by normal callers is noise.
+            if reaching is not None and node not in reaching:
+                continue
             share = direction * self.total_effect[node] * noise[node] / target_scale
-            if unusual and share > min_share * abs(target_z[row]):
-                qualified[node] = (share, marginal_z)
+            if min_share > 0 and not share > min_share * abs(target_z):
+                continue
+            qualified[node] = (share, marginal_z)
         # A single fault at a candidate explains the anomalies downstream of it, except those at other
         # candidates (which are anomalous on their own). The candidate that explains most observed anomalies
-        # ranks first (one fault is likelier than several); its share of the target's deviation breaks ties.
-        footprint_bits = _bits((anomalous | {target}) - (set(qualified) - {target}),
-                               {n: i for i, n in enumerate(order)})
+        # ranks first (one fault is likelier than several); its share of the target's deviation breaks ties,
+        # then (a share at or below 0 when the share gate is off) the size of its own residual.
+        footprint_bits = node_bits((anomalous | {target}) - (set(qualified) - {target}),
+                                   {n: i for i, n in enumerate(order)})
         scored = {}
         for node, (share, marginal_z) in qualified.items():
             explained = 1 + (self.below[node] & footprint_bits).bit_count() if footprint else 1
-            scored[node] = RootCause(node, explained + share / (1 + share), marginal_z, residual_z[node])
+            positive, size = max(share, 0.0), np.log1p(abs(residual_z[node]))
+            tie = positive / (1 + positive) + 1e-3 * size / (1 + size)
+            scored[node] = RootCause(node, explained + tie, marginal_z, residual_z[node])
         # One fault is likelier than two: when an ancestor qualifies, the target's own leftover residual is
         # more likely a misfit of the linear model (effects are attenuated by noise in normal data), so the
         # target ranks last. Ties (equal scores) are broken by name so that the answer is deterministic.
         return sorted(scored.values(), key=lambda c: (c.node == target, -round(c.score, 9), c.node))
 
-
-def _bits(nodes, index: dict[str, int]) -> int:
-    value = 0
-    for node in nodes:
-        value |= 1 << index[node]
-    return value
-
-
-def _descendant_bits(graph: nx.DiGraph, order: list[str]) -> dict[str, int]:
-    """node -> its descendants as a bitset over ``order`` (one pass in reverse topological order; a set
-    of descendants per node would be quadratic in time and memory)."""
-    index = {n: i for i, n in enumerate(order)}
-    below: dict[str, int] = {}
-    for node in reversed(order):
-        bits = 0
-        for child in graph.successors(node):
-            bits |= below[child] | (1 << index[child])
-        below[node] = bits
-    return below
+    def _reaching(self, marginal: dict, direction: float, gate: float) -> set[str]:
+        """The target and the nodes with a path to it through nodes whose |z| passes ``gate`` in the
+        target's direction, along edges with a positive fitted effect (walked backwards from the target)."""
+        found, stack = {self.target}, [self.target]
+        while stack:
+            child = stack.pop()
+            mechanism = self.mechanisms[child]
+            for parent, coef in zip(mechanism.parents, mechanism.coef):
+                # Only a call that carries its callee's change counts: a caller that did not move with the
+                # callee in normal data (coefficient <= 0: an asynchronous call) does not wait for it.
+                if parent not in found and coef > 0 and direction * marginal[parent] > gate:
+                    found.add(parent)
+                    stack.append(parent)
+        return found

@@ -123,3 +123,36 @@ def read_edges(path) -> nx.DiGraph:
         cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
         raise UserError(f"edge list {path} has a cycle through {cycle}", "a causal graph must be acyclic")
     return graph
+
+
+def project_graph(graph: nx.DiGraph, keep: set[str]) -> nx.DiGraph:
+    """Drop nodes without data, connecting their causes to their effects (ancestry is preserved)."""
+    projected = graph.copy()
+    for node in [n for n in nx.topological_sort(graph) if n not in keep]:
+        for cause in projected.predecessors(node):
+            for effect in projected.successors(node):
+                projected.add_edge(cause, effect)
+        projected.remove_node(node)
+        # Dropping a hub without data connects all its causes to all its effects: bound that too.
+        check_graph_size(projected.number_of_nodes(), projected.number_of_edges(), "the graph without empty columns")
+    return projected
+
+
+def node_bits(nodes, index: dict[str, int]) -> int:
+    value = 0
+    for node in nodes:
+        value |= 1 << index[node]
+    return value
+
+
+def descendant_bits(graph: nx.DiGraph, order: list[str]) -> dict[str, int]:
+    """node -> its descendants as a bitset over ``order`` (one pass in reverse topological order; a set
+    of descendants per node would be quadratic in time and memory)."""
+    index = {n: i for i, n in enumerate(order)}
+    below: dict[str, int] = {}
+    for node in reversed(order):
+        bits = 0
+        for child in graph.successors(node):
+            bits |= below[child] | (1 << index[child])
+        below[node] = bits
+    return below

@@ -142,16 +142,19 @@ def _unwrapped(method):
     return method
 
 
-def run_peers(names, cases, window_after_s: float, progress=None) -> dict:
+def run_peers(names, cases, window_after_s: float, progress=None, sources=None) -> dict:
     """Each peer on each PetShop case (``causalsre.causal.petshop_eval.Case``): top-1/top-3 per cell,
-    seconds per incident, failures with their reason; peers that cannot run are listed with why."""
+    seconds per incident, failures with their reason; peers that cannot run are listed with why.
+    ``sources`` (one per case, "real" or "synthetic"): synthetic cells are keyed ``synthetic/SCENARIO/METRIC``."""
+    sources = ["real"] * len(cases) if sources is None else sources
     names = list(PEERS if names in (None, "all") else names)
     why_missing = missing(names)
     result = {"settings": {n: SETTINGS.get(n, "") for n in names}, "missing": why_missing, "results": {}}
     for name in (n for n in names if n not in why_missing):
         cells: dict = {}
-        for case in cases:
-            cell = cells.setdefault(f"{case.scenario}/{case.incident.metric}",
+        for case, source in zip(cases, sources):
+            prefix = "" if source == "real" else f"{source}/"
+            cell = cells.setdefault(f"{prefix}{case.scenario}/{case.incident.metric}",
                                     {"hit1": [], "hit3": [], "seconds": [], "failures": []})
             started = time.perf_counter()
             try:
