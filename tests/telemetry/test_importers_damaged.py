@@ -80,6 +80,11 @@ def _truncated_json(tmp: Path) -> list[Path]:
     return [_write(tmp / "bench.json", text[: len(text) // 2])]
 
 
+def _appended_last_line_cut(tmp: Path) -> list[Path]:
+    one = json.dumps(json.loads(BENCH.read_text()))  # --append-result: one result per line
+    return [_write(tmp / "appended.json", one + "\n" + one + "\n" + one[:500])]
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -100,6 +105,7 @@ CASES = [
     ("empty-bench", "vllm-bench", lambda t: [_write(t / "bench.json", "  \n")], "is empty"),
     ("empty-guidellm", "guidellm", lambda t: [_write(t / "benchmarks.json", "")], "is empty"),
     ("truncated-bench", "vllm-bench", _truncated_json, "truncated?"),
+    ("appended-last-line-cut", "vllm-bench", _appended_last_line_cut, "the last result line is not valid JSON"),
     ("all-failed-bench", "vllm-bench", lambda t: [FOLDER / "bench" / "all_failed.json"], "--keep-failed"),
 ]
 

@@ -147,3 +147,18 @@ def test_openmetrics_scrapes_concatenated_in_one_gzip_file_and_a_time_given_last
     assert times == [0, 10_000_000_000, 20_000_000_000, 600_000_000_000]
     config = json.loads(_query(db, "SELECT config_json FROM runs")[0][0])
     assert config["scrapes"] == 4 and config["files"] == 2
+
+
+def test_a_gzipped_bench_result_imports_as_the_plain_one(tmp_path, capsys):
+    import gzip
+
+    plain = BENCH / "benchmark_serving_0049e29_baseline.json"
+    packed = tmp_path / "result.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    rows = []
+    for i, path in enumerate((plain, packed)):
+        db = tmp_path / f"t{i}.duckdb"
+        code, _, err = _cli(["db", "import", "vllm-bench", str(path), "--db", str(db)], capsys)
+        assert code == 0, err
+        rows.append(_query(db, "SELECT ttft_s, e2e_s, prompt_tokens FROM request_metrics ORDER BY request_id"))
+    assert rows[0] == rows[1] and len(rows[0]) == 40

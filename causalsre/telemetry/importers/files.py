@@ -119,11 +119,18 @@ def read_json(path: Path, what: str) -> object:
         return json.loads(text, **strict)
     except json.JSONDecodeError as exc:
         lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1:
-            try:
-                return [json.loads(line, **strict) for line in lines]
-            except (json.JSONDecodeError, RecursionError):
-                pass
+        if len(lines) > 1 and exc.msg == "Extra data":  # one JSON document per line (--append-result)
+            docs = []
+            for number, line in enumerate(lines, 1):
+                try:
+                    docs.append(json.loads(line, **strict))
+                except (json.JSONDecodeError, RecursionError) as bad:
+                    # A benchmark killed while appending leaves its last line cut short.
+                    where = "the last" if number == len(lines) else f"line {number} of {len(lines)}"
+                    raise UserError(f"{path.name}: {where} result line is not valid JSON ({bad})",
+                                    f"delete the damaged line to import the other {len(lines) - 1}, or give "
+                                    f"{what}") from None
+            return docs
         ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         cut = " (the file ends early: truncated?)" if ends_early else ""
         raise UserError(f"{path.name} is not valid JSON ({exc}){cut}", f"give {what}") from None
