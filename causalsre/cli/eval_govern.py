@@ -106,6 +106,12 @@ def table_lines(result: dict) -> list[str]:
                      + (f" ({target['reason']})" if "reason" in target else "")
                      + (f"; on steady groups only: {target['steady_status'].upper()}" if "steady_status" in target
                         else ""))
+    clock = result["setup"].get("clock") or {}
+    if clock.get("mode") == "modelled":
+        fit = clock.get("fit") or {}
+        lines.append("clock: modelled (step cost " + ", ".join(f"{k} {v:.3g}" for k, v in clock["coefficients"].items())
+                     + (f"; fit R^2 {fit['r2']} on {fit['steps']} steps" if "r2" in fit else "")
+                     + f"; from {clock.get('source')})")
     flagged = result["setup"].get("flagged_cases", [])
     if flagged:
         lines.append(f"{len(flagged)} of {len(result['setup']['cases'])} groups flagged (speed moved more than "

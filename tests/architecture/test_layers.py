@@ -47,6 +47,7 @@ RUNS_THE_HARNESS = {
     "causalsre.evaluation.ranges": "the documented ranges are the harness's own knob and fault sets",
     "causalsre.evaluation.govern": "runs every scheduling policy on the same requests (eval govern)",
     "causalsre.evaluation.govern_traffic": "builds and calibrates eval govern's traffic with the harness",
+    "causalsre.evaluation.govern_clock": "fits eval govern's step-cost model on real engine steps (modelled clock)",
     "causalsre.evaluation.govern_vllm": "runs eval govern through the gateway in front of the real vLLM peer",
 }
 

@@ -28,7 +28,7 @@ def evaluation(tmp_path_factory):
     out, html = folder / "out", folder / "govern.html"
     command = [sys.executable, "-m", "causalsre", "eval", "govern", "--quick", "--load", str(LOAD), "--seeds", "1",
                "--policies", ",".join(POLICIES), "--trace", str(folder / "no-such-trace.csv"),
-               "--out", str(out), "--html", str(html), "--json"]
+               "--out", str(out), "--html", str(html), "--json", "--clock", "wall"]   # the speed-probe path
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout), out, html, done.stderr
@@ -218,3 +218,28 @@ def test_trace_workload_offers_load_times_capacity_and_runs_without_the_file(tmp
         tiers = {t.name: t for t in cfg.governor.tiers}
         assert tiers["premium"].protected and not tiers["free"].protected
         assert tiers["standard"].ttft_s == 0.8 and tiers["free"].objective == 0.95
+
+
+CLOCK_MODEL = {"base_s": 0.004, "prefill_token_s": 0.0003, "decode_seq_s": 0.0008, "kv_token_s": 0.000004}
+
+
+@pytest.mark.slow
+def test_modelled_clock_evaluations_with_one_clock_model_give_the_same_numbers(tmp_path, capsys):
+    model = tmp_path / "clock_model.json"
+    model.write_text(json.dumps({"coefficients": CLOCK_MODEL}))
+    results = []
+    for name in ("first", "second"):
+        capsys.readouterr()
+        assert main(["eval", "govern", "--quick", "--load", "1.3", "--seeds", "1", "--first-seed", "5",
+                     "--policies", "fcfs,budget", "--workload", "gamma", "--clock-model", str(model),
+                     "--out", str(tmp_path / name), "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    first, second = results
+    assert first["setup"]["clock"]["mode"] == "modelled"
+    assert first["setup"]["clock"]["coefficients"] == CLOCK_MODEL == json.loads(
+        (tmp_path / "first" / "clock_model.json").read_text())["coefficients"]
+    assert [r["seed"] for r in first["runs"]] == [5, 5] and not first["setup"]["flagged_cases"]
+    strip = lambda runs: [{k: v for k, v in r.items() if not k.startswith("speed_probe")} for r in runs]  # noqa: E731
+    assert strip(first["runs"]) == strip(second["runs"])     # the machine's speed is not in the numbers
+    assert first["setup"]["workloads"]["gamma"]["capacity_rps"] == second["setup"]["workloads"]["gamma"]["capacity_rps"]
+    assert all(r["goodput_rps"] > 0 for r in first["runs"])
