@@ -95,7 +95,7 @@ def prometheus(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str 
     line (or ended by OpenMetrics `# EOF`); a directory stands for its files; gzip is read as is. All files
     of one command become one run, or join `--run RUN`.
 
-    Example: causalsre db import prometheus scrapes/*.prom --db telemetry.duckdb --run import-vllm-bench-3f2a
+    Example: causalsre db import prometheus scrapes/ --db telemetry.duckdb --run import-vllm-bench-3f2a
     """
     from causalsre.telemetry.importers import prometheus as importer
 
