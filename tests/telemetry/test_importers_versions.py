@@ -162,3 +162,19 @@ def test_a_gzipped_bench_result_imports_as_the_plain_one(tmp_path, capsys):
         assert code == 0, err
         rows.append(_query(db, "SELECT ttft_s, e2e_s, prompt_tokens FROM request_metrics ORDER BY request_id"))
     assert rows[0] == rows[1] and len(rows[0]) == 40
+
+
+def test_sample_timestamps_are_milliseconds_in_text_and_seconds_in_openmetrics(tmp_path, capsys):
+    # Prometheus /federate writes text with a millisecond timestamp per sample; OpenMetrics uses seconds.
+    federate = tmp_path / "federate.txt"
+    federate.write_text('# TYPE vllm:num_requests_waiting untyped\n'
+                        'vllm:num_requests_waiting{instance="a:8000",job="vllm",model_name="m"} 3 1772359200000\n')
+    openmetrics = tmp_path / "scrape.om"
+    openmetrics.write_text('# TYPE vllm_num_requests_running gauge\n'
+                           'vllm_num_requests_running{model_name="m"} 2 1772359200.5\n# EOF\n')
+    db = tmp_path / "t.duckdb"
+    code, _, err = _cli(["db", "import", "prometheus", str(federate), str(openmetrics), "--db", str(db)], capsys)
+    assert code == 0, err
+    rows = _query(db, "SELECT epoch_us(started_at) / 1e6 + ts_ns / 1e9, metric, value FROM metric_samples "
+                      "JOIN runs USING (run_id) ORDER BY ts_ns")
+    assert rows == [(1772359200.0, "vllm:num_requests_waiting", 3.0), (1772359200.5, "vllm_num_requests_running", 2.0)]
