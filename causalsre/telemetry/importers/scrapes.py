@@ -134,9 +134,10 @@ def _families(scrape: Scrape) -> list:
         from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
         if not _COLON_SAMPLE.search(text):
-            # prometheus_client's OpenMetrics exposition (what vLLM answers an OpenMetrics Accept header with)
-            # escapes ':' to '_' in sample names but not in # HELP/# TYPE: its own parser then refuses the
-            # body ("Clashing name"). Escape the descriptors the same way so they match their samples.
+            # prometheus_client's OpenMetrics exposition (an exporter built on it; vLLM 0.32 itself answered
+            # an OpenMetrics Accept header with plain text) escapes ':' to '_' in sample names but not in
+            # # HELP/# TYPE: its own parser then refuses the body ("Clashing name"). Escape the
+            # descriptors the same way so they match their samples.
             text = _DESCRIPTOR.sub(lambda m: m.group(1) + m.group(2).replace(":", "_"), text)
     else:
         from prometheus_client.parser import text_string_to_metric_families
