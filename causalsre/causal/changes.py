@@ -146,28 +146,41 @@ def _show(values: set):
     return shown[0] if len(shown) == 1 else shown
 
 
-def _arrival_ns(con, table: pd.DataFrame) -> pd.DataFrame:
-    """(run_id, arrival_ns) of the window's requests, on the clock run_settings and operator_events use."""
-    keys = table[["run_id", "request_id"]]
+def _arrival_spans(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """(run_id, first, last) arrival of the two windows' requests per run, in run order, on the clock
+    run_settings and operator_events use: one aggregation inside DuckDB over both windows' keys (each window's
+    arrivals were pulled into pandas twice, once for the events and once for the governor's actions)."""
+    keys = pd.concat([base[["run_id", "request_id"]], inc[["run_id", "request_id"]]], ignore_index=True)
     if keys.empty:
-        return pd.DataFrame(columns=["run_id", "arrival_ns"])
+        return []
     con.register("_pm_keys", keys)
     try:
-        return con.execute("SELECT k.run_id, COALESCE(q.scheduled_arrival_ns, q.enqueue_ns) AS arrival_ns "
-                           "FROM _pm_keys k JOIN requests q USING (run_id, request_id)").df()
+        return con.execute("SELECT k.run_id, min(COALESCE(q.scheduled_arrival_ns, q.enqueue_ns)), "
+                           "max(COALESCE(q.scheduled_arrival_ns, q.enqueue_ns)) "
+                           "FROM _pm_keys k JOIN requests q USING (run_id, request_id) "
+                           "GROUP BY k.run_id ORDER BY k.run_id").fetchall()
     finally:
         con.unregister("_pm_keys")
 
 
-def operator_events(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
+_ANY_ROW = {"operator_events": "SELECT EXISTS (SELECT 1 FROM operator_events)",
+            "control_actions": "SELECT EXISTS (SELECT 1 FROM control_actions)"}
+
+
+def _has_rows(con, table: str) -> bool:
+    """Whether the (existing) table holds a row: most databases have no operator events or governor actions,
+    and then no span of arrivals is needed at all."""
+    return bool(con.execute(_ANY_ROW[table]).fetchall()[0][0])
+
+
+def operator_events(con, base: pd.DataFrame, inc: pd.DataFrame, spans: list | None = None) -> list[dict]:
     """Operator events (deploys, pushes, scale) of the windows' runs, from the baseline's first arrival to the
-    incident's last, on the run's clock (``db import events --run RUN`` puts imported events there)."""
-    if not _has_table(con, "operator_events"):
+    incident's last, on the run's clock (``db import events --run RUN`` puts imported events there).
+    ``spans`` are :func:`_arrival_spans` when the caller has them already."""
+    if not _has_table(con, "operator_events") or not _has_rows(con, "operator_events"):
         return []
-    spans = pd.concat([_arrival_ns(con, base), _arrival_ns(con, inc)]).groupby("run_id")["arrival_ns"]
-    spans = spans.agg(["min", "max"])
     out = []
-    for run_id, (start, end) in spans.iterrows():
+    for run_id, start, end in _arrival_spans(con, base, inc) if spans is None else spans:
         rows = con.execute("SELECT ts_ns, key, value, kind FROM operator_events WHERE run_id = ? "
                            "AND ts_ns BETWEEN ? AND ? ORDER BY ts_ns", [run_id, int(start), int(end)]).fetchall()
         out += [{"kind": "event", "name": str(key), "value": None if value is None else str(value),
@@ -181,16 +194,19 @@ def _has_table(con, name: str) -> bool:
     return bool(found.fetchall()[0][0])
 
 
-def governor_actions(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
+def governor_actions(con, base: pd.DataFrame, inc: pd.DataFrame, spans: list | None = None) -> list[dict]:
     """The budget governor's decisions (``control_actions``) over the same span as the operator events, and
     the requests it shed in each window by tier: a burn that the governor chose (shedding a sheddable tier to
     protect a critical one) is a change to report, not a fault to hunt for. Its knob changes (batching depth)
     are settings in ``run_settings`` and appear with the other settings."""
     if not _has_table(con, "control_actions"):
         return []
-    spans = pd.concat([_arrival_ns(con, base), _arrival_ns(con, inc)]).groupby("run_id")["arrival_ns"]
     out = []
-    for run_id, (start, end) in spans.agg(["min", "max"]).iterrows():
+    if not _has_rows(con, "control_actions"):
+        spans = []
+    elif spans is None:
+        spans = _arrival_spans(con, base, inc)
+    for run_id, start, end in spans:
         rows = con.execute(
             "SELECT ts_ns, action, tier, reason, short_burn, long_burn, budget_remaining, params_before, "
             "params_after FROM control_actions WHERE run_id = ? AND ts_ns BETWEEN ? AND ? "
@@ -231,8 +247,11 @@ def _json(text):
 def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
                  graph: GraphSpec | None = None) -> list[dict]:
     """Every recorded change between the windows: settings, operator events, governor actions, workload shifts."""
-    return (setting_changes(con, baseline, incident, graph) + operator_events(con, base, inc)
-            + governor_actions(con, base, inc) + workload_shifts(base, inc))
+    spans = None
+    if any(_has_table(con, t) and _has_rows(con, t) for t in ("operator_events", "control_actions")):
+        spans = _arrival_spans(con, base, inc)  # once for both
+    return (setting_changes(con, baseline, incident, graph) + operator_events(con, base, inc, spans)
+            + governor_actions(con, base, inc, spans) + workload_shifts(base, inc))
 
 
 def describe_change(change: dict) -> str:

@@ -21,6 +21,8 @@ import pandas as pd
 
 from causalsre.windows import Window
 
+# The hash threshold of _keys: the quota plus this many standard deviations plus these rows (tests shrink it).
+MARGIN_SD, MARGIN_ROWS = 6.0, 10
 CAP = 200_000  # rows per window at most; the models themselves use at most 10k (postmortem._subsample)
 METHOD = ("stratified by window x tenant x good/bad, the same fraction in both windows, quotas by largest "
           "remainder, rows chosen by a seeded hash of (run_id, request_id)")
@@ -100,17 +102,37 @@ def quotas(requests: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def _keys(con, window: Window, bad: str, bad_params: list, strata: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The kept keys: in each stratum, the ``rows`` requests first in (seeded hash, run_id, request_id) order.
+
+    Only the requests whose hash falls below a per-stratum threshold are ranked: the threshold holds the quota
+    plus six standard deviations and ten rows of the hash's uniform spread, so the window function sorts about
+    the quota rather than the whole stratum (5M requests a window at 10M). Every stratum returns at most its
+    quota; when the total falls short, some stratum had fewer candidates than its quota and the ranking reruns
+    over every request. Either way the kept requests are the same."""
     condition, params = window.where()
-    con.register("_subsample_quotas", strata[["tenant", "is_bad", "rows"]])
-    try:
-        sql = ("SELECT run_id, request_id FROM (SELECT run_id, request_id, tenant, is_bad, row_number() OVER "
-               "(PARTITION BY tenant, is_bad ORDER BY hash(run_id, request_id, ?::BIGINT), run_id, request_id) AS k "
-               f"FROM (SELECT run_id, request_id, tenant, {bad} AS is_bad FROM request_metrics WHERE {condition})) "
-               "s JOIN _subsample_quotas q ON s.tenant IS NOT DISTINCT FROM q.tenant "
-               "AND s.is_bad = q.is_bad WHERE s.k <= q.rows ORDER BY run_id, request_id")
-        return con.execute(sql, [seed] + bad_params + params).df()
-    finally:
-        con.unregister("_subsample_quotas")
+    quotas = strata[["tenant", "is_bad", "rows"]].copy()
+    rows = quotas["rows"].to_numpy(np.float64)
+    share = (rows + MARGIN_SD * np.sqrt(rows) + MARGIN_ROWS) / np.maximum(strata["requests"].to_numpy(np.float64), 1.0)
+    everything = np.iinfo(np.uint64).max
+    quotas["threshold"] = np.floor(np.clip(share, 0.0, 0.5) * 2.0**64).astype(np.uint64)
+    quotas.loc[share >= 0.5, "threshold"] = everything  # a large share: rank the whole stratum
+    sql = ("SELECT run_id, request_id FROM (SELECT s.run_id, s.request_id, q.rows, row_number() OVER "
+           "(PARTITION BY s.tenant, s.is_bad ORDER BY s.h, s.run_id, s.request_id) AS k "
+           "FROM (SELECT run_id, request_id, tenant, is_bad, hash(run_id, request_id, ?::BIGINT) AS h "
+           f"      FROM (SELECT run_id, request_id, tenant, {bad} AS is_bad FROM request_metrics WHERE {condition})) s "
+           "JOIN _subsample_quotas q ON s.tenant IS NOT DISTINCT FROM q.tenant AND s.is_bad = q.is_bad "
+           "WHERE s.h <= q.threshold) t WHERE k <= rows ORDER BY run_id, request_id")
+    for attempt in ("candidates", "every request"):
+        if attempt == "every request":
+            quotas["threshold"] = everything
+        con.register("_subsample_quotas", quotas)
+        try:
+            keys = con.execute(sql, [seed] + bad_params + params).df()
+        finally:
+            con.unregister("_subsample_quotas")
+        if len(keys) == int(quotas["rows"].sum()):
+            break
+    return keys
 
 
 def plan_subsample(con: duckdb.DuckDBPyConnection, slo, windows: dict[str, Window], cap: int | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from causalsre.causal import subsample
@@ -54,6 +55,37 @@ def test_plan_keeps_each_stratums_share_and_is_seeded(make_db):
     con = connect_readonly(make_db("small.duckdb", fault="cpu_contention", phase_s=20.0))
     try:
         assert plan_subsample(con, None, _windows(con), cap=4000) is None
+    finally:
+        con.close()
+
+
+def _ranked_by_hand(con, window, rows_by_stratum, seed):
+    """The definition of the kept keys: every request of the stratum ranked by (seeded hash, run_id,
+    request_id), the first ``rows`` kept; read with pandas over all of them."""
+    condition, params = window.where()
+    frame = con.execute("SELECT run_id, request_id, tenant, status <> 'ok' AS is_bad, "
+                        "hash(run_id, request_id, ?::BIGINT) AS h FROM request_metrics WHERE " + condition,
+                        [seed] + params).df()
+    frame = frame.sort_values(["h", "run_id", "request_id"], kind="stable")
+    kept = [part.head(rows_by_stratum[(tenant, bool(bad))])
+            for (tenant, bad), part in frame.groupby(["tenant", "is_bad"], dropna=False)]
+    return (pd.concat(kept)[["run_id", "request_id"]].sort_values(["run_id", "request_id"])
+            .reset_index(drop=True))
+
+
+@pytest.mark.parametrize("margin_sd", [6.0, -1e6])  # -1e6: every threshold short, so the rerun over every row
+def test_kept_keys_are_the_first_by_seeded_hash_in_every_stratum(make_db, monkeypatch, margin_sd):
+    # The threshold that prefilters candidates changes how much is sorted, never which requests are kept.
+    monkeypatch.setattr(subsample, "MARGIN_SD", margin_sd)
+    con = connect_readonly(make_db(fault="cpu_contention", arrival_rate=170.0, max_num_seqs=1400.0))
+    try:
+        plan = plan_subsample(con, None, _windows(con), cap=4000, seed=5)
+        for name, window in _windows(con).items():
+            strata = plan.windows[name].strata
+            rows = {(t, bool(b)): int(r) for t, b, r in zip(strata["tenant"], strata["is_bad"], strata["rows"])}
+            expected = _ranked_by_hand(con, window, rows, seed=5)
+            assert len(expected) == len(plan.keys(name)) > 1000
+            assert plan.keys(name).equals(expected)
     finally:
         con.close()
 
