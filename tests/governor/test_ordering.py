@@ -203,11 +203,15 @@ def test_a_tier_burning_its_budget_is_pulled_ahead_of_a_healthy_more_critical_on
     assert _first(gov, [seq(1, "standard", 0.5), seq(2, "premium", 0.5)], S) == ["standard", "premium"]
 
 
-def test_a_protected_request_still_prefilling_past_half_its_ttft_is_the_late_signal():
+def test_a_protected_request_prefilling_past_half_its_ttft_holds_batching_depth_but_sheds_nobody():
     gov = _governor_with_traffic()
     prefilling = seq(7, "premium", 0.0, prompt=300)
     prefilling.num_computed_tokens = 128          # chunked: part of its prompt done, no token yet
     gov.sort([], [prefilling], int(0.9 * S))
-    assert gov.late is None                       # 0.9 s of a 2 s TTFT: not yet
+    assert not gov.is_prefill_late                # 0.9 s of a 2 s TTFT: not yet
     gov.sort([], [prefilling], int(1.1 * S))
-    assert gov.late == ("premium", 7) and gov.urgent is None   # late, but no seat to free for it
+    assert gov.is_prefill_late and gov.late is None and gov.urgent is None   # running: no shedding signal
+    gov.step_ewma_ns = 10 * S                     # decode steps far beyond every TPOT objective
+    for k in range(6):
+        assert gov.on_step(int(1.1 * S) + (k + 1) * gov.tick_ns, 16, 256, is_active=True) is None
+    assert not gov.shed and (gov.batching.seqs, gov.batching.tokens) == gov.batching.base
