@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from causalsre.causal.petshop import INTERVAL_S, SCENARIOS, causal_graph, check_dataset, read_metrics, wide
-from causalsre.causal.rootcause import robust_scale
+from causalsre.causal.robust import robust_scale
 from causalsre.errors import UserError
 
 TARGET = "PetSite"

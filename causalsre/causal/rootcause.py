@@ -7,7 +7,10 @@
 2. A linear structural model fitted on normal data (ridge regression of each node on its parents). A
    candidate (an ancestor of the target, or the target) qualifies when it is anomalous itself *and* given
    its parents (|marginal z| and |residual z| above ``threshold``): a caller that is slow only because its
-   callee is slow is explained by its parents and does not qualify.
+   callee is slow is explained by its parents and does not qualify; nor does one whose parents' predicted
+   effect accounts for more than 1 - ``unexplained`` of its deviation (in raw units: scale-free), nor, with
+   ``reach``, one that does not reach the target through callers deviating the same way along edges with a
+   positive fitted effect.
 3. Its share of the target's deviation: total effect on the target times its own noise, in target scale
    units (the exact Shapley attribution of the deviation to the noises of a linear model). A candidate must
    account for at least ``MIN_SHARE`` of the deviation and push the target the way it moved.
@@ -34,6 +37,7 @@ from causalsre.causal.rootcause_input import (  # noqa: F401  (read_table/read_e
     MAX_GRAPH_EDGES, MAX_GRAPH_NODES, check_graph_size, check_threshold, descendant_bits, node_bits, numeric_matrix,
     project_graph, read_edges, read_table,
 )
+from causalsre.causal.robust import TAIL_QUANTILE, robust_scale, robust_scales  # noqa: F401  (re-exported)
 from causalsre.errors import UserError
 
 DEFAULT_THRESHOLD = 4.0
@@ -50,10 +54,6 @@ RIDGE_ALPHA = 1.0
 # effect in the column's own units, right for metrics of one kind along a call graph (a caller's latency or
 # error rate moves with its callee's); pass 0 to ignore such parents instead.
 UNESTIMABLE_EFFECT = 1.0
-_MAD_TO_SIGMA = 1.4826
-_MEAN_ABS_TO_SIGMA = 1.2533
-TAIL_QUANTILE = 0.01
-_TAIL_TO_SIGMA = 2 * 2.326  # a normal distribution's 1-99 % range is 4.65 sigma
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +62,6 @@ class RootCause:
     score: float
     marginal_z: float
     residual_z: float
-
-
-def robust_scale(values: np.ndarray, tails: bool = True) -> tuple[float, float]:
-    """(location, scale) of one column; see :func:`robust_scales`."""
-    locations, scales = robust_scales(np.asarray(values, dtype=float)[:, None], tails)
-    return float(locations[0]), float(scales[0])
-
-
-def robust_scales(matrix: np.ndarray, tails: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of a (rows, columns) matrix, (location, scale): median and MAD; mean absolute deviation
-    when the MAD is 0 (mostly-constant columns); a tiny scale for a truly constant column, so any
-    departure from it is extreme. All columns at once: one call per node would dominate a large graph."""
-    location = np.median(matrix, axis=0)
-    deviation = np.abs(matrix - location)
-    low, high = np.quantile(matrix, [TAIL_QUANTILE, 1 - TAIL_QUANTILE], axis=0)
-    # The tail term widens the scale of heavy-tailed columns (rare slow calls are normal there).
-    scale = _MAD_TO_SIGMA * np.median(deviation, axis=0)
-    if tails:
-        scale = np.maximum(scale, (high - low) / _TAIL_TO_SIGMA)
-    scale = np.where(scale > 0, scale, _MEAN_ABS_TO_SIGMA * np.mean(deviation, axis=0))
-    scale = np.where(scale > 0, scale, 1e-6 * np.maximum(np.abs(location), 1.0))
-    return location, scale
 
 
 def _prepare(normal: pd.DataFrame, columns, graph: nx.DiGraph, target: str):
