@@ -28,6 +28,7 @@ def test_bench_postmortem_keeps_and_reuses_its_db(capsys, tmp_path):
     assert main(["bench", "postmortem", "--requests", "4000", "--no-baseline", "--db", str(db), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert db.exists() and first["db"] == {"path": str(db), "reused": False} and first["generate_s"] > 0
+    assert 0 < first["cpu_seconds"] and first["seconds"] > 0  # CPU beside wall: the load says little about it
     # a second run times the same incident without writing it again (its own count, not --requests)
     assert main(["bench", "postmortem", "--requests", "999999", "--no-baseline", "--db", str(db), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
