@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from causalsre.cli.options import INPUT_FILE, SEED, SLO_NAME, db_option, echo_json, json_option, progress_bar, \
-    slo_option
+from causalsre.cli.options import FIT_FILE, INPUT_FILE, SEED, SLO_NAME, db_option, echo_json, json_option, \
+    progress_bar, slo_option
 from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipped as package data
 from causalsre.resources import SLO_SPEC as _SLO
 
@@ -17,7 +17,7 @@ SUITE_METHODS = [*METHODS, "bayes_paired", "no_change_replay"]   # paired: see w
 @db_option("Scenario-suite telemetry database.", default=str(_SUITE), show_default="datasets/cpu-tiny/suite.duckdb")
 @slo_option(default=str(_SLO), show_default="models/slos/llm-serving.yaml")
 @SLO_NAME
-@click.option("--fit", "fit_path", type=INPUT_FILE, help="A saved fit of this database.")
+@click.option("--fit", "fit_path", type=FIT_FILE, help="A saved fit of this database.")
 @click.option("--limit", type=click.IntRange(1, 1_000_000, clamp=True), help="Only the first N cases.")
 @click.option("--latency", type=click.Choice(["none", "queue_s", "ttft_s", "tpot_s", "e2e_s"]), default="ttft_s",
               show_default=True, help="Also score the log-latency model's p50/p90 of this metric ('none': skip).")
@@ -46,6 +46,12 @@ def whatif(db_path, slo_path, slo_name, fit_path, limit, latency, data_dirs, max
 
     Example: causalsre eval whatif --data /tmp/suite --out /tmp/suite-whatif --cases 30 --json > whatif.json
     """
+    given = [flag for flag, value in (("--cases", max_cases), ("--out", out_dir), ("--noise-replays", noise_replays),
+                                      ("--calibrate-from", calibrate_from)) if value]
+    if given and not data_dirs:  # they were ignored: the fixed cases replayed for minutes without them
+        from causalsre.errors import UserError
+
+        raise UserError(f"{', '.join(given)} only apply with --data", "add --data SUITE, or drop them")
     if data_dirs:
         _run_suite(data_dirs, slo_path, max_cases=max_cases, methods=methods, out_dir=out_dir,
                   noise_replays=noise_replays, calibrate_from=calibrate_from, seed=seed, as_json=as_json)

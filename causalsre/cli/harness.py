@@ -43,7 +43,8 @@ def _echo_runs(db: str, run_ids: list[str], as_json: bool) -> None:
                    f"rejected), TTFT p50 {ttft} -> {db}")
 
 
-db_option = options.db_option("DuckDB telemetry file (created if missing).", name="db")
+db_option = options.db_option("DuckDB telemetry file (created if missing; an older schema is refused: "
+                               "`causalsre db migrate` first).", name="db", written=True)
 seed_option = options.seed_option(None, "Seed for every random choice (default: the config's).")
 json_option = options.json_option("Print a JSON summary.")
 # --set: an engine setting by name (max_num_seqs=8; engine.max_num_seqs=8 too), other config values dotted.
@@ -227,7 +228,8 @@ def suite_command(out_dir: str, seed: int, only: tuple[str, ...], as_json: bool)
 @options.window_option(help=f"What to replay: {options.FORMS}. The old forms NAME (a phase of --run) and "
                             "START_S:END_S (= +START_S:+END_S) still work.")
 @options.run_option(help="The run, for a window that names none (phase:NAME, +S:+E).")
-@options.db_option("DuckDB file the replay is written into (created if missing; not the source).", name="db")
+@options.db_option("DuckDB file the replay is written into (created if missing; not the source).", name="db",
+                   written=True)
 @options.set_option("The intervention, KNOB=VALUE, e.g. --set max_num_seqs=8 (engine.max_num_seqs=8 and other "
                     "dotted config keys work too).", name="overrides")
 @target_options

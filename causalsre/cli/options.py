@@ -52,15 +52,55 @@ class FilePath(click.Path):
 
 
 INPUT_FILE = FilePath()
+
+
+class FitPath(FilePath):
+    """``--fit FILE.nc``: checked while the flags are parsed, because the fit is read only after the rest of the
+    analysis (a postmortem's Shapley values took a minute before a missing or foreign --fit was refused)."""
+
+    _SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02")  # NetCDF-4 (HDF5) and NetCDF-3 files
+    _FIX = "create it with `causalsre fit --out FILE.nc`"
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        try:
+            with open(value, "rb") as handle:
+                head = handle.read(8)
+        except FileNotFoundError:
+            self.fail(f"fit file {value} does not exist ({self._FIX})", param, ctx)
+        except OSError as exc:
+            self.fail(f"fit file {value} cannot be read ({exc.strerror}) ({self._FIX})", param, ctx)
+        if not head.startswith(self._SIGNATURES):
+            self.fail(f"{value} is not a saved fit (not a NetCDF file) ({self._FIX})", param, ctx)
+        return value
+
+
+FIT_FILE = FitPath()
 DB_PATH = FilePath()
 WINDOW_HELP = f"Window: {FORMS}."
 SET_EXAMPLE = "--set max_num_seqs=8"
 
 
 def db_option(help: str = "Telemetry database (DuckDB file).", required: bool = True, name: str = "db_path",
-              default: str | None = None, show_default: str | None = None):
+              default: str | None = None, show_default: str | None = None, written: bool = False):
+    """``written=True``: the command writes into it; checked up front (:func:`check_output_db`)."""
     return click.option("--db", name, required=required and default is None, type=DB_PATH,
-                        show_default=show_default, help=help, **_default(default))
+                        show_default=show_default, help=help, callback=check_output_db if written else None,
+                        **_default(default))
+
+
+def check_output_db(ctx, param, value):
+    """A database a command writes into (harness runs, serve): refused while the flags are parsed when it is
+    another program's, of a newer or an older schema, or damaged, as `db import` refuses it. A run into
+    an older database used to migrate it as a side effect (and ran for minutes first); `db migrate` does that.
+    """
+    if value is not None:
+        from pathlib import Path
+
+        from causalsre.telemetry.schema import check_writable, inspect_database
+
+        check_writable(Path(value), inspect_database(value), upgrade=False)
+    return value
 
 
 def _default(default: str | None) -> dict:
@@ -124,7 +164,17 @@ SLO = slo_option()
 SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
 GRAPH = click.option("--graph", "graph_path", type=INPUT_FILE,
                      help="Causal graph spec (default: models/serving.yaml).")
-PRIORS = click.option("--priors", "priors_path", type=INPUT_FILE,
+def _check_priors(ctx, param, value):
+    # Read when the flags are parsed: the priors are used only after a what-if's gcm part (a minute), which
+    # ran to its end before a bad --priors file was refused.
+    if value is not None:
+        from causalsre.bayes.priors import load_priors
+
+        load_priors(value)
+    return value
+
+
+PRIORS = click.option("--priors", "priors_path", type=INPUT_FILE, callback=_check_priors,
                       help="Priors TOML (default: models/priors/burn_logistic.toml).")
 RUN = run_option()
 DB = db_option()

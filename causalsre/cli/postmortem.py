@@ -6,7 +6,7 @@ import os
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, INPUT_FILE, RUN, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, \
+from causalsre.cli.options import DB, FIT_FILE, GRAPH, RUN, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, \
     window_option
 
 
@@ -23,7 +23,7 @@ from causalsre.cli.options import DB, GRAPH, INPUT_FILE, RUN, SEED, SLO, SLO_NAM
               help="Request pairs the Shapley values are averaged over.")
 @click.option("--bayes", is_flag=True,
               help="Also attribute the burn change with the Bayesian burn model (fits it: about a minute).")
-@click.option("--fit", "fit_path", type=INPUT_FILE, default=None,
+@click.option("--fit", "fit_path", type=FIT_FILE, default=None,
               help="Reuse this `causalsre fit` of the database for --bayes (implies --bayes).")
 @click.option("--verify", is_flag=True,
               help="Replay the incident once per top named cause with it reverted (harness runs only) and rank "

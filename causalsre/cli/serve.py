@@ -24,7 +24,8 @@ def _is_loopback(host: str) -> bool:
               help="Address to listen on (loopback only unless you say otherwise).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="TCP port (0 picks a free one and prints it).")
-@db_option("DuckDB telemetry file (created if missing); without it nothing is recorded.", required=False, name="db")
+@db_option("DuckDB telemetry file (created if missing); without it nothing is recorded.", required=False, name="db",
+           written=True)
 @click.option("--api-key", envvar="CAUSALSRE_API_KEY", default=None,
               help="Require 'Authorization: Bearer KEY' on /v1/* (or set CAUSALSRE_API_KEY).")
 @click.option("--model-name", default=None, help="Model id clients send and /v1/models lists "

@@ -7,10 +7,10 @@ import json
 import click
 
 from causalsre.cli.fit import echo_diagnostics, load_or_fit
-from causalsre.cli.options import DB, GRAPH, INPUT_FILE, PRIORS, RUN, SEED, SLO, SLO_NAME, finite, json_option, \
+from causalsre.cli.options import DB, FIT_FILE, GRAPH, INPUT_FILE, PRIORS, RUN, SEED, SLO, SLO_NAME, finite, json_option, \
     parse_knobs, set_option, window_option
 
-FIT = click.option("--fit", "fit_path", type=INPUT_FILE,
+FIT = click.option("--fit", "fit_path", type=FIT_FILE,
                    help="A saved fit from `causalsre fit --out` (default: fit now).")
 WINDOW = window_option()
 GOVERNOR = click.option("--governor", "governor_file", type=INPUT_FILE, metavar="TIERS.toml",
@@ -60,6 +60,10 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
     from causalsre.windows import scope_window
 
     window_text = scope_window(window_text, run_id)
+    if verify_db and not verify:  # it was ignored: the what-if ran to its end without the replay asked for
+        from causalsre.errors import UserError
+
+        raise UserError("--verify-db keeps the replay of --verify", "add --verify, or drop --verify-db")
 
     settings = parse_knobs(settings)  # names checked against the settings table before any work
     if out_path:

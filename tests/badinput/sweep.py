@@ -2,7 +2,8 @@
 
 ``COMMANDS`` maps a command path to its good argv (``{placeholders}`` are files of the corpus world) and the
 options that name an input file, each with its kind: ``db`` (a DuckDB we read), ``new-db`` (a DuckDB the
-command creates if missing), or a file suffix (``.yaml``, ``.toml``, ``.csv``, ``.json``, ``.nc``). The test
+command creates if missing), ``upgrade-db`` (``db migrate``/``db init``, which upgrade an older schema by
+design), ``check-db`` (``db check``, which reports a bad database with exit code 1), or a file suffix (``.yaml``, ``.toml``, ``.csv``, ``.json``, ``.nc``). The test
 (:mod:`tests.badinput.test_sweep`) replaces one of them at a time with each hostile file of ``HOSTILE`` and
 requires the one-line refusal. ``test_sweep`` also checks that this table names every input-file option the
 CLI has (click introspection), so a new option cannot be left out.
@@ -21,10 +22,10 @@ COMMANDS: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str]]] = {
     ("slo", "report"): (("--db", "{good.duckdb}", "--slo", "{slo.yaml}", "--alert-windows", "{aw.yaml}"),
                         {"--db": "db", "--slo": ".yaml", "--alert-windows": ".yaml"}),
     ("db", "info"): (("--db", "{good.duckdb}"), {"--db": "db"}),
-    ("db", "check"): (("--db", "{good.duckdb}"), {"--db": "db"}),
+    ("db", "check"): (("--db", "{good.duckdb}"), {"--db": "check-db"}),
     ("db", "export"): (("--db", "{good.duckdb}", "--parquet", "{export}"), {"--db": "db"}),
-    ("db", "migrate"): (("--db", "{good.duckdb}"), {"--db": "db"}),
-    ("db", "init"): (("--db", "{good.duckdb}"), {"--db": "db"}),
+    ("db", "migrate"): (("--db", "{good.duckdb}"), {"--db": "upgrade-db"}),
+    ("db", "init"): (("--db", "{good.duckdb}"), {"--db": "upgrade-db"}),
     ("db", "import", "requests"): (("{requests.csv}", *_NEW), {"#0": ".csv", "--db": "new-db"}),
     ("db", "import", "table"): (("{requests.csv}", *_NEW), {"#0": ".csv", "--db": "new-db"}),
     ("db", "import", "vllm-bench"): (("{vllm.json}", *_NEW), {"#0": ".json", "--db": "new-db"}),
