@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +33,15 @@ from harness.peers.vllm_server import VLLM_VENV, model_dir, vllm_python
 BASE_ENGINE = {"model": "tiny", "device": "cpu", "dtype": "float32", "num_threads": 1, "max_num_seqs": 4,
                "max_num_batched_tokens": 1024, "enable_chunked_prefill": True, "chunk_size": 256,
                "num_kv_blocks": 256, "block_size": 32}
-BASE_LOAD = {"rate": 1.5, "num_prompts": 24, "input_len": 256, "output_len": 16}
+# Workload shapes (prompt, output tokens) whose capacity the recorder measures on the baseline server before
+# recording (harness/peers/calibrate.py); a case's rate is ``rate_x`` times its shape's capacity. The KV pair
+# is decode-heavy: a 34-block pool holds two such requests where the default holds four, and on a CPU a
+# decode step of four costs about what one of two does, so the smaller pool halves the decode throughput.
+SHAPES = {"chat": (256, 32), "kv": (300, 100)}
+SECONDS = 20.0  # arrivals per benchmark: num_prompts = rate x SECONDS, within [16, 80]
+BASE_X = 0.6  # a baseline at 60 % of the measured capacity: clean, yet close enough for a setting to matter
+# The settings every result is tagged with (`--metadata KEY=VALUE`): vLLM's /metrics does not expose them.
+METADATA_KEYS = ("max_num_seqs", "max_num_batched_tokens")
 
 
 @dataclass(frozen=True)
@@ -40,39 +49,41 @@ class Case:
     name: str
     cause: str | None  # the graph factor that truly changed (None: the baseline)
     family: str | None
+    shape: str = "chat"
     engine: dict = field(default_factory=dict)  # server overrides of BASE_ENGINE
-    load: dict = field(default_factory=dict)  # benchmark overrides of BASE_LOAD
+    load: dict = field(default_factory=dict)  # overrides: rate_x, input_len, output_len
     why: str = ""
 
 
 CASES = (
-    Case("baseline", None, None, why="the tiny model at 1.5 requests/s, 128-384 prompt tokens, 16 out"),
-    Case("rate_surge", "arrival_rate", "workload", load={"rate": 12.0, "num_prompts": 60},
-         why="offered load eight times the baseline's on the same server"),
+    Case("baseline", None, None, why=f"{BASE_X:g} x the measured capacity, 128-384 prompt tokens, 32 out"),
+    Case("rate_surge", "arrival_rate", "workload", load={"rate_x": 3.0},
+         why="offered load five times the baseline's (three times the capacity) on the same server"),
     Case("longer_prompts", "prompt_tokens", "workload", load={"input_len": 700},
-         why="prompts 2.7 times longer (567-833 tokens: vLLM's --max-model-len 1024 caps them)"),
-    # vLLM refuses a pool smaller than one full-length request (1024 tokens + a block), so the KV case has a
-    # baseline of its own with prompts long enough for that pool to hold one request instead of four.
-    Case("kv_baseline", None, None, load={"input_len": 600},
-         why="the kv_shrink case's baseline: 300-900 prompt tokens on the default pool"),
-    Case("kv_shrink", "num_kv_blocks", "batching", engine={"num_kv_blocks": 34}, load={"input_len": 600},
-         why="the server restarted with --num-gpu-blocks-override 34 (from 256): one such request fits"),
-    # The same squeeze where decode dominates (100 tokens out): four batched decodes against one or two.
-    Case("kv_decode_baseline", None, None,
-         load={"input_len": 300, "output_len": 100, "rate": 0.6, "num_prompts": 16},
-         why="the kv_decode_shrink case's baseline: 150-450 prompt tokens, 100 out, on the default pool"),
-    Case("kv_decode_shrink", "num_kv_blocks", "batching", engine={"num_kv_blocks": 34},
-         load={"input_len": 300, "output_len": 100, "rate": 0.6, "num_prompts": 16},
-         why="the server restarted with --num-gpu-blocks-override 34 (from 256): one or two such requests fit"),
+         why="prompts 2.7 times longer (cut to at most 850 tokens: vLLM's --max-model-len 1024)"),
     Case("fewer_seqs", "max_num_seqs", "batching", engine={"max_num_seqs": 1},
          why="the server restarted with --max-num-seqs 1 (from 4), recorded with --metadata"),
+    Case("smaller_budget", "max_num_batched_tokens", "batching", engine={"max_num_batched_tokens": 32},
+         why="the server restarted with --max-num-batched-tokens 32 (from 1024), recorded with --metadata"),
+    Case("kv_baseline", None, None, shape="kv",
+         why="the kv_shrink case's baseline: 150-450 prompt tokens, 100 out, on the default pool"),
+    Case("kv_shrink", "num_kv_blocks", "batching", shape="kv", engine={"num_kv_blocks": 34},
+         why="the server restarted with --num-gpu-blocks-override 34 (from 256): two such requests fit"),
 )
 # incident -> the baseline it is compared with
-BASELINE_OF = {"rate_surge": "baseline", "longer_prompts": "baseline", "kv_shrink": "kv_baseline",
-               "kv_decode_shrink": "kv_decode_baseline", "fewer_seqs": "baseline"}
+BASELINE_OF = {"rate_surge": "baseline", "longer_prompts": "baseline", "fewer_seqs": "baseline",
+               "smaller_budget": "baseline", "kv_shrink": "kv_baseline"}
 # vLLM's --max-model-len is 1024 (harness/peers/vllm_server.py) and the server's tokenizer makes the random
 # dataset's prompts up to ~15 % longer than the bench counts them: past ~850 they came back 400 Bad Request.
 MAX_PROMPT = 850
+
+
+def case_load(case: Case, capacity: dict[str, float]) -> dict:
+    """The benchmark's load for a case, from its shape's measured capacity (requests/s)."""
+    input_len, output_len = SHAPES[case.shape]
+    load = {"input_len": input_len, "output_len": output_len, "rate_x": BASE_X, **case.load}
+    rate = round(load["rate_x"] * capacity[case.shape], 2)
+    return {**load, "rate": rate, "num_prompts": int(min(80, max(16, round(rate * SECONDS))))}
 
 
 def bench_command(url: str, out: Path, load: dict, metadata: dict, seed: int) -> list[str]:
@@ -103,13 +114,12 @@ def _scrape_loop(url: str, folder: Path, done: threading.Event, interval_s: floa
         done.wait(interval_s)
 
 
-def run_bench(url: str, case: Case, out_dir: Path, seed: int) -> Path:
+def run_bench(url: str, case: Case, load: dict, out_dir: Path, seed: int) -> Path:
     """One benchmark with the scrape loop around it; returns the case's folder."""
     folder = out_dir / case.name
     folder.mkdir(parents=True, exist_ok=True)
-    load = {**BASE_LOAD, **case.load}
-    # The server's flags as a user tags a result (`--metadata KEY=VALUE`): vLLM's /metrics does not expose them.
-    metadata = {"max_num_seqs": {**BASE_ENGINE, **case.engine}["max_num_seqs"]}
+    engine = {**BASE_ENGINE, **case.engine}
+    metadata = {key: engine[key] for key in METADATA_KEYS}
     done = threading.Event()
     scraper = threading.Thread(target=_scrape_loop, args=(url, folder / "scrapes", done), daemon=True)
     scraper.start()
@@ -126,55 +136,74 @@ def run_bench(url: str, case: Case, out_dir: Path, seed: int) -> Path:
 
 
 def record(out_dir: Path, names: list[str] | None = None, seed: int = 0) -> dict:
+    """Start the baseline server, measure each needed shape's capacity on it, then record the chosen cases
+    (the baseline server's first, then one restart per other server configuration)."""
     from harness.config import EngineSection
+    from harness.peers.calibrate import calibrate_rate
     from harness.peers.vllm_server import VllmServer
 
     chosen = [c for c in CASES if names is None or c.name in names]
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {}
-    by_engine: dict[str, list[Case]] = {}
+    summary, capacity, ramps = {}, {}, {}
+    by_engine: dict[str, list[Case]] = {json.dumps({}): []}  # the baseline server first: it calibrates
     for case in chosen:
         by_engine.setdefault(json.dumps(case.engine, sort_keys=True), []).append(case)
     for key, cases in by_engine.items():
+        if not cases and capacity.keys() >= {c.shape for c in chosen}:
+            continue
         engine = EngineSection(**{**BASE_ENGINE, **json.loads(key)})
         print(f"starting vLLM {json.loads(key) or 'baseline'} for {[c.name for c in cases]}", file=sys.stderr)
         with VllmServer(engine, served_model_name="causalsre", log_path=out_dir / "vllm.log") as server:
+            for shape in sorted({c.shape for c in chosen} - capacity.keys()):
+                print(f"  calibrating {shape} {SHAPES[shape]}", file=sys.stderr)
+                ramps[shape] = calibrate_rate(server.url, *SHAPES[shape], seed=seed, log=sys.stderr)
+                capacity[shape] = ramps[shape]["capacity"]
             for case in cases:
-                print(f"  {case.name}: vllm bench serve {case.load or BASE_LOAD}", file=sys.stderr)
-                run_bench(server.url, case, out_dir, seed)
+                load = case_load(case, capacity)
+                print(f"  {case.name}: vllm bench serve {load}", file=sys.stderr)
+                run_bench(server.url, case, load, out_dir, seed)
                 summary[case.name] = {"cause": case.cause, "family": case.family, "why": case.why,
-                                      "baseline": BASELINE_OF.get(case.name),
-                                      "server_flags": server.flags, "load": {**BASE_LOAD, **case.load}}
+                                      "baseline": BASELINE_OF.get(case.name), "server_flags": server.flags,
+                                      "load": load, "calibration": ramps[case.shape]}
     (out_dir / "cases.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 KEEP_SERIES = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-               "vllm:num_preemptions", "vllm:cache_config_info", "process_start_time_seconds")
+               "vllm:num_preemptions_total", "vllm:cache_config_info", "process_start_time_seconds")
+INFO_SERIES = "vllm:cache_config_info"  # an info gauge: the same labels in every scrape of one server
 
 
-def trim_scrape(text: str) -> str:
-    """A scrape cut to the series the analysis joins (and their HELP/TYPE lines), for small test fixtures:
-    each line is the server's own; the histograms and the Python process's series are left out."""
+def trim_scrape(text: str, *, info: bool = True) -> str:
+    """A scrape cut to the series the analysis joins (with their TYPE lines), for small test fixtures: each
+    line is the server's own; HELP lines, the histograms and the Python process's series are left out, and
+    the (long, constant) info gauge too unless ``info``."""
+    keep = set(KEEP_SERIES) - (set() if info else {INFO_SERIES})
+
     def name(line: str) -> str:
         parts = line.split()
-        return parts[2] if line.startswith("#") and len(parts) > 2 else line.split("{")[0].split(" ")[0]
+        return parts[2] if line.startswith("# TYPE") and len(parts) > 2 else line.split("{")[0].split(" ")[0]
 
-    return "\n".join(line for line in text.splitlines() if line and name(line).startswith(KEEP_SERIES)) + "\n"
+    return "\n".join(line for line in text.splitlines()
+                     if line and not line.startswith("# HELP") and name(line) in keep) + "\n"
 
 
-def write_fixtures(recorded: Path, dest: Path, cases: list[str], scrapes_per_case: int = 12) -> list[Path]:
-    """Copy each case's bench.json and evenly spaced trimmed scrapes (names keep their epoch) into ``dest``."""
+def write_fixtures(recorded: Path, dest: Path, cases: list[str]) -> list[Path]:
+    """Copy each case's bench.json and every scrape, trimmed (names keep their epoch), into ``dest``: all of
+    them, because the per-request engine state (waiting requests at arrival) is the scrape before it, and a
+    sparser set would blur it. The info gauge stays in the first and the last scrape."""
     written = []
     for name in cases:
         folder = dest / name
         (folder / "scrapes").mkdir(parents=True, exist_ok=True)
+        for old in (folder / "scrapes").glob("metrics-*.prom"):
+            old.unlink()  # a re-recording replaces the case's scrapes, never mixes two recordings
         bench = folder / "bench.json"
         bench.write_bytes((recorded / name / "bench.json").read_bytes())  # byte for byte what vLLM wrote
         files = sorted((recorded / name / "scrapes").glob("metrics-*.prom"), key=lambda p: float(p.stem[8:]))
-        step = max(1, len(files) // scrapes_per_case)
-        for path in files[::step]:
-            (folder / "scrapes" / path.name).write_text(trim_scrape(path.read_text()))
+        for i, path in enumerate(files):
+            text = trim_scrape(path.read_text(), info=i in (0, len(files) - 1))
+            (folder / "scrapes" / path.name).write_text(text)
         written += [bench, *sorted((folder / "scrapes").iterdir())]
     return written
 
@@ -186,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fixtures", type=Path, help="do not run: copy OUT's cases, trimmed, into this folder")
     args = parser.parse_args(argv)
+    # SIGTERM (a killed job) unwinds like Ctrl-C, so the server and the benchmark are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.fixtures:
         print(len(write_fixtures(args.out_dir, args.fixtures, args.only or [c.name for c in CASES])), "files")
         return 0
