@@ -23,23 +23,23 @@ def _threshold_hits(settings, signal, decoy):
 def test_loo_finds_the_known_best_threshold():
     rng = np.random.default_rng(3)
     settings = loo.grid()
-    signal, decoy = rng.uniform(5.2, 5.9, 12), rng.uniform(4.1, 4.9, 12)  # only a gate of 5 hits all
+    signal, decoy = rng.uniform(5.2, 5.9, 12), rng.uniform(4.1, 4.9, 12)  # only a gate of 5 hits all (not 4)
     hits1, hits3 = _threshold_hits(settings, signal, decoy)
     folds = loo.leave_one_out(settings, hits1, hits3)
     expected = loo.Settings(threshold=5.0)  # the other fields stay at the defaults (ties)
     assert all(settings[f.chosen] == expected for f in folds)
     assert all(f.hit1 for f in folds)
     assert settings[loo.choose(settings, hits1, hits3)] == expected
-    assert not hits1[settings.index(loo.DEFAULTS)].any()  # the defaults (gate 3) would have missed them all
+    assert not hits1[settings.index(loo.DEFAULTS)].any()  # the defaults (gate 4) would have missed them all
 
 
 def test_held_out_case_is_not_seen():
     """When only one case favours a setting, leave-one-out cannot pick it for that case: LOO < training."""
     settings = loo.grid({"threshold": (3.0, 4.0)})
     hits1 = np.ones((2, 6), bool)
-    hits1[settings.index(loo.DEFAULTS), 0] = False  # the default gate (3) misses case 0 only
+    hits1[settings.index(loo.DEFAULTS), 0] = False  # the default gate (4) misses case 0 only
     folds = loo.leave_one_out(settings, hits1, hits1.copy())
-    assert settings[loo.choose(settings, hits1, hits1)].threshold == 4.0  # the full set picks gate 4
+    assert settings[loo.choose(settings, hits1, hits1)].threshold == 3.0  # the full set picks gate 3
     assert settings[folds[0].chosen] == loo.DEFAULTS and not folds[0].hit1  # case 0's fold ties: the defaults
     assert [f.hit1 for f in folds[1:]] == [True] * 5
     assert np.mean([f.hit1 for f in folds]) == pytest.approx(5 / 6)
