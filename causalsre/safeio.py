@@ -141,6 +141,22 @@ class _BoundedLoader(yaml.SafeLoader):
         self._height[id(node)] = level + max((self._height[id(child)] for child in children), default=0)
         return node
 
+    def construct_mapping(self, node, deep=False):
+        # PyYAML keeps the last of two equal keys: a spec whose second `target:` or `value:` silently replaced
+        # the first was analysed as written last. Refused, naming both lines (keys a `<<` merge brings in may
+        # be overridden, as YAML intends).
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise ConstructorError(None, None, f"the key {brief(key)} appears twice in one mapping (first on "
+                                                       f"line {seen[key] + 1})", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
     def construct_yaml_timestamp(self, node):
         # 2026-02-30, a 99-hour offset or an offset at year 1 raise ValueError/OverflowError, not YAMLError.
         try:
