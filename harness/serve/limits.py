@@ -7,12 +7,15 @@ import json
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from harness.engine.errors import clip
+
 
 class ApiError(Exception):
     """An error answered with OpenAI's error object (status, message, type, param, code)."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", *, param: str | None = None,
                  code: str | int | None = None, headers: dict | None = None) -> None:
+        message = clip(message)  # a 100,000-character model name is not echoed back whole
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
         self.headers = headers
@@ -32,7 +35,7 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "the request body must be a JSON object", None
     if err.get("type") == "missing":
         return f"missing required field '{param}'", param
-    message = str(err.get("msg", "invalid value"))
+    message = clip(str(err.get("msg", "invalid value")))
     return (f"{param}: {message}" if param else message), param
 
 

@@ -79,3 +79,12 @@ def test_headers_under_the_limit_are_served(which, servers):
     # The right answer for a big but allowed header (a long bearer token): served as usual.
     r = httpx.get(servers[which] + "/v1/models", headers={"x-token": "t" * 16_000}, timeout=30)
     assert r.status_code == 200, r.text[:200]
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+def test_a_huge_model_name_is_not_echoed_back_whole(which, servers):
+    r = httpx.post(servers[which] + "/v1/completions", json={"model": "m" * 100_000, "prompt": "x", "max_tokens": 2},
+                   timeout=30)
+    assert r.status_code == 404, r.text[:200]
+    message = r.json()["error"]["message"]
+    assert len(message) < 2500 and "chars]" in message
