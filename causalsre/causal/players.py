@@ -50,7 +50,30 @@ def group_players(changes: list[Change], graph: GraphSpec, limit: int = MAX_PLAY
         nodes = [c.node for c in members]
         nodes += [n for n, spec in graph.nodes.items() if spec.trailing and spec.cause == factor and n not in nodes]
         players.append(Player(factor, tuple(nodes), kind, role, max(c.effect for c in members)))
-    return players[:limit]
+    return _adopt_trailing(players[:limit], graph)
+
+
+def _adopt_trailing(players: list[Player], graph: GraphSpec) -> list[Player]:
+    """A trailing aggregate whose own factor is no player (the recent arrivals' output length, when the outputs
+    changed only because a new tenant asks for longer ones) joins the player that moved that factor: the
+    strongest player among the factor's ancestors. Left out, it would keep its baseline values in every
+    coalition, and the mechanisms, which read it as the mark of the incident window, would rebuild even the
+    full coalition as a baseline (a tenant flood plus a KV shrink attributed nothing: 78 points in "other")."""
+    import networkx as nx
+
+    taken = {n for p in players for n in p.nodes}
+    nx_graph = graph.to_networkx()
+    out = list(players)
+    for name, spec in graph.nodes.items():
+        if not spec.trailing or name in taken or spec.cause not in nx_graph:
+            continue
+        upstream = nx.ancestors(nx_graph, spec.cause)
+        owner = next((k for k, p in enumerate(out) if p.role == "cause" and set(p.nodes) & upstream), None)
+        if owner is not None:
+            p = out[owner]
+            out[owner] = Player(p.factor, p.nodes + (name,), p.kind, p.role, p.effect)
+            taken.add(name)
+    return out
 
 
 def grouped(evaluate, players: list[Player]):

@@ -20,9 +20,10 @@ from causalsre.causal.changes import rate_change, what_changed
 from causalsre.causal.mechanisms import Change, detect_changes, encode, fit_mechanisms, residuals
 from causalsre.causal.players import (RATE_FACTOR, group_players, grouped, merge_collinear, move_to_tenant,
                                       split_joint, tenant_shares)
-from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, shapley_per_pair
+from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, request_variance, shapley_per_pair, widen
 from causalsre.causal.subsample import plan_subsample
 from causalsre.causal.table import build_analysis_table
+from causalsre.causal.verdict import burn_test, cannot_tell
 from causalsre.windows import Window, check_disjoint
 
 METHOD = ("exact Shapley over detected changes (root distributions, mechanism noise) with gradient-boosted "
@@ -89,6 +90,10 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
         result.update(plan.report(burn_counts, objective))
     total = float(inc["is_bad"].mean() - base["is_bad"].mean())
     result["total_change"] = total
+    # Is the change in bad events more than chance? If not, a cause is never named (verdict.py).
+    result["burn_test"] = burn_test(result["burn"])
+    if (why := cannot_tell(result["burn"], result["burn_test"])) and (base["is_bad"].any() or inc["is_bad"].any()):
+        result["cannot_tell"] = why
     # What changed comes first, whether or not there is a burn to attribute.
     result["changes"] = what_changed(con, baseline, incident, base, inc, graph)
     if not inc["is_bad"].any() and not base["is_bad"].any():
@@ -126,7 +131,8 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     # Load or lengths that changed because one tenant's traffic did are that tenant's (a flood).
     phi, players = move_to_tenant(phi, players, by_tenant)
     result["tenant_composition_share"] = by_tenant
-    result["attributions"], result["families"] = _summaries(phi, players, graph, total, n_boot, rng)
+    sizes = (pb, pi, len(base), len(inc))  # the requests behind the pairs: their sampling variance widens the intervals
+    result["attributions"], result["families"] = _summaries(phi, players, graph, total, n_boot, rng, sizes)
     confounded = [p.factor for p in collinear]
     for row in result["attributions"]:
         if row["factor"] in confounded:
@@ -182,12 +188,18 @@ def _family_group(player, graph: GraphSpec) -> str:
     return _family(player, graph) if player.role == "cause" else "unexplained"
 
 
-def _summaries(phi, players, graph, total, n_boot, rng) -> tuple[list[dict], list[dict]]:
+def _interval(per_pair: np.ndarray, n_boot: int, rng, sizes) -> tuple[np.ndarray, np.ndarray]:
+    """95 % intervals of the row means: the pair bootstrap, widened by the requests' own sampling variance."""
+    low, high = bootstrap_means(per_pair, n_boot, rng)
+    return widen(per_pair.mean(axis=1), low, high, request_variance(per_pair, *sizes))
+
+
+def _summaries(phi, players, graph, total, n_boot, rng, sizes) -> tuple[list[dict], list[dict]]:
     families = sorted({_family_group(p, graph) for p in players})
     family_rows = np.array([[_family_group(p, graph) == f for p in players] for f in families], dtype=float)
     # The "other" row makes the contributions sum to the observed change exactly.
     per_pair = np.vstack([phi, total - phi.sum(axis=0, keepdims=True)]) if players else np.full((1, 1), total)
-    low, high = bootstrap_means(per_pair, n_boot, rng)
+    low, high = _interval(per_pair, n_boot, rng, sizes)
     means = per_pair.mean(axis=1)
     rows = [{"factor": p.factor, "family": _family(p, graph), "kind": p.kind, "role": p.role,
              "nodes": list(p.nodes), "contribution": float(means[k]), "ci_low": float(low[k]),
@@ -200,7 +212,7 @@ def _summaries(phi, players, graph, total, n_boot, rng) -> tuple[list[dict], lis
     fam = []
     if players:
         fam_pairs = family_rows @ phi
-        f_low, f_high = bootstrap_means(fam_pairs, n_boot, rng)
+        f_low, f_high = _interval(fam_pairs, n_boot, rng, sizes)
         fam = [{"family": f, "contribution": float(fam_pairs[k].mean()), "ci_low": float(f_low[k]),
                 "ci_high": float(f_high[k])} for k, f in enumerate(families)]
     fam.append({"family": "other", "contribution": rows[[r["factor"] for r in rows].index(OTHER)]["contribution"],
