@@ -179,9 +179,10 @@ ANALYSIS = [
     # a known knob with a bad value: refused once the database says how the knob was measured
     ("whatif", ["whatif", "--db", "{db}", "--slo", "{slo}", "--window", "phase:incident", "--set", "max_num_seqs=x"]),
     ("effect", ["effect", "--db", "{db}", "--slo", "{slo}", "--treatment", "warp"]),
-    ("recommend", ["recommend", "--db", "{db}", "--slo", "{slo}", "--window", "phase:incident", "--priors",
-                   "{nope.toml}"]),
-    ("fit", ["fit", "--db", "{db}", "--slo", "{slo}", "--priors", "{nope.toml}"]),
+    # (--priors is read while the flags are parsed now, before the database: a phase or --out fails later)
+    ("recommend", ["recommend", "--db", "{db}", "--slo", "{slo}", "--window", "phase:nonexistent"]),
+    ("fit", ["fit", "--db", "{db}", "--slo", "{slo}", "--sampler", "prior", "--draws", "10", "--out",
+             "{nofolder.nc}"]),
     ("harness-replay-source", ["harness", "replay", "{db}", "nope-s0", "--window", "incident", "--db", "{out.duckdb}"]),
 ]
 
@@ -205,7 +206,8 @@ def test_analysis_commands_open_the_database_read_only(case_id, argv, world, mon
 
     monkeypatch.setattr(duckdb, "connect", spy)
     values = {"db": db, "slo": world.path("slo.yaml"), "out": world.path("export"), "nope.toml":
-              world.path("nope.toml"), "out.duckdb": world.path("out.duckdb")}
+              world.path("nope.toml"), "out.duckdb": world.path("out.duckdb"),
+              "nofolder.nc": world.path("nofolder") / "f.nc"}
     before = world.fingerprint()["suite.duckdb"]
     run_cli([str(values[a[1:-1]]) if a.startswith("{") else a for a in argv], capsys)
     to_db = [ro for path, ro in opened if Path(path).resolve() == db.resolve()]
