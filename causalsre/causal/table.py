@@ -183,8 +183,24 @@ def _mediators_without_steps(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame
                 if column in frame.columns and column in merged.columns and column != "num_preemptions":
                     values = merged[column].to_numpy(dtype=float)
                     frame.loc[bare, column] = values[bare]
+            frame = _scraped_preemptions(frame, merged, bare)
     # A mediator nobody measured is no column at all: the graph's latent projection then bridges it.
     return frame.drop(columns=[c for c in STEP_MEDIATORS if frame[c].isna().all()])
+
+
+def _scraped_preemptions(frame: pd.DataFrame, scraped: pd.DataFrame, bare: np.ndarray) -> pd.DataFrame:
+    """``num_preemptions`` of step-less runs from the server's ``vllm:num_preemptions_total`` (each request's
+    share of the preemptions during its life, telemetry/importers/mapping.py) where the run recorded none of
+    its own: an importer writes 0 for "not in the file" (the column is NOT NULL), which would hide a KV cache
+    that preempts. A run whose file did count preemptions per request keeps its counts."""
+    if "num_preemptions" not in frame.columns or "num_preemptions" not in scraped.columns:
+        return frame
+    values = scraped["num_preemptions"].to_numpy(dtype=float)
+    counted = frame.groupby("run_id")["num_preemptions"].transform(lambda s: (s.fillna(0) != 0).any())
+    use = bare & ~counted.to_numpy(dtype=bool) & np.isfinite(values)
+    frame["num_preemptions"] = frame["num_preemptions"].astype(float)
+    frame.loc[use, "num_preemptions"] = values[use]
+    return frame
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
