@@ -36,7 +36,8 @@ class Player:
     effect: float  # the largest member's effect size
 
 
-def group_players(changes: list[Change], graph: GraphSpec, limit: int = MAX_PLAYERS) -> list[Player]:
+def group_players(changes: list[Change], graph: GraphSpec, limit: int = MAX_PLAYERS,
+                  moved: set[str] | None = None) -> list[Player]:
     """Changes grouped by factor, strongest group first, at most ``limit`` groups. A factor's trailing
     aggregates (``Node.trailing``) join its group: they move with it but are no evidence of a change alone."""
     groups: dict[str, list[Change]] = {}
@@ -50,15 +51,19 @@ def group_players(changes: list[Change], graph: GraphSpec, limit: int = MAX_PLAY
         nodes = [c.node for c in members]
         nodes += [n for n, spec in graph.nodes.items() if spec.trailing and spec.cause == factor and n not in nodes]
         players.append(Player(factor, tuple(nodes), kind, role, max(c.effect for c in members)))
-    return _adopt_trailing(players[:limit], graph)
+    return _adopt_trailing(players[:limit], graph, moved)
 
 
-def _adopt_trailing(players: list[Player], graph: GraphSpec) -> list[Player]:
+def _adopt_trailing(players: list[Player], graph: GraphSpec, moved: set[str] | None) -> list[Player]:
     """A trailing aggregate whose own factor is no player (the recent arrivals' output length, when the outputs
     changed only because a new tenant asks for longer ones) joins the player that moved that factor: the
     strongest player among the factor's ancestors. Left out, it would keep its baseline values in every
     coalition, and the mechanisms, which read it as the mark of the incident window, would rebuild even the
-    full coalition as a baseline (a tenant flood plus a KV shrink attributed nothing: 78 points in "other")."""
+    full coalition as a baseline (a tenant flood plus a KV shrink attributed nothing: 78 points in "other").
+    Only a factor that did move (``moved``: the window-level tests of "what changed"; None: no test) lends its
+    aggregate: one that did not is the same in both windows, and adopting it hands its chance differences, the
+    marks of the window, to whichever player is upstream (a chance shift of the tenant mix beside a rate surge
+    took the surge's place)."""
     import networkx as nx
 
     taken = {n for p in players for n in p.nodes}
@@ -66,6 +71,8 @@ def _adopt_trailing(players: list[Player], graph: GraphSpec) -> list[Player]:
     out = list(players)
     for name, spec in graph.nodes.items():
         if not spec.trailing or name in taken or spec.cause not in nx_graph:
+            continue
+        if moved is not None and spec.cause not in moved:
             continue
         upstream = nx.ancestors(nx_graph, spec.cause)
         owner = next((k for k, p in enumerate(out) if p.role == "cause" and set(p.nodes) & upstream), None)

@@ -117,7 +117,9 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     changes += _recorded_suspects(result["changes"], changes, present, mechanisms)
     # Knobs or faults that all changed at the boundary and are constant in each window cannot be told apart
     # from two windows: they are one joint player whose value is shared equally (and flagged); --verify splits them.
-    players, collinear = merge_collinear(group_players(changes, present), data.baseline, data.incident, present)
+    moved = {c["name"] for c in result["changes"] if c["kind"] in ("workload", "setting") and c.get("significant")}
+    players, collinear = merge_collinear(group_players(changes, present, moved=moved), data.baseline, data.incident,
+                                         present)
     pb, pi = rng.integers(0, len(base), n_pairs), rng.integers(0, len(inc), n_pairs)
     evaluator = CoalitionEvaluator(data.nodes, mechanisms, [n for p in players for n in p.nodes], graph.target)
     base_m, inc_m = data.baseline.to_numpy(float)[pb], data.incident.to_numpy(float)[pi]

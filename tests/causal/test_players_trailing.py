@@ -34,3 +34,14 @@ def test_a_length_that_changed_itself_keeps_its_own_aggregate():
 def test_no_player_upstream_leaves_the_aggregate_out():
     players = group_players([Change("num_kv_blocks", "distribution", 1.0, 0.0)], load_graph())
     assert [p.nodes for p in players] == [("num_kv_blocks",)]
+
+
+def test_a_length_that_did_not_move_lends_nothing_to_the_tenant():
+    # A chance shift of the tenant mix beside a rate surge: the lengths' window-level tests say steady, so their
+    # recent aggregates (marks of the window) must not ride with the tenant.
+    changes = [Change("tenant", "distribution", 0.2, 1e-3), Change("offered_rate", "distribution", 1.0, 0.0)]
+    players = group_players(changes, load_graph(), moved={"arrival_rate", "tenant"})
+    assert _nodes_of(players, "tenant") == ("tenant",)
+    players = group_players(changes, load_graph(), moved={"arrival_rate", "tenant", "output_tokens"})
+    assert "recent_output_tokens" in _nodes_of(players, "tenant")
+    assert "recent_prompt_tokens" not in _nodes_of(players, "tenant")
