@@ -19,7 +19,7 @@ from causalsre.cli.options import INPUT_FILE, json_option
 @click.option("--target", required=True, help="The node whose anomaly to explain.")
 @click.option("--threshold", type=float, default=None,
               help="Robust z-score a root cause must exceed: positive and finite (default 4).")
-@click.option("--top", type=click.IntRange(1, 20_000, clamp=True), default=10, show_default=True,
+@click.option("--top", type=click.IntRange(1, 20_000), default=10, show_default=True,
               help="How many candidates to print.")
 @json_option('Print {"root_causes": [{node, score}, ...]} best first.')
 def attribute(normal_path, abnormal_path, graph_path, target, threshold, top, as_json):

@@ -18,12 +18,12 @@ SUITE_METHODS = [*METHODS, "bayes_paired", "no_change_replay"]   # paired: see w
 @slo_option(default=str(_SLO), show_default="models/slos/llm-serving.yaml")
 @SLO_NAME
 @click.option("--fit", "fit_path", type=FIT_FILE, help="A saved fit of this database.")
-@click.option("--limit", type=click.IntRange(1, 1_000_000, clamp=True), help="Only the first N cases.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="Only the first N cases.")
 @click.option("--latency", type=click.Choice(["none", "queue_s", "ttft_s", "tpot_s", "e2e_s"]), default="ttft_s",
               show_default=True, help="Also score the log-latency model's p50/p90 of this metric ('none': skip).")
 @click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False),
               help="A suite folder made by `eval generate` (repeatable): cases from its ground truth instead of --db's.")
-@click.option("--cases", "max_cases", type=click.IntRange(1, 1_000_000, clamp=True),
+@click.option("--cases", "max_cases", type=click.IntRange(1, 1_000_000),
               help="With --data: at most N cases in all.")
 @click.option("--methods", default=",".join(SUITE_METHODS), show_default=True,
               help="With --data: comma-separated methods to score.")

@@ -114,7 +114,7 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
               help="Filter COLUMN=VALUE, e.g. tenant=acme or priority=0 (repeat for more); the value must fit "
                    "the column's type, and JSON columns such as attributes cannot be filtered.")
 @click.option("--alert-windows", type=INPUT_FILE, help="Sloth AlertWindows YAML.")
-@click.option("--min-events", default=1, show_default=True, type=click.IntRange(1, 2**53, clamp=True),
+@click.option("--min-events", default=1, show_default=True, type=click.IntRange(1, 2**53),
               help="Windows with fewer requests are no-data.")
 @click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
 @RUN

@@ -160,7 +160,7 @@ def _diff(observed: dict, result: dict) -> float:
 @FIT
 @WINDOW
 @RUN
-@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1_000, clamp=True))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1_000))
 @click.option("--governor-grid", is_flag=True,
               help="Propose a budget-governor configuration instead: replay the window under policy=budget with "
                    "each margin x batching rule of a small grid (docs/methods/whatif.md) and rank by measured "
