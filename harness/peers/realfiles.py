@@ -37,7 +37,9 @@ BASE_ENGINE = {"model": "tiny", "device": "cpu", "dtype": "float32", "num_thread
 # recording (harness/peers/calibrate.py); a case's rate is ``rate_x`` times its shape's capacity. The KV pair
 # is decode-heavy: a 34-block pool holds two such requests where the default holds four, and on a CPU a
 # decode step of four costs about what one of two does, so the smaller pool halves the decode throughput.
-SHAPES = {"chat": (256, 32), "kv": (300, 100)}
+# The prompt pair is prefill-bound (2 tokens out): a prompt three times longer then costs about twice the
+# request's service time, where with 32 tokens out the decode steps hide it (0 bad of 38 at 700 tokens).
+SHAPES = {"chat": (256, 32), "prefill": (256, 2), "kv": (300, 100)}
 SECONDS = 20.0  # arrivals per benchmark: num_prompts = rate x SECONDS, within [16, 80]
 BASE_X = 0.6  # a baseline at 60 % of the measured capacity: clean, yet close enough for a setting to matter
 # The settings every result is tagged with (`--metadata KEY=VALUE`): vLLM's /metrics does not expose them.
@@ -59,19 +61,25 @@ CASES = (
     Case("baseline", None, None, why=f"{BASE_X:g} x the measured capacity, 128-384 prompt tokens, 32 out"),
     Case("rate_surge", "arrival_rate", "workload", load={"rate_x": 3.0},
          why="offered load five times the baseline's (three times the capacity) on the same server"),
-    Case("longer_prompts", "prompt_tokens", "workload", load={"input_len": 700},
-         why="prompts 2.7 times longer (cut to at most 850 tokens: vLLM's --max-model-len 1024)"),
+    Case("prompt_baseline", None, None, shape="prefill",
+         why="the longer_prompts case's baseline: 128-384 prompt tokens, 2 out"),
+    Case("longer_prompts", "prompt_tokens", "workload", shape="prefill", load={"input_len": 780},
+         why="prompts three times longer (712-848 tokens: vLLM's --max-model-len 1024 caps them)"),
     Case("fewer_seqs", "max_num_seqs", "batching", engine={"max_num_seqs": 1},
          why="the server restarted with --max-num-seqs 1 (from 4), recorded with --metadata"),
-    Case("smaller_budget", "max_num_batched_tokens", "batching", engine={"max_num_batched_tokens": 32},
-         why="the server restarted with --max-num-batched-tokens 32 (from 1024), recorded with --metadata"),
-    Case("kv_baseline", None, None, shape="kv",
+    # 32 tokens a step cost 0.08 s of median TTFT and no request its SLO: 8 (vLLM's floor is max_num_seqs) leaves
+    # a 256-token prompt about 4 tokens a step beside four decodes.
+    Case("smaller_budget", "max_num_batched_tokens", "batching", engine={"max_num_batched_tokens": 8},
+         why="the server restarted with --max-num-batched-tokens 8 (from 1024), recorded with --metadata"),
+    # At 0.6 x the capacity the 34-block pool cost 3 requests of 24 their SLO (3 preemptions, 2 waiting at most):
+    # too little to tell from chance; at 0.8 x the two seats it leaves are overloaded.
+    Case("kv_baseline", None, None, shape="kv", load={"rate_x": 0.8},
          why="the kv_shrink case's baseline: 150-450 prompt tokens, 100 out, on the default pool"),
-    Case("kv_shrink", "num_kv_blocks", "batching", shape="kv", engine={"num_kv_blocks": 34},
+    Case("kv_shrink", "num_kv_blocks", "batching", shape="kv", engine={"num_kv_blocks": 34}, load={"rate_x": 0.8},
          why="the server restarted with --num-gpu-blocks-override 34 (from 256): two such requests fit"),
 )
 # incident -> the baseline it is compared with
-BASELINE_OF = {"rate_surge": "baseline", "longer_prompts": "baseline", "fewer_seqs": "baseline",
+BASELINE_OF = {"rate_surge": "baseline", "longer_prompts": "prompt_baseline", "fewer_seqs": "baseline",
                "smaller_budget": "baseline", "kv_shrink": "kv_baseline"}
 # vLLM's --max-model-len is 1024 (harness/peers/vllm_server.py) and the server's tokenizer makes the random
 # dataset's prompts up to ~15 % longer than the bench counts them: past ~850 they came back 400 Bad Request.
@@ -135,16 +143,20 @@ def run_bench(url: str, case: Case, load: dict, out_dir: Path, seed: int) -> Pat
     return folder
 
 
-def record(out_dir: Path, names: list[str] | None = None, seed: int = 0) -> dict:
+def record(out_dir: Path, names: list[str] | None = None, seed: int = 0,
+           calibration: dict[str, dict] | None = None) -> dict:
     """Start the baseline server, measure each needed shape's capacity on it, then record the chosen cases
-    (the baseline server's first, then one restart per other server configuration)."""
+    (the baseline server's first, then one restart per other server configuration). ``calibration`` (shape
+    -> a ramp result, as cases.json keeps it) reuses an earlier recording's: an incident recorded later must
+    get the load its baseline got, not the machine's capacity of the moment."""
     from harness.config import EngineSection
     from harness.peers.calibrate import calibrate_rate
     from harness.peers.vllm_server import VllmServer
 
     chosen = [c for c in CASES if names is None or c.name in names]
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary, capacity, ramps = {}, {}, {}
+    ramps = dict(calibration or {})
+    summary, capacity = {}, {shape: ramp["capacity"] for shape, ramp in ramps.items()}
     by_engine: dict[str, list[Case]] = {json.dumps({}): []}  # the baseline server first: it calibrates
     for case in chosen:
         by_engine.setdefault(json.dumps(case.engine, sort_keys=True), []).append(case)
@@ -165,7 +177,8 @@ def record(out_dir: Path, names: list[str] | None = None, seed: int = 0) -> dict
                 summary[case.name] = {"cause": case.cause, "family": case.family, "why": case.why,
                                       "baseline": BASELINE_OF.get(case.name), "server_flags": server.flags,
                                       "load": load, "calibration": ramps[case.shape]}
-    (out_dir / "cases.json").write_text(json.dumps(summary, indent=2) + "\n")
+                # after every case: a recording cut short still says what its finished cases were
+                (out_dir / "cases.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -188,10 +201,26 @@ def trim_scrape(text: str, *, info: bool = True) -> str:
                      if line and not line.startswith("# HELP") and name(line) in keep) + "\n"
 
 
+def _is_busy(text: str) -> bool:
+    """Whether a scrape saw a request running or waiting."""
+    return any(line.startswith(("vllm:num_requests_running{", "vllm:num_requests_waiting{"))
+               and float(line.rsplit(" ", 1)[1]) != 0 for line in text.splitlines())
+
+
+def kept_scrapes(texts: list[str]) -> list[int]:
+    """Indices of the scrapes a fixture keeps: the first, the last, and every one from the scrape before the
+    first busy one to the scrape after the last (the scrape before a request's arrival is among them); the
+    idle stretch while the benchmark's process starts carries nothing a request is joined with."""
+    busy = [i for i, text in enumerate(texts) if _is_busy(text)]
+    if not busy:
+        return sorted({0, len(texts) - 1})
+    return sorted({0, len(texts) - 1, *range(max(0, busy[0] - 1), min(len(texts), busy[-1] + 2))})
+
+
 def write_fixtures(recorded: Path, dest: Path, cases: list[str]) -> list[Path]:
-    """Copy each case's bench.json and every scrape, trimmed (names keep their epoch), into ``dest``: all of
-    them, because the per-request engine state (waiting requests at arrival) is the scrape before it, and a
-    sparser set would blur it. The info gauge stays in the first and the last scrape."""
+    """Copy each case's bench.json and its scrapes, trimmed (names keep their epoch), into ``dest``: every
+    scrape of the load (``kept_scrapes``), because the per-request engine state (waiting requests at arrival)
+    is the scrape before it, and a sparser set blurs it. The info gauge stays in the first and last scrape."""
     written = []
     for name in cases:
         folder = dest / name
@@ -201,11 +230,18 @@ def write_fixtures(recorded: Path, dest: Path, cases: list[str]) -> list[Path]:
         bench = folder / "bench.json"
         bench.write_bytes((recorded / name / "bench.json").read_bytes())  # byte for byte what vLLM wrote
         files = sorted((recorded / name / "scrapes").glob("metrics-*.prom"), key=lambda p: float(p.stem[8:]))
-        for i, path in enumerate(files):
-            text = trim_scrape(path.read_text(), info=i in (0, len(files) - 1))
-            (folder / "scrapes" / path.name).write_text(text)
+        texts = [path.read_text() for path in files]
+        kept = kept_scrapes(texts)
+        for i in kept:
+            (folder / "scrapes" / files[i].name).write_text(trim_scrape(texts[i], info=i in (kept[0], kept[-1])))
         written += [bench, *sorted((folder / "scrapes").iterdir())]
-    return written
+    # The cases' truth and loads, merged into the folder's cases.json: cases may come from several recordings.
+    summary_path = dest / "cases.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    recorded_cases = json.loads((recorded / "cases.json").read_text()) if (recorded / "cases.json").exists() else {}
+    summary.update({k: v for k, v in recorded_cases.items() if k in cases})
+    summary_path.write_text(json.dumps(dict(sorted(summary.items())), indent=2) + "\n")
+    return [*written, summary_path]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--only", nargs="*", choices=[c.name for c in CASES])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibration-from", type=Path,
+                        help="a recording's cases.json: reuse its measured capacities (to add cases to it)")
     parser.add_argument("--fixtures", type=Path, help="do not run: copy OUT's cases, trimmed, into this folder")
     args = parser.parse_args(argv)
     # SIGTERM (a killed job) unwinds like Ctrl-C, so the server and the benchmark are stopped, not orphaned.
@@ -220,7 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.fixtures:
         print(len(write_fixtures(args.out_dir, args.fixtures, args.only or [c.name for c in CASES])), "files")
         return 0
-    print(json.dumps(record(args.out_dir, args.only, args.seed), indent=2))
+    calibration = None
+    if args.calibration_from:
+        by_lengths = {lengths: shape for shape, lengths in SHAPES.items()}  # a ramp names its lengths, not its shape
+        calibration = {by_lengths[ramp["input_len"], ramp["output_len"]]: ramp
+                       for ramp in (c["calibration"] for c in json.loads(args.calibration_from.read_text()).values())
+                       if (ramp["input_len"], ramp["output_len"]) in by_lengths}
+    print(json.dumps(record(args.out_dir, args.only, args.seed, calibration), indent=2))
     return 0
 
 
