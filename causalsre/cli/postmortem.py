@@ -96,6 +96,8 @@ def _report(result: dict) -> str:
     if result.get("nothing_to_attribute"):
         lines.append(f"nothing to attribute: {result['nothing_to_attribute']}")
         return "\n".join(lines)
+    if result.get("cannot_tell"):
+        lines.append(f"cannot tell: {result['cannot_tell']}")
     lines.append("contributions (95% bootstrap interval), summing to the change:")
     for a in result["attributions"]:
         role = "" if a.get("role", "cause") == "cause" else f", {a['role']}"

@@ -93,6 +93,8 @@ def postmortem_summary(result: dict) -> str:
             f"{c['name']} {c['baseline']} -> {c['incident']}" for c in changed) + "."
     if causes and causes[0].get("verified_share") is not None:
         causes = sorted(causes, key=lambda a: -a["verified_share"])
+    if result.get("cannot_tell"):   # the change may be chance: no cause is named, whatever the split says
+        return text + f" No cause can be named: {result['cannot_tell']}."
     if causes:
         top = causes[0]
         text += (f" The largest cause is {top['factor']} ({top['family']}), which accounts for "

@@ -81,3 +81,19 @@ def test_two_bad_requests_of_ten_name_no_cause(tmp_path):
 def test_all_but_two_bad_still_names_the_push(tmp_path):
     result = _few_requests_db(tmp_path / "many.duckdb", bad_in_incident=-2)
     assert names_a_cause(result) == "max_num_seqs"
+
+
+def test_the_report_says_it_cannot_tell_instead_of_naming_the_top_factor(tmp_path):
+    from causalsre.cli.postmortem import _report
+    from causalsre.report.builders import postmortem_summary
+
+    result = _few_requests_db(tmp_path / "few.duckdb", bad_in_incident=2)
+    assert result["cannot_tell"]
+    result.setdefault("slo", "statuses only")   # the CLI always passes an SLO; this fixture has none
+    text = _report(result)
+    assert "cannot tell: the bad-event rate moved from" in text
+    summary = postmortem_summary(result)
+    assert "No cause can be named" in summary and "The largest cause is" not in summary
+    many = _few_requests_db(tmp_path / "many.duckdb", bad_in_incident=-2)
+    many.setdefault("slo", "statuses only")
+    assert "cannot tell" not in _report(many) and "The largest cause is" in postmortem_summary(many)
