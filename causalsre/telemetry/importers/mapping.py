@@ -18,6 +18,14 @@ import pandas as pd
 from causalsre.windows import Window
 
 LOOKBACK_S = 300.0  # Prometheus's default lookback delta: an older sample is stale
+# A gauge scraped less often than this says little about the engine at one request's arrival (requests live
+# for about a second here): in a run whose scrapes are sparser, the per-request gauges are left unknown (NaN)
+# and the graph's latent projection bridges them, as for a bench file with no scrapes. Measured on the real
+# vLLM fixtures thinned to Prometheus's default 15 s: the gauges 0-15 s stale took the surge's arrival_rate
+# from +90.6 points (no scrapes) to +11.7 of 92.5, and --max-num-seqs 1 from +56.8 to +16.7 of 55, the rest
+# an "unexplained" change of the stale waiting gauge; one scrape in ~7 s did the same (evaluation.md).
+STATE_MAX_INTERVAL_S = 5.0
+GAUGES = ("queue_depth_at_arrival", "kv_utilization_at_arrival", "mean_batch_size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +122,16 @@ FROM j ORDER BY run_id, arrival_ns, request_id
 """
 
 
-def metric_mediators(con: duckdb.DuckDBPyConnection, window: Window, *,
-                     max_age_s: float = LOOKBACK_S) -> pd.DataFrame:
+def metric_mediators(con: duckdb.DuckDBPyConnection, window: Window, *, max_age_s: float = LOOKBACK_S,
+                     max_interval_s: float = STATE_MAX_INTERVAL_S) -> pd.DataFrame:
     """Engine-state mediators of the window's requests, from scraped vLLM metrics.
 
     One row per request: ``run_id, request_id``, then MEDIATORS (``queue_depth_at_arrival``,
     ``kv_utilization_at_arrival``, ``mean_batch_size``, ``num_preemptions``) and ``sample_age_s`` (how old
     the queue sample was at arrival). A value is NULL (NaN) when its series was never scraped in the run or
-    its latest sample is older than ``max_age_s``; a run without metric samples gives an all-NULL frame.
+    its latest sample is older than ``max_age_s``; a run without metric samples gives an all-NULL frame. The
+    gauges (all but ``num_preemptions``, a counter read as an increase) are NULL for a run whose median scrape
+    interval exceeds ``max_interval_s`` (:func:`scrape_intervals`).
     """
     condition, params = window.where("rm")
     named = {
@@ -137,7 +147,32 @@ def metric_mediators(con: duckdb.DuckDBPyConnection, window: Window, *,
         named[f"w{i}"] = value
     for i in range(len(params)):
         condition = condition.replace("?", f"$w{i}", 1)
-    return con.execute(_SQL.format(condition=condition), named).df()
+    frame = con.execute(_SQL.format(condition=condition), named).df()
+    if frame.empty:
+        return frame
+    intervals = scrape_intervals(con, sorted(frame["run_id"].unique()))
+    sparse = [run for run, gap in intervals.items() if gap > max_interval_s]
+    if sparse:
+        frame.loc[frame["run_id"].isin(sparse), list(GAUGES)] = float("nan")
+    return frame
+
+
+_INTERVAL_SQL = """
+SELECT run_id, median(gap) / 1e9 AS interval_s FROM (
+    SELECT run_id, ts_ns - lag(ts_ns) OVER (PARTITION BY run_id ORDER BY ts_ns) AS gap
+    FROM (SELECT DISTINCT run_id, ts_ns FROM metric_samples
+          WHERE run_id IN (SELECT unnest($runs)) AND metric IN ($waiting, $running, 'vllm_num_requests_waiting',
+                                                                 'vllm_num_requests_running'))
+) WHERE gap IS NOT NULL GROUP BY run_id
+"""
+
+
+def scrape_intervals(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, float]:
+    """Each run's median seconds between scrapes of vLLM's request gauges (runs with fewer than two: absent).
+    The median, because a fixture or an operator's export may leave out idle stretches between busy ones."""
+    rows = con.execute(_INTERVAL_SQL, {"runs": list(run_ids), "waiting": _BY_NODE["queue_depth_at_arrival"].metrics[0],
+                                       "running": _BY_NODE["mean_batch_size"].metrics[0]}).fetchall()
+    return {run: float(gap) for run, gap in rows}
 
 
 def mapping_markdown() -> str:
