@@ -80,7 +80,8 @@ test-peers:
 	  echo "guidellm not built: tests/serve/test_guidellm.py will skip"; fi
 
 test: $(STAMP) browser test-peers
-	$(VENV)/bin/python -m pytest -n 2 --dist loadfile -q
+	# --durations=25: the CI log names the slowest tests, so the next one to make cheaper is in plain sight.
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile -q --durations=25
 
 # Each benchmark prints JSON with ratios against a baseline measured in the same run (docs/benchmarks.md).
 bench: $(STAMP)

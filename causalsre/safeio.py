@@ -25,8 +25,6 @@ Every failure is a :class:`~causalsre.errors.UserError` whose message starts wit
 from __future__ import annotations
 
 import json
-import reprlib
-import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -38,62 +36,13 @@ from yaml.events import AliasEvent, ScalarEvent
 
 from causalsre.errors import UserError
 
-MAX_BYTES = 10 * 1024 * 1024
-MAX_DEPTH = 64
-MAX_ALIASES = 100
-MAX_NODES = 1_000_000
-MAX_LINE_BYTES = 8 * 1024 * 1024
-REQUEST_COLUMNS = 1_000  # a per-request table: the schema's columns plus attributes
-WIDE_COLUMNS = 50_000  # a wide table of one column per graph node (graphs take up to 20,000 nodes)
-
-_brief = reprlib.Repr()
-_brief.maxstring, _brief.maxother, _brief.maxlevel = 60, 60, 3
-
-
-def brief(value: Any) -> str:
-    """A short repr for error messages: long strings and big nested values are cut, never expanded."""
-    return _brief.repr(value)
-
-
-def regular_file(path: str | Path, *, what: str, missing_fix: str = "check the path") -> Path:
-    """``path`` if it names a regular file (through symlinks); else one line saying what it is instead.
-
-    Checked before anything opens it: reading a FIFO blocks until a writer comes (forever, for a stray one),
-    /dev/zero never ends, and DuckDB opening either as a database hangs or fails with an obscure message.
-    Use it instead of ``if not path.is_file(): ... does not exist``, which says so of a folder or a FIFO too;
-    ``missing_fix`` is the fix printed when nothing is there.
-    """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist", missing_fix) from None
-    except OSError as exc:  # a symlink loop (ELOOP), a file name too long, a folder we may not enter
-        raise UserError(f"{what} {path} cannot be read ({exc.strerror or exc})", "check the path") from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{what} {path} is a directory, not a file", "give the path of a file")
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise UserError(f"{what} {path} is {kind}, not a regular file",
-                        "save the data to a file first and give that file's path")
-    return path
-
-
-def read_text(path: str | Path, *, what: str) -> str:
-    """The file's text, refusing a missing file, one over :data:`MAX_BYTES` and bytes that are not UTF-8."""
-    path = regular_file(path, what=what)
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise UserError(f"{what} {path} is {size / 2**20:.1f} MiB, over the {MAX_BYTES // 2**20} MiB limit",
-                        "a spec or config file is a few KiB; check that this is the right file")
-    data = path.read_bytes()[: MAX_BYTES + 1]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                        "save the file as UTF-8") from None
-    return text.removeprefix("\ufeff")
-
+# The limits, the file reader and the table checks live in two smaller modules; they are re-exported here, so
+# ``from causalsre.safeio import ...`` stays the one import path (the harness may import only this module).
+from causalsre.safefiles import (  # noqa: F401
+    MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_LINE_BYTES, MAX_NODES, REQUEST_COLUMNS, WIDE_COLUMNS, brief, read_text,
+    regular_file,
+)
+from causalsre.safetables import check_table, is_gzip, table_suffix  # noqa: F401
 
 class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that bounds depth, alias uses and expanded size while composing, before constructing."""
@@ -262,70 +211,3 @@ def load_toml(path: str | Path, *, what: str) -> dict[str, Any]:
         raise UserError(f"{what} {path} is empty (it sets nothing)",
                         "write the settings into it (see the examples under harness/configs/), or give another file")
     return data
-
-
-def check_table(path: str | Path, *, what: str, max_columns: int) -> Path:
-    """``path`` if it is a regular file whose lines and column count are within bounds; else one line.
-
-    Parquet: the column count from its footer. Text (CSV/TSV): the longest line, scanned in 8 MiB blocks
-    (no line is ever held whole), and the header's fields counted with the csv module.
-    """
-    path = regular_file(path, what=what)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return _check_parquet_columns(path, what=what, max_columns=max_columns)
-    with path.open("rb") as handle:
-        header = handle.readline(MAX_LINE_BYTES + 1)  # bounded: a file of one huge line is never read whole
-        handle.seek(0)
-        line_no = _first_long_line(handle)
-    if line_no is not None:
-        raise UserError(f"{what} {path} has a line over {MAX_LINE_BYTES // 2**20} MiB (line {line_no})",
-                        "a table has one record per line; check that this is the right file")
-    delimiter = b"\t" if path.suffix.lower() == ".tsv" else b","
-    columns = header.count(delimiter) + 1  # an upper bound: a quoted name may hold the delimiter
-    if columns > max_columns:
-        columns = _header_fields(header, delimiter.decode(), columns)
-    if columns > max_columns:
-        raise UserError(f"{what} {path} has {columns} columns, over the limit of {max_columns}",
-                        "keep the columns the analysis needs")
-    return path
-
-
-def _header_fields(header: bytes, delimiter: str, upper: int) -> int:
-    import csv
-
-    try:
-        rows = list(csv.reader([header.decode("utf-8-sig", errors="replace")], delimiter=delimiter))
-    except csv.Error:  # a field over the csv module's own limit: keep the upper bound
-        return upper
-    return max((len(row) for row in rows), default=0)
-
-
-def _first_long_line(handle) -> int | None:
-    """The number of the first line over MAX_LINE_BYTES, or None; blocks are split in C (fast on 10M rows)."""
-    line, run = 1, 0  # run: bytes of the current line read so far (it may span blocks)
-    while block := handle.read(MAX_LINE_BYTES):
-        pieces = block.split(b"\n")
-        if len(pieces) == 1:
-            run += len(block)
-        else:
-            if run + len(pieces[0]) > MAX_LINE_BYTES:
-                return line
-            # Lines wholly inside a block are shorter than the block: only the ends need checking.
-            line, run = line + len(pieces) - 1, len(pieces[-1])
-        if run > MAX_LINE_BYTES:
-            return line
-    return None
-
-
-def _check_parquet_columns(path: Path, *, what: str, max_columns: int) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        columns = pq.read_metadata(path).num_columns
-    except (OSError, pa.ArrowException):
-        return path  # not a Parquet file after all: the reader says so in its own words
-    if columns > max_columns:
-        raise UserError(f"{what} {path} has {columns} columns, over the limit of {max_columns}",
-                        "keep the columns the analysis needs")
-    return path

@@ -44,6 +44,16 @@ def _top(result: dict) -> str | None:
     return next((a["factor"] for a in result["attributions"] if a["factor"] != pm.OTHER), None)
 
 
+def _check_reusable(path: Path) -> None:
+    """A UserError unless ``path`` is a telemetry database whose windows the benchmark can read (one it wrote)."""
+    con = connect_readonly(path)  # a folder, a non-DuckDB file or another schema version: one line here
+    try:
+        for phase in ("baseline", "incident"):
+            parse_window(f"phase:{phase}", con)
+    finally:
+        con.close()
+
+
 def _generate(path: Path, requests: int, say) -> float:
     say(f"writing {requests:,} requests")
     started = time.perf_counter()
@@ -64,6 +74,8 @@ def run(requests: int = 100_000, with_baseline: bool | None = None, workdir: str
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         path = Path(folder) / "bench.duckdb" if db is None else Path(db)
         reused = path.exists()
+        if reused:
+            _check_reusable(path)  # a wrong --db fails before any progress line, not after "postmortem (shipped)"
         generate_s = None if reused else _generate(path, requests, say)
         say("postmortem (shipped)")
         ours, ours_cpu, result = _timed(path)

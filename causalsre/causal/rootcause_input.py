@@ -9,14 +9,13 @@ naming the column); thresholds are positive finite z-scores.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.safeio import brief
+from causalsre.safeio import brief, regular_file
 
 MAX_GRAPH_NODES = 20_000
 MAX_GRAPH_EDGES = 200_000
@@ -86,9 +85,8 @@ def _to_float(value: object) -> float:
 
 def read_table(path) -> pd.DataFrame:
     """A wide table (one column per node) from CSV or Parquet."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist", "pass a CSV or Parquet file")
+    # regular_file, not is_file(): a FIFO or a folder is named as such, not said not to exist.
+    path = regular_file(path, what="table", missing_fix="pass a CSV or Parquet file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
@@ -100,9 +98,7 @@ def read_table(path) -> pd.DataFrame:
 def read_edges(path) -> nx.DiGraph:
     """A ``cause,effect`` CSV edge list (a header row is optional) as a DAG. Names are text as written:
     a node called ``NA`` or ``null`` stays one."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"edge list {path} does not exist", "pass a cause,effect CSV file")
+    path = regular_file(path, what="edge list", missing_fix="pass a cause,effect CSV file")
     try:
         frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -13,11 +13,12 @@ timings on a busy and on a quiet machine. ``wall``: the machine's own clock (the
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
-from causalsre.safeio import load_json, regular_file
+from causalsre.safeio import brief, load_json, regular_file
 
 CLOCKS = ("wall", "modelled")
 MODEL_FILE = "clock_model.json"
@@ -51,10 +52,23 @@ def load_clock_model(path: str | Path) -> dict[str, Any]:
     if isinstance(data, dict) and isinstance(data.get("setup"), dict):
         data = data["setup"].get("clock") or {}
     if not isinstance(data, dict) or not isinstance(data.get("coefficients"), dict):
-        raise UserError(f"{path} holds no step-cost coefficients",
+        raise UserError(f"{path} holds {_holds(data)}, not step-cost coefficients",
                         f"give the {MODEL_FILE} (or govern.json) of a modelled-clock evaluation")
     model = StepCostModel.from_dict(data["coefficients"])
     return {"coefficients": model.to_dict(), "fit": data.get("fit"), "source": str(path)}
+
+
+def _holds(data: Any) -> str:
+    """What a JSON value is, for the message (1e400 parses as inf: say it is not finite)."""
+    if isinstance(data, dict):
+        coefficients = data.get("coefficients")
+        return "an object without \"coefficients\"" if coefficients is None else f"\"coefficients\": {_holds(coefficients)}"
+    if isinstance(data, bool) or data is None:
+        return f"the JSON value {json.dumps(data)}"
+    if isinstance(data, (int, float)):
+        finite = isinstance(data, int) or math.isfinite(data)
+        return f"the number {brief(data)}" + ("" if finite else " (not finite: a number past 1e308 reads as inf)")
+    return "a list" if isinstance(data, list) else f"the text {brief(data)}"
 
 
 def resolve_clock(clock: str, clock_model: str | Path | None, out_dir: Path,

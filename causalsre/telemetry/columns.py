@@ -180,6 +180,20 @@ def texts(values: pd.Series, column: str) -> pd.Series:
     return pd.Series(out, dtype="string")
 
 
+def _epoch_seconds(epoch: pd.Series) -> pd.Series:
+    """Epoch seconds (NaN where missing) as datetime64[ns], NaT where missing.
+
+    Only the finite values reach ``pd.to_datetime``: pandas 2.3 rounds a float array holding NaN through a
+    scratch buffer it never fills, under ``np.errstate(over="raise")``, so whatever bytes that memory held
+    could raise FloatingPointError ("overflow encountered in multiply") depending on what ran before.
+    """
+    out = pd.Series(pd.NaT, index=epoch.index, dtype="datetime64[ns]")
+    known = epoch.notna().to_numpy()
+    if known.any():
+        out[known] = pd.to_datetime(epoch[known].to_numpy(dtype="float64"), unit="s")
+    return out
+
+
 def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
     """ISO 8601 text, timestamps or epoch seconds -> timezone-naive UTC datetime64[ns] in 1970..2200."""
     values = values.reset_index(drop=True)
@@ -205,7 +219,7 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
             iso = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
             epoch = pd.to_numeric(strings, errors="coerce")
             epoch = epoch.where((epoch >= 0) & (epoch < MAX_EPOCH_S))
-            parsed[as_text] = iso.where(iso.notna(), pd.to_datetime(epoch, unit="s", errors="coerce"))
+            parsed[as_text] = iso.where(iso.notna(), _epoch_seconds(epoch))
         others = ~as_text & text.notna().to_numpy()
         if others.any():  # dates and datetimes from a typed file
             parsed[others] = pd.to_datetime(text[others], utc=True, errors="coerce").dt.tz_localize(None)

@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from causalsre.errors import UserError
-from causalsre.safeio import regular_file
+from causalsre.safeio import is_gzip, regular_file, table_suffix
 from causalsre.telemetry import columns
 from causalsre.telemetry.attributes import attribute_json
 from causalsre.telemetry.frames import requests_frame_from_latencies, write_import
+from causalsre.telemetry.importers.files import read_bytes
 
 REQUIRED_COLUMNS = ("arrival_time", "ttft_s", "e2e_s", "prompt_tokens", "output_tokens", "status")
 # Optional columns the schema has a typed place for: kept there (never renumbered, never moved to attributes).
@@ -48,7 +49,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     if not path.exists():
         raise UserError(f"file {path} does not exist", "check the path")
     regular_file(path, what="file")  # a FIFO or /dev/zero would block the read forever
-    suffix = path.suffix.lower()
+    suffix = table_suffix(path)  # x.csv.gz reads as a CSV, like the other importers read gzip
     if suffix not in (".parquet", ".csv", ".txt", ".tsv"):
         raise UserError(f"unsupported file type {suffix or '(none)'} for {path}", "give a .csv or .parquet file")
     try:
@@ -56,6 +57,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
             frame, is_text = _read_parquet(path), False
         else:
             frame, is_text = _read_csv(path, sep="\t" if suffix == ".tsv" else ","), True
+    except UserError:  # already one line with its own fix (a NUL byte, not UTF-8, the size cap, damaged gzip)
+        raise
     except (ValueError, OSError, pa.ArrowException, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot read {path} ({first})", "give a well-formed CSV or Parquet file") from None
@@ -69,7 +72,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
 
 
 def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
-    raw = path.read_bytes()
+    raw = read_bytes(path)  # gunzipped when gzip, refused over the import size cap (as every importer does)
     if b"\x00" in raw:  # a CSV reader would end the cell there (or make it NULL): refuse instead
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise UserError(f"{path.name} line {line} contains a NUL byte", "remove it: a CSV file holds text")
@@ -91,7 +94,8 @@ def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     # Timestamps keep their stored unit: a year-3000 microsecond timestamp must not wrap around in nanoseconds.
-    frame = pq.read_table(path).to_pandas(coerce_temporal_nanoseconds=False)
+    source = io.BytesIO(read_bytes(path)) if is_gzip(path) else path  # a gzipped Parquet file reads too
+    frame = pq.read_table(source).to_pandas(coerce_temporal_nanoseconds=False)
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.CategoricalDtype):  # dictionary-encoded text
             frame[name] = frame[name].astype(object)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.checks import parse_time
-from causalsre.telemetry.importers.files import existing_file, fingerprint
+from causalsre.telemetry.importers.files import existing_file, fingerprint, read_bytes
 from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-events"
@@ -57,8 +57,8 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, name: str | Non
 
 
 def _rows(path: Path) -> list[tuple]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # through read_bytes, like every other importer: gzip is read, the size cap applies
+        text = read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path.name} is not UTF-8 text", "give a CSV file with columns time,key,value[,kind]") from None
     reader = csv.reader(io.StringIO(text))
