@@ -25,7 +25,9 @@ from pathlib import Path
 import torch
 
 SOURCES = (Path(__file__).parent / "csrc" / "paged_attention.c", Path(__file__).parent / "csrc" / "cpu_ops.c")
-PANEL_LINEAR_MAX_ROWS = 4      # measured: from ~8 rows oneDNN's blocked GEMM is as fast (csrc/cpu_ops.c)
+# measured (csrc/cpu_ops.c, one thread, CPU time): the panel kernel took 0.65-0.9x oneDNN's CPU time at 1-96
+# rows; longer prefill chunks keep oneDNN's cache-blocked GEMM, which reuses each weight over many rows
+PANEL_LINEAR_MAX_ROWS = 64
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC"]
 DISABLE_ENV = "CAUSALSRE_ENGINE_KERNELS"
 
@@ -94,6 +96,7 @@ def _load() -> ctypes.CDLL | None:
         "add_rms_norm": (None, [ptr] * 4 + [i32, i32, f32, i32]),
         "rotary_cache_write": (None, [ptr, i64] + [ptr] * 5 + [i32] * 5),
         "silu_mul": (None, [ptr, ptr, i32, i32, i32]),
+        "read_probe": (ctypes.c_double, [ptr, i64, i32]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)
@@ -180,6 +183,11 @@ def rotary_cache_write(qkv: torch.Tensor, positions: torch.Tensor, cos: torch.Te
     _lib.rotary_cache_write(qkv.data_ptr(), qkv.stride(0), positions.data_ptr(), cos.data_ptr(), sin.data_ptr(),
                             kv_cache.data_ptr(), slots.data_ptr(), qkv.shape[0], num_heads, num_kv_heads,
                             cos.shape[1], torch.get_num_threads())
+
+
+def read_probe(buf: torch.Tensor, num_threads: int) -> float:
+    """Sum of a float32 buffer (numel % 64 == 0) with a load-bound C loop: the roofline's bandwidth probe."""
+    return _lib.read_probe(buf.data_ptr(), buf.numel(), num_threads)
 
 
 def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:

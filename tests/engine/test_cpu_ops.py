@@ -24,8 +24,10 @@ def kernels():
     assert cpu_kernels.available(torch.device("cpu"), torch.float32, 8), cpu_kernels.status()
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 4, 6, 7, 13])
-@pytest.mark.parametrize("out_features,in_features", [(64, 40), (320, 192), (512, 1408)])
+# rows up to PANEL_LINEAR_MAX_ROWS (several 6-row blocks and a remainder); an odd width hits the one-row
+# kernel's tail loop
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 6, 7, 13, 33, 64])
+@pytest.mark.parametrize("out_features,in_features", [(64, 40), (48, 41), (320, 192), (512, 1408)])
 def test_panel_linear_equals_matmul(rows, out_features, in_features):
     gen = torch.Generator().manual_seed(rows * 7 + in_features)
     weight = torch.randn(out_features, in_features, generator=gen)
@@ -33,6 +35,12 @@ def test_panel_linear_equals_matmul(rows, out_features, in_features):
     panels = cpu_kernels.pack_panels(weight)
     got = cpu_kernels.panel_linear(x, panels)
     torch.testing.assert_close(got, (x.double() @ weight.double().T).float(), atol=1e-4, rtol=1e-5)
+
+
+def test_read_probe_sums_the_buffer_on_any_thread_count():
+    buf = torch.arange(64 * 1001, dtype=torch.float32) % 7      # 1001 chunks: uneven split over threads
+    for threads in (1, 2, 3):
+        assert cpu_kernels.read_probe(buf, threads) == pytest.approx(float(buf.double().sum()), rel=1e-6)
 
 
 def test_pack_panels_refuses_a_width_it_cannot_tile():

@@ -154,7 +154,7 @@ def _roofline(engine: Engine, recorder: RecordingObserver, hardware: dict, batch
                         "understated, rerun on a quiet machine")
     return {"bandwidth_gb_s": round(hardware["bandwidth_bytes_s"] / 1e9, 2),
             "matmul_gflop_s": round(hardware["matmul_flop_s"] / 1e9, 2),
-            "probes": hardware.get("probes", 1),
+            "probes": hardware.get("probes", 1), "bandwidth_probe": hardware.get("bandwidth_probe"),
             "bandwidth_spread": round(hardware.get("bandwidth_spread", 1.0), 3),
             "matmul_spread": round(hardware.get("matmul_spread", 1.0), 3),
             "batch_1": batch_1, "by_batch": rows, "benchmark_weighted_fraction": round(weighted, 3),
