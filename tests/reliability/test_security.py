@@ -33,7 +33,8 @@ AUDITED: dict[str, set[str]] = {
                                                                     # importer's own frame columns, constant joins
     "causalsre/telemetry/frames.py": {"columns"},                   # the importer's fixed column set
     "causalsre/telemetry/export.py": {"table"},                     # loops over the EXPORTED constant
-    "causalsre/telemetry/schema.py": {"MIGRATIONS_TABLE"},          # a module constant
+    "causalsre/telemetry/migrations.py": {"MIGRATIONS_TABLE"},      # a module constant
+    "causalsre/telemetry/dbstate.py": {"MIGRATIONS_TABLE"},         # the same constant (imported)
     "harness/writer.py": {"', '.join(columns)", "placeholders"},    # keys of the writer's own runs row
     "harness/merge.py": {"alias", "table", "ORDER_BY[table]"},      # src<N> aliases, RUN_TABLES constant
     # SQL fragments made by helpers that validate names against the view and bind every value
