@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-SOURCES = (Path(__file__).parent / "csrc" / "paged_attention.c", Path(__file__).parent / "csrc" / "cpu_ops.c")
+SOURCES = tuple(Path(__file__).parent / "csrc" / name for name in ("paged_attention.c", "cpu_ops.c", "decoder_stack.c"))
 # measured (csrc/cpu_ops.c, one thread, CPU time): the panel kernel took 0.65-0.9x oneDNN's CPU time at 1-96
 # rows; longer prefill chunks keep oneDNN's cache-blocked GEMM, which reuses each weight over many rows
 PANEL_LINEAR_MAX_ROWS = 64
@@ -97,6 +97,7 @@ def _load() -> ctypes.CDLL | None:
         "rotary_cache_write": (None, [ptr, i64] + [ptr] * 5 + [i32] * 5),
         "silu_mul": (None, [ptr, ptr, i32, i32, i32]),
         "read_probe": (ctypes.c_double, [ptr, i64, i32]),
+        "decoder_stack": (i32, [ptr] * 8 + [i32, ptr, i64] + [ptr] * 6 + [i32] * 8 + [f32, f32, i32]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)
@@ -196,3 +197,43 @@ def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
     out = torch.empty((n, two_i // 2), dtype=gate_up.dtype)
     _lib.silu_mul(gate_up.data_ptr(), out.data_ptr(), n, two_i // 2, torch.get_num_threads())
     return out
+
+
+class StackWeights:
+    """The addresses :func:`decoder_stack` reads each layer's weights from ([layers, 6] int64), and the
+    tensors behind them, held so the addresses stay valid as long as this object lives."""
+
+    def __init__(self, layers) -> None:
+        self.tensors = []
+        for layer in layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            self.tensors += [layer.input_layernorm.weight.detach(), attn.qkv_proj.panels, attn.o_proj.panels,
+                             layer.post_attention_layernorm.weight.detach(), mlp.gate_up_proj.panels,
+                             mlp.down_proj.panels]
+        if any(t is None or not t.is_contiguous() or t.dtype != torch.float32 for t in self.tensors):
+            raise ValueError("decoder_stack needs every projection packed as panels (widths % 16 == 0)")
+        self.pointers = torch.tensor([t.data_ptr() for t in self.tensors], dtype=torch.int64).view(-1, 6)
+
+
+def decoder_stack(x: torch.Tensor, weights: StackWeights, kv_caches: torch.Tensor, positions: torch.Tensor,
+                  slots: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, tables: torch.Tensor,
+                  lengths: torch.Tensor, block_size: int, num_heads: int, inter: int, eps: float) -> torch.Tensor:
+    """Every decoder layer of a step in one C call (csrc/decoder_stack.c): x [N, h] is the residual, added
+    to in place; returns the last layer's MLP output [N, h] (not yet added). kv_caches [layers, slots, 2,
+    Hkv, D]; the rest as for the per-op kernels above. N <= PANEL_LINEAR_MAX_ROWS."""
+    n, hidden = x.shape
+    num_kv_heads, head_dim = kv_caches.shape[3], kv_caches.shape[4]
+    qkv_width = (num_heads + 2 * num_kv_heads) * head_dim
+    delta, normed = torch.empty_like(x), torch.empty_like(x)
+    qkv, attn = torch.empty((n, qkv_width)), torch.empty((n, num_heads * head_dim))
+    gate_up, act = torch.empty((n, 2 * inter)), torch.empty((n, inter))
+    rc = _lib.decoder_stack(x.data_ptr(), delta.data_ptr(), normed.data_ptr(), qkv.data_ptr(), attn.data_ptr(),
+                            gate_up.data_ptr(), act.data_ptr(), weights.pointers.data_ptr(),
+                            weights.pointers.shape[0], kv_caches.data_ptr(), kv_caches.stride(0),
+                            positions.data_ptr(), slots.data_ptr(), cos.data_ptr(), sin.data_ptr(),
+                            tables.data_ptr(), lengths.data_ptr(), tables.shape[1], block_size, n, hidden,
+                            num_heads, num_kv_heads, head_dim, inter, eps, head_dim ** -0.5,
+                            torch.get_num_threads())
+    if rc != 0:
+        raise RuntimeError(f"decoder_stack failed (code {rc})")
+    return delta

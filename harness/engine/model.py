@@ -217,7 +217,12 @@ class Llama(nn.Module):
         n, h, d = batch.input_ids.shape[0], c.num_heads, c.head_dim
         x = self.embed_tokens(batch.input_ids)                  # [N, h]: the residual, added to in place
         delta = None
-        for layer, kv_cache in zip(self.layers, kv_caches):
+        stack = getattr(self, "stack_weights", None)
+        if stack is not None and n <= ops.PANEL_LINEAR_MAX_ROWS:   # the loop below, in C: one call a step
+            delta = ops.decoder_stack(x, stack, kv_caches, batch.positions, batch.slot_mapping, self.rope_cos,
+                                      self.rope_sin, batch.token_tables, batch.token_lengths, batch.block_size, h,
+                                      c.intermediate_size, c.rms_norm_eps)
+        for layer, kv_cache in zip(self.layers, kv_caches) if delta is None else ():
             attn, mlp = layer.self_attn, layer.mlp
             normed = ops.add_rms_norm(x, delta, layer.input_layernorm.weight, c.rms_norm_eps)
             qkv = _project(attn.qkv_proj, normed)                # [N, (H + 2 Hkv) D]
@@ -245,6 +250,10 @@ class Llama(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 module.panels = cpu_kernels.pack_panels(module.weight)
+        try:   # the whole stack in one C call when every projection has panels (widths % 16 == 0)
+            self.stack_weights = cpu_kernels.StackWeights(self.layers)
+        except ValueError:
+            self.stack_weights = None
 
     def forward_dense(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Logits [B, T, V] of a plain causal forward over whole sequences (no cache)."""

@@ -88,8 +88,9 @@ def test_silu_mul_equals_torch():
 
 @pytest.mark.parametrize("num_decodes", [1, 3, 9])
 def test_fused_forward_equals_torch_forward_on_a_mixed_step(num_decodes):
-    """Decodes (through the panel kernel up to 4 rows, oneDNN above) beside two prefill chunks, one of them
-    partway through its prompt: the same logits from both paths, the same K/V written."""
+    """Decodes beside two prefill chunks, one of them partway through its prompt: the same logits from both
+    paths, the same K/V written; and, where the step fits the panel kernel, bit for bit the same from the
+    one-call C stack (decoder_stack) as from the per-op loop it replaces."""
     engine = Engine(EngineConfig(model="tiny", max_num_seqs=16, max_num_batched_tokens=512, num_kv_blocks=64,
                                  block_size=8, seed=5))
     runner = engine.runner
@@ -116,3 +117,39 @@ def test_fused_forward_equals_torch_forward_on_a_mixed_step(num_decodes):
             written = runner.kv_caches.clone()
     torch.testing.assert_close(logits[True], logits[False], atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(written, runner.kv_caches, atol=1e-5, rtol=1e-5)
+    runner.use_cpu_kernels, runner.model.stack_weights = True, None      # the per-op loop
+    runner.kv_caches.copy_(start)
+    with torch.inference_mode():
+        per_op = runner._forward(chunks)[0]
+    assert torch.equal(per_op, logits[True]) and torch.equal(written, runner.kv_caches)
+
+
+def test_decoder_stack_serves_decode_steps_and_matches_the_per_op_loop_exactly():
+    """A decode-only step of 5 sequences goes through the one-call stack; the per-op loop gives the same bits."""
+    engine = Engine(EngineConfig(model="tiny", max_num_seqs=8, num_kv_blocks=64, block_size=8, seed=2))
+    runner = engine.runner
+    assert runner.model.stack_weights is not None
+    gen = torch.Generator().manual_seed(9)
+    chunks = []
+    for i in range(5):
+        engine.add_request(i, torch.randint(0, 4096, (20 + 3 * i,), generator=gen).tolist(), 4)
+        seq = engine.sequences[i]
+        seq.block_table = list(range(i * 6, i * 6 + 6))
+        chunks.append(ScheduledChunk(seq, 19 + 3 * i, 1, is_prefill=False, samples=True))
+    runner.kv_caches.normal_(generator=gen)
+    start = runner.kv_caches.clone()
+    calls = []
+    stack_fn = cpu_kernels.decoder_stack
+    out = {}
+    try:
+        cpu_kernels.decoder_stack = lambda *a, **k: calls.append(1) or stack_fn(*a, **k)
+        for use_stack in (True, False):
+            runner.kv_caches.copy_(start)
+            if not use_stack:
+                runner.model.stack_weights = None
+            with torch.inference_mode():
+                out[use_stack] = (runner._forward(chunks)[0], runner.kv_caches.clone())
+    finally:
+        cpu_kernels.decoder_stack = stack_fn
+    assert calls == [1]                                    # the stack ran once, for the whole step
+    assert torch.equal(out[True][0], out[False][0]) and torch.equal(out[True][1], out[False][1])
