@@ -46,7 +46,12 @@ def _write(db_path: str, batches: list, as_json: bool) -> None:
         if problem is not None:
             raise problem from None  # disk full or another I/O failure: one line naming the file
         raise
-    runs = [{"run_id": b.run_id, "kind": b.kind, "attached": b.attach, **b.counts()} for b in batches]
+    # "notes" only where a file leaves something out: a complete import's JSON is as it always was
+    runs = [{"run_id": b.run_id, "kind": b.kind, "attached": b.attach, **b.counts(), **({"notes": b.notes} if b.notes
+                                                                                      else {})} for b in batches]
+    for batch in batches:  # what the files cannot tell the postmortem: said now, on stderr (importers/coverage.py)
+        for note in batch.notes:
+            click.echo(f"note: {batch.run_id}: {note}", err=True)
     if as_json:
         click.echo(json.dumps({"db": db_path, "runs": runs}, indent=2))
         return

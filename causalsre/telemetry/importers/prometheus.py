@@ -22,6 +22,7 @@ import pandas as pd
 
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.checks import epoch_seconds
+from causalsre.telemetry.importers.coverage import scrape_notes
 from causalsre.telemetry.importers.files import files_in, fingerprint, max_bytes, read_text
 from causalsre.telemetry.importers.info import info_settings
 from causalsre.telemetry.importers.scrapes import counter_resets, file_time, split
@@ -95,12 +96,15 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
               "skipped_non_finite": skipped, "counter_resets": counter_resets(samples),
               "settings_from_info": sorted(set(settings["setting"])) if settings is not None else [],
               "info_conflicts": conflicts}
+    notes, summary = scrape_notes(samples, attached=run_id is not None)
+    if run_id is None and summary:
+        config["histograms"] = summary  # all a run without per-request rows can say of its requests
     if run_id is not None:
         return Batch(run_id=run_id, kind=KIND, name=name or files[0].name, samples=samples, config=config,
-                     settings=settings, attach=True)
+                     settings=settings, attach=True, notes=notes)
     # t0 stays the first sample; a setting in force since the process started begins before it (start_ns < 0).
     return Batch(run_id=f"{KIND}-{fingerprint(files)}", kind=KIND, name=name or files[0].name,
-                 t0_s=float(samples["ts_s"].min()), config=config, samples=samples, settings=settings)
+                 t0_s=float(samples["ts_s"].min()), config=config, samples=samples, settings=settings, notes=notes)
 
 
 def _query_json(text: str, path: Path) -> tuple[list[tuple], int]:

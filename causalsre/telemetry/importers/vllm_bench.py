@@ -27,6 +27,7 @@ import numpy as np
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.bench_settings import metadata_settings
 from causalsre.telemetry.importers.checks import MAX_LATENCY_S, epoch_seconds, number
+from causalsre.telemetry.importers.coverage import bench_notes, summary_only_description
 from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
 from causalsre.telemetry.importers.frames import requests_frame
 from causalsre.telemetry.importers.writer import Batch
@@ -82,8 +83,9 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
         raise UserError(f"{where} is a pooling (embedding) benchmark: it has no time to first token or output",
                         "import generation benchmarks (vllm bench serve on a completions or chat endpoint)")
     if "ttfts" not in doc and any(k in doc for k in ("mean_ttft_ms", "median_ttft_ms", "completed")):
-        raise UserError(f"{where} is a summary-only result (saved without --save-detailed): it holds no "
-                        "per-request times to judge against an SLO",
+        raise UserError(f"{where} is a summary-only result (saved without --save-detailed: "
+                        f"{summary_only_description(doc)}): aggregates cannot say which requests missed an SLO, "
+                        "so there are no bad events to count or attribute",
                         "rerun the benchmark with --save-result --save-detailed")
     if missing:
         raise UserError(f"{where} lacks key(s) {', '.join(missing)}",
@@ -138,8 +140,11 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     settings = metadata_settings(doc, where, t0)
     if settings is not None:
         config["settings_from_metadata"] = sorted(settings["setting"])
+    notes = bench_notes(settings)
+    if notes:
+        config["notes"] = notes
     return Batch(run_id=run_id, kind=KIND, name=name, t0_s=t0, config=config, requests=frame, settings=settings,
-                 arrival_rate=_positive_or_none(rate), burstiness=_positive_or_none(burst))
+                 arrival_rate=_positive_or_none(rate), burstiness=_positive_or_none(burst), notes=notes)
 
 
 def _floats(values: list, where: str, key: str) -> np.ndarray:

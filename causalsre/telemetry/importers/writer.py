@@ -30,6 +30,7 @@ class Batch:
     arrival_rate: float | None = None
     burstiness: float | None = None
     attach: bool = False
+    notes: list[str] = field(default_factory=list)  # what the files cannot tell the analysis (importers/coverage.py)
 
     def counts(self) -> dict[str, int]:
         return {name: 0 if frame is None else len(frame) for name, frame in
