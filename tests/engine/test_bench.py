@@ -86,16 +86,20 @@ def test_hf_keyword_filter_keeps_only_accepted_names():
     assert _accepted(lambda **kw: kw, {"c": 3}) == {"c": 3}
 
 
-def test_decode_profile_accounts_for_the_step_and_restores_the_modules():
+@pytest.mark.parametrize("per_op", [True, False])
+def test_decode_profile_accounts_for_the_step_and_restores_the_modules(per_op):
     from harness.engine import cpu_kernels
     from harness.engine import model as model_module
     from harness.engine.benchmark.profile import profile_decode
 
-    before = (model_module._project, model_module.linear, cpu_kernels.paged_decode_attention)
-    result = profile_decode(preset="tiny", batch=3, threads=1, steps=3)
+    before = (model_module._project, model_module.linear, cpu_kernels.paged_decode_attention,
+              cpu_kernels.decoder_stack)
+    result = profile_decode(preset="tiny", batch=3, threads=1, steps=3, per_op=per_op)
     parts = result["components_ms"]
-    assert {"projections (matmuls)", "attention", "scheduler", "other forward ops"} <= set(parts)
+    inside = {"attention"} if per_op else {"decoder layers (one C call)"}    # the stack hides the kernels
+    assert {"projections (matmuls)", "scheduler", "other forward ops"} | inside <= set(parts)
     assert all(value >= 0 for name, value in parts.items() if name not in ("other forward ops",
                                                                          "engine loop and sampling"))
     assert abs(sum(parts.values()) - result["step_ms"]) < 0.01 * result["step_ms"] + 0.01
-    assert (model_module._project, model_module.linear, cpu_kernels.paged_decode_attention) == before
+    assert (model_module._project, model_module.linear, cpu_kernels.paged_decode_attention,
+            cpu_kernels.decoder_stack) == before

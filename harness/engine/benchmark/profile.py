@@ -1,4 +1,5 @@
-"""Where a decode step's CPU time goes: ``python -m harness.engine.benchmark.profile --batch 32 --threads 1``.
+"""Where a decode step's CPU time goes: ``python -m harness.engine.benchmark.profile --batch 32 --threads 1``
+(``--per-op`` for a line per kernel).
 
 Builds an engine, fills ``batch`` sequences (contexts 128 + 10 * (i % 32) tokens), then times decode-only
 steps with each component's function wrapped by a per-thread CPU-time counter (``time.thread_time``: on a
@@ -39,8 +40,12 @@ def _wrap(counter: collections.Counter, undo: list, obj, name: str, label: str) 
     setattr(obj, name, timed)
 
 
-def profile_decode(preset: str = "small", batch: int = 32, threads: int = 1, steps: int = 20) -> dict:
-    """Mean CPU milliseconds per decode step, by component, and the step's total."""
+def profile_decode(preset: str = "small", batch: int = 32, threads: int = 1, steps: int = 20,
+                   per_op: bool = False) -> dict:
+    """Mean CPU milliseconds per decode step, by component, and the step's total. The fused path runs its
+    decoder layers in one C call (cpu_kernels.decoder_stack) where the step fits the panel kernel, which no
+    Python wrapper can see into; ``per_op`` runs the per-op loop it replaces (same kernels, same order) so
+    each kernel gets its own line."""
     torch.set_num_threads(threads)
     engine = Engine(EngineConfig(model=preset, num_threads=threads, seed=0, max_num_seqs=max(64, batch),
                                  max_num_batched_tokens=4096, chunk_size=512, num_kv_blocks=4096, block_size=16,
@@ -57,7 +62,15 @@ def profile_decode(preset: str = "small", batch: int = 32, threads: int = 1, ste
     acc: collections.Counter = collections.Counter()
     undo: list = []
     runner, wrap = engine.runner, lambda obj, name, label: _wrap(acc, undo, obj, name, label)
-    if runner.use_cpu_kernels:
+    stack = runner.use_cpu_kernels and not per_op and getattr(runner.model, "stack_weights", None) is not None
+    if runner.use_cpu_kernels and not stack:
+        runner.model.stack_weights = None
+    if stack:
+        wrap(cpu_kernels, "decoder_stack", "decoder layers (one C call)")
+        wrap(model_module, "_project", "projections (matmuls)")      # the lm_head, and all of them above 64 rows
+        wrap(cpu_kernels, "add_rms_norm", "norms (+ residual add)")
+        wrap(cpu_kernels, "paged_decode_attention", "attention")
+    elif runner.use_cpu_kernels:
         # the fused path's module-level helpers and kernels, patched on the modules for this run
         wrap(model_module, "_project", "projections (matmuls)")
         wrap(cpu_kernels, "add_rms_norm", "norms (+ residual add)")
@@ -87,7 +100,8 @@ def profile_decode(preset: str = "small", batch: int = 32, threads: int = 1, ste
     acc["engine loop and sampling"] = total - forward - sum(acc[k] for k in LOOP)
     ms = {k: round(v / steps * 1e3, 3) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}
     return {"preset": preset, "batch": batch, "threads": threads, "steps": steps,
-            "path": "fused C kernels" if runner.use_cpu_kernels else "torch",
+            "path": ("fused C kernels, layers in one call" if stack else "fused C kernels, per op")
+            if runner.use_cpu_kernels else "torch",
             "step_ms": round(total / steps * 1e3, 3), "median_step_ms": round(statistics.median(per_step) * 1e3, 3),
             "components_ms": ms}
 
@@ -98,9 +112,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--per-op", action="store_true",
+                        help="the per-op loop instead of the one-call C stack: a line for every kernel")
     result = profile_decode(**vars(parser.parse_args()))
     print(f"{result['path']}, {result['preset']}, batch {result['batch']}, {result['threads']} thread(s): "
-          f"{result['step_ms']} ms CPU a step")
+          f"{result['step_ms']} ms CPU a step (median {result['median_step_ms']})")
     for name, value in result["components_ms"].items():
         print(f"  {name:34s} {value:8.2f} ms  {100 * value / result['step_ms']:5.1f} %")
 
