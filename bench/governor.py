@@ -5,6 +5,8 @@ seats; every governor entry point (per-step tick, queue sort with its key, seat 
 hooks) is wrapped with a timer, and their total is divided by the steps' total time. The sort is counted
 whole although fcfs sorts too, so the ratio overstates the governor's extra cost. ``scheduler_only``: the
 same hooks with a fake forward (pure Python, no torch) and ``--queue`` waiting requests, microseconds per step.
+``engine_fcfs_hooks``: the same hooks under fcfs (its sort, and the counters every policy feeds);
+``extra_ratio`` = budget's ratio - fcfs's, what the governor adds. ``--rounds N`` keeps the best of N.
 The issue's target is a ratio <= 0.01.
 """
 
@@ -24,7 +26,8 @@ from harness.engine.governor.config import GovernorConfig, TierSpec  # noqa: E40
 from harness.engine.scheduler import Scheduler  # noqa: E402
 from harness.engine.sequence import Sequence  # noqa: E402
 
-HOOKS = ("on_step", "sort", "may_start", "started", "seat_victim", "on_arrival", "on_done")
+HOOKS = ("on_step", "sort", "may_start", "started", "seat_victim", "on_arrival", "on_done", "prefill_order",
+         "on_leave")
 TIERS = GovernorConfig(tiers=(
     TierSpec("premium", ("premium",), criticality=0, objective=0.995, ttft_s=1.5, tpot_s=0.25, protected=True),
     TierSpec("standard", ("standard",), criticality=1, objective=0.99, ttft_s=2.0, tpot_s=0.3),
@@ -33,11 +36,13 @@ TIERS = GovernorConfig(tiers=(
 TENANTS = ["premium"] + ["standard"] * 3 + ["free"] * 6
 
 
-def timed(governor) -> list[int]:
+def timed(governor, names=HOOKS, spent=None) -> list[int]:
     """Wrap the governor's entry points; the returned one-element list accumulates their nanoseconds."""
-    spent = [0]
-    for name in HOOKS:
-        inner = getattr(governor, name)
+    spent = [0] if spent is None else spent
+    for name in names:
+        inner = getattr(governor, name, None)
+        if inner is None:   # a hook an older governor lacks (the bench also times the previous code)
+            continue
 
         def wrapper(*args, _inner=inner, **kwargs):
             t0 = time.perf_counter_ns()
@@ -49,15 +54,22 @@ def timed(governor) -> list[int]:
     return spent
 
 
-def engine_ratio(steps: int, seed: int) -> dict:
+def engine_ratio(steps: int, seed: int, policy: str = "budget") -> dict:
+    """``policy = "fcfs"``: the same hooks timed on fcfs's policy object (the sort every policy does) plus
+    the governor's counting hooks, which run under every policy: budget's figure minus this one is what the
+    governor adds to a step."""
     from harness.engine.engine import Engine
 
     rng = random.Random(seed)
-    config = EngineConfig(model="tiny", policy="budget", max_num_seqs=16, max_num_batched_tokens=256,
+    config = EngineConfig(model="tiny", policy=policy, max_num_seqs=16, max_num_batched_tokens=256,
                           max_queue_len=1000, request_timeout_s=None)
     engine = Engine(config, governor=TIERS)
     spent = timed(engine.governor)
-    engine.scheduler._policies["budget"] = engine.governor   # the scheduler calls the wrapped object
+    if policy == "budget":
+        engine.scheduler._policies["budget"] = engine.governor   # the scheduler calls the wrapped object
+    else:
+        timed(engine.scheduler.policy, ("sort", "may_start", "started", "seat_victim", "prefill_order",
+                                         "on_leave"), spent)
     step_ns = num_steps = 0
     next_id = 0
     while num_steps < steps:
@@ -113,12 +125,25 @@ def main(argv=None) -> int:
     parser.add_argument("--queue", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-engine", action="store_true", help="skip the real engine (no torch)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, alternating policies; keep the best")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.queue < 1:
-        parser.error("--steps and --queue must be >= 1")
-    result = {"scheduler_only": scheduler_only(args.steps, args.queue, args.seed), "target_ratio": 0.01}
+    if args.steps < 1 or args.queue < 1 or args.rounds < 1:
+        parser.error("--steps, --queue and --rounds must be >= 1")
+    rounds = [scheduler_only(args.steps, args.queue, args.seed) for _ in range(args.rounds)]
+    result = {"scheduler_only": min(rounds, key=lambda r: r["governor_us_per_step"]), "target_ratio": 0.01,
+              "rounds": args.rounds}
     if not args.no_engine:
-        result["engine"] = engine_ratio(args.steps, args.seed)
+        # Alternate budget and fcfs so a noisy neighbour's spell hits both; the best round of each (the least
+        # disturbed) is reported, and the governor's extra cost is budget's hooks minus fcfs's.
+        best: dict[str, dict] = {}
+        for _ in range(args.rounds):
+            for policy in ("budget", "fcfs"):
+                r = engine_ratio(args.steps, args.seed, policy)
+                if policy not in best or r["ratio"] < best[policy]["ratio"]:
+                    best[policy] = r
+        result["engine"] = best["budget"]
+        result["engine_fcfs_hooks"] = best["fcfs"]
+        result["extra_ratio"] = best["budget"]["ratio"] - best["fcfs"]["ratio"]
     print(json.dumps(result, indent=2))
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from causalsre.errors import UserError
 from causalsre.evaluation import govern_clock as C
+from causalsre.evaluation import govern_calibration as K
 from causalsre.evaluation import govern_traffic as T
 from causalsre.evaluation.govern_measure import (SPEC_TEMPLATE, SPEED_TOLERANCE, close_group,  # noqa: F401
                                                  measure_run, tier_slos, tier_spec_yaml)
@@ -126,7 +127,7 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
                 capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick),
                                        clock=ctx["clock"])
                 thresholds = _calibrate_latency(folder, workload, lengths, capacity, duration_s, drain_s,
-                                                trace_path, say, clock=ctx["clock"])
+                                                trace_path, say, clock=ctx["clock"], quick=quick)
                 ctx["capacity", workload] = capacity
             slos = tier_slos(folder, thresholds)
             setup["workloads"][workload] = {"capacity_rps": round(capacity, 3), "thresholds": thresholds,
@@ -177,7 +178,8 @@ def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: 
         thresholds = T.scaled_thresholds(base, speed_before)
     else:               # the modelled clock: the machine's speed does not enter; one capacity per workload
         speed_before, capacity = None, ctx["capacity", workload]
-        thresholds = {"ttft_s": base["ttft_s"], "tpot_s": base["tpot_s"], "speed_factor": 1.0}
+        thresholds = {k: base[k] for k in ("ttft_s", "tpot_s", "tiers") if k in base}
+        thresholds["speed_factor"] = 1.0
     prefix = f"x{load:g}-s{seed}-"
     slos = tier_slos(folder, thresholds, prefix=prefix)
     requests = T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=duration_s,
@@ -237,7 +239,7 @@ def _available_workloads(workloads, trace_path, skipped: dict, say) -> list[str]
 
 
 def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, drain_s, trace_path, say, *,
-                       clock=None) -> dict:
+                       clock=None, quick: bool = False) -> dict:
     """One FCFS run at half load; the thresholds every tier's SLO uses (govern_traffic's rule)."""
     from harness.runner import run
 
@@ -245,12 +247,22 @@ def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, dr
     db = folder / "calibration.duckdb"
     if db.exists():
         raise UserError(f"{db} already exists", "pass a new --out folder")
-    requests = T.schedule(workload, load=T.CALIBRATION_LOAD, seed=0, capacity=capacity, duration_s=duration_s,
+    # Long enough to expect the requests the strictest tier's bound needs (govern_calibration); the wall
+    # clock keeps the run's length (each modelled second costs only CPU, a wall second the machine's noise).
+    seconds = duration_s
+    if clock is not None and not quick:
+        seconds = K.calibration_seconds([t[2] for t in T.TIERS], T.CALIBRATION_LOAD * capacity, duration_s)
+    requests = T.schedule(workload, load=T.CALIBRATION_LOAD, seed=0, capacity=capacity, duration_s=seconds,
                           lengths=lengths, trace_path=trace_path)
     cfg = T.policy_config(workload, "fcfs", requests=requests, load=T.CALIBRATION_LOAD, capacity=capacity, seed=0,
-                          duration_s=duration_s, drain_s=drain_s, thresholds=None, clock=clock)
+                          duration_s=seconds, drain_s=drain_s, thresholds=None, clock=clock)
     run(_parse(cfg), db, seed=0, run_id=f"govern-{workload}-calibration")
     thresholds = T.latency_thresholds(db)
+    thresholds["calibration_seconds"] = seconds
+    weak = {n: t["confidence"] for n, t in thresholds["tiers"].items() if t["confidence"] < K.CONFIDENCE}
+    if weak:
+        say(f"warning: {workload}: {thresholds['requests']} half-load requests bound the tier quantiles only "
+            f"with confidence {weak} (< {K.CONFIDENCE:g}); premium needs {K.requests_needed(0.995)}")
     from causalsre.telemetry import connect_readonly
 
     con = connect_readonly(db)
@@ -258,8 +270,9 @@ def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, dr
         thresholds["calibration_speed_ms"] = T.speed_probe_ms(con)
     finally:
         con.close()
-    return dict(thresholds, rule=f"{T.LATENCY_FACTOR:g} x p{100 * T.LATENCY_QUANTILE:g} of ok requests at "
-                                 f"{T.CALIBRATION_LOAD:g}x load (FCFS)", calibration_db=str(db))
+    return dict(thresholds, rule=f"per tier {T.LATENCY_FACTOR:g} x a {100 * K.CONFIDENCE:g} % upper confidence bound "
+                                 f"of the tier's objective quantile of ok requests at {T.CALIBRATION_LOAD:g}x load "
+                                 f"(FCFS, {seconds:g} s)", calibration_db=str(db))
 
 
 def _parse(cfg: dict):

@@ -54,7 +54,7 @@ def tier_slos(folder: Path, thresholds: dict[str, float], prefix: str = "") -> l
     out = []
     for name, _, objective, _, _ in T.TIERS:
         path = folder / f"{prefix}slo-{name}.yaml"
-        path.write_text(tier_spec_yaml(name, name, objective, thresholds["ttft_s"], thresholds["tpot_s"]))
+        path.write_text(tier_spec_yaml(name, name, objective, *T.tier_thresholds(thresholds, name)))
         out.append((name, load_slos(path)[0], path))
     return out
 

@@ -7,9 +7,10 @@ hashed afterwards (:func:`recorded_requests_hash`) so the evaluation can check t
 Calibration, once per workload per evaluation:
 - capacity: :func:`harness.capacity.calibrate_capacity` on the workload's lengths (the trace's own lengths,
   as an empirical distribution, for the trace workload); a load of 1.3 offers 1.3 x that many requests/s;
-- latency objectives: one FCFS run at 0.5x capacity; each tier's TTFT (TPOT) threshold is
-  ``LATENCY_FACTOR`` x the 99.5th percentile (the strictest tier's objective) of the TTFT (TPOT) of the
-  requests that finished ok, so the engine meets every tier's objective at half load by construction.
+- latency objectives: one FCFS run at 0.5x capacity, long enough for the strictest objective; each tier's
+  TTFT (TPOT) threshold is ``LATENCY_FACTOR`` x a 95 % upper confidence bound of *its own* objective's
+  quantile of the TTFT (TPOT) of the requests that finished ok (:mod:`.govern_calibration`), so the engine
+  meets every tier's objective at half load, with that confidence.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ TIERS = (("premium", 0.10, 0.995, 0, True), ("standard", 0.30, 0.99, 1, True), (
 WORKLOADS = ("gamma", "azure")
 DEFAULT_TRACE = "../shared/traces/AzureLLMInferenceTrace_conv.csv"
 CALIBRATION_LOAD = 0.5
-LATENCY_QUANTILE = 0.995   # the strictest tier's objective
+LATENCY_QUANTILE = 0.995   # the strictest tier's objective (each tier now uses its own: govern_calibration)
 LATENCY_FACTOR = 2.0       # headroom over that quantile at half load (a shared machine is noisy)
 GAMMA_BURSTINESS = 0.25    # gamma gap shape: coefficient of variation 2 (Poisson is 1)
 # Each seed replays the trace from its own offset: seed x 613 s modulo 2,700 s (the conversation trace spans an
@@ -60,8 +61,8 @@ def governor_section(thresholds: dict[str, float], duration_s: float) -> dict[st
     sequences or tokens per step than the baselines get."""
     engine = engine_section("budget")
     tiers = [{"name": name, "tenants": [name], "criticality": crit, "objective": objective,
-              "ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "protected": protected,
-              "weight": 1.0} for name, _, objective, crit, protected in TIERS]
+              "ttft_s": tier_thresholds(thresholds, name)[0], "tpot_s": tier_thresholds(thresholds, name)[1],
+              "protected": protected, "weight": 1.0} for name, _, objective, crit, protected in TIERS]
     return dict(GOVERNOR, short_window_s=duration_s / 4, long_window_s=duration_s,
                 max_max_num_seqs=engine["max_num_seqs"], max_batched_tokens=engine["max_num_batched_tokens"],
                 tiers=tiers)
@@ -144,8 +145,12 @@ def scaled_thresholds(base: dict[str, float], speed_ms: float) -> dict[str, floa
     """The half-load thresholds held in machine time: x (speed probe now / speed probe at their calibration),
     so a machine twice as slow as during the calibration gets thresholds twice as long (and the reverse)."""
     factor = speed_ms / base["calibration_speed_ms"] if base.get("calibration_speed_ms") else 1.0
-    return {"ttft_s": round(base["ttft_s"] * factor, 3), "tpot_s": round(base["tpot_s"] * factor, 4),
-            "speed_factor": round(factor, 3)}
+    out: dict[str, Any] = {"ttft_s": round(base["ttft_s"] * factor, 3), "tpot_s": round(base["tpot_s"] * factor, 4),
+                           "speed_factor": round(factor, 3)}
+    if "tiers" in base:
+        out["tiers"] = {n: dict(t, ttft_s=round(t["ttft_s"] * factor, 3), tpot_s=round(t["tpot_s"] * factor, 4))
+                        for n, t in base["tiers"].items()}
+    return out
 
 
 def rotated(policies: list[str], k: int) -> list[str]:
@@ -195,23 +200,38 @@ def policy_config(workload: str, policy: str, *, requests: list[tuple], load: fl
     return data
 
 
-def latency_thresholds(db_path: str | Path) -> dict[str, float]:
-    """TTFT/TPOT thresholds from the half-load calibration run (LATENCY_FACTOR x the LATENCY_QUANTILE)."""
+def latency_thresholds(db_path: str | Path) -> dict[str, Any]:
+    """Each tier's TTFT/TPOT thresholds from the half-load calibration run: ``LATENCY_FACTOR`` x a 95 %
+    upper confidence bound of the tier's objective quantile (:mod:`.govern_calibration`). ``ttft_s`` and
+    ``tpot_s`` at the top are the strictest tier's (the run's default SLO)."""
+    from causalsre.evaluation.govern_calibration import tier_threshold
     from causalsre.telemetry import connect_readonly
 
     con = connect_readonly(db_path)
     try:
-        row = first_row(con.execute("SELECT quantile_cont(ttft_s, ?), quantile_cont(tpot_s, ?), count(*) "
-                          "FROM request_metrics WHERE is_ok", [LATENCY_QUANTILE, LATENCY_QUANTILE]))
+        rows = con.execute("SELECT ttft_s, tpot_s FROM request_metrics WHERE is_ok").fetchall()
     finally:
         con.close()
-    ttft, tpot, count = row
-    if not count or ttft is None or tpot is None or not (math.isfinite(ttft) and math.isfinite(tpot)):
+    ttfts = [float(t) for t, _ in rows if t is not None and math.isfinite(t)]
+    tpots = [float(t) for _, t in rows if t is not None and math.isfinite(t)]
+    if not ttfts or not tpots:
         raise UserError(f"the half-load calibration run {db_path} finished no request with a TPOT",
                         "raise --duration-s (the machine may be very busy)")
-    return {"ttft_s": round(LATENCY_FACTOR * float(ttft), 3), "tpot_s": round(LATENCY_FACTOR * float(tpot), 4),
-            "ttft_quantile_s": round(float(ttft), 4), "tpot_quantile_s": round(float(tpot), 5),
-            "requests": int(count)}
+    tiers = {}
+    for name, _, objective, _, _ in TIERS:
+        ttft, tpot = (tier_threshold(v, objective, LATENCY_FACTOR) for v in (ttfts, tpots))
+        tiers[name] = {"objective": objective, "ttft_s": round(ttft["value"], 3), "tpot_s": round(tpot["value"], 4),
+                       "ttft_bound_s": round(ttft["bound"], 4), "tpot_bound_s": round(tpot["bound"], 5),
+                       "ttft_order_stat": [ttft["k"], ttft["n"]], "tpot_order_stat": [tpot["k"], tpot["n"]],
+                       "confidence": min(ttft["confidence"], tpot["confidence"])}
+    strictest = tiers[min(TIERS, key=lambda t: 1 - t[2])[0]]
+    return {"ttft_s": strictest["ttft_s"], "tpot_s": strictest["tpot_s"], "requests": len(rows), "tiers": tiers}
+
+
+def tier_thresholds(thresholds: dict[str, Any], name: str) -> tuple[float, float]:
+    """(ttft_s, tpot_s) of one tier; the top-level pair where the thresholds are not per tier."""
+    tier = thresholds.get("tiers", {}).get(name)
+    return (tier["ttft_s"], tier["tpot_s"]) if tier else (thresholds["ttft_s"], thresholds["tpot_s"])
 
 
 def recorded_requests_hash(con) -> str:

@@ -166,8 +166,9 @@ def _calibrate(ctx, folder: Path, workload: str, lengths) -> tuple[float, dict]:
            drain_s=ctx["drain_s"], run_id=f"govern-vllm-{workload}-calibration")
     thresholds = T.latency_thresholds(db)
     thresholds["calibration_speed_ms"] = T.probe_speed_ms(lengths)
-    return capacity, dict(thresholds, rule=f"{T.LATENCY_FACTOR:g} x p{100 * T.LATENCY_QUANTILE:g} of ok requests "
-                                           f"at {T.CALIBRATION_LOAD:g}x load (fcfs gateway in front of vLLM)",
+    return capacity, dict(thresholds, rule=f"per tier {T.LATENCY_FACTOR:g} x a 95 % upper bound of the tier's "
+                                           f"quantile of ok requests at {T.CALIBRATION_LOAD:g}x load (fcfs "
+                                           "gateway in front of vLLM)",
                           calibration_db=str(db))
 
 

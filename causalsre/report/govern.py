@@ -63,7 +63,8 @@ def govern_report(result: dict[str, Any]) -> Report:
     figures = []
     cases: dict[tuple, dict] = {}
     for (workload, load, seed, policy), curves in result.get("burndown", {}).items():
-        if seed == 0:   # one seed per case keeps the report readable; every seed is in the table
+        # One seed per case (the first) keeps the report readable; every seed is in the table.
+        if seed == result.get("setup", {}).get("first_seed", 0):
             cases.setdefault((workload, load, seed), {})[policy] = curves
     for (workload, load, seed), curves in sorted(cases.items()):
         figures.append(burndown_figure(curves, workload, load, seed))
@@ -71,6 +72,15 @@ def govern_report(result: dict[str, Any]) -> Report:
     paragraphs = [f"{w}: capacity {v['capacity_rps']} req/s; TTFT <= {v['thresholds']['ttft_s']} s and TPOT <= "
                   f"{v['thresholds']['tpot_s']} s ({v['thresholds']['rule']})."
                   for w, v in setup.get("workloads", {}).items()]
+    paragraphs += [f"{w} {name}: TTFT <= {t['ttft_s']} s, TPOT <= {t['tpot_s']} s (objective {t['objective']}, "
+                   f"confidence {t['confidence']})" for w, v in setup.get("workloads", {}).items()
+                   for name, t in v["thresholds"].get("tiers", {}).items()]
+    clock = setup.get("clock") or {"mode": "wall"}
+    if clock.get("mode") == "modelled":
+        paragraphs.append(f"Clock: modelled (step-cost model, {clock.get('source', 'given')}: " + ", ".join(
+            f"{k} {v:g}" for k, v in clock.get("coefficients", {}).items()) + "); latencies are in model time.")
+    else:
+        paragraphs.append("Clock: wall (the machine's real time; groups flagged when its speed moved).")
     paragraphs += [f"skipped {w}: {why}" for w, why in setup.get("skipped", {}).items()]
     if setup.get("note"):
         paragraphs.append(setup["note"])

@@ -148,7 +148,7 @@ class Scheduler:
         if victim is not None:
             self._preempt(victim, out)   # this step then admits nobody; the freed seat goes next step
             policy.sort(self.waiting, self.running, now_ns)
-        state = _StepState(self.config.max_num_batched_tokens, self.config.max_num_seqs)
+        state = _StepState(self.config.max_num_batched_tokens, self.config.max_num_seqs, now_ns)
         # As in vLLM, a step that had to preempt admits nobody: readmitting the victim at once would thrash.
         if self.config.batching_mode == "decode_first":
             self._schedule_decodes(state, out)
@@ -212,10 +212,13 @@ class Scheduler:
         return 0
 
     def _schedule_running_prefills(self, state: _StepState, out: SchedulerOutput) -> None:
-        for seq in list(self.running):
+        # The policy orders the chunks competing for what the decodes left of the token budget (the budget
+        # governor by its budget-risk/slack key; baselines keep their running order).
+        prefilling = [s for s in self.running if not s.is_decoding and id(s) not in state.scheduled]
+        for seq in self.policy.prefill_order(prefilling, state.now_ns):
             if state.budget < 1 or state.seats < 1:
                 return
-            if seq.status is not SeqStatus.RUNNING or id(seq) in state.scheduled or seq.is_decoding:
+            if seq.status is not SeqStatus.RUNNING or id(seq) in state.scheduled:
                 continue
             size = self._prefill_size(seq, state.budget)
             if size == 0:
@@ -251,10 +254,11 @@ class Scheduler:
 
 
 class _StepState:
-    __slots__ = ("budget", "seats", "scheduled", "reserve")
+    __slots__ = ("budget", "seats", "scheduled", "reserve", "now_ns")
 
-    def __init__(self, budget: int, seats: int) -> None:
+    def __init__(self, budget: int, seats: int, now_ns: int = 0) -> None:
         self.budget = budget
         self.seats = seats
+        self.now_ns = now_ns
         self.reserve = 0   # free blocks kept back for this step's decodes
         self.scheduled: set[int] = set()

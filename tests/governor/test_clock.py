@@ -138,4 +138,4 @@ def test_a_clock_model_file_without_coefficients_is_one_line(tmp_path, capsys):
     bad.write_text('{"setup": {"clock": {"mode": "wall"}}}')
     code = main(["eval", "govern", "--clock-model", str(bad), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 2 and "holds no step-cost coefficients" in err
+    assert code == 2 and "not step-cost coefficients" in err

@@ -46,6 +46,9 @@ class Governor(Policy):
         self.is_prefill_late = False                # a protected request prefilling past half its TTFT
         self.urgent: int | None = None              # the criticality of such a request that can still make it
         self._tenant_info: dict = {}                # tenant -> (tier, protected, criticality, ttft_ns)
+        self._keys: dict[int, tuple] = {}           # seq.order -> (sort key, version, stale-at deadline)
+        self._version = 0                           # bumped when the pulls change (a tick)
+        self._reserved = (-1, 0)                    # (max_num_seqs, reserved seats) last computed
         self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
         self.tightest_tpot_ns = min(t.tpot_s for t in ([t for t in self.tiers if t.protected] or self.tiers)) * 1e9
 
@@ -96,7 +99,9 @@ class Governor(Policy):
             triggers = [(s, "slack") for s in states if s.tier.name == self.late[0]]
         worst = max(triggers, key=lambda sr: sr[0].short_burn) if triggers else None
         self.trigger = (worst[0].tier.name, worst[1]) if worst else None
-        self._pull_ns = deadline_pulls_ns(states, self.arrivals)
+        pulls = deadline_pulls_ns(states, self.arrivals)
+        if pulls != self._pull_ns:
+            self._pull_ns, self._version = pulls, self._version + 1   # every kept sort key is stale
         before = {"level": self.admission.level, "shed": sorted(self.shed)}
         level = self.admission.update(now_ns, bool(triggers))
         if level is not None:
@@ -170,39 +175,78 @@ class Governor(Policy):
         return (self.config.tier_of(seq.tenant).criticality, seq.arrival_ns, seq.order)
 
     def sort(self, waiting: list, running: list, now_ns: int) -> None:
-        """Both lists by their keys (``waiting_key``'s, in one pass with per-tenant constants, the per-step
-        cost that matters), noting on the way the leading signals: a protected request past half its TTFT
-        objective (``late``) and the criticality of one that can still make it (``urgent``)."""
-        cache, pull, deferring = self._tenant_info, self._pull_ns, self.is_deferring
+        """Both lists by their keys, noting on the way the leading signals: a protected request past half its
+        TTFT objective (``late``) and the criticality of one that can still make it (``urgent``).
+
+        Incremental: a waiting request's key is computed once and kept (by ``seq.order``) until the tick
+        changes the pulls or deferral (``_version``), its TTFT deadline passes (``doomed`` flips once), or it
+        leaves the queue; a step then costs one cheap pass and a sort of an already sorted list (timsort:
+        linear), not a fresh key per request per step."""
+        cache, keys, version = self._tenant_info, self._keys, self._version
         late = urgent = None
-        keys = {}
         for seq in waiting:
-            name, protected, crit, ttft_ns = cache.get(seq.tenant) or self._info(seq.tenant)
-            rank = 0 if protected else crit
-            if seq.first_token_ns is not None:   # preempted after its first token: resume it, TPOT is running
-                keys[id(seq)] = (False, not protected, False, rank, now_ns - pull[name], crit, seq.order)
-                continue
-            deadline = seq.arrival_ns + ttft_ns
-            deferred = deferring and not protected and self.predictor.is_long(self.predictions.get(seq.request_id))
-            keys[id(seq)] = (deferred, not protected, deadline < now_ns, rank, deadline - pull[name], crit,
-                             seq.order)
-            if protected and urgent is None:
+            entry = keys.get(seq.order)
+            if entry is None or entry[1] != version or (entry[2] is not None and entry[2] < now_ns):
+                entry = keys[seq.order] = self._key_entry(seq, now_ns, version)
+            info = cache.get(seq.tenant) or self._info(seq.tenant)
+            if info[1] and urgent is None and seq.first_token_ns is None:
                 waited_ns = now_ns - seq.arrival_ns
-                if 2 * waited_ns > ttft_ns:
-                    late = late or (name, seq.request_id)
-                    if waited_ns <= ttft_ns:
-                        urgent = crit
+                if 2 * waited_ns > info[3]:
+                    late = late or (info[0], seq.request_id)
+                    if waited_ns <= info[3]:
+                        urgent = info[2]
+        if waiting:
+            if self.is_deferring:   # deferral reads the predictor's running mean, which moves per finish
+                waiting.sort(key=lambda s: (self._is_deferred(s, self.config.tier_of(s.tenant)),
+                                            keys[s.order][0]))
+            else:
+                waiting.sort(key=lambda s: keys[s.order][0])
         # A protected request still prefilling (chunked) past half its TTFT: batching depth must not shrink
         # the token budget under it. It is not a shedding signal: it already runs, and rejecting new free
         # arrivals does not speed up its chunks (on the azure 1.0x development run a lone 512-token standard
         # prompt shed 5 free requests that every baseline served in time).
-        self.is_prefill_late = any(
-            info[1] and s.first_token_ns is None and 2 * (now_ns - s.arrival_ns) > info[3]
-            for s in running for info in (cache.get(s.tenant) or self._info(s.tenant),))
-        waiting.sort(key=lambda s: keys[id(s)])
-        running.sort(key=lambda s: ((cache.get(s.tenant) or self._info(s.tenant))[2], s.arrival_ns, s.order))
+        prefill_late = False
+        num_unprotected = 0
+        for s in running:
+            info = cache.get(s.tenant) or self._info(s.tenant)
+            if not info[1]:
+                num_unprotected += 1
+            elif not prefill_late and s.first_token_ns is None and 2 * (now_ns - s.arrival_ns) > info[3]:
+                prefill_late = True
+        self.is_prefill_late = prefill_late
+        if len(running) > 1:
+            running.sort(key=lambda s: ((cache.get(s.tenant) or self._info(s.tenant))[2], s.arrival_ns, s.order))
         self.late, self.urgent = late, urgent
-        self.num_unprotected_running = sum(1 for s in running if not (cache.get(s.tenant) or self._info(s.tenant))[1])
+        self.num_unprotected_running = num_unprotected
+
+    def _key_entry(self, seq, now_ns: int, version: int) -> tuple:
+        """(key without deferral, version, the deadline at which it goes stale or None)."""
+        name, protected, crit, ttft_ns = self._tenant_info.get(seq.tenant) or self._info(seq.tenant)
+        rank = 0 if protected else crit
+        if seq.first_token_ns is not None:   # preempted after its first token: resume it, TPOT is running
+            # (due now, so the key moves with the clock: stale at once, recomputed next step)
+            return (not protected, False, rank, now_ns - self._pull_ns[name], crit, seq.order), version, now_ns - 1
+        deadline = seq.arrival_ns + ttft_ns
+        doomed = deadline < now_ns           # its TTFT is already missed: it is bad whatever we do now
+        return ((not protected, doomed, rank, deadline - self._pull_ns[name], crit, seq.order), version,
+                None if doomed else deadline)
+
+    def prefill_order(self, prefilling: list, now_ns: int) -> list:
+        """Running prefills by the waiting queue's budget-risk/slack key: a protected prompt's chunks take the
+        step's token budget before a sheddable one's, and among protected tiers the pulled deadline decides
+        (the running list itself stays in preemption order, by criticality)."""
+        if len(prefilling) < 2:
+            return prefilling
+        version = self._version
+        return sorted(prefilling, key=lambda s: self._key_entry(s, now_ns, version)[0])
+
+    def started(self, seq) -> None:
+        self._keys.pop(seq.order, None)
+        if not (self._tenant_info.get(seq.tenant) or self._info(seq.tenant))[1]:
+            self.num_unprotected_running += 1
+
+    def on_leave(self, seq) -> None:
+        self._keys.pop(seq.order, None)
 
     def _info(self, tenant) -> tuple:
         tier = self.config.tier_of(tenant)
@@ -228,12 +272,13 @@ class Governor(Policy):
         return self.predictor.is_long(self.predictions.get(seq.request_id))
 
     def may_start(self, seq) -> bool:
-        tier = self.config.tier_of(seq.tenant)
-        if self._is_deferred(seq, tier):
+        protected = (self._tenant_info.get(seq.tenant) or self._info(seq.tenant))[1]
+        if protected:
+            return True
+        if self.is_deferring and self._is_deferred(seq, self.config.tier_of(seq.tenant)):
             return False
-        reserved = reserved_seats(self.max_num_seqs, self.config.buffer_share, self.has_protected)
-        return may_take_seat(tier.protected, self.num_unprotected_running, self.max_num_seqs, reserved)
+        if self._reserved[0] != self.max_num_seqs:   # seats are a live knob: recompute only when they move
+            self._reserved = (self.max_num_seqs, reserved_seats(self.max_num_seqs, self.config.buffer_share,
+                                                                self.has_protected))
+        return may_take_seat(False, self.num_unprotected_running, self.max_num_seqs, self._reserved[1])
 
-    def started(self, seq) -> None:
-        if not self.config.tier_of(seq.tenant).protected:
-            self.num_unprotected_running += 1

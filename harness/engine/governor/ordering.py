@@ -36,6 +36,11 @@ class Policy:
         running.sort(key=lambda s: self.running_key(s, now_ns))
         waiting.sort(key=lambda s: self.waiting_key(s, now_ns))
 
+    def prefill_order(self, prefilling: list, now_ns: int) -> list:
+        """The running sequences with prefill left, in the order their chunks take a step's token budget.
+        Every baseline keeps its running order (its own rule: fcfs arrival, priority, vtc counter...)."""
+        return prefilling
+
     def may_start(self, seq) -> bool:
         return True
 

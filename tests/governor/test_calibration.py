@@ -1,0 +1,65 @@
+"""eval govern's per-tier latency objectives: a distribution-free upper confidence bound of each tier's quantile."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from causalsre.evaluation import govern_calibration as K
+from causalsre.evaluation import govern_traffic as T
+from causalsre.evaluation.govern_measure import tier_slos
+
+
+def test_requests_needed_for_the_largest_value_to_bound_each_objective():
+    assert K.requests_needed(0.995) == 598   # 1 - 0.995^598 >= 0.95 > 1 - 0.995^597
+    assert 1 - 0.995 ** 598 >= 0.95 > 1 - 0.995 ** 597
+    assert K.requests_needed(0.99) == 299 and K.requests_needed(0.95) == 59
+    # a half-load run at 3 req/s needs 598 x 1.15 / 3 s for premium, never less than a run
+    assert K.calibration_seconds([0.995, 0.99, 0.95], 3.0, 10.0) == math.ceil(1.15 * 598 / 3.0)
+    assert K.calibration_seconds([0.95], 100.0, 10.0) == 10.0
+
+
+def test_the_bound_covers_the_true_quantile_at_its_confidence_and_the_old_rule_did_not():
+    rng = np.random.default_rng(3)
+    true_q = -math.log(0.005)   # the 99.5 % quantile of an exponential(1)
+    for n in (600, 2000):
+        hits = 0
+        for _ in range(400):
+            hits += K.tier_threshold(list(rng.exponential(size=n)), 0.995, 1.0)["value"] >= true_q
+        assert 0.92 <= hits / 400 <= 0.99, n   # nominal 0.95 (the order statistic is conservative by a bit)
+    # the old rule: the interpolated p99.5 of 31 half-load requests, below the true quantile most of the time
+    old = sum(np.quantile(rng.exponential(size=31), 0.995) >= true_q for _ in range(400)) / 400
+    assert old < 0.3
+    # with 2000 requests the bound is an inner order statistic, not the largest
+    k, reached = K.upper_bound_index(2000, 0.995)
+    assert k < 2000 and reached >= 0.95
+    assert K.upper_bound_index(2000, 0.995)[0] > K.upper_bound_index(2000, 0.99)[0] > K.upper_bound_index(2000, 0.95)[0]
+
+
+def test_too_few_requests_use_the_largest_and_say_how_weak_the_bound_is():
+    k, reached = K.upper_bound_index(31, 0.995)
+    assert k == 31 and reached == pytest.approx(1 - 0.995 ** 31)
+    row = K.tier_threshold([0.1, 0.3, 0.2], 0.95, 2.0)
+    assert row == {"value": 0.6, "bound": 0.3, "k": 3, "n": 3, "confidence": round(1 - 0.95 ** 3, 4)}
+
+
+def test_each_tier_gets_its_own_thresholds_in_the_governor_and_in_the_slo_specs(tmp_path):
+    rng = random.Random(0)
+    ttfts = [rng.expovariate(4.0) for _ in range(2000)]
+    tiers = {}
+    for name, _, objective, _, _ in T.TIERS:
+        row = K.tier_threshold(ttfts, objective, T.LATENCY_FACTOR)
+        tiers[name] = {"objective": objective, "ttft_s": round(row["value"], 3), "tpot_s": 0.05 + objective / 100,
+                       "confidence": row["confidence"]}
+    thresholds = {"ttft_s": tiers["premium"]["ttft_s"], "tpot_s": tiers["premium"]["tpot_s"], "tiers": tiers}
+    assert tiers["premium"]["ttft_s"] > tiers["standard"]["ttft_s"] > tiers["free"]["ttft_s"]
+    section = T.governor_section(thresholds, 10.0)
+    assert {t["name"]: t["ttft_s"] for t in section["tiers"]} == {n: t["ttft_s"] for n, t in tiers.items()}
+    for name, spec, path in tier_slos(tmp_path, thresholds):
+        assert f"{tiers[name]['ttft_s']}" in path.read_text(), name
+    scaled = T.scaled_thresholds(dict(thresholds, calibration_speed_ms=10.0), 20.0)   # the wall clock's rule
+    assert scaled["tiers"]["free"]["ttft_s"] == pytest.approx(2 * tiers["free"]["ttft_s"], abs=1e-3)
+    assert T.tier_thresholds({"ttft_s": 1.0, "tpot_s": 0.1}, "free") == (1.0, 0.1)   # old single pair
