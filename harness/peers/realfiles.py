@@ -20,6 +20,7 @@ cases reuse the baseline's server, as an operator's traffic change would.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import signal
 import subprocess
@@ -43,7 +44,10 @@ BASE_ENGINE = {"model": "tiny", "device": "cpu", "dtype": "float32", "num_thread
 # The prompt pair is prefill-bound (2 tokens out): a prompt three times longer then costs about twice the
 # request's service time, where with 32 tokens out the decode steps hide it (0 bad of 38 at 700 tokens).
 SHAPES = {"chat": (256, 32), "prefill": (256, 2), "kv": (300, 100)}
-SECONDS = 20.0  # arrivals per benchmark: num_prompts = rate x SECONDS, within [16, 80]
+# Arrivals per benchmark: num_prompts = rate x SECONDS, within [MIN_PROMPTS, MAX_PROMPTS]. 32-38 requests a
+# window left a real 5 -> 12 bad (kv_shrink) within chance (Fisher p = 0.088); ~100 a window tells it.
+SECONDS = 60.0
+MIN_PROMPTS, MAX_PROMPTS = 80, 150
 BASE_X = 0.6  # a baseline at 60 % of the measured capacity: clean, yet close enough for a setting to matter
 # The settings every result is tagged with (`--metadata KEY=VALUE`): vLLM's /metrics does not expose them.
 METADATA_KEYS = ("max_num_seqs", "max_num_batched_tokens")
@@ -94,7 +98,7 @@ def case_load(case: Case, capacity: dict[str, float]) -> dict:
     input_len, output_len = SHAPES[case.shape]
     load = {"input_len": input_len, "output_len": output_len, "rate_x": BASE_X, **case.load}
     rate = round(load["rate_x"] * capacity[case.shape], 2)
-    return {**load, "rate": rate, "num_prompts": int(min(80, max(16, round(rate * SECONDS))))}
+    return {**load, "rate": rate, "num_prompts": int(min(MAX_PROMPTS, max(MIN_PROMPTS, round(rate * SECONDS))))}
 
 
 def bench_command(url: str, out: Path, load: dict, metadata: dict, seed: int) -> list[str]:
@@ -188,13 +192,18 @@ def record(out_dir: Path, names: list[str] | None = None, seed: int = 0,
 KEEP_SERIES = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
                "vllm:num_preemptions_total", "vllm:cache_config_info", "process_start_time_seconds")
 INFO_SERIES = "vllm:cache_config_info"  # an info gauge: the same labels in every scrape of one server
+# The per-request latency histograms (importers/coverage.py): a run of scrapes and no bench file reads its
+# request count and quantiles from their increase, so the first and last scrape of a fixture keep them.
+HISTOGRAM_SERIES = ("vllm:time_to_first_token_seconds", "vllm:request_time_per_output_token_seconds",
+                    "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds")
+_HISTOGRAM_PARTS = {f"{h}{part}" for h in HISTOGRAM_SERIES for part in ("", "_bucket", "_sum", "_count")}
 
 
-def trim_scrape(text: str, *, info: bool = True) -> str:
+def trim_scrape(text: str, *, info: bool = True, histograms: bool = False) -> str:
     """A scrape cut to the series the analysis joins (with their TYPE lines), for small test fixtures: each
-    line is the server's own; HELP lines, the histograms and the Python process's series are left out, and
-    the (long, constant) info gauge too unless ``info``."""
-    keep = set(KEEP_SERIES) - (set() if info else {INFO_SERIES})
+    line is the server's own; HELP lines, the Python process's series and the other histograms are left out,
+    the (long, constant) info gauge too unless ``info``, the latency histograms unless ``histograms``."""
+    keep = (set(KEEP_SERIES) - (set() if info else {INFO_SERIES})) | (_HISTOGRAM_PARTS if histograms else set())
 
     def name(line: str) -> str:
         parts = line.split()
@@ -223,20 +232,25 @@ def kept_scrapes(texts: list[str]) -> list[int]:
 def write_fixtures(recorded: Path, dest: Path, cases: list[str]) -> list[Path]:
     """Copy each case's bench.json and its scrapes, trimmed (names keep their epoch), into ``dest``: every
     scrape of the load (``kept_scrapes``), because the per-request engine state (waiting requests at arrival)
-    is the scrape before it, and a sparser set blurs it. The info gauge stays in the first and last scrape."""
+    is the scrape before it, and a sparser set blurs it. The info gauge and the latency histograms stay in the
+    first and last scrape. The bench file is gzipped (``bench.json.gz``, its bytes unchanged inside: the
+    importer reads gzip as is): 80-150 requests a case with every inter-token gap are ~1 MB of JSON."""
     written = []
     for name in cases:
         folder = dest / name
         (folder / "scrapes").mkdir(parents=True, exist_ok=True)
         for old in (folder / "scrapes").glob("metrics-*.prom"):
             old.unlink()  # a re-recording replaces the case's scrapes, never mixes two recordings
-        bench = folder / "bench.json"
-        bench.write_bytes((recorded / name / "bench.json").read_bytes())  # byte for byte what vLLM wrote
+        bench = folder / "bench.json.gz"
+        (folder / "bench.json").unlink(missing_ok=True)  # an older, uncompressed copy
+        # mtime=0: the same recording gives the same bytes, so a re-run of --fixtures changes nothing in git
+        bench.write_bytes(gzip.compress((recorded / name / "bench.json").read_bytes(), mtime=0))
         files = sorted((recorded / name / "scrapes").glob("metrics-*.prom"), key=lambda p: float(p.stem[8:]))
         texts = [path.read_text() for path in files]
         kept = kept_scrapes(texts)
         for i in kept:
-            (folder / "scrapes" / files[i].name).write_text(trim_scrape(texts[i], info=i in (kept[0], kept[-1])))
+            ends = i in (kept[0], kept[-1])
+            (folder / "scrapes" / files[i].name).write_text(trim_scrape(texts[i], info=ends, histograms=ends))
         written += [bench, *sorted((folder / "scrapes").iterdir())]
     # The cases' truth and loads, merged into the folder's cases.json: cases may come from several recordings.
     summary_path = dest / "cases.json"
