@@ -38,12 +38,17 @@ _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vt
 @click.option("--clock-model", "clock_model", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Reuse the step-cost model of an earlier evaluation (its clock_model.json or govern.json) "
                    "instead of fitting one: the same file gives the same numbers on any machine load.")
+@click.option("--calibration-from", "calibration_from", type=click.Path(dir_okay=False), default=None,
+              metavar="GOVERN_JSON", help="Reuse the capacity and per-tier thresholds of an earlier modelled-clock "
+                                          "evaluation (its govern.json; same step-cost model required): on the "
+                                          "modelled clock the calibration is deterministic, so this only saves its "
+                                          "long half-load run.")
 @click.option("--first-seed", type=click.IntRange(0, 2**32 - 1 - 1000), default=0, show_default=True,
               help="Seeds run are FIRST..FIRST+N-1 (report on seeds other than the ones a change was tuned on).")
 @click.option("--quick", is_flag=True, help="4-second runs and a short capacity probe (smoke tests).")
 @json_option("Print runs, summary (the targets) and setup (calibration, request hashes) as JSON.")
 def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, html_path, target, clock, clock_model,
-           first_seed, quick, as_json):
+           calibration_from, first_seed, quick, as_json):
     """Run every policy on the same tiered requests at each load; per tier the budget consumed (`slo report`).
 
     Tiers: premium 10 % of traffic at 99.5 %, standard 30 % at 99 %, free 60 % at 95 %; TTFT/TPOT thresholds
@@ -52,6 +57,8 @@ def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, h
     Example: causalsre eval govern --load 0.8 --load 1.3 --seeds 2 --out /tmp/govern --html /tmp/govern.html
 
     Same step-cost model again: causalsre eval govern --clock-model /tmp/govern/clock_model.json --out /tmp/g2
+
+    Same calibration too: ... --clock-model /tmp/govern/govern.json --calibration-from /tmp/govern/govern.json
 
     In front of vLLM: causalsre eval govern --target vllm --load 1.3 --seeds 1 --workload gamma --out /tmp/gv
     """
@@ -66,7 +73,7 @@ def govern(loads, seeds, policies, workloads, trace_path, duration_s, out_dir, h
     result = evaluate_govern(out_dir, loads=loads or DEFAULT_LOADS, seeds=seeds, policies=names,
                              duration_s=duration_s, workloads=workloads or ("gamma", "azure"),
                              trace_path=trace_path, quick=quick, target=target, clock=clock,
-                             clock_model=clock_model, first_seed=first_seed,
+                             clock_model=clock_model, first_seed=first_seed, calibration_from=calibration_from,
                              progress=lambda m: click.echo(m, err=True))
     if html_path:
         from causalsre.report import write_report

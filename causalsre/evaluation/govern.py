@@ -64,6 +64,7 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
                     duration_s: float = 20.0, workloads=T.WORKLOADS, trace_path: str | Path = T.DEFAULT_TRACE,
                     quick: bool = False, target: str = "engine", clock: str | None = None,
                     clock_model: str | Path | None = None, first_seed: int = 0,
+                    calibration_from: str | Path | None = None,
                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every (workload, load, seed, policy) and return ``{"runs", "summary", "setup", "burndown"}``.
 
@@ -84,6 +85,9 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
             policies = [p for p in policies if p in GATEWAY_POLICIES]
     policies = check_options(loads, seeds, policies, duration_s)
     clock = C.check_clock(clock, target, clock_model)
+    if calibration_from is not None and (clock != "modelled" or target != "engine"):
+        raise UserError("--calibration-from reuses a modelled-clock calibration",
+                        "use it with the engine target on the modelled clock, or drop it")
     if isinstance(first_seed, bool) or not isinstance(first_seed, int) or not 0 <= first_seed <= 2**32 - 1 - seeds:
         raise UserError(f"--first-seed {first_seed} is not in [0, 2**32 - 1 - seeds]", "write e.g. --first-seed 0")
     if target == "vllm":
@@ -123,6 +127,10 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
             say(f"{workload}: calibrating capacity")
             if target == "vllm":
                 capacity, thresholds = V.calibrate_workload(ctx, folder, workload, lengths)
+            elif calibration_from is not None:
+                capacity, thresholds = K.reused_calibration(calibration_from, workload, setup["clock"])
+                say(f"{workload}: capacity and thresholds from {calibration_from}")
+                ctx["capacity", workload] = capacity
             else:
                 capacity = T.calibrate(workload, lengths, seed=0, max_seconds=T.probe_seconds(quick),
                                        clock=ctx["clock"])

@@ -73,3 +73,22 @@ def tier_threshold(values: list[float], objective: float, factor: float) -> dict
     k, reached = upper_bound_index(len(ordered), objective)
     return {"value": factor * ordered[k - 1], "bound": ordered[k - 1], "k": k, "n": len(ordered),
             "confidence": round(reached, 4)}
+
+
+def reused_calibration(path, workload: str, clock: dict) -> tuple[float, dict]:
+    """(capacity, thresholds) of ``workload`` from an earlier modelled evaluation's govern.json. Refused
+    unless it used the same step-cost model (the calibration is then the same run) and per-tier thresholds."""
+    from causalsre.errors import UserError
+    from causalsre.safeio import load_json
+
+    data = load_json(path, what="--calibration-from file")
+    setup = data.get("setup") if isinstance(data, dict) else None
+    entry = (setup.get("workloads") or {}).get(workload) if isinstance(setup, dict) else None
+    fix = "give the govern.json of a modelled-clock evaluation with the same --clock-model, or drop the flag"
+    if not isinstance(entry, dict) or not isinstance(entry.get("thresholds"), dict) \
+            or "tiers" not in entry["thresholds"] or not isinstance(entry.get("capacity_rps"), (int, float)):
+        raise UserError(f"{path} holds no per-tier calibration of the {workload} workload", fix)
+    theirs = (setup.get("clock") or {}).get("coefficients")
+    if theirs != clock.get("coefficients"):
+        raise UserError(f"{path} was calibrated with another step-cost model", fix)
+    return float(entry["capacity_rps"]), dict(entry["thresholds"], reused_from=str(path))

@@ -63,3 +63,24 @@ def test_each_tier_gets_its_own_thresholds_in_the_governor_and_in_the_slo_specs(
     scaled = T.scaled_thresholds(dict(thresholds, calibration_speed_ms=10.0), 20.0)   # the wall clock's rule
     assert scaled["tiers"]["free"]["ttft_s"] == pytest.approx(2 * tiers["free"]["ttft_s"], abs=1e-3)
     assert T.tier_thresholds({"ttft_s": 1.0, "tpot_s": 0.1}, "free") == (1.0, 0.1)   # old single pair
+
+
+def test_a_calibration_is_reused_only_from_the_same_step_cost_model(tmp_path, capsys):
+    from causalsre.cli.main import main
+
+    clock = {"mode": "modelled", "coefficients": {"base_s": 0.006, "prefill_token_s": 0.0003,
+                                                  "decode_seq_s": 0.0003, "kv_token_s": 2e-6}}
+    tiers = {n: {"ttft_s": 1.0, "tpot_s": 0.1, "objective": q, "confidence": 0.95} for n, _, q, _, _ in T.TIERS}
+    good = {"setup": {"clock": clock, "workloads": {"gamma": {"capacity_rps": 12.5, "thresholds": {
+        "ttft_s": 1.0, "tpot_s": 0.1, "tiers": tiers}}}}}
+    path = tmp_path / "govern.json"
+    path.write_text(__import__("json").dumps(good))
+    capacity, thresholds = K.reused_calibration(path, "gamma", clock)
+    assert capacity == 12.5 and thresholds["tiers"] == tiers and thresholds["reused_from"] == str(path)
+    other = dict(clock, coefficients=dict(clock["coefficients"], base_s=0.007))
+    with pytest.raises(Exception, match="another step-cost model"):
+        K.reused_calibration(path, "gamma", other)
+    with pytest.raises(Exception, match="no per-tier calibration of the azure"):
+        K.reused_calibration(path, "azure", clock)
+    code = main(["eval", "govern", "--clock", "wall", "--calibration-from", str(path), "--out", str(tmp_path / "o")])
+    assert code == 2 and "modelled-clock calibration" in capsys.readouterr().err
