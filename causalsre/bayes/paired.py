@@ -14,8 +14,13 @@ predicts the intervention's replay *given the unchanged one*. Per posterior draw
 2. **The window intercept is partly the cause.** When the intervened factor's value in the window differs from
    the run's baseline window (``absorbed=True``), the window's own effect beyond its run's baseline window,
    ``eps = effect[incident] - effect[baseline]``, may hold part of the cause (a knob value seen in one window
-   only is not separable from that window's intercept). Nothing in the data says how much, so under the
-   intervention ``eps`` keeps a share ``lam ~ Uniform(0, 1)``: 0 = all of it was the cause, 1 = none was.
+   only is not separable from that window's intercept). Under the intervention ``eps`` keeps a share ``lam``:
+   0 = all of it was the cause, 1 = none was. Where the intervention reverts **every recorded change** between
+   the baseline and the window (``reverts_all``: :func:`unreverted_changes` is empty: settings, workload shifts
+   and governor actions of :mod:`causalsre.causal.changes`), the window differs from its baseline by nothing
+   else the telemetry knows, so all of the excess leaves with it: ``lam = 0``. Otherwise (another change stays
+   in place, or a knob is set to a value between its baseline and the pushed one) nothing in the data says how
+   much, so ``lam ~ Uniform(0, 1)``.
 3. **Binomial noise** of a window of that many requests, so the interval is for what the replay measures.
 
 ``prediction = Binomial(n, logistic(eta1 - (1 - lam) * eps + delta)) / n``, ``eta1`` the linear predictor of the
@@ -62,12 +67,13 @@ def session_posterior(eta0: np.ndarray, n0: np.ndarray, u_bad: int, u_n: int, si
 
 
 def paired_bad_rate(fitted, window: pd.DataFrame, interventions: dict, *, unchanged_bad: int, unchanged_n: int,
-                    absorbed: bool = True, n_samples: int = 2000, n_draws: int | None = 400,
-                    seed: int = 0) -> np.ndarray:
+                    absorbed: bool = True, reverts_all: bool = False, n_samples: int = 2000,
+                    n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
     """Draws of the bad-event share the intervention's replay measures, given the unchanged replay (module doc).
 
     ``fitted``: a :class:`causalsre.bayes.FittedBurnModel`; ``window``: the recorded window's requests (one run's
-    phase); ``absorbed``: whether the intervened factors changed between the run's baseline and this window."""
+    phase); ``absorbed``: whether the intervened factors changed between the run's baseline and this window;
+    ``reverts_all``: whether the intervention sets back every recorded change between them (then ``lam = 0``)."""
     draws = fitted.draws(n_draws, seed)
     encoding = fitted.encoding
     eta0, n0 = cell_linear_predictor(draws, encoding, window, seed)
@@ -83,7 +89,7 @@ def paired_bad_rate(fitted, window: pd.DataFrame, interventions: dict, *, unchan
         phases = window["phase"].astype(str).unique() if "phase" in window else []
         if len(run_ids) == 1 and len(phases) == 1 and phases[0] != "baseline":
             eps = window_excess(draws, f"{run_ids[0]}/{phases[0]}", f"{run_ids[0]}/baseline")
-            lam = rng.uniform(0.0, 1.0, size=n_samples)
+            lam = np.zeros(n_samples) if reverts_all else rng.uniform(0.0, 1.0, size=n_samples)
             eta = eta - ((1.0 - lam) * eps[d])[:, None]
     bad = rng.binomial(n1[None, :], _logistic(eta)).sum(axis=1)
     return bad / n1.sum()
@@ -102,3 +108,20 @@ def changed_from_baseline(window: pd.DataFrame, baseline: pd.DataFrame, columns)
         elif set(a.astype(str).unique()) != set(b.astype(str).unique()):
             return True
     return False
+
+
+def unreverted_changes(changes: list[dict], intervened) -> list[str]:
+    """Names of the significant recorded changes (:func:`causalsre.causal.changes.what_changed`) between the
+    baseline and the window that an intervention on the columns ``intervened`` leaves in place. Settings and
+    workload shifts are matched by name (a reverted tenant flood reverts its rate too: its columns include
+    ``arrival_rate``); operator events are skipped (a push or fault event is also a setting change); a governor
+    action always stays (no what-if here reverts the governor)."""
+    names = set(intervened)
+    left = set()
+    for change in changes:
+        if not change.get("significant") or change.get("kind") == "event":
+            continue
+        if change.get("kind") in ("setting", "workload") and change.get("name") in names:
+            continue
+        left.add(str(change.get("name")))
+    return sorted(left)

@@ -129,10 +129,13 @@ def _predict_one(method, model, window, intervention, seed, notes) -> dict:
     return _points(model.bad_rate(window, intervention, new_run=method == "bayes_new_run", seed=seed))
 
 
-def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: int) -> dict:
+def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: int,
+                   changes: list | None = None) -> dict:
     """The paired predictions, given the unchanged replay of the same session: ``no_change_replay`` (its share)
-    and ``bayes_paired`` (:mod:`causalsre.bayes.paired`; widened like the others at a never-observed value)."""
-    from causalsre.bayes.paired import changed_from_baseline, paired_bad_rate
+    and ``bayes_paired`` (:mod:`causalsre.bayes.paired`; widened like the others at a never-observed value).
+    ``changes``: the recorded changes between the run's baseline and the window (``what_changed``); a revert
+    that sets back all of them takes the window's whole excess with it (None: unknown, the uniform share)."""
+    from causalsre.bayes.paired import changed_from_baseline, paired_bad_rate, unreverted_changes
     from causalsre.evaluation.whatif_cases import model_intervention
 
     out = {"no_change_replay": {"point": unchanged["points"]}}
@@ -140,13 +143,16 @@ def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: 
         return out
     intervention = model_intervention(case, baseline, window, seed=seed)
     absorbed = changed_from_baseline(window, baseline, list(intervention))
+    left = None if changes is None else unreverted_changes(changes, {*intervention, case.cause})
+    reverts_all = case.kind == "revert" and left == []
     bad = int(round(unchanged["points"] * unchanged["requests"] / 100.0))
 
     def one(change):
         return _points(paired_bad_rate(model, window, change, unchanged_bad=bad, unchanged_n=unchanged["requests"],
-                                       absorbed=absorbed, seed=seed))
+                                       absorbed=absorbed, reverts_all=reverts_all, seed=seed))
 
-    out["bayes_paired"] = {**one(intervention), "absorbed": absorbed}
+    out["bayes_paired"] = {**one(intervention), "absorbed": absorbed, "reverts_all": reverts_all,
+                           "left_in_place": left}
     others = _neighbours(table[case.cause], case.value) if case.family == "knob" and not case.value_observed else []
     for other in others:
         hull = one({**intervention, case.cause: other})
@@ -200,6 +206,7 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                     progress: Callable[[str], None] | None = None) -> dict:
     """Every case of every suite (capped at ``max_cases`` in all), predicted and replayed; the raw results."""
     from causalsre.bayes.store import database_fingerprint
+    from causalsre.causal.changes import what_changed
     from causalsre.evaluation.whatif_cases import build_cases, load_suite
     from causalsre.whatif.context import Context
     from causalsre.evaluation.whatif_cases import replay_change
@@ -223,7 +230,7 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
             say(f"{folder.name}: {len(cases)} cases")
             models = {"methods": set(methods)}
             fingerprint = database_fingerprint(ctx.con)
-            unchanged = {}
+            unchanged, changes = {}, {}
             if cases and {"bayes", "bayes_new_run", "bayes_paired"} & set(methods):
                 # Before any replay, so that no fit runs between a case's two replays.
                 models["bayes"] = _burn_fit(ctx, folder, out_dir, fingerprint, seed, say)
@@ -243,9 +250,12 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                         models["gcm"] = GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None
                     predicted = predict_case(case, window, baseline, table, models, seed)
                     predictions.put(pkey, predicted)
+                if case.window not in changes:
+                    changes[case.window] = what_changed(ctx.con, ctx.window(f"phase:baseline@{case.run_id}"),
+                                                        ctx.window(case.window), baseline, window, ctx.graph)
                 paired = predict_paired(case, window, baseline, table,
                                         models.get("bayes") if "bayes_paired" in methods else None,
-                                        unchanged[case.window], seed)
+                                        unchanged[case.window], seed, changes[case.window])
                 predicted = {"predicted": {m: p for m, p in {**predicted["predicted"], **paired}.items() if m in methods},
                              "notes": predicted["notes"]}
                 row = {**case.to_json(), **predicted,

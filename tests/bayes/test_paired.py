@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from causalsre.bayes.encoding import FactorEncoding
-from causalsre.bayes.paired import GRID, changed_from_baseline, paired_bad_rate, session_posterior
+from causalsre.bayes.paired import GRID, changed_from_baseline, paired_bad_rate, session_posterior, unreverted_changes
 from causalsre.bayes.predict import PosteriorDraws, bad_rate_draws
 from causalsre.whatif.conformal import binomial_floor, replay_speed
 
@@ -107,6 +107,47 @@ def test_the_absorbed_share_widens_only_when_asked():
     assert np.median(mixed) < np.median(kept)        # part of the window's excess leaves with the cause
 
 
+def _coverage_and_width(model, window, *, share_left, reverts_all, trials=40):
+    """Replays on a +0.5 machine where the window keeps ``share_left`` of its +2.5 excess under the revert."""
+    shift, revert, rng = 0.5, {"max_num_seqs": 16.0}, np.random.default_rng(11)
+    hits, widths = 0, []
+    for t in range(trials):
+        unchanged_bad = int(rng.binomial(N, _logistic(model.eta(1.0, 2.5) + shift)))
+        measured = rng.binomial(N, _logistic(model.eta(16.0, 2.5 * share_left) + shift)) / N
+        draws = paired_bad_rate(model, window, revert, unchanged_bad=unchanged_bad, unchanged_n=N, absorbed=True,
+                                reverts_all=reverts_all, seed=t, n_samples=600)
+        low, high = np.quantile(draws, [0.05, 0.95])
+        hits += low <= measured <= high
+        widths.append(high - low)
+    return hits / trials, float(np.median(widths))
+
+
+def test_a_revert_of_every_recorded_change_takes_the_whole_excess_and_is_narrower():
+    """The window's +2.5 excess over its baseline is the knob's doing (the only recorded change): reverting it
+    removes all of it. ``reverts_all`` covers those replays with a narrower interval than the uniform share; in a
+    world where the excess stays (another change left in place) the same assumption misses: the test can fail."""
+    table, window, _ = _tables()
+    model = _Stub(table, w_incident=2.5, w_baseline=0.0)
+    cover_all, width_all = _coverage_and_width(model, window, share_left=0.0, reverts_all=True)
+    cover_uniform, width_uniform = _coverage_and_width(model, window, share_left=0.0, reverts_all=False)
+    assert cover_all >= 0.75
+    assert width_all < width_uniform - 0.08   # measured 0.36 against 0.50 (the uniform also covers less: 0.67)
+    cover_wrong, _ = _coverage_and_width(model, window, share_left=1.0, reverts_all=True)
+    assert cover_wrong < 0.5
+
+
+def test_unreverted_changes_names_what_the_intervention_leaves_in_place():
+    changes = [{"kind": "setting", "name": "max_num_seqs", "significant": True},
+               {"kind": "setting", "name": "offered_rate", "significant": True},
+               {"kind": "workload", "name": "arrival_rate", "significant": True},
+               {"kind": "workload", "name": "prompt_tokens", "significant": False},
+               {"kind": "event", "name": "config_push", "significant": True}]
+    assert unreverted_changes(changes, {"max_num_seqs"}) == ["arrival_rate", "offered_rate"]
+    assert unreverted_changes(changes, {"max_num_seqs", "arrival_rate", "offered_rate"}) == []
+    governor = changes + [{"kind": "control", "name": "shed", "significant": True}]
+    assert unreverted_changes(governor, {"max_num_seqs", "arrival_rate", "offered_rate"}) == ["shed"]
+
+
 def test_changed_from_baseline():
     _, window, baseline = _tables()
     assert changed_from_baseline(window, baseline, ["max_num_seqs"])
@@ -124,3 +165,25 @@ def test_binomial_floor_and_replay_speed():
              {"measured": {"speed_ratio": 1.0}, "unchanged": {"speed_ratio": None}}]
     assert replay_speed(cases) == {"median": 1.0, "min": 0.5, "max": 2.0, "replays": 3}
     assert replay_speed([{}]) is None
+
+
+def test_predict_paired_takes_the_whole_excess_only_for_a_revert_of_every_change():
+    from causalsre.evaluation.whatif_cases import WhatIfCase
+    from causalsre.whatif.calibration_suite import predict_paired
+
+    table, window, baseline = _tables()
+    model = _Stub(table, w_incident=2.5, w_baseline=0.0)
+    unchanged = {"points": 60.0, "requests": N}
+    knob = [{"kind": "setting", "name": "max_num_seqs", "significant": True}]
+    rate = [{"kind": "workload", "name": "arrival_rate", "significant": True}]
+
+    def paired(kind, changes):
+        case = WhatIfCase("s", "g00", "r0", "max_num_seqs", kind, "knob", 16.0)
+        return predict_paired(case, window, baseline, table, model, unchanged, 0, changes)["bayes_paired"]
+
+    alone, beside, push, unknown = paired("revert", knob), paired("revert", knob + rate), paired("push", knob), \
+        paired("revert", None)
+    assert alone["reverts_all"] and alone["left_in_place"] == []
+    assert not beside["reverts_all"] and beside["left_in_place"] == ["arrival_rate"]
+    assert not push["reverts_all"] and not unknown["reverts_all"] and unknown["left_in_place"] is None
+    assert alone["point"] < beside["point"]   # the whole +2.5 excess leaves with the knob, not a uniform share of it
