@@ -250,12 +250,12 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                         models["gcm"] = GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None
                     predicted = predict_case(case, window, baseline, table, models, seed)
                     predictions.put(pkey, predicted)
-                if case.window not in changes:
+                if case.window not in changes and "bayes_paired" in methods:   # only it uses them
                     changes[case.window] = what_changed(ctx.con, ctx.window(f"phase:baseline@{case.run_id}"),
                                                         ctx.window(case.window), baseline, window, ctx.graph)
                 paired = predict_paired(case, window, baseline, table,
                                         models.get("bayes") if "bayes_paired" in methods else None,
-                                        unchanged[case.window], seed, changes[case.window])
+                                        unchanged[case.window], seed, changes.get(case.window))
                 predicted = {"predicted": {m: p for m, p in {**predicted["predicted"], **paired}.items() if m in methods},
                              "notes": predicted["notes"]}
                 row = {**case.to_json(), **predicted,
