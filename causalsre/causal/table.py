@@ -2,7 +2,8 @@
 
 Outcomes come from the ``request_metrics`` view (never recomputed here). Engine-state mediators come from
 ``steps`` in one SQL statement using ASOF joins on per-run running sums, so the cost is O(n log n) in
-requests and steps rather than a range join over every (request, step) pair. Knob and hardware values are
+requests and steps rather than a range join over every (request, step) pair. The trailing-window arrival
+rate and recent lengths count every request of the run (:mod:`causalsre.causal.trailing`, one streamed pass). Knob and hardware values are
 the ones in effect at the request's arrival (``run_settings``, falling back to the ``runs`` row).
 The SQL text is fixed; window bounds and names are bound parameters.
 """
@@ -14,6 +15,7 @@ import pandas as pd
 import duckdb
 
 from causalsre.causal.graph import GraphSpec
+from causalsre.causal.trailing import trailing_aggregates
 from causalsre.errors import UserError
 from causalsre.telemetry import first_row
 from causalsre.windows import Window
@@ -34,26 +36,6 @@ WITH w AS (
     FROM request_metrics WHERE {condition}
 ),
 runs_in AS (SELECT DISTINCT run_id FROM w),
-cum AS (
-    SELECT run_id, request_id, arrival_ns, min(arrival_ns) OVER (PARTITION BY run_id) AS first_ns,
-           count(*) OVER upto AS n, count(prompt_tokens) OVER upto AS n_p, sum(prompt_tokens) OVER upto AS s_p,
-           count(out_tokens) OVER upto AS n_o, sum(out_tokens) OVER upto AS s_o
-    FROM (SELECT run_id, request_id, prompt_tokens, COALESCE(target_output_tokens, output_tokens) AS out_tokens,
-                 COALESCE(scheduled_arrival_ns, enqueue_ns) AS arrival_ns
-          FROM requests WHERE run_id IN (SELECT run_id FROM runs_in))
-    WINDOW upto AS (PARTITION BY run_id ORDER BY arrival_ns RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-),
--- Trailing-window counts and means as differences of running sums (arrivals in [t - window, t], ties
--- included), looked up only for the window's requests: O(n log n), where a RANGE frame over millions of
--- requests is not.
-rate AS (
-    SELECT c.run_id, c.request_id, c.n - COALESCE(e.n, 0) AS n_recent,
-           (c.s_p - COALESCE(e.s_p, 0))::DOUBLE / NULLIF(c.n_p - COALESCE(e.n_p, 0), 0) AS recent_prompt_tokens,
-           (c.s_o - COALESCE(e.s_o, 0))::DOUBLE / NULLIF(c.n_o - COALESCE(e.n_o, 0), 0) AS recent_output_tokens,
-           c.arrival_ns - c.first_ns AS since_first_ns
-    FROM (SELECT * FROM cum WHERE (run_id, request_id) IN (SELECT run_id, request_id FROM w)) c
-    ASOF LEFT JOIN cum e ON c.run_id = e.run_id AND c.arrival_ns - ? > e.arrival_ns
-),
 st AS (
     SELECT run_id, start_ns, end_ns, num_waiting,
            num_kv_blocks_used::DOUBLE / NULLIF(num_kv_blocks_total, 0) AS kv_utilization,
@@ -65,12 +47,10 @@ st AS (
 ),
 st_end AS (SELECT run_id, end_ns, num_waiting, kv_utilization FROM st),
 r AS (
-    SELECT w.*, q.first_scheduled_ns, q.first_token_ns, q.last_token_ns, q.finish_ns,
-           rate.n_recent, rate.since_first_ns, rate.recent_prompt_tokens, rate.recent_output_tokens
-    FROM w JOIN requests q USING (run_id, request_id) JOIN rate USING (run_id, request_id)
+    SELECT w.*, q.first_scheduled_ns, q.first_token_ns, q.last_token_ns, q.finish_ns
+    FROM w JOIN requests q USING (run_id, request_id)
 )
 SELECT r.run_id, r.request_id, r.phase, r.arrival_ts, r.arrival_ns, r.tenant, r.prompt_tokens, r.output_tokens,
-       r.n_recent, r.since_first_ns, r.recent_prompt_tokens, r.recent_output_tokens,
        COALESCE(a.num_waiting, 0) AS queue_depth_at_arrival,
        COALESCE(a.kv_utilization, 0.0) AS kv_utilization_at_arrival,
        CASE WHEN r.first_scheduled_ns IS NOT NULL AND r.finish_ns IS NOT NULL THEN
@@ -105,12 +85,17 @@ def build_analysis_table(con: duckdb.DuckDBPyConnection, slo=None, *, window: Wi
         condition += " AND (run_id, request_id) IN (SELECT run_id, request_id FROM _kept_requests)"
     sql = _REQUESTS_SQL.format(condition=condition)
     try:
-        frame = con.execute(sql, params + [int(ARRIVAL_RATE_WINDOW_S * 1e9)]).df()
+        frame = con.execute(sql, params).df()
     finally:
         if keep is not None:
             con.unregister("_kept_requests")
     if frame.empty:
         raise UserError(f"window {window.label!r} holds no requests", "check the run, phase or time range")
+    # Trailing-window aggregates over every request of the run (causal/trailing.py), after output_tokens.
+    recent = trailing_aggregates(con, frame["run_id"], frame["arrival_ns"], int(ARRIVAL_RATE_WINDOW_S * 1e9))
+    at = frame.columns.get_loc("output_tokens") + 1
+    for offset, column in enumerate(recent.columns):
+        frame.insert(at + offset, column, recent[column].to_numpy())
     elapsed_s = np.clip(frame["since_first_ns"].to_numpy(dtype=float) / 1e9, 1.0, ARRIVAL_RATE_WINDOW_S)
     frame["arrival_rate"] = frame["n_recent"].to_numpy(dtype=float) / elapsed_s
     frame = _mediators_without_steps(con, frame, window)
