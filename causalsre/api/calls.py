@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from causalsre.api import checks
 from causalsre.api.results import Attribution, Postmortem, SloReport, WhatIf
 from causalsre.errors import UserError
 
@@ -41,10 +42,13 @@ def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, whe
     from causalsre.slo.report import build_report
     from causalsre.slo.windows import load_alert_windows
 
-    if isinstance(min_events, bool) or not isinstance(min_events, int) or min_events < 1:
-        raise UserError(f"min_events must be a whole number >= 1, not {min_events!r}", "pass e.g. min_events=1")
-    if where is not None and not isinstance(where, Mapping):
-        raise UserError("where must be a dict of column -> value", "pass e.g. where={'tenant': 'acme'}")
+    min_events = checks.whole(min_events, "min_events", 1)
+    where = checks.where(where)
+    group_by = checks.names(group_by, "group_by")
+    alert_windows = checks.path(alert_windows, "alert_windows")
+    resolution = checks.text(resolution, "resolution", "1m", optional=True)
+    at = _instant(at)
+    run = checks.text(run, "run", "rate_surge-s0", optional=True)
     slos = load_slos(_spec(spec))
     windows = load_alert_windows(alert_windows) if alert_windows else None
     timelines: list | None = [] if timeline else None
@@ -53,6 +57,17 @@ def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, whe
         reports = build_report(con, slos, at=at, where=where, group_by=tuple(group_by), alert_windows=windows,
                                min_events=min_events, timelines=timelines, resolution=resolution)
     return SloReport(reports, timelines, windows)
+
+
+def _instant(at):
+    """``at`` as the CLI's text: a datetime or pd.Timestamp (naive = UTC) is written as ISO 8601."""
+    from datetime import datetime
+
+    if isinstance(at, datetime):
+        if at != at:  # pd.NaT is a datetime too
+            raise UserError("at is NaT, not a time", "pass e.g. at='2026-03-01T10:00:00Z', or leave it out")
+        return at.isoformat()
+    return checks.text(at, "at", "2026-03-01T10:00:00Z", optional=True)
 
 
 def _with_run(con, where: dict | None, run: str | None) -> dict | None:
@@ -83,10 +98,13 @@ def postmortem(db, spec: str | Path | None = None, *, baseline: str, incident: s
     from causalsre.whatif.context import pick_slo
     from causalsre.windows import parse_window
 
-    if not isinstance(pairs, int) or pairs < 100:
-        raise UserError(f"pairs must be a whole number >= 100, not {pairs!r}", "pass e.g. pairs=2000")
-    if not isinstance(verify_top, int) or not 1 <= verify_top <= 6:
-        raise UserError(f"verify_top must be 1..6, not {verify_top!r}", "pass e.g. verify_top=3")
+    pairs = checks.whole(pairs, "pairs", 100, example=2000)
+    verify_top = checks.whole(verify_top, "verify_top", 1, 6, example=3)
+    baseline, incident = checks.window(baseline, "baseline"), checks.window(incident, "incident")
+    seed = checks.seed(seed)
+    slo_name = checks.text(slo_name, "slo_name", "ttft", optional=True)
+    graph, fit = checks.path(graph, "graph"), checks.path(fit, "fit")
+    run = checks.text(run, "run", "rate_surge-s0", optional=True)
     spec_path = _spec(spec)
     slo = pick_slo(spec_path, slo_name)
     spec_graph = load_graph(graph or DEFAULT_GRAPH)
@@ -119,8 +137,20 @@ def whatif(db, spec: str | Path | None = None, *, window: str, set: Mapping[str,
 
     if not isinstance(set, Mapping) or not set:
         raise UserError("set must be a non-empty dict of knob -> value", "pass e.g. set={'max_num_seqs': 16}")
-    if method not in ("gcm", "bayes", "both"):
-        raise UserError(f"unknown method {method!r}", "use 'gcm', 'bayes' or 'both'")
+    if not isinstance(method, str) or method not in ("gcm", "bayes", "both"):
+        raise UserError(f"unknown method {checks.brief(method)}", "use 'gcm', 'bayes' or 'both'")
+    bad = next((k for k, v in set.items() if not isinstance(k, str) or not k or isinstance(v, (Mapping, list, tuple))
+                or v is None), None) if isinstance(set, Mapping) else None
+    if bad is not None:
+        raise UserError(f"set[{checks.brief(bad)}] = {checks.brief(set[bad])} is not knob -> one value",
+                        "pass e.g. set={'max_num_seqs': 16}")
+    window = checks.window(window, "window")
+    seed = checks.seed(seed)
+    slo_name = checks.text(slo_name, "slo_name", "ttft", optional=True)
+    latency = checks.text(latency, "latency", "ttft_s", optional=True)
+    graph, priors, fit = checks.path(graph, "graph"), checks.path(priors, "priors"), checks.path(fit, "fit")
+    verify_db = checks.path(verify_db, "verify_db")
+    run = checks.text(run, "run", "rate_surge-s0", optional=True)
     settings = [f"{knob}={value}" for knob, value in set.items()]
     window = scope_window(window, run)
     with _Database(db) as con:
@@ -144,8 +174,7 @@ def attribute(normal, abnormal, *, graph, target: str, threshold: float | None =
     from causalsre.causal.rootcause_input import check_threshold
 
     threshold = DEFAULT_THRESHOLD if threshold is None else check_threshold(threshold, "threshold")
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise UserError(f"top must be a whole number >= 1, not {top!r}", "pass e.g. top=10")
+    top = checks.whole(top, "top", 1, example=10)
     edges = _edges(graph)  # the small input first: its errors come before reading two tables
     ranked = rank_root_causes(_frame(normal, "normal"), _frame(abnormal, "abnormal"), edges, target,
                               threshold=threshold)[:top]
@@ -214,7 +243,7 @@ def _frame(value, name: str) -> pd.DataFrame:
     from causalsre.causal.rootcause_input import read_table
 
     if isinstance(value, pd.DataFrame):
-        return value
+        return checks.frame(value, name)
     if isinstance(value, (str, Path)):
         return read_table(value)
     raise UserError(f"{name} must be a DataFrame or a CSV/Parquet path, not {type(value).__name__}",
@@ -231,12 +260,9 @@ def _edges(graph):
     if isinstance(graph, nx.DiGraph):
         out = graph
     elif isinstance(graph, pd.DataFrame) and {"cause", "effect"} <= set(graph.columns):
-        out = nx.DiGraph(list(graph[["cause", "effect"]].itertuples(index=False, name=None)))
-    elif isinstance(graph, Iterable):
-        pairs = [tuple(p) for p in graph]
-        if any(len(p) != 2 for p in pairs):
-            raise UserError("graph pairs must be (cause, effect)", "pass e.g. graph=[('load', 'latency')]")
-        out = nx.DiGraph(pairs)
+        out = nx.DiGraph(checks.edge_pairs(graph[["cause", "effect"]].itertuples(index=False, name=None)))
+    elif isinstance(graph, Iterable) and not isinstance(graph, (str, bytes, Mapping, pd.DataFrame)):
+        out = nx.DiGraph(checks.edge_pairs(graph))
     else:
         raise UserError(f"graph must be edges, not {type(graph).__name__}",
                         "pass a networkx DiGraph, (cause, effect) pairs or an edge-list CSV")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi.exceptions import RequestValidationError
@@ -54,6 +55,13 @@ def _is_type_tag(part) -> bool:
 # request over it gets our JSON 431 whether the parser or this middleware sees it first (h11 only measures
 # what it has buffered while a request is incomplete: a header that arrives whole can pass it).
 MAX_HEADER_BYTES = 64 * 1024
+# Slow clients are bounded in time as well as size (docs/serve.md): the request line and headers must arrive
+# within HEADER_TIMEOUT_S of the connection opening (or of the previous response), else a JSON 408 and the
+# connection is closed (a quiet connection is just closed); the body within BODY_TIMEOUT_S of the handler's
+# first read, else a 408. Without them a slow-loris client or a chunked body with no last chunk held a
+# connection (and, for the body, a request handler) open for ever.
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -97,14 +105,26 @@ class BodySizeLimit:
                 return
         seen = 0
         started = False
+        body_done = False
+        deadline: float | None = None
 
         async def counted_receive():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done, deadline
+            if body_done:  # later reads wait for a disconnect while a stream is sent: no deadline on those
+                return await receive()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + BODY_TIMEOUT_S if deadline is None else deadline
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+            except asyncio.TimeoutError:
+                raise _TimedOut() from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise _TooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         async def tracking_send(message):
@@ -118,6 +138,10 @@ class BodySizeLimit:
         except _TooLarge:
             if not started:
                 await self._reject(send, 413, f"the request body is larger than {self.max_bytes} bytes")
+        except _TimedOut:
+            if not started:
+                await self._reject(send, 408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s "
+                                              "(a chunked body needs its last, empty chunk)")
 
     @staticmethod
     async def _reject(send, status: int, message: str) -> None:
@@ -132,3 +156,8 @@ class _TooLarge(StarletteHTTPException):
     # An HTTPException, so FastAPI's body reader re-raises it (it turns other errors into a 400).
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"the request body is larger than {max_bytes} bytes")
+
+
+class _TimedOut(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s")

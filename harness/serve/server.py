@@ -52,10 +52,42 @@ def json_error_protocol():
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    from harness.serve.limits import MAX_HEADER_BYTES, error_body
+    from harness.serve.limits import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, error_body
 
     class JsonErrorH11Protocol(H11Protocol):
         _draining = False
+        _header_timer = None
+
+        # The headers' deadline (limits.HEADER_TIMEOUT_S): armed when the connection opens and after each
+        # response; uvicorn has none (its keep-alive timeout ends when the first byte of a request arrives).
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_timer()
+
+        def connection_lost(self, exc) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._headers_timed_out)
+
+        def _headers_timed_out(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+                return  # a request is being read or answered: the body deadline and the engine's timeout apply
+            if self.conn.trailing_data[0]:  # part of a request line or headers: say why before closing
+                body = error_body(408, f"the request line and headers did not arrive within {HEADER_TIMEOUT_S:g} s")
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                                     b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
+                                     + body)
+            self.transport.close()
 
         def data_received(self, data: bytes) -> None:
             if not self._draining:
