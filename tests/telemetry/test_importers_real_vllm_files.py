@@ -13,6 +13,7 @@ Older vLLM result files are these real files with the keys their version did not
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -23,11 +24,17 @@ from causalsre.cli.main import main
 from causalsre.telemetry import connect_readonly
 
 FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_real"
-pytestmark = pytest.mark.skipif(not (FOLDER / "kv_shrink" / "bench.json").exists(), reason="fixtures absent")
+# Each bench file gzipped, its bytes unchanged inside (the importer reads gzip as is; harness/peers/realfiles.py).
+BENCH = "bench.json.gz"
+pytestmark = pytest.mark.skipif(not (FOLDER / "kv_shrink" / BENCH).exists(), reason="fixtures absent")
+
+
+def _doc(case: str) -> dict:
+    return json.loads(gzip.decompress((FOLDER / case / BENCH).read_bytes()))
 
 
 def _import(db: Path, case: str, capsys, *, scrapes: bool = True) -> str:
-    assert main(["db", "import", "vllm-bench", str(FOLDER / case / "bench.json"), "--name", case,
+    assert main(["db", "import", "vllm-bench", str(FOLDER / case / BENCH), "--name", case,
                  "--db", str(db), "--json"]) == 0
     run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
     if scrapes:
@@ -74,7 +81,7 @@ def test_scrapes_imported_twice_into_one_run_record_the_setting_once(tmp_path, c
 
 
 def _without(tmp_path: Path, keys: tuple[str, ...], rename: dict | None = None) -> Path:
-    doc = json.loads((FOLDER / "baseline" / "bench.json").read_text())
+    doc = _doc("baseline")
     for key in keys:
         doc.pop(key)
     for old, new in (rename or {}).items():
@@ -89,7 +96,7 @@ def _without(tmp_path: Path, keys: tuple[str, ...], rename: dict | None = None) 
     ("0.10 vllm/benchmarks/serve.py", ("latencies", "queue_times"), "start_times"),
 ])
 def test_older_vllm_result_spellings(tmp_path, capsys, version, dropped, arrivals):
-    doc = json.loads((FOLDER / "baseline" / "bench.json").read_text())
+    doc = _doc("baseline")
     path = _without(tmp_path, dropped + ("failed",), rename={"request_goodput": "request_goodput:"})
     db = tmp_path / "t.duckdb"
     assert main(["db", "import", "vllm-bench", str(path), "--db", str(db), "--json"]) == 0, version
@@ -105,7 +112,7 @@ def test_older_vllm_result_spellings(tmp_path, capsys, version, dropped, arrival
 
 
 def test_a_metadata_value_that_is_no_valid_setting_is_refused(tmp_path, capsys):
-    doc = json.loads((FOLDER / "baseline" / "bench.json").read_text())
+    doc = _doc("baseline")
     doc["max_num_seqs"] = "four"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
