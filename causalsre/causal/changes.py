@@ -129,14 +129,18 @@ def setting_changes(con, baseline, incident, graph: GraphSpec | None = None) -> 
     before, after = recorded_settings(con, baseline), recorded_settings(con, incident)
     out = []
     for setting in sorted(set(before) & set(after)):
-        if before[setting] == after[setting]:
-            continue
+        if _rounded(before[setting]) == _rounded(after[setting]):
+            continue  # equal up to float noise (a tenant's share recomputed as 0.7499999999999999)
         name = SETTING_NODES.get(setting, setting)
         out.append({"kind": "setting", "name": name, "baseline": _show(before[setting]),
                     "incident": _show(after[setting]),
                     "in_graph": bool(graph is not None and (name in graph.nodes or setting in graph.nodes)),
                     "significant": True})
     return out
+
+
+def _rounded(values: set) -> set:
+    return {(None if number is None else float(f"{number:.9g}"), text) for number, text in values}
 
 
 def _show(values: set):
@@ -259,6 +263,8 @@ def describe_change(change: dict) -> str:
     name, kind = change["name"], change["kind"]
     if kind == "setting":
         note = "" if change.get("in_graph", True) else "  (not in the graph: cannot be attributed)"
+        note += f"  ({change['binding']})" if change.get("binds") is False else ""
+        note += f"  (tie: {change['tie']})" if change.get("tie") else ""
         return f"setting  {name}: {_fmt(change['baseline'])} -> {_fmt(change['incident'])}{note}"
     if kind == "event":
         what = f" = {change['value']}" if change.get("value") is not None else ""
@@ -281,7 +287,8 @@ def describe_change(change: dict) -> str:
         size = f"share of {grew} {before:.0%} -> {after:.0%}"
     else:
         size = f"{_fmt(change.get('baseline'))} -> {_fmt(change.get('incident'))} {change.get('unit', '')}".rstrip()
-    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]"
+    tie = f"  (tie: {change['tie']})" if change.get("tie") else ""
+    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}"
 
 
 def _fmt(value) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from causalsre.causal.binding import mark_idle_caps
 from causalsre.causal.graph import GraphSpec
 from causalsre.causal.changes import rate_change, what_changed
 from causalsre.causal.mechanisms import Change, detect_changes, encode, fit_mechanisms, residuals
@@ -96,10 +97,24 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
         result["cannot_tell"] = why
     # What changed comes first, whether or not there is a burn to attribute.
     result["changes"] = what_changed(con, baseline, incident, base, inc, graph)
+    # A changed cap the engine never reached in either window cannot have acted: it gets no share (binding.py).
+    idle = mark_idle_caps(con, result["changes"], base, inc)
+    if idle:
+        result["idle_settings"] = idle
     if not inc["is_bad"].any() and not base["is_bad"].any():
         return {**result, "attributions": [], "families": [], "anomalous_requests": [],
                 "nothing_to_attribute": "no bad events in either window"}, (base, inc)
-    present = graph.restricted_to([n for n in graph.nodes if n in base.columns])
+    # An idle cap is no parent either: constant per window, a fitted mechanism would read it as the window's mark.
+    # Nor is a trailing aggregate of another factor that did not move (the recent arrivals' mean prompt when
+    # prompts did not change): its window-to-window difference is chance, autocorrelated, and marks the window.
+    moved = {c["name"] for c in result["changes"] if c["kind"] in ("workload", "setting") and c.get("significant")
+             and c["name"] not in idle}
+    # Left in, it kept its baseline values in every coalition while the mechanisms read it as the incident's
+    # mark: a KV shrink over a 30 s incident explained -5 of 27 points, CPU contention that stopped mid-window
+    # 2 of 37, the rest in "other" (now 34 of 27 and 36 of 37; docs/evaluation.md).
+    marks = {n for n, spec in graph.nodes.items() if spec.trailing and spec.factor and spec.factor != n
+             and spec.cause not in moved}
+    present = graph.restricted_to([n for n in graph.nodes if n in base.columns and n not in set(idle) | marks])
     rng = np.random.default_rng(seed)
     # Counts of every request, before subsampling: the window-level workload tests and the tenant split.
     by_tenant = tenant_shares(base, inc)
@@ -115,9 +130,9 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     changes = [c for c in detect_changes(data, res_b, res_i, present, limit=None) if c.node in ancestors]
     changes += _rate_change(rate, present, mechanisms)
     changes += _recorded_suspects(result["changes"], changes, present, mechanisms)
+    changes = [c for c in changes if present.factor_of(c.node) not in idle]
     # Knobs or faults that all changed at the boundary and are constant in each window cannot be told apart
     # from two windows: they are one joint player whose value is shared equally (and flagged); --verify splits them.
-    moved = {c["name"] for c in result["changes"] if c["kind"] in ("workload", "setting") and c.get("significant")}
     players, collinear = merge_collinear(group_players(changes, present, moved=moved), data.baseline, data.incident,
                                          present)
     pb, pi = rng.integers(0, len(base), n_pairs), rng.integers(0, len(inc), n_pairs)
@@ -135,12 +150,26 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     result["tenant_composition_share"] = by_tenant
     sizes = (pb, pi, len(base), len(inc))  # the requests behind the pairs: their sampling variance widens the intervals
     result["attributions"], result["families"] = _summaries(phi, players, graph, total, n_boot, rng, sizes)
-    confounded = [p.factor for p in collinear]
+    _mark_ties(result, [p.factor for p in collinear])
+    result["anomalous_requests"] = _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top_requests, rng)
+    return result, tables
+
+
+def _mark_ties(result: dict, confounded: list[str]) -> None:
+    """Causes that changed at one instant and held one value per window share equally: their order is no
+    ranking. Each row says so (``confounded_with``, ``tie``), and so does each one's entry of what changed."""
+    if not confounded:
+        return
+    why = ("changed at the same instant as {} and held one value per window: two windows cannot separate "
+           "them, so they share equally and their order is not a ranking; `postmortem --verify` replays each reverted")
     for row in result["attributions"]:
         if row["factor"] in confounded:
             row["confounded_with"] = [f for f in confounded if f != row["factor"]]
-    result["anomalous_requests"] = _anomalous_requests(inc, data, res_b, res_i, evaluator, players, top_requests, rng)
-    return result, tables
+            row["tie"] = why.format(", ".join(row["confounded_with"]))
+    for change in result["changes"]:
+        if change.get("kind") in ("setting", "workload") and change["name"] in confounded:
+            change["tie"] = why.format(", ".join(f for f in confounded if f != change["name"]))
+    result["tied_causes"] = sorted(confounded)
 
 
 def _rate_change(rate: dict, graph: GraphSpec, mechanisms: dict) -> list[Change]:

@@ -73,6 +73,12 @@ def score_case(name: str, case: dict, result: dict) -> dict:
            "total_change": result.get("total_change")}
     if result.get("error"):
         row["error"] = result["error"]
+    first = next((a for a in result.get("attributions", []) if a["factor"] != OTHER), None)
+    if first is not None and first.get("confounded_with"):
+        # A tie (changed at one instant, one value per window): the first place is by name, not a ranking.
+        row["top_tied_with"] = first["confounded_with"]
+    if result.get("idle_settings"):
+        row["idle_settings"] = sorted(result["idle_settings"])
     if true_factors:
         # named_top1: ranked first AND named (its interval excludes 0): a first place carrying none of the change
         # is a hit for top1 but not for an operator reading the postmortem.
