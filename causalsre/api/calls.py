@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from causalsre.api import checks
@@ -54,8 +55,13 @@ def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, whe
     timelines: list | None = [] if timeline else None
     with _Database(db) as con:
         where = _with_run(con, dict(where) if where else None, run)
-        reports = build_report(con, slos, at=at, where=where, group_by=tuple(group_by), alert_windows=windows,
-                               min_events=min_events, timelines=timelines, resolution=resolution)
+        try:
+            reports = build_report(con, slos, at=at, where=where, group_by=tuple(group_by), alert_windows=windows,
+                                   min_events=min_events, timelines=timelines, resolution=resolution)
+        except duckdb.ConversionException as exc:  # where={"tenant": 3}: a number compared with a text column
+            first = str(exc).splitlines()[0][:200]
+            raise UserError(f"a where value does not fit its column's type ({first})",
+                            "give text for text columns (tenant, model, phase) and numbers for numeric ones") from None
     return SloReport(reports, timelines, windows)
 
 

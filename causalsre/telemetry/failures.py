@@ -18,6 +18,7 @@ _STORAGE_MESSAGE = re.compile(r"no space left on device|disk quota exceeded|read
                               r"input/output error|file too large", re.IGNORECASE)
 
 
+_HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 _DENIED_MESSAGE = re.compile(r"permission denied|operation not permitted", re.IGNORECASE)
 
 
@@ -34,10 +35,19 @@ def _first_line(exc: BaseException) -> str:
 def open_error(path: Path, exc: Exception) -> UserError:
     text = _first_line(exc)
     if _LOCK_MESSAGE.search(text):
+        # DuckDB names the holder: "Conflicting lock is held in /usr/bin/python3.11 (PID 31490)".
+        holder = _HOLDER.search(text)
+        who = f": in use by {Path(holder['program']).name} (PID {holder['pid']})" if holder else f" ({text})"
         return UserError(
-            f"database {path} is locked by another process ({text})",
+            f"database {path} is locked by another process{who}",
             "wait for the writer to finish, or copy the file and analyse the copy",
         )
+    if "replaying WAL" in text or "WAL does not match" in text:
+        # A write-ahead log left beside the file (a writer killed mid-run) that is not this file's, or is cut.
+        problem = "belongs to another database" if "does not match" in text else "cannot be replayed"
+        return UserError(f"database {path}: the write-ahead log {path}.wal left beside it {problem} ({text})",
+                         f"move {path}.wal aside to read the last checkpoint (losing what the log held), "
+                         "or restore the file and its .wal together from a copy")
     if "different configuration" in text:
         return UserError(f"database {path} is already open in this process with other settings ({text})",
                          "close the other connection first")

@@ -117,4 +117,9 @@ def connect_readonly(path: str | Path, *, check_version: bool = True) -> duckdb.
                 f"database {path} is damaged: missing table or view {', '.join(missing)}",
                 "restore it from a copy, or rebuild it from the original telemetry",
             )
+        wrong = schema_damage(con)  # a table of the right name re-created by hand with other columns
+        if wrong:
+            con.close()
+            raise UserError(f"database {path} is damaged: {'; '.join(wrong[:5])}",
+                            "restore it from a copy, or rebuild it from the original telemetry")
     return con

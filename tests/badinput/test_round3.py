@@ -143,3 +143,86 @@ def test_epoch_seconds_with_gaps_never_reach_pandas_as_nan(monkeypatch):
     assert parsed.iloc[2] == pd.Timestamp("2026-03-01T10:00:01")
     with np.errstate(all="raise"):  # the state pandas sets inside: nothing overflows on any of the gaps
         assert columns.times(pd.Series(["1700000000"] * 3 + ["2026-03-01T10:00:00Z"] * 50)).notna().all()
+
+
+def _requests_db(path: Path) -> Path:
+    from causalsre.telemetry import connect_writable
+    from causalsre.telemetry.imports import import_requests_file
+    from tests.conftest import FIXTURES
+
+    con = connect_writable(path)
+    import_requests_file(con, FIXTURES / "requests_small.csv")
+    con.close()
+    return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+SLO_ARGS = ["--slo", str(Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml")]
+
+
+def test_a_table_of_the_right_name_with_other_columns_is_named_damaged_by_readers(tmp_path, capsys):
+    # Before: "the database has no request_metrics view (Binder Error ...)", pointing at the wrong cause.
+    db = _requests_db(tmp_path / "t.duckdb")
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE requests")
+    con.execute("CREATE TABLE requests (run_id VARCHAR, x INTEGER)")
+    con.close()
+    before = _digest(db)
+    _refused(["slo", "report", "--db", str(db), *SLO_ARGS], "is damaged: requests.request_id is missing", capsys)
+    assert _digest(db) == before
+
+
+def test_a_db_locked_by_another_writer_names_the_holder(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    db = _requests_db(tmp_path / "t.duckdb")
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); sys.stdin.read()", str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        err = _refused(["slo", "report", "--db", str(db), *SLO_ARGS], "is locked by another process: in use by",
+                       capsys)
+        assert f"(PID {holder.pid})" in err and "wait for the writer" in err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_a_wal_left_beside_a_db_that_is_not_its_own_is_one_line(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    db = _requests_db(tmp_path / "t.duckdb")
+    other = tmp_path / "other.duckdb"
+    # A writer killed before its checkpoint leaves other.duckdb.wal behind.
+    subprocess.run([sys.executable, "-c", "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); "
+                    "c.execute('PRAGMA disable_checkpoint_on_shutdown'); c.execute('CREATE TABLE t (x INT)'); "
+                    "c.execute('INSERT INTO t SELECT range FROM range(1000)'); os._exit(0)", str(other)], check=True)
+    wal = Path(f"{other}.wal")
+    assert wal.exists()
+    Path(f"{db}.wal").write_bytes(wal.read_bytes())
+    before = _digest(db)
+    err = _refused(["slo", "report", "--db", str(db), *SLO_ARGS], "write-ahead log", capsys)
+    assert "belongs to another database" in err and "move" in err
+    assert _digest(db) == before
+
+
+def test_a_db_written_by_a_newer_schema_says_upgrade(tmp_path, capsys):
+    import duckdb
+
+    db = _requests_db(tmp_path / "t.duckdb")
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'from_the_future')")
+    con.close()
+    before = _digest(db)
+    _refused(["slo", "report", "--db", str(db), *SLO_ARGS], "newer than this causalsre supports", capsys)
+    _refused(["db", "import", "requests", str(Path(__file__).resolve().parents[1] / "fixtures" / "requests_small.csv"),
+              "--db", str(db)], "newer than this causalsre supports", capsys)
+    assert _digest(db) == before

@@ -119,3 +119,8 @@ def test_attribute_takes_numpy_integers_and_an_edge_frame():
     edges = pd.DataFrame({"cause": ["load"], "effect": ["latency"]})
     result = cs.attribute(normal, abnormal, graph=edges, target="latency", top=np.int64(1))
     assert [c["node"] for c in result["root_causes"]] == ["load"]
+
+
+def test_a_where_value_of_the_wrong_type_is_one_line(con):
+    with pytest.raises(UserError, match="a where value does not fit its column's type"):
+        cs.slo_report(con, where={"tenant": 3}, timeline=False)  # before: duckdb.ConversionException
