@@ -164,3 +164,22 @@ def test_one_scrape_stream_over_two_restarts_is_read_per_run(tmp_path, capsys):
 def test_fixture_folder_stays_small():
     size = sum(p.stat().st_size for p in FOLDER.rglob("*") if p.is_file())
     assert size < 1_100_000, size
+
+
+def test_histogram_summary_reads_increases_across_a_restart():
+    # Two scrapes of one server, then a restart (counters from 0) and one more: 10 + 4 requests, TTFT buckets
+    # le=0.5 / 1 / +Inf. Increase: le=0.5 -> 4 + 2, le=1 -> 8 + 3, +Inf -> 10 + 4 (a drop counts the new value).
+    import pandas as pd
+
+    from causalsre.telemetry.importers.coverage import histogram_summary
+
+    name = "vllm:time_to_first_token_seconds_bucket"
+    rows = []
+    for ts, counts in ((0.0, (0, 0, 0)), (10.0, (4, 8, 10)), (20.0, (2, 3, 4))):
+        for le, count in zip(("0.5", "1.0", "+Inf"), counts):
+            rows.append((ts, name, json.dumps({"engine": "0", "le": le}), float(count), "t"))
+    summary = histogram_summary(pd.DataFrame(rows, columns=["ts_s", "metric", "labels_json", "value", "source"]))
+    assert summary["requests"] == 14
+    # p50: rank 7 of 14 falls in (0.5, 1] holding ranks 6-11: 0.5 + 0.5 * (7 - 6) / 5 = 0.6
+    assert summary["ttft_s"]["p50"] == pytest.approx(0.6)
+    assert summary["ttft_s"]["p99"] == pytest.approx(1.0)  # in +Inf: the largest finite bound, as Prometheus says
