@@ -3,8 +3,9 @@
 Outcomes come from the ``request_metrics`` view (never recomputed here). Engine-state mediators come from
 ``steps`` in one SQL statement using ASOF joins on per-run running sums, so the cost is O(n log n) in
 requests and steps rather than a range join over every (request, step) pair. The trailing-window arrival
-rate and recent lengths count every request of the run (:mod:`causalsre.causal.trailing`, one streamed pass). Knob and hardware values are
-the ones in effect at the request's arrival (``run_settings``, falling back to the ``runs`` row).
+rate and recent lengths count every request of the run (:mod:`causalsre.causal.trailing`, one streamed
+pass). Knob and hardware values are the ones in effect at the request's arrival (``run_settings``, falling
+back to the ``runs`` row).
 The SQL text is fixed; window bounds and names are bound parameters.
 """
 

@@ -40,7 +40,9 @@ AUDITED: dict[str, set[str]] = {
     # SQL fragments made by helpers that validate names against the view and bind every value
     "causalsre/slo/cube.py": {"', '.join(dimensions)", "', '.join(measures)", "', '.join(labels)", "good",
                               "filters", "', '.join((f'{rollup[name]} AS {name}' for name in names))",
-                              "grouping"},
+                              "grouping",
+                              # the counting sets' SELECTs: a loop index and the fixed label names above
+                              "index", "', '.join(keys)", "', '.join(values)", "', '.join(dims)"},
     "causalsre/slo/goodput.py": {"good", "filters"},                # good_event_sql / where_sql
     "causalsre/slo/period.py": {"where_sql", "SPAN_TABLE"},        # SPAN_TABLE: source.py's constant table name
     "causalsre/slo/source.py": {"SPAN_TABLE"},                      # a constant: request_metrics_span
