@@ -6,6 +6,7 @@ escapes. Examples are derandomized and bounded, so a failure reproduces exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -184,14 +185,23 @@ def test_attribute_with_hostile_cells_and_thresholds(cells, threshold, in_abnorm
         assert math.isfinite(cause.score) and cause.node in graph
 
 
-@FUZZ
-@given(start=TIME_TEXT, end=TIME_TEXT)
-def test_start_end_windows_are_in_range_or_fail_in_one_line(start, end):
+@functools.lru_cache(maxsize=1)
+def _empty_telemetry() -> duckdb.DuckDBPyConnection:
+    """One migrated in-memory database for every example: the test only reads it (migrating a new one per
+    example was most of the test's 27 s)."""
     from causalsre.telemetry import migrate
-    from causalsre.windows import parse_window
 
     con = duckdb.connect()
     migrate(con)
+    return con
+
+
+@FUZZ
+@given(start=TIME_TEXT, end=TIME_TEXT)
+def test_start_end_windows_are_in_range_or_fail_in_one_line(start, end):
+    from causalsre.windows import parse_window
+
+    con = _empty_telemetry()
     window = _one_line(parse_window, f"{start}/{end}", con, allow_empty=True)
     if window is not None:
         assert times.EARLIEST <= window.start < window.end <= times.LATEST
