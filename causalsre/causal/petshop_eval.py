@@ -112,12 +112,12 @@ def specificity_table(normals: dict, graphs: dict, settings: list[loo.Settings])
 
 
 def evaluate(data_dir: str | Path, progress=None, peers=None, synthetic: int = 0, seed: int = DEV_SEED,
-             synthetic_dir: str | Path | None = None) -> dict:
+             synthetic_dir: str | Path | None = None, peer_cap_s: float = 30.0) -> dict:
     """Leave-one-out top-1/top-3 per (source, scenario, metric), specificity, seconds per incident;
     ``synthetic`` > 0 adds that many generated incidents per cell (:mod:`causalsre.causal.petshop_synthetic`,
     seeded by ``seed``) to the pool the settings are chosen on, and scores the shipped defaults (the frozen
     method) on them; ``peers``: a list of peer names (:mod:`causalsre.evaluation.peers`) run on the same
-    incidents, or None."""
+    incidents (each capped at ``peer_cap_s`` seconds per incident: a timeout is a miss), or None."""
     cases, normals, graphs = load_cases(data_dir)
     sources = ["real"] * len(cases)
     generated = None
@@ -165,7 +165,7 @@ def evaluate(data_dir: str | Path, progress=None, peers=None, synthetic: int = 0
     if peers is not None:
         from causalsre.evaluation.peers import run_peers
 
-        result["peers"] = run_peers(peers, cases, loo.DEFAULTS.window_after_s, sources=sources)
+        result["peers"] = run_peers(peers, cases, loo.DEFAULTS.window_after_s, sources=sources, cap_s=peer_cap_s)
     return result
 
 
@@ -223,6 +223,7 @@ def summary_lines(result: dict) -> list[str]:
         for name, cells in peers["results"].items():
             row = "  ".join(f"{cell} {v['top1']:.2f}/{v['top3']:.2f} {v['seconds_per_incident']:.1f}s"
                             + (f" ({len(v['failures'])} failed)" if v["failures"] else "")
+                            + (f" ({len(v.get('timeouts', []))} timed out)" if v.get("timeouts") else "")
                             for cell, v in cells.items())
             lines.append(f"peer {name}: {row}")
         for name, why in peers["missing"].items():
@@ -233,4 +234,5 @@ def summary_lines(result: dict) -> list[str]:
 def _settings(s: dict) -> str:
     return (f"|z|>{s['threshold']:g} target>{s['target_threshold']:g} share>{s['min_share']:g} "
             f"footprint={'on' if s['footprint'] else 'off'} window+{s['window_after_s']}s "
-            f"unexplained>{s['unexplained']:g} reach={'on' if s['reach'] else 'off'}")
+            f"unexplained>{s['unexplained']:g} reach={'on' if s['reach'] else 'off'} "
+            f"beyond-normal={'on' if s['beyond_normal'] else 'off'}")

@@ -32,8 +32,10 @@ def evaluate() -> None:
 @seed_option(default=1, help="Seed of the --synthetic incidents (1 is the development seed).")
 @click.option("--synthetic-out", "synthetic_dir", type=click.Path(file_okay=False), default=None,
               help="Keep the generated incidents in this folder (train-split layout); default: a temporary folder.")
+@click.option("--peer-cap-s", "peer_cap_s", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="Seconds a peer may take on one incident; past it the incident is a miss, listed as a timeout.")
 @json_option("Print the results as JSON.")
-def petshop(data_dir, export_dir, peers, synthetic, seed, synthetic_dir, as_json):
+def petshop(data_dir, export_dir, peers, synthetic, seed, synthetic_dir, peer_cap_s, as_json):
     """Leave-one-out top-1/top-3 of `attribute` on the PetShop train incidents, next to the published baseline.
 
     Every setting of `attribute` (gates, minimum share, unexplained share, path rule, footprint rule,
@@ -54,7 +56,7 @@ def petshop(data_dir, export_dir, peers, synthetic, seed, synthetic_dir, as_json
     with Progress(transient=True, disable=as_json, console=Console(stderr=True)) as bar:
         task = bar.add_task("incidents x settings", total=16 + 4 * synthetic)
         result = pe.evaluate(data_dir, progress=lambda: bar.advance(task), peers=names, synthetic=synthetic,
-                             seed=seed, synthetic_dir=synthetic_dir)
+                             seed=seed, synthetic_dir=synthetic_dir, peer_cap_s=peer_cap_s)
     if export_dir:
         from causalsre.causal.petshop import export
 

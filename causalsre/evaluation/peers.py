@@ -10,12 +10,17 @@ JDK build), and RCD needs its authors' patched causal-learn, not the stock one d
 Same inputs for every peer: the columns and graph ``attribute`` keeps (:class:`RootCauseModel`: numeric in
 the normal data, graph projected over empty columns), missing cells filled with the normal median. RCAEval's
 methods rank "up is worse", so an availability target's columns are negated for them (an outage lowers
-availability). Budgets are fixed and reported (:data:`SETTINGS`) so that an incident takes seconds.
+availability). Budgets are fixed and reported (:data:`SETTINGS`) so that an incident takes seconds, and
+every peer runs on every incident under a time cap (:data:`CAP_S`, in a forked child that is killed when
+the cap passes): a timeout is a miss, counted and listed, so a slow peer cannot drop the hard incidents.
+Other RCAEval methods need packages we do not install (scikit-network: the PageRank variants; pingouin:
+MicroCause, EasyRCA, CausalRCA) and are not offered.
 """
 
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import time
 import warnings
 
@@ -35,11 +40,14 @@ SETTINGS = {
     "rcaeval_nsigma": "RCAEval nsigma (z of each column)",
     "rcaeval_rcd": "RCAEval rcd (gamma=5, bins=5, localized, seed 0)",
     "rcaeval_circa": "RCAEval circa (PC graph, regression-based hypothesis testing)",
+    "rcaeval_pc_randomwalk": "RCAEval pc_randomwalk (PC graph, random walk from the target, n_iter = columns)",
     "rcaeval_e_diagnosis": "RCAEval e_diagnosis (needs PyRCA)",
 }
 PEERS = tuple(SETTINGS)
+CAP_S = 30.0  # seconds per peer and incident; gcm took 10-30 s per incident at this machine's usual load
 _RCAEVAL = {"rcaeval_baro": ("RCAEval.e2e.baro", "baro"), "rcaeval_nsigma": ("RCAEval.e2e", "nsigma"),
             "rcaeval_rcd": ("RCAEval.e2e.rcd", "rcd"), "rcaeval_circa": ("RCAEval.e2e.circa", "circa"),
+            "rcaeval_pc_randomwalk": ("RCAEval.e2e.pc_randomwalk", "pc_randomwalk"),
             "rcaeval_e_diagnosis": ("pyrca.analyzers.epsilon_diagnosis", None)}
 
 
@@ -142,27 +150,70 @@ def _unwrapped(method):
     return method
 
 
-def run_peers(names, cases, window_after_s: float, progress=None, sources=None) -> dict:
+def _child(pipe, args) -> None:
+    try:
+        pipe.send(("ok", rank(*args)))
+    except BaseException as error:  # noqa: BLE001  (reported to the parent as this peer's failure)
+        pipe.send(("error", f"{type(error).__name__}: {str(error)[:200]}"))
+    finally:
+        pipe.close()
+
+
+def _preload(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name.startswith("gcm_"):
+            importlib.import_module("dowhy.gcm")
+        elif _RCAEVAL.get(name, (None, None))[1] is not None:
+            importlib.import_module(_RCAEVAL[name][0])
+
+
+def rank_capped(cap_s: float, *args) -> tuple[list[str], str | None]:
+    """:func:`rank` in a forked child, killed after ``cap_s`` seconds: (ranking, None), or ([], reason).
+    Forked, so the child shares the parent's imports and fit (no start-up cost) and a hung peer leaves
+    nothing behind."""
+    _preload(args[0])  # imported once here, not in every child (RCAEval's import alone takes seconds)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(sender, args), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(cap_s):
+            return [], f"timeout after {cap_s:g} s"
+        status, value = receiver.recv()
+    except EOFError:  # the child died without a word (killed for memory, a crash in native code)
+        return [], f"the peer's process exited with code {child.exitcode}"
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receiver.close()
+    return (value, None) if status == "ok" else ([], value)
+
+
+def run_peers(names, cases, window_after_s: float, progress=None, sources=None, cap_s: float = CAP_S) -> dict:
     """Each peer on each PetShop case (``causalsre.causal.petshop_eval.Case``): top-1/top-3 per cell,
-    seconds per incident, failures with their reason; peers that cannot run are listed with why.
+    seconds per incident, failures with their reason (a run past ``cap_s`` seconds is a timeout, a miss);
+    peers that cannot run are listed with why.
     ``sources`` (one per case, "real" or "synthetic"): synthetic cells are keyed ``synthetic/SCENARIO/METRIC``."""
     sources = ["real"] * len(cases) if sources is None else sources
     names = list(PEERS if names in (None, "all") else names)
     why_missing = missing(names)
-    result = {"settings": {n: SETTINGS.get(n, "") for n in names}, "missing": why_missing, "results": {}}
+    result = {"settings": {n: SETTINGS.get(n, "") for n in names}, "missing": why_missing, "results": {},
+              "cap_s": cap_s}
     for name in (n for n in names if n not in why_missing):
+        _preload(name)  # outside the timing: an import is not the peer's work on an incident
         cells: dict = {}
         for case, source in zip(cases, sources):
             prefix = "" if source == "real" else f"{source}/"
             cell = cells.setdefault(f"{prefix}{case.scenario}/{case.incident.metric}",
-                                    {"hit1": [], "hit3": [], "seconds": [], "failures": []})
+                                    {"hit1": [], "hit3": [], "seconds": [], "failures": [], "timeouts": []})
             started = time.perf_counter()
-            try:
-                ranked = rank(name, case.normal, case.abnormal(window_after_s), case.graph, case.incident.target,
-                              up_is_worse=case.incident.metric != "availability")
-            except Exception as error:  # noqa: BLE001  (a peer's failure is a miss, reported with its reason)
-                ranked = []
-                cell["failures"].append(f"{case.incident.name}: {type(error).__name__}: {str(error)[:200]}")
+            ranked, why = rank_capped(cap_s, name, case.normal, case.abnormal(window_after_s), case.graph,
+                                      case.incident.target, case.incident.metric != "availability")
+            if why is not None:  # a peer's failure or timeout is a miss, reported with its reason
+                cell["timeouts" if why.startswith("timeout") else "failures"].append(f"{case.incident.name}: {why}")
             cell["seconds"].append(time.perf_counter() - started)
             cell["hit1"].append(case.incident.root_cause in ranked[:1])
             cell["hit3"].append(case.incident.root_cause in ranked[:3])
@@ -170,6 +221,7 @@ def run_peers(names, cases, window_after_s: float, progress=None, sources=None) 
                 progress()
         result["results"][name] = {
             key: {"top1": float(np.mean(c["hit1"])), "top3": float(np.mean(c["hit3"])), "n": len(c["hit1"]),
-                  "seconds_per_incident": float(np.mean(c["seconds"])), "failures": c["failures"]}
+                  "seconds_per_incident": float(np.mean(c["seconds"])), "failures": c["failures"],
+                  "timeouts": c["timeouts"]}
             for key, c in cells.items()}
     return result

@@ -76,3 +76,22 @@ def test_settings_change_what_attribute_reports():
     assert all(c.node != "db" for c in rank_root_causes(normal, abnormal, graph, "frontend", threshold=20.0))
     off = rank_root_causes(normal, abnormal, graph, "frontend", footprint=False)
     assert off and off[0].score < 2  # without the footprint rule the score is 1 + share / (1 + share)
+
+
+def test_gate_at_the_edge_of_a_plateau_loses_to_its_middle():
+    """issue_5's failure in miniature: with the one case just above gate 4 held out, gates 4 and 5 tie on
+    the others and specificity (higher for higher gates) picked 5, which misses it. Smoothed over the
+    neighbouring gates, 4 (the middle of the plateau; 6 loses cases) wins and the case is found."""
+    settings = loo.grid({"threshold": (3.0, 4.0, 5.0, 6.0)})
+    signal = np.array([7.0] * 10 + [7.0, 4.5, 5.5, 5.5])  # 10 easy, then: noisy, just above 4, two below 6
+    decoy = np.array([2.0] * 10 + [3.5, 2.0, 2.0, 2.0])
+    hits1, hits3 = _threshold_hits(settings, signal, decoy)
+    quiet = [0.90, 0.95, 0.97, 0.99]  # specificity rises with the gate
+    folds = loo.leave_one_out(settings, hits1, hits3, secondary=quiet)
+    assert settings[folds[11].chosen].threshold == 4.0 and folds[11].hit1
+    assert settings[loo.choose(settings, hits1, hits3, secondary=quiet)].threshold == 4.0
+    # The raw objective (no neighbours: each setting smoothed over itself only) has the failure.
+    alone = [[(i, 1.0)] for i in range(len(settings))]
+    others = np.ones(len(signal), bool)
+    others[11] = False
+    assert settings[loo.choose(settings, hits1, hits3, others, secondary=quiet, near=alone)].threshold == 5.0

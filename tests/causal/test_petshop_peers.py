@@ -43,3 +43,45 @@ def test_availability_is_negated_for_up_is_worse_methods():
 
 def test_unknown_peer_is_reported_missing():
     assert "unknown peer" in peers.missing(["nope"])["nope"]
+
+
+class _Case:
+    """The parts of ``petshop_eval.Case`` that ``run_peers`` reads."""
+
+    def __init__(self, name, shift=8.0):
+        self.shift = shift
+        self.scenario, self.graph, self.normal = "low_traffic", GRAPH, _sample(300, 1)
+        self.incident = type("Incident", (), {"name": name, "target": "frontend", "root_cause": "db",
+                                              "metric": "latency"})()
+
+    def abnormal(self, after_s):
+        return _sample(3, 2, shift=self.shift)
+
+
+def test_a_peer_past_its_cap_is_a_listed_timeout_and_a_miss(monkeypatch):
+    """Every incident is scored: one that a peer does not finish within the cap counts as a miss and is
+    listed (before the cap, a slow peer was run on the first few incidents only)."""
+    import time
+
+    def fake_rank(name, normal, abnormal, graph, target, up_is_worse=True, seed=0):
+        if abnormal["db"].iloc[0] > 50:  # the slow case (it runs in a forked child: no shared counter)
+            time.sleep(30)
+        return ["db", "api"]
+
+    monkeypatch.setattr(peers, "rank", fake_rank)
+    monkeypatch.setattr(peers, "missing", lambda names=peers.PEERS: {})
+    started = time.monotonic()
+    out = peers.run_peers(["rcaeval_baro"], [_Case("issue_0"), _Case("issue_1", 100.0), _Case("issue_2")], 600, cap_s=1.0)
+    cell = out["results"]["rcaeval_baro"]["low_traffic/latency"]
+    assert time.monotonic() - started < 25  # the slow call was killed at its cap, not waited for
+    assert cell["n"] == 3 and cell["top1"] == 2 / 3
+    assert cell["timeouts"] == ["issue_1: timeout after 1 s"] and cell["failures"] == []
+
+
+def test_a_failing_peer_is_a_listed_failure(monkeypatch):
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(peers, "rank", broken)
+    ranked, why = peers.rank_capped(10.0, "rcaeval_circa", None, None, GRAPH, "frontend", True)
+    assert ranked == [] and why == "LinAlgError: Singular matrix"
