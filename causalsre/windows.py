@@ -109,8 +109,24 @@ def parse_window(text: str, con: duckdb.DuckDBPyConnection, *, allow_empty: bool
     else:
         raise UserError(f"window {text[:100]!r} is not understood", f"write it as {FORMS}")
     if not allow_empty and window.count(con) == 0:
+        if window.run_id is not None and _only_metric_samples(con, window.run_id):
+            raise UserError(f"window {text[:100]!r} holds no requests: run {window.run_id!r} has only metric "
+                            "samples (scrapes imported without a bench file)",
+                            "import the same run's `vllm bench serve --save-result --save-detailed` JSON with "
+                            "`causalsre db import vllm-bench`; its import note gives the histograms' quantiles")
         raise UserError(f"window {text[:100]!r} holds no requests", "check the run, phase or time range")
     return window
+
+
+def _only_metric_samples(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether a run has scraped metric samples but no request rows (a scrapes-only import)."""
+    import duckdb  # only on this error path (see the TYPE_CHECKING import above)
+    try:
+        samples = first_row(con.execute("SELECT count(*) FROM metric_samples WHERE run_id = ?", [run_id]))[0]
+    except duckdb.Error:  # a database from before migration 0003 has no metric_samples
+        return False
+    requests = first_row(con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]))[0]
+    return int(samples) > 0 and int(requests) == 0
 
 
 def _one_run(text: str, named: str | None, run: str | None) -> str | None:

@@ -108,6 +108,7 @@ def test_scrapes_without_a_bench_file_say_what_the_histograms_hold(tmp_path, cap
     code, out, err = _cli(capsys, "postmortem", "--db", db, "--slo", SLO, "--baseline", f"run:{runs['baseline']}",
                           "--incident", f"run:{runs['fewer_seqs']}", "--json")
     assert code == 2 and err.count("\n") == 1 and "holds no requests" in err, err  # one line, no traceback
+    assert "only metric samples" in err and "db import vllm-bench" in err, err  # says why and what to import
 
 
 def test_a_bench_file_without_scrapes_names_a_recorded_setting(tmp_path, capsys):
