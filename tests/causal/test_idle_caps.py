@@ -7,12 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from causalsre.causal import load_graph
 from causalsre.causal.changes import describe_change
-from causalsre.causal.postmortem import OTHER, postmortem
-from causalsre.causal.synthetic import SyntheticSpec, generate, write_tables
-from causalsre.telemetry import connect_readonly, connect_writable
-from causalsre.windows import parse_window
+from causalsre.causal.postmortem import OTHER
+from causalsre.causal.synthetic import SyntheticSpec, generate
+from tests.causal.phase_postmortem import postmortem_of_phases
 
 
 def _cpu_fault_with_a_queue_push(path, queue_len_after: float):
@@ -26,17 +24,7 @@ def _cpu_fault_with_a_queue_push(path, queue_len_after: float):
     tables["run_settings"] = pd.concat([tables["run_settings"], push], ignore_index=True)
     peak = int(tables["steps"]["num_waiting"].max())
     assert 2 < peak < 64  # the fixture's premise, not the method
-    con = connect_writable(path)
-    try:
-        write_tables(con, tables)
-    finally:
-        con.close()
-    con = connect_readonly(path)
-    try:
-        return postmortem(con, None, parse_window("phase:baseline", con), parse_window("phase:incident", con),
-                          load_graph(), seed=0, n_pairs=1000, n_boot=100, top_requests=0), peak
-    finally:
-        con.close()
+    return postmortem_of_phases(path, tables, n_pairs=1000, n_boot=100), peak
 
 
 def _share(result, factor):

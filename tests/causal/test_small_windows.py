@@ -6,13 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causalsre.causal import load_graph
-from causalsre.causal.postmortem import postmortem
 from causalsre.causal.shapley import bootstrap_means, request_variance, widen
-from causalsre.causal.synthetic import SyntheticSpec, generate, write_tables
+from causalsre.causal.synthetic import SyntheticSpec, generate
 from causalsre.evaluation.score import names_a_cause
-from causalsre.telemetry import connect_readonly, connect_writable
-from causalsre.windows import parse_window
+from tests.causal.phase_postmortem import postmortem_of_phases
 
 
 def _pair_interval(y_base, y_inc, rng, request_level: bool):
@@ -59,17 +56,7 @@ def _few_requests_db(path, bad_in_incident: int):
     status = np.array(["ok"] * len(requests), dtype=object)
     status[incident[:bad_in_incident]] = "timeout"
     requests["status"] = status
-    con = connect_writable(path)
-    try:
-        write_tables(con, tables)
-    finally:
-        con.close()
-    con = connect_readonly(path)
-    try:
-        return postmortem(con, None, parse_window("phase:baseline", con), parse_window("phase:incident", con),
-                          load_graph(), seed=0, n_pairs=2000, n_boot=200, top_requests=0)
-    finally:
-        con.close()
+    return postmortem_of_phases(path, tables, n_pairs=2000, n_boot=200)
 
 
 def test_two_bad_requests_of_ten_name_no_cause(tmp_path):

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from causalsre.causal import load_graph
-from causalsre.causal.postmortem import OTHER, postmortem
-from causalsre.causal.synthetic import SyntheticSpec, generate, write_tables
-from causalsre.telemetry import connect_readonly, connect_writable
-from causalsre.windows import parse_window
+from causalsre.causal.postmortem import OTHER
+from causalsre.causal.synthetic import SyntheticSpec, generate
+from tests.causal.phase_postmortem import postmortem_of_phases
 
 
 def _surge_with_a_prompt_drift(path, seed: int):
@@ -23,17 +21,7 @@ def _surge_with_a_prompt_drift(path, seed: int):
     requests = tables["requests"]
     incident = requests["scheduled_arrival_ns"] >= int(20e9)
     requests.loc[incident, "prompt_tokens"] = (requests.loc[incident, "prompt_tokens"] * 1.1).astype(int)
-    con = connect_writable(path)
-    try:
-        write_tables(con, tables)
-    finally:
-        con.close()
-    con = connect_readonly(path)
-    try:
-        return postmortem(con, None, parse_window("phase:baseline", con), parse_window("phase:incident", con),
-                          load_graph(), seed=0, n_pairs=1000, n_boot=100, top_requests=0)
-    finally:
-        con.close()
+    return postmortem_of_phases(path, tables, n_pairs=1000, n_boot=100)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
