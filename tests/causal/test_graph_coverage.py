@@ -63,7 +63,11 @@ def timeout_push(tmp_path_factory):
 
     cfg = tiny_config(duration_s=4.0, phases=[{"name": "baseline", "start_s": 0, "end_s": 2.0},
                                               {"name": "incident", "start_s": 2.0, "end_s": 4.0}],
-                      faults=[{"kind": "config_push", "at_s": 2.0, "knobs": {"request_timeout_s": 0.02}}])
+                      faults=[{"kind": "config_push", "at_s": 2.0, "knobs": {"request_timeout_s": 0.02}}],
+                      # Fixed step costs (harness.engine.clock), so that requests outlive 20 ms however fast the
+                      # engine or quiet the machine: on the wall clock a faster engine finished them in time.
+                      clock={"mode": "modelled", "base_s": 0.004, "prefill_token_s": 0.0003,
+                             "decode_seq_s": 0.0008, "kv_token_s": 0.000004})
     db = tmp_path_factory.mktemp("cov") / "push.duckdb"
     return db, run(cfg, db, seed=3)
 
