@@ -89,3 +89,12 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def refused(argv: list[str], fragment: str, capsys) -> str:
+    """Run the CLI and check it refused as a user error: exit 2, one `error:` line naming ``fragment``."""
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2, (code, out[-300:], err[-300:])
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in out + err, err[-500:]
+    assert fragment.lower() in err.lower(), err
+    return err

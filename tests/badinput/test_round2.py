@@ -12,18 +12,10 @@ import pytest
 from causalsre import safeio
 from causalsre.errors import UserError, clip
 from tests.badinput.bad_files import GOOD_SLO, REPO
-from tests.badinput.conftest import run_cli
+from tests.badinput.conftest import refused as _refused, run_cli
 from tests.conftest import FIXTURES
 
 SMOKE = REPO / "harness" / "configs" / "smoke.toml"
-
-
-def _refused(argv: list[str], fragment: str, capsys) -> str:
-    code, out, err = run_cli(argv, capsys)
-    assert code == 2, (code, out[-300:], err[-300:])
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in out + err, err[-500:]
-    assert fragment.lower() in err.lower(), err
-    return err
 
 
 @pytest.mark.parametrize("old,new,key", [

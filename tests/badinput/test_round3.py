@@ -15,18 +15,10 @@ import pandas as pd
 import pytest
 
 from causalsre.errors import UserError
-from tests.badinput.conftest import run_cli
+from tests.badinput.conftest import refused as _refused, run_cli
 
 REQUESTS = "arrival_time,ttft_s,e2e_s,prompt_tokens,output_tokens,status\n" + "".join(
     f"{1_700_000_000 + i},0.1,0.5,10,20,ok\n" for i in range(40))
-
-
-def _refused(argv: list[str], fragment: str, capsys) -> str:
-    code, out, err = run_cli(argv, capsys)
-    assert code == 2, (code, out[-300:], err[-300:])
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in out + err, err[-500:]
-    assert fragment.lower() in err.lower(), err
-    return err
 
 
 @pytest.fixture
