@@ -128,7 +128,8 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
             if target == "vllm":
                 capacity, thresholds = V.calibrate_workload(ctx, folder, workload, lengths)
             elif calibration_from is not None:
-                capacity, thresholds = K.reused_calibration(calibration_from, workload, setup["clock"])
+                capacity, thresholds = K.reused_calibration(calibration_from, workload, setup["clock"],
+                                                            T.latency_factor(modelled=True))
                 say(f"{workload}: capacity and thresholds from {calibration_from}")
                 ctx["capacity", workload] = capacity
             else:
@@ -190,7 +191,9 @@ def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: 
         thresholds["speed_factor"] = 1.0
     prefix = f"x{load:g}-s{seed}-"
     slos = tier_slos(folder, thresholds, prefix=prefix)
-    requests = T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=duration_s,
+    run_s = K.judged_seconds(load, capacity, duration_s, strictest=min(T.TIERS, key=lambda t: 1 - t[2]),
+                             modelled=clock is not None, quick=ctx["quick"])
+    requests = T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=run_s,
                           lengths=lengths, trace_path=ctx["trace_path"])
     hashes, group, probes = {}, {}, [speed_before]
     for policy in order:
@@ -201,7 +204,8 @@ def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: 
         if db.exists():
             raise UserError(f"{db} already exists", "pass a new --out folder")
         cfg = T.policy_config(workload, policy, requests=requests, load=load, capacity=capacity, seed=seed,
-                              duration_s=duration_s, drain_s=drain_s, thresholds=thresholds, clock=clock)
+                              duration_s=run_s, drain_s=drain_s, thresholds=thresholds, clock=clock,
+                              window_s=duration_s)
         run(_parse(cfg), db, seed=seed, run_id=f"govern-{workload}-x{load:g}-s{seed}-{policy}")
         measured = measure_run(db, slos)
         hashes[policy] = measured.pop("_hash")
@@ -213,6 +217,7 @@ def _run_group(ctx, folder: Path, workload: str, load: float, seed: int, order: 
                           "speed_probe_ms": speed, "speed_probe_after_ms": after}, curves)
     case = close_group(folder, workload, load, seed, order, requests, capacity, thresholds, slos, hashes, group,
                        probes, say, modelled=clock is not None)
+    case["run_seconds"] = run_s
     return case, group
 
 
@@ -265,7 +270,7 @@ def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, dr
     cfg = T.policy_config(workload, "fcfs", requests=requests, load=T.CALIBRATION_LOAD, capacity=capacity, seed=0,
                           duration_s=seconds, drain_s=drain_s, thresholds=None, clock=clock)
     run(_parse(cfg), db, seed=0, run_id=f"govern-{workload}-calibration")
-    thresholds = T.latency_thresholds(db)
+    thresholds = T.latency_thresholds(db, T.latency_factor(modelled=clock is not None))
     thresholds["calibration_seconds"] = seconds
     weak = {n: t["confidence"] for n, t in thresholds["tiers"].items() if t["confidence"] < K.CONFIDENCE}
     if weak:
@@ -278,7 +283,7 @@ def _calibrate_latency(folder: Path, workload, lengths, capacity, duration_s, dr
         thresholds["calibration_speed_ms"] = T.speed_probe_ms(con)
     finally:
         con.close()
-    return dict(thresholds, rule=f"per tier {T.LATENCY_FACTOR:g} x a {100 * K.CONFIDENCE:g} % upper confidence bound "
+    return dict(thresholds, rule=f"per tier {thresholds['factor']:g} x a {100 * K.CONFIDENCE:g} % upper confidence bound "
                                  f"of the tier's objective quantile of ok requests at {T.CALIBRATION_LOAD:g}x load "
                                  f"(FCFS, {seconds:g} s)", calibration_db=str(db))
 

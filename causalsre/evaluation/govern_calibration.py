@@ -3,16 +3,23 @@
 The issue asks for TTFT and TPOT objectives "that the engine meets at 0.5x load": a tier at objective q
 (premium 99.5 %) must find at least q of its half-load requests good. So each tier's threshold is a
 *distribution-free upper confidence bound* of the q-quantile of the half-load latencies (all tenants pooled:
-under FCFS at half load the tiers are the same traffic), times ``LATENCY_FACTOR`` headroom:
+under FCFS at half load the tiers are the same traffic), times a headroom factor (1 on the modelled clock, 2
+on the wall clock: ``govern_traffic.LATENCY_FACTORS``):
 
     k = the smallest order statistic with P(Binomial(n, q) <= k - 1) >= CONFIDENCE,
-    threshold = LATENCY_FACTOR x X_(k)      (X_(1) <= ... <= X_(n), the n ok requests' latencies)
+    threshold = factor x X_(k)      (X_(1) <= ... <= X_(n), the n ok requests' latencies)
 
 X_(k) is then at or above the true q-quantile with probability >= CONFIDENCE whatever the distribution.
 The largest one (k = n) reaches 95 % confidence for the 99.5 % quantile only with n >= 598 requests (1 -
 0.995^n >= 0.95), 299 for 99 %, 59 for 95 % (:func:`requests_needed`); the half-load run is made long enough
 to expect that many (:func:`calibration_seconds`). With fewer, the largest value is used and the confidence
 it has is recorded (``tiers[name].confidence``), and a warning goes to stderr: the bound is then weak.
+
+Run length (:func:`run_seconds`): ``budget_consumed <= 1.0`` allows b bad events only with b / (1 - q) events,
+so a tier's budget can be judged (one bad event within it) only from 1 / (1 - q) events: premium (10 % of
+traffic at 99.5 %) needs 200. On the modelled clock the runs at the load the ``protects`` target judges are
+made that long; the other loads are judged on goodput and throughput (means over all requests) and keep
+``--duration-s``.
 """
 
 from __future__ import annotations
@@ -34,6 +41,28 @@ def calibration_seconds(objectives, rate_rps: float, duration_s: float) -> float
     a run of the evaluation)."""
     need = max(requests_needed(q) for q in objectives)
     return max(duration_s, math.ceil(SLACK * need / max(rate_rps, 1e-9)))
+
+
+def run_seconds(share: float, objective: float, rate_rps: float, duration_s: float) -> float:
+    """Run length (model seconds) that expects ``SLACK`` x 1 / (1 - objective) events of a tier with ``share``
+    of the traffic at ``rate_rps``: enough that one bad event of it fits in its budget (never shorter than
+    ``duration_s``)."""
+    need = 1.0 / (1.0 - objective)
+    return max(duration_s, float(math.ceil(SLACK * need / max(share * rate_rps, 1e-9))))
+
+
+def judged_seconds(load: float, capacity: float, duration_s: float, *, strictest: tuple, modelled: bool,
+                   quick: bool) -> float:
+    """How long the runs of one load last. At the load the ``protects`` target judges, on the modelled clock,
+    long enough for the strictest tier's budget to be measurable (``strictest``: a ``govern_traffic.TIERS``
+    row; premium: 200 events expected, x ``SLACK``); elsewhere ``duration_s``. The wall clock keeps
+    ``duration_s`` (each wall second brings the machine's noise), as does ``--quick``."""
+    from causalsre.evaluation.govern_targets import PROTECT_LOAD
+
+    if not modelled or quick or load != PROTECT_LOAD:
+        return duration_s
+    _, share, objective, _, _ = strictest
+    return run_seconds(share, objective, load * capacity, duration_s)
 
 
 def _binom_cdf(k: int, n: int, p: float) -> float:
@@ -75,9 +104,11 @@ def tier_threshold(values: list[float], objective: float, factor: float) -> dict
             "confidence": round(reached, 4)}
 
 
-def reused_calibration(path, workload: str, clock: dict) -> tuple[float, dict]:
+def reused_calibration(path, workload: str, clock: dict, factor: float) -> tuple[float, dict]:
     """(capacity, thresholds) of ``workload`` from an earlier modelled evaluation's govern.json. Refused
-    unless it used the same step-cost model (the calibration is then the same run) and per-tier thresholds."""
+    unless it used the same step-cost model (the calibration is then the same run) and per-tier thresholds.
+    The thresholds are rebuilt as ``factor`` x the recorded bounds (the measurement), so a file written
+    under another headroom factor gives today's rule's thresholds."""
     from causalsre.errors import UserError
     from causalsre.safeio import load_json
 
@@ -91,4 +122,16 @@ def reused_calibration(path, workload: str, clock: dict) -> tuple[float, dict]:
     theirs = (setup.get("clock") or {}).get("coefficients")
     if theirs != clock.get("coefficients"):
         raise UserError(f"{path} was calibrated with another step-cost model", fix)
-    return float(entry["capacity_rps"]), dict(entry["thresholds"], reused_from=str(path))
+    thresholds = dict(entry["thresholds"], reused_from=str(path), factor=factor)
+    tiers = {}
+    for name, tier in thresholds["tiers"].items():
+        if not isinstance(tier, dict) or not all(isinstance(tier.get(k), (int, float))
+                                                 for k in ("ttft_bound_s", "tpot_bound_s")):
+            raise UserError(f"{path} holds no upper bounds of the {workload} tier {name}", fix)
+        tiers[name] = dict(tier, ttft_s=round(factor * tier["ttft_bound_s"], 3),
+                           tpot_s=round(factor * tier["tpot_bound_s"], 4))
+    strictest = min(tiers.values(), key=lambda t: 1 - t.get("objective", 0.0))
+    thresholds.update(tiers=tiers, ttft_s=strictest["ttft_s"], tpot_s=strictest["tpot_s"])
+    if isinstance(thresholds.get("rule"), str):
+        thresholds["rule"] = f"{factor:g} x the recorded upper bounds; calibrated as: {thresholds['rule']}"
+    return float(entry["capacity_rps"]), thresholds

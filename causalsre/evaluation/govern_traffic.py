@@ -8,7 +8,7 @@ Calibration, once per workload per evaluation:
 - capacity: :func:`harness.capacity.calibrate_capacity` on the workload's lengths (the trace's own lengths,
   as an empirical distribution, for the trace workload); a load of 1.3 offers 1.3 x that many requests/s;
 - latency objectives: one FCFS run at 0.5x capacity, long enough for the strictest objective; each tier's
-  TTFT (TPOT) threshold is ``LATENCY_FACTOR`` x a 95 % upper confidence bound of *its own* objective's
+  TTFT (TPOT) threshold is :func:`latency_factor` x a 95 % upper confidence bound of *its own* objective's
   quantile of the TTFT (TPOT) of the requests that finished ok (:mod:`.govern_calibration`), so the engine
   meets every tier's objective at half load, with that confidence.
 """
@@ -32,7 +32,11 @@ WORKLOADS = ("gamma", "azure")
 DEFAULT_TRACE = "../shared/traces/AzureLLMInferenceTrace_conv.csv"
 CALIBRATION_LOAD = 0.5
 LATENCY_QUANTILE = 0.995   # the strictest tier's objective (each tier now uses its own: govern_calibration)
-LATENCY_FACTOR = 2.0       # headroom over that quantile at half load (a shared machine is noisy)
+# Headroom over that bound, by clock. The issue's objectives are "the ones the engine meets at 0.5x load": the
+# bound itself states that, so the modelled clock (deterministic per step-cost model) takes it as is. On the
+# wall clock (and in front of vLLM) a run a minute later may see the shared machine 2x slower, and a
+# threshold the half-load run just met would then be missed at half load: 2x is that noise, not a margin.
+LATENCY_FACTORS = {"modelled": 1.0, "wall": 2.0}
 GAMMA_BURSTINESS = 0.25    # gamma gap shape: coefficient of variation 2 (Poisson is 1)
 # Each seed replays the trace from its own offset: seed x 613 s modulo 2,700 s (the conversation trace spans an
 # hour, so at least 15 minutes are left after any offset; a seed drawn at random still lands inside it).
@@ -178,8 +182,10 @@ def schedule(workload: str, *, load: float, seed: int, capacity: float, duration
 
 def policy_config(workload: str, policy: str, *, requests: list[tuple], load: float, capacity: float, seed: int,
                   duration_s: float, drain_s: float, thresholds: dict[str, float] | None,
-                  clock: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run config of one policy on the case's requests (the same list for every policy)."""
+                  clock: dict[str, Any] | None = None, window_s: float | None = None) -> dict[str, Any]:
+    """The run config of one policy on the case's requests (the same list for every policy). ``window_s``:
+    the run length the governor's burn windows are scaled to (default ``duration_s``): a run lengthened for
+    premium's budget (:func:`govern_calibration.run_seconds`) keeps the governor of the other loads."""
     from harness.config import RunConfig
 
     wl: dict[str, Any] = {"tenants": tenants(), "requests": [list(r) for r in requests]}
@@ -196,14 +202,19 @@ def policy_config(workload: str, policy: str, *, requests: list[tuple], load: fl
     if thresholds is not None:
         data["slo"] = {"ttft_s": thresholds["ttft_s"], "tpot_s": thresholds["tpot_s"], "objective": 0.95}
         if "governor" in RunConfig.model_fields:   # the tiers, for the policies that read them (budget, edf)
-            data["governor"] = governor_section(thresholds, duration_s)
+            data["governor"] = governor_section(thresholds, duration_s if window_s is None else window_s)
     return data
 
 
-def latency_thresholds(db_path: str | Path) -> dict[str, Any]:
-    """Each tier's TTFT/TPOT thresholds from the half-load calibration run: ``LATENCY_FACTOR`` x a 95 %
-    upper confidence bound of the tier's objective quantile (:mod:`.govern_calibration`). ``ttft_s`` and
-    ``tpot_s`` at the top are the strictest tier's (the run's default SLO)."""
+def latency_factor(modelled: bool) -> float:
+    """The headroom over the half-load bound: 1 on the modelled clock, 2 on the wall clock (``LATENCY_FACTORS``)."""
+    return LATENCY_FACTORS["modelled" if modelled else "wall"]
+
+
+def latency_thresholds(db_path: str | Path, factor: float) -> dict[str, Any]:
+    """Each tier's TTFT/TPOT thresholds from the half-load calibration run: ``factor`` (:func:`latency_factor`)
+    x a 95 % upper confidence bound of the tier's objective quantile (:mod:`.govern_calibration`). ``ttft_s``
+    and ``tpot_s`` at the top are the strictest tier's (the run's default SLO)."""
     from causalsre.evaluation.govern_calibration import tier_threshold
     from causalsre.telemetry import connect_readonly
 
@@ -219,13 +230,14 @@ def latency_thresholds(db_path: str | Path) -> dict[str, Any]:
                         "raise --duration-s (the machine may be very busy)")
     tiers = {}
     for name, _, objective, _, _ in TIERS:
-        ttft, tpot = (tier_threshold(v, objective, LATENCY_FACTOR) for v in (ttfts, tpots))
+        ttft, tpot = (tier_threshold(v, objective, factor) for v in (ttfts, tpots))
         tiers[name] = {"objective": objective, "ttft_s": round(ttft["value"], 3), "tpot_s": round(tpot["value"], 4),
                        "ttft_bound_s": round(ttft["bound"], 4), "tpot_bound_s": round(tpot["bound"], 5),
                        "ttft_order_stat": [ttft["k"], ttft["n"]], "tpot_order_stat": [tpot["k"], tpot["n"]],
                        "confidence": min(ttft["confidence"], tpot["confidence"])}
     strictest = tiers[min(TIERS, key=lambda t: 1 - t[2])[0]]
-    return {"ttft_s": strictest["ttft_s"], "tpot_s": strictest["tpot_s"], "requests": len(rows), "tiers": tiers}
+    return {"ttft_s": strictest["ttft_s"], "tpot_s": strictest["tpot_s"], "requests": len(rows), "tiers": tiers,
+            "factor": factor}
 
 
 def tier_thresholds(thresholds: dict[str, Any], name: str) -> tuple[float, float]:

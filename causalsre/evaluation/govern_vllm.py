@@ -164,9 +164,9 @@ def _calibrate(ctx, folder: Path, workload: str, lengths) -> tuple[float, dict]:
     db = folder / "calibration.duckdb"
     _drive(ctx["calibration_url"], ctx["model"], workload, requests, db, seed=0, duration_s=ctx["duration_s"],
            drain_s=ctx["drain_s"], run_id=f"govern-vllm-{workload}-calibration")
-    thresholds = T.latency_thresholds(db)
+    thresholds = T.latency_thresholds(db, T.latency_factor(modelled=False))   # vLLM runs on the wall clock
     thresholds["calibration_speed_ms"] = T.probe_speed_ms(lengths)
-    return capacity, dict(thresholds, rule=f"per tier {T.LATENCY_FACTOR:g} x a 95 % upper bound of the tier's "
+    return capacity, dict(thresholds, rule=f"per tier {thresholds['factor']:g} x a 95 % upper bound of the tier's "
                                            f"quantile of ok requests at {T.CALIBRATION_LOAD:g}x load (fcfs "
                                            "gateway in front of vLLM)",
                           calibration_db=str(db))

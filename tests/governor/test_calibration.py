@@ -51,7 +51,7 @@ def test_each_tier_gets_its_own_thresholds_in_the_governor_and_in_the_slo_specs(
     ttfts = [rng.expovariate(4.0) for _ in range(2000)]
     tiers = {}
     for name, _, objective, _, _ in T.TIERS:
-        row = K.tier_threshold(ttfts, objective, T.LATENCY_FACTOR)
+        row = K.tier_threshold(ttfts, objective, T.latency_factor(modelled=False))
         tiers[name] = {"objective": objective, "ttft_s": round(row["value"], 3), "tpot_s": 0.05 + objective / 100,
                        "confidence": row["confidence"]}
     thresholds = {"ttft_s": tiers["premium"]["ttft_s"], "tpot_s": tiers["premium"]["tpot_s"], "tiers": tiers}
@@ -70,17 +70,65 @@ def test_a_calibration_is_reused_only_from_the_same_step_cost_model(tmp_path, ca
 
     clock = {"mode": "modelled", "coefficients": {"base_s": 0.006, "prefill_token_s": 0.0003,
                                                   "decode_seq_s": 0.0003, "kv_token_s": 2e-6}}
-    tiers = {n: {"ttft_s": 1.0, "tpot_s": 0.1, "objective": q, "confidence": 0.95} for n, _, q, _, _ in T.TIERS}
+    # written under the old 2x headroom: thresholds 2 x the bounds; premium's bound is the largest
+    tiers = {n: {"ttft_s": 2 * b, "tpot_s": 0.2, "ttft_bound_s": b, "tpot_bound_s": 0.1, "objective": q,
+                 "confidence": 0.95} for (n, _, q, _, _), b in zip(T.TIERS, (1.0, 0.8, 0.5))}
     good = {"setup": {"clock": clock, "workloads": {"gamma": {"capacity_rps": 12.5, "thresholds": {
-        "ttft_s": 1.0, "tpot_s": 0.1, "tiers": tiers}}}}}
+        "ttft_s": 2.0, "tpot_s": 0.2, "tiers": tiers, "rule": "per tier 2 x ..."}}}}}
     path = tmp_path / "govern.json"
     path.write_text(__import__("json").dumps(good))
-    capacity, thresholds = K.reused_calibration(path, "gamma", clock)
-    assert capacity == 12.5 and thresholds["tiers"] == tiers and thresholds["reused_from"] == str(path)
+    capacity, thresholds = K.reused_calibration(path, "gamma", clock, 1.0)
+    assert capacity == 12.5 and thresholds["reused_from"] == str(path) and thresholds["factor"] == 1.0
+    # rebuilt from the recorded bounds with today's factor, not copied
+    assert {n: (t["ttft_s"], t["tpot_s"]) for n, t in thresholds["tiers"].items()} == {
+        "premium": (1.0, 0.1), "standard": (0.8, 0.1), "free": (0.5, 0.1)}
+    assert (thresholds["ttft_s"], thresholds["tpot_s"]) == (1.0, 0.1)   # the strictest tier's
+    assert K.reused_calibration(path, "gamma", clock, 2.0)[1]["tiers"]["free"]["ttft_s"] == 1.0
     other = dict(clock, coefficients=dict(clock["coefficients"], base_s=0.007))
     with pytest.raises(Exception, match="another step-cost model"):
-        K.reused_calibration(path, "gamma", other)
+        K.reused_calibration(path, "gamma", other, 1.0)
     with pytest.raises(Exception, match="no per-tier calibration of the azure"):
-        K.reused_calibration(path, "azure", clock)
+        K.reused_calibration(path, "azure", clock, 1.0)
+    for tier in tiers.values():
+        del tier["ttft_bound_s"]
+    path.write_text(__import__("json").dumps(good))
+    with pytest.raises(Exception, match="no upper bounds"):
+        K.reused_calibration(path, "gamma", clock, 1.0)
     code = main(["eval", "govern", "--clock", "wall", "--calibration-from", str(path), "--out", str(tmp_path / "o")])
     assert code == 2 and "modelled-clock calibration" in capsys.readouterr().err
+
+
+def test_headroom_is_one_on_the_modelled_clock_and_two_on_the_wall_clock(tmp_path):
+    """The protocol: objectives the engine meets at half load are the bound itself on the modelled clock
+    (deterministic); the wall clock keeps 2x for the machine's speed moving between runs."""
+    assert T.latency_factor(modelled=True) == 1.0 and T.latency_factor(modelled=False) == 2.0
+    from harness.config import parse_run_config
+    from harness.runner import run
+
+    lengths = T.workload_lengths("gamma", None)
+    clock = {"mode": "modelled", "base_s": 0.0065, "prefill_token_s": 0.00036, "decode_seq_s": 0.00032,
+             "kv_token_s": 2.4e-6}
+    requests = T.schedule("gamma", load=0.5, seed=0, capacity=8.0, duration_s=3.0, lengths=lengths, trace_path=None)
+    cfg = T.policy_config("gamma", "fcfs", requests=requests, load=0.5, capacity=8.0, seed=0, duration_s=3.0,
+                          drain_s=3.0, thresholds=None, clock=clock)
+    db = tmp_path / "half.duckdb"
+    run(parse_run_config(cfg, source="test"), db, seed=0, run_id="half")
+    modelled, wall = T.latency_thresholds(db, T.latency_factor(True)), T.latency_thresholds(db, T.latency_factor(False))
+    assert modelled["factor"] == 1.0 and wall["factor"] == 2.0
+    for name, tier in modelled["tiers"].items():
+        assert tier["ttft_s"] == pytest.approx(tier["ttft_bound_s"], abs=1e-3)   # the bound, no headroom
+        assert wall["tiers"][name]["ttft_s"] == pytest.approx(2 * tier["ttft_bound_s"], abs=1e-3)
+
+
+def test_runs_at_the_protects_load_are_long_enough_for_one_bad_premium_request():
+    premium = T.TIERS[0]
+    assert premium[0] == "premium" and K.run_seconds(0.1, 0.995, 13.0, 5.0) == math.ceil(1.15 * 200 / 1.3)
+    seconds = K.judged_seconds(1.3, 10.0, 5.0, strictest=premium, modelled=True, quick=False)
+    expected_premium = premium[1] * 1.3 * 10.0 * seconds
+    assert 200 <= expected_premium <= K.SLACK * 200 + 1.3   # enough (with the slack), and not much more
+    assert 1 / (expected_premium * (1 - premium[2])) <= 1.0   # one bad request fits in premium's budget
+    # other loads, the wall clock and --quick keep the run length asked for
+    assert K.judged_seconds(0.8, 10.0, 5.0, strictest=premium, modelled=True, quick=False) == 5.0
+    assert K.judged_seconds(1.3, 10.0, 5.0, strictest=premium, modelled=False, quick=False) == 5.0
+    assert K.judged_seconds(1.3, 10.0, 5.0, strictest=premium, modelled=True, quick=True) == 5.0
+    assert K.judged_seconds(1.3, 1000.0, 5.0, strictest=premium, modelled=True, quick=False) == 5.0   # already long
