@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from causalsre.telemetry.importers.mapping import STATE_MAX_INTERVAL_S
+from causalsre.telemetry.importers.mapping import STATE_MAX_INTERVAL_S, samples_interval
 
 # Per-request histograms of vLLM (current names), in the order the summary lists them.
 HISTOGRAMS = {"ttft_s": "vllm:time_to_first_token_seconds", "tpot_s": "vllm:request_time_per_output_token_seconds",
@@ -88,9 +88,10 @@ def histogram_summary(samples: pd.DataFrame) -> dict:
 
 
 def scrape_interval(samples: pd.DataFrame) -> float | None:
-    """Median seconds between scrapes of the request gauges (None with fewer than two)."""
-    times = np.unique(samples.loc[_canonical(samples["metric"]).isin(GAUGES), "ts_s"].to_numpy(dtype=float))
-    return float(np.median(np.diff(times))) if len(times) > 1 else None
+    """Real seconds between scrapes of the request gauges (None with fewer than two): stale repeats of a
+    ``query_range`` export at a finer step than the server was scraped count as one scrape
+    (:func:`mapping.samples_interval`)."""
+    return samples_interval(samples)
 
 
 def scrape_notes(samples: pd.DataFrame, *, attached: bool) -> tuple[list[str], dict]:

@@ -157,22 +157,64 @@ def metric_mediators(con: duckdb.DuckDBPyConnection, window: Window, *, max_age_
     return frame
 
 
+# The real scrape interval. A run's samples are every ~1 s in two cases: a server scraped every second, and a
+# Prometheus `query_range` export at a 1 s step of a server scraped every 15 s, where each step repeats the
+# latest real sample (the stale value). Between two real scrapes no series changes, so the instants at which
+# some series changed value are the real scrapes: the interval is the lower quartile of the gaps between them
+# (an idle stretch of a truly 1 s scrape changes nothing and lengthens some gaps; a quartile stays at the
+# busy stretches' 1 s), and never less than the median gap between the request gauges' timestamps.
 _INTERVAL_SQL = """
-SELECT run_id, median(gap) / 1e9 AS interval_s FROM (
-    SELECT run_id, ts_ns - lag(ts_ns) OVER (PARTITION BY run_id ORDER BY ts_ns) AS gap
-    FROM (SELECT DISTINCT run_id, ts_ns FROM metric_samples
-          WHERE run_id IN (SELECT unnest($runs)) AND metric IN ($waiting, $running, 'vllm_num_requests_waiting',
-                                                                 'vllm_num_requests_running'))
-) WHERE gap IS NOT NULL GROUP BY run_id
+WITH ms AS (
+    SELECT run_id, ts_ns, metric, labels_json, value FROM metric_samples WHERE run_id IN (SELECT unnest($runs))
+),
+stamps AS (  -- the request gauges' scrape instants (either spelling of the names)
+    SELECT DISTINCT run_id, ts_ns FROM ms
+    WHERE metric IN ($waiting, $running, 'vllm_num_requests_waiting', 'vllm_num_requests_running')
+),
+stamp_gaps AS (
+    SELECT run_id, median(gap) AS gap FROM (
+        SELECT run_id, ts_ns - lag(ts_ns) OVER (PARTITION BY run_id ORDER BY ts_ns) AS gap FROM stamps
+    ) WHERE gap IS NOT NULL GROUP BY run_id
+),
+changes AS (  -- instants where a series first appears or its value differs from its previous sample
+    SELECT DISTINCT run_id, ts_ns FROM (
+        SELECT run_id, ts_ns, value,
+               lag(value) OVER (PARTITION BY run_id, metric, labels_json ORDER BY ts_ns) AS prev
+        FROM ms
+    ) WHERE prev IS NULL OR value IS DISTINCT FROM prev
+),
+change_gaps AS (
+    SELECT run_id, quantile_cont(gap, 0.25) AS gap FROM (
+        SELECT run_id, ts_ns - lag(ts_ns) OVER (PARTITION BY run_id ORDER BY ts_ns) AS gap FROM changes
+    ) WHERE gap IS NOT NULL GROUP BY run_id
+)
+SELECT s.run_id, greatest(s.gap, COALESCE(c.gap, s.gap)) / 1e9 AS interval_s
+FROM stamp_gaps s LEFT JOIN change_gaps c USING (run_id)
 """
 
 
 def scrape_intervals(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, float]:
-    """Each run's median seconds between scrapes of vLLM's request gauges (runs with fewer than two: absent).
-    The median, because a fixture or an operator's export may leave out idle stretches between busy ones."""
+    """Each run's real seconds between scrapes of vLLM's request gauges (runs with fewer than two: absent):
+    the gaps between instants at which a series changed (a 1 s export of 15 s scrapes repeats stale values),
+    at least the median gap between the gauges' timestamps (a fixture or an operator's export may leave out
+    idle stretches between busy ones)."""
     rows = con.execute(_INTERVAL_SQL, {"runs": list(run_ids), "waiting": _BY_NODE["queue_depth_at_arrival"].metrics[0],
                                        "running": _BY_NODE["mean_batch_size"].metrics[0]}).fetchall()
     return {run: float(gap) for run, gap in rows}
+
+
+def samples_interval(samples: pd.DataFrame) -> float | None:
+    """:func:`scrape_intervals` of one run's samples not yet written (columns ts_s, metric, labels_json,
+    value), as the import reports it: the same query over the frame."""
+    frame = pd.DataFrame({"run_id": "import", "ts_ns": (samples["ts_s"].astype(float) * 1e9).round().astype("int64"),
+                          "metric": samples["metric"], "labels_json": samples["labels_json"],
+                          "value": samples["value"].astype(float)})
+    con = duckdb.connect()
+    try:
+        con.register("metric_samples", frame)
+        return scrape_intervals(con, ["import"]).get("import")
+    finally:
+        con.close()
 
 
 def mapping_markdown() -> str:
