@@ -29,22 +29,28 @@ import numpy as np
 import pandas as pd
 
 from causalsre.causal.rootcause import RootCauseModel
+from causalsre.evaluation.peer_inputs import full_rank, least_squares
 
+GCM_SAMPLES = 100  # num_distribution_samples of attribute_anomalies (distribution_change draws twice as many)
+GCM_PERMUTATIONS = 3  # Shapley permutations: each costs one gcm evaluation per node of the target's ancestry
 SETTINGS = {
-    "gcm_attribute_anomalies": "linear additive-noise mechanisms, empirical roots, target's ancestors only; "
-                               "num_distribution_samples=100, Shapley by 3 permutations; the abnormal "
-                               "row farthest from the target's normal median",
-    "gcm_distribution_change": "same mechanisms; num_samples=200, Shapley by 3 permutations, default "
+    "gcm_attribute_anomalies": "linear additive-noise mechanisms (least squares), empirical roots, target's "
+                               "ancestors only, fitted once per incident; num_distribution_samples=100, "
+                               "Shapley by 3 permutations, n_jobs=1; the abnormal row farthest from the "
+                               "target's normal median",
+    "gcm_distribution_change": "same mechanisms; num_samples=200, Shapley by 3 permutations, n_jobs=1, default "
                                "mechanism-change test (kernel, alpha 0.05, BH)",
     "rcaeval_baro": "RCAEval baro (robust z of each column, max over the abnormal rows)",
     "rcaeval_nsigma": "RCAEval nsigma (z of each column)",
     "rcaeval_rcd": "RCAEval rcd (gamma=5, bins=5, localized, seed 0)",
-    "rcaeval_circa": "RCAEval circa (PC graph, regression-based hypothesis testing)",
-    "rcaeval_pc_randomwalk": "RCAEval pc_randomwalk (PC graph, random walk from the target, n_iter = columns)",
+    "rcaeval_circa": "RCAEval circa (PC graph, regression-based hypothesis testing); columns that are linear "
+                     "combinations of earlier ones left out of the PC step, ranked behind their closest twin",
+    "rcaeval_pc_randomwalk": "RCAEval pc_randomwalk (PC graph, random walk from the target, n_iter = columns); "
+                             "full-rank columns as for circa",
     "rcaeval_e_diagnosis": "RCAEval e_diagnosis (needs PyRCA)",
 }
 PEERS = tuple(SETTINGS)
-CAP_S = 30.0  # seconds per peer and incident; gcm took 10-30 s per incident at this machine's usual load
+CAP_S = 30.0  # seconds per peer and incident (the CLI's --peer-cap-s default); docs/evaluation.md says what ran
 _RCAEVAL = {"rcaeval_baro": ("RCAEval.e2e.baro", "baro"), "rcaeval_nsigma": ("RCAEval.e2e", "nsigma"),
             "rcaeval_rcd": ("RCAEval.e2e.rcd", "rcd"), "rcaeval_circa": ("RCAEval.e2e.circa", "circa"),
             "rcaeval_pc_randomwalk": ("RCAEval.e2e.pc_randomwalk", "pc_randomwalk"),
@@ -103,20 +109,28 @@ def _gcm(name, normal, abnormal, graph, target, seed) -> list[str]:
     scm = gcm.InvertibleStructuralCausalModel(sub)
     for node in sub.nodes:
         scm.set_causal_mechanism(node, gcm.EmpiricalDistribution() if sub.in_degree(node) == 0 else
-                                 gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor()))
-    shapley = ShapleyConfig(approximation_method=ShapleyApproximationMethods.PERMUTATION, num_permutations=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gcm.fit(scm, normal[columns])
-        if name == "gcm_attribute_anomalies":
-            peak = int(np.argmax(np.abs(abnormal[target].to_numpy() - normal[target].median())))
-            found = gcm.attribute_anomalies(scm, target, anomaly_samples=abnormal[columns].iloc[[peak]],
-                                            num_distribution_samples=100, shapley_config=shapley)
-            score = {node: float(np.mean(values)) for node, values in found.items()}
-        else:
-            score = gcm.distribution_change(scm, normal[columns], abnormal[columns], target, num_samples=200,
-                                            shapley_config=shapley)
-            score = {node: abs(float(v)) for node, v in score.items()}
+                                 gcm.AdditiveNoiseModel(least_squares()))
+    # n_jobs=1: with DoWhy's default (-1) joblib starts worker processes for every Shapley evaluation; on
+    # this machine waiting for them was 27 of 28 s per incident, the arithmetic under 1 s.
+    shapley = ShapleyConfig(approximation_method=ShapleyApproximationMethods.PERMUTATION,
+                            num_permutations=GCM_PERMUTATIONS, n_jobs=1)
+    jobs = gcm.config.default_n_jobs
+    gcm.config.set_default_n_jobs(1)  # the kernel mechanism-change tests of distribution_change, as above
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gcm.fit(scm, normal[columns])
+            if name == "gcm_attribute_anomalies":
+                peak = int(np.argmax(np.abs(abnormal[target].to_numpy() - normal[target].median())))
+                found = gcm.attribute_anomalies(scm, target, anomaly_samples=abnormal[columns].iloc[[peak]],
+                                                num_distribution_samples=GCM_SAMPLES, shapley_config=shapley)
+                score = {node: float(np.mean(values)) for node, values in found.items()}
+            else:
+                score = gcm.distribution_change(scm, normal[columns], abnormal[columns], target,
+                                                num_samples=2 * GCM_SAMPLES, shapley_config=shapley)
+                score = {node: abs(float(v)) for node, v in score.items()}
+    finally:
+        gcm.config.set_default_n_jobs(jobs)
     return [node for node, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
@@ -134,10 +148,21 @@ def _rcaeval(name, normal, abnormal, up_is_worse, seed) -> list[str]:
     # Any non-None dataset name makes RCAEval drop the time column and constant columns; "petshop" is not
     # one of its special-cased names.
     kwargs = {"seed": seed} if name == "rcaeval_rcd" else {}
+    twins = {}
+    if name in _PC_BASED:  # their PC step's Fisher-z test needs a correlation matrix of full rank
+        kept, twins = full_rank(data.drop(columns="time"))
+        data = data[["time", *kept]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = method(data, inject_time=float(len(normal)), dataset="petshop", **kwargs)
-    return [names.get(str(node), names.get(f"{node}_value", str(node))) for node in out["ranks"]]
+    ranked = [f"{node}_value" if f"{node}_value" in names else str(node) for node in out["ranks"]]
+    for column in list(ranked):  # a column left out as a copy of a kept one ties with it: right behind it
+        at = ranked.index(column) + 1
+        ranked[at:at] = twins.get(column, [])
+    return [names.get(column, column) for column in ranked]
+
+
+_PC_BASED = ("rcaeval_circa", "rcaeval_pc_randomwalk")
 
 
 def _unwrapped(method):

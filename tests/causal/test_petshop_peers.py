@@ -22,12 +22,15 @@ def _sample(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", peers.PEERS)
-@pytest.mark.slow  # the gcm peers take 10-15 s each even on 4 nodes (Shapley over mechanism samples)
+@pytest.mark.slow  # RCAEval's import and CIRCA's PC step take seconds each
 def test_peer_ranks_the_shifted_root_first(name):
     why = peers.missing([name])
     if why:
         pytest.skip(f"{name}: {why[name]}")
-    normal, abnormal = _sample(300, 1), _sample(3, 2, shift=8.0)
+    # distribution_change tests each mechanism for a change: with 3 abnormal rows nothing is significant and
+    # its ranking is Shapley noise (it put db first on one seed of three), so it gets a sample it can test
+    rows = 100 if name == "gcm_distribution_change" else 3
+    normal, abnormal = _sample(300, 1), _sample(rows, 2, shift=8.0)
     ranked = peers.rank(name, normal, abnormal, GRAPH, "frontend")
     assert ranked[0] == "db", ranked
 
@@ -85,3 +88,66 @@ def test_a_failing_peer_is_a_listed_failure(monkeypatch):
     monkeypatch.setattr(peers, "rank", broken)
     ranked, why = peers.rank_capped(10.0, "rcaeval_circa", None, None, GRAPH, "frontend", True)
     assert ranked == [] and why == "LinAlgError: Singular matrix"
+
+
+def _sparse_availability(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Availability-shaped data: services at 100 % but for a few rows, and two columns that dip in the same
+    rows (a service and its mirror): the correlation matrix is singular, as in PetShop's availability data."""
+    rng = np.random.default_rng(seed)
+    normal = pd.DataFrame({c: np.full(300, 100.0) for c in ("db", "auth", "api", "frontend")})
+    normal["auth"] += rng.normal(0, 0.5, 300)
+    for row in (40, 170):  # the mirror pair: db and api dip together, by the same amount
+        normal.loc[row, ["db", "api"]] = 99.0
+    normal["frontend"] = normal["api"] + normal["auth"] - 100 + rng.normal(0, 0.2, 300)
+    abnormal = normal.iloc[:3].copy().reset_index(drop=True)
+    abnormal["db"] -= 6.0
+    abnormal["api"] -= 6.0
+    abnormal["frontend"] -= 6.0
+    return normal, abnormal
+
+
+def test_full_rank_drops_copies_and_files_them_under_their_twin():
+    normal, abnormal = _sparse_availability(3)
+    data = pd.concat([normal, abnormal], ignore_index=True)
+    data["db2"] = 2 * data["db"] + 1  # an exact linear copy
+    kept, twins = peers.full_rank(data)
+    values = data[kept].to_numpy() - data[kept].to_numpy().mean(axis=0)
+    assert np.linalg.matrix_rank(values) == len(kept)  # what is left has full rank
+    assert twins == {"db": ["api", "db2"]}  # api dips with db in every row: a copy up to the frontend's noise
+    assert set(kept) | {"api", "db2"} == set(data.columns)
+
+
+@pytest.mark.parametrize("name", ["rcaeval_circa", "rcaeval_pc_randomwalk"])
+def test_pc_based_peers_run_on_singular_availability_data(name):
+    """Before full_rank, CIRCA's and PC-random-walk's PC step raised 'Data correlation matrix is singular' on
+    such data (most real availability incidents), a failure counted as a miss."""
+    if peers.missing([name]):
+        pytest.skip(peers.missing([name])[name])
+    normal, abnormal = _sparse_availability(3)
+    ranked = peers.rank(name, normal, abnormal, GRAPH, "frontend", up_is_worse=False)
+    assert "db" in ranked and "api" in ranked  # the dropped copy is ranked, right behind its twin
+    assert ranked.index("api") == ranked.index("db") + 1 or ranked.index("db") == ranked.index("api") + 1
+
+
+def test_least_squares_mechanism_matches_ordinary_least_squares():
+    rng = np.random.default_rng(5)
+    X = rng.normal(0, 1, (200, 3))
+    y = X @ [1.5, -2.0, 0.25] + 4 + rng.normal(0, 0.1, 200)
+    model = peers.least_squares()
+    model.fit(X, y)
+    from sklearn.linear_model import LinearRegression
+
+    reference = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.predict(X).ravel(), reference.predict(X), rtol=1e-9, atol=1e-9)
+    assert model.clone().coefficients is None  # a clone is unfitted, as gcm expects
+
+
+def test_gcm_runs_without_worker_processes_and_restores_the_setting():
+    """DoWhy's default n_jobs=-1 started joblib workers for every Shapley evaluation (27 of 28 s per real
+    incident on this machine); the peer runs in-process and puts DoWhy's setting back."""
+    from dowhy.gcm import config
+
+    before = config.default_n_jobs
+    normal, abnormal = _sample(200, 1), _sample(3, 2, shift=8.0)
+    ranked = peers.rank("gcm_attribute_anomalies", normal, abnormal, GRAPH, "frontend")
+    assert ranked[0] == "db" and config.default_n_jobs == before
