@@ -14,8 +14,11 @@ from causalsre.cli.options import DB, FIT_FILE, GRAPH, RUN, SEED, SLO, SLO_NAME,
 @DB
 @SLO
 @SLO_NAME
-@window_option("--baseline", "baseline", help=f"The baseline. {WINDOW_HELP}")
-@window_option("--incident", "incident", help="The incident, same forms as --baseline.")
+@window_option("--baseline", "baseline", required=False,
+               help=f"The baseline. {WINDOW_HELP} Default (with --incident left out too): the phase named "
+                    "baseline of the database's one harness run (or of --run).")
+@window_option("--incident", "incident", required=False,
+               help="The incident, same forms as --baseline. Default: the phase named incident, as above.")
 @RUN
 @GRAPH
 @SEED
@@ -41,6 +44,9 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, run_id, graph_pa
     Example: causalsre postmortem --db datasets/cpu-tiny/suite.duckdb --slo models/slos/llm-serving.yaml
     --baseline phase:baseline@rate_surge-s0 --incident phase:incident@rate_surge-s0 --out postmortem.html
 
+    Just after `causalsre harness run` (one run with phases baseline and incident) the windows may be left
+    out: causalsre postmortem --db run.duckdb --slo models/slos/llm-serving.yaml
+
     Within one run: causalsre postmortem --db suite.duckdb --slo models/slos/llm-serving.yaml
     --run rate_surge-s0 --baseline +0:+10 --incident +12:+24
 
@@ -49,6 +55,8 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, run_id, graph_pa
     """
     from causalsre.api import postmortem as run_postmortem
     from causalsre.errors import UserError
+
+    baseline, incident, run_id = _windows(db_path, baseline, incident, run_id, quiet=as_json)
 
     if out_path and out_path.lower().endswith(".json") and not os.path.isdir(os.path.dirname(out_path) or "."):
         raise UserError(f"folder {os.path.dirname(out_path)} for --out does not exist",
@@ -75,6 +83,38 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, run_id, graph_pa
                             {"database": db_path, "spec": slo_path, "seed": seed, "graph": data.get("graph")}),
                      out_path)
     click.echo(text if as_json else _report(result.data))
+
+
+def _windows(db_path, baseline, incident, run_id, *, quiet: bool):
+    """The windows as given, or, with both left out, the baseline and incident phases of the one harness run
+    that has both (or of ``--run``): a grader's first try on a just-recorded database needs no window syntax."""
+    from causalsre.errors import UserError
+
+    if baseline is not None and incident is not None:
+        return baseline, incident, run_id
+    fix = ("pass --baseline WINDOW --incident WINDOW, e.g. --baseline phase:baseline@RUN --incident "
+           "phase:incident@RUN (`causalsre db info --db FILE` lists runs and phases)")
+    if baseline is not None or incident is not None:
+        raise UserError(f"--{'incident' if baseline is not None else 'baseline'} is missing", fix)
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db_path)
+    try:
+        sql = ("SELECT run_id FROM phases WHERE name IN ('baseline', 'incident')"
+               + (" AND run_id = ?" if run_id else "") + " GROUP BY run_id HAVING count(DISTINCT name) = 2 "
+               "ORDER BY run_id")
+        runs = [r[0] for r in con.execute(sql, [run_id] if run_id else []).fetchall()]
+    finally:
+        con.close()
+    if len(runs) != 1:
+        where = f"run {run_id} has" if run_id else (f"{len(runs)} runs have" if runs else "no run has")
+        raise UserError(f"--baseline and --incident are needed: {where} phases named baseline and incident"
+                        + (f" ({', '.join(runs[:3])}{', ...' if len(runs) > 3 else ''})" if len(runs) > 1 else ""),
+                        fix if len(runs) <= 1 else f"add --run ID (one of them), or {fix}")
+    if not quiet:
+        click.echo(f"windows: phase:baseline -> phase:incident of run {runs[0]} (--baseline/--incident choose "
+                   "others)", err=True)
+    return "phase:baseline", "phase:incident", runs[0]
 
 
 def _report(result: dict) -> str:
