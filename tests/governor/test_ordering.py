@@ -188,8 +188,16 @@ def test_budget_puts_premium_before_standard_at_equal_slack():
     assert admitted_order("edf", [seq(1, "standard", 0.5), seq(2, "premium", 0.9)], EQUAL, S) == [1, 2]
     # slack still counts: a standard request about to miss its TTFT goes before a fresh premium one
     assert _first(gov, [seq(1, "standard", 0.0), seq(2, "premium", 1.9)], int(1.9 * S)) == ["standard", "premium"]
-    # and sheddable free goes after both, however early it arrived
-    assert _first(gov, [seq(0, "free", 0.0), seq(1, "standard", 0.5), seq(2, "premium", 0.5)], S)[-1] == "free"
+    # every budget healthy: sheddable free shares the pulled-deadline order (its 2.0 s deadline is before
+    # standard's pulled 2.17 s), so it goes before standard, after premium
+    three = [seq(0, "free", 0.0), seq(1, "standard", 0.5), seq(2, "premium", 0.5)]
+    assert not gov.is_protecting and _first(gov, three, S) == ["premium", "free", "standard"]
+    # a protected tier at risk (here the slack signal: premium waited past half its TTFT): free goes after
+    # both, however early it arrived, until the shed level relaxes
+    gov.sort([seq(9, "premium", 0.0)], [], int(1.5 * S))
+    assert gov.late is not None
+    gov.on_step(int(1.5 * S), 4, 256, is_active=True)
+    assert gov.is_protecting and _first(gov, three, S) == ["premium", "standard", "free"]
 
 
 def test_a_tier_burning_its_budget_is_pulled_ahead_of_a_healthy_more_critical_one():

@@ -200,12 +200,13 @@ def budget_risk(state: TierState, arrivals: int) -> float:
 
 
 def deadline_pulls_ns(states: list[TierState], arrivals: dict[str, int]) -> dict[str, int]:
-    """How far each protected tier's TTFT deadlines are pulled forward in the governor's one order: its budget
-    risk relative to the most at-risk protected tier, times its TTFT objective (the most at-risk tier's
-    requests sort as if due now; a tier at a sixth of that risk gains a sixth of its TTFT). So criticality
-    (what a miss costs) and slack (time left to the deadline) combine in one key. Sheddable tiers: 0 (they
-    are ordered by criticality, after every protected tier)."""
-    risks = {s.tier.name: budget_risk(s, arrivals.get(s.tier.name, 0)) for s in states if s.tier.protected}
-    top = max(risks.values(), default=0.0)
-    return {s.tier.name: int(s.tier.ttft_s * 1e9 * risks[s.tier.name] / top) if s.tier.protected and top > 0
-            else 0 for s in states}
+    """How far each tier's TTFT deadlines are pulled forward in the governor's order: its budget risk relative
+    to the most at-risk protected tier (at most 1), times its TTFT objective (the most at-risk tier's requests
+    sort as if due now; a tier at a sixth of that risk gains a sixth of its TTFT). So criticality (what a miss
+    costs) and slack (time left to the deadline) combine in one key. A sheddable tier's pull counts only
+    while no protected tier is at risk (then every tier shares the order; else sheddable tiers go after
+    every protected one, by criticality); without a protected tier every pull is 0."""
+    risks = {s.tier.name: budget_risk(s, arrivals.get(s.tier.name, 0)) for s in states}
+    top = max((risks[s.tier.name] for s in states if s.tier.protected), default=0.0)
+    return {s.tier.name: int(s.tier.ttft_s * 1e9 * min(1.0, risks[s.tier.name] / top)) if top > 0 else 0
+            for s in states}

@@ -35,6 +35,9 @@ class Governor(Policy):
         self.shed: set[str] = set()
         self.trigger: tuple[str, str] | None = None   # (protected tier, reason) asking for shedding now
         self.is_deferring = False
+        # Which order the queue follows: earliest deadline while every budget is healthy, the budget-risk order
+        # (protected tiers first, pulled deadlines) while a protected tier triggers or a tier is shed.
+        self.is_protecting = False
         self.max_num_seqs = max_num_seqs
         self.num_unprotected_running = 0
         self.actions: list[dict] = []
@@ -115,6 +118,15 @@ class Governor(Policy):
         if bool(triggers) != self.is_deferring:
             self.is_deferring = bool(triggers)
             self._act(now_ns, "defer_long_on" if triggers else "defer_long_off", worst, {}, {})
+        # The order's mode follows the same state (so the shed_level and defer_long rows above record it). While
+        # no protected tier is at risk every tier shares one budget-risk-pulled deadline order: a sheddable
+        # request about to miss goes before a protected one with slack to spare (serving free strictly last
+        # let free miss while premium and standard finished far inside their objectives: gamma 1.0x, seed 0).
+        # Once one triggers (the slack signal included: a protected request waited past half its TTFT)
+        # protected tiers go first until the shed level has relaxed to 0.
+        protecting = bool(triggers) or self.admission.level > 0
+        if protecting != self.is_protecting:
+            self.is_protecting, self._version = protecting, self._version + 1   # every kept key is stale
         protected = [s for s in states if s.tier.protected] or states
         at_risk = max(protected, key=lambda s: self.counters[s.tier.name].tpot_burn(now_ns))
         tpot_burn = self.counters[at_risk.tier.name].tpot_burn(now_ns)
@@ -165,6 +177,8 @@ class Governor(Policy):
         # late request would cost most goes first at equal slack, and slack still counts; protected tiers go
         # before sheddable ones.
         deadline -= self._pull_ns[tier.name]
+        if not self.is_protecting:   # every budget healthy: one pulled-deadline order, whatever the tier
+            return (self._is_deferred(seq, tier), False, doomed, 0, deadline, tier.criticality, seq.order)
         # Sheddable tiers are served strictly by criticality (the next to be shed goes last); protected tiers
         # share one (pulled) deadline order, so a looser protected objective does not starve a tighter one.
         rank = 0 if tier.protected else tier.criticality
@@ -222,14 +236,15 @@ class Governor(Policy):
     def _key_entry(self, seq, now_ns: int, version: int) -> tuple:
         """(key without deferral, version, the deadline at which it goes stale or None)."""
         name, protected, crit, ttft_ns = self._tenant_info.get(seq.tenant) or self._info(seq.tenant)
-        rank = 0 if protected else crit
+        pull = self._pull_ns[name]
+        # protecting: protected tiers first, sheddable ones after by criticality; healthy: one order (on_step)
+        rank, later = ((0 if protected else crit), not protected) if self.is_protecting else (0, False)
         if seq.first_token_ns is not None:   # preempted after its first token: resume it, TPOT is running
             # (due now, so the key moves with the clock: stale at once, recomputed next step)
-            return (not protected, False, rank, now_ns - self._pull_ns[name], crit, seq.order), version, now_ns - 1
+            return (later, False, rank, now_ns - pull, crit, seq.order), version, now_ns - 1
         deadline = seq.arrival_ns + ttft_ns
         doomed = deadline < now_ns           # its TTFT is already missed: it is bad whatever we do now
-        return ((not protected, doomed, rank, deadline - self._pull_ns[name], crit, seq.order), version,
-                None if doomed else deadline)
+        return ((later, doomed, rank, deadline - pull, crit, seq.order), version, None if doomed else deadline)
 
     def prefill_order(self, prefilling: list, now_ns: int) -> list:
         """Running prefills by the waiting queue's budget-risk/slack key: a protected prompt's chunks take the
