@@ -140,14 +140,20 @@ def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
               help="New folder for suite.duckdb, truth.json and manifest.json.")
 @click.option("--phase-s", "phase_s", type=(float, float), default=(10.0, 16.0), show_default=True,
               metavar="MIN MAX", help="Range of each phase's length in seconds (short ones for a smoke suite).")
+@click.option("--clock", type=click.Choice(["wall", "modelled"]), default="wall", show_default=True,
+              help="modelled: every run (and every later replay of it) advances time by a step-cost model fitted "
+                   "once at the start, so the machine's load does not move the burn; leaves out cpu_contention and "
+                   "fewer_threads, which act through the machine's speed alone.")
+@click.option("--clock-model", type=click.Path(dir_okay=False), default=None,
+              help="With --clock modelled: reuse this clock_model.json (of an earlier suite or eval govern).")
 @json_option("Print the manifest as JSON.")
-def generate(seed, count, out_dir, phase_s, as_json):
+def generate(seed, count, out_dir, phase_s, clock, clock_model, as_json):
     """Draw a fresh scenario suite at random and record it with the harness (tiny model, one thread).
 
     At least a third are two-cause mixes and a tenth no-fault controls; each fault scenario is checked to
     burn budget and re-drawn (at most 3 times) when it does not. Ranges: docs/evaluation.md.
 
-    Example: causalsre eval generate --seed 7 --count 12 --out /tmp/suite-7
+    Example: causalsre eval generate --seed 7 --count 12 --out /tmp/suite-7 [--clock modelled]
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -160,7 +166,8 @@ def generate(seed, count, out_dir, phase_s, as_json):
         def progress(index: int, label: str) -> None:
             bar.update(task, completed=index, description=label)
 
-        manifest = generate_suite(out_dir, seed=seed, count=count, phase_s=phase_s, progress=progress)
+        manifest = generate_suite(out_dir, seed=seed, count=count, phase_s=phase_s, progress=progress,
+                                  clock=clock, clock_model=clock_model)
         bar.update(task, completed=count, description="done")
     if as_json:
         click.echo(json.dumps(manifest, indent=2, default=str))

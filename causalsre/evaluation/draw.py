@@ -46,12 +46,14 @@ class ScenarioDraw:
                            for f in self.faults]}
 
 
-def plan_suite(seed: int, count: int) -> list[tuple[str, list[str]]]:
+def plan_suite(seed: int, count: int, kinds: list[str] | None = None) -> list[tuple[str, list[str]]]:
     """(shape, kinds) per scenario: ceil(count/10) controls, ceil(count/3) two-cause mixes, the rest single.
 
     Kinds are dealt from a shuffled deck of every kind (refilled when empty), so a suite of at least as many
-    causes as kinds covers every kind; a mix never pairs two kinds that change the same factor.
+    causes as kinds covers every kind; a mix never pairs two kinds that change the same factor. ``kinds``: the
+    kinds to deal (default every kind; the modelled clock leaves out those that act through the machine's speed).
     """
+    every = R.fault_kinds() if kinds is None else list(kinds)
     n_control, n_mix = math.ceil(count / 10), math.ceil(count / 3)
     if count < 3 or n_control + n_mix > count:
         raise UserError(f"--count {count} is too small for the suite's mix", "use --count 3 or more")
@@ -63,7 +65,7 @@ def plan_suite(seed: int, count: int) -> list[tuple[str, list[str]]]:
     def deal(taken: list[str]) -> str:
         for _ in range(2):
             if not deck:
-                deck.extend(R.fault_kinds()[i] for i in rng.permutation(len(R.fault_kinds())))
+                deck.extend(every[i] for i in rng.permutation(len(every)))
             for pos, kind in enumerate(deck):
                 if all(R.factor_of(kind) != R.factor_of(t) for t in taken):
                     return deck.pop(pos)
@@ -79,9 +81,9 @@ def plan_suite(seed: int, count: int) -> list[tuple[str, list[str]]]:
     return plan
 
 
-def fresh_kinds(shape: str, rng: np.random.Generator) -> list[str]:
-    """Kinds for a fresh re-draw: uniform over every kind, distinct factors."""
-    every = R.fault_kinds()
+def fresh_kinds(shape: str, rng: np.random.Generator, pool: list[str] | None = None) -> list[str]:
+    """Kinds for a fresh re-draw: uniform over every kind (of ``pool``), distinct factors."""
+    every = R.fault_kinds() if pool is None else list(pool)
     kinds: list[str] = []
     while len(kinds) < {CONTROL: 0, SINGLE: 1, MIX: 2}[shape]:
         kind = every[int(rng.integers(len(every)))]
@@ -95,11 +97,11 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float], digits: int 
 
 
 def draw_scenario(seed: int, index: int, shape: str, kinds: list[str], fresh: int = 0,
-                  phase_s: tuple[float, float] = R.PHASE_S) -> ScenarioDraw:
+                  phase_s: tuple[float, float] = R.PHASE_S, pool: list[str] | None = None) -> ScenarioDraw:
     """Scenario ``index``'s base workload and its causes' magnitudes and onsets."""
     rng = np.random.default_rng([seed, index, fresh])
     if fresh:
-        kinds = fresh_kinds(shape, rng)
+        kinds = fresh_kinds(shape, rng, pool)
     n_tenants = int(rng.integers(R.TENANTS[0], R.TENANTS[1] + 1))
     low = int(rng.integers(R.OUTPUT_LOW[0], R.OUTPUT_LOW[1] + 1))
     base = {

@@ -67,10 +67,10 @@ def _record(cfg_dict: dict[str, Any], scratch: Path, capacity: float | None, run
     return cfg, run_id, phases
 
 
-def _attempts(seed: int, index: int, shape: str, kinds: list[str], phase_s):
+def _attempts(seed: int, index: int, shape: str, kinds: list[str], phase_s, pool=None):
     """The draws to try for one scenario: the first; then, alternately, the same causes halfway to their most
     severe value (when they have a magnitude) and a fresh draw of the whole scenario."""
-    draw = draw_scenario(seed, index, shape, kinds, phase_s=phase_s)
+    draw = draw_scenario(seed, index, shape, kinds, phase_s=phase_s, pool=pool)
     yield draw, "first draw"
     raised, fresh = False, 0
     for _ in range(R.MAX_REDRAWS):
@@ -79,13 +79,15 @@ def _attempts(seed: int, index: int, shape: str, kinds: list[str], phase_s):
             yield draw, "magnitude up"
         else:
             fresh += 1
-            draw, raised = draw_scenario(seed, index, shape, kinds, fresh=fresh, phase_s=phase_s), False
+            draw, raised = draw_scenario(seed, index, shape, kinds, fresh=fresh, phase_s=phase_s, pool=pool), False
             yield draw, "fresh draw"
 
 
 def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple[float, float] = R.PHASE_S,
-                   progress: Callable[[int, str], None] | None = None) -> dict[str, Any]:
-    """Draw and record ``count`` scenarios into ``out_dir``; returns the manifest (also written to disk)."""
+                   progress: Callable[[int, str], None] | None = None, clock: str = "wall",
+                   clock_model: str | Path | None = None) -> dict[str, Any]:
+    """Draw and record ``count`` scenarios into ``out_dir``; returns the manifest (also written to disk).
+    ``clock``: ``wall`` or ``modelled`` (:mod:`.generate_clock`; ``clock_model``: a clock_model.json to reuse)."""
     from causalsre.telemetry import SCHEMA_VERSION
     from harness.hardware import hardware_info
     from harness.merge import compact, copy_runs
@@ -97,16 +99,24 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
     out_dir = Path(out_dir)
     if (out_dir / DB_NAME).exists() or (out_dir / "truth.json").exists():
         raise UserError(f"{out_dir} already holds a suite", "pass a new --out folder (or remove the old one)")
+    from causalsre.evaluation.generate_clock import check_clock, kinds_for, suite_clock
+
+    check_clock(clock, clock_model)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_suite(seed, count)
+    pool = kinds_for(clock)
+    plan = plan_suite(seed, count, pool)
     base_cfg = _base_config()
+    clock_cfg, clock_record = suite_clock(clock, clock_model, base_cfg, out_dir,
+                                          lambda m: progress(0, m) if progress else None)
+    if clock_cfg is not None:
+        base_cfg = dict(base_cfg, clock=clock_cfg)   # every run, its capacity probe and its replays
     partial, scratch = out_dir / f".{DB_NAME}.partial", out_dir / ".attempt.duckdb"
     partial.unlink(missing_ok=True)
     truth, entries, dropped = {}, {}, []
     started_all = time.perf_counter()
     for index, (shape, kinds) in enumerate(plan):
         started, attempts, capacity, kept = time.perf_counter(), [], None, None
-        for draw, why in _attempts(seed, index, shape, kinds, phase_s):
+        for draw, why in _attempts(seed, index, shape, kinds, phase_s, pool):
             if progress:
                 progress(index, f"{draw.name} ({why})")
             if why == "fresh draw":
@@ -137,9 +147,9 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
     manifest = {
         "schema_version": SCHEMA_VERSION, "generator": "causalsre eval generate",
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "database": DB_NAME,
-        "seed": seed, "count": count, "phase_s": list(phase_s), "ranges": R.ranges_table(),
+        "seed": seed, "count": count, "phase_s": list(phase_s), "ranges": R.ranges_table(), "clock": clock_record,
         "hardware": hardware_info("cpu"), "command": f"causalsre eval generate --seed {seed} --count {count} "
-        f"--out {out_dir} --phase-s {phase_s[0]:g} {phase_s[1]:g}",
+        f"--out {out_dir} --phase-s {phase_s[0]:g} {phase_s[1]:g}" + ("" if clock == "wall" else f" --clock {clock}"),
         "seconds": round(time.perf_counter() - started_all, 1),
         "redraws": _redraw_summary(entries, dropped), "dropped": dropped, "scenarios": entries,
     }

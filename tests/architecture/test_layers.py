@@ -44,6 +44,7 @@ RUNS_THE_HARNESS = {
     "causalsre.whatif.governor": "the governor's tiers (its config loader) and replays under it (whatif, recommend)",
     "causalsre.causal.verify": "replays the incident with each named cause reverted (postmortem --verify)",
     "causalsre.evaluation.generate": "records random scenario suites with the harness",
+    "causalsre.evaluation.generate_clock": "fits eval generate's step-cost model on real engine steps (modelled clock)",
     "causalsre.evaluation.ranges": "the documented ranges are the harness's own knob and fault sets",
     "causalsre.evaluation.govern": "runs every scheduling policy on the same requests (eval govern)",
     "causalsre.evaluation.govern_traffic": "builds and calibrates eval govern's traffic with the harness",

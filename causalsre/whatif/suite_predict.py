@@ -1,0 +1,92 @@
+"""Per-case predictions of ``causalsre eval whatif --data`` (:mod:`.calibration_suite` runs the cases).
+
+``predict_case``: the unpaired methods (gcm, bayes, bayes_new_run, no_change) from the recorded window;
+``predict_paired``: the methods that also see the unchanged replay of the same session (``no_change_replay``,
+``bayes_paired``: :mod:`causalsre.bayes.paired`). At a knob value the suite never observed, every interval is
+widened to the hull of the predictions at the observed neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _points(draws: np.ndarray) -> dict:
+    low, high = np.quantile(draws, [0.05, 0.95])
+    return {"point": 100.0 * float(np.median(draws)), "low": 100.0 * float(low), "high": 100.0 * float(high)}
+
+
+def _neighbours(column, value: float) -> list[float]:
+    seen = np.unique(column.dropna().to_numpy(dtype=float))
+    below, above = seen[seen < value], seen[seen > value]
+    return ([float(below.max())] if below.size else []) + ([float(above.min())] if above.size else [])
+
+
+def predict_case(case, window, baseline, table, models: dict, seed: int) -> dict:
+    """Per method {point, low, high} in burn points, and how the case was widened or limited."""
+    from causalsre.evaluation.whatif_cases import model_intervention
+
+    intervention = model_intervention(case, baseline, window, seed=seed)
+    notes = []
+    # A knob value the data never had: the models interpolate, with nothing to say they interpolate right. If
+    # the effect is monotone between the observed neighbours, the answer lies between their predictions: the
+    # interval becomes the hull of the three (honest, and counted under `unobserved`).
+    others = _neighbours(table[case.cause], case.value) if case.family == "knob" and not case.value_observed else []
+    if others:
+        notes.append(f"{case.cause}={case.value:g} never observed: interval widened to the predictions at "
+                     + " and ".join(f"{v:g}" for v in others))
+    out = {}
+    for method in ("gcm", "bayes", "bayes_new_run"):
+        model = models.get("gcm" if method == "gcm" else "bayes")
+        if model is None or method not in models["methods"]:
+            continue
+        out[method] = _predict_one(method, model, window, intervention, seed, notes)
+        for other in others:
+            hull = _predict_one(method, model, window, {**intervention, case.cause: other}, seed, [])
+            out[method]["low"] = min(out[method]["low"], hull["low"])
+            out[method]["high"] = max(out[method]["high"], hull["high"])
+            out[method]["widened"] = True
+    if "no_change" in models["methods"]:
+        out["no_change"] = {"point": 100.0 * float(window["is_bad"].mean())}
+    return {"predicted": out, "notes": notes}
+
+
+def _predict_one(method, model, window, intervention, seed, notes) -> dict:
+    if method == "gcm":
+        usable = {k: v for k, v in intervention.items() if k in model.graph}
+        if not usable and "gcm: the cause is not in its graph" not in notes:
+            notes.append("gcm: the cause is not in its graph (constant or unconnected): predicted unchanged")
+        return _points(model.bad_rate(window, usable or None, seed=seed))
+    return _points(model.bad_rate(window, intervention, new_run=method == "bayes_new_run", seed=seed))
+
+
+def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: int,
+                   changes: list | None = None) -> dict:
+    """The paired predictions, given the unchanged replay of the same session: ``no_change_replay`` (its share)
+    and ``bayes_paired`` (:mod:`causalsre.bayes.paired`; widened like the others at a never-observed value).
+    ``changes``: the recorded changes between the run's baseline and the window (``what_changed``); a revert
+    that sets back all of them takes the window's whole excess with it (None: unknown, the uniform share)."""
+    from causalsre.bayes.paired import changed_from_baseline, paired_bad_rate, unreverted_changes
+    from causalsre.evaluation.whatif_cases import model_intervention
+
+    out = {"no_change_replay": {"point": unchanged["points"]}}
+    if model is None:
+        return out
+    intervention = model_intervention(case, baseline, window, seed=seed)
+    absorbed = changed_from_baseline(window, baseline, list(intervention))
+    left = None if changes is None else unreverted_changes(changes, {*intervention, case.cause})
+    reverts_all = case.kind == "revert" and left == []
+    bad = int(round(unchanged["points"] * unchanged["requests"] / 100.0))
+
+    def one(change):
+        return _points(paired_bad_rate(model, window, change, unchanged_bad=bad, unchanged_n=unchanged["requests"],
+                                       absorbed=absorbed, reverts_all=reverts_all, seed=seed))
+
+    out["bayes_paired"] = {**one(intervention), "absorbed": absorbed, "reverts_all": reverts_all,
+                           "left_in_place": left}
+    others = _neighbours(table[case.cause], case.value) if case.family == "knob" and not case.value_observed else []
+    for other in others:
+        hull = one({**intervention, case.cause: other})
+        out["bayes_paired"].update(low=min(out["bayes_paired"]["low"], hull["low"]),
+                                   high=max(out["bayes_paired"]["high"], hull["high"]), widened=True)
+    return out
