@@ -7,6 +7,8 @@ that request, so it holds; a request that did not finish ``ok`` is bad whatever 
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.slo.columns import check_column, database_columns, schema_columns
+from causalsre.slo.columns import check_column, database_columns, kind_of, schema_columns
 from causalsre.slo.durations import parse_time
 
 
@@ -44,7 +46,10 @@ def good_event_sql(slo: Any, columns: Mapping[str, str] | None = None) -> tuple[
 
 
 def where_sql(where: Mapping[str, Any] | None, columns: Mapping[str, str]) -> tuple[str, list[Any]]:
-    """A structured filter {column: value | [values] | None} -> (SQL, params); "TRUE" when empty."""
+    """A structured filter {column: value | [values] | None} -> (SQL, params); "TRUE" when empty.
+
+    Each value is checked against its column's type (:func:`filter_value`) before it is bound, so a value
+    DuckDB could not compare (``{"tenant": 3}``) is a UserError here, not a conversion error mid-query."""
     if where is None:
         return "TRUE", []
     if not isinstance(where, Mapping):
@@ -59,11 +64,56 @@ def where_sql(where: Mapping[str, Any] | None, columns: Mapping[str, str]) -> tu
             if not value:
                 raise UserError(f"filter on {column} lists no values", "give at least one value")
             parts.append(f"{name} IN ({', '.join('?' for _ in value)})")
-            params.extend(value)
+            params.extend(filter_value(column, columns[column], one) for one in value)
         else:
             parts.append(f"{name} = ?")
-            params.append(value)
+            params.append(filter_value(column, columns[column], value))
     return (" AND ".join(parts) or "TRUE"), params
+
+
+MISFIT = "a where value does not fit its column's type"  # the API's wording for the same mistake
+_INT_BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64, "HUGEINT": 128}
+
+
+def filter_value(column: str, sql_type: str, value: Any) -> Any:
+    """``value`` as a parameter for ``column = ?``: text for text columns, a finite number for numeric ones
+    (a whole number in range for integer columns), True/False for booleans, an instant for timestamps.
+    Anything else is refused rather than cast: DuckDB would cast the *column* to the value's type
+    (``tenant = 3`` reads every tenant as an integer) and fail on the first row, or match by accident."""
+    kind, upper = kind_of(sql_type), sql_type.upper()
+    shown = repr(value)[:60]
+    if kind == "text":
+        if isinstance(value, str):
+            return value
+        raise UserError(f"{MISFIT} ({column} is text, not {shown})", f"give text, e.g. {{{column!r}: 'a'}}")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{MISFIT} ({column} is true or false, not {shown})", f"give True or False for {column}")
+    if upper == "TIMESTAMP":
+        if isinstance(value, (str, datetime)):
+            return parse_time(value, what=f"filter {column}")
+        raise UserError(f"{MISFIT} ({column} is a time, not {shown})", "give an ISO 8601 time or a datetime")
+    if kind != "number":
+        raise UserError(f"cannot filter on {column} ({sql_type})", "filter on a text, number, boolean or time column")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy integers too
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        value = float(value)
+    else:
+        raise UserError(f"{MISFIT} ({column} needs a finite number, not {shown})", f"give a number, e.g. {{{column!r}: 0}}")
+    bits = next((b for name, b in _INT_BITS.items() if upper.startswith(name)), None)
+    if bits is None:
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise UserError(f"{MISFIT} ({column}, {sql_type}, needs a whole number, not {shown})",
+                            f"give a whole number, e.g. {{{column!r}: 0}}")
+        value = int(value)
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise UserError(f"{MISFIT} ({column}: {shown} is outside {sql_type})",
+                        f"give a whole number between {-(2 ** (bits - 1))} and {2 ** (bits - 1) - 1}")
+    return value
 
 
 def request_outcomes(

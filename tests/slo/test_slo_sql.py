@@ -85,3 +85,27 @@ def test_outcomes_and_groups_carry_the_scenario_phase(make_db, open_db, latency_
     groups = {g["group"]["phase"]: g for g in evaluate(con, latency_slo, group_by=["phase"])["groups"]}
     assert (groups["baseline"]["events"], groups["baseline"]["bad_events"]) == (4, 3)
     assert (groups["incident"]["events"], groups["incident"]["bad_events"]) == (4, 2)
+
+
+def test_filter_values_are_checked_against_the_column_type_before_binding(make_db, open_db, latency_slo):
+    import numpy as np
+
+    from causalsre.slo import where_sql
+    from causalsre.slo.columns import database_columns
+
+    con = open_db(make_db(ROWS))
+    columns = database_columns(con)
+    # The same filter through every layer: a number for a text column is refused with a fix, not a
+    # DuckDB conversion error from inside the query.
+    for bad in ({"tenant": 3}, {"tenant": [3, "a"]}, {"priority": "0"}, {"priority": 0.5}, {"priority": True},
+                {"priority": float("nan")}, {"priority": 2**70}, {"is_ok": 1}, {"arrival_ts": 5}):
+        with pytest.raises(UserError) as caught:
+            where_sql(bad, columns)
+        assert caught.value.fix
+        with pytest.raises(UserError):
+            request_outcomes(con, latency_slo, where=bad)
+    # Values of the right kind are bound (numpy integers and whole floats as Python ints)
+    sql, params = where_sql({"tenant": ["b"], "priority": np.int64(0), "is_ok": False}, columns)
+    assert sql.count("?") == 3 and params == ["b", 0, False] and type(params[1]) is int
+    assert list(request_outcomes(con, latency_slo, where={"tenant": "b", "priority": 0.0})["request_id"]) == [7]
+    assert len(request_outcomes(con, latency_slo, where={"arrival_ts": str(T0 + pd.Timedelta(seconds=1))})) == 1
