@@ -20,7 +20,6 @@ cases reuse the baseline's server, as an operator's traffic change would.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.peers.fixtures import _BENCH
+from harness.peers.realfixtures import write_fixtures  # re-exported: `--fixtures` and its tests
 from harness.peers.vllm_server import VLLM_VENV, model_dir, vllm_python
 
 # The tiny preset's shape on one core (harness/peers/scenarios/_base.toml): four sequences, 256 blocks of 32.
@@ -205,78 +205,6 @@ def record(out_dir: Path, names: list[str] | None = None, seed: int = 0,
     return summary
 
 
-KEEP_SERIES = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-               "vllm:num_preemptions_total", "vllm:cache_config_info", "process_start_time_seconds")
-INFO_SERIES = "vllm:cache_config_info"  # an info gauge: the same labels in every scrape of one server
-# The per-request latency histograms (importers/coverage.py): a run of scrapes and no bench file reads its
-# request count and quantiles from their increase, so the first and last scrape of a fixture keep them.
-HISTOGRAM_SERIES = ("vllm:time_to_first_token_seconds", "vllm:request_time_per_output_token_seconds",
-                    "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds")
-_HISTOGRAM_PARTS = {f"{h}{part}" for h in HISTOGRAM_SERIES for part in ("", "_bucket", "_sum", "_count")}
-
-
-def trim_scrape(text: str, *, info: bool = True, histograms: bool = False) -> str:
-    """A scrape cut to the series the analysis joins (with their TYPE lines), for small test fixtures: each
-    line is the server's own; HELP lines, the Python process's series and the other histograms are left out,
-    the (long, constant) info gauge too unless ``info``, the latency histograms unless ``histograms``."""
-    keep = (set(KEEP_SERIES) - (set() if info else {INFO_SERIES})) | (_HISTOGRAM_PARTS if histograms else set())
-
-    def name(line: str) -> str:
-        parts = line.split()
-        return parts[2] if line.startswith("# TYPE") and len(parts) > 2 else line.split("{")[0].split(" ")[0]
-
-    return "\n".join(line for line in text.splitlines()
-                     if line and not line.startswith("# HELP") and name(line) in keep) + "\n"
-
-
-def _is_busy(text: str) -> bool:
-    """Whether a scrape saw a request running or waiting."""
-    return any(line.startswith(("vllm:num_requests_running{", "vllm:num_requests_waiting{"))
-               and float(line.rsplit(" ", 1)[1]) != 0 for line in text.splitlines())
-
-
-def kept_scrapes(texts: list[str]) -> list[int]:
-    """Indices of the scrapes a fixture keeps: the first, the last, and every one from the scrape before the
-    first busy one to the scrape after the last (the scrape before a request's arrival is among them); the
-    idle stretch while the benchmark's process starts carries nothing a request is joined with."""
-    busy = [i for i, text in enumerate(texts) if _is_busy(text)]
-    if not busy:
-        return sorted({0, len(texts) - 1})
-    return sorted({0, len(texts) - 1, *range(max(0, busy[0] - 1), min(len(texts), busy[-1] + 2))})
-
-
-def write_fixtures(recorded: Path, dest: Path, cases: list[str]) -> list[Path]:
-    """Copy each case's bench.json and its scrapes, trimmed (names keep their epoch), into ``dest``: every
-    scrape of the load (``kept_scrapes``), because the per-request engine state (waiting requests at arrival)
-    is the scrape before it, and a sparser set blurs it. The info gauge and the latency histograms stay in the
-    first and last scrape. The bench file is gzipped (``bench.json.gz``, its bytes unchanged inside: the
-    importer reads gzip as is): 80-150 requests a case with every inter-token gap are ~1 MB of JSON."""
-    written = []
-    for name in cases:
-        folder = dest / name
-        (folder / "scrapes").mkdir(parents=True, exist_ok=True)
-        for old in (folder / "scrapes").glob("metrics-*.prom"):
-            old.unlink()  # a re-recording replaces the case's scrapes, never mixes two recordings
-        bench = folder / "bench.json.gz"
-        (folder / "bench.json").unlink(missing_ok=True)  # an older, uncompressed copy
-        # mtime=0: the same recording gives the same bytes, so a re-run of --fixtures changes nothing in git
-        bench.write_bytes(gzip.compress((recorded / name / "bench.json").read_bytes(), mtime=0))
-        files = sorted((recorded / name / "scrapes").glob("metrics-*.prom"), key=lambda p: float(p.stem[8:]))
-        texts = [path.read_text() for path in files]
-        kept = kept_scrapes(texts)
-        for i in kept:
-            ends = i in (kept[0], kept[-1])
-            (folder / "scrapes" / files[i].name).write_text(trim_scrape(texts[i], info=ends, histograms=ends))
-        written += [bench, *sorted((folder / "scrapes").iterdir())]
-    # The cases' truth and loads, merged into the folder's cases.json: cases may come from several recordings.
-    summary_path = dest / "cases.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    recorded_cases = json.loads((recorded / "cases.json").read_text()) if (recorded / "cases.json").exists() else {}
-    summary.update({k: v for k, v in recorded_cases.items() if k in cases})
-    summary_path.write_text(json.dumps(dict(sorted(summary.items())), indent=2) + "\n")
-    return [*written, summary_path]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
@@ -285,11 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration-from", type=Path,
                         help="a recording's cases.json: reuse its measured capacities (to add cases to it)")
     parser.add_argument("--fixtures", type=Path, help="do not run: copy OUT's cases, trimmed, into this folder")
+    parser.add_argument("--scrape-log", action="store_true",
+                        help="with --fixtures: each case's kept scrapes as one gzipped scrapes.prom.gz (a "
+                             "`# scrape_time` line before each), ~20 x smaller than a file per scrape")
     args = parser.parse_args(argv)
     # SIGTERM (a killed job) unwinds like Ctrl-C, so the server and the benchmark are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.fixtures:
-        print(len(write_fixtures(args.out_dir, args.fixtures, args.only or [c.name for c in CASES])), "files")
+        print(len(write_fixtures(args.out_dir, args.fixtures, args.only or [c.name for c in CASES],
+                                 scrape_log=args.scrape_log)), "files")
         return 0
     calibration = None
     if args.calibration_from:
