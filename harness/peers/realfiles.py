@@ -43,7 +43,9 @@ BASE_ENGINE = {"model": "tiny", "device": "cpu", "dtype": "float32", "num_thread
 # decode step of four costs about what one of two does, so the smaller pool halves the decode throughput.
 # The prompt pair is prefill-bound (2 tokens out): a prompt three times longer then costs about twice the
 # request's service time, where with 32 tokens out the decode steps hide it (0 bad of 38 at 700 tokens).
-SHAPES = {"chat": (256, 32), "prefill": (256, 2), "kv": (300, 100)}
+SHAPES = {"chat": (256, 32), "prefill": (256, 2), "kv": (300, 100), "prefix": (256, 2)}
+# Tokens every prompt of a shape starts with (`--random-prefix-len`): a system prompt vLLM's prefix cache keeps.
+PREFIX_LEN = {"prefix": 320}
 # Arrivals per benchmark: num_prompts = rate x SECONDS, within [MIN_PROMPTS, MAX_PROMPTS]. 32-38 requests a
 # window left a real 5 -> 12 bad (kv_shrink) within chance (Fisher p = 0.088); ~100 a window tells it.
 SECONDS = 60.0
@@ -60,6 +62,7 @@ class Case:
     family: str | None
     shape: str = "chat"
     engine: dict = field(default_factory=dict)  # server overrides of BASE_ENGINE
+    flags: tuple[str, ...] = ()  # vLLM flags with no engine setting (the server restarts with them)
     load: dict = field(default_factory=dict)  # overrides: rate_x, input_len, output_len
     why: str = ""
 
@@ -93,12 +96,19 @@ CASES = (
          why="max_tokens three times higher (96 from 32) at the same request rate"),
     Case("bursty_arrivals", "burstiness", "workload", load={"burstiness": 0.1},
          why="the same mean rate in bursts: vllm bench serve --burstiness 0.1 (gamma inter-arrivals, CV 3.2)"),
+    # A server-side change no --metadata key records: the shared prefix (320 tokens of ~576) is prefilled
+    # for every request once the prefix cache is off, where the baseline server prefilled only the rest.
+    Case("prefix_baseline", None, None, shape="prefix",
+         why="the no_prefix_cache case's baseline: a 320-token shared prefix, 128-384 more, 2 out, prefix cache on"),
+    Case("no_prefix_cache", "enable_prefix_caching", "batching", shape="prefix", flags=("--no-enable-prefix-caching",),
+         why="the server restarted with --no-enable-prefix-caching: every request prefills the shared prefix"),
     Case("surge_longer_outputs", ("arrival_rate", "output_tokens"), "workload",
          load={"rate_x": 1.5, "output_len": 64}, why="two causes at once: 2.5 x the rate and twice the max_tokens"),
 )
 # incident -> the baseline it is compared with
 BASELINE_OF = {"rate_surge": "baseline", "longer_prompts": "prompt_baseline", "fewer_seqs": "baseline",
                "smaller_budget": "baseline", "kv_shrink": "kv_baseline",
+               "no_prefix_cache": "prefix_baseline",
                **{name: "ref_baseline" for name in ("control", "longer_outputs", "bursty_arrivals",
                                                     "surge_longer_outputs")}}
 # vLLM's --max-model-len is 1024 (harness/peers/vllm_server.py) and the server's tokenizer makes the random
@@ -110,6 +120,8 @@ def case_load(case: Case, capacity: dict[str, float]) -> dict:
     """The benchmark's load for a case, from its shape's measured capacity (requests/s)."""
     input_len, output_len = SHAPES[case.shape]
     load = {"input_len": input_len, "output_len": output_len, "rate_x": BASE_X, **case.load}
+    if case.shape in PREFIX_LEN:
+        load["prefix_len"] = PREFIX_LEN[case.shape]
     rate = round(load["rate_x"] * capacity[case.shape], 2)
     return {**load, "rate": rate, "num_prompts": int(min(MAX_PROMPTS, max(MIN_PROMPTS, round(rate * SECONDS))))}
 
@@ -117,13 +129,16 @@ def case_load(case: Case, capacity: dict[str, float]) -> dict:
 def bench_command(url: str, out: Path, load: dict, metadata: dict, seed: int) -> list[str]:
     input_len = int(load["input_len"])
     # --random-range-ratio r draws lengths in [len (1 - r), len (1 + r)]: narrow it where 1 + r would not fit.
-    ratio = min(0.5, (MAX_PROMPT - load["output_len"]) / input_len - 1)
+    prefix = int(load.get("prefix_len", 0))
+    ratio = min(0.5, (MAX_PROMPT - load["output_len"] - prefix) / input_len - 1)
     args = ["--backend", "vllm", "--base-url", url, "--endpoint", "/v1/completions", "--model", "causalsre",
             "--tokenizer", str(model_dir("tiny")), "--dataset-name", "random", "--random-input-len", str(input_len),
             "--random-output-len", str(load["output_len"]), "--random-range-ratio", f"{ratio:.3f}",
             "--num-prompts", str(load["num_prompts"]), "--request-rate", str(load["rate"]), "--seed", str(seed),
             "--ignore-eos", "--save-result", "--save-detailed", "--result-dir", str(out.parent),
             "--result-filename", out.name, "--percentile-metrics", "ttft,tpot,itl,e2el"]
+    if prefix:
+        args += ["--random-prefix-len", str(prefix)]
     if load.get("burstiness") is not None:  # gamma inter-arrival shape; the result file records it
         args += ["--burstiness", str(load["burstiness"])]
     if metadata:
@@ -182,13 +197,18 @@ def record(out_dir: Path, names: list[str] | None = None, seed: int = 0,
     summary, capacity = {}, {shape: ramp["capacity"] for shape, ramp in ramps.items()}
     by_engine: dict[str, list[Case]] = {json.dumps({}): []}  # the baseline server first: it calibrates
     for case in chosen:
-        by_engine.setdefault(json.dumps(case.engine, sort_keys=True), []).append(case)
+        by_engine.setdefault(json.dumps({**case.engine, **({"flags": list(case.flags)} if case.flags else {})},
+                                        sort_keys=True), []).append(case)
     for key, cases in by_engine.items():
         if not cases and capacity.keys() >= {c.shape for c in chosen}:
             continue
-        engine = EngineSection(**{**BASE_ENGINE, **json.loads(key)})
+        overrides = json.loads(key)
+        extra = overrides.pop("flags", [])
+        engine = EngineSection(**{**BASE_ENGINE, **overrides})
         print(f"starting vLLM {json.loads(key) or 'baseline'} for {[c.name for c in cases]}", file=sys.stderr)
-        with VllmServer(engine, served_model_name="causalsre", log_path=out_dir / "vllm.log") as server:
+        server = VllmServer(engine, served_model_name="causalsre", log_path=out_dir / "vllm.log")
+        server.flags = [*server.flags, *extra]  # command() reads them at start
+        with server:
             for shape in sorted({c.shape for c in chosen} - capacity.keys()):
                 print(f"  calibrating {shape} {SHAPES[shape]}", file=sys.stderr)
                 ramps[shape] = calibrate_rate(server.url, *SHAPES[shape], seed=seed, log=sys.stderr)
