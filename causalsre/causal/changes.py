@@ -128,15 +128,27 @@ def setting_changes(con, baseline, incident, graph: GraphSpec | None = None) -> 
 
     before, after = recorded_settings(con, baseline), recorded_settings(con, incident)
     out = []
-    for setting in sorted(set(before) & set(after)):
+    for setting in sorted(set(before) | set(after)):
+        name = SETTING_NODES.get(setting, setting)
+        in_graph = bool(graph is not None and (name in graph.nodes or setting in graph.nodes))
+        if setting not in before or setting not in after:
+            out.append(_one_sided(name, before.get(setting), after.get(setting), in_graph))
+            continue
         if _rounded(before[setting]) == _rounded(after[setting]):
             continue  # equal up to float noise (a tenant's share recomputed as 0.7499999999999999)
-        name = SETTING_NODES.get(setting, setting)
         out.append({"kind": "setting", "name": name, "baseline": _show(before[setting]),
-                    "incident": _show(after[setting]),
-                    "in_graph": bool(graph is not None and (name in graph.nodes or setting in graph.nodes)),
-                    "significant": True})
+                    "incident": _show(after[setting]), "in_graph": in_graph, "significant": True})
     return out
+
+
+def _one_sided(name: str, before: set | None, after: set | None, in_graph: bool) -> dict:
+    """A setting recorded in one window only (``--metadata`` on the baseline's bench file, not the incident's):
+    it may have changed to a value nobody recorded. Its own kind, so nothing downstream takes "unknown" for a
+    value (to the cap check a missing timeout is "no timeout"); it used to be dropped without a word."""
+    known = "baseline" if after is None else "incident"
+    return {"kind": "unknown_setting", "name": name, "baseline": None if before is None else _show(before),
+            "incident": None if after is None else _show(after), "recorded_in": known, "in_graph": in_graph,
+            "significant": True}
 
 
 def _rounded(values: set) -> set:
@@ -266,6 +278,9 @@ def describe_change(change: dict) -> str:
         note += f"  ({change['binding']})" if change.get("binds") is False else ""
         note += f"  (tie: {change['tie']})" if change.get("tie") else ""
         return f"setting  {name}: {_fmt(change['baseline'])} -> {_fmt(change['incident'])}{note}"
+    if kind == "unknown_setting":
+        shown = ["unknown" if change[side] is None else _fmt(change[side]) for side in ("baseline", "incident")]
+        return f"setting  {name}: {shown[0]} -> {shown[1]}  (recorded in the {change['recorded_in']} only: may have changed)"
     if kind == "event":
         what = f" = {change['value']}" if change.get("value") is not None else ""
         return f"event    {change.get('event_kind') or 'event'} {name}{what}"
