@@ -142,7 +142,38 @@ def _reading(path: str, read, con):
     try:
         return read(con)
     except duckdb.Error as exc:
+        damage = _view_damage(con)
+        if damage:  # a view re-created with other columns: name it, not "not a readable DuckDB database"
+            raise UserError(f"database {path} is damaged: {'; '.join(damage[:5])}",
+                            "restore it from a copy, or rebuild it from the original telemetry") from None
         raise open_error(Path(path), exc) from None
+
+
+def _view_damage(con) -> list[str]:
+    """Columns of the schema's views that the database's views lack (the readers' check names the tables'
+    columns; a view replaced by hand, e.g. ``CREATE OR REPLACE VIEW request_metrics AS ...``, passed it)."""
+    import duckdb
+
+    from causalsre.telemetry.migrations import REQUIRED_VIEWS, migrate
+
+    query = ("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main' "
+             "AND list_contains(?, table_name)")
+    fresh = duckdb.connect(":memory:")
+    try:
+        migrate(fresh)
+        expected = fresh.execute(query, [list(REQUIRED_VIEWS)]).fetchall()
+    finally:
+        fresh.close()
+    try:
+        found = set(con.execute(query, [list(REQUIRED_VIEWS)]).fetchall())
+    except duckdb.Error:
+        return []
+    lacking: dict[str, list[str]] = {}
+    for view, column in expected:
+        if (view, column) not in found:
+            lacking.setdefault(view, []).append(column)
+    return [f"view {view} has no column {', '.join(columns[:6])}" + (f" (and {len(columns) - 6} more)"
+            if len(columns) > 6 else "") for view, columns in lacking.items()]
 
 
 @db.command("export")
