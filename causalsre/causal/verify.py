@@ -10,7 +10,10 @@ Poisson process with the same count. The measured share of a cause is
 
     (control bad rate - reverted bad rate) / (control bad rate - baseline bad rate),
 
-the part of the burn that reverting it removes. No peer (DoWhy, PyRCA, RCAEval) verifies an attribution by
+the part of the burn that reverting it removes. Where each of two or more causes alone would keep the incident
+burning (an OR: CPU contention or a max_num_seqs cut each saturates the engine), reverting one removes little
+and the single shares sum far below 1; the verified causes are then also replayed reverted together, and
+``joint`` says how much of the burn they remove between them. No peer (DoWhy, PyRCA, RCAEval) verifies an attribution by
 intervention; here the harness can, so the ranking uses the verified share where it exists and the report
 says where estimate and verification disagree.
 """
@@ -68,11 +71,40 @@ def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table,
             revert = _reverter(factor, baseline_table, incident_table, result, rng)
             measured = _replay(out, db_path, runs, phase, slo, revert)
             checked.append(_score(cause, control, measured, base_bad, result["total_change"]))
+        joint = _joint(checked, causes, control, base_bad, lambda revert: _replay(out, db_path, runs, phase, slo, revert),
+                       lambda f: _reverter(f, baseline_table, incident_table, result, rng), step)
         recorded_ms = [decode_step_ms(con, r) for r in runs]
-    verification = {"control": control, "baseline_bad_rate": base_bad, "causes": checked,
+    verification = {"control": control, "baseline_bad_rate": base_bad, "causes": checked, "joint": joint,
                     "speed_ratio": speed_ratio(recorded_ms, control.pop("step_ms")), "top_k": top_k}
     _rerank(result, checked)
     return verification
+
+
+def _joint(checked: list[dict], causes: list[dict], control: dict, base_bad: float, replay, reverter, step):
+    """The verified causes reverted together, when their single shares sum below ``1 - DISAGREE``: each one
+    alone kept most of the burn, so the replays have not yet shown what removes it. None otherwise."""
+    shares = [c for c in checked if c.get("verified_share") is not None]
+    if len(shares) < 2 or sum(c["verified_share"] for c in shares) >= 1.0 - DISAGREE:
+        return None
+    factors = [c["factor"] for c in shares]
+    reverts = [reverter(f) for f in factors]
+
+    def revert_all(cfg, run):
+        for revert in reverts:
+            cfg = revert(cfg, run)
+        return cfg
+
+    step(f"replaying with {', '.join(factors)} reverted together")
+    measured = replay(revert_all)
+    burn = control["bad_rate"] - base_bad
+    share = (control["bad_rate"] - measured["bad_rate"]) / burn
+    single = sum(c["verified_share"] for c in shares)
+    return {"factors": factors, "reverted_bad_rate": measured["bad_rate"], "requests": measured["requests"],
+            "verified_share": share, "sum_of_single_shares": single,
+            "interaction": bool(share - single > DISAGREE),
+            "why": ("each alone was enough to keep the incident burning: reverting one removed little, reverting "
+                    "them together removes the burn; they are causes jointly, and the single shares rank nothing")
+            if share - single > DISAGREE else None}
 
 
 def _replay(out: Path, db_path, runs, phase, slo, change) -> dict:

@@ -181,6 +181,11 @@ def _verification_lines(verification: dict) -> list[str]:
         estimate = "n/a" if c.get("estimated_share") is None else f"{c['estimated_share']:.0%}"
         lines.append(f"  {c['factor']:<28} bad {c['reverted_bad_rate']:.1%}: removes {c['verified_share']:.0%} "
                      f"of the burn (estimated {estimate}){flag}")
+    joint = verification.get("joint")
+    if joint:
+        lines.append(f"  {' + '.join(joint['factors'])} together: bad {joint['reverted_bad_rate']:.1%}: removes "
+                     f"{joint['verified_share']:.0%} of the burn (the single shares sum to "
+                     f"{joint['sum_of_single_shares']:.0%})" + (f"; {joint['why']}" if joint.get("why") else ""))
     ratio = verification.get("speed_ratio")
     if ratio is not None:
         lines.append(f"  the replay machine ran the speed probe at {ratio:.2f}x the recording's speed")
