@@ -148,13 +148,16 @@ def paged_decode_attention(q: torch.Tensor, kv_cache: torch.Tensor, tables: torc
 PANEL = 16     # csrc/cpu_ops.c NR: outputs per panel
 
 
-def pack_panels(weight: torch.Tensor) -> torch.Tensor | None:
-    """weight [out, in] as panels [out / 16, in, 16] for :func:`panel_linear` (None if out % 16 != 0)."""
+def pack_panels(weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor | None:
+    """weight [out, in] as panels [out / 16, in, 16] for :func:`panel_linear` (None if out % 16 != 0), written
+    into ``out`` (contiguous, out * in elements: a slice of a huge-page arena, see Llama.pack_panels) or a new
+    tensor."""
     out_features, in_features = weight.shape
     if out_features % PANEL:
         return None
     weight = weight.detach().contiguous()
-    panels = torch.empty((out_features // PANEL, in_features, PANEL), dtype=weight.dtype)
+    shape = (out_features // PANEL, in_features, PANEL)
+    panels = torch.empty(shape, dtype=weight.dtype) if out is None else out.view(shape)
     _lib.pack_panels(weight.data_ptr(), panels.data_ptr(), in_features, out_features)
     return panels
 

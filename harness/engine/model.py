@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.engine import cpu_kernels
+from harness.engine import cpu_kernels, hugepages
 from harness.engine.config import ModelConfig
 
 
@@ -246,10 +246,18 @@ class Llama(nn.Module):
                 module.packed_weight = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach(), 32)
 
     def pack_panels(self) -> None:
-        """Panel copies of the projection weights for the C few-row kernel (cpu_kernels.panel_linear)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                module.panels = cpu_kernels.pack_panels(module.weight)
+        """Panel copies of the projection weights for the C few-row kernel (cpu_kernels.panel_linear), all in
+        one arena on huge pages (hugepages.py: the batch-1 weight stream took 27 % less CPU than on 4 KiB
+        pages), each panel set starting on a 64-byte line."""
+        linears = [m for m in self.modules() if isinstance(m, nn.Linear)]
+        sizes = [-(-m.weight.numel() // 16) * 16 if m.weight.shape[0] % cpu_kernels.PANEL == 0 else 0
+                 for m in linears]
+        arena = hugepages.zeros((max(1, sum(sizes)),), dtype=torch.float32)
+        at = 0
+        for module, size in zip(linears, sizes):
+            module.panels = cpu_kernels.pack_panels(module.weight, arena[at:at + module.weight.numel()]
+                                                    if size else None)
+            at += size
         try:   # the whole stack in one C call when every projection has panels (widths % 16 == 0)
             self.stack_weights = cpu_kernels.StackWeights(self.layers)
         except ValueError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.engine import cpu_kernels, cuda_graphs
+from harness.engine import cpu_kernels, cuda_graphs, hugepages
 from harness.engine.config import EngineConfig, ModelConfig
 from harness.engine.model import Llama, PagedBatch, can_pack_for_cpu
 from harness.engine.scheduler import ScheduledChunk
@@ -43,6 +43,8 @@ class ModelRunner:
     def _allocate(self, num_blocks: int) -> torch.Tensor:
         c = self.model_config
         shape = (c.num_layers, (num_blocks + self.scratch_blocks) * self.block_size, 2, c.num_kv_heads, c.head_dim)
+        if self.device.type == "cpu":     # on huge pages: attention streams the pool like the weights (hugepages.py)
+            return hugepages.zeros(shape, dtype=self.dtype)
         return torch.zeros(shape, device=self.device, dtype=self.dtype)
 
     @property
