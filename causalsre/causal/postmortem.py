@@ -24,7 +24,7 @@ from causalsre.causal.players import (RATE_FACTOR, group_players, grouped, merge
 from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, request_variance, shapley_per_pair, widen
 from causalsre.causal.subsample import plan_subsample
 from causalsre.causal.table import build_analysis_table
-from causalsre.causal.verdict import burn_test, cannot_tell
+from causalsre.causal.verdict import burn_fell, burn_test, cannot_tell
 from causalsre.windows import Window, check_disjoint
 
 METHOD = ("exact Shapley over detected changes (root distributions, mechanism noise) with gradient-boosted "
@@ -95,6 +95,8 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     result["burn_test"] = burn_test(result["burn"])
     if (why := cannot_tell(result["burn"], result["burn_test"])) and (base["is_bad"].any() or inc["is_bad"].any()):
         result["cannot_tell"] = why
+    if fell := burn_fell(result["burn"], result["burn_test"]):
+        result["burn_fell"] = fell  # an improvement: what changed explains it, no cause is blamed for a burn
     # What changed comes first, whether or not there is a burn to attribute.
     result["changes"] = what_changed(con, baseline, incident, base, inc, graph)
     # A changed cap the engine never reached in either window cannot have acted: it gets no share (binding.py).

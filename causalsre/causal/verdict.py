@@ -33,3 +33,15 @@ def cannot_tell(burn: dict, test: dict) -> str | None:
             f"{i['requests']} (Fisher exact p = {test['p_value']:.2g} >= {test['alpha']}): a change chance alone "
             "gives this often, so no cause can be named; the contributions below split noise. Longer windows "
             "(more requests) or `postmortem --verify` can tell")
+
+
+def burn_fell(burn: dict, test: dict) -> str | None:
+    """The sentence a postmortem gives when the incident burned significantly *less* than its baseline: there
+    is no burn to blame on any cause (a push that raised a cap the baseline was starved by); the contributions
+    then say what lowered the bad-event rate, and no cause of a burn is named."""
+    b, i = burn["baseline"], burn["incident"]
+    if not test["significant"] or i["bad_rate"] >= b["bad_rate"]:
+        return None
+    return (f"the bad-event rate fell from {b['bad_events']} of {b['requests']} requests to {i['bad_events']} of "
+            f"{i['requests']} (Fisher exact p = {test['p_value']:.2g}): the incident burned less than the baseline, "
+            "so no cause of a burn can be named; the contributions below say what lowered the bad-event rate")

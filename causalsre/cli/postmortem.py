@@ -138,6 +138,8 @@ def _report(result: dict) -> str:
         return "\n".join(lines)
     if result.get("cannot_tell"):
         lines.append(f"cannot tell: {result['cannot_tell']}")
+    if result.get("burn_fell"):
+        lines.append(f"no burn to blame: {result['burn_fell']}")
     lines.append("contributions (95% bootstrap interval), summing to the change:")
     for a in result["attributions"]:
         role = "" if a.get("role", "cause") == "cause" else f", {a['role']}"
