@@ -67,13 +67,16 @@ def session_posterior(eta0: np.ndarray, n0: np.ndarray, u_bad: int, u_n: int, si
 
 
 def paired_bad_rate(fitted, window: pd.DataFrame, interventions: dict, *, unchanged_bad: int, unchanged_n: int,
-                    absorbed: bool = True, reverts_all: bool = False, n_samples: int = 2000,
-                    n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
+                    absorbed: bool = True, reverts_all: bool = False, revert_all: dict | None = None,
+                    n_samples: int = 2000, n_draws: int | None = 400, seed: int = 0) -> np.ndarray:
     """Draws of the bad-event share the intervention's replay measures, given the unchanged replay (module doc).
 
     ``fitted``: a :class:`causalsre.bayes.FittedBurnModel`; ``window``: the recorded window's requests (one run's
     phase); ``absorbed``: whether the intervened factors changed between the run's baseline and this window;
-    ``reverts_all``: whether the intervention sets back every recorded change between them (then ``lam = 0``)."""
+    ``reverts_all``: whether the intervention sets back every recorded change between them (then ``lam = 0``);
+    ``revert_all``: otherwise, the intervention that sets back every recorded change (this one's and those left
+    in place), when the model can express it: ``lam`` is then split by the model's own factor effects
+    (:func:`kept_share`) instead of Uniform(0, 1)."""
     draws = fitted.draws(n_draws, seed)
     encoding = fitted.encoding
     eta0, n0 = cell_linear_predictor(draws, encoding, window, seed)
@@ -89,10 +92,38 @@ def paired_bad_rate(fitted, window: pd.DataFrame, interventions: dict, *, unchan
         phases = window["phase"].astype(str).unique() if "phase" in window else []
         if len(run_ids) == 1 and len(phases) == 1 and phases[0] != "baseline":
             eps = window_excess(draws, f"{run_ids[0]}/{phases[0]}", f"{run_ids[0]}/baseline")
-            lam = np.zeros(n_samples) if reverts_all else rng.uniform(0.0, 1.0, size=n_samples)
+            if reverts_all:
+                lam = np.zeros(n_samples)
+            elif revert_all is not None:
+                lam = kept_share(draws, encoding, window, interventions, revert_all, seed)[d]
+            else:
+                lam = rng.uniform(0.0, 1.0, size=n_samples)
             eta = eta - ((1.0 - lam) * eps[d])[:, None]
     bad = rng.binomial(n1[None, :], _logistic(eta)).sum(axis=1)
     return bad / n1.sum()
+
+
+def _mean_bad(draws, encoding, frame, seed) -> np.ndarray:
+    """Per draw, the request-weighted mean bad probability of ``frame`` (window effect included)."""
+    eta, n = cell_linear_predictor(draws, encoding, frame, seed)
+    return (_logistic(eta) * n).sum(axis=1) / n.sum()
+
+
+def kept_share(draws, encoding, window: pd.DataFrame, interventions: dict, revert_all: dict, seed: int = 0):
+    """Per draw, the share ``lam`` of the window's excess that stays under ``interventions`` when other recorded
+    changes stay in place, split as the model splits what its factor effects explain: with ``p0`` the window's
+    mean bad probability, ``pR`` under this intervention and ``pA`` under ``revert_all`` (every recorded change
+    set back), ``lam = 1 - (p0 - pR) / (p0 - pA)``, clipped to [0, 1]. Where the factor effects explain
+    (almost) nothing of the change (``|p0 - pA| < 0.01``) the model has no split to offer: Uniform(0, 1)."""
+    p0 = _mean_bad(draws, encoding, window, seed)
+    p_r = _mean_bad(draws, encoding, apply_interventions(window, interventions), seed)
+    p_a = _mean_bad(draws, encoding, apply_interventions(window, revert_all), seed)
+    explained = p0 - p_a
+    rng = np.random.default_rng(seed + 11)
+    uniform = rng.uniform(0.0, 1.0, size=draws.n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.clip((p0 - p_r) / explained, 0.0, 1.0)
+    return np.where(np.abs(explained) < 0.01, uniform, 1.0 - share)
 
 
 def changed_from_baseline(window: pd.DataFrame, baseline: pd.DataFrame, columns) -> bool:

@@ -25,9 +25,9 @@ import numpy as np
 from causalsre.whatif.conformal import FULL_RANGE, binomial_floor, replay_speed
 from causalsre.whatif.suite_predict import predict_case, predict_paired  # noqa: F401  (re-exported)
 
-METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "no_change", "no_change_replay")
+METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "bayes_paired_split", "no_change", "no_change_replay")
 # Predicted from the unchanged replay of the same session (paired design), so never cached with the others.
-PAIRED = ("bayes_paired", "no_change_replay")
+PAIRED = ("bayes_paired", "bayes_paired_split", "no_change_replay")
 CACHE_NAME = "replays.json"
 _REPLAY_CODE = ("harness", "causalsre/whatif/verify.py", "causalsre/causal/verify.py",
                 "causalsre/evaluation/whatif_cases.py")
@@ -151,7 +151,7 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
             models = {"methods": set(methods)}
             fingerprint = database_fingerprint(ctx.con)
             unchanged, changes = {}, {}
-            if cases and {"bayes", "bayes_new_run", "bayes_paired"} & set(methods):
+            if cases and {"bayes", "bayes_new_run", *PAIRED[:2]} & set(methods):
                 # Before any replay, so that no fit runs between a case's two replays.
                 models["bayes"] = _burn_fit(ctx, folder, out_dir, fingerprint, seed, say)
             for i, case in enumerate(cases):
@@ -170,11 +170,11 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                         models["gcm"] = GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None
                     predicted = predict_case(case, window, baseline, table, models, seed)
                     predictions.put(pkey, predicted)
-                if case.window not in changes and "bayes_paired" in methods:   # only it uses them
+                if case.window not in changes and set(PAIRED[:2]) & set(methods):   # only they use them
                     changes[case.window] = what_changed(ctx.con, ctx.window(f"phase:baseline@{case.run_id}"),
                                                         ctx.window(case.window), baseline, window, ctx.graph)
                 paired = predict_paired(case, window, baseline, table,
-                                        models.get("bayes") if "bayes_paired" in methods else None,
+                                        models.get("bayes") if set(PAIRED[:2]) & set(methods) else None,
                                         unchanged[case.window], seed, changes.get(case.window))
                 predicted = {"predicted": {m: p for m, p in {**predicted["predicted"], **paired}.items() if m in methods},
                              "notes": predicted["notes"]}

@@ -62,10 +62,12 @@ def _predict_one(method, model, window, intervention, seed, notes) -> dict:
 
 def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: int,
                    changes: list | None = None) -> dict:
-    """The paired predictions, given the unchanged replay of the same session: ``no_change_replay`` (its share)
-    and ``bayes_paired`` (:mod:`causalsre.bayes.paired`; widened like the others at a never-observed value).
-    ``changes``: the recorded changes between the run's baseline and the window (``what_changed``); a revert
-    that sets back all of them takes the window's whole excess with it (None: unknown, the uniform share)."""
+    """The paired predictions, given the unchanged replay of the same session: ``no_change_replay`` (its share),
+    ``bayes_paired`` and ``bayes_paired_split`` (:mod:`causalsre.bayes.paired`; widened like the others at a
+    never-observed value). ``changes``: the recorded changes between the run's baseline and the window
+    (``what_changed``); a revert that sets back all of them takes the window's whole excess with it (None:
+    unknown, the uniform share). Otherwise ``bayes_paired`` keeps the uniform share and ``bayes_paired_split``
+    splits it by the model's factor effects (where the model can set back every change left in place)."""
     from causalsre.bayes.paired import changed_from_baseline, paired_bad_rate, unreverted_changes
     from causalsre.evaluation.whatif_cases import model_intervention
 
@@ -77,16 +79,40 @@ def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: 
     left = None if changes is None else unreverted_changes(changes, {*intervention, case.cause})
     reverts_all = case.kind == "revert" and left == []
     bad = int(round(unchanged["points"] * unchanged["requests"] / 100.0))
-
-    def one(change):
-        return _points(paired_bad_rate(model, window, change, unchanged_bad=bad, unchanged_n=unchanged["requests"],
-                                       absorbed=absorbed, reverts_all=reverts_all, seed=seed))
-
-    out["bayes_paired"] = {**one(intervention), "absorbed": absorbed, "reverts_all": reverts_all,
-                           "left_in_place": left}
+    everything = None if reverts_all or not left else revert_everything(left, intervention, baseline, window, seed)
     others = _neighbours(table[case.cause], case.value) if case.family == "knob" and not case.value_observed else []
-    for other in others:
-        hull = one({**intervention, case.cause: other})
-        out["bayes_paired"].update(low=min(out["bayes_paired"]["low"], hull["low"]),
-                                   high=max(out["bayes_paired"]["high"], hull["high"]), widened=True)
+    for method, split in (("bayes_paired", None), ("bayes_paired_split", everything)):
+        def one(change):
+            return _points(paired_bad_rate(model, window, change, unchanged_bad=bad,
+                                           unchanged_n=unchanged["requests"], absorbed=absorbed,
+                                           reverts_all=reverts_all, seed=seed,
+                                           revert_all=None if split is None else {**split, **change}))
+
+        out[method] = {**one(intervention), "absorbed": absorbed, "reverts_all": reverts_all, "left_in_place": left}
+        if method == "bayes_paired_split":
+            out[method]["split"] = "model" if split is not None else "reverts all" if reverts_all else "uniform"
+        for other in others:
+            hull = one({**intervention, case.cause: other})
+            out[method].update(low=min(out[method]["low"], hull["low"]), high=max(out[method]["high"], hull["high"]),
+                               widened=True)
+    return out
+
+
+def revert_everything(left: list[str], intervention: dict, baseline, window, seed: int) -> dict | None:
+    """The model intervention that also sets back every change ``left`` in place (a setting to the baseline's
+    most common value, workload columns jointly resampled from the baseline's requests), or None when one of
+    them is nothing the model can set (a governor action, a column it does not have)."""
+    from causalsre.evaluation.whatif_cases import WORKLOAD_COLUMNS
+
+    out: dict = {}
+    rows = np.random.default_rng(seed + 3).integers(0, len(baseline), size=len(window)) if len(baseline) else None
+    for name in left:
+        if name in WORKLOAD_COLUMNS and rows is not None:
+            for column in WORKLOAD_COLUMNS[name]:
+                if column in window.columns and column in baseline.columns:
+                    out[column] = baseline[column].to_numpy()[rows]
+        elif name in window.columns and name in baseline.columns and not baseline[name].dropna().empty:
+            out[name] = baseline[name].mode().iloc[0]
+        else:
+            return None
     return out
