@@ -27,7 +27,7 @@ graph's size (one consolidated float matrix, descendant sets as bitsets); graphs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -38,6 +38,9 @@ from causalsre.causal.rootcause_input import (  # noqa: F401  (read_table/read_e
     project_graph, read_edges, read_table,
 )
 from causalsre.causal.robust import TAIL_QUANTILE, robust_scale, robust_scales  # noqa: F401  (re-exported)
+from causalsre.causal.rootcause_linear import (  # noqa: F401  (re-exported)
+    RIDGE_ALPHA, UNESTIMABLE_EFFECT, LinearMechanism, fit_linear, fit_mechanisms,
+)
 from causalsre.errors import UserError
 
 DEFAULT_THRESHOLD = 3.0
@@ -53,13 +56,6 @@ REACH = True
 # beyond the most extreme gate statistic its own normal data reached: a heavy-tailed remote call whose
 # spikes are normal is not a culprit for a spike of the usual size (docs/evaluation.md).
 BEYOND_NORMAL = False  # available, not chosen: leave-one-out does not pick it (docs/evaluation.md)
-RIDGE_ALPHA = 1.0
-# The effect of a parent that never moved in the normal data cannot be estimated from it. We assume a unit
-# effect in the column's own units, right for metrics of one kind along a call graph (a caller's latency or
-# error rate moves with its callee's); pass 0 to ignore such parents instead.
-UNESTIMABLE_EFFECT = 1.0
-
-
 @dataclass(frozen=True, slots=True)
 class RootCause:
     node: str
@@ -97,59 +93,6 @@ def _prepare(normal: pd.DataFrame, columns, graph: nx.DiGraph, target: str):
 def _columns(matrix: np.ndarray, fill: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     matrix = np.where(np.isnan(matrix), fill, matrix)
     return {name: matrix[:, i] for i, name in enumerate(names)}
-
-
-@dataclass(frozen=True, slots=True)
-class LinearMechanism:
-    """node = intercept + coef . parents + noise, fitted by ridge regression on normal data."""
-
-    parents: list[str]
-    coef: np.ndarray
-    intercept: float
-    noise_location: float
-    noise_scale: float
-
-    def noise(self, columns: dict[str, np.ndarray], node: str) -> np.ndarray:
-        """The node's noise in each row; ``columns`` maps a node to its values (a float array)."""
-        predicted = self.intercept + (_stack(columns, self.parents) @ self.coef if self.parents else 0.0)
-        return columns[node] - predicted - self.noise_location
-
-
-def _stack(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    return np.column_stack([columns[name] for name in names])  # (rows, len(names))
-
-
-def fit_linear(node: str, parents: list[str], normal: dict[str, np.ndarray]) -> LinearMechanism:
-    """Ridge regression of ``node`` on ``parents`` over the normal rows (name -> values), noise scaled."""
-    fitted = _ridge(node, parents, normal)
-    location, scale = robust_scale(fitted.noise(normal, node))
-    return replace(fitted, noise_location=location, noise_scale=scale)
-
-
-def fit_mechanisms(graph: nx.DiGraph, order: list[str], normal: dict[str, np.ndarray]) -> dict[str, LinearMechanism]:
-    """:func:`fit_linear` for every node, the noise scales of all nodes computed in one vectorized pass."""
-    fitted = {n: _ridge(n, sorted(graph.predecessors(n)), normal) for n in order}
-    locations, scales = robust_scales(np.column_stack([fitted[n].noise(normal, n) for n in order]))
-    return {n: replace(fitted[n], noise_location=float(locations[i]), noise_scale=float(scales[i]))
-            for i, n in enumerate(order)}
-
-
-def _ridge(node: str, parents: list[str], normal: dict[str, np.ndarray]) -> LinearMechanism:
-    y = normal[node]
-    coef = np.zeros(len(parents))
-    if parents:
-        x = _stack(normal, parents)
-        mean, spread = x.mean(axis=0), x.std(axis=0)
-        constant = spread == 0  # a parent that never moved in normal data has no estimable effect
-        spread[constant] = 1.0
-        design = (x - mean) / spread
-        gram = design.T @ design + RIDGE_ALPHA * np.eye(len(parents))
-        coef = np.linalg.solve(gram, design.T @ (y - y.mean())) / spread
-        coef[constant] = UNESTIMABLE_EFFECT
-        intercept = float(y.mean() - mean @ coef)
-    else:
-        intercept = 0.0
-    return LinearMechanism(parents, coef, intercept, 0.0, 1.0)
 
 
 def rank_root_causes(normal: pd.DataFrame, abnormal: pd.DataFrame, graph: nx.DiGraph, target: str,
