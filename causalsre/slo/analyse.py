@@ -58,7 +58,8 @@ def analyse(
     windows = alert_windows_for(slo, alert_windows)
     spans = sorted({t.long_window for t in windows.tiers} | {t.short_window for t in windows.tiers},
                    key=lambda d: d.seconds)
-    plan = CubePlan(slo=slo, period=period, spans=spans, group_by=list(group_by), per_run=per_run)
+    plan = CubePlan(slo=slo, period=period, spans=spans, group_by=list(group_by), per_run=per_run,
+                    span=(first, latest) if first is not None else None)
     if timeline:
         if resolution is None:
             start = max(first, period.lower) if first is not None else period.lower

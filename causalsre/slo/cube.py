@@ -10,7 +10,7 @@ the good-event expression are evaluated once per request, however many windows, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -33,6 +33,7 @@ class CubePlan:
     per_run: bool = False
     bucket_us: int | None = None  # timeline resolution
     lookback_s: float = 0.0  # data needed before the period (timeline rolling windows)
+    span: tuple[datetime, datetime] | None = None  # (first, last) arrival of the selected requests, if known
 
     @property
     def slice_us(self) -> int | None:
@@ -102,12 +103,18 @@ def count_cube(con: duckdb.DuckDBPyConnection, plan: CubePlan, columns: dict[str
         values = [m if m in wanted else f"NULL AS {m.split(' AS ')[1]}" for m in measures]
         selects.append(f"SELECT {index} AS part, {', '.join(keys)}, {', '.join(values)} FROM labelled "
                        f"GROUP BY {', '.join(dims)}")
+    # When the selected requests' span is known (the report's default moment is their last arrival) and lies
+    # inside the scan's bounds, the bounds select every row with an arrival: testing them on every row cost
+    # 2-5 % of the pass at 10M requests, so only the NULL test is kept. Same rows, same counts.
+    bounds, bound_params = "arrival_ts > ? AND arrival_ts <= ?", [scan_lower, plan.period.at]
+    if plan.span is not None and scan_lower < plan.span[0] and plan.span[1] <= plan.period.at:
+        bounds, bound_params = "arrival_ts IS NOT NULL", []
     sql = (
         f"WITH labelled AS (SELECT {', '.join(labels)}, {good} AS is_good FROM request_metrics "
-        f"      WHERE {filters} AND arrival_ts > ? AND arrival_ts <= ?) "
+        f"      WHERE {filters} AND {bounds}) "
         + " UNION ALL ".join(selects)
     )
-    frame = con.execute(sql, params + good_params + filter_params + [scan_lower, plan.period.at]).df()
+    frame = con.execute(sql, params + good_params + filter_params + bound_params).df()
     parts, computed = {}, {}
     for index, (name, dims) in enumerate(counting.items()):
         parts[name] = frame[frame["part"] == index]

@@ -78,3 +78,37 @@ def test_the_footer_span_is_used_only_once_the_rows_confirm_it(world):
         assert data_span(files, "TRUE", []) == truth
     finally:
         files.close()
+
+
+def test_a_period_longer_than_the_data_drops_the_scan_bounds_and_keeps_every_number(world, tmp_path, monkeypatch):
+    """When the period holds every request (the report's default moment is the last arrival), the counting
+    pass tests only ``arrival_ts IS NOT NULL`` instead of its bounds: the same numbers as with the bounds
+    (an explicit ``at`` keeps them), and a request with no arrival is still left out."""
+    import shutil
+
+    import causalsre.slo.analyse as analyse_module
+
+    con, folder, _ = world
+    copy = tmp_path / "requests"
+    shutil.copytree(folder, copy)
+    (copy / "day=none").mkdir()
+    con.execute(f"COPY (SELECT * REPLACE (NULL::TIMESTAMP AS arrival_ts) FROM request_metrics LIMIT 1) "
+                f"TO '{copy / 'day=none' / 'x.parquet'}' (FORMAT parquet)")
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(latency_slo(target="0.95", duration="30d"))
+    slo = load_slos(spec)[0]
+    plans = []
+    counted = analyse_module.count_cube
+    monkeypatch.setattr(analyse_module, "count_cube", lambda c, plan, *a: plans.append(plan) or counted(c, plan, *a))
+    files = parquet_source(copy, threads=2)
+    try:
+        latest = files.execute("SELECT max(arrival_ts) FROM request_metrics").fetchone()[0]
+        dropped, dropped_timeline = _report(files, slo)
+        kept, kept_timeline = _report(files, slo, at=latest)
+        from_db, _ = _report(con, slo, at=latest)
+    finally:
+        files.close()
+    assert plans[0].span is not None and plans[0].span[1] == latest  # the bounds were dropped ...
+    assert plans[1].span is None                                      # ... and kept
+    assert dropped == kept == from_db and dropped[0]["events"] == 3000  # the NULL arrival is not an event
+    assert dropped_timeline.equals(kept_timeline)
