@@ -111,10 +111,11 @@ def _windows(db_path, baseline, incident, run_id, *, quiet: bool):
         raise UserError(f"--baseline and --incident are needed: {where} phases named baseline and incident"
                         + (f" ({', '.join(runs[:3])}{', ...' if len(runs) > 3 else ''})" if len(runs) > 1 else ""),
                         fix if len(runs) <= 1 else f"add --run ID (one of them), or {fix}")
+    # The labels carry the run, so the report's title and JSON say which run was analysed.
+    baseline, incident = f"phase:baseline@{runs[0]}", f"phase:incident@{runs[0]}"
     if not quiet:
-        click.echo(f"windows: phase:baseline -> phase:incident of run {runs[0]} (--baseline/--incident choose "
-                   "others)", err=True)
-    return "phase:baseline", "phase:incident", runs[0]
+        click.echo(f"windows: {baseline} -> {incident} (--baseline/--incident choose others)", err=True)
+    return baseline, incident, run_id
 
 
 def _report(result: dict) -> str:

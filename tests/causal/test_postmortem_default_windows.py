@@ -16,12 +16,12 @@ def test_no_window_flags_take_the_one_runs_phases(make_db, capsys):
     db = make_db(fault="cpu_contention", phase_s=20.0)
     assert main(["postmortem", "--db", str(db), *SLO, "--pairs", "300"]) == 0
     out, err = capsys.readouterr()
-    assert "windows: phase:baseline -> phase:incident of run synthetic" in err
+    assert "windows: phase:baseline@synthetic -> phase:incident@synthetic" in err
     assert out.startswith("postmortem of SLO") and "cpu_contention" in out
     # --json keeps stdout pure JSON and gets the same windows.
     assert main(["postmortem", "--db", str(db), *SLO, "--pairs", "300", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["baseline"] == "phase:baseline" and result["attributions"][0]["factor"] == "cpu_contention"
+    assert result["baseline"] == "phase:baseline@synthetic" and result["attributions"][0]["factor"] == "cpu_contention"
 
 
 def test_two_runs_or_half_given_windows_are_one_line_errors(make_db, capsys):
