@@ -41,7 +41,7 @@ def verifiable(factor: str) -> bool:
 def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table, incident_table, con,
                       top_k: int = 3, seed: int = 0, progress=None) -> dict:
     """Replay the incident per named cause; returns the ``verification`` section and re-ranks ``result``."""
-    from causalsre.whatif.verify import decode_step_ms, speed_ratio
+    from causalsre.whatif.verify import decode_step_ms, speed_ratio, speed_warning
 
     runs = sorted(incident_table["run_id"].unique())
     phases = sorted(incident_table["phase"].dropna().unique())
@@ -74,9 +74,18 @@ def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table,
         joint = _joint(checked, causes, control, base_bad, lambda revert: _replay(out, db_path, runs, phase, slo, revert),
                        lambda f: _reverter(f, baseline_table, incident_table, result, rng), step)
         recorded_ms = [decode_step_ms(con, r) for r in runs]
+    ratio = speed_ratio(recorded_ms, control.pop("step_ms"))
     verification = {"control": control, "baseline_bad_rate": base_bad, "causes": checked, "joint": joint,
-                    "speed_ratio": speed_ratio(recorded_ms, control.pop("step_ms")), "top_k": top_k}
-    _rerank(result, checked)
+                    "speed_ratio": ratio, "top_k": top_k}
+    # A replay on a machine several times slower (or faster) than the recording's is another incident: the
+    # same fresh q12 replayed twice at 0.16-0.22x gave CPU contention 9 % and then 98 % of the burn. Its shares
+    # are reported, with the warning, but they do not re-rank the estimate.
+    warning = speed_warning(ratio)
+    verification["ranked_by_replay"] = ratio is None or warning is None
+    if warning:
+        verification["warning"] = warning
+    if verification["ranked_by_replay"]:
+        _rerank(result, checked)
     return verification
 
 

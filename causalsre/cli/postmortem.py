@@ -192,4 +192,7 @@ def _verification_lines(verification: dict) -> list[str]:
     ratio = verification.get("speed_ratio")
     if ratio is not None:
         lines.append(f"  the replay machine ran the speed probe at {ratio:.2f}x the recording's speed")
+    if verification.get("warning"):
+        kept = "" if verification.get("ranked_by_replay", True) else "; the causes keep their estimated order"
+        lines.append(f"  warning: {verification['warning']}{kept}")
     return lines

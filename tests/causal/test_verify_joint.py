@@ -9,7 +9,7 @@ import pandas as pd
 from causalsre.causal import verify
 
 
-def _verify(monkeypatch, bad_rate):
+def _verify(monkeypatch, bad_rate, ratio=1.0):
     """verify_postmortem with replays whose bad rate is ``bad_rate(set of reverted factors)``."""
     monkeypatch.setattr(verify, "_reverter", lambda factor, *a: lambda cfg, run: cfg | {factor})
     monkeypatch.setattr(verify, "_replay", lambda out, db, runs, phase, slo, change: {
@@ -17,7 +17,7 @@ def _verify(monkeypatch, bad_rate):
     import causalsre.whatif.verify as wv
 
     monkeypatch.setattr(wv, "decode_step_ms", lambda con, run: 1.0)
-    monkeypatch.setattr(wv, "speed_ratio", lambda recorded, replayed: 1.0)
+    monkeypatch.setattr(wv, "speed_ratio", lambda recorded, replayed: ratio)
     result = {"total_change": 0.9, "changes": [],
               "attributions": [{"factor": f, "role": "cause", "contribution": 0.45} for f in
                                ("cpu_contention", "max_num_seqs")]}
@@ -44,3 +44,16 @@ def test_causes_that_add_up_need_no_joint_replay(monkeypatch):
     checked, _ = _verify(monkeypatch, lambda reverted: 0.95 * (1 - sum(share[f] for f in reverted)))
     assert checked["joint"] is None
     assert [round(c["verified_share"], 2) for c in checked["causes"]] == [0.5, 0.45]
+
+
+def test_a_replay_on_a_much_slower_machine_reports_but_does_not_rerank(monkeypatch):
+    # max_num_seqs second by estimate, first by the replays: at 0.2x the recording's speed the replays are
+    # another incident (fresh q12 twice at 0.16-0.22x: contention 9 %, then 98 %), so the estimate's order stays.
+    share = {"cpu_contention": 0.1, "max_num_seqs": 0.8}
+    rate = lambda reverted: 0.95 * (1 - sum(share[f] for f in reverted))  # noqa: E731
+    slow, result = _verify(monkeypatch, rate, ratio=0.2)
+    assert not slow["ranked_by_replay"] and "slower" in slow["warning"]
+    assert [a["factor"] for a in result["attributions"]] == ["cpu_contention", "max_num_seqs"]
+    same, result = _verify(monkeypatch, rate, ratio=1.1)
+    assert same["ranked_by_replay"] and "warning" not in same
+    assert [a["factor"] for a in result["attributions"]] == ["max_num_seqs", "cpu_contention"]

@@ -34,7 +34,11 @@ def test_verify_replays_each_named_cause_and_ranks_by_the_measured_share(tmp_pat
     assert checked["max_num_seqs"]["verified_share"] > 0
     causes = [a for a in result["attributions"] if a["role"] == "cause"]
     shares = [a["verified_share"] for a in causes if "verified_share" in a]
-    assert len(shares) >= 2 and shares == sorted(shares, reverse=True)  # ranked by what the replays measured
+    assert len(shares) >= 2
+    if verification["ranked_by_replay"]:  # ranked by what the replays measured, unless the replay machine's
+        assert shares == sorted(shares, reverse=True)  # speed was far from the recording's (then a warning)
+    else:
+        assert "warning" in verification
     settings = {c["name"]: c for c in result["changes"] if c["kind"] == "setting"}
     # In force at the incident's arrivals: 1 (a request that arrived in the instant before the push was applied
     # may still have seen 16).
