@@ -7,6 +7,9 @@ its gzip; each case's kept scrapes in one gzipped log, a ``# scrape_time`` line 
 * ``longer_outputs``: max_tokens 96 instead of 32 at the same rate -> ``output_tokens``;
 * ``bursty_arrivals``: the same mean rate with ``--burstiness 0.1`` -> ``burstiness``;
 * ``surge_longer_outputs``: 2.5 x the rate and twice the max_tokens -> both, the two largest causes;
+* ``no_prefix_cache`` vs ``prefix_baseline``: a 320-token shared prefix, the server restarted with
+  ``--no-enable-prefix-caching``: a setting the graph has no node for. Nothing the postmortem reads changed, so
+  it must name no cause (the burn goes to an unexplained change of the queue) and the import must say why;
 * ``control``: the baseline's benchmark re-run (the next seed): no cause may be named, whichever way the
   burn moved (a busy shared machine moved it a lot: 22 -> 1 bad of 115, a re-run that burns *less*).
 """
@@ -26,12 +29,14 @@ SLO = str(Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving
 CASES = json.loads((FOLDER / "cases.json").read_text())
 
 
-def _import(db: Path, case: str, capsys) -> str:
+def _import(db: Path, case: str, capsys, notes: list | None = None) -> str:
     assert main(["db", "import", "vllm-bench", str(FOLDER / case / "bench.json.gz"), "--name", case,
                  "--db", str(db), "--json"]) == 0
     run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
     assert main(["db", "import", "prometheus", str(FOLDER / case / "scrapes" / "scrapes.prom.gz"), "--run", run_id,
-                 "--db", str(db)]) == 0
+                 "--db", str(db), "--json"]) == 0
+    if notes is not None:
+        notes.extend(json.loads(capsys.readouterr().out)["runs"][0].get("notes", []))
     capsys.readouterr()
     return run_id
 
@@ -51,6 +56,8 @@ def _causes(result: dict) -> list[dict]:
 
 
 def test_the_fixtures_hold_the_unseen_cases():
+    assert CASES["no_prefix_cache"]["baseline"] == "prefix_baseline"
+    assert "--no-enable-prefix-caching" in CASES["no_prefix_cache"]["server_flags"]
     assert {name for name, case in CASES.items() if case["baseline"] == "ref_baseline"} == {
         "control", "longer_outputs", "bursty_arrivals", "surge_longer_outputs"}
     assert CASES["control"]["cause"] is None and CASES["control"]["load"] == {**CASES["ref_baseline"]["load"],
@@ -91,3 +98,23 @@ def test_a_re_run_of_the_baseline_names_no_cause(tmp_path, capsys, baseline, inc
     assert names_a_cause(result) is None, [(a["factor"], a["contribution"], a["ci_low"], a["ci_high"])
                                            for a in _causes(result)[:3]]
     assert not any(c["kind"] == "setting" for c in result["changes"]), result["changes"]
+
+
+def test_a_server_setting_the_graph_lacks_names_no_cause_and_the_import_says_so(tmp_path, capsys):
+    # The prefix cache off: the same prompts (575.8 tokens on average) at the same rate, 121 -> 150 bad of 150
+    # (the baseline was already overloaded at 7.5/s on a machine at load 15-21). Nothing recorded changed
+    # (no --metadata key, no graph node), so naming a workload cause or a knob would be a false claim.
+    db, base_notes, inc_notes = tmp_path / "t.duckdb", [], []
+    base = _import(db, "prefix_baseline", capsys, base_notes)
+    inc = _import(db, "no_prefix_cache", capsys, inc_notes)
+    assert not any("enable_prefix_caching" in n for n in base_notes), base_notes  # vLLM's default: no note
+    assert any("enable_prefix_caching=False" in n and "no node" in n for n in inc_notes), inc_notes
+    code = main(["postmortem", "--db", str(db), "--slo", SLO, "--baseline", f"run:{base}", "--incident",
+                 f"run:{inc}", "--seed", "0", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["burn_test"]["significant"], result["burn"]
+    assert names_a_cause(result) is None, [(a["factor"], a["contribution"]) for a in _causes(result)[:3]]
+    largest = max(result["attributions"], key=lambda a: a["contribution"])
+    assert (largest["factor"], largest["role"]) == ("queue_depth_at_arrival", "unexplained"), largest

@@ -20,6 +20,10 @@ INFO_SETTINGS = {
     "vllm:cache_config_info": {"num_gpu_blocks": "num_kv_blocks", "block_size": "block_size"},
 }
 PROCESS_START = "process_start_time_seconds"
+# Labels of the same gauge that are server settings with no graph node: kept in the run's config and said at
+# import when not vLLM's default, since a change of them shows only as an unexplained change of the queue
+# (a real restart with --no-enable-prefix-caching: +14.7 points "waiting (unexplained)", no cause named).
+UNMODELLED = {"vllm:cache_config_info": {"enable_prefix_caching": "True"}}  # label -> vLLM's default
 
 
 def _canonical(metric: str) -> str:
@@ -67,3 +71,26 @@ def _number(text: object) -> float | None:
     except ValueError:
         return None
     return value if value == value and value >= 0 else None  # "None" and NaN labels: not set
+
+
+def unmodelled_settings(samples: pd.DataFrame) -> dict[str, list[str]]:
+    """{label: its values in the order scraped} for the UNMODELLED labels the run's info gauges carry."""
+    metric = samples["metric"].map(_canonical)
+    seen: dict[str, list[str]] = {}
+    for name, labels in UNMODELLED.items():
+        rows = samples[metric == name].sort_values("ts_s")
+        for text in rows["labels_json"]:
+            values = json.loads(text)
+            for label in labels:
+                if label in values and str(values[label]) not in seen.setdefault(label, []):
+                    seen[label].append(str(values[label]))
+    return {label: values for label, values in seen.items() if values}
+
+
+def unmodelled_notes(seen: dict[str, list[str]]) -> list[str]:
+    """A note per unmodelled setting that is off its default or changed within the run."""
+    defaults = {label: default for labels in UNMODELLED.values() for label, default in labels.items()}
+    return [f"the server's vllm:cache_config_info says {label}={' -> '.join(values)} (vLLM's default: "
+            f"{defaults[label]}): the causal graph has no node for it, so if the other run's server differs the "
+            "postmortem can show it only as an unexplained change of the queue, naming no cause"
+            for label, values in seen.items() if values != [defaults[label]]]

@@ -24,7 +24,7 @@ from causalsre.errors import UserError
 from causalsre.telemetry.importers.checks import epoch_seconds
 from causalsre.telemetry.importers.coverage import scrape_notes
 from causalsre.telemetry.importers.files import files_in, fingerprint, max_bytes, read_text
-from causalsre.telemetry.importers.info import info_settings
+from causalsre.telemetry.importers.info import info_settings, unmodelled_notes, unmodelled_settings
 from causalsre.telemetry.importers.scrapes import counter_resets, file_time, split
 from causalsre.telemetry.importers.scrapes import rows as scrape_rows
 from causalsre.telemetry.importers.writer import Batch
@@ -97,6 +97,9 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
               "settings_from_info": sorted(set(settings["setting"])) if settings is not None else [],
               "info_conflicts": conflicts}
     notes, summary = scrape_notes(samples, attached=run_id is not None)
+    if server := unmodelled_settings(samples):
+        config["server_config"] = server
+        notes += unmodelled_notes(server)
     if run_id is None and summary:
         config["histograms"] = summary  # all a run without per-request rows can say of its requests
     if run_id is not None:
