@@ -112,7 +112,7 @@ def specificity_table(normals: dict, graphs: dict, settings: list[loo.Settings])
 
 
 def evaluate(data_dir: str | Path, progress=None, peers=None, synthetic: int = 0, seed: int = DEV_SEED,
-             synthetic_dir: str | Path | None = None, peer_cap_s: float = 30.0) -> dict:
+             synthetic_dir: str | Path | None = None, peer_cap_s: float = 120.0) -> dict:
     """Leave-one-out top-1/top-3 per (source, scenario, metric), specificity, seconds per incident;
     ``synthetic`` > 0 adds that many generated incidents per cell (:mod:`causalsre.causal.petshop_synthetic`,
     seeded by ``seed``) to the pool the settings are chosen on, and scores the shipped defaults (the frozen

@@ -32,7 +32,7 @@ def evaluate() -> None:
 @seed_option(default=1, help="Seed of the --synthetic incidents (1 is the development seed).")
 @click.option("--synthetic-out", "synthetic_dir", type=click.Path(file_okay=False), default=None,
               help="Keep the generated incidents in this folder (train-split layout); default: a temporary folder.")
-@click.option("--peer-cap-s", "peer_cap_s", type=finite(0.1, 3600), default=30.0, show_default=True,
+@click.option("--peer-cap-s", "peer_cap_s", type=finite(0.1, 3600), default=120.0, show_default=True,
               help="Seconds a peer may take on one incident; past it the incident is a miss, listed as a timeout.")
 @json_option("Print the results as JSON.")
 def petshop(data_dir, export_dir, peers, synthetic, seed, synthetic_dir, peer_cap_s, as_json):
