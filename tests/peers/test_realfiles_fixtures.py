@@ -38,3 +38,31 @@ def test_the_bench_file_is_gzipped_unchanged_and_the_ends_keep_the_histograms(tm
     assert with_histograms == [True, False, False, False, False, True]  # their increase is what a summary reads
     write_fixtures(recorded, dest, ["baseline"])  # a re-run writes the same bytes
     assert gzip.decompress((dest / "baseline" / "bench.json.gz").read_bytes()) == bench
+
+
+def test_a_scrape_log_holds_the_same_samples_as_a_file_per_scrape(tmp_path, capsys):
+    import duckdb
+
+    from causalsre.cli.main import main
+
+    recorded = tmp_path / "rec"
+    (recorded / "baseline" / "scrapes").mkdir(parents=True)
+    (recorded / "baseline" / "bench.json").write_bytes(b"{}")
+    for i, running in enumerate((0, 0, 2, 1, 0, 0)):
+        (recorded / "baseline" / "scrapes" / f"metrics-{1796000000 + i}.500.prom").write_text(_scrape(running, i))
+    (recorded / "cases.json").write_text(json.dumps({"baseline": {"cause": None}}))
+    counts = {}
+    for log in (False, True):
+        dest = tmp_path / f"fixtures-{log}"
+        write_fixtures(recorded, dest, ["baseline"], scrape_log=log)
+        files = sorted(str(p) for p in (dest / "baseline" / "scrapes").iterdir())
+        assert len(files) == (1 if log else 6)  # every scrape kept: the load starts at the third
+        db = tmp_path / f"{log}.duckdb"
+        assert main(["db", "import", "prometheus", *files, "--db", str(db)]) == 0
+        capsys.readouterr()
+        con = duckdb.connect(str(db), read_only=True)
+        counts[log] = con.execute("SELECT epoch_us(r.started_at) + m.ts_ns // 1000, metric, labels_json, value "
+                                  "FROM metric_samples m JOIN runs r USING (run_id) ORDER BY ALL").fetchall()
+        con.close()
+    # 5 series at both ends (the histogram too), the running gauge between: the same samples at the same times
+    assert len(counts[True]) == 2 * 5 + 4 and counts[True] == counts[False]
