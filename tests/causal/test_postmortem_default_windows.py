@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 
 import duckdb
+import pytest
 
 from causalsre.cli.main import main
 
 SLO = ["--slo", "models/slos/llm-serving.yaml"]
 
 
+@pytest.mark.slow  # two postmortems: ~35 s on the loaded 2-core machine
 def test_no_window_flags_take_the_one_runs_phases(make_db, capsys):
     db = make_db(fault="cpu_contention", phase_s=20.0)
     assert main(["postmortem", "--db", str(db), *SLO, "--pairs", "300"]) == 0
