@@ -309,6 +309,8 @@ def _damage(db: Path, how: str) -> None:
     con = duckdb.connect(str(db))
     if how == "view-dropped":
         con.execute("DROP VIEW request_metrics")
+    elif how == "view-replaced":  # a view of the right name over other columns: db check said "ok" on it
+        con.execute("CREATE OR REPLACE VIEW request_metrics AS SELECT request_id FROM requests")
     else:  # requests re-created by hand with text where the schema has integers (the views go with it)
         con.execute("DROP VIEW request_metrics")
         con.execute("CREATE TABLE r2 AS SELECT * REPLACE (CAST(prompt_tokens AS VARCHAR) AS prompt_tokens) "
@@ -319,7 +321,8 @@ def _damage(db: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how,fragment", [("view-dropped", "missing table or view request_metrics"),
-                                          ("column-retyped", "requests.prompt_tokens is VARCHAR, not INTEGER")])
+                                          ("column-retyped", "requests.prompt_tokens is VARCHAR, not INTEGER"),
+                                          ("view-replaced", "request_metrics.ttft_s is missing")])
 @pytest.mark.parametrize("command", ["import-requests", "import-events", "harness-run", "db-check"])
 def test_a_damaged_database_is_not_written_into(how, fragment, command, place, capsys):
     # Fixed in telemetry/schema.py (check_writable refuses what schema_damage finds) and inspect.py (db check
