@@ -245,10 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     calibration = None
     if args.calibration_from:
-        by_lengths = {lengths: shape for shape, lengths in SHAPES.items()}  # a ramp names its lengths, not its shape
-        calibration = {by_lengths[ramp["input_len"], ramp["output_len"]]: ramp
-                       for ramp in (c["calibration"] for c in json.loads(args.calibration_from.read_text()).values())
-                       if (ramp["input_len"], ramp["output_len"]) in by_lengths}
+        # A ramp names its lengths, not its shape; shapes of the same lengths (prefill, prefix: the ramp sends no
+        # shared prefix) share it.
+        ramps = [c["calibration"] for c in json.loads(args.calibration_from.read_text()).values()]
+        calibration = {shape: ramp for ramp in ramps for shape, lengths in SHAPES.items()
+                       if lengths == (ramp["input_len"], ramp["output_len"])}
     print(json.dumps(record(args.out_dir, args.only, args.seed, calibration), indent=2))
     return 0
 
