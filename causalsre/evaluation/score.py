@@ -26,9 +26,10 @@ TARGETS = {"top1": 0.9, "top3": 0.8, "family_top1": 0.95, "false_alarm_rate": 0.
 def names_a_cause(result: dict) -> str | None:
     """The cause a postmortem names, or None: its largest cause row (a knob, hardware or workload factor; not
     the "other" row nor an unexplained change of engine state or an outcome) when its interval excludes 0, and
-    never when the postmortem found the change in bad events within chance (``cannot_tell``).
+    never when the postmortem found the change in bad events within chance (``cannot_tell``) or found that the
+    incident burned significantly less than its baseline (``burn_fell``: no burn to blame on a cause).
     The one place that defines a false alarm on a control."""
-    if result.get("cannot_tell"):
+    if result.get("cannot_tell") or result.get("burn_fell"):
         return None
     rows = sorted((r for r in result.get("attributions") or [] if r.get("role", "cause") == "cause"),
                   key=lambda r: -r["contribution"])

@@ -28,6 +28,14 @@ def test_names_a_cause(rows, named):
     assert names_a_cause({"attributions": rows}) == named
 
 
+def test_a_burn_that_fell_names_no_cause():
+    # A knob change that helped (the incident burned significantly less) is no false alarm on a control: the
+    # postmortem says "no burn to blame" and its contributions say what lowered the bad-event rate.
+    rows = [_row("max_num_seqs", -0.6, -0.3)]
+    assert names_a_cause({"attributions": rows}) == "max_num_seqs"
+    assert names_a_cause({"attributions": rows, "burn_fell": "the bad-event rate fell ..."}) is None
+
+
 def test_score_case_and_summary():
     result = {"attributions": [_row("arrival_rate", 0.2, 0.4), _row(OTHER, 0.0, 0.1), _row("max_num_seqs", 0.0, 0.1)],
               "families": [{"family": "workload"}, {"family": "batching"}]}
