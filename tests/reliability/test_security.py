@@ -42,7 +42,8 @@ AUDITED: dict[str, set[str]] = {
                               "filters", "', '.join((f'{rollup[name]} AS {name}' for name in names))",
                               "grouping",
                               # the counting sets' SELECTs: a loop index and the fixed label names above
-                              "index", "', '.join(keys)", "', '.join(values)", "', '.join(dims)"},
+                              "index", "', '.join(keys)", "', '.join(values)", "', '.join(dims)",
+                              "bounds"},  # one of two fixed strings; the instants are bound parameters
     "causalsre/slo/goodput.py": {"good", "filters"},                # good_event_sql / where_sql
     "causalsre/slo/period.py": {"where_sql", "SPAN_TABLE"},        # SPAN_TABLE: source.py's constant table name
     "causalsre/slo/source.py": {"SPAN_TABLE"},                      # a constant: request_metrics_span
