@@ -95,6 +95,8 @@ def postmortem_summary(result: dict) -> str:
         causes = sorted(causes, key=lambda a: -a["verified_share"])
     if result.get("cannot_tell"):   # the change may be chance: no cause is named, whatever the split says
         return text + f" No cause can be named: {result['cannot_tell']}."
+    if result.get("burn_fell"):     # an improvement: nothing burned, so no cause of a burn is named
+        return text + f" No burn to blame: {result['burn_fell']}."
     if causes:
         top = causes[0]
         text += (f" The largest cause is {top['factor']} ({top['family']}), which accounts for "
@@ -133,6 +135,8 @@ def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
         shown = [a for a in result["attributions"] if a["family"] != "other" and abs(a["contribution"]) > 1e-9]
         section.figures.append(plots.attribution_bars(shown or result["attributions"]))
     sections = [section]
+    if result.get("verification"):
+        sections.append(verification_section(result["verification"]))
     if result.get("changes"):
         from causalsre.causal.changes import describe_change
 
@@ -167,6 +171,38 @@ def postmortem_sections(result: dict, graph: Any = None) -> list[Section]:
               ", ".join(f"{c['factor']} {100 * c['contribution']:+.0f}" for c in r.get("attributions", [])[:3])]
              for r in anomalous])]))
     return sections
+
+
+def verification_section(verification: dict) -> Section:
+    """``postmortem --verify``: the incident replayed once per named cause with that cause reverted, the share
+    of the burn each revert removed beside the estimate, the causes reverted together when no single one
+    removed the burn, and the replay machine's speed against the recording's (a warning when it differs)."""
+    control = verification["control"]
+    rows = [[c["factor"], _share(c.get("estimated_share")), _share(c.get("verified_share")),
+             pct(c["reverted_bad_rate"]) if c.get("reverted_bad_rate") is not None else "",
+             c.get("requests", ""), "yes" if c.get("disagrees") else ("" if c.get("verified_share") is not None
+                                                                   else f"not verified: {c.get('why')}")]
+            for c in verification.get("causes", [])]
+    joint = verification.get("joint")
+    if joint:
+        rows.append([" + ".join(joint["factors"]) + " (together)", _share(joint["sum_of_single_shares"])
+                     + " (sum of single)", _share(joint["verified_share"]), pct(joint["reverted_bad_rate"]),
+                     joint.get("requests", ""), joint.get("why") or ""])
+    ratio = verification.get("speed_ratio")
+    text = (f"The incident replayed unchanged burned {pct(control['bad_rate'])} bad against "
+            f"{pct(verification['baseline_bad_rate'])} in the recorded baseline; each row replays it with that "
+            "cause reverted to its baseline value and says how much of the burn the revert removed."
+            + (f" The replay machine ran the speed probe at {ratio:.2f}x the recording's speed." if ratio else "")
+            + ("" if verification.get("ranked_by_replay", True) else
+               " The causes keep their estimated order: the replay ran at another speed than the recording."))
+    warnings = [verification["warning"]] if verification.get("warning") else []
+    return Section("Verified by replay", paragraphs=[text], warnings=warnings, tables=[Table(
+        ["cause", "estimated share", "verified share", "bad rate reverted", "requests", "disagrees / why"],
+        rows, caption="Share of the burn each revert removed (verified) beside the attribution's estimate")])
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f} %"
 
 
 # --- what-if -------------------------------------------------------------------------------------------
