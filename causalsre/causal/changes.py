@@ -266,7 +266,10 @@ def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
     spans = None
     if any(_has_table(con, t) and _has_rows(con, t) for t in ("operator_events", "control_actions")):
         spans = _arrival_spans(con, base, inc)  # once for both
-    return (setting_changes(con, baseline, incident, graph) + operator_events(con, base, inc, spans)
+    from causalsre.causal.server_changes import server_config_changes
+
+    return (setting_changes(con, baseline, incident, graph) + server_config_changes(con, base, inc)
+            + operator_events(con, base, inc, spans)
             + governor_actions(con, base, inc, spans) + workload_shifts(base, inc))
 
 
@@ -281,6 +284,9 @@ def describe_change(change: dict) -> str:
     if kind == "unknown_setting":
         shown = ["unknown" if change[side] is None else _fmt(change[side]) for side in ("baseline", "incident")]
         return f"setting  {name}: {shown[0]} -> {shown[1]}  (recorded in the {change['recorded_in']} only: may have changed)"
+    if kind == "server_setting":
+        return (f"server   {name}: {_fmt(change['baseline'])} -> {_fmt(change['incident'])}  (from {change['source']}; "
+                "not in the graph: a prime suspect the attribution cannot size)")
     if kind == "event":
         what = f" = {change['value']}" if change.get("value") is not None else ""
         return f"event    {change.get('event_kind') or 'event'} {name}{what}"

@@ -118,3 +118,6 @@ def test_a_server_setting_the_graph_lacks_names_no_cause_and_the_import_says_so(
     assert names_a_cause(result) is None, [(a["factor"], a["contribution"]) for a in _causes(result)[:3]]
     largest = max(result["attributions"], key=lambda a: a["contribution"])
     assert (largest["factor"], largest["role"]) == ("queue_depth_at_arrival", "unexplained"), largest
+    # ...but "what changed" lists the restart's setting as a prime suspect, from the server's own info gauge.
+    (server,) = [c for c in result["changes"] if c["kind"] == "server_setting"]
+    assert (server["name"], server["baseline"], server["incident"]) == ("enable_prefix_caching", "True", "False")

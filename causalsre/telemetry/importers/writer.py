@@ -86,6 +86,8 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
             [batch.run_id, batch.kind, batch.name, started_at,
              started_at + timedelta(seconds=span_ns / NS), batch.arrival_rate, batch.burstiness,
              json.dumps({"imported_at": datetime.now(timezone.utc).isoformat()}), json.dumps(batch.config)])
+    if batch.attach and batch.config.get("server_config"):
+        _merge_server_config(con, batch.run_id, batch.config["server_config"])
     for table, frame in (("requests", batch.requests), ("metric_samples", samples),
                          ("operator_events", events), ("run_settings", settings)):
         if frame is None or not len(frame):
@@ -106,6 +108,22 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
             raise UserError(f"run {batch.run_id}: {table} already has a row with the same key "
                             f"({str(exc).splitlines()[0]})", "import each change once") from None
         con.unregister("_import_rows")
+
+
+def _merge_server_config(con: duckdb.DuckDBPyConnection, run_id: str, server: dict) -> None:
+    """Scrapes attached to a bench run (``--run``) bring the server's own settings from its info gauges (e.g.
+    ``enable_prefix_caching``); the run's config keeps them, so "what changed" can compare two runs' servers."""
+    (text,) = next(iter(con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchall()), (None,))
+    try:
+        config = json.loads(text) if text else {}
+    except ValueError:
+        config = {}
+    config = config if isinstance(config, dict) else {}
+    merged = dict(config.get("server_config") or {})
+    for name, values in server.items():
+        merged[name] = sorted(set(merged.get(name, [])) | set(values))
+    config["server_config"] = merged
+    con.execute("UPDATE runs SET config_json = ? WHERE run_id = ?", [json.dumps(config), run_id])
 
 
 # Rows of an attached batch that an earlier import already wrote (same series and instant, same event).

@@ -1,0 +1,44 @@
+"""Server settings the importers read but the causal graph has no node for (``runs.config_json`` key
+``server_config``: e.g. ``enable_prefix_caching`` from ``vllm:cache_config_info``), compared between the windows'
+runs. They cannot be attributed, so the postmortem cannot size them; but a server restarted with prefix caching
+off is the first thing an SRE wants to see, so "what changed" lists them as prime suspects instead of leaving
+the burn to an unexplained change of the queue with nothing said."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+
+def server_config_changes(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[dict]:
+    """One change per unmodelled server setting whose values differ between the baseline's and the incident's
+    runs (a setting recorded on one side only is left out: a missing info gauge says nothing of its value)."""
+    before, after = _server_config(con, base), _server_config(con, inc)
+    out = []
+    for name in sorted(set(before) & set(after)):
+        if before[name] != after[name]:
+            out.append({"kind": "server_setting", "name": name, "baseline": _one(before[name]),
+                        "incident": _one(after[name]), "in_graph": False, "significant": True,
+                        "source": "the server's info gauges (vllm:cache_config_info)"})
+    return out
+
+
+def _server_config(con, table: pd.DataFrame) -> dict[str, list[str]]:
+    runs = sorted(table["run_id"].dropna().unique()) if "run_id" in table.columns else []
+    seen: dict[str, list[str]] = {}
+    for (text,) in con.execute("SELECT config_json FROM runs WHERE run_id IN (SELECT unnest(?))",
+                               [list(map(str, runs))]).fetchall():
+        try:
+            server = (json.loads(text) or {}).get("server_config") if text else None
+        except ValueError:
+            continue
+        for name, values in (server or {}).items() if isinstance(server, dict) else ():
+            for value in values if isinstance(values, list) else [values]:
+                if str(value) not in seen.setdefault(str(name), []):
+                    seen[str(name)].append(str(value))
+    return {name: sorted(values) for name, values in seen.items()}
+
+
+def _one(values: list[str]):
+    return values[0] if len(values) == 1 else values
