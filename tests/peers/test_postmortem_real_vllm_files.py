@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from causalsre.cli.main import main
 from causalsre.evaluation.score import names_a_cause
+from tests.peers.vllm_fixture_cases import import_case, postmortem_of
 
 FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_real"
-SLO = str(Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml")
 pytestmark = pytest.mark.skipif(not (FOLDER / "cases.json").exists(), reason="fixtures absent")
 CASES = json.loads((FOLDER / "cases.json").read_text()) if (FOLDER / "cases.json").exists() else {}
 # What "what changed" must list as the recorded setting of each server-side case: (name, baseline, incident).
@@ -35,24 +34,12 @@ SETTING = {"fewer_seqs": ("max_num_seqs", 4, 1), "smaller_budget": ("max_num_bat
 WITHIN_CHANCE: set[str] = set()
 
 
-def _import(db: Path, case: str, capsys) -> str:
-    assert main(["db", "import", "vllm-bench", str(FOLDER / case / "bench.json.gz"), "--name", case,
-                 "--db", str(db), "--json"]) == 0
-    run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
-    files = sorted(map(str, (FOLDER / case / "scrapes").glob("metrics-*.prom")))
-    assert main(["db", "import", "prometheus", *files, "--run", run_id, "--db", str(db)]) == 0
-    capsys.readouterr()
-    return run_id
+def _import(db: Path, case: str, capsys, notes: list | None = None) -> str:
+    return import_case(db, FOLDER, case, capsys, notes)
 
 
 def _postmortem(tmp_path: Path, baseline: str, incident: str, capsys) -> dict:
-    db = tmp_path / "t.duckdb"
-    base, inc = _import(db, baseline, capsys), _import(db, incident, capsys)
-    code = main(["postmortem", "--db", str(db), "--slo", SLO, "--baseline", f"run:{base}",
-                 "--incident", f"run:{inc}", "--seed", "0", "--json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    return json.loads(out)
+    return postmortem_of(tmp_path, FOLDER, baseline, incident, capsys)
 
 
 def _settings(result: dict) -> dict:

@@ -23,32 +23,18 @@ import pytest
 
 from causalsre.cli.main import main
 from causalsre.evaluation.score import names_a_cause
+from tests.peers.vllm_fixture_cases import SLO, import_case, postmortem_of
 
 FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_real" / "unseen"
-SLO = str(Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml")
 CASES = json.loads((FOLDER / "cases.json").read_text())
 
 
 def _import(db: Path, case: str, capsys, notes: list | None = None) -> str:
-    assert main(["db", "import", "vllm-bench", str(FOLDER / case / "bench.json.gz"), "--name", case,
-                 "--db", str(db), "--json"]) == 0
-    run_id = json.loads(capsys.readouterr().out)["runs"][0]["run_id"]
-    assert main(["db", "import", "prometheus", str(FOLDER / case / "scrapes" / "scrapes.prom.gz"), "--run", run_id,
-                 "--db", str(db), "--json"]) == 0
-    if notes is not None:
-        notes.extend(json.loads(capsys.readouterr().out)["runs"][0].get("notes", []))
-    capsys.readouterr()
-    return run_id
+    return import_case(db, FOLDER, case, capsys, notes)
 
 
 def _postmortem(tmp_path: Path, baseline: str, incident: str, capsys) -> dict:
-    db = tmp_path / "t.duckdb"
-    base, inc = _import(db, baseline, capsys), _import(db, incident, capsys)
-    code = main(["postmortem", "--db", str(db), "--slo", SLO, "--baseline", f"run:{base}",
-                 "--incident", f"run:{inc}", "--seed", "0", "--json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    return json.loads(out)
+    return postmortem_of(tmp_path, FOLDER, baseline, incident, capsys)
 
 
 def _causes(result: dict) -> list[dict]:
