@@ -1,9 +1,11 @@
 """What changed between the baseline and the incident: the first section of every postmortem.
 
-Four kinds of change, each with its size and, for the workload, a test of significance:
+Five kinds of change, each with its size and, for the workload, a test of significance:
 
 * **settings** recorded by the producer (``run_settings``: knobs, hardware faults, the offered load), with the
   time each new value took effect;
+* **server settings the graph lacks** (the server's info gauges, e.g. prefix caching off:
+  :mod:`causalsre.causal.server_changes`), prime suspects the attribution cannot size;
 * **operator events** (``operator_events``: deploys, config pushes, scale events, from the harness or
   ``causalsre db import events``) between the baseline's start and the incident's end;
 * **governor actions** (``control_actions``: the budget governor's shedding, deferral and batching decisions
@@ -25,7 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causalsre.causal.change_text import describe_change  # noqa: F401  (re-exported: its public path)
 from causalsre.causal.graph import GraphSpec
+from causalsre.causal.server_changes import server_config_changes
 
 ALPHA = 0.01  # significance level of every workload-shift test
 MIN_RATE_CHANGE = 0.15  # relative change of the arrival rate that counts (like the KS effect threshold)
@@ -266,55 +270,6 @@ def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
     spans = None
     if any(_has_table(con, t) and _has_rows(con, t) for t in ("operator_events", "control_actions")):
         spans = _arrival_spans(con, base, inc)  # once for both
-    from causalsre.causal.server_changes import server_config_changes
-
     return (setting_changes(con, baseline, incident, graph) + server_config_changes(con, base, inc)
             + operator_events(con, base, inc, spans)
             + governor_actions(con, base, inc, spans) + workload_shifts(base, inc))
-
-
-def describe_change(change: dict) -> str:
-    """One line for a change, as the postmortem's first section prints it."""
-    name, kind = change["name"], change["kind"]
-    if kind == "setting":
-        note = "" if change.get("in_graph", True) else "  (not in the graph: cannot be attributed)"
-        note += f"  ({change['binding']})" if change.get("binds") is False else ""
-        note += f"  (tie: {change['tie']})" if change.get("tie") else ""
-        return f"setting  {name}: {_fmt(change['baseline'])} -> {_fmt(change['incident'])}{note}"
-    if kind == "unknown_setting":
-        shown = ["unknown" if change[side] is None else _fmt(change[side]) for side in ("baseline", "incident")]
-        return f"setting  {name}: {shown[0]} -> {shown[1]}  (recorded in the {change['recorded_in']} only: may have changed)"
-    if kind == "server_setting":
-        return (f"server   {name}: {_fmt(change['baseline'])} -> {_fmt(change['incident'])}  (from {change['source']}; "
-                "not in the graph: a prime suspect the attribution cannot size)")
-    if kind == "event":
-        what = f" = {change['value']}" if change.get("value") is not None else ""
-        return f"event    {change.get('event_kind') or 'event'} {name}{what}"
-    if kind == "control" and name == "shed_requests":
-        tenants = sorted(set(change["baseline"]) | set(change["incident"]))
-        counts = ", ".join(f"{t} {change['baseline'].get(t, 0)} -> {change['incident'].get(t, 0)}" for t in tenants)
-        return f"governor shed requests (baseline -> incident): {counts}"
-    if kind == "control":
-        burn = "" if change.get("short_burn") is None else \
-            f", burn {change['short_burn']:.3g} short / {change['long_burn']:.3g} long"
-        left = "" if change.get("budget_remaining") is None else f", budget left {change['budget_remaining']:.0%}"
-        why = f" (tier {change['tier']}: {change.get('reason')}{burn}{left})" if change.get("tier") else \
-            f" ({change.get('reason')})"
-        return f"governor {name}{why}: {_fmt(change.get('before'))} -> {_fmt(change.get('after'))}"
-    mark = "changed" if change.get("significant") else "steady "
-    if name == "tenant":
-        grew = change.get("largest_rise")
-        before, after = change["baseline"].get(grew, 0.0), change["incident"].get(grew, 0.0)
-        size = f"share of {grew} {before:.0%} -> {after:.0%}"
-    else:
-        size = f"{_fmt(change.get('baseline'))} -> {_fmt(change.get('incident'))} {change.get('unit', '')}".rstrip()
-    tie = f"  (tie: {change['tie']})" if change.get("tie") else ""
-    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}"
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, list):
-        return "{" + ", ".join(_fmt(v) for v in value) + "}"
-    return str(value)
