@@ -27,7 +27,9 @@ def test_a_view_without_a_column_is_named(tmp_path, capsys):
     capsys.readouterr()
     assert main(["db", "info", "--db", str(db)]) == 2
     err = capsys.readouterr().err
-    assert "is damaged: view request_metrics has no column arrival_ts" in err, err
+    # Named by the schema check every reader runs (views included since the view-replaced case of
+    # tests/badinput/test_hostile_boundaries.py): the view, its missing column and the type it should have.
+    assert "is damaged: request_metrics.arrival_ts is missing, not TIMESTAMP" in err, err
     assert "not a readable DuckDB database" not in err and "Traceback" not in err
 
 

@@ -163,8 +163,10 @@ def test_one_scrape_stream_over_two_restarts_is_read_per_run(tmp_path, capsys):
 
 
 def test_fixture_folder_stays_small():
+    # ~0.8 MB of cases the analysis was developed on plus ~0.4 MB of out-of-sample cases (unseen/), all gzipped:
+    # a new case must earn its place, and a re-recording must not grow them unnoticed.
     size = sum(p.stat().st_size for p in FOLDER.rglob("*") if p.is_file())
-    assert size < 1_100_000, size
+    assert size < 1_400_000, size
 
 
 def test_histogram_summary_reads_increases_across_a_restart():

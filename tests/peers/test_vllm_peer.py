@@ -108,7 +108,9 @@ def test_rate_surge_on_vllm_raises_the_bad_rate_and_records_its_metrics(vllm_url
     # The queue the surge built is in the bad rate above; whether a 0.5 s scrape catches requests waiting
     # inside vLLM (rather than in flight to it) depends on the machine's timing, so only the series is required.
     assert metrics["vllm:num_requests_waiting"] >= 0
-    assert 0 < metrics["vllm:kv_cache_usage_perc"] <= 1
+    # Likewise KV usage: the tiny model finishes a request in a fraction of a scrape interval, and a CI run
+    # (2026-12-02, a fresh 2-core machine) saw 0.0 in every scrape; the series and its range are what is required.
+    assert 0 <= metrics["vllm:kv_cache_usage_perc"] <= 1
     # A counter; the last scrape follows the drain (vLLM may count the last request or two a moment later).
     assert metrics["vllm:request_success_total"] >= n_ok - 2
     assert buckets > 0
