@@ -39,6 +39,10 @@ def check_clock(clock: str, clock_model: str | Path | None) -> None:
         raise UserError(f"unknown clock {clock!r}", f"use one of {', '.join(CLOCKS)}")
     if clock_model is not None and clock != "modelled":
         raise UserError("--clock-model is the modelled clock's step-cost model", "add --clock modelled or drop it")
+    if clock_model is not None:   # read it before the --out folder is made: a refused file leaves nothing behind
+        from causalsre.evaluation.govern_clock import load_clock_model
+
+        load_clock_model(clock_model)
 
 
 def suite_clock(clock: str, clock_model: str | Path | None, base_cfg: dict[str, Any], out_dir: Path,

@@ -34,6 +34,18 @@ def test_a_clock_model_needs_the_modelled_clock(tmp_path, capsys):
     assert not (tmp_path / "s" / "suite.duckdb").exists()
 
 
+@pytest.mark.parametrize("text, fragment", [('{"coefficients": {"base_s": NaN}}', "not valid JSON"),
+                                            ("[[[1]]]", "holds a list"), ("{}", "without \"coefficients\"")])
+def test_a_bad_clock_model_file_is_refused_before_the_out_folder_is_made(tmp_path, capsys, text, fragment):
+    model = tmp_path / "clock_model.json"
+    model.write_text(text)
+    code = main(["eval", "generate", "--seed", "1", "--count", "3", "--out", str(tmp_path / "s"),
+                 "--clock", "modelled", "--clock-model", str(model)])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err, err
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.slow   # three short recordings and two replays (~1-2 min on the loaded 2-core machine)
 def test_a_modelled_suite_replays_its_windows_identically(tmp_path):
     from causalsre.resources import SLO_SPEC
