@@ -30,10 +30,13 @@ def _server_config(con, table: pd.DataFrame) -> dict[str, list[str]]:
     for (text,) in con.execute("SELECT config_json FROM runs WHERE run_id IN (SELECT unnest(?))",
                                [list(map(str, runs))]).fetchall():
         try:
-            server = (json.loads(text) or {}).get("server_config") if text else None
+            config = json.loads(text) if text else {}
         except ValueError:
             continue
-        for name, values in (server or {}).items() if isinstance(server, dict) else ():
+        server = config.get("server_config") if isinstance(config, dict) else None
+        if not isinstance(server, dict):
+            continue
+        for name, values in server.items():
             for value in values if isinstance(values, list) else [values]:
                 if str(value) not in seen.setdefault(str(name), []):
                     seen[str(name)].append(str(value))
