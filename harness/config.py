@@ -157,11 +157,38 @@ def parse_run_config(data: dict[str, Any], *, source: str = "config") -> RunConf
                         "see docs/harness.md for the keys a run config takes") from None
 
 
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config_table(path: Path, what: str = "config file", seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config TOML as a table, with ``extends = "NAME"`` resolved: NAME.toml in the same folder is read first
+    and deep-merged under this file's keys (the file's keys win), so a run config and a scenario share a base."""
+    data = load_toml(path, what=what)  # bounded size, UTF-8, nesting: causalsre.safeio
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent or parent in seen or "/" in parent or "\\" in parent:
+        raise UserError(f"{what} {path.stem}: bad extends {parent!r}",
+                        "name a base file in the same folder, without .toml, and no cycle")
+    base_path = path.parent / f"{parent}.toml"
+    if not base_path.is_file():
+        raise UserError(f"{what} {path.stem} extends {parent!r}, which does not exist",
+                        f"put {parent}.toml beside {path.name}")
+    return _deep_merge(read_config_table(base_path, what, seen + (parent,)), data)
+
+
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read and validate a run config TOML file; trace files it names must exist."""
+    """Read and validate a run config TOML file (``extends`` resolved); trace files it names must exist."""
     path = Path(path)
     regular_file(path, what="config file")  # a folder or FIFO says what it is, not "does not exist"
-    data = load_toml(path, what="config file")  # bounded size, UTF-8, nesting: causalsre.safeio
+    data = read_config_table(path)
     data.setdefault("name", path.stem)
     trace = data.get("workload", {}).get("trace") if isinstance(data.get("workload"), dict) else None
     if isinstance(trace, dict) and isinstance(trace.get("path"), str) and not Path(trace["path"]).is_absolute():

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from causalsre.errors import UserError
-from causalsre.safeio import load_toml, regular_file
-from harness.config import RunConfig, parse_run_config
+from causalsre.safeio import regular_file
+from harness.config import RunConfig, parse_run_config, read_config_table
 from harness.faults import fault_factors
 
 SCENARIO_DIR = Path(__file__).resolve().parent
@@ -21,29 +21,6 @@ SCENARIO_DIR = Path(__file__).resolve().parent
 def list_scenarios() -> list[str]:
     """Names of the shipped scenarios (files starting with '_' are shared bases, not scenarios)."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml") if not p.stem.startswith("_"))
-
-
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read(path: Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    data = load_toml(path, what="scenario file")  # bounded size, UTF-8, nesting: causalsre.safeio
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str) or parent in seen or "/" in parent or "\\" in parent:
-        raise UserError(f"scenario {path.stem}: bad extends {parent!r}", "name a base file in the same folder")
-    base_path = path.parent / f"{parent}.toml"
-    if not base_path.is_file():
-        raise UserError(f"scenario {path.stem} extends {parent!r}, which does not exist", "check the name")
-    return _deep_merge(_read(base_path, seen + (parent,)), data)
 
 
 def load_scenario(name_or_path: str | Path) -> RunConfig:
@@ -56,7 +33,7 @@ def load_scenario(name_or_path: str | Path) -> RunConfig:
                             f"use one of: {', '.join(list_scenarios())}")
     else:
         regular_file(path, what="scenario file")  # a folder or FIFO says what it is, not "does not exist"
-    data = _read(path)
+    data = read_config_table(path, what="scenario file")
     data.setdefault("name", path.stem)
     return parse_run_config(data, source=str(path))
 

@@ -84,3 +84,25 @@ def test_cli_unknown_scenario_and_bad_toml(tmp_path, capsys):
     broken.write_text("duration_s = = 3\n")
     code, err = _cli(["harness", "run", str(broken), "--db", str(tmp_path / "x.duckdb")], capsys)
     assert code == 2 and "not valid TOML" in err
+
+
+def test_a_run_config_extends_a_base_beside_it_and_its_own_keys_win(tmp_path):
+    (tmp_path / "base.toml").write_text(
+        'duration_s = 3.0\nseed = 5\n[engine]\nmax_num_seqs = 8\nmax_num_batched_tokens = 128\n')
+    (tmp_path / "push.toml").write_text('extends = "base"\nseed = 9\n[engine]\nmax_num_seqs = 2\n')
+    cfg = load_run_config(tmp_path / "push.toml")
+    assert cfg.name == "push" and cfg.duration_s == 3.0 and cfg.seed == 9
+    # deep merge: the file's engine keys win, the base's others stay
+    assert cfg.engine.max_num_seqs == 2 and cfg.engine.max_num_batched_tokens == 128
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('extends = "missing"\n', "which does not exist"),
+    ('extends = "../etc/base"\n', "bad extends"),
+    ('extends = 3\n', "bad extends"),
+    ('extends = "cycle"\n', "bad extends"),
+])
+def test_a_bad_extends_is_a_user_error_naming_it(tmp_path, text, fragment):
+    (tmp_path / "cycle.toml").write_text(text)
+    with pytest.raises(UserError, match=fragment):
+        load_run_config(tmp_path / "cycle.toml")
