@@ -128,6 +128,15 @@ def bench_notes(settings: pd.DataFrame | None) -> list[str]:
             f"rerun with --metadata {' '.join(f'{k}=N' for k in missing)}"]
 
 
+def closed_loop_note(concurrency: int) -> str:
+    """The note of a closed-loop bench result (``--request-rate inf --max-concurrency N``)."""
+    return (f"a closed-loop benchmark (--request-rate inf, --max-concurrency {concurrency}): the client queued every "
+            "request at once, so each is taken to arrive when it was sent (vLLM's own TTFT; the client's wait is "
+            "kept as client_queue_s), and its arrival rate follows the server's speed: a change of it between "
+            "two such runs is an effect of the server, not of the load; rerun with --request-rate R to measure "
+            "the waiting a real arrival rate causes")
+
+
 def summary_only_description(doc: dict) -> str:
     """What a result saved without --save-detailed holds: its aggregates, in one clause."""
     parts = [f"{doc[k]} {k}" for k in ("completed", "failed") if isinstance(doc.get(k), (int, float))]

@@ -27,7 +27,7 @@ import numpy as np
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.bench_settings import metadata_settings
 from causalsre.telemetry.importers.checks import MAX_LATENCY_S, epoch_seconds, number
-from causalsre.telemetry.importers.coverage import bench_notes, summary_only_description
+from causalsre.telemetry.importers.coverage import bench_notes, closed_loop_note, summary_only_description
 from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
 from causalsre.telemetry.importers.frames import requests_frame
 from causalsre.telemetry.importers.writer import Batch
@@ -36,7 +36,8 @@ KIND = "import-vllm-bench"
 REQUIRED = ("ttfts", "itls", "input_lens", "output_lens", "errors")
 WHAT = "the file saved by `vllm bench serve --save-result --save-detailed`"
 CONFIG_KEYS = ("backend", "label", "model_id", "tokenizer_id", "request_rate", "burstiness", "max_concurrency",
-               "num_prompts", "duration", "date", "completed", "failed")
+               "num_prompts", "duration", "date", "completed", "failed", "ramp_up_strategy", "ramp_up_start_rps",
+               "ramp_up_end_rps")
 
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
@@ -83,9 +84,13 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
         raise UserError(f"{where} is a pooling (embedding) benchmark: it has no time to first token or output",
                         "import generation benchmarks (vllm bench serve on a completions or chat endpoint)")
     if "ttfts" not in doc and any(k in doc for k in ("mean_ttft_ms", "median_ttft_ms", "completed")):
+        # Later serve.py keeps `latencies` and `queue_times` without --save-detailed: end-to-end times with
+        # no first token, no send time and no error per request, still no SLO verdict per request.
+        kept = "; its latencies list has no first-token times, send times or errors" \
+            if isinstance(doc.get("latencies"), list) else ""
         raise UserError(f"{where} is a summary-only result (saved without --save-detailed: "
-                        f"{summary_only_description(doc)}): aggregates cannot say which requests missed an SLO, "
-                        "so there are no bad events to count or attribute",
+                        f"{summary_only_description(doc)}{kept}): aggregates cannot say which requests missed an "
+                        "SLO, so there are no bad events to count or attribute",
                         "rerun the benchmark with --save-result --save-detailed")
     if missing:
         raise UserError(f"{where} lacks key(s) {', '.join(missing)}",
@@ -116,8 +121,12 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     queue = _floats(doc["queue_times"], where, "queue_times") if doc.get("queue_times") is not None else np.zeros(n)
     latency = _floats(doc["latencies"], where, "latencies") if doc.get("latencies") is not None else ttft + decode
     latency = np.where(latency > 0, latency, ttft + decode)
-    base, arrival, arrivals = _arrivals(doc, n, queue, where, zone)
-    send = arrival + queue
+    concurrency = closed_loop(doc)
+    # A closed loop queues every request at once: that instant is the load generator's, not a user's
+    # arrival, so a request arrives when it is sent (vLLM's own TTFT); the client's wait stays an attribute.
+    waited = np.zeros(n) if concurrency else queue
+    base, arrival, arrivals = _arrivals(doc, n, waited, where, zone)
+    send = arrival + waited
     first_token = np.where(failed, np.nan, send + ttft)
     # A failed request ends when the client gave up on it (its latency), a good one when its last token came.
     finish = np.where(failed, send + latency, send + np.maximum(latency, ttft + decode))
@@ -136,15 +145,65 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     config = {key: doc[key] for key in CONFIG_KEYS if key in doc and isinstance(doc[key], (str, int, float))}
     config.update(source=where, arrivals=arrivals)
     rate, burst = doc.get("request_rate"), doc.get("burstiness")
+    if doc.get("ramp_up_strategy"):
+        rate = ramp_up_rate(doc, n)
+    elif _unlimited(rate):
+        burst = None  # vLLM: burstiness "only takes effect when request_rate is not inf"
     # --metadata KEY=VALUE naming a server knob (bench_settings.py): in force for the whole run, from t0.
     settings = metadata_settings(doc, where, t0)
     if settings is not None:
         config["settings_from_metadata"] = sorted(settings["setting"])
     notes = bench_notes(settings)
+    if concurrency:
+        config["closed_loop"] = {"max_concurrency": concurrency}
+        notes.append(closed_loop_note(concurrency))
     if notes:
         config["notes"] = notes
     return Batch(run_id=run_id, kind=KIND, name=name, t0_s=t0, config=config, requests=frame, settings=settings,
                  arrival_rate=_positive_or_none(rate), burstiness=_positive_or_none(burst), notes=notes)
+
+
+def _unlimited(rate: object) -> bool:
+    # main_async() writes "inf" for an unlimited --request-rate; json.dump of a float inf reads back as inf.
+    return rate == "inf" or (isinstance(rate, float) and np.isinf(rate))
+
+
+def closed_loop(doc: dict) -> int | None:
+    """``--max-concurrency`` of a closed-loop result (``--request-rate inf``, no ramp-up), else None.
+
+    get_request() then yields every request at once and each waits on the client's semaphore for a slot: the
+    ``queue_times`` are the load generator's own backlog. A ramp-up also writes ``request_rate: "inf"``
+    (main_async) but paces its arrivals, so it is not a closed loop.
+    """
+    limit = doc.get("max_concurrency")
+    if doc.get("ramp_up_strategy") or not _unlimited(doc.get("request_rate")):
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        return None
+    return limit
+
+
+def ramp_up_rate(doc: dict, n: int) -> float | None:
+    """The offered rate of a ``--ramp-up-strategy`` run, averaged over its time: n / the expected duration.
+
+    vLLM's _get_current_request_rate() gives request i the rate start + (end - start) * i / (n - 1)
+    (linear) or start * (end / start) ** (i / (n - 1)) (exponential); the gap before it is drawn at that
+    rate, so the run offered n requests in sum(1 / rate_i) seconds. None when the keys are not numbers.
+    """
+    start, end = doc.get("ramp_up_start_rps"), doc.get("ramp_up_end_rps")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (start, end)):
+        return None
+    if not (np.isfinite(start) and np.isfinite(end)) or end <= 0 or start < 0:
+        return None
+    progress = np.arange(n) / max(n - 1, 1)
+    if doc["ramp_up_strategy"] == "linear":
+        rates = start + (end - start) * progress
+    elif doc["ramp_up_strategy"] == "exponential" and start > 0:
+        rates = start * (end / start) ** progress
+    else:
+        return None
+    rates = rates[rates > 0]
+    return float(len(rates) / np.sum(1.0 / rates)) if len(rates) else None
 
 
 def _floats(values: list, where: str, key: str) -> np.ndarray:
