@@ -129,3 +129,34 @@ def test_the_same_scrapes_twice_into_a_run_are_refused(tmp_path, capsys):
     assert main(["db", "import", "prometheus", str(SCRAPES[1]), "--run", run_id, "--db", str(db)]) == 2
     assert "already has 11 of these metric samples" in capsys.readouterr().err
     assert db.read_bytes() == before
+
+
+def _scrape(labels: list[str]) -> str:
+    # Labels as vLLM V1 writes them (model_name, engine; vllm/v1/metrics/loggers.py), with the `instance` a
+    # Prometheus /federate or query_range export of several targets adds.
+    lines = ["# scrape_time 1772362800", "# TYPE vllm:num_requests_waiting gauge"]
+    lines += [f"vllm:num_requests_waiting{{{label}}} {i + 1}.0" for i, label in enumerate(labels)]
+    lines += ["# TYPE vllm:num_requests_running gauge"]
+    lines += [f"vllm:num_requests_running{{{label}}} 2.0" for label in labels]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("labels, servers", [
+    (['engine="0",model_name="llama"', 'engine="1",model_name="llama"'], 1),  # data parallel: one server
+    (['engine="0",instance="a:8000",model_name="llama"', 'engine="1",instance="a:8000",model_name="llama"',
+      'engine="0",instance="b:8000",model_name="llama"'], 2),
+    (['engine="0",model_name="llama"', 'engine="0",model_name="qwen"', 'engine="0",model_name="mistral"'], 3),
+])
+def test_scrapes_of_several_servers_say_their_queues_would_be_added_up(tmp_path, capsys, labels, servers):
+    path = tmp_path / "scrape.prom"
+    path.write_text(_scrape(labels))
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(path), "--db", str(db), "--json"]) == 0
+    notes = [n for n in json.loads(capsys.readouterr().out)["runs"][0].get("notes", []) if "servers" in n]
+    if servers == 1:
+        assert notes == []
+    else:
+        (note,) = notes
+        assert note.startswith(f"the scrapes hold {servers} servers") and "its own run" in note
+        assert ("instance (2 values)" in note) == (servers == 2) and ("model_name (3 values)" in note) == (servers == 3)
+    assert len(_samples(db)) == 2 * len(labels)  # kept as scraped: the note loses nothing

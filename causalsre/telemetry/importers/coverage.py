@@ -8,6 +8,8 @@ Operators' files differ from a full recording (bench JSON with ``--save-detailed
   latency histograms still give the run's request count and quantiles (:func:`histogram_summary`,
   Prometheus's ``histogram_quantile`` over the increase between the first and last scrape);
 * scrapes sparser than ``mapping.STATE_MAX_INTERVAL_S``: the per-request gauges are not joined;
+* scrapes of several servers (other ``model_name`` or ``instance`` labels, not only other ``engine``s):
+  the join adds their queues up as one server's (:func:`servers_note`);
 * a bench file with no server settings in ``--metadata``: a server-side change shows only as an
   "unexplained" change of the engine state (docs/importers/vllm-bench.md).
 """
@@ -94,9 +96,36 @@ def scrape_interval(samples: pd.DataFrame) -> float | None:
     return samples_interval(samples)
 
 
+def servers(samples: pd.DataFrame) -> list[dict]:
+    """The distinct label sets of the request gauges once ``engine`` is set aside: one per vLLM server.
+
+    vLLM labels its series ``model_name`` and (V1) ``engine``, one ``engine`` value per data-parallel engine
+    of one server (vllm/v1/metrics/loggers.py, make_per_engine); a second ``model_name``, or the ``instance``
+    / ``pod`` a Prometheus query_range or /federate export adds, is another server.
+    """
+    rows = samples.loc[_canonical(samples["metric"]).isin(GAUGES), "labels_json"].drop_duplicates()
+    found = {json.dumps({k: v for k, v in json.loads(text).items() if k != "engine"}, sort_keys=True)
+             for text in rows}
+    return [json.loads(text) for text in sorted(found)]
+
+
+def servers_note(samples: pd.DataFrame) -> str | None:
+    """A note when the scrapes hold several servers, whose queues the join would add up as one's."""
+    found = servers(samples)
+    if len(found) < 2:
+        return None
+    keys = sorted({k for labels in found for k in labels if len({str(s.get(k)) for s in found}) > 1})
+    differ = ", ".join(f"{k} ({len({str(s.get(k)) for s in found})} values)" for k in keys)
+    return (f"the scrapes hold {len(found)} servers (label sets differing in {differ}): the join adds their "
+            "waiting and running requests up as the engines of one server, which a request saw only one of; "
+            "import each server's series into its own run (a query_range filtered on that label)")
+
+
 def scrape_notes(samples: pd.DataFrame, *, attached: bool) -> tuple[list[str], dict]:
     """(notes, histogram summary) for a Prometheus import; ``attached``: joined onto a run with requests."""
     notes, summary = [], histogram_summary(samples)
+    if (several := servers_note(samples)) is not None:
+        notes.append(several)
     interval = scrape_interval(samples)
     if interval is not None and interval > STATE_MAX_INTERVAL_S:
         notes.append(f"the request gauges were scraped every ~{interval:.0f} s (more than {STATE_MAX_INTERVAL_S:g} s): "
