@@ -131,3 +131,23 @@ def test_the_latest_summary_only_layout_is_refused_naming_what_it_lacks(tmp_path
     assert code == 2 and err.count("\n") == 1 and not db.exists()
     assert "summary-only result" in err and "no first-token times" in err and "--save-detailed" in err
     assert "120 completed" in err and "median TTFT" in err
+
+
+def test_arrivals_paced_by_a_trace_are_no_closed_loop(tmp_path, capsys):
+    # `--dataset-name timed_trace` paces requests by the trace's timestamps with request_rate "inf" (its
+    # default) and writes nothing else that says so: its arrivals spread over the run, a closed loop's do not.
+    doc = json.loads((BENCH / "serve_constant_rate_baseline.json").read_text())
+    doc.update(request_rate="inf", max_concurrency=1)
+    start = np.array(doc["start_times"]) - np.array(doc["queue_times"])
+    served = np.array(doc["latencies"])
+    send = start.copy()
+    for i in range(1, len(send)):  # one client slot: a request is sent when the one before it has finished
+        send[i] = max(start[i], send[i - 1] + served[i - 1])
+    doc.update(start_times=[float(s) for s in send], queue_times=[float(q) for q in send - start])
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(doc))
+    db = tmp_path / "t.duckdb"
+    (run,) = _import(db, [path], capsys)
+    assert not any("closed-loop" in n for n in run.get("notes", []))
+    queued = np.array(doc["ttfts"]) + np.array(doc["queue_times"])
+    assert _bad(db, run["run_id"], capsys) == (120, int((queued > 1.0).sum())) and (queued > 1.0).sum() > 10

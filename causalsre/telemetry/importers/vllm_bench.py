@@ -121,7 +121,7 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     queue = _floats(doc["queue_times"], where, "queue_times") if doc.get("queue_times") is not None else np.zeros(n)
     latency = _floats(doc["latencies"], where, "latencies") if doc.get("latencies") is not None else ttft + decode
     latency = np.where(latency > 0, latency, ttft + decode)
-    concurrency = closed_loop(doc)
+    concurrency = closed_loop(doc, queue, where)
     # A closed loop queues every request at once: that instant is the load generator's, not a user's
     # arrival, so a request arrives when it is sent (vLLM's own TTFT); the client's wait stays an attribute.
     waited = np.zeros(n) if concurrency else queue
@@ -168,18 +168,25 @@ def _unlimited(rate: object) -> bool:
     return rate == "inf" or (isinstance(rate, float) and np.isinf(rate))
 
 
-def closed_loop(doc: dict) -> int | None:
+def closed_loop(doc: dict, queue: np.ndarray, where: str) -> int | None:
     """``--max-concurrency`` of a closed-loop result (``--request-rate inf``, no ramp-up), else None.
 
     get_request() then yields every request at once and each waits on the client's semaphore for a slot: the
     ``queue_times`` are the load generator's own backlog. A ramp-up also writes ``request_rate: "inf"``
-    (main_async) but paces its arrivals, so it is not a closed loop.
+    (main_async) but paces its arrivals, and so does a ``--dataset-name timed_trace`` run (its trace's
+    timestamps; the result does not say so): where the arrivals (``start_times - queue_times``) spread over
+    more than a twentieth of the run, they were paced, whatever the rate says.
     """
     limit = doc.get("max_concurrency")
     if doc.get("ramp_up_strategy") or not _unlimited(doc.get("request_rate")):
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         return None
+    if doc.get("start_times") is not None and doc.get("queue_times") is not None:
+        spread = float(np.ptp(_floats_any(doc["start_times"], where, "start_times") - queue))
+        duration = doc.get("duration")
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and spread > 0.05 * duration:
+            return None
     return limit
 
 
