@@ -151,3 +151,13 @@ def test_arrivals_paced_by_a_trace_are_no_closed_loop(tmp_path, capsys):
     assert not any("closed-loop" in n for n in run.get("notes", []))
     queued = np.array(doc["ttfts"]) + np.array(doc["queue_times"])
     assert _bad(db, run["run_id"], capsys) == (120, int((queued > 1.0).sum())) and (queued > 1.0).sum() > 10
+
+
+def test_an_old_result_without_send_times_says_its_arrivals_are_spread_evenly(tmp_path, capsys):
+    # benchmarks/benchmark_serving.py at vllm@0049e29 wrote no start_times (tests/fixtures/vllm_versions/README.md).
+    db = tmp_path / "t.duckdb"
+    (run,) = _import(db, [BENCH / "benchmark_serving_0049e29_baseline.json"], capsys)
+    (note,) = [n for n in run["notes"] if "send times" in n]
+    assert "spread evenly" in note and "--save-detailed" in note
+    (current,) = _import(db, [BENCH / "serve_constant_rate_baseline.json"], capsys)
+    assert not any("send times" in n for n in current.get("notes", []))

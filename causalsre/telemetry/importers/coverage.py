@@ -157,6 +157,14 @@ def bench_notes(settings: pd.DataFrame | None) -> list[str]:
             f"rerun with --metadata {' '.join(f'{k}=N' for k in missing)}"]
 
 
+APPROXIMATE_NOTE = ("the result has no per-request send times (benchmarks/benchmark_serving.py before "
+                    "start_times): its arrivals are spread evenly over its duration, so the arrival rate is the "
+                    "run's mean only and the gaps between them are not measured (the recorded --burstiness still "
+                    "is; against a run with measured arrivals the postmortem's test of gaps compares an even "
+                    "spacing); rerun with "
+                    "`vllm bench serve --save-result --save-detailed` (0.10 or later) for exact arrivals")
+
+
 def closed_loop_note(concurrency: int) -> str:
     """The note of a closed-loop bench result (``--request-rate inf --max-concurrency N``)."""
     return (f"a closed-loop benchmark (--request-rate inf, --max-concurrency {concurrency}): the client queued every "

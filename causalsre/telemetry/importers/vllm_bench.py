@@ -27,7 +27,8 @@ import numpy as np
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.bench_settings import metadata_settings
 from causalsre.telemetry.importers.checks import MAX_LATENCY_S, epoch_seconds, number
-from causalsre.telemetry.importers.coverage import bench_notes, closed_loop_note, summary_only_description
+from causalsre.telemetry.importers.coverage import (APPROXIMATE_NOTE, bench_notes, closed_loop_note,
+                                                    summary_only_description)
 from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
 from causalsre.telemetry.importers.frames import requests_frame
 from causalsre.telemetry.importers.writer import Batch
@@ -157,6 +158,8 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     if concurrency:
         config["closed_loop"] = {"max_concurrency": concurrency}
         notes.append(closed_loop_note(concurrency))
+    if arrivals == "approximate":
+        notes.append(APPROXIMATE_NOTE)
     if notes:
         config["notes"] = notes
     return Batch(run_id=run_id, kind=KIND, name=name, t0_s=t0, config=config, requests=frame, settings=settings,
