@@ -160,3 +160,62 @@ def test_scrapes_of_several_servers_say_their_queues_would_be_added_up(tmp_path,
         assert note.startswith(f"the scrapes hold {servers} servers") and "its own run" in note
         assert ("instance (2 values)" in note) == (servers == 2) and ("model_name (3 values)" in note) == (servers == 3)
     assert len(_samples(db)) == 2 * len(labels)  # kept as scraped: the note loses nothing
+
+
+def _go_g(value: float) -> str:
+    # Go's %g (shortest digits; exponent form from 1e+06 or below 1e-04, two exponent digits at least).
+    import numpy as np
+
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-4):
+        return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)  # 1.5e+09, 2e-05
+    return np.format_float_positional(value, unique=True, trim="-")
+
+
+@pytest.mark.parametrize("command", ["dump", "dump-openmetrics"])
+def test_a_promtool_tsdb_dump_imports_as_the_scrapes_it_came_from(tmp_path, capsys, command):
+    # Real vLLM 0.32 scrapes, then the lines `promtool tsdb dump` prints for the same samples once Prometheus
+    # stored them (prometheus/cmd/promtool/tsdb.go formatSeriesSet: `fmt.Printf("%s %g %d\n", lbs, val, ts)`,
+    # lbs as labels.Labels.String() with the target's instance and job, ts in epoch ms; series by series), or
+    # `dump-openmetrics` (formatSeriesSetOpenMetrics: `name{a="b",...} %g %.3f` seconds, then `# EOF`).
+    scrapes = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_real" / "baseline" / "scrapes"
+    direct = tmp_path / "direct.duckdb"
+    assert main(["db", "import", "prometheus", str(scrapes), "--db", str(direct)]) == 0
+    con = connect_readonly(direct)
+    t0 = con.execute("SELECT epoch_us(started_at) FROM runs").fetchone()[0] * 1000
+    con.close()
+    expected = _samples(direct)
+    lines = []
+    for ts_ns, metric, labels, value in sorted(expected, key=lambda r: (r[1], r[2], r[0])):
+        stored = {**json.loads(labels), "instance": "localhost:8000", "job": "vllm"}
+        ms = (t0 + ts_ns) // 1_000_000
+        if command == "dump":
+            text = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted({"__name__": metric, **stored}.items()))
+            lines.append(f"{{{text}}} {_go_g(value)} {ms}\n")
+        else:
+            text = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(stored.items()))
+            lines.append(f"{metric}{{{text}}} {_go_g(value)} {ms / 1000:.3f}\n")
+    dump = tmp_path / "dump.txt"
+    dump.write_text("".join(lines) + ("# EOF\n" if command == "dump-openmetrics" else ""))
+    db = tmp_path / "t.duckdb"
+    capsys.readouterr()
+    assert main(["db", "import", "prometheus", str(dump), "--db", str(db)]) == 0, capsys.readouterr().err
+    con = connect_readonly(db)
+    t0_dump = con.execute("SELECT epoch_us(started_at) FROM runs").fetchone()[0] * 1000
+    con.close()
+    got = [(round((t0_dump + ts) / 1e6), m,
+            json.dumps({k: v for k, v in json.loads(lab).items() if k not in ("instance", "job")}), v)
+           for ts, m, lab, v in _samples(db)]
+    # On the wall clock, to the millisecond the TSDB keeps (the scrape times had finer digits).
+    assert sorted(got) == sorted(((t0 + ts) // 1_000_000, m, lab, v) for ts, m, lab, v in expected)
+    assert len(expected) > 300
+
+
+def test_a_damaged_tsdb_dump_line_is_named(tmp_path, capsys):
+    dump = tmp_path / "dump.txt"
+    dump.write_text('{__name__="vllm:num_requests_waiting", engine="0"} 3 1772362800000\n'
+                    '{__name__="vllm:x", engine="0"} {count:2, sum:0.5} 1772362801000\n')
+    db = tmp_path / "t.duckdb"
+    assert main(["db", "import", "prometheus", str(dump), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "dump.txt line 2 is not a `promtool tsdb dump` sample" in err and err.count("\n") == 1
+    assert not db.exists()

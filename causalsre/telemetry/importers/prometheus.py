@@ -27,6 +27,7 @@ from causalsre.telemetry.importers.files import files_in, fingerprint, max_bytes
 from causalsre.telemetry.importers.info import info_settings, unmodelled_notes, unmodelled_settings
 from causalsre.telemetry.importers.scrapes import counter_resets, file_time, split
 from causalsre.telemetry.importers.scrapes import rows as scrape_rows
+from causalsre.telemetry.importers.tsdb_dump import is_tsdb_dump, to_exposition
 from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-prometheus"
@@ -59,6 +60,8 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
     skipped, done, scrape_count = 0, 0, 0
     report_at = total / 10  # progress in tenths, so a long parse says how far it is without flooding stderr
     for path, text in texts:
+        if is_tsdb_dump(text):  # `promtool tsdb dump`: one `{__name__=...} value ms` line per sample
+            text = to_exposition(text, path.name)
         if text.lstrip().startswith("{"):
             found, bad = _query_json(text, path)
         else:
