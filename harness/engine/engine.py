@@ -17,6 +17,7 @@ from harness.engine.errors import UserError
 from harness.engine.clock import StepCostModel, StepFeatures
 from harness.engine.config import LIVE_KNOBS, EngineConfig, ModelConfig
 from harness.engine.governor.config import GovernorConfig
+from harness.engine.governor.step_budget import KnownStepCost
 from harness.engine.model_runner import ModelRunner
 from harness.engine.observer import EngineObserver, NullObserver, RequestRecord, StepRecord
 from harness.engine.scheduler import Scheduler, SchedulerOutput
@@ -47,6 +48,8 @@ class Engine:
         self.sequences: dict[int, Sequence] = {}
         self._last_decode_ns: int | None = None   # the last step with decodes, for the governor's TPOT signal
         self.clock = clock                        # None: the wall clock
+        if clock is not None:   # the governor's per-step prefill cap predicts steps with the clock's own model
+            self.governor.step_cost = KnownStepCost(clock)
         self.last_step_features: StepFeatures | None = None   # what the last step computed (cost-model fits)
         self._modelled_ns = 0
         self._t0 = time.perf_counter_ns()
@@ -74,6 +77,8 @@ class Engine:
         if not isinstance(seconds, (int, float)) or seconds < 0:
             raise UserError(f"step delay must be a number of seconds >= 0, got {seconds!r}", "pass e.g. 0.01")
         self.step_delay_s = float(seconds)
+        if isinstance(self.governor.step_cost, KnownStepCost):   # the modelled clock adds it to every step
+            self.governor.step_cost.delay_ns = self.step_delay_s * 1e9
 
     def set_num_threads(self, n: int) -> None:
         """torch intra-op threads (process-wide: torch has one pool)."""
@@ -196,6 +201,9 @@ class Engine:
         record = self._step_record(out, step_id, start, scheduled, end)
         if record.num_decode_seqs:
             self._last_decode_ns = end - start
+        if self.clock is None and cfg.policy == "budget":   # the wall clock's step-cost estimate learns
+            self.governor.observe_step(features.prefill_tokens, features.decode_seqs, features.kv_context_tokens,
+                                       end - start)
         obs.on_step(record)
         return record
 

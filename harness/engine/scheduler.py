@@ -152,6 +152,8 @@ class Scheduler:
         # As in vLLM, a step that had to preempt admits nobody: readmitting the victim at once would thrash.
         if self.config.batching_mode == "decode_first":
             self._schedule_decodes(state, out)
+            if self.config.enable_chunked_prefill:   # only a chunk can be cut to the time the decodes leave
+                state.cap = policy.prefill_cap(out.chunks, now_ns)
             self._schedule_running_prefills(state, out)
             if not out.preempted:
                 self._schedule_waiting(state, out)
@@ -184,6 +186,8 @@ class Scheduler:
 
     def _add_chunk(self, seq: Sequence, num_tokens: int, state: _StepState, out: SchedulerOutput) -> None:
         start = seq.num_computed_tokens
+        if state.cap is not None and not seq.is_decoding:
+            state.cap.charge(start, num_tokens)
         samples = start + num_tokens == len(seq)
         out.chunks.append(ScheduledChunk(seq, start, num_tokens, not seq.is_decoding, samples))
         state.budget -= num_tokens
@@ -199,11 +203,14 @@ class Scheduler:
             if self._reserve(seq, 1, state, out):
                 self._add_chunk(seq, 1, state, out)
 
-    def _prefill_size(self, seq: Sequence, budget: int) -> int:
+    def _prefill_size(self, seq: Sequence, state: _StepState) -> int:
         """Tokens of ``seq``'s pending prefill to run now, 0 if it must wait for a later step."""
         remaining = seq.num_uncomputed_tokens
+        budget = state.budget
         if self.config.enable_chunked_prefill:
-            return min(remaining, self.config.chunk_size, budget)
+            size = min(remaining, self.config.chunk_size, budget)
+            # The policy's time cap (the governor's per-step TPOT rule): what the step's decodes leave.
+            return size if state.cap is None else state.cap.tokens(seq.num_computed_tokens, size)
         if remaining <= budget:
             return remaining
         # A prefill longer than the whole budget could never run unchunked; split it rather than deadlock.
@@ -220,7 +227,7 @@ class Scheduler:
                 return
             if seq.status is not SeqStatus.RUNNING or id(seq) in state.scheduled:
                 continue
-            size = self._prefill_size(seq, state.budget)
+            size = self._prefill_size(seq, state)
             if size == 0:
                 continue
             if self._reserve(seq, size, state, out):
@@ -235,7 +242,7 @@ class Scheduler:
             if not policy.may_start(seq):
                 index += 1   # held back by the policy (the governor's buffer or deferral): the next may go
                 continue
-            size = self._prefill_size(seq, state.budget)
+            size = self._prefill_size(seq, state)
             if size == 0:
                 return   # head-of-line blocking keeps the policy's order
             # Admission reserves blocks for the whole pending prefill (as vLLM v0), so a prefill in progress
@@ -254,9 +261,10 @@ class Scheduler:
 
 
 class _StepState:
-    __slots__ = ("budget", "seats", "scheduled", "reserve", "now_ns")
+    __slots__ = ("budget", "seats", "scheduled", "reserve", "now_ns", "cap")
 
     def __init__(self, budget: int, seats: int, now_ns: int = 0) -> None:
+        self.cap = None    # the policy's PrefillTimeCap for this step, if any
         self.budget = budget
         self.seats = seats
         self.now_ns = now_ns

@@ -15,6 +15,7 @@ from harness.engine.governor.components import (AdmissionLevel, BatchingDepth, L
 from harness.engine.governor.config import GovernorConfig
 from harness.engine.governor.counters import NUM_BUCKETS, TierCounters, tpot_seconds, ttft_seconds
 from harness.engine.governor.ordering import Policy, deadline_ns
+from harness.engine.governor.step_budget import OnlineStepCost, PrefillTimeCap, prefill_cap
 
 
 class Governor(Policy):
@@ -53,6 +54,10 @@ class Governor(Policy):
         self._version = 0                           # bumped when the pulls change (a tick)
         self._reserved = (-1, 0)                    # (max_num_seqs, reserved seats) last computed
         self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
+        # The step-cost estimate the per-step prefill cap reads (step_budget): the engine sets the modelled
+        # clock's own model; on the wall clock an online fit of the steps it measures.
+        self.step_cost = OnlineStepCost()
+        self._tpot_ns: dict = {}                    # tenant -> its tier's TPOT objective if protected, else None
         self.tightest_tpot_ns = min(t.tpot_s for t in ([t for t in self.tiers if t.protected] or self.tiers)) * 1e9
 
     # ---- requests ---------------------------------------------------------------------------------------
@@ -133,7 +138,9 @@ class Governor(Policy):
         # A decode step as long as the tightest TPOT objective burns it whatever finished requests say (each
         # decode's inter-token time is the step); under 70 % of it is healthy (Sarathi-Serve's rule: size the
         # batch so one iteration fits the TPOT target).
-        if self.step_ewma_ns is not None:
+        # Once the per-step prefill cap can predict steps (prefill_cap) it holds this per step, so the reading
+        # would only repeat what the cap already did; the finished requests' TPOT burn stays (what it missed).
+        if self.step_ewma_ns is not None and self.step_cost.coefficients_ns() is None:
             ratio = self.step_ewma_ns / self.tightest_tpot_ns
             tpot_burn = max(tpot_burn, 1.0 if ratio >= 1.0 else 0.75 if ratio >= 0.7 else 0.0)
         # A smaller batch serves fewer requests per second: while a protected request is queueing (TTFT at
@@ -262,6 +269,49 @@ class Governor(Policy):
 
     def on_leave(self, seq) -> None:
         self._keys.pop(seq.order, None)
+
+    def prefill_cap(self, decodes: list, now_ns: int) -> PrefillTimeCap | None:
+        """How long this step's prefill chunks may take so that each protected decode among ``decodes`` (the
+        step's chunks so far) still gets its token by its deadline first token + j x tpot_s (step_budget).
+        A request already so far behind that decode-only steps could not bring it back within its predicted
+        remaining tokens does not hold the step: its TPOT is lost, and capping would only cost TTFT."""
+        estimate = self.step_cost
+        coef = estimate.coefficients_ns()
+        if coef is None or not decodes:
+            return None
+        kv_tokens = 0
+        protected = []
+        tpot_of = self._tpot_ns
+        for chunk in decodes:
+            seq = chunk.seq
+            kv_tokens += seq.num_computed_tokens + chunk.num_tokens
+            tenant = seq.tenant
+            tpot_ns = tpot_of[tenant] if tenant in tpot_of else self._tpot_info(tenant)
+            if tpot_ns is not None and seq.first_token_ns is not None:
+                protected.append((seq, tpot_ns, seq.first_token_ns + seq.num_output_tokens * tpot_ns))
+        if not protected:
+            return None
+        base, _, per_decode, per_kv = coef
+        decode_only_ns = base + per_decode * len(decodes) + per_kv * kv_tokens
+        deadlines = []
+        for seq, tpot_ns, deadline in protected:
+            deficit = now_ns + decode_only_ns - deadline
+            if deficit > 0:
+                gain = tpot_ns - decode_only_ns   # what one decode-only step wins back
+                predicted = self.predictions.get(seq.request_id)
+                remaining = max(1.0, (predicted or 0.0) - seq.num_output_tokens)
+                if gain <= 0 or deficit > remaining * gain:
+                    continue
+            deadlines.append(deadline)
+        return prefill_cap(estimate, deadlines, len(decodes), kv_tokens, now_ns)
+
+    def observe_step(self, prefill_tokens: int, decode_seqs: int, kv_tokens: int, duration_ns: int) -> None:
+        self.step_cost.observe(prefill_tokens, decode_seqs, kv_tokens, duration_ns)
+
+    def _tpot_info(self, tenant):
+        tier = self.config.tier_of(tenant)
+        value = self._tpot_ns[tenant] = tier.tpot_s * 1e9 if tier.protected else None
+        return value
 
     def _info(self, tenant) -> tuple:
         tier = self.config.tier_of(tenant)

@@ -44,6 +44,11 @@ class Policy:
     def may_start(self, seq) -> bool:
         return True
 
+    def prefill_cap(self, decodes: list, now_ns: int):
+        """A cap on the time this step's prefill chunks may take, given the decodes it already carries
+        (``step_budget.PrefillTimeCap``), or None: no cap (every baseline; the governor's is per step)."""
+        return None
+
     def seat_victim(self, waiting: list, running: list, max_num_seqs: int, now_ns: int):
         """A running sequence to preempt so an urgent waiting one gets a seat (None: no one; vLLM's rule)."""
         return None
