@@ -123,6 +123,14 @@ class Engine:
                        arrival_ns=now if arrival_ns is None else arrival_ns, enqueue_ns=now)
         unservable = self._unservable_reason(seq)
         shed = None if unservable else self.governor.on_arrival(seq, now, is_active=self.config.policy == "budget")
+        if not (unservable or shed or self.scheduler.has_room()):
+            # A full queue: the policy may push a queued request out to make room (the governor: a sheddable
+            # one for a protected arrival); it leaves as rejected, like an arrival refused at the door.
+            victim = self.scheduler.policy.queue_victim(seq, self.scheduler.waiting)
+            if victim is not None:
+                self.scheduler.remove(victim)
+                self.observer.on_event(victim.request_id, "rejected", now, None)
+                self._finish(victim, now, "rejected", "shed_queue")
         if unservable or shed or not self.scheduler.add(seq):
             self.observer.on_event(request_id, "rejected", now, None)
             status, reason = ("error", unservable) if unservable else ("rejected", shed or "queue_full")

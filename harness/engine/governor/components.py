@@ -183,8 +183,16 @@ def reserved_seats(max_num_seqs: int, buffer_share: float, has_protected: bool) 
     return min(max_num_seqs - 1, math.ceil(buffer_share * max_num_seqs))
 
 
-def may_take_seat(is_protected: bool, num_running_unprotected: int, max_num_seqs: int, reserved: int) -> bool:
-    return is_protected or num_running_unprotected < max_num_seqs - reserved
+def may_take_seat(is_protected: bool, num_running_unprotected: int, max_num_seqs: int, reserved: int,
+                  num_running: int = 0, protected_waiting: int = 0) -> bool:
+    """A protected request may always take a free seat. A sheddable one may not take the reserved seats, nor
+    a seat that a protected request waiting for one would otherwise get: the free seats after it must still
+    cover every protected request queued for a seat (the buffer grows with the protected queue in a burst;
+    a seat given to a free request is held for its whole generation, about a second here, while the
+    protected requests queued behind it run out of TTFT: gamma 1.3x, development seed 0, 9.8 s)."""
+    if is_protected:
+        return True
+    return num_running_unprotected < max_num_seqs - reserved and max_num_seqs - num_running > protected_waiting
 
 
 MIN_REMAINING = 0.05   # a spent budget still ranks by its burn: the floor keeps the division finite

@@ -41,6 +41,8 @@ class Governor(Policy):
         self.is_protecting = False
         self.max_num_seqs = max_num_seqs
         self.num_unprotected_running = 0
+        self.num_running = 0
+        self.protected_waiting = 0                  # protected requests queued for a seat that can still be good
         self.actions: list[dict] = []
         self.arrivals: dict[str, int] = {t.name: 0 for t in self.tiers}
         # How far each tier's TTFT deadlines are pulled forward by its budget risk (re-read every tick).
@@ -205,11 +207,14 @@ class Governor(Policy):
         linear), not a fresh key per request per step."""
         cache, keys, version = self._tenant_info, self._keys, self._version
         late = urgent = None
+        protected_waiting = 0
         for seq in waiting:
             entry = keys.get(seq.order)
             if entry is None or entry[1] != version or (entry[2] is not None and entry[2] < now_ns):
                 entry = keys[seq.order] = self._key_entry(seq, now_ns, version)
             info = cache.get(seq.tenant) or self._info(seq.tenant)
+            if info[1] and (seq.first_token_ns is not None or now_ns - seq.arrival_ns <= info[3]):
+                protected_waiting += 1
             if info[1] and urgent is None and seq.first_token_ns is None:
                 waited_ns = now_ns - seq.arrival_ns
                 if 2 * waited_ns > info[3]:
@@ -239,6 +244,7 @@ class Governor(Policy):
             running.sort(key=lambda s: ((cache.get(s.tenant) or self._info(s.tenant))[2], s.arrival_ns, s.order))
         self.late, self.urgent = late, urgent
         self.num_unprotected_running = num_unprotected
+        self.num_running, self.protected_waiting = len(running), protected_waiting
 
     def _key_entry(self, seq, now_ns: int, version: int) -> tuple:
         """(key without deferral, version, the deadline at which it goes stale or None)."""
@@ -264,11 +270,30 @@ class Governor(Policy):
 
     def started(self, seq) -> None:
         self._keys.pop(seq.order, None)
+        self.num_running += 1
         if not (self._tenant_info.get(seq.tenant) or self._info(seq.tenant))[1]:
             self.num_unprotected_running += 1
+        elif self.protected_waiting:
+            self.protected_waiting -= 1
 
     def on_leave(self, seq) -> None:
         self._keys.pop(seq.order, None)
+
+    def queue_victim(self, arriving, waiting: list):
+        """Push-out: a protected arrival at a full queue takes the place of the queued request of a less
+        critical, sheddable tier that sorts last (in the last step's order: the latest deadline, or already
+        late). A queue full of free requests otherwise refuses premium at the door (gamma 1.3x, development
+        seed 0: once protected requests got seats first, 14 premium and 36 standard arrivals were refused
+        as queue_full behind free requests that then timed out). Never a protected one; never for a
+        sheddable arrival."""
+        tier = self.config.tier_of(arriving.tenant)
+        if not tier.protected:
+            return None
+        for seq in reversed(waiting):
+            other = self.config.tier_of(seq.tenant)
+            if not other.protected and other.criticality > tier.criticality:
+                return seq
+        return None
 
     def prefill_cap(self, decodes: list, now_ns: int) -> PrefillTimeCap | None:
         """How long this step's prefill chunks may take so that each protected decode among ``decodes`` (the
@@ -345,5 +370,6 @@ class Governor(Policy):
         if self._reserved[0] != self.max_num_seqs:   # seats are a live knob: recompute only when they move
             self._reserved = (self.max_num_seqs, reserved_seats(self.max_num_seqs, self.config.buffer_share,
                                                                 self.has_protected))
-        return may_take_seat(False, self.num_unprotected_running, self.max_num_seqs, self._reserved[1])
+        return may_take_seat(False, self.num_unprotected_running, self.max_num_seqs, self._reserved[1],
+                             self.num_running, self.protected_waiting)
 

@@ -44,6 +44,11 @@ class Policy:
     def may_start(self, seq) -> bool:
         return True
 
+    def queue_victim(self, arriving, waiting: list):
+        """A queued request to push out of a full waiting queue so ``arriving`` gets its place, or None (every
+        baseline: the arrival is refused, as vLLM's bounded queue would)."""
+        return None
+
     def prefill_cap(self, decodes: list, now_ns: int):
         """A cap on the time this step's prefill chunks may take, given the decodes it already carries
         (``step_budget.PrefillTimeCap``), or None: no cap (every baseline; the governor's is per step)."""
