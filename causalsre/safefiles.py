@@ -30,6 +30,11 @@ def brief(value: Any) -> str:
     return _brief.repr(value)
 
 
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, for a message: "a FIFO", "a socket", "a device"."""
+    return "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
 def regular_file(path: str | Path, *, what: str, missing_fix: str = "check the path") -> Path:
     """``path`` if it names a regular file (through symlinks); else one line saying what it is instead.
 
@@ -48,8 +53,7 @@ def regular_file(path: str | Path, *, what: str, missing_fix: str = "check the p
     if stat.S_ISDIR(mode):
         raise UserError(f"{what} {path} is a directory, not a file", "give the path of a file")
     if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise UserError(f"{what} {path} is {kind}, not a regular file",
+        raise UserError(f"{what} {path} is {file_kind(mode)}, not a regular file",
                         "save the data to a file first and give that file's path")
     return path
 

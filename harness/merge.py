@@ -54,8 +54,10 @@ def compact(source: str | Path, target: str | Path) -> None:
 
     from causalsre.telemetry import migrate
 
+    from causalsre.safeio import remove_file
+
     target = Path(target)
-    target.unlink(missing_ok=True)
+    remove_file(target)  # a regular file only: `python -m harness.merge SRC /dev/null` once removed the device
     con = duckdb.connect(str(target), config={"default_block_size": str(SMALL_BLOCK_SIZE)})
     try:
         migrate(con)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from datetime import datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from causalsre.safeio import replace_file
 from harness.scenarios import list_scenarios, load_scenario, scenario_truth
 
 DB_NAME = "suite.duckdb"
@@ -79,7 +79,7 @@ def build_dataset(out_dir: str | Path, scenarios: list[tuple[str, Any, Any]],
         before_compact(partial)
     compacted = out_dir / f".{DB_NAME}.compact"
     compact(partial, compacted)
-    shutil.move(compacted, out_dir / DB_NAME)
+    replace_file(compacted, out_dir / DB_NAME, what="suite database")
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)
     manifest = {

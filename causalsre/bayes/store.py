@@ -125,12 +125,17 @@ def cache_save(idata: az.InferenceData, path: Path) -> Path | None:
     import os
     import tempfile
 
+    from causalsre.safeio import replace_file
+
+    scratch = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, scratch = tempfile.mkstemp(dir=path.parent, suffix=".part")
         os.close(handle)
         _netcdf_safe(idata).to_netcdf(scratch)
-        os.replace(scratch, path)
+        replace_file(scratch, path, what="cached fit")  # never onto a device or FIFO put in the cache's place
         return path
-    except OSError:
+    except (OSError, UserError):
+        if scratch is not None and os.path.exists(scratch):
+            os.unlink(scratch)
         return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from causalsre.cli.options import JSON, SEED, finite
+from causalsre.cli.options import JSON, SEED, OutputPath, finite
 from causalsre.errors import UserError
 from causalsre.cli.bench_analysis import bayes_command, postmortem_command, slo_command
 
@@ -51,7 +51,7 @@ def _range(text: str, name: str) -> tuple[int, int]:
 @click.option("--peer", type=click.Choice(["vllm"]), default=None,
               help="instead: the engine against the peer vLLM (make peer-vllm) on the same shape and requests, "
                    "in one run (docs/benchmarks.md); skipped with the reason where .venv-vllm is absent")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON here")
+@click.option("--out", "out_path", type=OutputPath(path_type=Path), help="also write the JSON here")
 @JSON
 def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads, device, dtype, seed,
                    static_batch_size, max_num_seqs, max_num_batched_tokens, chunk_size, baselines, rounds,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from causalsre.cli.options import JSON, SEED, db_option, finite
+from causalsre.cli.options import JSON, SEED, OutputFolder, db_option, finite
 from causalsre.errors import UserError
 
 
@@ -19,7 +19,7 @@ from causalsre.errors import UserError
               help="a fleet's history as Hive-partitioned Parquet per day, the report read from the files, "
                    "against Polars' lazy scan (needs the bench extra: pip install 'causalsre[bench]')")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650), help="--fleet: days of history")
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--dir", "folder", type=OutputFolder(path_type=Path),
               help="--fleet: write the Parquet here (kept) instead of a temporary folder (deleted)")
 @click.option("--reuse", is_flag=True, help="--fleet: read the Parquet an earlier run left in --dir (no writing)")
 @click.option("--polars-engine", default="streaming", show_default=True, type=click.Choice(["streaming", "in-memory"]),

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from causalsre.cli import db_import
-from causalsre.cli.options import INPUT_FILE, db_option, echo_json, json_option, legacy_path, one_db
+from causalsre.cli.options import INPUT_FILE, OutputFolder, db_option, echo_json, json_option, legacy_path, one_db
 from causalsre.errors import UserError
 from causalsre.telemetry import first_row
 
@@ -179,7 +179,7 @@ def _view_damage(con) -> list[str]:
 @db.command("export")
 @legacy_path()
 @_DB
-@click.option("--parquet", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--parquet", "out_dir", required=True, type=OutputFolder(),
               help="Folder to write <table>/run_id=<id>/part-0.parquet into.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty folder.")
 @json_option('Print {"db", "parquet", "rows": {table: count}} as JSON.')

@@ -6,11 +6,11 @@ import json
 
 import click
 
-from causalsre.cli.options import SEED, json_option
+from causalsre.cli.options import SEED, OutputFolder, json_option
 
 
 @click.command("demo")
-@click.option("--out", "out_dir", default="causalsre-demo", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default="causalsre-demo", show_default=True, type=OutputFolder(),
               help="Folder for the database copy, the replay and the reports.")
 @click.option("--live", is_flag=True, help="Run the scenario live instead of loading the shipped dataset.")
 @click.option("--method", type=click.Choice(["gcm", "bayes", "both"]), default="both", show_default=True,

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from causalsre.cli.options import json_option
+from causalsre.cli.options import OutputFolder, OutputPath, json_option
 
 _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vtc,edf,budget this engine has)."
 
@@ -23,10 +23,10 @@ _POLICY_HELP = "Comma-separated policies (default: every one of fcfs,priority,vt
 @click.option("--trace", "trace_path", default="../shared/traces/AzureLLMInferenceTrace_conv.csv",
               show_default=True, type=click.Path(dir_okay=False), help="The Azure LLM conversation trace (CSV).")
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Seconds of arrivals per run.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=OutputFolder(), default=None,
               help="New folder for the runs' databases, the tier SLO specs and govern.json "
                    "(default: ./govern-<UTC time>).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--html", "html_path", type=OutputPath(suffixes=(".html", ".htm")), default=None,
               help="Also write an HTML (or .md) report: the table and each tier's budget burn-down per policy.")
 @click.option("--target", type=click.Choice(["engine", "vllm"]), default="engine", show_default=True,
               help="engine: the embedded engine; vllm: the gateway (`serve --upstream`) in front of the real vLLM "

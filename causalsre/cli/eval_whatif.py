@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from causalsre.cli.options import FIT_FILE, INPUT_FILE, SEED, SLO_NAME, db_option, echo_json, json_option, \
+from causalsre.cli.options import FIT_FILE, INPUT_FILE, SEED, OutputFolder, SLO_NAME, db_option, echo_json, json_option, \
     progress_bar, slo_option
 from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipped as package data
 from causalsre.resources import SLO_SPEC as _SLO
@@ -27,7 +27,7 @@ SUITE_METHODS = [*METHODS, "bayes_paired", "bayes_paired_split", "no_change_repl
               help="With --data: at most N cases in all.")
 @click.option("--methods", default=",".join(SUITE_METHODS), show_default=True,
               help="With --data: comma-separated methods to score.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", type=OutputFolder(),
               help="With --data: folder for the replay cache (replays.json); a rerun replays nothing twice.")
 @click.option("--noise-replays", type=click.IntRange(0, 100), default=0, show_default=True,
               help="With --data: replay the first N cases a second time with another engine seed (replay noise).")

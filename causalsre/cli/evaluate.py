@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import INPUT_FILE, finite, json_option, seed_option, slo_option
+from causalsre.cli.options import INPUT_FILE, OutputFolder, finite, json_option, seed_option, slo_option
 from causalsre.resources import DEMO_SUITE
 from causalsre.resources import SLO_SPEC as _DEFAULT_SLO  # models/slos/llm-serving.yaml, shipped as package data
 
@@ -21,7 +21,7 @@ def evaluate() -> None:
 @evaluate.command("petshop")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), required=True,
               help="The PetShop dataset folder (low_traffic/, high_traffic/); it is not shipped with the package.")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--export", "export_dir", type=OutputFolder(), default=None,
               help="Also write each incident as normal/abnormal/edges CSV files for `causalsre attribute`.")
 @click.option("--peers", "peers", default=None, metavar="all|NAME,...",
               help="Also run peer methods on the same incidents (DoWhy gcm; RCAEval from the `peers` extra); "
@@ -30,7 +30,7 @@ def evaluate() -> None:
               help="Also generate this many incidents per (traffic, metric) cell with a known culprit at any "
                    "service (from the normal data and the call graph); they join the leave-one-out pool.")
 @seed_option(default=1, help="Seed of the --synthetic incidents (1 is the development seed).")
-@click.option("--synthetic-out", "synthetic_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--synthetic-out", "synthetic_dir", type=OutputFolder(), default=None,
               help="Keep the generated incidents in this folder (train-split layout); default: a temporary folder.")
 @click.option("--peer-cap-s", "peer_cap_s", type=finite(0.1, 3600), default=120.0, show_default=True,
               help="Seconds a peer may take on one incident; past it the incident is a miss, listed as a timeout.")
@@ -136,7 +136,7 @@ def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
               help="Seed of every draw: a seed draws the same scenarios (re-draws depend on the machine).")
 @click.option("--count", type=click.IntRange(3, 10_000), default=12, show_default=True,  # 10**20: OverflowError
               help="Scenarios to draw.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+@click.option("--out", "out_dir", type=OutputFolder(), required=True,
               help="New folder for suite.duckdb, truth.json and manifest.json.")
 @click.option("--phase-s", "phase_s", type=(float, float), default=(10.0, 16.0), show_default=True,
               metavar="MIN MAX", help="Range of each phase's length in seconds (short ones for a smoke suite).")

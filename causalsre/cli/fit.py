@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, PRIORS, SEED, SLO, SLO_NAME, json_option  # noqa: F401  (shared)
+from causalsre.cli.options import DB, GRAPH, PRIORS, SEED, SLO, SLO_NAME, OutputPath, json_option  # noqa: F401  (shared)
 from causalsre.whatif.run import fit_for, load_or_fit  # noqa: F401  (re-exported for the CLI)
 
 
@@ -22,7 +22,7 @@ def echo_diagnostics(diag) -> None:
 @SLO_NAME
 @GRAPH
 @PRIORS
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the fit here (NetCDF, .nc).")
+@click.option("--out", "out_path", type=OutputPath(suffixes=(".nc", ".nc4")), help="Save the fit here (NetCDF, .nc).")
 @click.option("--sampler", type=click.Choice(["auto", "nutpie", "pymc", "prior"]), default="auto", show_default=True,
               help="auto: nutpie when installed, else PyMC NUTS; prior: prior draws only (no fitting).")
 # Upper bounds: 10**20 draws or chains ran (allocating) until killed.

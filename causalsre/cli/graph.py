@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, GRAPH, INPUT_FILE, RUN, SEED, SLO_NAME, finite, json_option, slo_option, \
+from causalsre.cli.options import DB, GRAPH, INPUT_FILE, OUTPUT_FILE, RUN, SEED, SLO_NAME, finite, json_option, slo_option, \
     window_option
 from causalsre.windows import FORMS
 
@@ -112,7 +112,7 @@ def learn(db_path, graph_path, window_text, run_id, method, seed, as_json):
 
 @graph.command("show")
 @GRAPH
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg).")
+@click.option("--out", "out_path", required=True, type=OUTPUT_FILE, help="Image file (.png, .svg).")
 @json_option('Print {"wrote": PATH, "nodes": N, "edges": N} as JSON.')
 def show(graph_path, out_path, as_json):
     """Draw the graph, roots left and outcomes right, coloured by family.

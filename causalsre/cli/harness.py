@@ -200,7 +200,7 @@ def list_command(as_json: bool) -> None:
 
 
 @harness.command("suite")
-@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("out_dir", type=options.OutputFolder())
 @options.SEED
 @click.option("--only", multiple=True, help="Run only these scenarios (repeatable).")
 @options.json_option("Print the manifest as JSON (progress stays on stderr).")

@@ -48,10 +48,94 @@ class FilePath(click.Path):
             regular_file(value, what="file")
         except UserError as exc:
             self.fail(exc.one_line(), param, ctx)
+        _check_not_both(value, param, ctx, against=OutputPath)
         return value
 
 
 INPUT_FILE = FilePath()
+
+
+class OutputPath(click.Path):
+    """An output file's type: checked while the flags are parsed (:func:`causalsre.safeio.output_file`: nothing
+    there or a regular file, in a folder that exists) and never the same file as one of the command's inputs.
+    ``fit --db t.duckdb --out t.duckdb`` wrote the fit over the telemetry it was fitted on; a report into a FIFO
+    hung after the whole analysis; a missing folder for `fit --out` was found only after the fit."""
+
+    def __init__(self, suffixes: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(dir_okay=False, **kwargs)
+        self.suffixes = suffixes
+
+    def convert(self, value, param, ctx):
+        from causalsre.safeio import output_file
+
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("the path contains a NUL character", param, ctx)
+        value = super().convert(value, param, ctx)
+        try:
+            output_file(value, what="file")
+        except UserError as exc:
+            self.fail(exc.one_line(), param, ctx)
+        from pathlib import Path
+
+        if self.suffixes and Path(value).suffix.lower() not in self.suffixes:
+            self.fail(f"{value} does not end in {' or '.join(self.suffixes)} (name the file with that suffix)",
+                      param, ctx)
+        _check_not_both(value, param, ctx, against=FilePath)
+        return value
+
+
+class OutputFolder(click.Path):
+    """An output folder's type: nothing there yet or a folder (click's ``file_okay=False`` lets a FIFO or a
+    device through, and the command then failed in ``mkdir``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(file_okay=False, **kwargs)
+
+    def convert(self, value, param, ctx):
+        from causalsre.safeio import output_folder
+
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("the path contains a NUL character", param, ctx)
+        value = super().convert(value, param, ctx)
+        try:
+            output_folder(value, what="folder")
+        except UserError as exc:
+            self.fail(exc.one_line(), param, ctx)
+        return value
+
+
+OUTPUT_FILE = OutputPath()
+
+
+def same_file(a, b) -> bool:
+    """Whether two paths name one file (through symlinks and ``..``), or would once written."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them is not there yet: compare where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_not_both(value, param, ctx, *, against: type) -> None:
+    """Refuse an input that is one of the command's outputs (or the reverse), whichever flag came first: the
+    other side's values already parsed are in ``ctx.params``."""
+    if ctx is None or param is None or value is None:
+        return
+    for other in ctx.command.params:
+        given = ctx.params.get(other.name) if other.name != param.name else None
+        if given is None or not isinstance(other.type, against):
+            continue
+        for each in given if isinstance(given, (tuple, list)) else (given,):
+            if each is not None and same_file(value, each):
+                (out, out_value), (source, _) = sorted(((param, value), (other, each)),
+                                                       key=lambda side: not isinstance(side[0].type, OutputPath))
+                raise click.BadParameter(f"{_flag(out)} {out_value} is the same file as {_flag(source)} (writing it "
+                                         "would destroy the input: choose another output path)", ctx=ctx, param=param)
+
+
+def _flag(param) -> str:
+    return param.opts[0] if param.opts else param.name
 
 
 class FitPath(FilePath):

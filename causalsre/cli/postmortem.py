@@ -6,7 +6,7 @@ import os
 
 import click
 
-from causalsre.cli.options import DB, FIT_FILE, GRAPH, RUN, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, \
+from causalsre.cli.options import DB, FIT_FILE, GRAPH, OUTPUT_FILE, RUN, SEED, SLO, SLO_NAME, WINDOW_HELP, json_option, \
     window_option
 
 
@@ -34,7 +34,7 @@ from causalsre.cli.options import DB, FIT_FILE, GRAPH, RUN, SEED, SLO, SLO_NAME,
 @click.option("--verify-top", type=click.IntRange(1, 6), default=3, show_default=True,
               help="How many named causes --verify replays.")
 @json_option("Print the full result as JSON.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "out_path", type=OUTPUT_FILE, default=None,
               help="Also write a report: .html or .md (self-contained, plots inline), or .json.")
 def postmortem(db_path, slo_path, slo_name, baseline, incident, run_id, graph_path, seed, pairs, bayes, fit_path,
                verify, verify_top, as_json, out_path):

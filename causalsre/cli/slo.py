@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, INPUT_FILE, RUN, json_option, slo_option
+from causalsre.cli.options import DB, INPUT_FILE, OUTPUT_FILE, RUN, json_option, slo_option
 from causalsre.errors import UserError
 
 GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
@@ -108,7 +108,7 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @slo_option(name="spec")
 @click.option("--at", help="Evaluate at this ISO time (UTC, years 1970..2200); default: the latest request.")
 @json_option("Print the report as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the burn-rate figure (PNG).")
+@click.option("--plot", "plot_path", type=OUTPUT_FILE, help="Write the burn-rate figure (PNG).")
 @click.option("--group-by", multiple=True, type=click.Choice(GROUP_CHOICES), help="Report per group too.")
 @click.option("--where", "where_pairs", multiple=True,
               help="Filter COLUMN=VALUE, e.g. tenant=acme or priority=0 (repeat for more); the value must fit "
@@ -118,7 +118,7 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
               help="Windows with fewer requests are no-data.")
 @click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
 @RUN
-@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+@click.option("--out", "out_path", type=OUTPUT_FILE,
               help="Write a self-contained report (.html or .md) with the plots inline.")
 @click.option("--fail-on-alert", is_flag=True,
               help="Exit with code 1 when any burn-rate alert fires (of an SLO or of a --group-by group): a CI gate.")

@@ -7,7 +7,7 @@ import json
 import click
 
 from causalsre.cli.fit import echo_diagnostics, load_or_fit
-from causalsre.cli.options import DB, FIT_FILE, GRAPH, INPUT_FILE, PRIORS, RUN, SEED, SLO, SLO_NAME, finite, json_option, \
+from causalsre.cli.options import DB, FIT_FILE, GRAPH, INPUT_FILE, OUTPUT_FILE, PRIORS, same_file, RUN, SEED, SLO, SLO_NAME, finite, json_option, \
     parse_knobs, set_option, window_option
 
 FIT = click.option("--fit", "fit_path", type=FIT_FILE,
@@ -43,7 +43,7 @@ def _fmt(pred: dict) -> str:
               help="Also predict p50/p90 of this latency with the log-latency model (fits it: about a minute).")
 @SEED
 @json_option("Print the report as JSON.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+@click.option("--out", "out_path", type=OUTPUT_FILE,
               help="Write a self-contained report (.html or .md).")
 def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, run_id, settings,
            governor_file, method, verify, verify_db, latency, seed, as_json, out_path):
@@ -64,6 +64,11 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
         from causalsre.errors import UserError
 
         raise UserError("--verify-db keeps the replay of --verify", "add --verify, or drop --verify-db")
+    if verify_db and same_file(verify_db, db_path):  # the replay would be written into the analysed database
+        from causalsre.errors import UserError
+
+        raise UserError(f"--verify-db {verify_db} is the same file as --db",
+                        "keep the replay in another database: the analysed one is only ever read")
 
     settings = parse_knobs(settings)  # names checked against the settings table before any work
     if out_path:

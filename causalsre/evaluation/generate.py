@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
+from causalsre.safeio import replace_file
 from causalsre.evaluation import ranges as R
 from causalsre.evaluation.draw import CONTROL, ScenarioDraw, draw_scenario, plan_suite, run_config_dict
 
@@ -160,7 +160,7 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
                         "a very busy machine records too few requests: retry when it is quieter, or longer --phase-s")
     compacted = out_dir / f".{DB_NAME}.compact"
     compact(partial, compacted)
-    shutil.move(compacted, out_dir / DB_NAME)
+    replace_file(compacted, out_dir / DB_NAME, what="suite database")
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from causalsre.safeio import remove_file, replace_file
 from causalsre.whatif.conformal import FULL_RANGE, binomial_floor, replay_speed
 from causalsre.whatif.suite_predict import predict_case, predict_paired  # noqa: F401  (re-exported)
 
@@ -77,8 +78,13 @@ class ReplayCache:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             partial = self.path.with_suffix(".partial")
+            remove_file(partial)
             partial.write_text(json.dumps(self.entries, indent=1, sort_keys=True) + "\n")
-            os.replace(partial, self.path)
+            try:
+                replace_file(partial, self.path, what="replay cache")
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
 
 
 def _measure(ctx, case, change, window_text, cache: ReplayCache, key: str, seed_offset: int) -> dict:

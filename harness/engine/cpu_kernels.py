@@ -55,8 +55,10 @@ def _build(compiler: str) -> Path:
     key = hashlib.sha256(b"\0".join([source, " ".join(FLAGS).encode(), compiler.encode(),
                                      _cpu_flags().encode(), platform.machine().encode()])).hexdigest()[:16]
     target = _cache_dir() / f"paged_attention-{key}.so"
-    if target.exists():
+    if target.is_file():
         return target
+    if os.path.lexists(target) and not target.is_symlink():  # a FIFO or device in the cache: never replaced
+        raise OSError(f"{target} is in the kernel cache but is not a regular file")
     target.parent.mkdir(parents=True, exist_ok=True)
     # build beside the target and rename: concurrent test workers never load a half-written library
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
