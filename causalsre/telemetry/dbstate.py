@@ -14,6 +14,7 @@ import duckdb
 
 from causalsre.errors import UserError
 from causalsre.safeio import regular_file
+from causalsre.telemetry.failures import not_duckdb
 from causalsre.telemetry.failures import open_error as _open_error
 from causalsre.telemetry.migrations import (
     MIGRATIONS, MIGRATIONS_TABLE, REQUIRED_TABLES, REQUIRED_VIEWS, SCHEMA_VERSION, _newer_schema_error, migrate,
@@ -38,6 +39,9 @@ def inspect_database(path: str | Path) -> DatabaseState | None:
     if path.is_dir():
         raise UserError(f"{path} is a directory, not a database file", "give the path of a .duckdb file")
     regular_file(path, what="database")  # a FIFO would block DuckDB's open forever
+    refused = not_duckdb(path)  # a SQLite file made DuckDB fetch its sqlite extension from the internet
+    if refused is not None:
+        raise refused
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.ConnectionException:

@@ -32,6 +32,32 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# Files people give as --db that are not DuckDB's, by their first bytes. A SQLite file matters most: DuckDB
+# opens one through its sqlite extension, which it tries to download from the internet on first use.
+_IMPORT_FIX = ("causalsre reads DuckDB files: import the data with `causalsre db import requests|table FILE "
+               "--db NEW.duckdb`")
+_UNPACK_FIX = "unpack it first and give the .duckdb file inside"
+_OTHER_FORMATS = ((b"SQLite format 3\x00", "a SQLite database", _IMPORT_FIX),
+                  (b"PAR1", "a Parquet file", _IMPORT_FIX),
+                  (b"\x1f\x8b", "a gzip file", _UNPACK_FIX), (b"PK\x03\x04", "a zip archive", _UNPACK_FIX),
+                  (b"\x89HDF\r\n\x1a\n", "an HDF5/NetCDF file (a saved fit?)", "give the telemetry database"),
+                  (b"CDF\x01", "a NetCDF file (a saved fit?)", "give the telemetry database"))
+
+
+def not_duckdb(path: str | Path) -> UserError | None:
+    """A UserError when the regular file ``path`` is plainly not a DuckDB database (empty, or another known
+    format), checked before DuckDB sees it; None when it may be one (DuckDB's own open then decides)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if not head:
+        return UserError(f"database {path} is an empty file (0 bytes), not a DuckDB database",
+                         "delete it and run again to start a new database, or restore it from a copy")
+    for signature, kind, fix in _OTHER_FORMATS:
+        if head.startswith(signature):
+            return UserError(f"{path} is {kind}, not a DuckDB database", fix)
+    return None
+
+
 def open_error(path: Path, exc: Exception) -> UserError:
     text = _first_line(exc)
     if _LOCK_MESSAGE.search(text):
