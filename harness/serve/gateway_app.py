@@ -27,7 +27,8 @@ from prometheus_client import Counter
 
 from harness.serve import protocol as P
 from harness.serve.gateway import GatewayQueue, GatewaySettings
-from harness.serve.gateway_parse import OK_FINISH, event_tokens, int_field, parse_body, prompt_len, upstream_body
+from harness.serve.gateway_parse import (OK_FINISH, completion_count, event_tokens, int_field, parse_body, prompt_len,
+                                         token_limit, upstream_body)
 from harness.serve.gateway_telemetry import GatewayTelemetry
 from harness.serve.limits import ApiError, BodySizeLimit
 from harness.serve.metrics import CONTENT_TYPE, ServeMetrics
@@ -119,6 +120,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
         max_tokens = int_field(body, "max_tokens", "max_completion_tokens", default=16, low=1)
         priority = int_field(body, "priority", default=0)
         stream = bool(body.get("stream"))
+        limit = token_limit(body, max_tokens)
         rid = next(ids)
         t = queue.ticket(rid, tenant, priority, tel.now_ns(), num_prompt, max_tokens)
         tel.arrived(rid, t.arrival_ns, {"endpoint": kind, "stream": stream, "gateway": True})
@@ -149,7 +151,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
         if response.status_code != 200:
             return await _upstream_error(t, response)
         if stream:
-            return _relay(t, response)
+            return _relay(t, response, limit)
         try:
             raw = await response.aread()
             answer = json.loads(raw)
@@ -161,10 +163,17 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
             raise
         finally:
             await response.aclose()
-        usage = answer.get("usage") if isinstance(answer, dict) else None
+        try:
+            if not isinstance(answer, dict):
+                raise ValueError(f"it is a JSON {type(answer).__name__}, not an object")
+            count = completion_count(answer.get("usage"), limit)
+        except ValueError as exc:  # a string crashed the metrics (a 500); 10^9 wrote a billion token rows
+            finish(t, "error", "upstream_bad_answer")
+            raise ApiError(502, f"the upstream's answer is not usable: {exc}", "server_error",
+                           code="upstream_error") from None
         now = tel.now_ns()
         # The client sees every token at once: its first token is the answer's arrival (TTFT = latency).
-        t.num_output_tokens = usage.get("completion_tokens", 0) if isinstance(usage, dict) else 0
+        t.num_output_tokens = count
         t.first_token_ns = t.last_token_ns = now if t.num_output_tokens else None
         tel.tokens(rid, 0, t.num_output_tokens, now)
         metrics.generation_tokens.inc(t.num_output_tokens)
@@ -194,7 +203,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
         finish(t, "error", f"upstream_http_{code}")
         raise ApiError(502, f"the upstream failed (HTTP {code}): {text[:200]}", "server_error", code="upstream_error")
 
-    def _relay(t, response: httpx.Response) -> StreamingResponse:
+    def _relay(t, response: httpx.Response, limit: int) -> StreamingResponse:
         done = [False]
 
         def close(status: str, reason: str) -> None:
@@ -209,7 +218,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
                     buf += data
                     while (i := buf.find(b"\n\n")) >= 0:
                         event, buf = buf[:i + 2], buf[i + 2:]
-                        count, fin = event_tokens(event, seen)
+                        count, fin = event_tokens(event, seen, limit)
                         if count:
                             now = tel.now_ns()
                             t.first_token_ns = t.first_token_ns or now

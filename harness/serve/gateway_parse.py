@@ -67,9 +67,31 @@ def int_field(body: dict, *names: str, default: int, low: int = -2**31, high: in
     return default
 
 
-def event_tokens(event: bytes, seen: int) -> tuple[int, str | None]:
+def token_limit(body: dict, max_tokens: int) -> int:
+    """The most output tokens an honest upstream can report for this request: max_tokens for each of its n (or
+    best_of) choices. A count past it is not recorded: the gateway writes one row per token, so an upstream
+    that claimed 10^9 tokens held the server's memory and the database's flush hostage."""
+    choices = [v for v in (body.get("n"), body.get("best_of")) if isinstance(v, int) and not isinstance(v, bool)]
+    return min(max_tokens * max([1, *[c for c in choices if c <= 1024]]), 2**31 - 1)
+
+
+def completion_count(usage: object, limit: int) -> int:
+    """``usage.completion_tokens`` of a whole answer: 0 when the upstream sends no usage; ValueError when it
+    sends one that is not a whole number in 0..limit (a string, a bool, a negative or an impossible count)."""
+    if not isinstance(usage, dict) or usage.get("completion_tokens") is None:
+        return 0
+    count = usage["completion_tokens"]
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ValueError(f"usage.completion_tokens is {str(count)[:40]!r}, not a whole number")
+    if not 0 <= count <= limit:
+        raise ValueError(f"usage.completion_tokens is {count}, outside 0..{limit} (the max_tokens asked)")
+    return count
+
+
+def event_tokens(event: bytes, seen: int, limit: int = 2**31 - 1) -> tuple[int, str | None]:
     """(new output tokens, finish_reason or None) of one SSE event: cumulative usage when the upstream sends
-    it (vLLM's continuous_usage_stats), otherwise one per chunk with text (completions) or content (chat)."""
+    it (vLLM's continuous_usage_stats), otherwise one per chunk with text (completions) or content (chat).
+    Never more than ``limit`` in all (:func:`token_limit`); a usage count that is not a whole number is ignored."""
     count, finish = 0, None
     for line in event.split(b"\n"):
         if not line.startswith(b"data:"):
@@ -87,12 +109,13 @@ def event_tokens(event: bytes, seen: int) -> tuple[int, str | None]:
             finish = "error"
         usage = chunk.get("usage")
         choices = chunk.get("choices") or []
-        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-            count = max(count, usage["completion_tokens"] - seen)
+        reported = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(reported, int) and not isinstance(reported, bool):
+            count = max(count, reported - seen)
         elif choices and isinstance(choices[0], dict):
             c = choices[0]
             count += 1 if (c.get("text") or (c.get("delta") or {}).get("content")) else 0
         for c in choices:
             if isinstance(c, dict) and c.get("finish_reason"):
                 finish = str(c["finish_reason"])
-    return count, finish
+    return max(0, min(count, limit - seen)), finish
