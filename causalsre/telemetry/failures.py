@@ -50,11 +50,11 @@ def not_duckdb(path: str | Path) -> UserError | None:
     with open(path, "rb") as handle:
         head = handle.read(16)
     if not head:
-        return UserError(f"database {path} is an empty file (0 bytes), not a DuckDB database",
+        return UserError(f"cannot open {path}: not a readable DuckDB database (an empty file, 0 bytes)",
                          "delete it and run again to start a new database, or restore it from a copy")
     for signature, kind, fix in _OTHER_FORMATS:
         if head.startswith(signature):
-            return UserError(f"{path} is {kind}, not a DuckDB database", fix)
+            return UserError(f"cannot open {path}: not a readable DuckDB database (it is {kind})", fix)
     return None
 
 

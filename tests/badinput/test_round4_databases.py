@@ -33,10 +33,10 @@ def _gzip_db(path: Path, world) -> None:
 
 
 MAKERS = {
-    "sqlite": (lambda p, w: _sqlite(p), "is a SQLite database, not a DuckDB database"),
-    "parquet": (lambda p, w: pd.DataFrame({"a": [1]}).to_parquet(p), "is a Parquet file"),
-    "empty": (lambda p, w: p.write_bytes(b""), "is an empty file (0 bytes)"),
-    "gzip": (_gzip_db, "is a gzip file"),
+    "sqlite": (lambda p, w: _sqlite(p), "not a readable DuckDB database (it is a SQLite database)"),
+    "parquet": (lambda p, w: pd.DataFrame({"a": [1]}).to_parquet(p), "(it is a Parquet file)"),
+    "empty": (lambda p, w: p.write_bytes(b""), "(an empty file, 0 bytes)"),
+    "gzip": (_gzip_db, "(it is a gzip file)"),
     "netcdf": (lambda p, w: p.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64)), "a saved fit?"),
 }
 
