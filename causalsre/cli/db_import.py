@@ -76,7 +76,8 @@ def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | 
     """Import vLLM `bench serve --save-result --save-detailed` JSON: one run per result.
 
     Arrivals are the real send times minus the client-side queue times (start_times, queue_times); files
-    without them fall back to request_submit_times or evenly spaced "approximate" arrivals.
+    without them fall back to request_submit_times or evenly spaced "approximate" arrivals. A closed loop
+    (--request-rate inf --max-concurrency N) is measured from sending: its requests were all queued at once.
 
     Example: causalsre db import vllm-bench vllm-0.32-result.json --db telemetry.duckdb --json
     """
@@ -93,7 +94,7 @@ def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | 
 @click.option("--name", default=None, help="Label for a new run (default: the first file name).")
 def prometheus(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | None, at: str | None,
                name: str | None) -> None:
-    """Import Prometheus text scrapes and/or HTTP API query_range JSON into metric_samples.
+    """Import Prometheus scrapes, query_range JSON or promtool tsdb dumps (metric_samples).
 
     A text scrape's time comes from `--at`, a `# scrape_time <epoch or ISO>` comment, or a file name like
     metrics-1767225600.txt (in that order). A file may hold many scrapes, each after its own `# scrape_time`
