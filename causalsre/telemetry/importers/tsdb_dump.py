@@ -16,7 +16,7 @@ import re
 
 from causalsre.errors import UserError
 
-_LINE = re.compile(r"^\{(?P<labels>.*)\} (?P<value>\S+) (?P<ts>-?\d+)$")
+_TIME = re.compile(r"^-?\d+$")
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 
 
@@ -30,14 +30,18 @@ def to_exposition(text: str, name: str) -> str:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        match = _LINE.match(line.strip())
-        labels = _labels(match.group("labels")) if match else None
+        # Split from the right (value and time hold no space; label values may): no regex backtracking
+        # over a long hostile line.
+        parts = line.strip().rsplit(" ", 2)
+        well_formed = len(parts) == 3 and parts[0].startswith("{") and parts[0].endswith("}") \
+            and _TIME.match(parts[2]) is not None
+        labels = _labels(parts[0][1:-1]) if well_formed else None
         if labels is None or "__name__" not in labels:
             raise UserError(f"{name} line {number} is not a `promtool tsdb dump` sample ({line.strip()[:80]!r})",
                             "give the dump as promtool wrote it (classic histograms only), or a query_range JSON")
         metric = labels.pop("__name__")
         inner = ",".join(f'{key}="{value}"' for key, value in labels.items())
-        out.append(f"{metric}{{{inner}}} {match.group('value')} {match.group('ts')}\n")
+        out.append(f"{metric}{{{inner}}} {parts[1]} {parts[2]}\n")
     return "".join(out)
 
 
