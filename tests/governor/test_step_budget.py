@@ -8,7 +8,8 @@ import random
 from harness.engine.clock import StepCostModel, StepFeatures
 from harness.engine.config import EngineConfig
 from harness.engine.governor.config import GovernorConfig, TierSpec
-from harness.engine.governor.step_budget import KnownStepCost, OnlineStepCost, PrefillTimeCap, prefill_cap
+from harness.engine.governor.step_budget import (KnownStepCost, OnlineStepCost, PrefillTimeCap, decode_only_ns,
+                                                 prefill_cap)
 from harness.engine.scheduler import Scheduler
 from harness.engine.sequence import Sequence
 
@@ -24,8 +25,9 @@ TIERS = GovernorConfig(tiers=(
 def test_cap_spends_exactly_the_time_left_in_the_models_terms():
     known = KnownStepCost(MODEL)
     # one protected decode due 40 ms from now, 2 decodes attending to 300 tokens in all
-    cap = prefill_cap(known, [40 * MS], 2, 300, 0)
     decode_only = 6 * MS + 2 * 0.3 * MS + 300 * 0.002 * MS
+    assert abs(decode_only_ns(known.coefficients_ns(), 2, 300) - decode_only) < 1
+    cap = prefill_cap(known, 40 * MS, decode_only, 0)
     assert abs(cap.left_ns - (40 * MS - decode_only)) < 1
     # a chunk of c tokens after s cached costs 0.4 c + 0.002 (s + c) ms
     c = cap.tokens(cached=100, wanted=1000)
@@ -37,14 +39,16 @@ def test_cap_spends_exactly_the_time_left_in_the_models_terms():
 
 
 def test_no_cap_without_a_protected_decode_or_a_prediction():
-    assert prefill_cap(KnownStepCost(MODEL), [], 3, 100, 0) is None
-    assert prefill_cap(OnlineStepCost(), [40 * MS], 3, 100, 0) is None   # nothing observed yet
+    out, _, _ = step_with("budget", 0.040, premium_tenant="free")    # only sheddable decodes: no cap
+    assert sum(c.num_tokens for c in out.chunks if c.is_prefill) == 254
+    out, _, _ = step_with("budget", 0.040, known=False)              # the online fit has seen nothing yet
+    assert sum(c.num_tokens for c in out.chunks if c.is_prefill) == 254
 
 
 def test_a_step_delay_fault_is_part_of_the_known_cost():
     known = KnownStepCost(MODEL)
     known.delay_ns = 10 * MS
-    assert prefill_cap(known, [40 * MS], 0, 0, 0).left_ns == 40 * MS - 16 * MS
+    assert decode_only_ns(known.coefficients_ns(), 0, 0) == 16 * MS
 
 
 def test_online_fit_recovers_a_known_model_and_its_margin_is_twice_the_noise():
@@ -78,17 +82,18 @@ def decoding(i, tenant, first_token_s, generated, prompt=32):
     return s
 
 
-def step_with(policy, premium_slack_s, now_s=1.0):
+def step_with(policy, premium_slack_s, now_s=1.0, premium_tenant="premium", known=True):
     """A premium decode whose next token is due ``premium_slack_s`` after now, a free decode, and free prompts
     waiting: the step the scheduler builds and its modelled cost."""
     config = EngineConfig(max_num_seqs=16, max_num_batched_tokens=256, chunk_size=64, policy=policy,
                           request_timeout_s=None, num_kv_blocks=256)
     scheduler = Scheduler(config, TIERS)
-    scheduler.governor.step_cost = KnownStepCost(MODEL)
+    if known:
+        scheduler.governor.step_cost = KnownStepCost(MODEL)
     now = int(now_s * S)
     generated = 10
     # the 11th token is due at first + 10 x 40 ms; place first so that this is now + slack
-    premium = decoding(0, "premium", now_s + premium_slack_s - generated * 0.040, generated)
+    premium = decoding(0, premium_tenant, now_s + premium_slack_s - generated * 0.040, generated)
     free = decoding(1, "free", now_s - 0.5, 20)
     for s in (premium, free):
         s.status = s.status.RUNNING

@@ -15,7 +15,7 @@ from harness.engine.governor.components import (AdmissionLevel, BatchingDepth, L
 from harness.engine.governor.config import GovernorConfig
 from harness.engine.governor.counters import NUM_BUCKETS, TierCounters, tpot_seconds, ttft_seconds
 from harness.engine.governor.ordering import Policy, deadline_ns
-from harness.engine.governor.step_budget import OnlineStepCost, PrefillTimeCap, prefill_cap
+from harness.engine.governor.step_budget import OnlineStepCost, PrefillTimeCap, decode_only_ns, prefill_cap
 
 
 class Governor(Policy):
@@ -309,26 +309,31 @@ class Governor(Policy):
         tpot_of = self._tpot_ns
         for chunk in decodes:
             seq = chunk.seq
-            kv_tokens += seq.num_computed_tokens + chunk.num_tokens
+            computed = seq.num_computed_tokens
+            kv_tokens += computed + 1   # a decode attends to its cache and its one new token
             tenant = seq.tenant
             tpot_ns = tpot_of[tenant] if tenant in tpot_of else self._tpot_info(tenant)
-            if tpot_ns is not None and seq.first_token_ns is not None:
-                protected.append((seq, tpot_ns, seq.first_token_ns + seq.num_output_tokens * tpot_ns))
+            if tpot_ns is not None:
+                # generated tokens so far = computed + 1 - prompt (the decode's input is the last one)
+                generated = computed + 1 - seq.num_prompt_tokens
+                protected.append((seq, tpot_ns, seq.first_token_ns + generated * tpot_ns, generated))
         if not protected:
             return None
-        base, _, per_decode, per_kv = coef
-        decode_only_ns = base + per_decode * len(decodes) + per_kv * kv_tokens
-        deadlines = []
-        for seq, tpot_ns, deadline in protected:
-            deficit = now_ns + decode_only_ns - deadline
-            if deficit > 0:
-                gain = tpot_ns - decode_only_ns   # what one decode-only step wins back
+        decode_only = decode_only_ns(coef, len(decodes), kv_tokens)
+        end = now_ns + decode_only
+        tightest = None
+        for seq, tpot_ns, deadline, generated in protected:
+            if end > deadline:   # behind: can decode-only steps bring it back before it ends?
+                gain = tpot_ns - decode_only
                 predicted = self.predictions.get(seq.request_id)
-                remaining = max(1.0, (predicted or 0.0) - seq.num_output_tokens)
-                if gain <= 0 or deficit > remaining * gain:
+                remaining = max(1.0, (predicted or 0.0) - generated)
+                if gain <= 0 or end - deadline > remaining * gain:
                     continue
-            deadlines.append(deadline)
-        return prefill_cap(estimate, deadlines, len(decodes), kv_tokens, now_ns)
+            if tightest is None or deadline < tightest:
+                tightest = deadline
+        if tightest is None:
+            return None
+        return prefill_cap(estimate, tightest, decode_only, now_ns)
 
     def observe_step(self, prefill_tokens: int, decode_seqs: int, kv_tokens: int, duration_ns: int) -> None:
         self.step_cost.observe(prefill_tokens, decode_seqs, kv_tokens, duration_ns)

@@ -51,14 +51,17 @@ class KnownStepCost:
 
 class OnlineStepCost:
     """Least squares of measured step durations on (1, prefill tokens, decode sequences, KV context tokens),
-    with exponential forgetting; O(1) per step (sufficient statistics), a 4x4 solve every ``refit_every``
-    steps. Its error is the RMS of its one-step-ahead prediction errors (an EWMA of their squares)."""
+    with exponential forgetting; O(1) per step: the step adds its 14 distinct products to a batch of sums,
+    and every ``refit_every`` steps the batch joins the forgotten statistics (forgetting applied per batch,
+    ``FORGET ** refit_every``) and a 4x4 non-negative solve refits. Its error is the RMS of its one-step-ahead
+    prediction errors (an EWMA of their squares over about 50 steps)."""
 
-    __slots__ = ("xtx", "xty", "count", "coef", "mse", "refit_every")
+    __slots__ = ("xtx", "xty", "batch", "count", "coef", "mse", "refit_every")
 
     def __init__(self, refit_every: int = 16) -> None:
         self.xtx = [[0.0] * 4 for _ in range(4)]
         self.xty = [0.0] * 4
+        self.batch = [0.0] * 14   # n, p, d, k, pp, pd, pk, dd, dk, kk, y, py, dy, ky
         self.count = 0
         self.coef: tuple[float, float, float, float] | None = None
         self.mse = 0.0
@@ -72,20 +75,44 @@ class OnlineStepCost:
         return MARGIN_RMSE * math.sqrt(self.mse)
 
     def observe(self, prefill_tokens: int, decode_seqs: int, kv_tokens: int, duration_ns: int) -> None:
-        x = (1.0, float(prefill_tokens), float(decode_seqs), float(kv_tokens))
-        y = float(duration_ns)
-        if self.coef is not None:
-            error = y - sum(c * v for c, v in zip(self.coef, x))
-            self.mse += (1.0 - FORGET) * 4 * (error * error - self.mse)   # EWMA over ~50 steps
-        xtx, xty = self.xtx, self.xty
-        for i in range(4):
-            row, xi = xtx[i], x[i]
-            xty[i] = FORGET * xty[i] + xi * y
-            for j in range(4):
-                row[j] = FORGET * row[j] + xi * x[j]
+        p, d, k, y = float(prefill_tokens), float(decode_seqs), float(kv_tokens), float(duration_ns)
+        coef = self.coef
+        if coef is not None:
+            error = y - (coef[0] + coef[1] * p + coef[2] * d + coef[3] * k)
+            self.mse += 0.02 * (error * error - self.mse)
+        b = self.batch
+        b[0] += 1.0
+        b[1] += p
+        b[2] += d
+        b[3] += k
+        b[4] += p * p
+        b[5] += p * d
+        b[6] += p * k
+        b[7] += d * d
+        b[8] += d * k
+        b[9] += k * k
+        b[10] += y
+        b[11] += p * y
+        b[12] += d * y
+        b[13] += k * y
         self.count += 1
-        if self.count >= MIN_OBSERVATIONS and self.count % self.refit_every == 0:
-            self.coef = _solve_nonnegative(xtx, xty)
+        if self.count % self.refit_every == 0:
+            self._fold()
+            if self.count >= MIN_OBSERVATIONS:
+                self.coef = _solve_nonnegative(self.xtx, self.xty)
+
+    def _fold(self) -> None:
+        """Forget the old statistics by one batch's worth and add the batch."""
+        f = FORGET ** self.refit_every
+        b = self.batch
+        sym = ((b[0], b[1], b[2], b[3]), (b[1], b[4], b[5], b[6]), (b[2], b[5], b[7], b[8]),
+               (b[3], b[6], b[8], b[9]))
+        for i in range(4):
+            row = self.xtx[i]
+            for j in range(4):
+                row[j] = f * row[j] + sym[i][j]
+            self.xty[i] = f * self.xty[i] + b[10 + i]
+        self.batch = [0.0] * 14
 
 
 def _solve_nonnegative(xtx: list[list[float]], xty: list[float]) -> tuple[float, float, float, float] | None:
@@ -149,15 +176,14 @@ class PrefillTimeCap:
         self.left_ns -= self.per_token_ns * num_tokens + self.per_cached_ns * cached
 
 
-def prefill_cap(estimate, deadlines_ns: list[float], decode_seqs: int, decode_kv_tokens: int,
-                now_ns: int) -> PrefillTimeCap | None:
-    """The prefill time of a step that starts at ``now_ns`` and carries ``decode_seqs`` decodes (attending to
-    ``decode_kv_tokens`` in all), of which the protected ones must get their tokens by ``deadlines_ns``.
-    None (no cap) when no protected decode rides on the step or the estimate cannot predict yet."""
+def decode_only_ns(coef: tuple[float, float, float, float], decode_seqs: int, kv_tokens: int) -> float:
+    """Predicted nanoseconds of a step that runs ``decode_seqs`` decodes attending to ``kv_tokens`` and no prefill."""
+    return coef[0] + coef[2] * decode_seqs + coef[3] * kv_tokens
+
+
+def prefill_cap(estimate, deadline_ns: float, decode_only: float, now_ns: int) -> PrefillTimeCap:
+    """The prefill time of a step that starts at ``now_ns``, whose decodes alone are predicted to take
+    ``decode_only`` ns and whose tightest protected token is due at ``deadline_ns``: what is left less the
+    estimate's margin, spent at the model's per-token and per-cached-token prices."""
     coef = estimate.coefficients_ns()
-    if not deadlines_ns or coef is None:
-        return None
-    base, prefill, decode, kv = coef
-    decode_only_ns = base + decode * decode_seqs + kv * decode_kv_tokens
-    left = min(deadlines_ns) - now_ns - decode_only_ns - estimate.margin_ns
-    return PrefillTimeCap(left, prefill + kv, kv)
+    return PrefillTimeCap(deadline_ns - now_ns - decode_only - estimate.margin_ns, coef[1] + coef[3], coef[3])
