@@ -40,7 +40,9 @@ def describe_change(change: dict) -> str:
     else:
         size = f"{_fmt(change.get('baseline'))} -> {_fmt(change.get('incident'))} {change.get('unit', '')}".rstrip()
     tie = f"  (tie: {change['tie']})" if change.get("tie") else ""
-    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}"
+    loop = "  (closed-loop benchmark: the rate follows the server's speed, an effect)" \
+        if change.get("closed_loop") else ""
+    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}{loop}"
 
 
 def _fmt(value) -> str:

@@ -2,7 +2,8 @@
 ``server_config``: e.g. ``enable_prefix_caching`` from ``vllm:cache_config_info``), compared between the windows'
 runs. They cannot be attributed, so the postmortem cannot size them; but a server restarted with prefix caching
 off is the first thing an SRE wants to see, so "what changed" lists them as prime suspects instead of leaving
-the burn to an unexplained change of the queue with nothing said."""
+the burn to an unexplained change of the queue with nothing said. Also read from the same config: whether a run
+was a closed-loop benchmark, whose measured arrival rate is then an effect of the server's speed."""
 
 from __future__ import annotations
 
@@ -24,16 +25,30 @@ def server_config_changes(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[di
     return out
 
 
-def _server_config(con, table: pd.DataFrame) -> dict[str, list[str]]:
+def closed_loop(con, base: pd.DataFrame, inc: pd.DataFrame) -> bool:
+    """Whether a window's run is a closed-loop benchmark (``config_json.closed_loop``, written by the vLLM
+    bench importer for ``--request-rate inf --max-concurrency N``): its arrival rate is the server's speed."""
+    return any(isinstance(config.get("closed_loop"), dict) for config in _configs(con, base) + _configs(con, inc))
+
+
+def _configs(con, table: pd.DataFrame) -> list[dict]:
     runs = sorted(table["run_id"].dropna().unique()) if "run_id" in table.columns else []
-    seen: dict[str, list[str]] = {}
+    out = []
     for (text,) in con.execute("SELECT config_json FROM runs WHERE run_id IN (SELECT unnest(?))",
                                [list(map(str, runs))]).fetchall():
         try:
             config = json.loads(text) if text else {}
         except ValueError:
             continue
-        server = config.get("server_config") if isinstance(config, dict) else None
+        if isinstance(config, dict):
+            out.append(config)
+    return out
+
+
+def _server_config(con, table: pd.DataFrame) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = {}
+    for config in _configs(con, table):
+        server = config.get("server_config")
         if not isinstance(server, dict):
             continue
         for name, values in server.items():

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from causalsre.causal.changes import describe_change
 from causalsre.cli.main import main
 from causalsre.evaluation.score import names_a_cause
 from causalsre.telemetry import connect_readonly
@@ -75,6 +76,9 @@ def test_a_closed_loop_measures_from_sending_and_names_the_server_setting(tmp_pa
     assert np.allclose(sorted(waits), sorted(doc["queue_times"])) and max(waits) > 10  # kept, not lost
     result = _postmortem(db, base, incident, capsys)
     assert names_a_cause(result) == "max_num_seqs", [(a["factor"], a["contribution"]) for a in result["attributions"]]
+    (rate,) = [c for c in result["changes"] if c["name"] == "arrival_rate"]
+    assert rate["closed_loop"] and rate["incident"] < rate["baseline"] / 2  # a slower server sent fewer
+    assert "closed-loop benchmark: the rate follows the server's speed" in describe_change(rate)
 
 
 def test_an_open_loop_with_a_concurrency_limit_still_counts_the_clients_wait(tmp_path, capsys):
@@ -120,6 +124,7 @@ def test_a_ramp_up_records_its_mean_offered_rate_and_names_the_arrival_rate(tmp_
     offered = {c["name"]: (c["baseline"], c["incident"]) for c in result["changes"] if c["kind"] == "setting"}
     assert offered["offered_rate"][0] == 2.0 and offered["offered_rate"][1] == pytest.approx(expected, rel=1e-3)
     assert names_a_cause(result) == "arrival_rate"
+    assert not any(c.get("closed_loop") for c in result["changes"])  # a ramp paces its arrivals
 
 
 def test_the_latest_summary_only_layout_is_refused_naming_what_it_lacks(tmp_path, capsys):
