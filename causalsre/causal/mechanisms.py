@@ -100,6 +100,9 @@ class Mechanism:
 
 
 def fit_mechanisms(data: Encoded, graph: GraphSpec, seed: int, progress=None) -> dict[str, Mechanism]:
+    """One mechanism per non-root node, in topological order, fitted on the pooled windows. A latency that a
+    request never had (refused at arrival: too large for the KV cache, a full queue) is filled in ``data`` by
+    its mechanism as it is fitted (:func:`_fill_unmeasured`), before any child is fitted on it."""
     rng = np.random.default_rng(seed)
     pooled = pd.concat([_subsample(data.baseline, rng), _subsample(data.incident, rng)], ignore_index=True)
     mechanisms = {}
@@ -109,9 +112,24 @@ def fit_mechanisms(data: Encoded, graph: GraphSpec, seed: int, progress=None) ->
             binary = graph.nodes[node].type == "binary"
             signs = [0 if graph.nodes[p].type == "categorical" else graph.sign(p, node) for p in parents]
             mechanisms[node] = Mechanism(node, parents, binary, seed, signs).fit(pooled)
+            if node != graph.target and graph.nodes[node].role == "outcome":
+                for frame in (pooled, data.baseline, data.incident):
+                    _fill_unmeasured(frame, mechanisms[node])
         if progress:
             progress()
     return mechanisms
+
+
+def _fill_unmeasured(frame: pd.DataFrame, mech: Mechanism) -> None:
+    """A request refused at arrival has no queue time, TTFT or TPOT: its missing latencies are a consequence of
+    the refusal, not evidence of why it was bad. Left missing, the bad-event classifier learns "no TTFT, bad"
+    and explains every refusal by that mark, so no cause upstream can carry it: a KV cache shrunk below the
+    largest requests' size refused them and the shrink explained 0 of 15 points, all of it in "other". Filled
+    with the mechanism's prediction (noise 0), the classifier must explain the refusal by the refusal's causes
+    (the cache size and the request's size, the queue depth and its bound, the timeout)."""
+    missing = frame[mech.node].isna().to_numpy()
+    if missing.any() and mech.model is not None:
+        frame.loc[missing, mech.node] = mech.predict(frame.loc[missing, mech.parents].to_numpy(float))
 
 
 def _subsample(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
