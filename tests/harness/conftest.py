@@ -8,6 +8,13 @@ import pytest
 
 from harness.config import RunConfig, parse_run_config
 
+# Step costs of a modelled clock (harness.engine.clock), in seconds: a tiny-model step on this class of machine,
+# order of magnitude. A test whose assertion needs an overload, a burn, a queue, a preemption or a timeout runs
+# on it, so the engine's speed is a constant of the test: on the wall clock a faster engine or a quieter machine
+# (CI) served what a loaded one could not, and the assertion flipped.
+STEP_COSTS = {"base_s": 0.004, "prefill_token_s": 0.0003, "decode_seq_s": 0.0008, "kv_token_s": 0.000004}
+MODELLED_CLOCK = {"mode": "modelled", **STEP_COSTS}
+
 
 def tiny_config(**top: Any) -> RunConfig:
     """A 3 s Poisson run of the tiny model with short requests; keyword args replace top-level sections."""
