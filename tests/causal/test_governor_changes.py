@@ -11,6 +11,7 @@ from causalsre.cli.main import main
 from causalsre.resources import SLO_SPEC
 from harness.config import parse_run_config
 from harness.runner import run
+from tests.harness.conftest import SLOW_MODELLED_CLOCK
 
 pytestmark = pytest.mark.slow  # one 8 s engine run plus drain
 
@@ -37,6 +38,9 @@ def surge_under_the_governor(db) -> None:
              "tpot_s": 0.5, "protected": True},
             {"name": "free", "tenants": ["free"], "criticality": 1, "objective": 0.9, "ttft_s": 2.0,
              "tpot_s": 0.5}]},
+        # The capacity and the surge on the modelled clock: the burn that makes the governor shed is then the
+        # test's, not the machine's of the moment.
+        "clock": SLOW_MODELLED_CLOCK,
     }), db)
 
 

@@ -1,4 +1,7 @@
-"""eval generate end to end: a tiny suite recorded with the real engine, checked against its own database."""
+"""eval generate end to end: a tiny suite recorded with the real engine, checked against its own database, and
+`eval whatif --data` on that same suite: a reverted cause replayed for real (and replayed unchanged: the paired
+control), scored in burn points, and a rerun served from the replay cache. One module, so the three recordings
+are made once (they were made twice, here and in tests/whatif, the suite's slowest fixture each time)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from causalsre.cli.main import main
 from causalsre.telemetry import connect_readonly
 
 pytestmark = pytest.mark.slow  # three real recordings (~15 s each on a quiet machine, plus any re-draws)
+                               # and one replayed case
 
 SEED = 18  # plan: a control, a max_num_seqs push, a tenant flood with a KV shrink (quick to burn budget)
 
@@ -75,3 +79,39 @@ def test_manifest_records_seed_ranges_draws_and_redraws(suite):
 def test_an_existing_suite_is_not_overwritten(suite, capsys):
     assert main(["eval", "generate", "--seed", "1", "--count", "3", "--out", str(suite)]) == 2
     assert "already holds a suite" in capsys.readouterr().err
+
+
+def test_a_reverted_cause_is_replayed_scored_and_cached(suite, tmp_path, capsys):
+    capsys.readouterr()
+    args = ["eval", "whatif", "--data", str(suite), "--cases", "1", "--methods", "gcm,no_change,no_change_replay",
+            "--out", str(tmp_path / "out"), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    truth = json.loads((suite / "truth.json").read_text())
+    manifest = json.loads((suite / "manifest.json").read_text())
+    case = first["cases"][0]
+    # the first case reverts the first incident's first true cause; a knob goes back to this run's own value
+    name = sorted(n for n, t in truth.items() if t["root_cause_factors"])[0]
+    assert case["scenario"] == name and case["kind"] == "revert"
+    assert case["cause"] == sorted(truth[name]["root_cause_factors"])[0]
+    if case["family"] == "knob":
+        assert case["value"] == manifest["scenarios"][name]["config"]["engine"][case["cause"]]
+    measured = case["measured"]
+    assert not measured["cached"] and measured["requests"] > 0 and 0.0 <= measured["points"] <= 100.0
+    gcm = case["predicted"]["gcm"]
+    assert 0.0 <= gcm["low"] <= gcm["point"] <= gcm["high"] <= 100.0
+    assert case["predicted"]["no_change"]["point"] == pytest.approx(case["observed"])
+    # the paired control: the same window replayed unchanged in the same session, the no_change_replay predictor
+    unchanged = case["unchanged"]
+    assert not unchanged["cached"] and unchanged["requests"] > 0 and 0.0 <= unchanged["points"] <= 100.0
+    assert case["predicted"]["no_change_replay"]["point"] == pytest.approx(unchanged["points"])
+    assert first["replay_speed"]["replays"] == 2 and "unchanged" in first["scored"]
+    assert first["scores"]["gcm"]["cases"] == 1 and "burn points" in first["units"]
+    assert first["scores"]["gcm"]["median_abs_error"] == pytest.approx(abs(gcm["point"] - measured["points"]))
+    assert (tmp_path / "out" / "replays.json").is_file()
+    assert main(args) == 0   # the rerun neither refits nor replays: both come from the caches under --out
+    again = json.loads(capsys.readouterr().out)
+    assert again["cases"][0]["measured"] == {**measured, "cached": True}
+    assert again["cases"][0]["unchanged"] == {**unchanged, "cached": True}
+    assert again["cases"][0]["predicted"] == case["predicted"]
+    assert (tmp_path / "out" / "predictions.json").is_file()

@@ -14,6 +14,10 @@ from harness.config import RunConfig, parse_run_config
 # (CI) served what a loaded one could not, and the assertion flipped.
 STEP_COSTS = {"base_s": 0.004, "prefill_token_s": 0.0003, "decode_seq_s": 0.0008, "kv_token_s": 0.000004}
 MODELLED_CLOCK = {"mode": "modelled", **STEP_COSTS}
+# The same engine three times slower, for the overload runs sized as a fraction of the capacity measured at their
+# start (load_fraction, a surge factor): the overload is the same, with a third of the requests, so a third of
+# the real forward passes (on MODELLED_CLOCK these runs took twice their wall-clock time on the loaded machine).
+SLOW_MODELLED_CLOCK = {"mode": "modelled", **{name: 3 * cost for name, cost in STEP_COSTS.items()}}
 
 
 def tiny_config(**top: Any) -> RunConfig:

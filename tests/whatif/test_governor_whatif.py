@@ -14,6 +14,7 @@ from causalsre.cli.main import main
 from causalsre.evaluation.govern_measure import tier_spec_yaml
 from harness.config import parse_run_config
 from harness.runner import run
+from tests.harness.conftest import SLOW_MODELLED_CLOCK
 
 GOVERNOR = {"short_window_s": 1.0, "long_window_s": 4.0, "tiers": [
     {"name": "premium", "tenants": ["premium"], "criticality": 0, "objective": 0.995, "ttft_s": 0.5,
@@ -24,7 +25,9 @@ GOVERNOR = {"short_window_s": 1.0, "long_window_s": 4.0, "tiers": [
 def recording(db, *, policy: str, premium: int, free: int, surge: float, drain_s: float, duration_s: float = 6.0,
               half: float = 3.0, load: float = 0.3):
     """A run with a baseline and an incident phase: a rate surge at ``half`` on a calibrated load (so the
-    overload does not depend on the machine's speed), tiers in its [governor] section."""
+    overload does not depend on the machine's speed), tiers in its [governor] section. On the modelled clock
+    (the replays inherit it): on the wall clock the capacity measured at the start and the speed during the run
+    drifted apart on a shared machine, and the free tier's burn was then blamed on the arrival rate."""
     return run(parse_run_config({
         "name": f"gov-{policy}", "seed": 3, "duration_s": duration_s, "drain_timeout_s": drain_s,
         "engine": {"model": "tiny", "policy": policy, "max_num_seqs": 4, "max_num_batched_tokens": 128,
@@ -36,7 +39,7 @@ def recording(db, *, policy: str, premium: int, free: int, surge: float, drain_s
         "faults": [{"kind": "rate_surge", "at_s": half, "factor": surge}],
         "phases": [{"name": "baseline", "start_s": 0.0, "end_s": half},
                    {"name": "incident", "start_s": half, "end_s": duration_s}],
-        "governor": GOVERNOR}), db)
+        "governor": GOVERNOR, "clock": SLOW_MODELLED_CLOCK}), db)
 
 
 def spec_file(path, name, objective, ttft, tpot):
