@@ -37,6 +37,15 @@ def _shown(value: object) -> str:
     return repr(value)
 
 
+def _epoch_fix(number: float, fix: str) -> str:
+    """The fix for a number that is not epoch seconds, naming the unit it is in when its size says so: 1.7e12
+    is milliseconds since 1970 (a time in 2023), not seconds (the year 55,000)."""
+    for unit, scale in (("milliseconds", 1_000), ("microseconds", 1_000_000), ("nanoseconds", 1_000_000_000)):
+        if np.isfinite(number) and 315_532_800 <= number / scale < MAX_EPOCH_S:  # 1980..2200 in that unit
+            return f"it looks like epoch {unit}: divide by {scale:,} to give epoch seconds, or use ISO 8601"
+    return fix
+
+
 def _fail(column: str, values: pd.Series, row: int, problem: str, fix: str) -> UserError:
     return UserError(f"column {column} row {row + 1}: {_shown(values.iloc[row])} {problem}", fix)
 
@@ -204,7 +213,8 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
         numeric = values.astype("float64").to_numpy()
         bad = ~np.isfinite(numeric) | (numeric < 0) | (numeric >= MAX_EPOCH_S)
         if bad.any():
-            raise _fail(column, values, _where(bad), "is not epoch seconds between 1970 and 2200", fix)
+            row = _where(bad)
+            raise _fail(column, values, row, "is not epoch seconds between 1970 and 2200", _epoch_fix(numeric[row], fix))
         return pd.Series(pd.to_datetime(numeric, unit="s"))
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
@@ -226,7 +236,9 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
     unparsed = parsed.isna().to_numpy()
     if unparsed.any():
         row = _where(unparsed)
-        raise UserError(f"column {column} row {row + 1}: cannot parse {_shown(values.iloc[row])} as a time", fix)
+        number = pd.to_numeric(pd.Series([values.iloc[row]]), errors="coerce").iloc[0]
+        raise UserError(f"column {column} row {row + 1}: cannot parse {_shown(values.iloc[row])} as a time",
+                        _epoch_fix(number, fix))
     out_of_range = ((parsed < MIN_TIME) | (parsed >= MAX_TIME)).to_numpy()
     if out_of_range.any():
         raise _fail(column, values, _where(out_of_range), "is outside 1970..2200", fix)

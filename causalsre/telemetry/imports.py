@@ -73,6 +73,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
 
 def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
     raw = read_bytes(path)  # gunzipped when gzip, refused over the import size cap (as every importer does)
+    if _utf16(raw):  # Excel's "Unicode text" and PowerShell's default: refused as "a NUL byte on line 1" before
+        raise UserError(f"{path.name} is UTF-16 text, not UTF-8", "save the file as UTF-8 (in Excel: CSV UTF-8)")
     if b"\x00" in raw:  # a CSV reader would end the cell there (or make it NULL): refuse instead
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise UserError(f"{path.name} line {line} contains a NUL byte", "remove it: a CSV file holds text")
@@ -89,7 +91,26 @@ def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
     header = pd.read_csv(io.StringIO(text), header=None, nrows=1, **options)
     if len(header.columns) == len(frame.columns):
         frame.columns = [str(v) for v in header.iloc[0]]
-    return frame
+    return _nameless_columns(frame, path)
+
+
+def _utf16(raw: bytes) -> bool:
+    """A byte-order mark of UTF-16, or ASCII text with a NUL after (or before) every character."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = raw[:64]
+    return len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2]))
+
+
+def _nameless_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A column with no header name: dropped when every cell is empty (a separator at the end of each line, as
+    spreadsheets export), refused when it holds data (it became an attribute named "")."""
+    nameless = [i for i, name in enumerate(frame.columns) if not str(name).strip()]
+    holding = [i for i in nameless if (frame.iloc[:, i].str.strip() != "").any()]
+    if holding:
+        raise UserError(f"{path.name} column {holding[0] + 1} has no name in the header but holds data",
+                        "name the column in the header line, or remove its cells")
+    return frame.drop(columns=frame.columns[nameless]) if nameless else frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
