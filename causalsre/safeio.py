@@ -43,7 +43,7 @@ from causalsre.safefiles import (  # noqa: F401
     regular_file,
 )
 from causalsre.safetables import check_table, is_gzip, table_suffix  # noqa: F401
-from causalsre.safewrites import output_file, output_folder, remove_file, replace_file  # noqa: F401
+from causalsre.safewrites import output_file, output_folder, remove_file, replace_file, write_text  # noqa: F401
 
 class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that bounds depth, alias uses and expanded size while composing, before constructing."""

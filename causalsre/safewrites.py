@@ -93,3 +93,29 @@ def remove_file(path: str | Path) -> None:
         kind = "a directory" if stat.S_ISDIR(mode) else file_kind(mode)
         raise UserError(f"{brief(str(path))} is {kind}, not a regular file: it is not removed", _FIX)
     path.unlink()
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a whole text output (a report, a JSON result) so that it is either the old file or the new one:
+    into a scratch file beside it, then :func:`replace_file`. A Ctrl-C or a full disk mid-write left a cut
+    report where the previous one had been."""
+    import tempfile
+
+    path = Path(path)
+    handle, scratch = tempfile.mkstemp(dir=Path(os.path.realpath(path)).parent, prefix=f".{path.name}.",
+                                       suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(scratch, 0o644 & ~_umask())  # mkstemp makes it 0600: a report is as readable as write_text's
+        return replace_file(scratch, path)
+    except BaseException:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

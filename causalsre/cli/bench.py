@@ -89,7 +89,9 @@ def engine_command(preset, num_requests, prompt_lengths, output_lengths, threads
         report = run_benchmark(settings, progress=progress)
     text = json.dumps(report, indent=2)
     if out_path is not None:
-        out_path.write_text(text + "\n")
+        from causalsre.safeio import write_text
+
+        write_text(out_path, text + "\n")
     if as_json:
         click.echo(text)
     elif peer == "vllm":

@@ -197,12 +197,12 @@ def export(path: str | None, db_opt: str | None, out_dir: str, overwrite: bool, 
     created = not Path(out_dir).exists()
     try:
         written = export_parquet(con, out_dir, overwrite=overwrite)
-    except Exception as exc:
-        failure = storage_error(out_dir, exc)
-        if failure is None:
-            raise
+    except BaseException as exc:  # also Ctrl-C: a partial export left behind reads as a whole one
         if created:  # the half-written folder is ours: remove it rather than leave a partial export
             shutil.rmtree(out_dir, ignore_errors=True)
+        failure = storage_error(out_dir, exc) if isinstance(exc, Exception) else None
+        if failure is None:
+            raise
         raise failure from None
     finally:
         con.close()

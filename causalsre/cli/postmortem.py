@@ -71,8 +71,9 @@ def postmortem(db_path, slo_path, slo_name, baseline, incident, run_id, graph_pa
                             verify_top=verify_top, run=run_id, progress=not as_json)
     text = result.to_json()
     if out_path and out_path.lower().endswith(".json"):
-        with open(out_path, "w") as handle:
-            handle.write(text + "\n")
+        from causalsre.safeio import write_text
+
+        write_text(out_path, text + "\n")
     elif out_path:
         from causalsre.report import Report, write_report
         from causalsre.report.builders import postmortem_sections, postmortem_summary

@@ -131,5 +131,7 @@ def write_report(report: Report, path: str | Path) -> Path:
     """Write ``report`` as HTML (.html/.htm) or Markdown (.md), chosen by the suffix."""
     path = check_report_path(path)
     text = report.to_markdown() if path.suffix.lower() == ".md" else report.to_html()
-    path.write_text(text, encoding="utf-8")
+    from causalsre.safeio import write_text
+
+    write_text(path, text)  # whole or not at all: a Ctrl-C mid-write never leaves half a report
     return path
