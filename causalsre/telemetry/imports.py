@@ -94,6 +94,13 @@ def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
     return _nameless_columns(frame, path)
 
 
+def _near_names(missing: list[str], columns: list[str]) -> str:
+    """Columns that are a missing name but for case or surrounding spaces (' ttft_s ', 'TTFT_S'), for the
+    message: the file has the column, written otherwise."""
+    found = [repr(c) for c in columns if c.strip().lower() in missing and c not in missing]
+    return f"; it has {', '.join(found[:6])}, which differ only in case or spaces" if found else ""
+
+
 def _utf16(raw: bytes) -> bool:
     """A byte-order mark of UTF-16, or ASCII text with a NUL after (or before) every character."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -138,7 +145,8 @@ def import_requests_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, na
     df, is_text = _read_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise UserError(f"{path.name} lacks required column(s) {', '.join(missing)}",
+        near = _near_names(missing, [str(c) for c in df.columns])
+        raise UserError(f"{path.name} lacks required column(s) {', '.join(missing)}{near}",
                         f"the file needs columns {', '.join(REQUIRED_COLUMNS)}")
     if df.empty:
         raise UserError(f"{path.name} has no rows", "give a file with at least one request")

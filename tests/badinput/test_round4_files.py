@@ -98,3 +98,13 @@ def test_a_quoted_newline_and_time_offsets_are_kept(world, capsys):
     stored = _stored(world)
     assert [t for t, _ in stored] == [1_767_243_600, 1_767_243_601]  # +05:00 applied: both 05:00 UTC
     assert json.loads(stored[0][1]) == {"note": "two\nlines"}
+
+
+@pytest.mark.parametrize("header, shown", [(" arrival_time , ttft_s ,e2e_s,prompt_tokens,output_tokens,status",
+                                            "' arrival_time ', ' ttft_s '"), (HEADER.upper(), "'ARRIVAL_TIME'")])
+def test_a_header_that_differs_in_case_or_spaces_is_pointed_at(header, shown, world, capsys):
+    path = world.path("near.csv")
+    path.write_text("\n".join([header, ROWS[0], ""]))
+    err = refused(["db", "import", "requests", str(path), "--db", str(world.path("new.duckdb"))],
+                  "lacks required column(s) arrival_time", capsys)
+    assert f"it has {shown}" in err and "differ only in case or spaces" in err
