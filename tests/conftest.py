@@ -29,3 +29,14 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent")
     return SHARED
+
+
+def query_rows(db: Path, sql: str, params=()) -> list[tuple]:
+    """Every row of one read-only query against a telemetry database (tests' own SQL, parameters bound)."""
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()

@@ -55,6 +55,19 @@ class FilePath(click.Path):
 INPUT_FILE = FilePath()
 
 
+def _checked_path(path_type: click.Path, value, param, ctx, check):
+    """click's own path conversion, then ``check`` (a safeio rule raising UserError) as a usage error; a NUL
+    byte is refused first (the OS would raise ValueError, a traceback)."""
+    if isinstance(value, str) and "\x00" in value:
+        path_type.fail("the path contains a NUL character", param, ctx)
+    value = click.Path.convert(path_type, value, param, ctx)
+    try:
+        check(value)
+    except UserError as exc:
+        path_type.fail(exc.one_line(), param, ctx)
+    return value
+
+
 class OutputPath(click.Path):
     """An output file's type: checked while the flags are parsed (:func:`causalsre.safeio.output_file`: nothing
     there or a regular file, in a folder that exists) and never the same file as one of the command's inputs.
@@ -68,13 +81,7 @@ class OutputPath(click.Path):
     def convert(self, value, param, ctx):
         from causalsre.safeio import output_file
 
-        if isinstance(value, str) and "\x00" in value:
-            self.fail("the path contains a NUL character", param, ctx)
-        value = super().convert(value, param, ctx)
-        try:
-            output_file(value, what="file")
-        except UserError as exc:
-            self.fail(exc.one_line(), param, ctx)
+        value = _checked_path(self, value, param, ctx, lambda path: output_file(path, what="file"))
         from pathlib import Path
 
         if self.suffixes and Path(value).suffix.lower() not in self.suffixes:
@@ -94,14 +101,7 @@ class OutputFolder(click.Path):
     def convert(self, value, param, ctx):
         from causalsre.safeio import output_folder
 
-        if isinstance(value, str) and "\x00" in value:
-            self.fail("the path contains a NUL character", param, ctx)
-        value = super().convert(value, param, ctx)
-        try:
-            output_folder(value, what="folder")
-        except UserError as exc:
-            self.fail(exc.one_line(), param, ctx)
-        return value
+        return _checked_path(self, value, param, ctx, lambda path: output_folder(path, what="folder"))
 
 
 OUTPUT_FILE = OutputPath()

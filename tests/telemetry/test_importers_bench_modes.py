@@ -21,7 +21,7 @@ import pytest
 from causalsre.causal.changes import describe_change
 from causalsre.cli.main import main
 from causalsre.evaluation.score import names_a_cause
-from causalsre.telemetry import connect_readonly
+from tests.conftest import query_rows as _query
 
 BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_versions" / "bench"
 SLO = str(Path(__file__).resolve().parents[2] / "models" / "slos" / "llm-serving.yaml")
@@ -51,14 +51,6 @@ def _postmortem(db: Path, base: str, incident: str, capsys) -> dict:
                            "--incident", f"run:{incident}", "--seed", "0", "--json"], capsys)
     assert code == 0, err
     return json.loads(out)
-
-
-def _query(db: Path, sql: str, params=()) -> list[tuple]:
-    con = connect_readonly(db)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_a_closed_loop_measures_from_sending_and_names_the_server_setting(tmp_path, capsys):

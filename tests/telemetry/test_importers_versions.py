@@ -13,6 +13,7 @@ from pathlib import Path
 
 from causalsre.cli.main import main
 from causalsre.telemetry import connect_readonly
+from tests.conftest import query_rows as _query
 
 FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_versions"
 BENCH = FOLDER / "bench"
@@ -37,14 +38,6 @@ def _import_pair(db: Path, capsys) -> tuple[str, str]:
                          "--db", str(db)], capsys)
     assert code == 0, err
     return base, incident
-
-
-def _query(db: Path, sql: str, params=()) -> list[tuple]:
-    con = connect_readonly(db)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_v0_concatenated_text_and_v1_openmetrics_folder_import(tmp_path, capsys):
