@@ -102,7 +102,8 @@ def run_peer_benchmark(s: Any, progress: Callable[[str], None] = lambda message:
 
     reason = unavailable_reason()
     if reason is not None:
-        return {"peer": "vllm", "skipped": f"vLLM peer unavailable: {reason} (build it with `make peer-vllm`)"}
+        return {"peer": "vllm", "skipped": f"vLLM peer unavailable: {reason} (build it with `make peer-vllm`, "
+                                           "or point CAUSALSRE_VLLM_VENV at an existing one)"}
     import torch
 
     from harness.engine.benchmark.run import _engine_config, run_engine

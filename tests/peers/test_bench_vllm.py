@@ -30,7 +30,8 @@ def test_without_the_peer_virtualenv_it_is_skipped_with_the_reason(monkeypatch, 
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert report == {"peer": "vllm", "skipped": "vLLM peer unavailable: /nowhere/.venv-vllm is not built "
-                                                 "(build it with `make peer-vllm`)"}
+                                                 "(build it with `make peer-vllm`, or point CAUSALSRE_VLLM_VENV at an "
+                                                 "existing one)"}
     assert "skipped: vLLM peer unavailable" in captured.err
 
 
