@@ -132,6 +132,10 @@ def _print_summary(report: dict) -> None:
     t, r = report["telemetry"], report["roofline_fraction"]
     click.echo(f"telemetry overhead {t['overhead_fraction']:.1%} ({t['callback_ns_mean']} ns per callback); "
                f"decode roofline fraction batch 1: {r['batch_1']}, benchmark batches: {r['benchmark']}")
+    old = r.get("against_sgemm1024")
+    if old:
+        click.echo(f"  against the 1024^3 sgemm ceiling used until 2026-12-02: batch 1: {old['batch_1']}, "
+                   f"benchmark batches: {old['benchmark']}")
     for warning in report.get("roofline", {}).get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
 

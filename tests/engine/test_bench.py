@@ -38,8 +38,14 @@ def test_bench_engine_json(capsys):
         assert baseline["output_tokens"] == report["output_tokens"]
         assert baseline["same_tokens_fraction"] == 1.0        # same weights, greedy: same tokens
     assert 0 < report["roofline_fraction"]["batch_1"]
-    assert report["roofline"]["probes"] == 2                 # before the round and after it
-    assert 0 < report["roofline"]["bandwidth_spread"] <= 1
+    roofline = report["roofline"]
+    assert roofline["probes"] == 3             # before the round, between its phases, after it
+    assert len(roofline["probe_values"]) == 3
+    assert roofline["matmul_gflop_s"] == max(p["matmul_gflop_s"] for p in roofline["probe_values"])
+    assert roofline["matmul_probe"].startswith("model projection shapes")
+    assert 0 < roofline["bandwidth_spread"] <= 1 and 0 < roofline["matmul_spread"] <= 1
+    old = report["roofline_fraction"]["against_sgemm1024"]       # the previous yardstick, same run
+    assert 0 < old["batch_1"] and old["benchmark"] is not None
     assert report["telemetry"]["calls"] > 0
 
 
@@ -52,6 +58,32 @@ def test_roofline_ceiling_is_the_best_probe_and_its_spread():
     assert (best["bandwidth_spread"], best["matmul_spread"]) == (0.5, 0.4)
     with pytest.raises(ValueError):
         best_hardware([])
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "large"])
+def test_model_gemm_probe_covers_every_projection_of_a_step(preset):
+    # the compute ceiling's shapes must be the step's matmuls: their FLOPs at one row are the dense FLOPs the
+    # roofline charges a batch-1 step with no context (every weight but the embedding and the norms, once)
+    from harness.engine.benchmark.roofline import decode_step_cost, projection_shapes
+    mc = ModelConfig.from_name(preset)
+    norms = (2 * mc.num_layers + 1) * mc.hidden_size
+    _, flops = decode_step_cost(mc, batch=1, context_tokens=0, dtype_bytes=4)
+    assert sum(2 * out_f * in_f * times for out_f, in_f, times in projection_shapes(mc)) == flops - 2 * norms
+
+
+def test_roofline_reports_both_yardsticks():
+    # a compute-bound step against a ceiling half the old one: its fraction doubles, the old one stays visible
+    from harness.engine.benchmark.roofline import decode_step_cost, roofline_seconds
+    mc = ModelConfig.from_name("small")
+    nbytes, flops = decode_step_cost(mc, batch=32, context_tokens=0, dtype_bytes=4)
+    hardware = {"bandwidth_bytes_s": 1e15, "matmul_flop_s": 20e9, "sgemm_flop_s": 40e9}
+    assert roofline_seconds(mc, 32, 0, 4, hardware) == pytest.approx(flops / 20e9)
+    assert roofline_seconds(mc, 32, 0, 4, hardware, "sgemm_flop_s") == pytest.approx(flops / 40e9)
+    probes = [{"bandwidth_bytes_s": 4e9, "matmul_flop_s": 30e9, "sgemm_flop_s": 60e9, "matmul_n": 1024},
+              {"bandwidth_bytes_s": 8e9, "matmul_flop_s": 60e9, "sgemm_flop_s": 30e9, "matmul_n": 1024}]
+    from harness.engine.benchmark.roofline import best_hardware
+    best = best_hardware(probes)
+    assert (best["matmul_flop_s"], best["sgemm_flop_s"], best["sgemm_spread"]) == (60e9, 60e9, 0.5)
 
 
 def test_bench_rejects_bad_flags(capsys):

@@ -66,22 +66,34 @@ def callback_cost_ns(recorder: RecordingObserver) -> float:
     return (time.perf_counter_ns() - t) / max(1, len(calls) + len(recorder.steps))
 
 
-def roofline_report(engine: Engine, recorder: RecordingObserver, hardware: dict, batch1_steps: list[tuple]) -> dict:
+def roofline_report(engine: Engine, recorder: RecordingObserver, hardware: dict, batch1_steps: list[tuple],
+                    probes: list[dict] | None = None) -> dict:
+    """Per decode-only batch size, the median step against the roofline step. Every fraction is given
+    against the model-shape compute ceiling and, as ``fraction_sgemm1024``, against the 1024^3 sgemm that
+    was the ceiling until 2026-12-02, so a change of yardstick is never mistaken for a change of engine."""
     mc, elt = engine.model_config, engine.runner.kv_caches.element_size()
     by_batch: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for step, ctx in zip(recorder.steps, recorder.decode_context):
         if step.num_prefill_seqs == 0 and step.num_decode_seqs:
             by_batch[step.num_decode_seqs].append(((step.end_ns - step.start_ns) * 1e-9, ctx))
+    old = "sgemm_flop_s" in hardware
 
     def row(batch: int, samples: list[tuple[float, int]]) -> dict:
         achieved = statistics.median(t for t, _ in samples)
         ctx = int(statistics.median(c for _, c in samples))
         bound = roofline_seconds(mc, batch, ctx, elt, hardware)
-        return {"batch": batch, "steps": len(samples), "median_step_s": round(achieved, 6),
-                "roofline_step_s": round(bound, 6), "fraction": round(bound / achieved, 3)}
+        out = {"batch": batch, "steps": len(samples), "median_step_s": round(achieved, 6),
+               "roofline_step_s": round(bound, 6), "fraction": round(bound / achieved, 3)}
+        if old:
+            out["fraction_sgemm1024"] = round(roofline_seconds(mc, batch, ctx, elt, hardware, "sgemm_flop_s")
+                                              / achieved, 3)
+        return out
 
     rows = [row(b, v) for b, v in sorted(by_batch.items()) if len(v) >= 3]
-    weighted = sum(r["fraction"] * r["steps"] for r in rows) / max(1, sum(r["steps"] for r in rows))
+
+    def weighted(key: str) -> float:
+        return round(sum(r[key] * r["steps"] for r in rows) / max(1, sum(r["steps"] for r in rows)), 3)
+
     batch_1 = row(1, batch1_steps) if batch1_steps else None
     warnings = []
     above = [r["batch"] for r in rows + ([batch_1] if batch_1 else []) if r["fraction"] > 1.0]
@@ -90,10 +102,21 @@ def roofline_report(engine: Engine, recorder: RecordingObserver, hardware: dict,
         warnings.append(f"fraction above 1 at batch {', '.join(map(str, sorted(set(above))))}: every hardware "
                         "probe ran slower than the engine's own steps (a busy machine); the roofline is "
                         "understated, rerun on a quiet machine")
-    return {"bandwidth_gb_s": round(hardware["bandwidth_bytes_s"] / 1e9, 2),
-            "matmul_gflop_s": round(hardware["matmul_flop_s"] / 1e9, 2),
-            "probes": hardware.get("probes", 1), "bandwidth_probe": hardware.get("bandwidth_probe"),
-            "bandwidth_spread": round(hardware.get("bandwidth_spread", 1.0), 3),
-            "matmul_spread": round(hardware.get("matmul_spread", 1.0), 3),
-            "batch_1": batch_1, "by_batch": rows, "benchmark_weighted_fraction": round(weighted, 3),
-            "warnings": warnings}
+    report = {"bandwidth_gb_s": round(hardware["bandwidth_bytes_s"] / 1e9, 2),
+              "matmul_gflop_s": round(hardware["matmul_flop_s"] / 1e9, 2),
+              "matmul_probe": hardware.get("matmul_probe"),
+              "probes": hardware.get("probes", 1), "bandwidth_probe": hardware.get("bandwidth_probe"),
+              "bandwidth_spread": round(hardware.get("bandwidth_spread", 1.0), 3),
+              "matmul_spread": round(hardware.get("matmul_spread", 1.0), 3),
+              "batch_1": batch_1, "by_batch": rows, "benchmark_weighted_fraction": weighted("fraction"),
+              "warnings": warnings}
+    if old:
+        report.update(sgemm1024_gflop_s=round(hardware["sgemm_flop_s"] / 1e9, 2),
+                      sgemm1024_spread=round(hardware.get("sgemm_spread", 1.0), 3),
+                      benchmark_weighted_fraction_sgemm1024=weighted("fraction_sgemm1024"))
+    if probes:
+        report["probe_values"] = [{"bandwidth_gb_s": round(p["bandwidth_bytes_s"] / 1e9, 2),
+                                   "matmul_gflop_s": round(p["matmul_flop_s"] / 1e9, 2),
+                                   "sgemm1024_gflop_s": round(p.get("sgemm_flop_s", 0.0) / 1e9, 2)}
+                                  for p in probes]
+    return report

@@ -150,15 +150,22 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
     tokens: dict[str, list] = {}
     recorders: list[tuple[float, RecordingObserver]] = []
     batch1_runs: list[list[tuple[float, int]]] = []
-    probes = [measure_hardware(device, engine.runner.dtype)]   # one per round too: the best is the ceiling
+    # hardware probes before, between and after the phases: the best is the ceiling (roofline.py)
+    probes: list[dict] = []
+
+    def probe() -> None:
+        probes.append(measure_hardware(device, engine.runner.dtype, config=mc))
+
+    probe()
     for rnd in range(s.rounds):
         base = (rnd + 2) * 10_000_000
         if rnd:
-            probes.append(measure_hardware(device, engine.runner.dtype))
+            probe()
         progress(f"round {rnd + 1}/{s.rounds}: engine, telemetry off (NullObserver)")
         engine.observer = NullObserver()
         (summary, tokens["engine"]), cpu = _timed(lambda: run_engine(engine, requests, id_base=base))
         runs["engine_null"].append(_with_cpu(summary, cpu))
+        probe()
         progress(f"round {rnd + 1}/{s.rounds}: engine, telemetry on (recording observer)")
         recorder = RecordingObserver()
         recorder.meter = meter
@@ -182,7 +189,7 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
             tokens["hf_static_generate"] = result[3]
 
     progress("roofline: hardware and batch-1 decode")
-    probes.append(measure_hardware(device, engine.runner.dtype))
+    probe()
     hardware = best_hardware(probes)
     batch1_runs.append(_batch1_steps(engine, meter, s.seed))
     batch1 = min((run for run in batch1_runs if run), key=lambda run: statistics.median(t for t, _ in run),
@@ -211,10 +218,15 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
             "calls": len(best_recorder.tokens) + len(best_recorder.events) + len(best_recorder.steps),
         },
     }
-    roofline = roofline_report(engine, best_recorder, hardware, batch1)
+    roofline = roofline_report(engine, best_recorder, hardware, batch1, probes)
     report["roofline"] = roofline
-    report["roofline_fraction"] = {"batch_1": roofline["batch_1"]["fraction"] if roofline["batch_1"] else None,
-                                   "benchmark": roofline["benchmark_weighted_fraction"]}
+    b1 = roofline["batch_1"]
+    report["roofline_fraction"] = {"batch_1": b1["fraction"] if b1 else None,
+                                   "benchmark": roofline["benchmark_weighted_fraction"],
+                                   "ceiling": roofline["matmul_probe"],
+                                   "against_sgemm1024": {"batch_1": b1.get("fraction_sgemm1024") if b1 else None,
+                                                         "benchmark": roofline.get(
+                                                             "benchmark_weighted_fraction_sgemm1024")}}
     report["baselines"] = {}
     for name in ("hf_static_generate", "hf_continuous_batching"):
         if name not in runs:
