@@ -9,7 +9,6 @@ installed with the package) when it is there, else the scenario is run live on t
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +44,11 @@ class DemoResult:
 
 def _prepare_database(out_dir: Path, live: bool, seed: int, step: Callable[[str], None]) -> tuple[Path, str, str]:
     database = out_dir / "telemetry.duckdb"
-    if database.exists():
-        database.unlink()
+    from causalsre.safeio import copy_file, remove_file
+
+    remove_file(database)  # a regular file or a link (the link goes, never its target); a FIFO is refused
     if not live and DATASET.exists():
-        shutil.copyfile(DATASET, database)
+        copy_file(DATASET, database, what="demo database")
         return database, f"{SCENARIO}-s0", "shipped dataset cpu-tiny"
     from harness.scenarios import run_scenario
 

@@ -43,7 +43,10 @@ from causalsre.safefiles import (  # noqa: F401
     regular_file,
 )
 from causalsre.safetables import check_table, is_gzip, table_suffix  # noqa: F401
-from causalsre.safewrites import output_file, output_folder, remove_file, replace_file, write_text  # noqa: F401
+from causalsre.safewrites import (  # noqa: F401
+    copy_file, open_output, output_file, output_folder, refuse_link, refuse_links_inside, remove_file, replace_file, write_bytes,
+    write_text, write_with,
+)
 
 class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that bounds depth, alias uses and expanded size while composing, before constructing."""

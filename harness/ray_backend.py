@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from causalsre.errors import UserError
+from causalsre.safeio import write_bytes
 from harness.config import RunConfig, parse_run_config
 from harness.merge import copy_runs
 
@@ -46,7 +47,7 @@ def run_on_ray(configs: list[RunConfig], seeds: list[int], db_path: str | Path, 
         parts = []
         for index, (run_id, payload) in enumerate(results):
             part = Path(folder) / f"part{index}.duckdb"
-            part.write_bytes(payload)
+            write_bytes(part, payload)
             parts.append(part)
             run_ids.append(run_id)
         copy_runs(parts, db_path)

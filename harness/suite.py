@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from causalsre.safeio import replace_file
+from causalsre.safeio import replace_file, write_text
 from harness.scenarios import list_scenarios, load_scenario, scenario_truth
 
 DB_NAME = "suite.duckdb"
@@ -91,8 +91,8 @@ def build_dataset(out_dir: str | Path, scenarios: list[tuple[str, Any, Any]],
         "rebuild_command": command,
         "scenarios": entries,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
+    write_text(out_dir / "truth.json", json.dumps(truth, indent=2) + "\n")
     return manifest
 
 

@@ -14,7 +14,7 @@ import arviz as az
 
 from causalsre.bayes.encoding import FactorEncoding
 from causalsre.errors import UserError
-from causalsre.safeio import regular_file
+from causalsre.safeio import regular_file, write_with
 
 _PROVENANCE = ("model_type", "model_version", "config_hash", "db_fingerprint")
 
@@ -68,7 +68,8 @@ def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
         raise ValueError(f"fit has no provenance {missing}; call attach_provenance first")
     if not path.parent.exists():
         raise UserError(f"folder {path.parent} does not exist", "create it or choose another --out")
-    _netcdf_safe(idata).to_netcdf(str(path))
+    safe = _netcdf_safe(idata)
+    write_with(path, lambda scratch: safe.to_netcdf(str(scratch)), what="fit")
     return path
 
 
@@ -122,20 +123,11 @@ def cache_dir() -> Path:
 def cache_save(idata: az.InferenceData, path: Path) -> Path | None:
     """Save a fit into the cache, atomically (a reader never sees half a file); a cache that cannot be
     written (read-only home, full disk) only costs the reuse, so it is skipped with no error."""
-    import os
-    import tempfile
-
-    from causalsre.safeio import replace_file
-
-    scratch = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        os.close(handle)
-        _netcdf_safe(idata).to_netcdf(scratch)
-        replace_file(scratch, path, what="cached fit")  # never onto a device or FIFO put in the cache's place
+        safe = _netcdf_safe(idata)
+        # never onto a device, a FIFO or a link put in the cache's place; write_with removes its scratch file
+        write_with(path, lambda scratch: safe.to_netcdf(str(scratch)), what="cached fit")
         return path
     except (OSError, UserError):
-        if scratch is not None and os.path.exists(scratch):
-            os.unlink(scratch)
         return None

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from causalsre.errors import UserError
+from causalsre.safeio import write_text
 
 TARGET_ADDED = 0.05   # issue 17: serve adds at most 5 % to a request's latency
 STARTUP_S = 180.0     # torch import and the engine build: slow on a busy 2-core machine
@@ -216,7 +217,7 @@ def run(preset: str = "small", num_requests: int = 48, rate: float = 2.0, seed: 
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
         config = Path(folder) / "bench-serve.toml"
-        config.write_text(_config_text(preset, threads, max_num_seqs, max_num_batched_tokens))
+        write_text(config, _config_text(preset, threads, max_num_seqs, max_num_batched_tokens))
         settings = load_serve_settings(config)
         say(f"building the in-process engine ({preset})")
         engine = Engine(EngineConfig(**settings.engine.model_dump()), observer=NullObserver())

@@ -16,6 +16,7 @@ import networkx as nx
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.safeio import write_with
 
 SCENARIOS = ("low_traffic", "high_traffic")
 METRICS = ("latency", "availability")
@@ -92,9 +93,9 @@ def export(data_dir: str | Path, out_dir: str | Path) -> list[Path]:
         for case in incidents(scenario_dir):
             folder = out_dir / scenario / case.name
             folder.mkdir(parents=True, exist_ok=True)
-            edges.to_csv(folder / "edges.csv", index=False)
-            wide(normal_metrics, case.metric, case.statistic).to_csv(folder / "normal.csv", index=False)
-            abnormal_rows(wide(case.metrics, case.metric, case.statistic), case.timestamp).to_csv(
-                folder / "abnormal.csv", index=False)
+            normal = wide(normal_metrics, case.metric, case.statistic)
+            abnormal = abnormal_rows(wide(case.metrics, case.metric, case.statistic), case.timestamp)
+            for name, frame in (("edges.csv", edges), ("normal.csv", normal), ("abnormal.csv", abnormal)):
+                write_with(folder / name, lambda scratch, frame=frame: frame.to_csv(scratch, index=False))
             written.append(folder)
     return written

@@ -48,6 +48,7 @@ import pandas as pd
 from causalsre.causal.petshop import INTERVAL_S, SCENARIOS, causal_graph, check_dataset, read_metrics, wide
 from causalsre.causal.robust import robust_scale
 from causalsre.errors import UserError
+from causalsre.safeio import copy_file, write_text, write_with
 
 TARGET = "PetSite"
 FIT_SHARE = 0.6
@@ -203,8 +204,8 @@ def generate(data_dir: str | Path, out_dir: str | Path, count: int, seed: int) -
         metrics = read_metrics(src / "noissue" / "metrics.csv")
         n_fit = int(len(metrics) * FIT_SHARE)
         (dst / "noissue").mkdir(parents=True, exist_ok=True)
-        (dst / "graph.csv").write_bytes((src / "graph.csv").read_bytes())
-        metrics.iloc[:n_fit].to_csv(dst / "noissue" / "metrics.csv")
+        copy_file(src / "graph.csv", dst / "graph.csv")
+        write_with(dst / "noissue" / "metrics.csv", metrics.iloc[:n_fit].to_csv)
         requests = wide(metrics.iloc[:n_fit], "requests", "Sum").mean()
         ratios = call_ratios(graph, requests)
         info = summary["scenarios"][scenario] = {"redraws": 0, "incidents": []}
@@ -222,8 +223,8 @@ def generate(data_dir: str | Path, out_dir: str | Path, count: int, seed: int) -
                     frame[(node, metric, "Average")] = faulty[node]
                 folder = dst / "train" / f"issue_{number}"
                 folder.mkdir(parents=True, exist_ok=True)
-                frame.to_csv(folder / "metrics.csv")
-                (folder / "target.json").write_text(json.dumps({
+                write_with(folder / "metrics.csv", frame.to_csv)
+                write_text(folder / "target.json", json.dumps({
                     "target": {"node": TARGET, "metric": metric, "agg": "Average", "timestamp": timestamp},
                     "root_cause": {"node": injected.culprit, "metric": metric},
                     "metadata": {"synthetic": {"seed": seed, "kind": KINDS[metric], "magnitude": injected.magnitude,
@@ -232,5 +233,5 @@ def generate(data_dir: str | Path, out_dir: str | Path, count: int, seed: int) -
                 info["incidents"].append({"name": folder.name, "metric": metric, "culprit": injected.culprit,
                                           "magnitude": round(injected.magnitude, 4)})
                 number += 1
-    (out_dir / "synthetic.json").write_text(json.dumps(summary, indent=1))
+    write_text(out_dir / "synthetic.json", json.dumps(summary, indent=1))
     return summary

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
-from causalsre.safeio import replace_file
+from causalsre.safeio import replace_file, write_text
 from causalsre.evaluation import ranges as R
 from causalsre.evaluation.draw import CONTROL, ScenarioDraw, draw_scenario, plan_suite, run_config_dict
 
@@ -153,7 +153,7 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
         "seconds": round(time.perf_counter() - started_all, 1),
         "redraws": _redraw_summary(entries, dropped), "dropped": dropped, "scenarios": entries,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
     if not truth:
         partial.unlink(missing_ok=True)
         raise UserError(f"no drawn scenario passed its burn check ({out_dir / 'manifest.json'} lists every attempt)",
@@ -163,7 +163,7 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
     replace_file(compacted, out_dir / DB_NAME, what="suite database")
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    (out_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    write_text(out_dir / "truth.json", json.dumps(truth, indent=2) + "\n")
     return manifest
 
 

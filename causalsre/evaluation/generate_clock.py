@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
+from causalsre.safeio import write_text
 
 CLOCKS = ("wall", "modelled")
 WALL_ONLY_KINDS = ("cpu_contention", "fewer_threads")   # act through the machine's speed alone
@@ -60,7 +61,7 @@ def suite_clock(clock: str, clock_model: str | Path | None, base_cfg: dict[str, 
     else:
         record = fit_on_base(base_cfg, say)
     record = {"mode": "modelled", **record, "left_out_kinds": list(WALL_ONLY_KINDS)}
-    (out_dir / "clock_model.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out_dir / "clock_model.json", json.dumps(record, indent=2) + "\n")
     return {"mode": "modelled", **record["coefficients"]}, record
 
 

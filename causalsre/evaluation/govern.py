@@ -162,7 +162,9 @@ def evaluate_govern(out_dir: str | Path, *, loads=DEFAULT_LOADS, seeds: int = 2,
     setup["seconds"] = round(time.perf_counter() - ctx["started"], 1)
     runs.sort(key=lambda r: (T.WORKLOADS.index(r["workload"]), r["load"], r["seed"], policies.index(r["policy"])))
     result = {"runs": runs, "summary": with_steady(summarize_targets(runs), runs), "setup": setup}
-    (out_dir / "govern.json").write_text(json.dumps(result, indent=2) + "\n")
+    from causalsre.safeio import write_text
+
+    write_text(out_dir / "govern.json", json.dumps(result, indent=2) + "\n")
     result["burndown"] = burndown   # for the HTML report only (tuple keys: not part of the JSON)
     return result
 

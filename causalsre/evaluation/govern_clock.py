@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
-from causalsre.safeio import brief, load_json, regular_file
+from causalsre.safeio import brief, load_json, regular_file, write_text
 
 CLOCKS = ("wall", "modelled")
 MODEL_FILE = "clock_model.json"
@@ -83,7 +83,7 @@ def resolve_clock(clock: str, clock_model: str | Path | None, out_dir: Path,
         record = fit_clock(say)
     record = {"mode": "modelled", **record}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MODEL_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out_dir / MODEL_FILE, json.dumps(record, indent=2) + "\n")
     return {"mode": "modelled", **record["coefficients"]}, record
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from causalsre.errors import UserError
+from causalsre.safeio import write_text
 from causalsre.evaluation import govern_traffic as T
 from causalsre.telemetry import first_row
 
@@ -54,7 +55,7 @@ def tier_slos(folder: Path, thresholds: dict[str, float], prefix: str = "") -> l
     out = []
     for name, _, objective, _, _ in T.TIERS:
         path = folder / f"{prefix}slo-{name}.yaml"
-        path.write_text(tier_spec_yaml(name, name, objective, *T.tier_thresholds(thresholds, name)))
+        write_text(path, tier_spec_yaml(name, name, objective, *T.tier_thresholds(thresholds, name)))
         out.append((name, load_slos(path)[0], path))
     return out
 

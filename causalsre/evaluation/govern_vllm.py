@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from causalsre.errors import UserError
+from causalsre.safeio import write_text
 from causalsre.evaluation import govern_traffic as T
 from causalsre.evaluation.govern_measure import close_group, measure_run, tier_slos
 
@@ -181,7 +182,7 @@ def run_vllm_group(ctx, folder: Path, workload: str, load: float, seed: int, ord
     thresholds = T.scaled_thresholds(base, speed_before)
     slos = tier_slos(folder, thresholds, prefix=prefix)
     tiers = folder / f"{prefix}tiers.toml"
-    tiers.write_text(governor_toml(T.governor_section(thresholds, duration_s)))
+    write_text(tiers, governor_toml(T.governor_section(thresholds, duration_s)))
     requests = _fit(T.schedule(workload, load=load, seed=seed, capacity=capacity, duration_s=duration_s,
                                lengths=lengths, trace_path=ctx["trace_path"]))
     hashes, group, probes = {}, {}, [speed_before]

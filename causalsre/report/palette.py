@@ -51,6 +51,9 @@ def check_image_path(path: str | Path, flag: str = "--plot") -> Path:
 
 
 def save_figure(figure, path: str | Path, dpi: int = 110) -> Path:
+    from causalsre.safeio import write_with
+
     path = Path(path)
-    figure.savefig(path, dpi=dpi)
+    fmt = path.suffix.lower().lstrip(".") or None  # the scratch file's name must not decide the format
+    write_with(path, lambda scratch: figure.savefig(scratch, dpi=dpi, format=fmt), what="image")
     return path

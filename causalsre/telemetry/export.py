@@ -22,6 +22,10 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: str | Path, *, overw
         raise UserError(f"{out} exists and is not a folder", "choose a folder path for --parquet")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"folder {out} is not empty", "choose an empty folder or pass --overwrite")
+    if out.exists():
+        from causalsre.safeio import refuse_links_inside
+
+        refuse_links_inside(out, what=f"--parquet {out}")  # pyarrow writes through a link to a file elsewhere
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for table in EXPORTED:

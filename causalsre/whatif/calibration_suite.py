@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from causalsre.safeio import remove_file, replace_file
+from causalsre.safeio import write_text
 from causalsre.whatif.conformal import FULL_RANGE, binomial_floor, replay_speed
 from causalsre.whatif.suite_predict import predict_case, predict_paired  # noqa: F401  (re-exported)
 
@@ -77,14 +77,7 @@ class ReplayCache:
         self.entries[key] = value
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_suffix(".partial")
-            remove_file(partial)
-            partial.write_text(json.dumps(self.entries, indent=1, sort_keys=True) + "\n")
-            try:
-                replace_file(partial, self.path, what="replay cache")
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
+            write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True) + "\n", what="replay cache")
 
 
 def _measure(ctx, case, change, window_text, cache: ReplayCache, key: str, seed_offset: int) -> dict:

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from causalsre.safeio import write_text
 from harness.http_metrics import parse_exposition
 from harness.peers.vllm_server import VLLM_VENV, model_dir, vllm_python
 
@@ -68,7 +69,7 @@ def record(url: str, model: str, out_dir: Path, *, preset: str = "tiny", num_pro
            rate: float = 4.0, seed: int = 0) -> dict[str, int]:
     """Write bench_serve_detailed.json, metrics_idle.txt and metrics_under_load.txt into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics_idle.txt").write_text(trim_metrics(scrape(url)))
+    write_text(out_dir / "metrics_idle.txt", trim_metrics(scrape(url)))
     bench = out_dir / "bench_serve_detailed.json"
     command = [str(vllm_python(VLLM_VENV)), "-c", _BENCH,
                *bench_args(url, model, model_dir(preset), bench, num_prompts=num_prompts, rate=rate, seed=seed)]
@@ -92,9 +93,9 @@ def record(url: str, model: str, out_dir: Path, *, preset: str = "tiny", num_pro
     finally:
         done.set()
         scraper.join()
-    (out_dir / "metrics_under_load.txt").write_text(trim_metrics(busiest[0][1]))
+    write_text(out_dir / "metrics_under_load.txt", trim_metrics(busiest[0][1]))
     data = json.loads(bench.read_text())
-    bench.write_text(json.dumps(data, indent=1) + "\n")
+    write_text(bench, json.dumps(data, indent=1) + "\n")
     sizes = {p.name: p.stat().st_size for p in map(out_dir.joinpath, FILES)}
     too_big = [name for name, size in sizes.items() if size > MAX_BYTES]
     if too_big:

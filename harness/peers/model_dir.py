@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from causalsre.safeio import write_text
 from harness.engine.config import MODEL_PRESETS, ModelConfig
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")  # ids 0, 1, 2
@@ -46,7 +47,7 @@ def write_model_dir(preset: ModelConfig, out: Path, max_model_len: int) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
                                    model_max_length=max_model_len)
     fast.save_pretrained(out)
-    (out / "causalsre_preset.json").write_text(json.dumps(preset.to_dict(), indent=2) + "\n")
+    write_text(out / "causalsre_preset.json", json.dumps(preset.to_dict(), indent=2) + "\n")
     return out
 
 

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from causalsre.safeio import open_output, write_text
 from harness.peers.fixtures import _BENCH
 from harness.peers.realfixtures import write_fixtures  # re-exported: `--fixtures` and its tests
 from harness.peers.vllm_server import VLLM_VENV, model_dir, vllm_python
@@ -153,7 +154,7 @@ def _scrape_loop(url: str, folder: Path, done: threading.Event, interval_s: floa
     while not done.is_set():
         try:
             text = httpx.get(f"{url}/metrics", timeout=5.0).text
-            (folder / f"metrics-{time.time():.3f}.prom").write_text(text)
+            write_text(folder / f"metrics-{time.time():.3f}.prom", text)
         except httpx.HTTPError:
             pass  # a missed scrape is a gap, as in Prometheus
         done.wait(interval_s)
@@ -171,7 +172,7 @@ def run_bench(url: str, case: Case, load: dict, out_dir: Path, seed: int) -> Pat
     scraper.start()
     try:
         time.sleep(1.5)  # a scrape or two of the idle server before the load
-        with open(folder / "bench.log", "wb") as log:  # its progress bar and warnings: kept, not printed
+        with open_output(folder / "bench.log", "wb", what="benchmark log") as log:  # its progress bar and warnings: kept, not printed
             subprocess.run(bench_command(url, folder / "bench.json", load, metadata, seed), check=True,
                            stdout=log, stderr=subprocess.STDOUT)
         time.sleep(1.5)
@@ -221,7 +222,7 @@ def record(out_dir: Path, names: list[str] | None = None, seed: int = 0,
                                       "baseline": BASELINE_OF.get(case.name), "server_flags": server.flags,
                                       "load": load, "calibration": ramps[case.shape]}
                 # after every case: a recording cut short still says what its finished cases were
-                (out_dir / "cases.json").write_text(json.dumps(summary, indent=2) + "\n")
+                write_text(out_dir / "cases.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

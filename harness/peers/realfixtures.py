@@ -8,6 +8,8 @@ import gzip
 import json
 from pathlib import Path
 
+from causalsre.safeio import write_bytes, write_text
+
 KEEP_SERIES = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
                "vllm:num_preemptions_total", "vllm:cache_config_info", "process_start_time_seconds")
 INFO_SERIES = "vllm:cache_config_info"  # an info gauge: the same labels in every scrape of one server
@@ -65,7 +67,7 @@ def write_fixtures(recorded: Path, dest: Path, cases: list[str], *, scrape_log: 
         bench = folder / "bench.json.gz"
         (folder / "bench.json").unlink(missing_ok=True)  # an older, uncompressed copy
         # mtime=0: the same recording gives the same bytes, so a re-run of --fixtures changes nothing in git
-        bench.write_bytes(gzip.compress((recorded / name / "bench.json").read_bytes(), mtime=0))
+        write_bytes(bench, gzip.compress((recorded / name / "bench.json").read_bytes(), mtime=0))
         files = sorted((recorded / name / "scrapes").glob("metrics-*.prom"), key=lambda p: float(p.stem[8:]))
         texts = [path.read_text() for path in files]
         kept = kept_scrapes(texts)
@@ -74,15 +76,15 @@ def write_fixtures(recorded: Path, dest: Path, cases: list[str], *, scrape_log: 
                    for i in kept}
         if scrape_log:
             log = "".join(f"# scrape_time {files[i].stem[8:]}\n{trimmed[i]}" for i in kept)
-            (folder / "scrapes" / "scrapes.prom.gz").write_bytes(gzip.compress(log.encode(), mtime=0))
+            write_bytes(folder / "scrapes" / "scrapes.prom.gz", gzip.compress(log.encode(), mtime=0))
         else:
             for i in kept:
-                (folder / "scrapes" / files[i].name).write_text(trimmed[i])
+                write_text(folder / "scrapes" / files[i].name, trimmed[i])
         written += [bench, *sorted((folder / "scrapes").iterdir())]
     # The cases' truth and loads, merged into the folder's cases.json: cases may come from several recordings.
     summary_path = dest / "cases.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     recorded_cases = json.loads((recorded / "cases.json").read_text()) if (recorded / "cases.json").exists() else {}
     summary.update({k: v for k, v in recorded_cases.items() if k in cases})
-    summary_path.write_text(json.dumps(dict(sorted(summary.items())), indent=2) + "\n")
+    write_text(summary_path, json.dumps(dict(sorted(summary.items())), indent=2) + "\n")
     return [*written, summary_path]

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from causalsre.errors import UserError
+from causalsre.safeio import open_output
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VLLM_VENV = Path(os.environ.get("CAUSALSRE_VLLM_VENV", REPO_ROOT / ".venv-vllm"))
@@ -142,7 +143,7 @@ class VllmServer:
         """Start the server and wait until ``/health`` answers 200; UserError (with the log's tail) if not."""
         env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_TARGET_DEVICE="cpu", **self.env)
         env.pop("VIRTUAL_ENV", None)
-        with open(self.log_path, "ab") as log:
+        with open_output(self.log_path, "ab", what="vLLM log") as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                             preexec_fn=_die_with_parent)

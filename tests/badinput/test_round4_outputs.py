@@ -110,9 +110,11 @@ def test_a_report_is_never_written_over_its_own_spec_whichever_flag_comes_first(
     link.symlink_to(spec)
     before = _digest(spec)
     for argv in (["--slo", str(spec), "--out", str(spec)], ["--out", str(spec), "--slo", str(spec)],
-                 ["--out", str(link), "--slo", str(spec)], ["--slo", str(link), "--out", str(spec)]):
+                 ["--slo", str(link), "--out", str(spec)]):
         err = refused(["slo", "report", "--db", str(db), *argv], "is the same file as --slo", capsys)
         assert err.split("': ", 1)[1].startswith("--out ")  # the output is named first, whatever the order
+    # an output that is a link is refused as one (round 5), whatever it points at
+    refused(["slo", "report", "--db", str(db), "--out", str(link), "--slo", str(spec)], "is a symbolic link", capsys)
     assert _digest(spec) == before
 
 
@@ -153,20 +155,22 @@ def test_replace_file_refuses_a_non_regular_destination_and_keeps_the_source(tmp
     link = tmp_path / "link"
     link.symlink_to(pipe)
     for destination in (pipe, link, tmp_path):
-        with pytest.raises(UserError, match="is not replaced"):
+        with pytest.raises(UserError, match="is not replaced|is a symbolic link"):
             replace_file(source, destination)
     assert _still_fifo(pipe) and link.is_symlink() and source.read_text() == "new"
 
 
-def test_replace_file_follows_a_symlink_to_a_regular_file(tmp_path):
+def test_replace_file_refuses_a_symlink_to_a_regular_file(tmp_path):
+    # Round 5: it used to follow the link and replace the target, a file the user never named.
     from causalsre.safeio import replace_file
 
     real, link, source = tmp_path / "real.json", tmp_path / "link.json", tmp_path / "scratch"
     real.write_text("old")
     link.symlink_to(real)
     source.write_text("new")
-    replace_file(source, link)
-    assert link.is_symlink() and real.read_text() == "new" and not source.exists()
+    with pytest.raises(UserError, match="is a symbolic link"):
+        replace_file(source, link)
+    assert link.is_symlink() and real.read_text() == "old" and source.read_text() == "new"
 
 
 def test_replace_file_refuses_a_character_device_seen_at_the_stat_level(tmp_path, monkeypatch):
