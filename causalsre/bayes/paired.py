@@ -77,30 +77,55 @@ def paired_bad_rate(fitted, window: pd.DataFrame, interventions: dict, *, unchan
     ``revert_all``: otherwise, the intervention that sets back every recorded change (this one's and those left
     in place), when the model can express it: ``lam`` is then split by the model's own factor effects
     (:func:`kept_share`) instead of Uniform(0, 1)."""
+    eta, eps, n1, rng, d = _samples(fitted, window, interventions, unchanged_bad, unchanged_n, absorbed, False,
+                                    n_samples, n_draws, seed)
+    if eps is not None:
+        if reverts_all:
+            lam = np.zeros(n_samples)
+        elif revert_all is not None:
+            lam = kept_share(fitted.draws(n_draws, seed), fitted.encoding, window, interventions, revert_all, seed)[d]
+        else:
+            lam = rng.uniform(0.0, 1.0, size=n_samples)
+        eta = eta - ((1.0 - lam) * eps)[:, None]
+    bad = rng.binomial(n1[None, :], _logistic(eta)).sum(axis=1)
+    return bad / n1.sum()
+
+
+def excess_and_samples(fitted, window: pd.DataFrame, interventions: dict, *, unchanged_bad: int, unchanged_n: int,
+                       absorbed: bool, fixed_session: bool = False, n_samples: int = 2000, n_draws: int | None = 400,
+                       seed: int = 0):
+    """The paired model's samples before the share and the binomial noise: ``(eta, eps, n1, rng)`` with ``eta``
+    the intervened linear predictor per sample and cell (session shift included; 0 with ``fixed_session``),
+    ``eps`` the window's excess per sample (None where it does not enter), ``n1`` the requests per cell."""
+    eta, eps, n1, rng, _ = _samples(fitted, window, interventions, unchanged_bad, unchanged_n, absorbed,
+                                    fixed_session, n_samples, n_draws, seed)
+    return eta, eps, n1, rng
+
+
+def _samples(fitted, window, interventions, unchanged_bad, unchanged_n, absorbed, fixed_session, n_samples,
+             n_draws, seed):
     draws = fitted.draws(n_draws, seed)
     encoding = fitted.encoding
     eta0, n0 = cell_linear_predictor(draws, encoding, window, seed)
     eta1, n1 = cell_linear_predictor(draws, encoding, apply_interventions(window, interventions), seed)
     sigma = draws.effects[WINDOW][2] if WINDOW in draws.effects else np.ones(draws.n)
-    weights = session_posterior(eta0, n0, int(unchanged_bad), int(unchanged_n), sigma)
+    if fixed_session:
+        # The replay is the recording, which the fit has seen: no new evidence, so no shift and no reweighting.
+        weights = np.zeros((draws.n, GRID.size))
+        weights[:, int(np.argmin(np.abs(GRID)))] = 1.0 / draws.n
+    else:
+        weights = session_posterior(eta0, n0, int(unchanged_bad), int(unchanged_n), sigma)
     rng = np.random.default_rng(seed + 7)
     flat = rng.choice(weights.size, size=n_samples, p=weights.ravel())
     d, g = np.unravel_index(flat, weights.shape)
     eta = eta1[d] + GRID[g][:, None]
+    eps = None
     if absorbed:
         run_ids = window["run_id"].astype(str).unique() if "run_id" in window else []
         phases = window["phase"].astype(str).unique() if "phase" in window else []
         if len(run_ids) == 1 and len(phases) == 1 and phases[0] != "baseline":
-            eps = window_excess(draws, f"{run_ids[0]}/{phases[0]}", f"{run_ids[0]}/baseline")
-            if reverts_all:
-                lam = np.zeros(n_samples)
-            elif revert_all is not None:
-                lam = kept_share(draws, encoding, window, interventions, revert_all, seed)[d]
-            else:
-                lam = rng.uniform(0.0, 1.0, size=n_samples)
-            eta = eta - ((1.0 - lam) * eps[d])[:, None]
-    bad = rng.binomial(n1[None, :], _logistic(eta)).sum(axis=1)
-    return bad / n1.sum()
+            eps = window_excess(draws, f"{run_ids[0]}/{phases[0]}", f"{run_ids[0]}/baseline")[d]
+    return eta, eps, n1, rng, d
 
 
 def _mean_bad(draws, encoding, frame, seed) -> np.ndarray:

@@ -26,9 +26,11 @@ from causalsre.safeio import write_text
 from causalsre.whatif.conformal import FULL_RANGE, binomial_floor, replay_speed
 from causalsre.whatif.suite_predict import predict_case, predict_paired  # noqa: F401  (re-exported)
 
-METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "bayes_paired_split", "no_change", "no_change_replay")
+METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "no_change",
+           "no_change_replay")
 # Predicted from the unchanged replay of the same session (paired design), so never cached with the others.
-PAIRED = ("bayes_paired", "bayes_paired_split", "no_change_replay")
+PAIRED = ("bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "no_change_replay")
+_BURN_PAIRED = PAIRED[:3]   # the paired methods that need the burn model
 CACHE_NAME = "replays.json"
 _REPLAY_CODE = ("harness", "causalsre/whatif/verify.py", "causalsre/causal/verify.py",
                 "causalsre/evaluation/whatif_cases.py")
@@ -150,7 +152,7 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
             models = {"methods": set(methods)}
             fingerprint = database_fingerprint(ctx.con)
             unchanged, changes = {}, {}
-            if cases and {"bayes", "bayes_new_run", *PAIRED[:2]} & set(methods):
+            if cases and {"bayes", "bayes_new_run", *_BURN_PAIRED} & set(methods):
                 # Before any replay, so that no fit runs between a case's two replays.
                 models["bayes"] = _burn_fit(ctx, folder, out_dir, fingerprint, seed, say)
             for i, case in enumerate(cases):
@@ -169,12 +171,14 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                         models["gcm"] = GcmWhatIf.fit(table, ctx.view, seed=seed) if "gcm" in methods else None
                     predicted = predict_case(case, window, baseline, table, models, seed)
                     predictions.put(pkey, predicted)
-                if case.window not in changes and set(PAIRED[:2]) & set(methods):   # only they use them
+                if case.window not in changes and set(_BURN_PAIRED) & set(methods):   # only they use them
                     changes[case.window] = what_changed(ctx.con, ctx.window(f"phase:baseline@{case.run_id}"),
                                                         ctx.window(case.window), baseline, window, ctx.graph)
                 paired = predict_paired(case, window, baseline, table,
-                                        models.get("bayes") if set(PAIRED[:2]) & set(methods) else None,
-                                        unchanged[case.window], seed, changes.get(case.window))
+                                        models.get("bayes") if set(_BURN_PAIRED) & set(methods) else None,
+                                        unchanged[case.window], seed, changes.get(case.window),
+                                        pooled="bayes_paired_pooled" in methods,
+                                        clock_mode=(manifest.get("clock") or {}).get("mode"))
                 predicted = {"predicted": {m: p for m, p in {**predicted["predicted"], **paired}.items() if m in methods},
                              "notes": predicted["notes"]}
                 row = {**case.to_json(), **predicted,
@@ -210,6 +214,7 @@ def suite_report(folders: list, slo_path, *, methods=METHODS, max_cases: int | N
 
     ``calibration``: a previous report (on development suites) whose cases set the conformal margins; without
     it the margins are leave-one-incident-out over these cases."""
+    from causalsre.bayes.pooled import pool_cases
     from causalsre.errors import UserError
     from causalsre.whatif.conformal import TARGETS, add_conformal, best_method, failures, margins_from, score_points
 
@@ -223,6 +228,8 @@ def suite_report(folders: list, slo_path, *, methods=METHODS, max_cases: int | N
             raise UserError("--calibrate-from is not a report of `eval whatif --data ... --json` (no cases)",
                             "pass the JSON this command printed on the development suites")
         margins = margins_from(calibration["cases"], base)
+    # The pooled share's prior: from the development report's cases, else leave one incident out.
+    share_prior = pool_cases(cases, None if calibration is None else calibration["cases"])
     added = add_conformal(cases, base, margins)
     scores = score_points(cases, [*methods, *added])
     best = best_method(scores)
@@ -239,4 +246,6 @@ def suite_report(folders: list, slo_path, *, methods=METHODS, max_cases: int | N
             "scores": scores, "targets": TARGETS, "best_method": best, "failures": failures(cases, best) if best else [],
             "unobserved_cases": sum(1 for c in cases if not c["value_observed"]), "replay_noise": noise,
             "conformal": {"source": "calibrate-from" if margins is not None else "leave one incident out",
-                          "margins": margins}}
+                          "margins": margins},
+            "share_prior": {"source": "calibrate-from" if calibration is not None else "leave one incident out",
+                            "prior": share_prior}}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+POOLED = "bayes_paired_pooled"
+
 
 def _points(draws: np.ndarray) -> dict:
     low, high = np.quantile(draws, [0.05, 0.95])
@@ -61,13 +63,16 @@ def _predict_one(method, model, window, intervention, seed, notes) -> dict:
 
 
 def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: int,
-                   changes: list | None = None) -> dict:
+                   changes: list | None = None, *, pooled: bool = False, clock_mode: str | None = None) -> dict:
     """The paired predictions, given the unchanged replay of the same session: ``no_change_replay`` (its share),
     ``bayes_paired`` and ``bayes_paired_split`` (:mod:`causalsre.bayes.paired`; widened like the others at a
     never-observed value). ``changes``: the recorded changes between the run's baseline and the window
     (``what_changed``); a revert that sets back all of them takes the window's whole excess with it (None:
     unknown, the uniform share). Otherwise ``bayes_paired`` keeps the uniform share and ``bayes_paired_split``
-    splits it by the model's factor effects (where the model can set back every change left in place)."""
+    splits it by the model's factor effects (where the model can set back every change left in place).
+    ``pooled``: also ``bayes_paired_pooled`` (:mod:`causalsre.bayes.pooled`), provisional here (the uniform share)
+    until :func:`causalsre.bayes.pooled.pool_cases` gives it the share prior of the other incidents;
+    ``clock_mode``: the suite's clock (``modelled``: a replay that reproduces the recording has no session shift)."""
     from causalsre.bayes.paired import changed_from_baseline, paired_bad_rate, unreverted_changes
     from causalsre.evaluation.whatif_cases import model_intervention
 
@@ -95,7 +100,23 @@ def predict_paired(case, window, baseline, table, model, unchanged: dict, seed: 
             hull = one({**intervention, case.cause: other})
             out[method].update(low=min(out[method]["low"], hull["low"]), high=max(out[method]["high"], hull["high"]),
                                widened=True)
+    if pooled:
+        out[POOLED] = _pooled(model, window, intervention, others, case, bad, unchanged, absorbed, reverts_all,
+                              left, clock_mode, seed)
     return out
+
+
+def _pooled(model, window, intervention, others, case, bad, unchanged, absorbed, reverts_all, left, clock_mode,
+            seed) -> dict:
+    from causalsre.bayes.pooled import LAM_GRID, mixture_points, replay_is_recording, share_pmf_by_lam
+
+    fixed = replay_is_recording(unchanged, window, clock_mode)
+    pmfs = [share_pmf_by_lam(model, window, change, unchanged_bad=bad, unchanged_n=unchanged["requests"],
+                             absorbed=absorbed, reverts_all=reverts_all, fixed_session=fixed, seed=seed)
+            for change in (intervention, *({**intervention, case.cause: o} for o in others))]
+    uniform = np.full(len(LAM_GRID), 1.0 / len(LAM_GRID))
+    return {**mixture_points(pmfs[0], uniform), "_pmfs": pmfs, "absorbed": absorbed, "reverts_all": reverts_all,
+            "left_in_place": left, "fixed_session": fixed}
 
 
 def revert_everything(left: list[str], intervention: dict, baseline, window, seed: int) -> dict | None:
