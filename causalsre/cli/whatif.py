@@ -41,12 +41,15 @@ def _fmt(pred: dict) -> str:
 @click.option("--verify-db", type=INPUT_FILE, help="Keep the replay telemetry in this database.")
 @click.option("--latency", type=click.Choice(["queue_s", "ttft_s", "tpot_s", "e2e_s"]),
               help="Also predict p50/p90 of this latency with the log-latency model (fits it: about a minute).")
+@click.option("--latency-draws", type=click.IntRange(min=50), metavar="N",
+              help="Posterior draws per chain of the --latency fit (default: the latency priors' [sampler], 1000); "
+                   "fewer is quicker and rougher.")
 @SEED
 @json_option("Print the report as JSON.")
 @click.option("--out", "out_path", type=OUTPUT_FILE,
               help="Write a self-contained report (.html or .md).")
 def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, window_text, run_id, settings,
-           governor_file, method, verify, verify_db, latency, seed, as_json, out_path):
+           governor_file, method, verify, verify_db, latency, latency_draws, seed, as_json, out_path):
     """Predicted bad-event and burn rate of a window under an intervention, with 90 % intervals.
 
     Example: causalsre whatif --db suite.duckdb --slo models/slos/llm-serving.yaml
@@ -70,6 +73,10 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
         raise UserError(f"--verify-db {verify_db} is the same file as --db",
                         "keep the replay in another database: the analysed one is only ever read")
 
+    if latency_draws and not latency:  # the fit it sizes would not run
+        from causalsre.errors import UserError
+
+        raise UserError("--latency-draws sizes the fit of --latency", "add --latency METRIC, or drop --latency-draws")
     settings = parse_knobs(settings)  # names checked against the settings table before any work
     if out_path:
         from causalsre.report.document import check_report_path
@@ -78,7 +85,7 @@ def whatif(db_path, slo_path, slo_name, graph_path, priors_path, fit_path, windo
     result = run_whatif(db_path, slo_path, window_text, settings, method=method, slo_name=slo_name,
                         graph_path=graph_path, priors_path=priors_path, fit_path=fit_path, verify=verify,
                         verify_db=verify_db, seed=seed, progress=not as_json, latency=latency,
-                        governor_file=governor_file)
+                        latency_draws=latency_draws, governor_file=governor_file)
     if out_path:
         from causalsre.report import Report, write_report
         from causalsre.report.builders import diagnostics_section, whatif_section, whatif_summary

@@ -28,7 +28,8 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
                method: str = "both", slo_name: str | None = None, graph_path: str | None = None,
                priors_path: str | None = None, fit_path: str | None = None, verify: bool = False,
                verify_db: str | None = None, seed: int = 0, progress: bool = False,
-               latency: str | None = None, governor_file: str | None = None) -> dict[str, Any]:
+               latency: str | None = None, latency_draws: int | None = None,
+               governor_file: str | None = None) -> dict[str, Any]:
     """Predicted (and, with ``verify``, measured) burn of a window under ``settings`` (KNOB=VALUE strings).
 
     Returns the JSON-ready result: intervention, window, observed, predicted {method: {burn_rate, low,
@@ -63,7 +64,8 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
             predicted = predict(window, interventions, objective=ctx.objective, gcm_model=gcm_model,
                                 bayes_model=bayes_model, seed=seed)
             if latency:
-                latency_result = _latency_whatif(ctx, table, window, interventions, latency, seed, progress)
+                latency_result = _latency_whatif(ctx, table, window, interventions, latency, seed, progress,
+                                                 draws=latency_draws)
         verified = None
         if verify:
             verified = replay_with_tiers(ctx, window_text, interventions, governor, out_db=verify_db,
@@ -91,10 +93,10 @@ def run_whatif(db_path: str, slo_path: str, window_text: str, settings: list[str
     }
 
 
-def _latency_whatif(ctx, table, window, interventions, metric, seed, progress) -> dict:
+def _latency_whatif(ctx, table, window, interventions, metric, seed, progress, *, draws: int | None = None) -> dict:
     from causalsre.bayes.latency import fit_latency_model, observed_quantiles
 
-    model = fit_latency_model(table, ctx.graph, metric=metric, seed=seed, progress=progress)
+    model = fit_latency_model(table, ctx.graph, metric=metric, draws=draws, seed=seed, progress=progress)
     return {"metric": metric, "observed": observed_quantiles(window, metric),
             "predicted": model.predict(window, interventions, seed=seed),
             "diagnostics": model.diagnostics().to_dict()}
