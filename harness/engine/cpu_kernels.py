@@ -99,7 +99,8 @@ def _load() -> ctypes.CDLL | None:
         "rotary_cache_write": (None, [ptr, i64] + [ptr] * 5 + [i32] * 5),
         "silu_mul": (None, [ptr, ptr, i32, i32, i32]),
         "read_probe": (ctypes.c_double, [ptr, i64, i32]),
-        "decoder_stack": (i32, [ptr] * 8 + [i32, ptr, i64] + [ptr] * 6 + [i32] * 8 + [f32, f32, i32]),
+        "decoder_stack": (i32, [ptr] * 8 + [i32, ptr, i64] + [ptr] * 6 + [i32] * 8 + [f32, f32, i32]
+                          + [ptr, i32, ptr, ptr, i32, ptr, ptr, ptr]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)
@@ -206,9 +207,12 @@ def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
 
 class StackWeights:
     """The addresses :func:`decoder_stack` reads each layer's weights from ([layers, 6] int64), and the
-    tensors behind them, held so the addresses stay valid as long as this object lives."""
+    tensors behind them, held so the addresses stay valid as long as this object lives; the final norm and
+    the ``lm_head`` panels when the step's tail can run in the same call; and the call's scratch buffers,
+    allocated once for PANEL_LINEAR_MAX_ROWS rows (a step's first n rows of each are its views), where
+    each step allocated six."""
 
-    def __init__(self, layers) -> None:
+    def __init__(self, layers, final_norm: torch.Tensor | None = None, lm_panels: torch.Tensor | None = None) -> None:
         self.tensors = []
         for layer in layers:
             attn, mlp = layer.self_attn, layer.mlp
@@ -218,27 +222,47 @@ class StackWeights:
         if any(t is None or not t.is_contiguous() or t.dtype != torch.float32 for t in self.tensors):
             raise ValueError("decoder_stack needs every projection packed as panels (widths % 16 == 0)")
         self.pointers = torch.tensor([t.data_ptr() for t in self.tensors], dtype=torch.int64).view(-1, 6)
+        attn, mlp = layers[0].self_attn, layers[0].mlp
+        hidden = layers[0].input_layernorm.weight.shape[0]
+        rows = PANEL_LINEAR_MAX_ROWS
+        self.final_norm = None if final_norm is None else final_norm.detach()
+        self.lm_panels = lm_panels if lm_panels is not None and lm_panels.is_contiguous() else None
+        self.vocab = 0 if self.lm_panels is None else self.lm_panels.shape[0] * PANEL
+        widths = {"delta": hidden, "normed": hidden, "qkv": attn.q_size + 2 * attn.kv_size, "attn": attn.q_size,
+                  "gate_up": mlp.gate_up_proj.weight.shape[0], "act": mlp.down_proj.weight.shape[1],
+                  "sample_x": hidden, "sample_delta": hidden}
+        self.scratch = {name: torch.empty((rows, width), dtype=torch.float32) for name, width in widths.items()}
+        self.scratch_ptrs = {name: t.data_ptr() for name, t in self.scratch.items()}
 
 
 def decoder_stack(x: torch.Tensor, weights: StackWeights, kv_caches: torch.Tensor, positions: torch.Tensor,
                   slots: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, tables: torch.Tensor,
-                  lengths: torch.Tensor, block_size: int, num_heads: int, inter: int, eps: float) -> torch.Tensor:
+                  lengths: torch.Tensor, block_size: int, num_heads: int, inter: int, eps: float,
+                  sample_rows: torch.Tensor | None = None) -> torch.Tensor:
     """Every decoder layer of a step in one C call (csrc/decoder_stack.c): x [N, h] is the residual, added
-    to in place; returns the last layer's MLP output [N, h] (not yet added). kv_caches [layers, slots, 2,
-    Hkv, D]; the rest as for the per-op kernels above. N <= PANEL_LINEAR_MAX_ROWS."""
+    to in place. With ``sample_rows`` ([S] long) and the ``lm_head`` panels in ``weights``, the logits
+    [S, V] of those rows (final residual add, norm and ``lm_head`` in the same call); otherwise the last
+    layer's MLP output [N, h], not yet added (a view of the scratch: use it before the next call).
+    kv_caches [layers, slots, 2, Hkv, D]; the rest as for the per-op kernels above.
+    N <= PANEL_LINEAR_MAX_ROWS."""
     n, hidden = x.shape
+    if n > PANEL_LINEAR_MAX_ROWS:
+        raise ValueError(f"decoder_stack serves at most {PANEL_LINEAR_MAX_ROWS} rows, got {n}")
     num_kv_heads, head_dim = kv_caches.shape[3], kv_caches.shape[4]
-    qkv_width = (num_heads + 2 * num_kv_heads) * head_dim
-    delta, normed = torch.empty_like(x), torch.empty_like(x)
-    qkv, attn = torch.empty((n, qkv_width)), torch.empty((n, num_heads * head_dim))
-    gate_up, act = torch.empty((n, 2 * inter)), torch.empty((n, inter))
-    rc = _lib.decoder_stack(x.data_ptr(), delta.data_ptr(), normed.data_ptr(), qkv.data_ptr(), attn.data_ptr(),
-                            gate_up.data_ptr(), act.data_ptr(), weights.pointers.data_ptr(),
-                            weights.pointers.shape[0], kv_caches.data_ptr(), kv_caches.stride(0),
-                            positions.data_ptr(), slots.data_ptr(), cos.data_ptr(), sin.data_ptr(),
-                            tables.data_ptr(), lengths.data_ptr(), tables.shape[1], block_size, n, hidden,
-                            num_heads, num_kv_heads, head_dim, inter, eps, head_dim ** -0.5,
-                            torch.get_num_threads())
+    p = weights.scratch_ptrs
+    tail = sample_rows is not None and weights.lm_panels is not None
+    ns = sample_rows.shape[0] if tail else 0
+    logits = torch.empty((ns, weights.vocab), dtype=x.dtype) if tail else None
+    rc = _lib.decoder_stack(x.data_ptr(), p["delta"], p["normed"], p["qkv"], p["attn"], p["gate_up"], p["act"],
+                            weights.pointers.data_ptr(), weights.pointers.shape[0], kv_caches.data_ptr(),
+                            kv_caches.stride(0), positions.data_ptr(), slots.data_ptr(), cos.data_ptr(),
+                            sin.data_ptr(), tables.data_ptr(), lengths.data_ptr(), tables.shape[1], block_size, n,
+                            hidden, num_heads, num_kv_heads, head_dim, inter, eps, head_dim ** -0.5,
+                            torch.get_num_threads(),
+                            sample_rows.data_ptr() if tail else None, ns,
+                            weights.final_norm.data_ptr() if tail else None,
+                            weights.lm_panels.data_ptr() if tail else None, weights.vocab,
+                            p["sample_x"], p["sample_delta"], logits.data_ptr() if tail and ns else None)
     if rc != 0:
         raise RuntimeError(f"decoder_stack failed (code {rc})")
-    return delta
+    return logits if tail else weights.scratch["delta"][:n]

@@ -219,9 +219,12 @@ class Llama(nn.Module):
         delta = None
         stack = getattr(self, "stack_weights", None)
         if stack is not None and n <= ops.PANEL_LINEAR_MAX_ROWS:   # the loop below, in C: one call a step
-            delta = ops.decoder_stack(x, stack, kv_caches, batch.positions, batch.slot_mapping, self.rope_cos,
-                                      self.rope_sin, batch.token_tables, batch.token_lengths, batch.block_size, h,
-                                      c.intermediate_size, c.rms_norm_eps)
+            out = ops.decoder_stack(x, stack, kv_caches, batch.positions, batch.slot_mapping, self.rope_cos,
+                                    self.rope_sin, batch.token_tables, batch.token_lengths, batch.block_size, h,
+                                    c.intermediate_size, c.rms_norm_eps, sample_rows=batch.sample_index)
+            if stack.lm_panels is not None:      # the tail below ran in the same call: these are the logits
+                return out
+            delta = out
         for layer, kv_cache in zip(self.layers, kv_caches) if delta is None else ():
             attn, mlp = layer.self_attn, layer.mlp
             normed = ops.add_rms_norm(x, delta, layer.input_layernorm.weight, c.rms_norm_eps)
@@ -259,7 +262,7 @@ class Llama(nn.Module):
                                                     if size else None)
             at += size
         try:   # the whole stack in one C call when every projection has panels (widths % 16 == 0)
-            self.stack_weights = cpu_kernels.StackWeights(self.layers)
+            self.stack_weights = cpu_kernels.StackWeights(self.layers, self.norm.weight, self.lm_head.panels)
         except ValueError:
             self.stack_weights = None
 

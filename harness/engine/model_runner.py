@@ -139,7 +139,7 @@ class ModelRunner:
         dev = self.device
 
         def to_dev(t: torch.Tensor | None) -> torch.Tensor | None:
-            if t is None or not on_device:
+            if t is None or not on_device or dev.type == "cpu":    # .to(cpu) is a no-op, but a dispatch
                 return t
             return t.to(dev, non_blocking=True)
 

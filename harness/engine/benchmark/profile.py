@@ -24,6 +24,8 @@ from harness.engine.engine import Engine
 from harness.engine.observer import NullObserver
 
 LOOP = ("scheduler", "batch building (index tensors)", "telemetry (observer calls)")
+# since 2026-12-02 the one call also runs the final norm and the lm_head of the sampled rows
+STACK = "decoder layers + lm_head (one C call)"
 
 
 def _wrap(counter: collections.Counter, undo: list, obj, name: str, label: str) -> None:
@@ -66,8 +68,8 @@ def profile_decode(preset: str = "small", batch: int = 32, threads: int = 1, ste
     if runner.use_cpu_kernels and not stack:
         runner.model.stack_weights = None
     if stack:
-        wrap(cpu_kernels, "decoder_stack", "decoder layers (one C call)")
-        wrap(model_module, "_project", "projections (matmuls)")      # the lm_head, and all of them above 64 rows
+        wrap(cpu_kernels, "decoder_stack", STACK)
+        wrap(model_module, "_project", "projections (matmuls)")      # all of them above 64 rows
         wrap(cpu_kernels, "add_rms_norm", "norms (+ residual add)")
         wrap(cpu_kernels, "paged_decode_attention", "attention")
     elif runner.use_cpu_kernels:

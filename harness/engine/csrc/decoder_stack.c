@@ -12,6 +12,7 @@
  * [slots, 2, Hkv, D]; layer l's starts kv_layer_stride floats further.
  */
 #include <stdint.h>
+#include <string.h>
 
 int panel_linear(const float *x, const float *panels, float *y, int rows, int in, int out, int num_threads);
 void add_rms_norm(float *x, const float *delta, const float *weight, float *out, int n, int h, float eps,
@@ -26,14 +27,19 @@ void silu_mul(const float *gate_up, float *out, int n, int inter, int num_thread
 
 /* x [n, h]: the residual stream, added to in place; on return delta [n, h] holds the last layer's MLP
    output (not yet added, as in the Python loop: the final norm adds it). Scratch: normed [n, h],
-   qkv [n, (H + 2 Hkv) D], attn [n, H D], gate_up [n, 2 I], act [n, I]. Returns 0, or the failing
-   kernel's code + 10 * layer. */
+   qkv [n, (H + 2 Hkv) D], attn [n, H D], gate_up [n, 2 I], act [n, I].
+   With lm_panels (not NULL) the step's tail runs here too, as Llama._forward_fused's Python did it: the
+   num_samples rows sample_rows[] of x and delta are gathered (into sample_x, sample_delta [num_samples, h]),
+   added and normed with final_norm (into normed) and projected to logits [num_samples, vocab]: the same
+   kernels in the same order, so the same bits, without five torch ops and a ctypes call a step.
+   Returns 0, or the failing kernel's code + 10 * layer. */
 int decoder_stack(float *x, float *delta, float *normed, float *qkv, float *attn, float *gate_up, float *act,
                   const int64_t *layer_ptrs, int num_layers, float *kv_cache, int64_t kv_layer_stride,
                   const int64_t *positions, const int64_t *slots, const float *cos_table, const float *sin_table,
                   const int32_t *tables, const int32_t *lengths, int table_width, int block_size, int n,
                   int hidden, int num_heads, int num_kv_heads, int head_dim, int inter, float eps, float scale,
-                  int num_threads) {
+                  int num_threads, const int64_t *sample_rows, int num_samples, const float *final_norm,
+                  const float *lm_panels, int vocab, float *sample_x, float *sample_delta, float *logits) {
     const int q_width = num_heads * head_dim, qkv_width = (num_heads + 2 * num_kv_heads) * head_dim;
     for (int l = 0; l < num_layers; ++l) {
         const int64_t *w = layer_ptrs + (int64_t)l * 6;
@@ -53,5 +59,13 @@ int decoder_stack(float *x, float *delta, float *normed, float *qkv, float *attn
         silu_mul(gate_up, act, n, inter, num_threads);
         if ((rc = panel_linear(act, (const float *)w[5], delta, n, inter, hidden, num_threads))) return rc + 10 * l;
     }
+    if (lm_panels == 0 || num_samples == 0) return 0;
+    for (int r = 0; r < num_samples; ++r) {
+        memcpy(sample_x + (int64_t)r * hidden, x + sample_rows[r] * hidden, sizeof(float) * (size_t)hidden);
+        memcpy(sample_delta + (int64_t)r * hidden, delta + sample_rows[r] * hidden, sizeof(float) * (size_t)hidden);
+    }
+    add_rms_norm(sample_x, sample_delta, final_norm, normed, num_samples, hidden, eps, num_threads);
+    int rc = panel_linear(normed, lm_panels, logits, num_samples, hidden, vocab, num_threads);
+    if (rc) return rc + 10 * num_layers;
     return 0;
 }
