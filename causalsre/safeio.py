@@ -42,7 +42,9 @@ from causalsre.safefiles import (  # noqa: F401
     MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_LINE_BYTES, MAX_NODES, REQUEST_COLUMNS, WIDE_COLUMNS, brief, read_text,
     regular_file,
 )
-from causalsre.safetables import check_table, is_gzip, table_suffix  # noqa: F401
+from causalsre.safetables import (  # noqa: F401
+    check_table, decode_table, is_gzip, max_bytes, read_table_bytes, table_suffix, table_text,
+)
 from causalsre.safewrites import (  # noqa: F401
     copy_file, open_output, output_file, output_folder, refuse_link, refuse_links_inside, remove_file, replace_file, write_bytes,
     write_text, write_with,

@@ -8,6 +8,7 @@ refuse a file that decompresses past their own cap anyway).
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from causalsre.safefiles import MAX_LINE_BYTES, regular_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_SCAN_BYTES = 1 << 30
+DEFAULT_MAX_MB = 512  # the most text one input table may hold (env CAUSALSRE_IMPORT_MAX_MB), after gunzip
 
 
 def is_gzip(path: Path) -> bool:
@@ -102,3 +104,73 @@ def _check_parquet_columns(path: Path, *, what: str, max_columns: int) -> Path:
         raise UserError(f"{what} {path} has {columns} columns, over the limit of {max_columns}",
                         "keep the columns the analysis needs")
     return path
+
+
+# Reading a table's text: one reader for every CSV input (imports, events, attribute tables and edge lists,
+# traces), so each refuses the same files in the same words. Before round 5 only `db import requests|table`
+# knew UTF-16; the events and attribute readers said "not UTF-8" or "a NUL byte" of a file Excel saved.
+
+def max_bytes() -> int:
+    """The most bytes of text one file may hold (env ``CAUSALSRE_IMPORT_MAX_MB``, default 512)."""
+    raw = os.environ.get("CAUSALSRE_IMPORT_MAX_MB", "")
+    try:
+        megabytes = float(raw) if raw.strip() else DEFAULT_MAX_MB
+    except ValueError:
+        raise UserError(f"CAUSALSRE_IMPORT_MAX_MB={raw!r} is not a number", "set it to a size in MB, e.g. 2048") from None
+    if not megabytes == megabytes:  # NaN compares false with everything and would lift the cap
+        raise UserError(f"CAUSALSRE_IMPORT_MAX_MB={raw!r} is not a number", "set it to a size in MB, e.g. 2048")
+    return int(min(max(megabytes, 0.001), 1 << 40) * 1024 * 1024)
+
+
+def read_table_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip (by its magic bytes, not its name), refused over the cap."""
+    limit = max_bytes()
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(2)
+        if head != GZIP_MAGIC:
+            if size > limit:
+                raise UserError(f"{path.name} is {size / 2**20:.0f} MB, over the import limit of "
+                                f"{limit / 2**20:.0f} MB", "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
+            return head + handle.read()
+    try:
+        with gzip.open(path, "rb") as packed:
+            data = packed.read(limit + 1)  # a gzip bomb stops here, not when memory runs out
+    except EOFError:
+        raise UserError(f"{path.name} is a truncated gzip file", "copy the whole file again") from None
+    except (OSError, zlib.error) as exc:
+        raise UserError(f"{path.name} is a damaged gzip file ({exc})", "copy the file again") from None
+    if len(data) > limit:
+        raise UserError(f"{path.name} decompresses to more than {limit / 2**20:.0f} MB (the import limit)",
+                        "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
+    return data
+
+
+def utf16(raw: bytes) -> bool:
+    """A byte-order mark of UTF-16 (or UTF-32), or ASCII text with a NUL after (or before) every character."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return True
+    head = raw[:64]
+    return len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2]))
+
+
+def decode_table(raw: bytes, *, name: str) -> str:
+    """A CSV/TSV file's bytes as text: UTF-8 (a leading byte-order mark dropped); UTF-16, a NUL byte and other
+    encodings refused in one line naming the file (and the line)."""
+    if utf16(raw):  # Excel's "Unicode text" and PowerShell's default encoding
+        raise UserError(f"{name} is UTF-16 text, not UTF-8", "save the file as UTF-8 (in Excel: CSV UTF-8)")
+    if b"\x00" in raw:  # a CSV reader would end the cell there (or make it NULL): refuse instead
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise UserError(f"{name} line {line} contains a NUL byte", "remove it: a CSV file holds text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(f"{name} line {line} is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                        "save the file as UTF-8") from None
+
+
+def table_text(path: str | Path, *, what: str) -> str:
+    """A CSV/TSV file (gzip or not) as text, through :func:`read_table_bytes` and :func:`decode_table`."""
+    path = regular_file(path, what=what)
+    return decode_table(read_table_bytes(path), name=path.name)

@@ -11,6 +11,7 @@ slices) must be positive and at most 100 years, so that ``at - period - lookback
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timezone
 
 from causalsre.errors import UserError
@@ -23,6 +24,40 @@ MAX_DURATION_YEARS = 100
 MAX_DURATION_S = MAX_DURATION_YEARS * 365 * 86400
 _RANGE = f"years {FIRST_YEAR}..{LAST_YEAR}"
 _EXAMPLE = "write an ISO-8601 time such as 2026-11-28T00:00:00Z"
+
+
+# A time of day followed by a UTC offset or zone letter: 2026-01-31T12:00:00+02:00, ...T12:00Z, ... 12:00 UTC.
+# The time of day is required, so a bare date's "-31" is never read as an offset.
+OFFSET_PATTERN = r"[Tt ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)\s*$"
+_OFFSET = re.compile(OFFSET_PATTERN)
+MIXED_FIX = ("a time without an offset is read as UTC, which the times with offsets suggest it is not: give every "
+             "time an offset (Z for UTC), or none")
+
+
+def has_offset(text: str) -> bool:
+    """Whether an ISO-8601 time names its offset (``Z``, ``+02:00``, ``UTC``): naive times are read as UTC."""
+    return bool(_OFFSET.search(text))
+
+
+def mixed_offsets(texts) -> tuple[int, int] | None:
+    """(first with an offset, first without) among ISO-8601 time texts when both kinds occur, else None.
+
+    One column (or one file's time column) mixing the two is refused by the importers: a naive time is read as
+    UTC by the documented rule, and beside times that carry, say, ``-05:00`` it is most likely local time, so
+    reading it as UTC would shift those rows by hours without a word. Epoch seconds are absolute: give None
+    for them in ``texts`` (they count as neither kind).
+    """
+    aware = naive = None
+    for index, text in enumerate(texts):
+        if text is None:
+            continue
+        if has_offset(text):
+            aware = index if aware is None else aware
+        else:
+            naive = index if naive is None else naive
+        if aware is not None and naive is not None:
+            return aware, naive
+    return None
 
 
 def to_utc_naive(moment: datetime) -> datetime:

@@ -6,6 +6,7 @@ rescales time (``time_scale`` or a target mean ``rate``) and lengths (``length_s
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.safeio import REQUEST_COLUMNS, check_table
+from causalsre.safeio import REQUEST_COLUMNS, check_table, table_text
 from harness.config import TraceSpec
 
 TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -33,7 +34,7 @@ def read_trace(path: str | Path) -> pd.DataFrame:
     check_table(path, what="trace file", max_columns=REQUEST_COLUMNS)
     fix = f"an Azure LLM trace has the header {','.join(TRACE_COLUMNS)}"
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(io.StringIO(table_text(path, what="trace file")))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"trace file {path} does not parse ({str(exc).splitlines()[0]})", fix) from None
     missing = [c for c in TRACE_COLUMNS if c not in frame.columns]

@@ -8,6 +8,7 @@ naming the column); thresholds are positive finite z-scores.
 
 from __future__ import annotations
 
+import io
 import math
 
 import networkx as nx
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
-from causalsre.safeio import brief, regular_file
+from causalsre.safeio import brief, regular_file, table_text
 
 MAX_GRAPH_NODES = 20_000
 MAX_GRAPH_EDGES = 200_000
@@ -90,7 +91,10 @@ def read_table(path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        text = table_text(path, what="table")  # the one CSV decoder: UTF-16, NUL bytes, a BOM, gzip
+        return pd.read_csv(io.StringIO(text))
+    except UserError:
+        raise
     except Exception as exc:  # pandas raises many types for malformed files
         raise UserError(f"cannot read {path} as a table ({str(exc).splitlines()[0]})") from None
 
@@ -100,7 +104,8 @@ def read_edges(path) -> nx.DiGraph:
     a node called ``NA`` or ``null`` stays one."""
     path = regular_file(path, what="edge list", missing_fix="pass a cause,effect CSV file")
     try:
-        frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True, keep_default_na=False)
+        text = table_text(path, what="edge list")
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, skipinitialspace=True, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserError(f"edge list {path} is not a cause,effect CSV ({str(exc).splitlines()[0]})",
                         "write one cause,effect pair per line") from None

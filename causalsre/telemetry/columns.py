@@ -26,6 +26,23 @@ COUNT = (0, 2**31 - 1)  # token counts and preemptions: INTEGER columns, never n
 _EXACT_FLOAT = 2**53  # integers beyond this are not exact as doubles
 
 
+def _refuse_mixed_offsets(strings: pd.Series, is_iso: pd.Series, values: pd.Series, column: str) -> None:
+    """Refuse a column whose ISO times are partly naive, partly with an offset (``times.mixed_offsets``)."""
+    from causalsre.times import MIXED_FIX, OFFSET_PATTERN
+
+    iso = strings[is_iso.to_numpy(dtype=bool)]
+    if iso.empty:
+        return
+    aware = iso.str.contains(OFFSET_PATTERN, regex=True).to_numpy(dtype=bool)
+    if aware.all() or not aware.any():
+        return
+    rows = {kind: int(iso.index[np.flatnonzero(aware == want)[0]]) for kind, want in (("aware", True), ("naive", False))}
+    position = {label: i for i, label in enumerate(values.index)}
+    first, second = (position[rows["aware"]], position[rows["naive"]])
+    raise UserError(f"column {column} mixes times with a UTC offset (row {first + 1}: {_shown(values.iloc[first])}) "
+                    f"and times without one (row {second + 1}: {_shown(values.iloc[second])})", MIXED_FIX)
+
+
 def _where(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -230,6 +247,7 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
             epoch = pd.to_numeric(strings, errors="coerce")
             epoch = epoch.where((epoch >= 0) & (epoch < MAX_EPOCH_S))
             parsed[as_text] = iso.where(iso.notna(), _epoch_seconds(epoch))
+            _refuse_mixed_offsets(strings, iso.notna() & epoch.isna(), values, column)
         others = ~as_text & text.notna().to_numpy()
         if others.any():  # dates and datetimes from a typed file
             parsed[others] = pd.to_datetime(text[others], utc=True, errors="coerce").dt.tz_localize(None)

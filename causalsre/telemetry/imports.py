@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from causalsre.errors import UserError
-from causalsre.safeio import is_gzip, regular_file, table_suffix
+from causalsre.safeio import decode_table, is_gzip, regular_file, table_suffix
 from causalsre.telemetry import columns
 from causalsre.telemetry.attributes import attribute_json
 from causalsre.telemetry.frames import requests_frame_from_latencies, write_import
@@ -72,17 +72,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
 
 
 def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
-    raw = read_bytes(path)  # gunzipped when gzip, refused over the import size cap (as every importer does)
-    if _utf16(raw):  # Excel's "Unicode text" and PowerShell's default: refused as "a NUL byte on line 1" before
-        raise UserError(f"{path.name} is UTF-16 text, not UTF-8", "save the file as UTF-8 (in Excel: CSV UTF-8)")
-    if b"\x00" in raw:  # a CSV reader would end the cell there (or make it NULL): refuse instead
-        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise UserError(f"{path.name} line {line} contains a NUL byte", "remove it: a CSV file holds text")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(f"{path.name} line {line} is not UTF-8 text", "save the file as UTF-8") from None
+    # gunzipped when gzip, refused over the import size cap; UTF-16, NUL bytes and other encodings refused
+    text = decode_table(read_bytes(path), name=path.name)
     # Every cell as text and no missing-value guessing: tenants named NA, None or null stay names, and each
     # column is parsed by its own rules (causalsre.telemetry.columns); only an empty cell is missing.
     options = dict(sep=sep, dtype=str, keep_default_na=False, na_filter=False)
@@ -99,14 +90,6 @@ def _near_names(missing: list[str], columns: list[str]) -> str:
     message: the file has the column, written otherwise."""
     found = [repr(c) for c in columns if c.strip().lower() in missing and c not in missing]
     return f"; it has {', '.join(found[:6])}, which differ only in case or spaces" if found else ""
-
-
-def _utf16(raw: bytes) -> bool:
-    """A byte-order mark of UTF-16, or ASCII text with a NUL after (or before) every character."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True
-    head = raw[:64]
-    return len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2]))
 
 
 def _nameless_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.safeio import decode_table
+from causalsre.times import MIXED_FIX, mixed_offsets
 from causalsre.telemetry.importers.checks import parse_time
 from causalsre.telemetry.importers.files import existing_file, fingerprint, read_bytes
 from causalsre.telemetry.importers.writer import Batch
@@ -57,10 +59,9 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, name: str | Non
 
 
 def _rows(path: Path) -> list[tuple]:
-    try:  # through read_bytes, like every other importer: gzip is read, the size cap applies
-        text = read_bytes(path).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(f"{path.name} is not UTF-8 text", "give a CSV file with columns time,key,value[,kind]") from None
+    # through read_bytes, like every other importer (gzip is read, the size cap applies), and the one CSV
+    # decoder: a UTF-8 BOM dropped, UTF-16 (Excel's "Unicode text") and NUL bytes refused by name
+    text = decode_table(read_bytes(path), name=path.name)
     reader = csv.reader(io.StringIO(text))
     try:
         table = [row for row in reader if any(cell.strip() for cell in row)]
@@ -74,7 +75,7 @@ def _rows(path: Path) -> list[tuple]:
         raise UserError(f"{path.name} lacks column(s) {', '.join(missing)}",
                         "the first line must be a header: time,key,value[,kind]")
     index = {c: header.index(c) for c in COLUMNS if c in header}
-    rows = []
+    rows, times = [], []
     for number, row in enumerate(table[1:], start=2):
         where = f"{path.name} line {number}"
         if len(row) != len(header):
@@ -91,6 +92,12 @@ def _rows(path: Path) -> list[tuple]:
         if kind == "config":
             _check_setting(value, where)
         rows.append((parse_time(cell["time"], f"{where}: time"), key, value, kind, path.name))
+        times.append(None if _setting_number(cell["time"]) is not None else cell["time"])  # epoch: absolute
+    mixed = mixed_offsets(times)
+    if mixed is not None:
+        (aware, naive) = mixed
+        raise UserError(f"{path.name} mixes times with a UTC offset (line {aware + 2}: {times[aware]!r}) and times "
+                        f"without one (line {naive + 2}: {times[naive]!r})", MIXED_FIX)
     return rows
 
 

@@ -8,29 +8,12 @@ really compressed (``curl --compressed -o``) reads too; a truncated or damaged a
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import os
-import zlib
 from pathlib import Path
 
 from causalsre.errors import UserError
-from causalsre.safeio import regular_file
-
-DEFAULT_MAX_MB = 512
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def max_bytes() -> int:
-    """The most bytes of text one file may hold (env ``CAUSALSRE_IMPORT_MAX_MB``)."""
-    raw = os.environ.get("CAUSALSRE_IMPORT_MAX_MB", "")
-    try:
-        megabytes = float(raw) if raw.strip() else DEFAULT_MAX_MB
-    except ValueError:
-        raise UserError(f"CAUSALSRE_IMPORT_MAX_MB={raw!r} is not a number", "set it to a size in MB, e.g. 2048")
-    return int(max(megabytes, 0.001) * 1024 * 1024)
-
+from causalsre.safeio import max_bytes, read_table_bytes, regular_file  # noqa: F401  (max_bytes: re-exported)
 
 def fingerprint(paths: list[Path]) -> str:
     """First 16 hex digits of the SHA-256 of the files' bytes: the same files give the same run id."""
@@ -67,27 +50,8 @@ def files_in(paths: list[str | Path]) -> list[Path]:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip, refused over the size cap."""
-    limit = max_bytes()
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(2)
-        if head != _GZIP_MAGIC:
-            if size > limit:
-                raise UserError(f"{path.name} is {size / 2**20:.0f} MB, over the import limit of "
-                                f"{limit / 2**20:.0f} MB", "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
-            return head + handle.read()
-    try:
-        with gzip.open(path, "rb") as packed:
-            data = packed.read(limit + 1)  # a gzip bomb stops here, not when memory runs out
-    except EOFError:
-        raise UserError(f"{path.name} is a truncated gzip file", "copy the whole file again") from None
-    except (OSError, zlib.error) as exc:
-        raise UserError(f"{path.name} is a damaged gzip file ({exc})", "copy the file again") from None
-    if len(data) > limit:
-        raise UserError(f"{path.name} decompresses to more than {limit / 2**20:.0f} MB (the import limit)",
-                        "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
-    return data
+    """The file's bytes, gunzipped when it is gzip, refused over the size cap (:func:`causalsre.safeio.read_table_bytes`)."""
+    return read_table_bytes(path)
 
 
 def read_text(path: Path, what: str) -> str:
