@@ -48,6 +48,10 @@ FACTORS: tuple[Setting, ...] = (
             fault_kinds=("longer_outputs",)),
     Setting("tenant", "choice", "default", _W, "tenant", "heaviest tenant by offered share",
             fault_kinds=("tenant_flood",)),
+    # A closed loop's load is its clients, not a rate: the bench importers record a closed-loop result's
+    # --max-concurrency here (vllm bench serve and sglang.bench_serving with --request-rate inf).
+    Setting("max_concurrency", "int", None, _W, "max_concurrency", "closed-loop clients (--max-concurrency)",
+            low=1, high=MAX_CONCURRENCY, nullable=True),
     Setting("arrival_process", "choice", "poisson", _W, None, "poisson, gamma, closed, trace, ...",
             runs_column="arrival_process",
             excluded="its effect is measured by the arrival_rate and burstiness nodes"),

@@ -32,6 +32,8 @@ def describe_change(change: dict) -> str:
         why = f" (tier {change['tier']}: {change.get('reason')}{burn}{left})" if change.get("tier") else \
             f" ({change.get('reason')})"
         return f"governor {name}{why}: {_fmt(change.get('before'))} -> {_fmt(change.get('after'))}"
+    if change.get("not_measured"):
+        return f"workload {name}: not measured ({change['not_measured']})"
     mark = "changed" if change.get("significant") else "steady "
     if name == "tenant":
         grew = change.get("largest_rise")
@@ -40,8 +42,8 @@ def describe_change(change: dict) -> str:
     else:
         size = f"{_fmt(change.get('baseline'))} -> {_fmt(change.get('incident'))} {change.get('unit', '')}".rstrip()
     tie = f"  (tie: {change['tie']})" if change.get("tie") else ""
-    loop = "  (closed-loop benchmark: the rate follows the server's speed, an effect)" \
-        if change.get("closed_loop") else ""
+    what = "the rate follows the server's speed" if name == "arrival_rate" else "the gaps follow the server's answers"
+    loop = f"  (closed-loop benchmark: {what}, an effect)" if change.get("closed_loop") else ""
     return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}{loop}"
 
 

@@ -29,7 +29,7 @@ from scipy import stats
 
 from causalsre.causal.change_text import describe_change  # noqa: F401  (re-exported: its public path)
 from causalsre.causal.graph import GraphSpec
-from causalsre.causal.server_changes import closed_loop, server_config_changes
+from causalsre.causal.server_changes import closed_loop, server_config_changes, unmeasured_gaps
 
 ALPHA = 0.01  # significance level of every workload-shift test
 MIN_RATE_CHANGE = 0.15  # relative change of the arrival rate that counts (like the KS effect threshold)
@@ -271,10 +271,15 @@ def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
     if any(_has_table(con, t) and _has_rows(con, t) for t in ("operator_events", "control_actions")):
         spans = _arrival_spans(con, base, inc)  # once for both
     shifts = workload_shifts(base, inc)
-    if closed_loop(con, base, inc):  # said where the rate is shown: attribution still reads it as a root
+    if closed_loop(con, base, inc):  # the rate and the gaps follow the server's answers (load_mode.py)
         for shift in shifts:
-            if shift["name"] == "arrival_rate":
+            if shift["name"] in ("arrival_rate", "burstiness"):
                 shift["closed_loop"] = True
+    if unmeasured_gaps(con, base, inc):  # evenly spread arrivals: their gaps' test would see rounding noise
+        for shift in shifts:
+            if shift["name"] == "burstiness":
+                shift.update(significant=False, not_measured="a run's file has no send times: its arrivals are "
+                             "spread evenly, so the gaps between them were not measured")
     return (setting_changes(con, baseline, incident, graph) + server_config_changes(con, base, inc)
             + operator_events(con, base, inc, spans)
             + governor_actions(con, base, inc, spans) + shifts)

@@ -18,9 +18,11 @@ import pandas as pd
 from causalsre.causal.binding import mark_idle_caps
 from causalsre.causal.graph import GraphSpec
 from causalsre.causal.changes import rate_change, what_changed
+from causalsre.causal.load_mode import closed_loop_graph, is_cause
 from causalsre.causal.mechanisms import Change, detect_changes, encode, fit_mechanisms, residuals
 from causalsre.causal.players import (RATE_FACTOR, group_players, grouped, merge_collinear, move_to_tenant,
                                       split_joint, tenant_shares)
+from causalsre.causal.server_changes import closed_loop
 from causalsre.causal.shapley import CoalitionEvaluator, bootstrap_means, request_variance, shapley_per_pair, widen
 from causalsre.causal.subsample import plan_subsample
 from causalsre.causal.table import build_analysis_table
@@ -87,6 +89,9 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     result = {"method": METHOD, "graph": graph.source, "seed": seed, "baseline": baseline.label,
               "incident": incident.label, "n_baseline": len(base), "n_incident": len(inc),
               "burn": {"baseline": burn_summary(base, objective), "incident": burn_summary(inc, objective)}}
+    if closed_loop(con, base, inc):  # the arrival rate follows the server's speed: a mediator (load_mode.py)
+        graph = closed_loop_graph(graph)
+        result["load_mode"] = "closed_loop"
     if plan is not None:
         result.update(plan.report(burn_counts, objective))
     total = float(inc["is_bad"].mean() - base["is_bad"].mean())
@@ -177,7 +182,8 @@ def _mark_ties(result: dict, confounded: list[str]) -> None:
 def _rate_change(rate: dict, graph: GraphSpec, mechanisms: dict) -> list[Change]:
     """The measured arrival rate as a change when the window-level rate test says it moved (a trailing
     aggregate is never tested per request)."""
-    if RATE_FACTOR not in graph.nodes or not rate["significant"]:
+    # Evidence of a change of load only where the rate is a root: a closed loop's rate is the server's effect.
+    if not is_cause(graph, RATE_FACTOR) or not rate["significant"]:
         return []
     kind = "mechanism" if RATE_FACTOR in mechanisms else "distribution"
     return [Change(RATE_FACTOR, kind, float(rate["effect"]), float(rate["p_value"]))]

@@ -26,9 +26,22 @@ def server_config_changes(con, base: pd.DataFrame, inc: pd.DataFrame) -> list[di
 
 
 def closed_loop(con, base: pd.DataFrame, inc: pd.DataFrame) -> bool:
-    """Whether a window's run is a closed-loop benchmark (``config_json.closed_loop``, written by the vLLM
-    bench importer for ``--request-rate inf --max-concurrency N``): its arrival rate is the server's speed."""
-    return any(isinstance(config.get("closed_loop"), dict) for config in _configs(con, base) + _configs(con, inc))
+    """Whether a window's run is a closed loop, whose arrival rate is the server's speed: a bench import of
+    ``--request-rate inf --max-concurrency N`` (``config_json.closed_loop``, written by the vLLM and sglang
+    bench importers) or a harness run of the ``closed`` workload (``runs.arrival_process``)."""
+    if any(isinstance(config.get("closed_loop"), dict) for config in _configs(con, base) + _configs(con, inc)):
+        return True
+    runs = sorted({str(r) for t in (base, inc) if "run_id" in t.columns for r in t["run_id"].dropna().unique()})
+    return bool(runs) and bool(con.execute("SELECT count(*) FROM runs WHERE list_contains(?, run_id) AND "
+                                           "arrival_process = 'closed'", [runs]).fetchall()[0][0])
+
+
+def unmeasured_gaps(con, base: pd.DataFrame, inc: pd.DataFrame) -> bool:
+    """Whether a window's run has no measured arrival times (``config_json.arrivals`` ``approximate``: spread
+    evenly over the run by an importer, as for sglang.bench_serving and benchmark_serving.py up to vLLM 0.8):
+    its gaps between arrivals are the importer's, so a test of burstiness would compare rounding noise."""
+    return any(config.get("arrivals") in ("approximate", "all_at_once")
+               for config in _configs(con, base) + _configs(con, inc))
 
 
 def _configs(con, table: pd.DataFrame) -> list[dict]:

@@ -281,6 +281,7 @@ def import_requests(file: str, db_path: str, name: str | None, as_json: bool) ->
 
 # Importers for what a deployment has (causalsre/cli/db_import.py), one line each.
 import_group.add_command(db_import.vllm_bench)
+import_group.add_command(db_import.sglang_bench)
 import_group.add_command(db_import.prometheus)
 import_group.add_command(db_import.otel)
 import_group.add_command(db_import.guidellm)

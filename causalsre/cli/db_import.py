@@ -1,4 +1,4 @@
-"""`causalsre db import vllm-bench|prometheus|otel|guidellm|events|table FILE... --db DB [--json]`.
+"""`causalsre db import vllm-bench|sglang-bench|prometheus|otel|guidellm|events|table FILE... --db DB [--json]`.
 
 Each command reads and checks every file before it opens the database, then writes everything in one
 transaction (:func:`causalsre.telemetry.importers.writer.write_batches`); a bad file changes nothing.
@@ -84,6 +84,30 @@ def vllm_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | 
     from causalsre.telemetry.importers import vllm_bench as importer
 
     _write(db_path, importer.parse(list(files), name=name, offset=offset, keep_failed=keep_failed), as_json)
+
+
+@click.command("sglang-bench")
+@FILES
+@_common
+@click.option("--name", default=None, help="Label for the runs (default: the file name).")
+@click.option("--started-at", "started_at", default=None,
+              help="When the file's first benchmark began (ISO 8601 or epoch seconds): sglang writes no wall "
+                   "clock (default: the last result ends at the file's modification time).")
+@click.option("--keep-failed", is_flag=True,
+              help="Import a result whose every request failed (an outage) as errors instead of refusing it.")
+def sglang_bench(files: tuple[str, ...], db_path: str, as_json: bool, name: str | None, started_at: str | None,
+                 keep_failed: bool) -> None:
+    """Import `python -m sglang.bench_serving --output-file X.jsonl --output-details` results: one run per line.
+
+    sglang writes no send time per request: arrivals are spread evenly over each run's duration (all at 0
+    for --request-rate inf without --max-concurrency), and each request ends at its last token. Server
+    settings come from the result's server_info (later sglang versions).
+
+    Example: causalsre db import sglang-bench sglang_1202_200_256_32.jsonl --db telemetry.duckdb --json
+    """
+    from causalsre.telemetry.importers import sglang_bench as importer
+
+    _write(db_path, importer.parse(list(files), name=name, started_at=started_at, keep_failed=keep_failed), as_json)
 
 
 @click.command("prometheus")

@@ -142,6 +142,11 @@ def bench_command(url: str, out: Path, load: dict, metadata: dict, seed: int) ->
         args += ["--random-prefix-len", str(prefix)]
     if load.get("burstiness") is not None:  # gamma inter-arrival shape; the result file records it
         args += ["--burstiness", str(load["burstiness"])]
+    if load.get("max_concurrency") is not None:  # client slots: with rate "inf" a closed loop (loadmodes.py)
+        args += ["--max-concurrency", str(load["max_concurrency"])]
+    if load.get("ramp_up") is not None:  # (strategy, start rps, end rps); vLLM wants --request-rate inf with it
+        strategy, start, end = load["ramp_up"]
+        args += ["--ramp-up-strategy", strategy, "--ramp-up-start-rps", str(start), "--ramp-up-end-rps", str(end)]
     if metadata:
         args += ["--metadata", *(f"{k}={v}" for k, v in metadata.items())]
     return [str(vllm_python(VLLM_VENV)), "-c", _BENCH, *args]

@@ -63,3 +63,11 @@ def metadata_settings(doc: dict, where: str, ts_s: float) -> pd.DataFrame | None
         return None
     frame = pd.DataFrame(rows, columns=["setting", "ts_s", "value", "value_text"])
     return frame.drop_duplicates(subset=["setting"], keep="last").reset_index(drop=True)
+
+
+def with_concurrency(settings: pd.DataFrame | None, concurrency: int, ts_s: float) -> pd.DataFrame:
+    """``settings`` plus the client's ``max_concurrency`` of a closed-loop result: the load a closed loop
+    offers is its clients (the graph's workload node; causalsre/causal/load_mode.py)."""
+    row = pd.DataFrame([("max_concurrency", ts_s, float(concurrency), None)],
+                       columns=["setting", "ts_s", "value", "value_text"])
+    return row if settings is None else pd.concat([settings, row], ignore_index=True)

@@ -165,13 +165,15 @@ APPROXIMATE_NOTE = ("the result has no per-request send times (benchmarks/benchm
                     "`vllm bench serve --save-result --save-detailed` (0.10 or later) for exact arrivals")
 
 
-def closed_loop_note(concurrency: int) -> str:
+def closed_loop_note(concurrency: int, tool: str = "vLLM", client_wait: bool = True) -> str:
     """The note of a closed-loop bench result (``--request-rate inf --max-concurrency N``)."""
+    kept = "; the client's wait is kept as client_queue_s" if client_wait else ""
     return (f"a closed-loop benchmark (--request-rate inf, --max-concurrency {concurrency}): the client queued every "
-            "request at once, so each is taken to arrive when it was sent (vLLM's own TTFT; the client's wait is "
-            "kept as client_queue_s), and its arrival rate follows the server's speed: a change of it between "
-            "two such runs is an effect of the server, not of the load; rerun with --request-rate R to measure "
-            "the waiting a real arrival rate causes")
+            f"request at once, so each is taken to arrive when it was sent ({tool}'s own TTFT{kept}), and its "
+            "arrival rate follows the server's speed: a change of it between two such runs is an effect of the "
+            "server, not of the load, and the postmortem reads it as one (the client's concurrency is the "
+            "workload's setting, max_concurrency); rerun with --request-rate R to measure the waiting a real "
+            "arrival rate causes")
 
 
 def summary_only_description(doc: dict) -> str:

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from causalsre.errors import UserError
-from causalsre.telemetry.importers.bench_settings import metadata_settings
+from causalsre.telemetry.importers.bench_settings import metadata_settings, with_concurrency
 from causalsre.telemetry.importers.checks import MAX_LATENCY_S, epoch_seconds, number
 from causalsre.telemetry.importers.coverage import (APPROXIMATE_NOTE, bench_notes, closed_loop_note,
                                                     summary_only_description)
 from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
 from causalsre.telemetry.importers.frames import requests_frame
+from causalsre.telemetry.importers.sglang_bench import looks_like_sglang
 from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-vllm-bench"
@@ -80,6 +81,9 @@ def parse(paths: list[str | Path], *, name: str | None = None, offset: str | Non
 def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep_failed: bool) -> Batch:
     if not isinstance(doc, dict):
         raise UserError(f"{where} is not a JSON object", f"give {WHAT}")
+    if looks_like_sglang(doc):
+        raise UserError(f"{where} is an sglang.bench_serving result, not vLLM's (it has no start_times or date)",
+                        "import it with `causalsre db import sglang-bench`")
     missing = [k for k in REQUIRED if k not in doc]
     if missing and "latencies" in doc and "ttfts" not in doc and "total_input_sequences" in doc:
         raise UserError(f"{where} is a pooling (embedding) benchmark: it has no time to first token or output",
@@ -158,6 +162,7 @@ def _batch(doc: object, where: str, run_id: str, name: str, zone: timezone, keep
     if concurrency:
         config["closed_loop"] = {"max_concurrency": concurrency}
         notes.append(closed_loop_note(concurrency))
+        settings = with_concurrency(settings, concurrency, t0)
     if arrivals == "approximate":
         notes.append(APPROXIMATE_NOTE)
     if notes:
