@@ -24,6 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
+from causalsre.safeio import write_text
 from harness.peers.realfiles import BASE_ENGINE, METADATA_KEYS, Case, run_bench, write_fixtures
 
 INF = "inf"
@@ -70,7 +71,7 @@ def record(out_dir: Path, names: list[str] | None = None, seed: int = 0) -> dict
                                       "baseline": BASELINE_OF.get(case.name), "server_flags": server.flags,
                                       "load": {k: list(v) if isinstance(v, tuple) else v for k, v in load.items()},
                                       "metadata": {k: {**BASE_ENGINE, **case.engine}[k] for k in METADATA_KEYS}}
-                (out_dir / "cases.json").write_text(json.dumps(summary, indent=2) + "\n")
+                write_text(out_dir / "cases.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
