@@ -58,6 +58,14 @@ def regular_file(path: str | Path, *, what: str, missing_fix: str = "check the p
     return path
 
 
+def utf16(raw: bytes) -> bool:
+    """A byte-order mark of UTF-16 (or UTF-32), or ASCII text with a NUL after (or before) every character."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return True
+    head = raw[:64]
+    return len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2]))
+
+
 def read_text(path: str | Path, *, what: str) -> str:
     """The file's text, refusing a missing file, one over :data:`MAX_BYTES` and bytes that are not UTF-8."""
     path = regular_file(path, what=what)
@@ -66,6 +74,8 @@ def read_text(path: str | Path, *, what: str) -> str:
         raise UserError(f"{what} {path} is {size / 2**20:.1f} MiB, over the {MAX_BYTES // 2**20} MiB limit",
                         "a spec or config file is a few KiB; check that this is the right file")
     data = path.read_bytes()[: MAX_BYTES + 1]
+    if utf16(data):  # Windows editors' "Unicode": "byte 0xff at offset 0" named no encoding
+        raise UserError(f"{what} {path} is UTF-16 text, not UTF-8", "save the file as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

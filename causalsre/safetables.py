@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 from causalsre.errors import UserError
-from causalsre.safefiles import MAX_LINE_BYTES, regular_file
+from causalsre.safefiles import MAX_LINE_BYTES, regular_file, utf16
 
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_SCAN_BYTES = 1 << 30
@@ -144,14 +144,6 @@ def read_table_bytes(path: Path) -> bytes:
         raise UserError(f"{path.name} decompresses to more than {limit / 2**20:.0f} MB (the import limit)",
                         "split it, or raise CAUSALSRE_IMPORT_MAX_MB")
     return data
-
-
-def utf16(raw: bytes) -> bool:
-    """A byte-order mark of UTF-16 (or UTF-32), or ASCII text with a NUL after (or before) every character."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
-        return True
-    head = raw[:64]
-    return len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2]))
 
 
 def decode_table(raw: bytes, *, name: str) -> str:

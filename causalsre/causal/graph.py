@@ -138,7 +138,8 @@ def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
     seen: set[tuple[str, str]] = set()
     for edge in edges:
         if (edge.cause, edge.effect) in seen:
-            raise UserError(f"graph spec {source}: edge {edge.cause} -> {edge.effect} is listed twice")
+            raise UserError(f"graph spec {source}: edge {edge.cause} -> {edge.effect} is listed twice",
+                            "keep one entry per edge")
         seen.add((edge.cause, edge.effect))
     target = str(raw.get("target", "is_bad"))
     if target not in nodes:
@@ -151,7 +152,8 @@ def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
 
 def _parse_node(name: str, spec: Any, source: str) -> Node:
     if not isinstance(spec, dict):
-        raise UserError(f"graph spec {source}: node '{name}' must be a mapping with role, family and type")
+        raise UserError(f"graph spec {source}: node '{name}' must be a mapping with role, family and type",
+                        "write it as NAME: {role: ..., family: ..., type: ...} (see models/serving.yaml)")
     for key, allowed in (("role", ROLES), ("family", FAMILIES), ("type", TYPES)):
         if spec.get(key) not in allowed:
             raise UserError(f"graph spec {source}: node '{name}' has {key} {spec.get(key)!r}",
@@ -168,14 +170,16 @@ def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:
     elif isinstance(item, (list, tuple)) and len(item) in (2, 3):
         cause, effect, why = item[0], item[1], item[2] if len(item) == 3 else ""
     else:
-        raise UserError(f"graph spec {source}: edge {item!r} is not {{from, to, why}}")
+        raise UserError(f"graph spec {source}: edge {item!r} is not {{from, to, why}}",
+                        "write each edge as {from: CAUSE, to: EFFECT, why: ...} or [CAUSE, EFFECT]")
     for end in (cause, effect):
         # Node names are strings; a list or mapping here (from: [a]) is not hashable, so test the type first.
         if not isinstance(end, str) or end not in nodes:
             raise UserError(f"graph spec {source}: edge {cause} -> {effect} names unknown node '{end}'",
                             "declare it under nodes or fix the spelling")
     if cause == effect:
-        raise UserError(f"graph spec {source}: edge {cause} -> {effect} is a self-loop")
+        raise UserError(f"graph spec {source}: edge {cause} -> {effect} is a self-loop",
+                        "remove it: a node cannot cause itself in an acyclic graph")
     cause_role, effect_role = nodes[cause].role, nodes[effect].role
     if TIER[cause_role] > TIER[effect_role]:
         raise UserError(f"graph spec {source}: edge {cause} -> {effect} has a {cause_role} causing a {effect_role}",

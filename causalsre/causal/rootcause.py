@@ -71,16 +71,17 @@ def _prepare(normal: pd.DataFrame, columns, graph: nx.DiGraph, target: str):
     if target not in graph:
         raise UserError(f"target {target!r} is not a node of the graph", "check --target against the edge list")
     if target not in normal.columns:
-        raise UserError(f"target {target!r} is not a column of the normal data")
+        raise UserError(f"target {target!r} is not a column of the normal data", "give --target one of its columns")
     if normal.empty:
-        raise UserError("the normal data has no rows")
+        raise UserError("the normal data has no rows", "give a table with rows under its header")
     columns = set(columns)
     shared = [c for c in normal.columns if c in columns and c in graph]
     normal_matrix = numeric_matrix(normal, shared, "normal")
     has_data = ~np.isnan(normal_matrix).all(axis=0)
     numeric = [c for c, keep in zip(shared, has_data) if keep]
     if target not in numeric:
-        raise UserError(f"target {target!r} has no numeric values in the normal data")
+        raise UserError(f"target {target!r} has no numeric values in the normal data",
+                        "the target column must hold numbers")
     kept = project_graph(graph, set(numeric))
     candidates = sorted(nx.ancestors(kept, target) | {target})
     normal_matrix = normal_matrix[:, has_data]
@@ -176,12 +177,14 @@ class RootCauseModel:
         """The part of :meth:`rank` that depends on the abnormal rows only, shared by every setting."""
         target, order = self.target, self.order
         if target not in abnormal.columns:
-            raise UserError(f"target {target!r} is not a column of the abnormal data")
+            raise UserError(f"target {target!r} is not a column of the abnormal data",
+                            "give the abnormal table the normal table's columns")
         if abnormal.empty:
-            raise UserError("the abnormal data has no rows")
+            raise UserError("the abnormal data has no rows", "give a table with rows under its header")
         missing = [c for c in self.numeric if c not in abnormal.columns]
         if missing:
-            raise UserError(f"the abnormal data lacks {len(missing)} fitted columns, e.g. {missing[0]!r}")
+            raise UserError(f"the abnormal data lacks {len(missing)} fitted columns, e.g. {missing[0]!r}",
+                            "give the abnormal table the normal table's columns")
         table = _columns(numeric_matrix(abnormal, self.numeric, "abnormal"), self.fill, self.numeric)
         marginal = {n: (table[n] - self.locations[i]) / self.scales[i] for i, n in enumerate(order)}
         row = int(np.argmax(np.abs(marginal[target])))
@@ -197,7 +200,7 @@ class RootCauseModel:
         threshold, target_threshold = check_threshold(threshold), check_threshold(target_threshold, "target_threshold")
         for name, value in (("min_share", min_share), ("unexplained", unexplained)):
             if not (np.isfinite(value) and value >= 0):
-                raise UserError(f"{name} must be finite and >= 0, got {value!r}")
+                raise UserError(f"{name} must be finite and >= 0, got {value!r}", f"give {name} a number of 0 or more")
         target, order, marginal, noise = self.target, self.order, window.marginal, window.noise
         target_z = marginal[target]
         if abs(target_z) <= target_threshold:

@@ -96,7 +96,8 @@ def read_table(path) -> pd.DataFrame:
     except UserError:
         raise
     except Exception as exc:  # pandas raises many types for malformed files
-        raise UserError(f"cannot read {path} as a table ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"cannot read {path} as a table ({str(exc).splitlines()[0]})",
+                        "give a CSV file with a header line, or a Parquet file") from None
 
 
 def read_edges(path) -> nx.DiGraph:

@@ -56,7 +56,8 @@ def slo_command(num_requests, fleet, days, folder, reuse, polars_engine, memory_
                    f"{report['pandas_total_s']} s: {report['speedup_vs_pandas_total']}x; "
                    f"numbers agree: {report['numbers_agree']}")
     if not report["numbers_agree"]:
-        raise UserError(f"the DuckDB and pandas reports disagree on {', '.join(report['disagreements'])}")
+        raise UserError(f"the DuckDB and pandas reports disagree on {', '.join(report['disagreements'])}",
+                        "this is a bug: report it with the --json output")
 
 
 def _fleet(requests, days, folder, seed, threads, as_json, progress, options) -> None:
@@ -79,7 +80,8 @@ def _fleet(requests, days, folder, seed, threads, as_json, progress, options) ->
                    f"({report['parquet']['gib']} GiB): ours {ours['seconds']} s, peak {ours['peak_rss_gib']} GiB; "
                    + theirs)
     if report["agree"] is False:
-        raise UserError(f"our report and Polars disagree on {', '.join(report['disagreements'])}")
+        raise UserError(f"our report and Polars disagree on {', '.join(report['disagreements'])}",
+                        "this is a bug: report it with the --json output")
 
 
 @click.command("postmortem")

@@ -97,7 +97,7 @@ def parse_settings(items: tuple[str, ...] | list[str], view: GraphView, table: p
             try:
                 settings[knob] = float(text)
             except ValueError:
-                raise UserError(f"--set {knob} needs a number, not {text!r}") from None
+                raise UserError(f"--set {knob} needs a number, not {text!r}", f"write --set {knob}=NUMBER") from None
         else:
             settings[knob] = text
         from causalsre.whatif.verify import check_intervention  # bounds from the settings table

@@ -150,3 +150,11 @@ def test_has_offset(text, expected):
     from causalsre.times import has_offset
 
     assert has_offset(text) is expected
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_spec_file_is_named_as_utf16(encoding, world, capsys):
+    # Before: "is not UTF-8 text (byte 0xff at offset 0)", which names no encoding
+    spec = world.path("spec16.yaml")
+    spec.write_bytes(world.path("slo.yaml").read_text().encode(encoding))
+    refused(["slo", "check", str(spec)], "is UTF-16 text, not UTF-8", capsys)
