@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from harness.serve import protocol as P
-from harness.serve.limits import ApiError, BodySizeLimit, validation_message
+from harness.serve.limits import ApiError, BodySizeLimit, http_error_response, validation_message
 from harness.serve.loop import EngineLoop, Pending
 from harness.serve.text import chat_text, prompt_ids, token_word
 
@@ -76,9 +76,7 @@ def create_app(loop: EngineLoop) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return JSONResponse(P.error_body(str(exc.detail), kind, None, exc.status_code),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return http_error_response(exc)
 
     async def require_key(request: Request) -> None:
         if settings.api_key is None:

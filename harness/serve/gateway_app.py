@@ -24,13 +24,14 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import Counter
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from harness.serve import protocol as P
 from harness.serve.gateway import GatewayQueue, GatewaySettings
 from harness.serve.gateway_parse import (OK_FINISH, completion_count, event_tokens, int_field, parse_body, prompt_len,
                                          token_limit, upstream_body)
 from harness.serve.gateway_telemetry import GatewayTelemetry
-from harness.serve.limits import ApiError, BodySizeLimit
+from harness.serve.limits import ApiError, BodySizeLimit, http_error_response
 from harness.serve.metrics import CONTENT_TYPE, ServeMetrics
 
 def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) -> FastAPI:
@@ -70,6 +71,10 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
     async def _api_error(request: Request, exc: ApiError):
         return JSONResponse(P.error_body(exc.message, exc.type, exc.param, exc.code), status_code=exc.status,
                             headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return http_error_response(exc)
 
     async def require_key(request: Request) -> None:
         if settings.api_key is None:

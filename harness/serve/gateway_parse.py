@@ -13,15 +13,23 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999: json reads it as inf, then forwards it as "Infinity"
+        raise ValueError(f"the number {text[:40]} is too large for a double")
+    return value
+
+
 def parse_body(raw: bytes) -> dict:
     """The request's JSON object; a 400 for anything else. NaN/Infinity are refused (JSON has no such numbers,
     and the body could not be forwarded), and nesting past the parser's recursion limit is a 400, not a 500."""
     try:
-        body = json.loads(raw, parse_constant=_no_constant)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise ApiError(400, "the request body nests too deeply") from None
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN, an integer of thousands of digits
-        raise ApiError(400, "the request body is not valid JSON") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, 1e999, an integer of thousands of digits
+        detail = f" ({exc})" if "too large for a double" in str(exc) else ""
+        raise ApiError(400, f"the request body is not valid JSON{detail}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return body
@@ -31,7 +39,7 @@ def upstream_body(body: dict) -> bytes:
     """The body to forward. ASCII-escaped JSON, so a lone surrogate (\\ud800) the client sent goes on as the
     escape it came as (UTF-8 cannot encode it) and the upstream decides."""
     try:
-        return json.dumps(body).encode()
+        return json.dumps(body, allow_nan=False).encode()
     except RecursionError:
         raise ApiError(400, "the request body nests too deeply") from None
 

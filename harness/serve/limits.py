@@ -22,6 +22,18 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def http_error_response(exc: StarletteHTTPException):
+    """Starlette's own errors (404 for an unknown path, 405 for a wrong method) as OpenAI's error object; both
+    servers install it: the gateway answered ``{"detail": "Not Found"}``."""
+    from fastapi.responses import JSONResponse
+
+    from harness.serve.protocol import error_body
+
+    kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    return JSONResponse(error_body(str(exc.detail), kind, None, exc.status_code), status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
 def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     """One line for the first problem, and the offending field (``messages.0.role``) as OpenAI's ``param``."""
     errors = exc.errors()
@@ -34,6 +46,8 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "the request body is not valid JSON", None
     if param is None and err.get("type") in ("model_attributes_type", "dict_type"):
         return "the request body must be a JSON object", None
+    if err.get("type") == "missing" and param is None:  # no body at all: it said "missing required field 'None'"
+        return "the request body is empty (send a JSON object, e.g. {\"prompt\": \"hi\", \"max_tokens\": 8})", None
     if err.get("type") == "missing":
         return f"missing required field '{param}'", param
     message = clip(str(err.get("msg", "invalid value")))
