@@ -68,6 +68,8 @@ class Scheduler:
         self.has_tiers = governor is not None
         self.governor_config = governor if governor is not None else GovernorConfig()
         self.governor = Governor(self.governor_config, config.max_num_seqs, config.max_num_batched_tokens)
+        if config.enable_chunked_prefill:   # its prefill pace (updated each step by prefill_cap)
+            self.governor.chunk_tokens = min(config.chunk_size, config.max_num_batched_tokens)
         self._policies: dict[str, Policy] = {}
 
     @property
@@ -153,7 +155,8 @@ class Scheduler:
         if self.config.batching_mode == "decode_first":
             self._schedule_decodes(state, out)
             if self.config.enable_chunked_prefill:   # only a chunk can be cut to the time the decodes leave
-                state.cap = policy.prefill_cap(out.chunks, now_ns)
+                state.cap = policy.prefill_cap(out.chunks, now_ns, min(self.config.chunk_size, state.budget),
+                                               state.budget)
             self._schedule_running_prefills(state, out)
             if not out.preempted:
                 self._schedule_waiting(state, out)
@@ -209,8 +212,11 @@ class Scheduler:
         budget = state.budget
         if self.config.enable_chunked_prefill:
             size = min(remaining, self.config.chunk_size, budget)
-            # The policy's time cap (the governor's per-step TPOT rule): what the step's decodes leave.
-            return size if state.cap is None else state.cap.tokens(seq.num_computed_tokens, size)
+            if state.cap is None:
+                return size
+            # The policy's time cap (the governor's per-step TPOT rule): what the step's decodes leave; a
+            # prompt whose TTFT is at stake may take more than one chunk, up to the token budget.
+            return state.cap.tokens(seq.num_computed_tokens, size, seq, min(remaining, budget))
         if remaining <= budget:
             return remaining
         # A prefill longer than the whole budget could never run unchunked; split it rather than deadlock.

@@ -15,7 +15,8 @@ from harness.engine.governor.components import (AdmissionLevel, BatchingDepth, L
 from harness.engine.governor.config import GovernorConfig
 from harness.engine.governor.counters import NUM_BUCKETS, TierCounters, tpot_seconds, ttft_seconds
 from harness.engine.governor.ordering import Policy, deadline_ns
-from harness.engine.governor.step_budget import OnlineStepCost, PrefillTimeCap, decode_only_ns, prefill_cap
+from harness.engine.governor.step_budget import (OnlineStepCost, PrefillTimeCap, UrgentPrefills, decode_only_ns,
+                                                 hard_deadline_ns, prefill_cap)
 
 
 class Governor(Policy):
@@ -60,6 +61,7 @@ class Governor(Policy):
         # clock's own model; on the wall clock an online fit of the steps it measures.
         self.step_cost = OnlineStepCost()
         self._tpot_ns: dict = {}                    # tenant -> its tier's TPOT objective if protected, else None
+        self.chunk_tokens = 1 << 30                 # a step's largest prefill chunk, as the scheduler last said
         self.tightest_tpot_ns = min(t.tpot_s for t in ([t for t in self.tiers if t.protected] or self.tiers)) * 1e9
 
     # ---- requests ---------------------------------------------------------------------------------------
@@ -219,8 +221,13 @@ class Governor(Policy):
                 waited_ns = now_ns - seq.arrival_ns
                 if 2 * waited_ns > info[3]:
                     late = late or (info[0], seq.request_id)
-                    if waited_ns <= info[3]:
-                        urgent = info[2]
+                # A seat is urgent past half the TTFT, or once its latest start has come: the TTFT deadline less
+                # its prompt's prefill at the capped pace (a chunk a step, steps held to the tightest TPOT).
+                # Half the TTFT alone came too late for long prompts (azure 1.3x, development seed 0: 512-token
+                # standard prompts need 8 steps of ~62 ms, 0.5 s of a 0.69 s objective).
+                if waited_ns <= info[3] and (2 * waited_ns > info[3] or waited_ns + -(-seq.num_prompt_tokens
+                                             // self.chunk_tokens) * self.tightest_tpot_ns > info[3]):
+                    urgent = info[2]
         if waiting:
             if self.is_deferring:   # deferral reads the predictor's running mean, which moves per finish
                 waiting.sort(key=lambda s: (self._is_deferred(s, self.config.tier_of(s.tenant)),
@@ -295,11 +302,18 @@ class Governor(Policy):
                 return seq
         return None
 
-    def prefill_cap(self, decodes: list, now_ns: int) -> PrefillTimeCap | None:
+    def prefill_cap(self, decodes: list, now_ns: int, chunk_tokens: int = 0,
+                    budget_tokens: int = 0) -> PrefillTimeCap | None:
         """How long this step's prefill chunks may take so that each protected decode among ``decodes`` (the
         step's chunks so far) still gets its token by its deadline first token + j x tpot_s (step_budget).
         A request already so far behind that decode-only steps could not bring it back within its predicted
-        remaining tokens does not hold the step: its TPOT is lost, and capping would only cost TTFT."""
+        remaining tokens does not hold the step: its TPOT is lost, and capping would only cost TTFT.
+        A protected prefill that this bound would make miss its TTFT (``UrgentPrefills``) may go on to the
+        point from which every protected decode can still recover (``hard_deadline_ns``): both kinds of
+        protected deadline weigh in, not the decodes' alone (azure 1.3x: every protected miss was a TTFT
+        of a long prompt, cut step after step to keep decodes exactly on their token deadlines)."""
+        if chunk_tokens:
+            self.chunk_tokens = chunk_tokens
         estimate = self.step_cost
         coef = estimate.coefficients_ns()
         if coef is None or not decodes:
@@ -321,19 +335,34 @@ class Governor(Policy):
             return None
         decode_only = decode_only_ns(coef, len(decodes), kv_tokens)
         end = now_ns + decode_only
-        tightest = None
+        tightest = hard = None
+        predictions = self.predictions
         for seq, tpot_ns, deadline, generated in protected:
+            predicted = predictions.get(seq.request_id)
+            remaining = max(1.0, (predicted or 0.0) - generated)
             if end > deadline:   # behind: can decode-only steps bring it back before it ends?
                 gain = tpot_ns - decode_only
-                predicted = self.predictions.get(seq.request_id)
-                remaining = max(1.0, (predicted or 0.0) - generated)
                 if gain <= 0 or end - deadline > remaining * gain:
                     continue
             if tightest is None or deadline < tightest:
                 tightest = deadline
+            latest = hard_deadline_ns(deadline, tpot_ns, decode_only, remaining)
+            if hard is None or latest < hard:
+                hard = latest
         if tightest is None:
             return None
-        return prefill_cap(estimate, tightest, decode_only, now_ns)
+        # Steady state of the soft bound: a step on time leaves the tightest TPOT less its decodes to prefills.
+        steady = max(tightest - end, self.tightest_tpot_ns - decode_only)
+        urgent = UrgentPrefills(now_ns, decode_only, steady, coef[1] + coef[3], chunk_tokens or 1 << 30,
+                                budget_tokens or chunk_tokens or 1 << 30, self._ttft_deadline)
+        return prefill_cap(estimate, tightest, decode_only, now_ns, hard, urgent)
+
+    def _ttft_deadline(self, seq) -> int | None:
+        """A protected request's TTFT deadline (arrival + its tier's ttft_s) while it has no token; else None."""
+        if seq.first_token_ns is not None:
+            return None
+        info = self._tenant_info.get(seq.tenant) or self._info(seq.tenant)
+        return seq.arrival_ns + info[3] if info[1] else None
 
     def observe_step(self, prefill_tokens: int, decode_seqs: int, kv_tokens: int, duration_ns: int) -> None:
         self.step_cost.observe(prefill_tokens, decode_seqs, kv_tokens, duration_ns)

@@ -49,9 +49,10 @@ class Policy:
         baseline: the arrival is refused, as vLLM's bounded queue would)."""
         return None
 
-    def prefill_cap(self, decodes: list, now_ns: int):
+    def prefill_cap(self, decodes: list, now_ns: int, chunk_tokens: int = 0, budget_tokens: int = 0):
         """A cap on the time this step's prefill chunks may take, given the decodes it already carries
-        (``step_budget.PrefillTimeCap``), or None: no cap (every baseline; the governor's is per step)."""
+        (``step_budget.PrefillTimeCap``; ``chunk_tokens``: one prefill's chunk, ``budget_tokens``: the token
+        budget the decodes left), or None: no cap (every baseline; the governor's is per step)."""
         return None
 
     def seat_victim(self, waiting: list, running: list, max_num_seqs: int, now_ns: int):
