@@ -86,10 +86,21 @@ def test_not_traces(tmp_path, capsys, text, expected):
 def test_collector_file_exporter_lines(tmp_path):
     # The Collector's file exporter writes one ExportTraceServiceRequest per line.
     doc = json.loads(TRACES.read_text())
+    later = json.loads(TRACES.read_text())  # the next batch: other spans (their own ids)
+    for resource in later["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                span["spanId"] = "f" + span["spanId"][1:]
     lines = tmp_path / "traces.jsonl"
-    lines.write_text(json.dumps(doc) + "\n" + json.dumps(doc) + "\n")
+    lines.write_text(json.dumps(doc) + "\n" + json.dumps(later) + "\n")
     db = tmp_path / "t.duckdb"
     assert main(["db", "import", "otel", str(lines), "--db", str(db)]) == 0
     con = connect_readonly(db)
     assert con.execute("SELECT count(*) FROM requests").fetchone()[0] == 8
     con.close()
+    # The same batch written twice is one set of requests exported twice: refused, never counted double
+    # (before round 5 it imported 8 requests from 4).
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(json.dumps(doc) + "\n" + json.dumps(doc) + "\n")
+    assert main(["db", "import", "otel", str(twice), "--db", str(tmp_path / "u.duckdb")]) == 2
+    assert not (tmp_path / "u.duckdb").exists()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from causalsre.errors import UserError
+from causalsre.safeio import brief
 from causalsre.telemetry.importers.checks import MAX_LATENCY_S, MAX_TOKENS, NS, epoch_seconds, number
 from causalsre.telemetry.importers.files import existing_file, fingerprint, read_json
 from causalsre.telemetry.importers.frames import requests_frame
@@ -43,6 +44,7 @@ def parse(paths: list[str | Path], *, name: str | None = None) -> Batch:
             found, other = _spans(one, path)
             spans.extend(found)
             skipped += other
+    _refuse_repeats(spans)
     if not spans:
         raise UserError(f"{', '.join(p.name for p in files)} hold no LLM request spans (no gen_ai.* attributes)",
                         "export the spans of the model server (vLLM --otlp-traces-endpoint) or GenAI client spans")
@@ -66,6 +68,20 @@ def parse(paths: list[str | Path], *, name: str | None = None) -> Batch:
     config = {"source": [p.name for p in files], "spans": len(spans), "skipped_spans": skipped}
     return Batch(run_id=f"{KIND}-{fingerprint(files)}", kind=KIND, name=name or files[0].name, t0_s=t0,
                  config=config, requests=frame)
+
+
+def _refuse_repeats(spans: list[dict]) -> None:
+    """A span (trace id, span id) that appears twice, in one file or across the files given: imported twice it
+    counted one request as two (a Collector file written twice, or the same export given in two files)."""
+    seen: dict[tuple, str] = {}
+    for span in spans:
+        key = span.pop("key")
+        if key is None:
+            continue
+        if key in seen:
+            raise UserError(f"{span['where']}: span {key[1][:32]} of trace {key[0][:32]} appears twice (first in "
+                            f"{seen[key]})", "give each exported span once: drop the repeated copy or file")
+        seen[key] = span["where"].split(":")[0]
 
 
 def _spans(doc: object, path: Path) -> tuple[list[dict], int]:
@@ -103,7 +119,10 @@ def _span(span: object, path: Path, service: object) -> dict | None:
     reason = attrs.get("error.type") if failed else (reasons[0] if isinstance(reasons, list) and reasons else reasons)
     model = attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
     extra = {k: v for k, v in (("model", model), ("service", service), ("span", span.get("name"))) if v is not None}
+    trace, span_id = span.get("traceId"), span.get("spanId")
+    key = (str(trace), str(span_id)) if trace and span_id else None
     return {
+        "key": key, "where": path.name,
         "start_ns": start, "end_ns": end, "failed": failed,
         "reason": str(reason)[:200] if reason else ("error" if failed else "stop"),
         "prompt": _first(attrs, PROMPT, where, MAX_TOKENS), "output": _first(attrs, OUTPUT, where, MAX_TOKENS),
@@ -137,7 +156,11 @@ def _attributes(items: object, path: Path) -> dict:
     out = {}
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
-            out[item["key"]] = _value(item.get("value"), path)
+            value = _value(item.get("value"), path)
+            if item["key"] in out and out[item["key"]] != value:  # which one is the count? refuse, never pick
+                raise UserError(f"{path.name}: attribute {item['key'][:80]!r} is given twice with different values "
+                                f"({brief(out[item['key']])} and {brief(value)})", "give each attribute once")
+            out[item["key"]] = value
     return out
 
 
