@@ -73,7 +73,8 @@ def petshop(data_dir, export_dir, peers, synthetic, seed, synthetic_dir, peer_ca
               show_default="the shipped cpu-tiny suite",
               help="A scenario suite folder (truth.json + .duckdb), e.g. one from `eval generate`, or a folder of them.")
 @slo_option(default=str(_DEFAULT_SLO), show_default="models/slos/llm-serving.yaml",
-            help="OpenSLO spec deciding bad events (the first SLO in the file).")
+            help="OpenSLO spec deciding bad events (the first SLO in the file); a suite folder with its own "
+                 "slo.yaml uses that one instead.")
 @click.option("--graph", "graph_path", type=INPUT_FILE, default=None,
               help="Causal graph spec (default: models/serving.yaml).")
 @seed_option(help="Seed of the postmortem's sampling.")
@@ -83,6 +84,10 @@ def petshop(data_dir, export_dir, peers, synthetic, seed, synthetic_dir, peer_ca
 @json_option("Print the results as JSON.")
 def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
     """Factor/family top-1 and top-3 of `postmortem` on each fault scenario, false alarms on the controls.
+
+    The windows are each scenario's baseline and incident phases, unless its truth.json entry gives
+    "windows": {"baseline": W, "incident": W} (any window form, within its run, e.g. "+2:+14" or ISO
+    START/END); a suite folder's own slo.yaml replaces --slo for that folder.
 
     Example: causalsre eval scenarios --data /tmp/suite-7 --json
     """

@@ -27,9 +27,9 @@ from causalsre.causal.graph import GraphSpec
 from causalsre.errors import UserError
 from causalsre.causal.table import build_analysis_table
 from causalsre.evaluation import peers as peer_methods
+from causalsre.evaluation.case_setup import case_windows, check_suite, suite_slo
 from causalsre.evaluation.score import _read_truth, find_datasets, score_case, summarize
 from causalsre.telemetry import connect_readonly
-from causalsre.windows import parse_window
 
 MAX_ROWS = 2000
 CANDIDATE_ROLES = ("knob", "hardware", "workload")
@@ -72,13 +72,14 @@ def _suite_rows(folder: Path, slo, graph: GraphSpec, names: list[str], seed: int
     truth = _read_truth(folder)
     database = next(iter(sorted(folder.glob("*.duckdb"))))
     rows: dict[str, list] = {name: [] for name in names}
+    slo, _ = suite_slo(folder, slo)  # the same SLO and windows as the postmortem's (case_setup)
     con = connect_readonly(database)
     try:
+        check_suite(con, folder, truth)
         for scenario, case in sorted(truth.items()):
-            run = case["run_id"]
             rng = np.random.default_rng(seed)
-            tables = [build_analysis_table(con, slo, window=parse_window(f"phase:{phase}@{run}", con), graph=graph)
-                      for phase in ("baseline", "incident")]
+            tables = [build_analysis_table(con, slo, window=window, graph=graph)
+                      for window in case_windows(con, folder, scenario, case)]
             base, inc = (_sample(t, rng) for t in tables)
             # Numeric columns only (peers take numbers); the projection keeps a dropped column's paths.
             numeric = [n for n in graph.nodes if n in base.columns and pd.api.types.is_numeric_dtype(base[n])

@@ -1,7 +1,9 @@
 """Accuracy of ``postmortem`` on a scenario suite: any folder with ``truth.json`` and one ``.duckdb`` (the shipped
 ``datasets/cpu-tiny`` or a suite from ``causalsre eval generate``).
 
-Per scenario the baseline and incident phases of its run are the windows. On a fault scenario the top-ranked
+Per scenario the baseline and incident phases of its run are the windows, under the given SLO, unless the suite
+says otherwise (a folder's own ``slo.yaml``, a scenario's ``windows``: :mod:`causalsre.evaluation.case_setup`).
+On a fault scenario the top-ranked
 factor (the "other" row excluded) is a top-1 hit when it is one of the true root-cause factors; top-3 counts
 a hit when every true factor is among the first three; families are scored the same way. A control (no true
 cause) counts a false alarm when the postmortem names a cause (:func:`names_a_cause`). Only the result's
@@ -17,8 +19,8 @@ from pathlib import Path
 from causalsre.causal.graph import GraphSpec
 from causalsre.causal.postmortem import OTHER, postmortem
 from causalsre.errors import UserError
+from causalsre.evaluation.case_setup import case_windows, check_suite, given_windows, suite_slo
 from causalsre.telemetry import connect_readonly
-from causalsre.windows import parse_window
 
 TARGETS = {"top1": 0.9, "top3": 0.8, "family_top1": 0.95, "false_alarm_rate": 0.05}  # issue #19, item 5
 
@@ -98,20 +100,25 @@ def evaluate_dataset(folder: Path, slo, graph: GraphSpec, seed: int = 0, progres
     database = next(iter(sorted(folder.glob("*.duckdb"))), None)
     if database is None:
         raise UserError(f"{folder} has truth.json but no .duckdb file", "copy the suite's database beside it")
+    slo, slo_file = suite_slo(folder, slo)
     con = connect_readonly(database)
     rows = []
     try:
+        check_suite(con, folder, truth)
         for name, case in sorted(truth.items()):
-            run = case["run_id"]
             started = time.perf_counter()
             try:
-                result = postmortem(con, slo, parse_window(f"phase:baseline@{run}", con),
-                                    parse_window(f"phase:incident@{run}", con), graph, seed=seed, top_requests=0)
+                baseline, incident = case_windows(con, folder, name, case)
+                result = postmortem(con, slo, baseline, incident, graph, seed=seed, top_requests=0)
             except UserError as exc:
                 # A scenario the postmortem refuses (a window a loaded machine left without requests) is that
                 # scenario's answer, not the end of the whole suite: it scores as a miss, with the reason.
                 result = {"attributions": [], "families": [], "error": str(exc)}
             row = score_case(name, case, result)
+            if slo_file is not None:
+                row["slo_file"] = str(slo_file)
+            if given_windows(folder, name, case) is not None:
+                row["windows"] = given_windows(folder, name, case)
             rows.append({"dataset": folder.name, **row, "seconds": round(time.perf_counter() - started, 2)})
             if progress:
                 progress()
