@@ -58,6 +58,7 @@ class Governor(StepCapHooks, QueueHooks):
         self._keys: dict[int, tuple] = {}           # seq.order -> (sort key, version, stale-at deadline)
         self._version = 0                           # bumped when the pulls change (a tick)
         self._reserved = (-1, 0)                    # (max_num_seqs, reserved seats) last computed
+        self._seat_open: bool | None = None        # may a sheddable request take a seat (None: ask again)
         self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
         # The step-cost estimate the per-step prefill cap reads (step_budget): the engine sets the modelled
         # clock's own model; on the wall clock an online fit of the steps it measures.
@@ -99,7 +100,8 @@ class Governor(StepCapHooks, QueueHooks):
         """Once per tick: update shedding, deferral, risk and batching depth; knobs to change, or None.
         ``last_decode_step_ns``: the duration of the last step that ran decodes (each decode's inter-token
         time), the leading signal of TPOT; finished requests' TPOT is the lagging one."""
-        self.max_num_seqs = max_num_seqs
+        if max_num_seqs != self.max_num_seqs:
+            self.max_num_seqs, self._seat_open = max_num_seqs, None
         if last_decode_step_ns is not None:
             e = self.step_ewma_ns
             self.step_ewma_ns = last_decode_step_ns if e is None else e + 0.2 * (last_decode_step_ns - e)
@@ -139,8 +141,9 @@ class Governor(StepCapHooks, QueueHooks):
         if protecting != self.is_protecting:
             self.is_protecting, self._version = protecting, self._version + 1   # every kept key is stale
         protected = [s for s in states if s.tier.protected] or states
-        at_risk = max(protected, key=lambda s: self.counters[s.tier.name].tpot_burn(now_ns))
-        tpot_burn = self.counters[at_risk.tier.name].tpot_burn(now_ns)
+        # each ring read once (max keeps the first of equal burns, as before)
+        tpot_burn, at_risk = max(((self.counters[s.tier.name].tpot_burn(now_ns), s) for s in protected),
+                                 key=lambda burn_state: burn_state[0])
         # A decode step as long as the tightest TPOT objective burns it whatever finished requests say (each
         # decode's inter-token time is the step); under 70 % of it is healthy (Sarathi-Serve's rule: size the
         # batch so one iteration fits the TPOT target).

@@ -90,6 +90,7 @@ class QueueHooks(Policy):
         self.late, self.urgent = late, urgent
         self.num_unprotected_running = num_unprotected
         self.num_running, self.protected_waiting = len(running), protected_waiting
+        self._seat_open = None
 
     def _key_entry(self, seq, now_ns: int, version: int) -> tuple:
         """(key without deferral, version, the deadline at which it goes stale or None)."""
@@ -115,6 +116,7 @@ class QueueHooks(Policy):
 
     def started(self, seq) -> None:
         self._keys.pop(seq.order, None)
+        self._seat_open = None
         self.num_running += 1
         if not (self._tenant_info.get(seq.tenant) or self._info(seq.tenant))[1]:
             self.num_unprotected_running += 1
@@ -169,8 +171,14 @@ class QueueHooks(Policy):
             return True
         if self.is_deferring and self._is_deferred(seq, self.config.tier_of(seq.tenant)):
             return False
-        if self._reserved[0] != self.max_num_seqs:   # seats are a live knob: recompute only when they move
-            self._reserved = (self.max_num_seqs, reserved_seats(self.max_num_seqs, self.config.buffer_share,
-                                                                self.has_protected))
-        return may_take_seat(False, self.num_unprotected_running, self.max_num_seqs, self._reserved[1],
-                             self.num_running, self.protected_waiting)
+        # The answer is the same for every sheddable candidate until a seat is taken or the queue is sorted
+        # again (the counts it reads change only there), so a step asks may_take_seat once, not once per
+        # request the scheduler walks past.
+        open_ = self._seat_open
+        if open_ is None:
+            if self._reserved[0] != self.max_num_seqs:   # seats are a live knob: recompute only when they move
+                self._reserved = (self.max_num_seqs, reserved_seats(self.max_num_seqs, self.config.buffer_share,
+                                                                    self.has_protected))
+            open_ = self._seat_open = may_take_seat(False, self.num_unprotected_running, self.max_num_seqs,
+                                                    self._reserved[1], self.num_running, self.protected_waiting)
+        return open_
