@@ -40,12 +40,25 @@ CASES = (
      {**_CHAT, "rate": INF, "max_concurrency": 4, "num_prompts": 40}),
     (Case("open_baseline", None, None, why="open loop at a constant 1.5 requests/s: the ramp's baseline"),
      {**_CHAT, "rate": 1.5, "num_prompts": 40}),
+    # Held out (recorded after causalsre/causal/load_mode.py was frozen, with a fresh seed): other magnitudes and
+    # another server knob than the development pairs above, and a no-fault control.
+    (Case("heldout_closed_baseline", None, None, why="held out: closed loop, 4 clients, 4 server seats"),
+     {**_CHAT, "rate": INF, "max_concurrency": 4, "num_prompts": 40}),
+    (Case("heldout_control", None, None, why="held out: the same closed loop re-run (the next seed)"),
+     {**_CHAT, "rate": INF, "max_concurrency": 4, "num_prompts": 40, "seed_offset": 1}),
+    (Case("heldout_more_clients", "max_concurrency", "workload",
+          why="held out: 10 clients on the same 4-seat server"),
+     {**_CHAT, "rate": INF, "max_concurrency": 10, "num_prompts": 40}),
+    (Case("heldout_smaller_budget", "max_num_batched_tokens", "batching", engine={"max_num_batched_tokens": 8},
+          why="held out: the same 4 clients, the server restarted with --max-num-batched-tokens 8 (from 1024)"),
+     {**_CHAT, "rate": INF, "max_concurrency": 4, "num_prompts": 40}),
     (Case("ramp_up", "arrival_rate", "workload",
           why="a linear ramp of the offered rate, 2 -> 20 requests/s (the closed loop served ~7/s)"),
      {**_CHAT, "rate": INF, "ramp_up": ("linear", 2, 20), "num_prompts": 80}),
 )
 BASELINE_OF = {"closed_more_clients": "closed_baseline", "closed_fewer_seqs": "closed_baseline",
-               "ramp_up": "open_baseline"}
+               "ramp_up": "open_baseline", **{f"heldout_{c}": "heldout_closed_baseline"
+                                              for c in ("control", "more_clients", "smaller_budget")}}
 
 
 def record(out_dir: Path, names: list[str] | None = None, seed: int = 0) -> dict:
