@@ -101,3 +101,13 @@ def test_a_closed_loop_import_records_its_clients(tmp_path, capsys):
                       [run_id]) == [("max_concurrency", 16.0)]
     (config,) = query_rows(db, "SELECT config_json FROM runs WHERE run_id = ?", [run_id])[0]
     assert json.loads(config)["closed_loop"] == {"max_concurrency": 16}
+
+
+@pytest.mark.parametrize("incident, bad, named", [("heldout_more_clients", 6, "max_concurrency"),
+                                                  ("heldout_control", 0, None)])
+def test_held_out_closed_loops_recorded_after_the_change(tmp_path, capsys, incident, bad, named):
+    # Recorded with seed 588100400, drawn after load_mode.py was frozen (88db018): 10 clients on 4 seats burned
+    # 6 of 40 (the graph before it named arrival_rate); the control re-run burned none and names nothing.
+    result = postmortem_of(tmp_path, FOLDER, "heldout_closed_baseline", incident, capsys)
+    assert result["burn"]["incident"]["bad_events"] == bad and names_a_cause(result) == named
+    assert "arrival_rate" not in _factors(result)

@@ -51,7 +51,7 @@ SERVER_CONFIG_KEYS = ("chunked_prefill_size", "max_prefill_tokens", "schedule_po
                       "enable_mixed_chunk", "schedule_conservativeness", "model_path", "kv_cache_dtype",
                       "speculative_algorithm")
 # keys only vLLM's serve.py writes: such a file belongs to `db import vllm-bench`
-VLLM_KEYS = ("start_times", "date", "request_goodput", "burstiness")
+VLLM_KEYS = ("start_times", "date")
 
 
 def looks_like_sglang(doc: object) -> bool:
