@@ -82,13 +82,49 @@ class ReplayCache:
             write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True) + "\n", what="replay cache")
 
 
+# A replay that runs this long (wall clock) is stopped and its case left unscored (`timed_out`): on the modelled
+# clock some replays of windows with tiny batching knobs (chunk_size 2 with max_num_seqs 2) spin for tens of
+# minutes where the recording took 17 s (modelled time stops moving: a harness bug, docs/evaluation.md); a normal
+# replay here takes 15-90 s on the loaded 2-core machine.
+REPLAY_TIMEOUT_S = 180.0
+
+
+class ReplayTimeout(Exception):
+    pass
+
+
+def _within(seconds: float, fn):
+    """``fn()``, interrupted by :class:`ReplayTimeout` after ``seconds`` (main thread only; elsewhere unbounded)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return fn()
+
+    def stop(signum, frame):
+        raise ReplayTimeout()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _measure(ctx, case, change, window_text, cache: ReplayCache, key: str, seed_offset: int) -> dict:
     from causalsre.whatif.verify import replay
 
     hit = cache.get(key)
     if hit is not None:
         return {**hit, "cached": True}
-    measured = replay(ctx, window_text, change, seed_offset=seed_offset)
+    try:
+        measured = _within(REPLAY_TIMEOUT_S, lambda: replay(ctx, window_text, change, seed_offset=seed_offset))
+    except ReplayTimeout:
+        value = {"points": None, "requests": 0, "speed_ratio": None, "timed_out": REPLAY_TIMEOUT_S}
+        cache.put(key, value)
+        return {**value, "cached": False}
     value = {"points": 100.0 * measured["bad_rate"], "requests": measured["requests"],
              "speed_ratio": measured["speed_ratio"]}
     cache.put(key, value)
@@ -137,7 +173,7 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
     suites = [(Path(f), *load_suite(f)) for f in folders]   # every folder checked before any work
     cache = ReplayCache(out_dir / CACHE_NAME if out_dir else None)
     predictions = ReplayCache(out_dir / PREDICTIONS_NAME if out_dir else None)
-    version, results, noise, left = replay_code_version(), [], [], max_cases
+    version, results, noise, left, timed_out = replay_code_version(), [], [], max_cases, []
     model_version = replay_code_version(_MODEL_CODE)
     for folder, truth, manifest, database in suites:
         if left is not None and left <= 0:
@@ -162,6 +198,10 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                     # The paired control, replayed next to the window's first case (same session, same machine).
                     unchanged[case.window] = _measure(ctx, case, _unchanged, case.window, cache,
                                                       f"{case.window}|{fingerprint}|{version}|unchanged", 0)
+                if unchanged[case.window]["points"] is None:   # the paired control timed out: nothing to score
+                    timed_out.append(case.key)
+                    say(f"{folder.name} [{i + 1}/{len(cases)}] {case.key}: the unchanged replay timed out, skipped")
+                    continue
                 pkey = f"{case.key}|{fingerprint}|seed{seed}|{model_version}"
                 cached_methods = {m for m in methods if m not in PAIRED}
                 predicted = predictions.get(pkey)
@@ -187,16 +227,22 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                        "unchanged": unchanged[case.window]}
                 change = replay_change(case, baseline, window, seed=seed)
                 row["measured"] = _measure(ctx, case, change, case.window, cache, f"{key}|seed+0", 0)
+                if row["measured"]["points"] is None:
+                    timed_out.append(case.key)
+                    say(f"{folder.name} [{i + 1}/{len(cases)}] {case.key}: the replay timed out, skipped")
+                    continue
                 row["floor_width"] = binomial_floor(row["measured"]["points"], row["measured"]["requests"])
                 if len(noise) < noise_replays:
                     again = _measure(ctx, case, change, case.window, cache, f"{key}|seed+1", 1)
-                    noise.append({"key": case.key, "first": row["measured"]["points"], "second": again["points"]})
+                    if again["points"] is not None:
+                        noise.append({"key": case.key, "first": row["measured"]["points"], "second": again["points"]})
                 results.append(row)
                 say(f"{folder.name} [{i + 1}/{len(cases)}] {case.key}: unchanged {row['unchanged']['points']:.1f}, "
                     f"measured {row['measured']['points']:.1f}" + (" (cached)" if row["measured"]["cached"] else ""))
         finally:
             ctx.close()
     return {"cases": results, "replay_noise": noise, "replay_code_version": version,
+            "timed_out": {"seconds": REPLAY_TIMEOUT_S, "keys": timed_out},
             "suites": [str(f) for f, *_ in suites], "seed": seed,
             "load_average": [round(x, 2) for x in os.getloadavg()], "full_range": FULL_RANGE}
 

@@ -114,3 +114,30 @@ def test_paired_scores_are_the_scores_of_the_change():
     assert scores["no_change_replay"]["median_abs_error"] == pytest.approx(
         float(np.median([abs(c["measured"]["points"] - c["unchanged"]["points"]) for c in cases])))
     assert scores["no_change_replay"]["coverage_90"] is None and scores["bayes_paired"]["median_width"] == pytest.approx(10)
+
+
+def test_a_replay_that_runs_too_long_is_stopped_cached_and_left_unscored(tmp_path, monkeypatch):
+    """A replay that never returns (the modelled-clock spin) is interrupted at the timeout, cached as timed out
+    (a rerun does not wait again) and scores nothing; a fast one under the same timeout is measured."""
+    import time
+
+    from causalsre.whatif import calibration_suite as cs
+
+    calls = []
+
+    def spinning(ctx, window, change, seed_offset=0):
+        calls.append(window)
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr("causalsre.whatif.verify.replay", spinning)
+    monkeypatch.setattr(cs, "REPLAY_TIMEOUT_S", 0.3)
+    path = tmp_path / cs.CACHE_NAME
+    stopped = cs._measure(None, None, None, "phase:incident@r", cs.ReplayCache(path), "k", 0)
+    assert stopped["points"] is None and stopped["timed_out"] == 0.3 and not stopped["cached"]
+    assert cs._measure(None, None, None, "phase:incident@r", cs.ReplayCache(path), "k", 0)["cached"]
+    assert calls == ["phase:incident@r"]
+    assert score_points([{**CASES[0], "measured": stopped}], ["m"]) == {}
+    monkeypatch.setattr("causalsre.whatif.verify.replay",
+                        lambda ctx, window, change, seed_offset=0: {"bad_rate": 0.5, "requests": 10, "speed_ratio": None})
+    assert cs._measure(None, None, None, "phase:incident@r", cs.ReplayCache(path), "k2", 0)["points"] == 50.0
