@@ -17,7 +17,7 @@ from causalsre.slo.columns import database_columns
 from causalsre.slo.cube import CubePlan, count_cube, slice_counts, window_counts
 from causalsre.slo.durations import Duration, parse_duration, parse_time
 from causalsre.slo.goodput import runs_from_counts
-from causalsre.slo.period import data_span, period_at
+from causalsre.slo.period import data_span, no_match, period_at
 from causalsre.slo.rolling import pick_resolution, timeline_from_buckets
 from causalsre.slo.sql import where_sql
 from causalsre.slo.windows import AlertWindows
@@ -52,7 +52,10 @@ def analyse(
     filters, filter_params = where_sql(where, columns)
     first = None
     if at is None or (timeline and resolution is None):
-        first, latest = data_span(con, filters, filter_params)
+        try:
+            first, latest = data_span(con, filters, filter_params)
+        except UserError:
+            raise no_match(con, where, columns) from None
     moment = parse_time(at, what="--at") if at is not None else latest
     period = period_at(slo, moment)
     windows = alert_windows_for(slo, alert_windows)

@@ -49,6 +49,25 @@ def data_span(con: duckdb.DuckDBPyConnection, where_sql: str, where_params: list
     return row[0], row[1]
 
 
+def no_match(con: duckdb.DuckDBPyConnection, where: Any, columns: dict) -> UserError:
+    """The error for a filter that matches no request: which filter, and (for each filtered column) values the
+    data does hold, so `--where tenant=acme` on data of tenants `a, b` says so instead of "check the filter"."""
+    from causalsre.slo.sql import check_column, quote
+
+    if not where or not isinstance(where, dict):
+        return UserError("no requests match in request_metrics", "check the database and the filter")
+    shown = ", ".join(f"{column}={value!r}" for column, value in where.items())
+    hints = []
+    for column in list(where)[:3]:
+        name = quote(check_column(column, dict(columns), what="filter column"))  # validated against the view
+        rows = con.execute(f"SELECT DISTINCT {name} FROM request_metrics WHERE {name} IS NOT NULL "
+                           f"ORDER BY 1 LIMIT 11").fetchall()
+        values = [str(row[0]) for row in rows]
+        listed = ", ".join(values[:10]) + (", ..." if len(values) > 10 else "")
+        hints.append(f"{column} holds {listed}" if values else f"{column} is empty in every request")
+    return UserError(f"no requests match the filter {shown}", "; ".join(hints) or "check the filter")
+
+
 def period_at(slo: Any, at: datetime) -> Period:
     window = slo.window
     if window.is_rolling:

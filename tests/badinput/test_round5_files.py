@@ -158,3 +158,16 @@ def test_a_utf16_spec_file_is_named_as_utf16(encoding, world, capsys):
     spec = world.path("spec16.yaml")
     spec.write_bytes(world.path("slo.yaml").read_text().encode(encoding))
     refused(["slo", "check", str(spec)], "is UTF-16 text, not UTF-8", capsys)
+
+
+def test_a_filter_that_matches_nothing_names_the_values_the_data_holds(world, capsys):
+    # Before: "no requests match in request_metrics (check the database and the filter)"
+    err = refused(["slo", "report", "--db", str(world.path("good.duckdb")), "--slo", str(world.path("slo.yaml")),
+                   "--where", "tenant=no-such-tenant"], "no requests match the filter tenant='no-such-tenant'", capsys)
+    con = duckdb.connect(str(world.path("good.duckdb")), read_only=True)
+    try:
+        tenants = [row[0] for row in con.execute("SELECT DISTINCT tenant FROM request_metrics WHERE tenant IS NOT NULL "
+                                                 "ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    assert tenants and f"tenant holds {', '.join(tenants[:10])}" in err

@@ -45,7 +45,7 @@ AUDITED: dict[str, set[str]] = {
                               "index", "', '.join(keys)", "', '.join(values)", "', '.join(dims)",
                               "bounds"},  # one of two fixed strings; the instants are bound parameters
     "causalsre/slo/goodput.py": {"good", "filters"},                # good_event_sql / where_sql
-    "causalsre/slo/period.py": {"where_sql", "SPAN_TABLE"},        # SPAN_TABLE: source.py's constant table name
+    "causalsre/slo/period.py": {"where_sql", "SPAN_TABLE", "name"},  # SPAN_TABLE: a constant; name: check_column + quote
     "causalsre/slo/source.py": {"SPAN_TABLE"},                      # a constant: request_metrics_span
     "causalsre/slo/sql.py": {"good", "filters", "bounds"},          # good_event_sql, where_sql, time_bounds_sql
     "causalsre/slo/timeline.py": {"rolling", "'WINDOW ' + window_defs if window_defs else ''"},  # numbers only
