@@ -143,7 +143,11 @@ class FaultInjector:
         self._start_faults(0.0, now)
 
     def next_due_ns(self) -> int | None:
-        return int(self.pending[0] * 1e9) if self.pending else None
+        # Rounded up, never truncated: poll() fires a point when pending[0] * 1e9 <= now, and 16.24 * 1e9 is
+        # 16239999999.999998, so int() gave a due time one nanosecond early. On the modelled clock an idle engine
+        # jumps exactly to this instant, poll() did not fire, and the run loop never advanced (a generated suite
+        # hung there, 2026-12-02).
+        return math.ceil(self.pending[0] * 1e9) if self.pending else None
 
     def poll(self, now_ns: int) -> None:
         while self.pending and self.pending[0] * 1e9 <= now_ns:
