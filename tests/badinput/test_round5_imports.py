@@ -45,3 +45,17 @@ def test_an_attribute_given_twice_with_different_values_is_refused(world, capsys
     path.write_text(_doc(_span("00000000000000c3", (10, 10))))  # the same value twice says one thing: read
     code, _, err = run_cli(["db", "import", "otel", str(path), "--db", str(world.path("new.duckdb"))], capsys)
     assert code == 0, err
+
+
+def test_prometheus_names_the_one_file_that_gives_two_values_and_the_skipped_non_finite(world, capsys):
+    # Before: "two files give ..." of a single file; "hold no samples" of a scrape whose only value was +Inf.
+    path = world.path("scrapes.prom")
+    path.write_text('# scrape_time 1769860800\nvllm:num_requests_running{model="m"} 3\n'
+                    '# scrape_time 1769860800\nvllm:num_requests_running{model="m"} 5\n')
+    db = world.path("new.duckdb")
+    refused(["db", "import", "prometheus", str(path), "--db", str(db)],
+            'scrapes.prom gives vllm:num_requests_running{"model": "m"} different values at the same time', capsys)
+    path.write_text('# scrape_time 1769860800\nvllm:num_requests_running{model="m"} +Inf\n')
+    refused(["db", "import", "prometheus", str(path), "--db", str(db)],
+            "hold no samples (1 non-finite values, NaN or +-Inf, are skipped)", capsys)
+    assert not db.exists()

@@ -85,12 +85,17 @@ def parse(paths: list[str | Path], *, run_id: str | None = None, at: str | None 
         rows.extend(found)
         skipped += bad
     if not rows:
-        raise UserError(f"{', '.join(p.name for p in files)} hold no samples", "give a non-empty scrape or query")
+        dropped = f" ({skipped} non-finite values, NaN or +-Inf, are skipped)" if skipped else ""
+        raise UserError(f"{', '.join(p.name for p in files)} hold no samples{dropped}",
+                        "give a non-empty scrape or query")
     samples = pd.DataFrame(rows, columns=["ts_s", "metric", "labels_json", "value", "source"])
     conflicting = samples.groupby(["ts_s", "metric", "labels_json"])["value"].nunique()
     if (conflicting > 1).any():
         ts, metric, labels = conflicting[conflicting > 1].index[0]
-        raise UserError(f"two files give {metric}{labels} different values at the same time ({ts:.3f})",
+        same = samples[(samples["ts_s"] == ts) & (samples["metric"] == metric) & (samples["labels_json"] == labels)]
+        sources = sorted(set(same["source"]))
+        who = f"{sources[0]} gives" if len(sources) == 1 else f"{', '.join(sources[:3])} give"
+        raise UserError(f"{who} {metric}{labels} different values at the same time ({ts:.3f})",
                         "import each server's scrapes once; scrapes of two servers go to two runs")
     samples = samples.drop_duplicates(subset=["ts_s", "metric", "labels_json"]).reset_index(drop=True)
     settings, conflicts = info_settings(samples)
