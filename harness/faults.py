@@ -77,6 +77,10 @@ def settings_at(cfg: RunConfig, t: float, rate: float | None) -> dict[str, Any]:
     base_rate = offered or 0.0
     total = base_rate + sum(r for _, r in floods)
     state["arrival_rate"] = total if offered is not None or floods else None
+    # A closed loop's load is its clients (the workload node max_concurrency); an open loop has none, and records
+    # no row. No fault changes it within a run, so it is recorded once, at t0, and differs only between runs.
+    if wl.arrival == "closed":
+        state["max_concurrency"] = wl.concurrency
     state["burstiness"] = None if math.isinf(burstiness) else burstiness
     state["prompt_tokens"] = mean_length(wl.prompt, prompt_scale)
     state["output_tokens"] = mean_length(wl.output, output_scale)
