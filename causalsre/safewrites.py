@@ -63,13 +63,32 @@ def output_file(path: str | Path, *, what: str) -> Path:
         if not folder.is_dir():
             raise UserError(f"folder {brief(str(folder))} for {what} does not exist",
                             "create it first or choose another path") from None
-        return path
+        return _writable_folder(path, what=what)
     except OSError as exc:  # a loop, a name too long, a folder we may not enter
         raise UserError(f"{what} {text} cannot be used ({exc.strerror or exc})", "check the path") from None
     if stat.S_ISDIR(mode):
         raise UserError(f"{what} {text} is a directory", "give a file path inside it")
     if not stat.S_ISREG(mode):
         raise UserError(f"{what} {text} is {file_kind(mode)}, not a regular file", _FIX)
+    return _writable_folder(path, what=what)
+
+
+def _writable_folder(path: Path, *, what: str) -> Path:
+    """``path`` if a scratch file can be made in its folder, which every writer here does (then renames it).
+
+    Tried for real, not with ``os.access``: as root that says yes to a read-only mount or an immutable folder,
+    and `slo report --out ro/r.html` then failed after the whole analysis, naming its scratch file."""
+    import tempfile
+
+    folder = Path(os.path.realpath(path)).parent
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".causalsre-probe-")
+    except OSError as exc:
+        raise UserError(f"{what} {brief(os.fspath(path))} cannot be written: its folder {brief(str(folder))} "
+                        f"does not take new files ({exc.strerror or exc})",
+                        "make the folder writable, or choose another path") from None
+    os.close(handle)
+    os.unlink(probe)
     return path
 
 
@@ -135,8 +154,13 @@ def write_with(path: str | Path, write: Callable[[Path], object], *, what: str =
 
     path = Path(path)
     refuse_link(path, what=what)  # before any work: the scratch file would be made for nothing
-    handle, scratch = tempfile.mkstemp(dir=Path(os.path.realpath(path)).parent, prefix=f".{path.name}.",
-                                       suffix=".partial" + path.suffix)
+    folder = Path(os.path.realpath(path)).parent
+    try:
+        handle, scratch = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial" + path.suffix)
+    except OSError as exc:  # it named the scratch file, which the user never gave
+        raise UserError(f"{what} {brief(os.fspath(path))} cannot be written: its folder {brief(str(folder))} does "
+                        f"not take new files ({exc.strerror or exc})",
+                        "make the folder writable, or choose another path") from None
     os.close(handle)
     try:
         write(Path(scratch))

@@ -48,3 +48,46 @@ def test_an_export_over_a_folder_holding_a_link_is_refused(world, capsys):
     refused(["db", "export", "--db", str(world.path("good.duckdb")), "--parquet", str(out), "--overwrite"],
             "is a symbolic link", capsys)
     assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(b"the user's bytes").digest()
+
+
+@pytest.fixture
+def unwritable_folder(world):
+    """A folder that takes no new file: mode 0555, and as root (where modes do not bind) the immutable flag."""
+    import shutil
+    import subprocess
+
+    folder = world.path("locked")
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        pass
+    else:
+        (folder / "probe").unlink()
+        if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+            immutable = True
+        else:
+            folder.chmod(0o755)
+            pytest.skip("cannot make a folder unwritable here (root without chattr)")
+    try:
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("argv", [
+    ["graph", "show", "--out", "{out}.svg"],
+    ["slo", "report", "--db", "{good}", "--slo", "{slo}", "--out", "{out}.html"],
+], ids=lambda argv: "-".join(argv[:2]))
+def test_an_output_in_a_folder_that_takes_no_file_is_refused_before_any_work(argv, world, unwritable_folder, capsys):
+    # Before: `slo report --out ro/r.html` ran the whole report, then "cannot use the path
+    # '.../ro/.r.html.qup6ahc8.partial.html'", naming a scratch file the user never gave.
+    suffix = next(a for a in argv if a.startswith("{out}"))[len("{out}"):]
+    out = unwritable_folder / ("r" + suffix)
+    values = {"{good}": str(world.path("good.duckdb")), "{slo}": str(world.path("slo.yaml")), f"{{out}}{suffix}": str(out)}
+    err = refused([values.get(a, a) for a in argv], "does not take new files", capsys)
+    assert f"r{suffix}" in err and ".partial" not in err and not any(unwritable_folder.iterdir())
