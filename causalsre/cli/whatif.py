@@ -41,7 +41,7 @@ def _fmt(pred: dict) -> str:
 @click.option("--verify-db", type=INPUT_FILE, help="Keep the replay telemetry in this database.")
 @click.option("--latency", type=click.Choice(["queue_s", "ttft_s", "tpot_s", "e2e_s"]),
               help="Also predict p50/p90 of this latency with the log-latency model (fits it: about a minute).")
-@click.option("--latency-draws", type=click.IntRange(min=50), metavar="N",
+@click.option("--latency-draws", type=click.IntRange(min=50, max=100_000), metavar="N",
               help="Posterior draws per chain of the --latency fit (default: the latency priors' [sampler], 1000); "
                    "fewer is quicker and rougher.")
 @SEED

@@ -30,6 +30,7 @@ COMMANDS: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str]]] = {
     ("db", "import", "table"): (("{requests.csv}", *_NEW), {"#0": ".csv", "--db": "new-db"}),
     ("db", "import", "vllm-bench"): (("{vllm.json}", *_NEW), {"#0": ".json", "--db": "new-db"}),
     ("db", "import", "guidellm"): (("{guidellm.json}", *_NEW), {"#0": ".json", "--db": "new-db"}),
+    ("db", "import", "sglang-bench"): (("{sglang.jsonl}", *_NEW), {"#0": ".jsonl", "--db": "new-db"}),
     ("db", "import", "otel"): (("{otel.json}", *_NEW), {"#0": ".json", "--db": "new-db"}),
     ("db", "import", "events"): (("{events.csv}", *_NEW), {"#0": ".csv", "--db": "new-db"}),
     ("db", "import", "prometheus"): (("{scrape.prom}", "--at", "2026-01-01T10:00Z", "--run", "r", *_NEW),

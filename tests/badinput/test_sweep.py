@@ -142,6 +142,7 @@ def _good_files(root: Path) -> None:
     """The good inputs of COMMANDS' argvs (the corpus world holds the databases and specs)."""
     copies = {"requests.csv": FIXTURES / "requests_small.csv", "vllm.json": FIXTURES / "vllm_bench_small.json",
               "guidellm.json": FIXTURES / "guidellm" / "benchmarks_small.json",
+              "sglang.jsonl": FIXTURES / "vllm_versions" / "sglang" / "bench_serving_max_running.jsonl",
               "otel.json": FIXTURES / "otel" / "traces.otlp.json", "events.csv": FIXTURES / "events" / "changes.csv",
               "scrape.prom": FIXTURES / "prometheus" / "vllm-metrics-1767225601.prom",
               "graph.yaml": REPO / "models" / "serving.yaml", "smoke.toml": REPO / "harness" / "configs" / "smoke.toml",
