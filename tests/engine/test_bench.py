@@ -32,6 +32,7 @@ def test_bench_engine_json(capsys):
     report = json.loads(capsys.readouterr().out)
     for key in ("throughput_tok_s", "p99_tpot_s", "telemetry", "roofline_fraction", "baselines", "model"):
         assert key in report
+    assert len(report["machine"]["load_average_start"]) == len(report["machine"]["load_average_end"]) == 3
     for name in ("hf_static_generate", "hf_continuous_batching"):
         baseline = report["baselines"][name]
         assert {"throughput_tok_s", "p99_tpot_s", "ratio"} <= set(baseline)

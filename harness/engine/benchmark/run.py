@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -126,6 +127,7 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
     import transformers
 
     torch.set_num_threads(s.threads)
+    load_start = [round(x, 2) for x in os.getloadavg()]   # figures are only figures on a quiet machine
     mc = ModelConfig.from_name(s.preset)
     requests = mixed_workload(s.num_requests, mc.vocab_size, s.seed, s.prompt_range, s.output_range)
     warmup = mixed_workload(4, mc.vocab_size, s.seed + 7, (8, 64), (4, 8))
@@ -200,7 +202,9 @@ def run_benchmark(s: BenchSettings, progress=lambda message: None) -> dict:
         "machine": {"device": s.device, "threads": s.threads, "dtype": s.dtype, "torch": torch.__version__,
                     "transformers": transformers.__version__,
                     "cpu": platform.processor() or platform.machine(),
-                    "gpu": torch.cuda.get_device_name() if s.device.startswith("cuda") else None},
+                    "gpu": torch.cuda.get_device_name() if s.device.startswith("cuda") else None,
+                    "load_average_start": load_start,
+                    "load_average_end": [round(x, 2) for x in os.getloadavg()]},
         "model": {"preset": s.preset, "parameters": mc.num_parameters()},
         "workload": {"num_requests": s.num_requests, "seed": s.seed, "prompt_range": list(s.prompt_range),
                      "output_range": list(s.output_range), "arrivals": "all at t=0 (offline)",
