@@ -4,6 +4,8 @@ The window's requests (scheduled arrival, lengths, tenant, priority, id) are rea
 become an explicit workload; the run's seed is kept, so prompts (derived from seed and request id) are the
 same. The non-workload faults overlapping the window are kept too (config pushes, KV shrinks, hardware
 faults), shifted to the window's clock: one already in force at the window's start applies from t0. Then the overrides (the intervention) are applied and the result is run into ``db_out``.
+A closed loop is replayed as a closed loop instead (its clients, fresh requests from its seed; see
+:func:`window_config`), so its ``workload.concurrency`` can be set like a knob.
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ def window_config(db_path: str | Path, run_id: str, window: Window) -> RunConfig
     if isinstance(window, tuple):
         w0, w1 = window
     duration = w1 - w0
+    # A closed loop's arrivals are the server's answers: replayed at their recorded times they would be an open
+    # loop that no longer waits for the (changed) engine, and fewer clients could not be replayed at all. So a
+    # closed loop is replayed as a closed loop, its clients and seed kept, its workload faults (longer lengths,
+    # floods) kept with the others; the clients' requests are drawn afresh, not the recorded ones.
+    closed = cfg.workload.arrival == "closed"
     faults = []
     for fault in cfg.faults:
         end = fault.end_s if fault.end_s is not None else float("inf")
-        if fault.kind in WORKLOAD_FAULTS or end <= w0 or fault.at_s >= w1:
-            continue  # workload faults are already in the recorded requests
+        if (fault.kind in WORKLOAD_FAULTS and not closed) or end <= w0 or fault.at_s >= w1:
+            continue  # an open loop's workload faults are already in the recorded requests
         shifted = fault.model_dump()
         shifted["at_s"] = max(fault.at_s - w0, 0.0)  # in force at the window's start: from t0 of the replay
         shifted["end_s"] = None if fault.end_s is None or fault.end_s >= w1 else fault.end_s - w0
@@ -75,7 +82,8 @@ def window_config(db_path: str | Path, run_id: str, window: Window) -> RunConfig
     new_phases = [{"name": n, "start_s": max(s - start_ns, 0) / 1e9, "end_s": min(e - start_ns, end_ns - start_ns) / 1e9}
                   for n, s, e in phases]
     data = cfg.model_dump()
-    data["workload"].update(requests=explicit, arrival="trace", rate=None, load_fraction=None)
+    if not closed:
+        data["workload"].update(requests=explicit, arrival="trace", rate=None, load_fraction=None)
     data.update(name=f"replay-{cfg.name}-{label}", duration_s=duration, faults=faults, phases=new_phases,
                 description=f"replay of {run_id} window {label}")
     return parse_run_config(data, source=f"replay of {run_id}")

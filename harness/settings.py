@@ -76,6 +76,9 @@ TEXT_SETTINGS = frozenset(s.name for s in ALL_SETTINGS.values() if s.kind in TEX
 RUNS_COLUMNS = {s.runs_column: s.name for s in ENGINE_SETTINGS if s.runs_column is not None}
 # Graph node -> (harness config key, fault kinds that set the same factor): what whatif --verify can replay.
 REPLAY_KNOBS = {s.graph: (f"engine.{s.name}", s.fault_kinds) for s in ENGINE_SETTINGS if s.graph is not None}
+# Workload node -> harness config key a replay sets like a knob: a closed loop's clients (harness/replay.py
+# replays a closed loop as one). The other workload causes are reverted in the replayed requests instead.
+REPLAY_WORKLOAD = {"max_concurrency": "workload.concurrency"}
 INTEGER_KNOBS = frozenset(s.graph for s in ENGINE_SETTINGS if s.graph is not None and s.integral)
 BOOLEAN_KNOBS = frozenset(s.graph for s in ENGINE_SETTINGS if s.graph is not None and s.kind == "bool")
 # Analysis table: graph node read from run_settings -> the runs column holding its t0 value (None: no column).

@@ -29,13 +29,29 @@ from causalsre.errors import UserError
 
 HARDWARE_FAULTS = {"step_delay_s": ("step_delay",), "cpu_contention": ("cpu_contention",)}
 WORKLOAD_CAUSES = ("arrival_rate", "prompt_tokens", "output_tokens", "tenant", "burstiness")
+# A closed loop is replayed as a closed loop (harness/replay.py): its clients are set back like a knob, but its
+# requests are drawn afresh, so the causes reverted in the recorded requests cannot be reverted there.
+CLOSED_LOOP_CAUSES = ("max_concurrency",)
 DISAGREE = 0.3  # estimated and verified shares further apart than this are flagged
 
 
 def verifiable(factor: str) -> bool:
     from causalsre.whatif.verify import KNOB_CONFIG
 
-    return factor in KNOB_CONFIG or factor in HARDWARE_FAULTS or factor in WORKLOAD_CAUSES
+    return factor in KNOB_CONFIG or factor in HARDWARE_FAULTS or factor in WORKLOAD_CAUSES \
+        or factor in CLOSED_LOOP_CAUSES
+
+
+def _not_replayable(factor: str, closed: bool) -> str | None:
+    """Why the replay cannot revert ``factor`` (None: it can)."""
+    if not verifiable(factor):
+        return "the harness cannot revert it"
+    if closed and factor in WORKLOAD_CAUSES:
+        return (f"a closed loop is replayed as a closed loop, whose clients draw their requests afresh: {factor} "
+                "cannot be reverted in them")
+    if not closed and factor in CLOSED_LOOP_CAUSES:
+        return "the window is an open loop: its replay has no clients to set back"
+    return None
 
 
 def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table, incident_table, con,
@@ -61,11 +77,13 @@ def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table,
         out = Path(scratch) / "verify.duckdb"
         step("replaying the incident (control)")
         control = _replay(out, db_path, runs, phase, slo, lambda cfg, run: cfg)
+        closed = control.pop("closed")
         checked = []
         for cause in causes:
             factor = cause["factor"]
-            if not verifiable(factor):
-                checked.append({"factor": factor, "verified": False, "why": "the harness cannot revert it"})
+            why = _not_replayable(factor, closed)
+            if why is not None:
+                checked.append({"factor": factor, "verified": False, "why": why})
                 continue
             step(f"replaying with {factor} reverted")
             revert = _reverter(factor, baseline_table, incident_table, result, rng)
@@ -124,9 +142,10 @@ def _replay(out: Path, db_path, runs, phase, slo, change) -> dict:
     from harness.replay import window_config
     from harness.runner import run as run_harness
 
-    run_ids = []
+    run_ids, closed = [], False
     for rid in runs:
         cfg = change(window_config(db_path, rid, phase), rid)
+        closed = closed or cfg.workload.arrival == "closed"
         run_ids.append(run_harness(cfg, out, seed=cfg.seed))
     con = connect_readonly(out)
     try:
@@ -137,7 +156,7 @@ def _replay(out: Path, db_path, runs, phase, slo, change) -> dict:
         con.close()
     bad = sum(int(t["is_bad"].sum()) for t in tables)
     total = sum(len(t) for t in tables)
-    return {"bad_rate": bad / total if total else 0.0, "requests": total, "step_ms": step_ms}
+    return {"bad_rate": bad / total if total else 0.0, "requests": total, "step_ms": step_ms, "closed": closed}
 
 
 def _score(cause: dict, control: dict, measured: dict, base_bad: float, total_change: float) -> dict:
@@ -167,6 +186,9 @@ def _reverter(factor: str, base, inc, result: dict, rng):
     from causalsre.whatif.verify import KNOB_CONFIG, intervened_config_from
 
     if factor in KNOB_CONFIG:
+        value = _baseline_value(factor, base, result)
+        return lambda cfg, run: intervened_config_from(cfg, {factor: value})
+    if factor in CLOSED_LOOP_CAUSES:
         value = _baseline_value(factor, base, result)
         return lambda cfg, run: intervened_config_from(cfg, {factor: value})
     if factor in HARDWARE_FAULTS:

@@ -14,7 +14,7 @@ import json
 import math
 
 from causalsre.errors import UserError
-from harness.settings import INTEGER_KNOBS, REPLAY_KNOBS
+from harness.settings import ALL_SETTINGS, INTEGER_KNOBS, REPLAY_KNOBS, REPLAY_WORKLOAD
 from harness.settings import knob as knob_setting
 from causalsre.telemetry import first_row
 
@@ -37,16 +37,35 @@ def check_intervention(knob: str, value: object) -> object:
         raise UserError(f"--set {knob}={value} is not a finite number", f"give {knob} a finite value")
     if knob in KNOB_CONFIG:
         knob_setting(knob).check(value, coerce=True)
+    elif knob in REPLAY_WORKLOAD:
+        ALL_SETTINGS[knob].check(value, coerce=True)
     return value
 
 
 def harness_overrides(interventions: dict) -> dict:
     out = {}
     for knob, value in interventions.items():
+        if knob in REPLAY_WORKLOAD:
+            clients = ALL_SETTINGS[knob].check(value, coerce=True)
+            if clients is None:
+                raise UserError(f"--set {knob} needs a number of clients", f"write --set {knob}=N (N >= 1)")
+            out[REPLAY_WORKLOAD[knob]] = int(clients)
+            continue
         if knob not in KNOB_CONFIG:
-            raise UserError(f"the harness cannot set {knob}", f"verify one of {', '.join(KNOB_CONFIG)}")
+            raise UserError(f"the harness cannot set {knob}",
+                            f"verify one of {', '.join([*KNOB_CONFIG, *REPLAY_WORKLOAD])}")
         out[KNOB_CONFIG[knob][0]] = knob_setting(knob).check(value, coerce=True)
     return out
+
+
+def check_closed_loop(cfg, interventions: dict) -> None:
+    """A closed loop's clients can be set only on a closed-loop replay: an open loop's replay sends the
+    recorded requests at their recorded times, and has no clients to set (a silent no-op otherwise)."""
+    for knob in interventions:
+        if knob in REPLAY_WORKLOAD and cfg.workload.arrival != "closed":
+            raise UserError(f"cannot set {knob}: the window is an open loop ({cfg.workload.arrival} arrivals), "
+                            "which has no clients", f"set {knob} only on a closed-loop window "
+                            "(workload.arrival: closed), or set the engine's knobs")
 
 
 def intervened_config(db_path: str | Path, run_id: str, phase: str, interventions: dict, extra: dict | None = None):
@@ -60,6 +79,7 @@ def intervened_config_from(cfg, interventions: dict, extra: dict | None = None):
     """``cfg`` (a replay config) with do(interventions): pushes and faults of those knobs removed. ``extra``:
     further config overrides applied with them in one validation (``{"governor": {...}}`` for
     ``policy=budget``, which the config refuses without tiers)."""
+    check_closed_loop(cfg, interventions)
     data = cfg.model_dump()
     faults = []
     for fault in data["faults"]:

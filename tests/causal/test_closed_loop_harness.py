@@ -66,3 +66,42 @@ def test_more_clients_on_the_same_server_are_named_as_the_cause(clients_pair, ca
     assert "arrival_rate" not in [a["factor"] for a in result["attributions"]]  # the server's effect, no cause
     (change,) = [c for c in result["changes"] if c["name"] == "max_concurrency"]
     assert (change["baseline"], change["incident"]) == (2, 40)
+
+
+def test_verify_replays_the_incident_as_a_closed_loop_with_the_baselines_clients(clients_pair, capsys):
+    # harness/replay.py replays a closed loop as one (before, as a trace of the recorded arrivals: an open loop,
+    # with no clients to set back, and max_concurrency was "the harness cannot revert it").
+    db, base, incident = clients_pair
+    result = _postmortem(db, base, incident, capsys, "--verify", "--verify-top", "1")
+    verification = result["verification"]
+    assert verification["control"]["bad_rate"] > 0.5  # 40 clients again: the replayed incident burns
+    (checked,) = [c for c in verification["causes"] if c["factor"] == "max_concurrency"]
+    assert checked["verified"] and checked["reverted_bad_rate"] == 0.0, checked  # 2 clients again: nothing waits
+    assert checked["verified_share"] > 0.9
+
+
+def test_clients_are_set_only_on_a_closed_loop_replay(clients_pair, tmp_path):
+    # An open loop's replay sends its recorded requests at their times: setting its clients would do nothing.
+    from causalsre.errors import UserError
+    from causalsre.whatif.verify import intervened_config_from
+    from harness.replay import window_config
+
+    db, _, incident = clients_pair
+    replay = intervened_config_from(window_config(db, incident, "incident"), {"max_concurrency": 2.0})
+    assert (replay.workload.arrival, replay.workload.concurrency, replay.duration_s) == ("closed", 2, 2.5)
+    open_db = tmp_path / "o.duckdb"
+    open_run = run(tiny_config(duration_s=0.5, clock=MODELLED_CLOCK,
+                               phases=[{"name": "incident", "start_s": 0.0, "end_s": 0.5}]), open_db)
+    with pytest.raises(UserError, match=r"cannot set max_concurrency: the window is an open loop \(trace "):
+        intervened_config_from(window_config(open_db, open_run, "incident"), {"max_concurrency": 2.0})
+
+
+def test_whatif_refuses_to_set_the_clients_in_one_line(clients_pair, capsys):
+    # The what-if models intervene on engine knobs only; a closed loop's clients are checked by postmortem --verify.
+    db, _, incident = clients_pair
+    code = main(["whatif", "--db", str(db), "--slo", str(SLO_SPEC), "--window", f"phase:incident@{incident}",
+                 "--set", "max_concurrency=2", "--verify"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "max_concurrency is not an actionable knob" in err and "--set max_num_seqs=8" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
