@@ -20,6 +20,7 @@ says where estimate and verification disagree.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -42,14 +43,14 @@ def verifiable(factor: str) -> bool:
         or factor in CLOSED_LOOP_CAUSES
 
 
-def _not_replayable(factor: str, closed: bool) -> str | None:
-    """Why the replay cannot revert ``factor`` (None: it can)."""
+def _not_replayable(factor: str, closed) -> str | None:
+    """Why the replay cannot revert ``factor`` (None: it can); ``closed()``: whether the replay is a closed loop."""
     if not verifiable(factor):
         return "the harness cannot revert it"
-    if closed and factor in WORKLOAD_CAUSES:
+    if factor in WORKLOAD_CAUSES and closed():
         return (f"a closed loop is replayed as a closed loop, whose clients draw their requests afresh: {factor} "
                 "cannot be reverted in them")
-    if not closed and factor in CLOSED_LOOP_CAUSES:
+    if factor in CLOSED_LOOP_CAUSES and not closed():
         return "the window is an open loop: its replay has no clients to set back"
     return None
 
@@ -77,7 +78,8 @@ def verify_postmortem(result: dict, *, db_path: str | Path, slo, baseline_table,
         out = Path(scratch) / "verify.duckdb"
         step("replaying the incident (control)")
         control = _replay(out, db_path, runs, phase, slo, lambda cfg, run: cfg)
-        closed = control.pop("closed")
+        # Read only for a workload cause: whether the replay is a closed loop decides how it is reverted.
+        closed = functools.cache(lambda: _closed_loop(db_path, runs, phase))
         checked = []
         for cause in causes:
             factor = cause["factor"]
@@ -142,10 +144,9 @@ def _replay(out: Path, db_path, runs, phase, slo, change) -> dict:
     from harness.replay import window_config
     from harness.runner import run as run_harness
 
-    run_ids, closed = [], False
+    run_ids = []
     for rid in runs:
         cfg = change(window_config(db_path, rid, phase), rid)
-        closed = closed or cfg.workload.arrival == "closed"
         run_ids.append(run_harness(cfg, out, seed=cfg.seed))
     con = connect_readonly(out)
     try:
@@ -156,7 +157,14 @@ def _replay(out: Path, db_path, runs, phase, slo, change) -> dict:
         con.close()
     bad = sum(int(t["is_bad"].sum()) for t in tables)
     total = sum(len(t) for t in tables)
-    return {"bad_rate": bad / total if total else 0.0, "requests": total, "step_ms": step_ms, "closed": closed}
+    return {"bad_rate": bad / total if total else 0.0, "requests": total, "step_ms": step_ms}
+
+
+def _closed_loop(db_path, runs, phase) -> bool:
+    """Whether the window is replayed as a closed loop (harness/replay.py): any of its runs is one."""
+    from harness.replay import window_config
+
+    return any(window_config(db_path, rid, phase).workload.arrival == "closed" for rid in runs)
 
 
 def _score(cause: dict, control: dict, measured: dict, base_bad: float, total_change: float) -> dict:
