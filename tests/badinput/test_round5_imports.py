@@ -59,3 +59,16 @@ def test_prometheus_names_the_one_file_that_gives_two_values_and_the_skipped_non
     refused(["db", "import", "prometheus", str(path), "--db", str(db)],
             "hold no samples (1 non-finite values, NaN or +-Inf, are skipped)", capsys)
     assert not db.exists()
+
+
+def test_prometheus_scrape_times_mixing_naive_and_offset_iso_are_refused(world, capsys):
+    path = world.path("mixed.prom")
+    path.write_text('# scrape_time 1769860800\nvllm:num_requests_running{model="m"} 3\n'
+                    '# scrape_time 2026-01-31T12:00:05\nvllm:num_requests_running{model="m"} 5\n'
+                    '# scrape_time 2026-01-31T12:00:10+02:00\nvllm:num_requests_running{model="m"} 6\n')
+    refused(["db", "import", "prometheus", str(path), "--db", str(world.path("new.duckdb"))],
+            "mixed.prom mixes # scrape_time values with a UTC offset (scrape 3: '2026-01-31T12:00:10+02:00') and "
+            "without one (scrape 2: '2026-01-31T12:00:05')", capsys)
+    path.write_text(path.read_text().replace("12:00:05\n", "12:00:05Z\n"))  # every ISO time with an offset: read
+    code, _, err = run_cli(["db", "import", "prometheus", str(path), "--db", str(world.path("new.duckdb"))], capsys)
+    assert code == 0, err

@@ -70,9 +70,30 @@ def split(text: str, name: str) -> list[Scrape]:
     if len(chunks) > 1 and times[-1] is not None and not _has_samples(chunks[-1]) and times[-2] is None:
         times[-2] = times[-1]  # `curl ... > f; echo "# scrape_time $(date +%s)" >> f`: the time came last
     scrapes = [(c, t, e) for c, t, e in zip(chunks, times, eof) if _has_samples(c)]
+    _one_time_convention([t for _, t, _ in scrapes], name)
     many = len(scrapes) > 1
     return [Scrape("".join(c), t, e, f"{name} scrape {i + 1}" if many else name)
             for i, (c, t, e) in enumerate(scrapes)]
+
+
+def _one_time_convention(times: list[str | None], name: str) -> None:
+    """Refuse `# scrape_time` lines that mix ISO times with and without an offset (the importers' one rule,
+    :func:`causalsre.times.mixed_offsets`); epoch seconds are absolute and mix with either."""
+    from causalsre.times import MIXED_FIX, mixed_offsets
+
+    def iso(text: str | None) -> str | None:
+        try:
+            float(text or "")
+        except ValueError:
+            return text
+        return None
+
+    texts = [iso(t) for t in times]
+    mixed = mixed_offsets(texts)
+    if mixed is not None:
+        aware, naive = mixed
+        raise UserError(f"{name} mixes # scrape_time values with a UTC offset (scrape {aware + 1}: {texts[aware]!r}) "
+                        f"and without one (scrape {naive + 1}: {texts[naive]!r})", MIXED_FIX)
 
 
 def _has_samples(lines: list[str]) -> bool:
