@@ -192,7 +192,8 @@ def _verification_lines(verification: dict) -> list[str]:
                      f"{joint['sum_of_single_shares']:.0%})" + (f"; {joint['why']}" if joint.get("why") else ""))
     ratio = verification.get("speed_ratio")
     if ratio is not None:
-        lines.append(f"  the replay machine ran the speed probe at {ratio:.2f}x the recording's speed")
+        lines.append(f"  the replay machine ran the speed probe at {ratio:.2f}x the recording's speed"
+                     + (f" ({verification['speed_note']})" if verification.get("speed_note") else ""))
     if verification.get("warning"):
         kept = "" if verification.get("ranked_by_replay", True) else "; the causes keep their estimated order"
         lines.append(f"  warning: {verification['warning']}{kept}")

@@ -78,6 +78,7 @@ def test_verify_replays_the_incident_as_a_closed_loop_with_the_baselines_clients
     (checked,) = [c for c in verification["causes"] if c["factor"] == "max_concurrency"]
     assert checked["verified"] and checked["reverted_bad_rate"] == 0.0, checked  # 2 clients again: nothing waits
     assert checked["verified_share"] > 0.9
+    assert verification["ranked_by_replay"] and "warning" not in verification  # modelled clock: speed is moot
 
 
 def test_clients_are_set_only_on_a_closed_loop_replay(clients_pair, tmp_path):

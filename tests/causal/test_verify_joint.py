@@ -9,8 +9,9 @@ import pandas as pd
 from causalsre.causal import verify
 
 
-def _verify(monkeypatch, bad_rate, ratio=1.0):
+def _verify(monkeypatch, bad_rate, ratio=1.0, modelled=False):
     """verify_postmortem with replays whose bad rate is ``bad_rate(set of reverted factors)``."""
+    monkeypatch.setattr(verify, "_modelled_clock", lambda db, runs, phase: modelled)
     monkeypatch.setattr(verify, "_reverter", lambda factor, *a: lambda cfg, run: cfg | {factor})
     monkeypatch.setattr(verify, "_replay", lambda out, db, runs, phase, slo, change: {
         "bad_rate": bad_rate(change(frozenset(), runs[0])), "requests": 60, "step_ms": [1.0]})
@@ -56,4 +57,13 @@ def test_a_replay_on_a_much_slower_machine_reports_but_does_not_rerank(monkeypat
     assert [a["factor"] for a in result["attributions"]] == ["cpu_contention", "max_num_seqs"]
     same, result = _verify(monkeypatch, rate, ratio=1.1)
     assert same["ranked_by_replay"] and "warning" not in same
+    assert [a["factor"] for a in result["attributions"]] == ["max_num_seqs", "cpu_contention"]
+
+
+def test_on_the_modelled_clock_the_machines_speed_does_not_stop_the_rerank(monkeypatch):
+    # The modelled clock's latencies are the cost model's on any machine; the probe's real passes are not.
+    share = {"cpu_contention": 0.1, "max_num_seqs": 0.8}
+    rate = lambda reverted: 0.95 * (1 - sum(share[f] for f in reverted))  # noqa: E731
+    checked, result = _verify(monkeypatch, rate, ratio=0.2, modelled=True)
+    assert checked["ranked_by_replay"] and "warning" not in checked and "modelled clock" in checked["speed_note"]
     assert [a["factor"] for a in result["attributions"]] == ["max_num_seqs", "cpu_contention"]
