@@ -45,6 +45,26 @@ def copy_runs(sources: list[str | Path], target: str | Path) -> int:
     return copied
 
 
+def keep_only_runs(target: str | Path, run_ids: list[str]) -> int:
+    """Delete from ``target`` every run not in ``run_ids`` (a run copied in just before an interruption, which
+    no record lists); returns how many runs were deleted."""
+    con = connect_writable(target)
+    try:
+        con.execute("CREATE TEMP TABLE keep_ids (run_id VARCHAR)")
+        if run_ids:
+            con.executemany("INSERT INTO keep_ids VALUES (?)", [[r] for r in run_ids])
+        stray = first_row(con.execute("SELECT count(*) FROM runs WHERE run_id NOT IN (SELECT run_id FROM keep_ids)"))[0]
+        if stray:
+            con.execute("BEGIN TRANSACTION")
+            for table in RUN_TABLES:
+                con.execute(f"DELETE FROM main.{table} WHERE run_id NOT IN (SELECT run_id FROM keep_ids)")
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        return stray
+    finally:
+        con.close()
+
+
 SMALL_BLOCK_SIZE = 16384  # bytes; DuckDB's default 256 KiB blocks make a small dataset mostly padding
 
 

@@ -151,8 +151,11 @@ def scenarios(data_dir, slo_path, graph_path, seed, peers, as_json):
                    "fewer_threads, which act through the machine's speed alone.")
 @click.option("--clock-model", type=click.Path(dir_okay=False), default=None,
               help="With --clock modelled: reuse this clock_model.json (of an earlier suite or eval govern).")
+@click.option("--resume", is_flag=True,
+              help="Finish the interrupted suite in --out (same --seed, --count, --phase-s, --clock): the scenarios "
+                   "it recorded are kept, the rest drawn as planned.")
 @json_option("Print the manifest as JSON.")
-def generate(seed, count, out_dir, phase_s, clock, clock_model, as_json):
+def generate(seed, count, out_dir, phase_s, clock, clock_model, resume, as_json):
     """Draw a fresh scenario suite at random and record it with the harness (tiny model, one thread).
 
     At least a third are two-cause mixes and a tenth no-fault controls; each fault scenario is checked to
@@ -172,7 +175,7 @@ def generate(seed, count, out_dir, phase_s, clock, clock_model, as_json):
             bar.update(task, completed=index, description=label)
 
         manifest = generate_suite(out_dir, seed=seed, count=count, phase_s=phase_s, progress=progress,
-                                  clock=clock, clock_model=clock_model)
+                                  clock=clock, clock_model=clock_model, resume=resume)
         bar.update(task, completed=count, description="done")
     if as_json:
         click.echo(json.dumps(manifest, indent=2, default=str))

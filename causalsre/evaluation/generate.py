@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from causalsre.errors import UserError
-from causalsre.safeio import replace_file, write_text
+from causalsre.safeio import remove_file, replace_file, write_text
 from causalsre.evaluation import ranges as R
 from causalsre.evaluation.draw import CONTROL, ScenarioDraw, draw_scenario, plan_suite, run_config_dict
 
@@ -85,12 +85,14 @@ def _attempts(seed: int, index: int, shape: str, kinds: list[str], phase_s, pool
 
 def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple[float, float] = R.PHASE_S,
                    progress: Callable[[int, str], None] | None = None, clock: str = "wall",
-                   clock_model: str | Path | None = None) -> dict[str, Any]:
+                   clock_model: str | Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Draw and record ``count`` scenarios into ``out_dir``; returns the manifest (also written to disk).
-    ``clock``: ``wall`` or ``modelled`` (:mod:`.generate_clock`; ``clock_model``: a clock_model.json to reuse)."""
+    ``clock``: ``wall`` or ``modelled`` (:mod:`.generate_clock`; ``clock_model``: a clock_model.json to reuse).
+    After every scenario the kept runs and the record so far are on disk (``.progress.json``), so an interrupted
+    suite is finished with ``resume`` (the same arguments): the scenarios done are not drawn again."""
     from causalsre.telemetry import SCHEMA_VERSION
     from harness.hardware import hardware_info
-    from harness.merge import compact, copy_runs
+    from harness.merge import compact, copy_runs, keep_only_runs
     from harness.scenarios import scenario_truth
 
     if not (0 < phase_s[0] <= phase_s[1]):
@@ -102,6 +104,11 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
     from causalsre.evaluation.generate_clock import check_clock, kinds_for, suite_clock
 
     check_clock(clock, clock_model)
+    partial, scratch = out_dir / f".{DB_NAME}.partial", out_dir / ".attempt.duckdb"
+    arguments = {"seed": seed, "count": count, "phase_s": [float(v) for v in phase_s], "clock": clock}
+    done = _read_progress(out_dir, arguments, resume)
+    if done is not None and clock == "modelled" and clock_model is None:
+        clock_model = out_dir / "clock_model.json"   # the suite's own fit, so every scenario shares one clock
     out_dir.mkdir(parents=True, exist_ok=True)
     pool = kinds_for(clock)
     plan = plan_suite(seed, count, pool)
@@ -110,11 +117,16 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
                                           lambda m: progress(0, m) if progress else None)
     if clock_cfg is not None:
         base_cfg = dict(base_cfg, clock=clock_cfg)   # every run, its capacity probe and its replays
-    partial, scratch = out_dir / f".{DB_NAME}.partial", out_dir / ".attempt.duckdb"
-    partial.unlink(missing_ok=True)
-    truth, entries, dropped = {}, {}, []
-    started_all = time.perf_counter()
+    if done is None:
+        partial.unlink(missing_ok=True)
+        done = {"next_index": 0, "truth": {}, "entries": {}, "dropped": [], "seconds": 0.0}
+    elif partial.exists():
+        keep_only_runs(partial, [t["run_id"] for t in done["truth"].values()])
+    truth, entries, dropped = done["truth"], done["entries"], done["dropped"]
+    started_all = time.perf_counter() - done["seconds"]
     for index, (shape, kinds) in enumerate(plan):
+        if index < done["next_index"]:
+            continue
         started, attempts, capacity, kept = time.perf_counter(), [], None, None
         for draw, why in _attempts(seed, index, shape, kinds, phase_s, pool):
             if progress:
@@ -133,15 +145,17 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
                 break
         if kept is None:
             dropped.append({"index": index, "shape": shape, "attempts": attempts})
-            continue
-        draw, cfg, run_id, phases, check = kept
-        copy_runs([scratch], partial)
-        truth[draw.name] = dict(scenario_truth(cfg), run_id=run_id, shape=shape, slo_check=phases,
-                                burn_check=check)
-        entries[draw.name] = {"run_id": run_id, "shape": shape, "drawn": draw.to_json(),
-                              "calibrated_capacity_rps": cfg.calibrated_capacity_rps, "redraws": len(attempts) - 1,
-                              "attempts": attempts, "seconds": round(time.perf_counter() - started, 1),
-                              "config": cfg.to_json_dict()}
+        else:
+            draw, cfg, run_id, phases, check = kept
+            copy_runs([scratch], partial)
+            truth[draw.name] = dict(scenario_truth(cfg), run_id=run_id, shape=shape, slo_check=phases,
+                                    burn_check=check)
+            entries[draw.name] = {"run_id": run_id, "shape": shape, "drawn": draw.to_json(),
+                                  "calibrated_capacity_rps": cfg.calibrated_capacity_rps,
+                                  "redraws": len(attempts) - 1, "attempts": attempts,
+                                  "seconds": round(time.perf_counter() - started, 1), "config": cfg.to_json_dict()}
+        _write_progress(out_dir, dict(arguments, next_index=index + 1, truth=truth, entries=entries,
+                                      dropped=dropped, seconds=time.perf_counter() - started_all))
     for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
         leftover.unlink(missing_ok=True)
     manifest = {
@@ -164,7 +178,42 @@ def generate_suite(out_dir: str | Path, *, seed: int, count: int, phase_s: tuple
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
         leftover.unlink(missing_ok=True)
     write_text(out_dir / "truth.json", json.dumps(truth, indent=2) + "\n")
+    remove_file(out_dir / PROGRESS_NAME)
     return manifest
+
+
+PROGRESS_NAME = ".progress.json"
+
+
+def _read_progress(out_dir: Path, arguments: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+    """The record of an interrupted suite to go on from (``resume``), None for a new suite; an interrupted suite
+    is never started over by mistake, nor continued with other arguments (its draws would not be the plan's)."""
+    path = out_dir / PROGRESS_NAME
+    if not path.is_file():
+        if resume:
+            raise UserError(f"{out_dir} holds no interrupted suite ({PROGRESS_NAME} is absent)",
+                            "drop --resume to start a new suite there")
+        return None
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+        held = {k: done[k] for k in arguments}
+        done["next_index"], done["truth"], done["entries"], done["dropped"], done["seconds"]
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise UserError(f"{path} is damaged ({type(exc).__name__})",
+                        "remove the folder's files and generate again (its record cannot be trusted)") from None
+    if not resume:
+        raise UserError(f"{out_dir} holds an interrupted suite ({done['next_index']} of {done['count']} scenarios done)",
+                        "add --resume (with the same --seed, --count, --phase-s and --clock) to finish it, "
+                        "or pass a new --out folder")
+    differs = [f"{k} {held[k]} (now {arguments[k]})" for k in arguments if held[k] != arguments[k]]
+    if differs:
+        raise UserError(f"--resume with other arguments than the interrupted suite: {', '.join(differs)}",
+                        "resume with the suite's own arguments")
+    return done
+
+
+def _write_progress(out_dir: Path, record: dict[str, Any]) -> None:
+    write_text(out_dir / PROGRESS_NAME, json.dumps(record, default=str) + "\n")
 
 
 def _redraw_summary(entries: dict[str, dict], dropped: list[dict]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ are made once (they were made twice, here and in tests/whatif, the suite's slowe
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -23,13 +24,70 @@ FROM request_metrics WHERE run_id = ? AND phase = ?
 """
 
 
+class Interrupted(Exception):
+    pass
+
+
+INTERRUPTED: dict = {}   # what the first sitting left on disk, for the resume test
+
+
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
+    """The suite recorded in two sittings, as a long one killed midway and finished with --resume: the first
+    stops as scenario 1 starts (an interruption the progress callback raises), the CLI finishes it. Every test
+    below then checks the finished suite, so a resume that lost or doubled a scenario fails them."""
+    from causalsre.evaluation.generate import generate_suite
+
     out = tmp_path_factory.mktemp("gen") / "suite"
-    code = main(["eval", "generate", "--seed", str(SEED), "--count", "3", "--out", str(out), "--phase-s", "6", "7",
-                 "--json"])
-    assert code == 0
+    args = ["--seed", str(SEED), "--count", "3", "--out", str(out), "--phase-s", "6", "7"]
+
+    def stop_at_second(index: int, label: str) -> None:
+        if index == 1:
+            raise Interrupted(label)
+
+    with pytest.raises(Interrupted):
+        generate_suite(out, seed=SEED, count=3, phase_s=(6.0, 7.0), progress=stop_at_second)
+    INTERRUPTED["progress"] = json.loads((out / ".progress.json").read_text())
+    # a run copied in just before the interruption, which the record does not list, is deleted on resume
+    from harness.merge import keep_only_runs
+
+    partial = out / ".suite.duckdb.partial"
+    if partial.exists():
+        shutil.copyfile(partial, out.parent / "copy.duckdb")
+        INTERRUPTED["stray"] = keep_only_runs(out.parent / "copy.duckdb", [])
+    INTERRUPTED["refused"] = main(["eval", "generate", *args])                  # not started over by mistake
+    INTERRUPTED["other_seed"] = main(["eval", "generate", *args[2:], "--seed", "19", "--resume"])
+    assert main(["eval", "generate", *args, "--resume", "--json"]) == 0
     return out
+
+
+def test_an_interrupted_suite_resumes_where_it_stopped(suite, capsys):
+    first = INTERRUPTED["progress"]
+    assert first["next_index"] == 1 and len(first["truth"]) + len(first["dropped"]) == 1
+    assert INTERRUPTED["refused"] == 2 and INTERRUPTED["other_seed"] == 2
+    assert INTERRUPTED.get("stray", 0) == len(first["truth"])   # every run a record does not list goes
+    truth = json.loads((suite / "truth.json").read_text())
+    manifest = json.loads((suite / "manifest.json").read_text())
+    for name, kept in first["truth"].items():   # scenario 0 kept from the first sitting, not recorded again
+        assert truth[name]["run_id"] == kept["run_id"]
+        assert manifest["scenarios"][name]["seconds"] == first["entries"][name]["seconds"]
+    con = connect_readonly(suite / "suite.duckdb")
+    try:
+        runs = sorted(r[0] for r in con.execute("SELECT run_id FROM runs").fetchall())
+    finally:
+        con.close()
+    assert runs == sorted(t["run_id"] for t in truth.values())
+    assert not (suite / ".progress.json").exists() and not (suite / ".suite.duckdb.partial").exists()
+
+
+def test_resume_refuses_a_folder_with_nothing_to_resume(tmp_path, capsys):
+    assert main(["eval", "generate", "--seed", "1", "--count", "3", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no interrupted suite" in err and "drop --resume" in err and "Traceback" not in err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / ".progress.json").write_text("{not json")
+    assert main(["eval", "generate", "--seed", "1", "--count", "3", "--out", str(tmp_path / "bad"), "--resume"]) == 2
+    assert "is damaged" in capsys.readouterr().err
 
 
 def test_truth_matches_the_faults_table_and_every_fault_burns(suite):
