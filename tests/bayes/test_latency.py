@@ -70,7 +70,8 @@ def test_bad_metrics_and_empty_windows_are_user_errors():
 def test_nuts_recovers_the_knob_effect_on_log_latency_and_predicts_a_new_window():
     rng = np.random.default_rng(5)
     table = _simulate(rng, [f"r{i}" for i in range(4)], 400)
-    fitted = fit_latency_model(table, _graph(), draws=300, tune=300, chains=2, seed=2)
+    fitted = fit_latency_model(table, _graph(), chains=2, seed=2)   # the priors' sampler: 300 + 300 draws did
+    # not converge on every host (r_hat 1.07 on a Zen 4 machine, 2026-12-02)
     assert fitted.diagnostics().max_r_hat < 1.05
     code = fitted.encoding.code("knob")
     assert code.log
