@@ -135,8 +135,6 @@ def create_app(loop: EngineLoop) -> FastAPI:
             raise ApiError(503, "the engine has failed; see the server's log", "server_error", code="engine_failure")
         pending = loop.submit(ids, max_tokens, priority=body.priority, tenant=tenant, arrival_ns=loop.now_ns(),
                               attributes={"endpoint": kind, "stream": body.stream})
-        if pending is None:
-            _raise_for("rejected", "queue_full")
         # Until the response starts, a watcher notices a client that hangs up (Starlette's streaming response
         # does that itself once it runs), aborts the request and wakes the handler.
         watcher = asyncio.create_task(_watch_disconnect(request, pending))
@@ -194,6 +192,8 @@ def create_app(loop: EngineLoop) -> FastAPI:
         if status == "rejected":
             raise ApiError(429, "the server's request queue is full; retry later", "rate_limit_exceeded",
                            code="queue_full", headers=retry)
+        if reason == "engine_failure":   # the engine thread died: the server's fault, not the request's
+            raise ApiError(500, "the engine has failed; see the server's log", "server_error", code=reason)
         if status in ("error", "invalid"):
             raise ApiError(400, f"the request cannot be served with this engine's settings ({reason})",
                            code=reason if status == "error" else None)

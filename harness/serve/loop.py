@@ -5,6 +5,13 @@ commands on a thread-safe queue. The engine thread drains that queue between ste
 only ever touched from one thread, as in the harness. Its observer callbacks feed the telemetry writer (the
 harness's, same schema), the Prometheus metrics, and each request's ``asyncio.Queue`` through
 ``loop.call_soon_threadsafe``: ``("token", id)`` per generated token, then one ``("done", status, reason)``.
+
+Admission has one owner, the engine thread: a handler's :meth:`EngineLoop.submit` decides nothing, and the
+request is admitted (``("accepted",)``) or refused (a ``done`` message) in :meth:`EngineLoop._admit`, at one
+instant, by the engine's own rules. A front door that counted requests on the handlers' side (seats + queue)
+disagreed with the engine's queue, which bounds *waiting* requests: a burst landing before a step found every
+request it had let in still waiting, and the engine refused the ones past its queue after the door had
+admitted them.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class Pending:
     arrival_ns: int
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    attributes: dict | None = None
     last_token_ns: int | None = None
 
 
@@ -53,8 +61,6 @@ class EngineLoop:
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: dict[int, Pending] = {}        # engine thread only (and before it starts)
         self._ids = itertools.count()
-        self._in_flight = 0
-        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle (called from the main thread) ----------------------------------------------------------
@@ -122,35 +128,15 @@ class EngineLoop:
         return self.engine.now_ns()   # perf_counter based: safe from any thread
 
     def submit(self, prompt_ids: list[int], max_tokens: int, *, priority: int, tenant: str | None,
-               arrival_ns: int, attributes: dict) -> Pending | None:
-        """Queue a request for the engine; None when the front door is full (recorded as rejected)."""
-        request_id = next(self._ids)
-        if self.writer is not None:
-            self.writer.register_request(request_id, arrival_ns, attributes)
-        with self._lock:
-            admitted = self._in_flight < self.settings.max_in_flight and self.error is None
-            self._in_flight += admitted
-        if not admitted:
-            self._reject_at_door(request_id, len(prompt_ids), max_tokens, priority, tenant, arrival_ns)
-            return None
-        pending = Pending(request_id, prompt_ids, max_tokens, priority, tenant, arrival_ns,
-                          asyncio.get_running_loop())
+               arrival_ns: int, attributes: dict) -> Pending:
+        """Hand a request to the engine thread; its first message says whether it was admitted."""
+        pending = Pending(next(self._ids), prompt_ids, max_tokens, priority, tenant, arrival_ns,
+                          asyncio.get_running_loop(), attributes=attributes)
         self._commands.put(("add", pending))
         return pending
 
     def abort(self, request_id: int) -> None:
         self._commands.put(("abort", request_id))
-
-    def _reject_at_door(self, request_id, num_prompt, max_tokens, priority, tenant, arrival_ns) -> None:
-        if self.writer is None:
-            return
-        now = self.now_ns()
-        self.writer.on_event(request_id, "rejected", now, None)
-        self.writer.on_request_done(RequestRecord(
-            request_id=request_id, prompt_tokens=num_prompt, target_output_tokens=max_tokens, output_tokens=0,
-            enqueue_ns=arrival_ns, first_scheduled_ns=None, first_token_ns=None, last_token_ns=None,
-            finish_ns=now, status="rejected", finish_reason="queue_full", num_preemptions=0, tenant=tenant,
-            priority=priority))
 
     # ---- the engine thread --------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -168,10 +154,18 @@ class EngineLoop:
             for pending in list(self._pending.values()):
                 self._deliver(pending, ("done", "error", "engine_failure"))
             self._pending.clear()
+            self._refuse_until_stop()
             return
         for request_id in list(self._pending):   # shutdown: what is still running is aborted, and recorded
             engine.abort(request_id)
         self._sample_gauges()
+
+    def _refuse_until_stop(self) -> None:
+        """After a failure: answer what handlers still submit (one may have passed their check of ``error``
+        just before it was set) until stop, rather than leave them waiting for ever."""
+        while (command := self._commands.get())[0] != "stop":
+            if command[0] == "add":
+                self._deliver(command[1], ("done", "error", "engine_failure"))
 
     def _drain(self, block: bool) -> bool:
         """Apply queued commands; False on stop."""
@@ -183,23 +177,59 @@ class EngineLoop:
             if command[0] == "stop":
                 return False
             if command[0] == "add":
-                p = command[1]
-                self._pending[p.request_id] = p
-                try:
-                    if self.engine.add_request(p.request_id, p.prompt_ids, p.max_tokens, priority=p.priority,
-                                               tenant=p.tenant, arrival_ns=p.arrival_ns):
-                        self._deliver(p, ("accepted",))   # a refusal was delivered by on_request_done already
-                except UserError as exc:   # the handlers check limits first; this is the engine's last word
-                    self._pending.pop(p.request_id, None)
-                    with self._lock:
-                        self._in_flight -= 1
-                    self._deliver(p, ("done", "invalid", exc.problem))
+                self._admit(command[1])
             else:
                 self.engine.abort(command[1])
             try:
                 command = self._commands.get_nowait()
             except queue.Empty:
                 return True
+
+    def _admit(self, p: Pending) -> None:
+        """The one admission decision (engine thread): the explicit in-flight cap, then the engine's own rules."""
+        if self.writer is not None:
+            self.writer.register_request(p.request_id, p.arrival_ns, p.attributes)
+        cap = self.settings.serve.max_in_flight
+        if cap is not None and len(self._pending) >= cap:
+            self._reject_at_door(p)
+            return
+        self._pending[p.request_id] = p   # before a step: if it fails, this request hears so too
+        self._make_room()
+        try:
+            if self.engine.add_request(p.request_id, p.prompt_ids, p.max_tokens, priority=p.priority,
+                                       tenant=p.tenant, arrival_ns=p.arrival_ns):
+                self._deliver(p, ("accepted",))   # a refusal was delivered by on_request_done already
+        except UserError as exc:   # the handlers check limits first; this is the engine's last word
+            self._pending.pop(p.request_id, None)
+            self._deliver(p, ("done", "invalid", exc.problem))
+
+    def _make_room(self) -> None:
+        """Seat waiting requests before deciding on one more, when the queue is full but seats are free.
+
+        The engine's queue bounds requests *waiting*; free seats are filled at the next step. Without this, a
+        burst of ``max_num_seqs + max_queue_len`` requests drained before a step found them all waiting and
+        lost the ones past the queue, where the same burst spread over a few milliseconds was served whole.
+        A step that seats nobody (KV blocks or the token budget are short) ends it: the engine then refuses.
+        """
+        engine, sched = self.engine, self.engine.scheduler
+        while not sched.has_room() and len(sched.running) < engine.config.max_num_seqs:
+            waiting = len(sched.waiting)
+            engine.step()
+            self._sample_gauges()
+            if len(sched.waiting) >= waiting:
+                return
+
+    def _reject_at_door(self, p: Pending) -> None:
+        self._deliver(p, ("done", "rejected", "queue_full"))
+        if self.writer is None:
+            return
+        now = self.now_ns()
+        self.writer.on_event(p.request_id, "rejected", now, None)
+        self.writer.on_request_done(RequestRecord(
+            request_id=p.request_id, prompt_tokens=len(p.prompt_ids), target_output_tokens=p.max_tokens,
+            output_tokens=0, enqueue_ns=p.arrival_ns, first_scheduled_ns=None, first_token_ns=None,
+            last_token_ns=None, finish_ns=now, status="rejected", finish_reason="queue_full", num_preemptions=0,
+            tenant=p.tenant, priority=p.priority))
 
     def _sample_gauges(self) -> None:
         sched = self.engine.scheduler
@@ -243,7 +273,5 @@ class EngineLoop:
         pending = self._pending.pop(record.request_id, None)
         if pending is None:
             return
-        with self._lock:
-            self._in_flight -= 1
         self.metrics.observe_done(record, pending.arrival_ns)
         self._deliver(pending, ("done", record.status, record.finish_reason))

@@ -26,7 +26,7 @@ class ServeSection(BaseModel):
     default_max_tokens: int = Field(16, ge=1)        # OpenAI's default for /v1/completions
     max_tokens_limit: int = Field(1024, ge=1)         # larger max_tokens -> 400
     max_body_bytes: int = Field(1 << 20, ge=1024)     # larger request bodies -> 413
-    max_in_flight: int | None = Field(None, ge=1)     # front-door bound (default: max_num_seqs + max_queue_len)
+    max_in_flight: int | None = Field(None, ge=1)     # a cap on requests in the engine (default: its own bounds)
     retry_after_s: int = Field(1, ge=1)               # the Retry-After header of a 429
     flush_interval_s: float = Field(0.75, gt=0, le=60)  # telemetry flush period: SIGKILL loses at most this
 
@@ -47,8 +47,8 @@ class ServeSettings(BaseModel):
 
     @property
     def max_in_flight(self) -> int:
-        # Requests admitted past the front door: every seat plus the engine's waiting queue, so the engine's
-        # own admission control answers first and the front door only bounds memory in a burst.
+        # The most requests in the engine at once: an explicit cap (checked by the engine thread when it
+        # admits, loop.EngineLoop._admit), else what the engine's own bounds allow, every seat plus its queue.
         return self.serve.max_in_flight or (self.engine.max_num_seqs + self.engine.max_queue_len)
 
     def to_json_dict(self) -> dict:

@@ -35,9 +35,10 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(db: str | None = None, **settings_kw):
+def live_server(db: str | None = None, loop_factory=EngineLoop, **settings_kw):
+    """``loop_factory(settings, db)`` builds the engine loop (a test's subclass can hold the engine thread)."""
     settings = load_serve_settings(**settings_kw) if settings_kw else load_serve_settings()
-    loop = EngineLoop(settings, db)
+    loop = loop_factory(settings, db)
     server = make_server(create_app(loop))
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
