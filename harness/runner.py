@@ -114,7 +114,7 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
                     _sleep_until_next(engine, schedule, next_index, offset_ns, injector, closed,
                                       now + int(IDLE_SLEEP_MAX_S * 1e9))
                 if writer is not None and engine.governor.actions:
-                    _record_actions(engine, writer)
+                    record_governor_actions(engine, writer)
             elif not arrivals_left:
                 break
             else:
@@ -125,11 +125,11 @@ def drive(cfg: RunConfig, engine, *, seed: int, rate: float | None, writer=None,
     finally:
         contention.stop_all()
     if writer is not None and cfg.governor is not None:
-        _record_actions(engine, writer, final=True)
+        record_governor_actions(engine, writer, final=True)
     return RunOutcome(stats=stats, wall_s=time.perf_counter() - started, aborted=aborted)
 
 
-def _record_actions(engine, writer, *, final: bool = False) -> None:
+def record_governor_actions(engine, writer, *, final: bool = False) -> None:
     """The governor's decisions into control_actions, its knob changes into run_settings; at the end of a
     run, each tier's final online counters (what `slo report` must find on the same requests)."""
     from harness.faults import setting_value

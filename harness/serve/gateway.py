@@ -236,4 +236,7 @@ def load_governor_toml(path: str) -> GovernorConfig:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "governor"
         raise UserError(f"bad governor file {file}: {where}: {err['msg']}", "see docs/methods/governor.md") from None
+    from harness.serve.settings import check_serve_tiers
+
+    check_serve_tiers(checked, f"bad governor file {file}")
     return GovernorConfig.from_dict(checked.model_dump())

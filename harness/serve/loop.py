@@ -67,7 +67,8 @@ class EngineLoop:
     def start(self) -> None:
         from harness.engine import Engine, EngineConfig
 
-        self.engine = Engine(EngineConfig(**self.settings.engine.model_dump()), observer=self)
+        self.engine = Engine(EngineConfig(**self.settings.engine.model_dump()), observer=self,
+                             governor=self.settings.governor_config())
         if self.db_path is not None:
             self._start_writer()
         self._thread = threading.Thread(target=self._run, name="serve-engine", daemon=True)
@@ -148,6 +149,7 @@ class EngineLoop:
                     break
                 if engine.has_unfinished():
                     engine.step()
+                    self._record_actions()
                 self._sample_gauges()
         except BaseException as exc:   # a bug, not bad input: fail what is in flight, /health turns 503
             self.error = exc
@@ -159,6 +161,15 @@ class EngineLoop:
         for request_id in list(self._pending):   # shutdown: what is still running is aborted, and recorded
             engine.abort(request_id)
         self._sample_gauges()
+        self._record_actions(final=True)
+
+    def _record_actions(self, *, final: bool = False) -> None:
+        """The governor's decisions into control_actions, as the harness records them (a tiered server only)."""
+        if self.writer is None or self.settings.governor is None or not (final or self.engine.governor.actions):
+            return
+        from harness.runner import record_governor_actions
+
+        record_governor_actions(self.engine, self.writer, final=final)
 
     def _refuse_until_stop(self) -> None:
         """After a failure: answer what handlers still submit (one may have passed their check of ``error``
@@ -215,6 +226,7 @@ class EngineLoop:
         while not sched.has_room() and len(sched.running) < engine.config.max_num_seqs:
             waiting = len(sched.waiting)
             engine.step()
+            self._record_actions()
             self._sample_gauges()
             if len(sched.waiting) >= waiting:
                 return

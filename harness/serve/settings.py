@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
 from causalsre.safeio import load_toml, regular_file
-from harness.config import EngineSection, RunConfig, parse_run_config
+from harness.config import EngineSection, GovernorSection, RunConfig, parse_run_config
 
 
 class ServeSection(BaseModel):
@@ -39,7 +39,14 @@ class ServeSettings(BaseModel):
     name: str = "serve"
     engine: EngineSection = EngineSection()
     serve: ServeSection = ServeSection()
+    governor: GovernorSection | None = None   # the CONFIG's tiers, for the engine's policy (edf, budget, vtc)
     api_key: str | None = None
+
+    def governor_config(self):
+        """The engine's GovernorConfig, or None without a [governor] section (as RunConfig.governor_config)."""
+        from harness.engine.governor.config import GovernorConfig
+
+        return None if self.governor is None else GovernorConfig.from_dict(self.governor.model_dump())
 
     @property
     def model_name(self) -> str:
@@ -61,6 +68,29 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
 
 
+_TIER_FIX = "give each [[governor.tiers]] a name, its tenants and its SLO (objective, ttft_s and/or tpot_s)"
+
+
+def check_serve_tiers(governor: GovernorSection, where: str) -> None:
+    """What a served governor must say (engine or gateway): tiers, each with tenants and a stated SLO.
+
+    The governor's own checks accept all three holes, each of which made a server govern by nothing the
+    operator wrote: no tiers (every tenant in the implicit default tier, nothing protected), a tier with no
+    tenants (it never matches a request), and a tier with no objective or thresholds (it silently got
+    99 % / 1 s / 250 ms).
+    """
+    if not governor.tiers:
+        raise UserError(f"{where}: [governor] lists no tiers", _TIER_FIX)
+    for tier in governor.tiers:
+        given = tier.model_fields_set
+        if not tier.tenants and tier.name != "default":
+            raise UserError(f"{where}: tier '{tier.name}' lists no tenants",
+                            "list its tenants, or name it 'default' to set the tier of unlisted tenants")
+        if "objective" not in given or not given & {"ttft_s", "tpot_s"}:
+            missing = "objective" if "objective" not in given else "ttft_s or tpot_s"
+            raise UserError(f"{where}: tier '{tier.name}' states no SLO ({missing} missing)", _TIER_FIX)
+
+
 def load_serve_settings(config_path: str | Path | None = None, *, model_name: str | None = None,
                         max_queue: int | None = None, api_key: str | None = None,
                         overrides: dict | None = None, engine_overrides: dict | None = None) -> ServeSettings:
@@ -68,7 +98,7 @@ def load_serve_settings(config_path: str | Path | None = None, *, model_name: st
 
     ``overrides`` and ``engine_overrides`` replace keys of the [serve] and [engine] sections.
     """
-    name, engine, serve = "serve", {}, {}
+    name, engine, serve, governor = "serve", {}, {}, None
     if config_path is not None:
         path = Path(config_path)
         regular_file(path, what="config file")  # a folder or FIFO says what it is, not "does not exist"
@@ -78,7 +108,9 @@ def load_serve_settings(config_path: str | Path | None = None, *, model_name: st
             raise UserError(f"bad serve config {path}: [serve] must be a table", "see docs/serve.md")
         data.setdefault("name", path.stem)
         run_cfg: RunConfig = parse_run_config(data, source=str(path))
-        name, engine = run_cfg.name, run_cfg.engine.model_dump()
+        name, engine, governor = run_cfg.name, run_cfg.engine.model_dump(), run_cfg.governor
+        if governor is not None:
+            check_serve_tiers(governor, f"bad serve config {path}")
     engine = dict(engine, **(engine_overrides or {}))
     if max_queue is not None:
         engine["max_queue_len"] = max_queue
@@ -88,6 +120,11 @@ def load_serve_settings(config_path: str | Path | None = None, *, model_name: st
     if api_key is not None and not api_key.strip():
         raise UserError("--api-key is empty", "pass a non-empty key, or leave the flag out")
     try:
-        return ServeSettings(name=name, engine=engine, serve=serve, api_key=api_key)
+        settings = ServeSettings(name=name, engine=engine, serve=serve, governor=governor, api_key=api_key)
     except ValidationError as exc:
         raise UserError(f"bad serve settings: {_first_error(exc)}", "see docs/serve.md") from None
+    s = settings.serve
+    if s.default_max_tokens > s.max_tokens_limit:   # it was clipped to the limit without a word
+        raise UserError(f"bad serve settings: default_max_tokens ({s.default_max_tokens}) is above max_tokens_limit "
+                        f"({s.max_tokens_limit})", "lower default_max_tokens or raise max_tokens_limit")
+    return settings
