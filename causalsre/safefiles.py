@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import reprlib
 import stat
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,18 @@ _brief.maxstring, _brief.maxother, _brief.maxlevel = 60, 60, 3
 def brief(value: Any) -> str:
     """A short repr for error messages: long strings and big nested values are cut, never expanded."""
     return _brief.repr(value)
+
+
+def printable_name(name: str, what: str) -> str:
+    """``name`` unchanged, or a UserError when it holds a control character: a line break, tab or
+    bidirectional override would split or disguise the one-line errors and report tables it is printed in
+    (and a name is matched to column names by equality, where an invisible mark never matches). Any other
+    Unicode (accents, CJK, emoji) is a fine name."""
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise UserError(f"{what} {brief(name)} holds the control character U+{ord(bad):04X}",
+                        "write the name without line breaks, tabs or direction marks")
+    return name
 
 
 def file_kind(mode: int) -> str:

@@ -39,7 +39,8 @@ from causalsre.errors import UserError
 # The limits, the file reader and the table checks live in two smaller modules; they are re-exported here, so
 # ``from causalsre.safeio import ...`` stays the one import path (the harness may import only this module).
 from causalsre.safefiles import (  # noqa: F401
-    MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_LINE_BYTES, MAX_NODES, REQUEST_COLUMNS, WIDE_COLUMNS, brief, read_text,
+    MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_LINE_BYTES, MAX_NODES, REQUEST_COLUMNS, WIDE_COLUMNS, brief, printable_name,
+    read_text,
     regular_file,
 )
 from causalsre.safetables import (  # noqa: F401

@@ -133,7 +133,7 @@ def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
     """Validate a parsed spec (the YAML layout) and build a :class:`GraphSpec`."""
     if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), dict):
         raise UserError(f"graph spec {source} has no 'nodes' mapping", "see models/serving.yaml for the layout")
-    nodes = {name: _parse_node(str(name), spec, source) for name, spec in raw["nodes"].items()}
+    nodes = {_node_name(name, source): _parse_node(str(name), spec, source) for name, spec in raw["nodes"].items()}
     edges = [_parse_edge(item, nodes, source) for item in raw.get("edges") or []]
     seen: set[tuple[str, str]] = set()
     for edge in edges:
@@ -150,6 +150,26 @@ def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
     return spec
 
 
+def _node_name(name: Any, source: str) -> str:
+    """Node names are text: YAML reads a key 1, 2.5, null or yes as a number, None or a boolean, and the edges
+    naming it then could not find it (an int 1 is not the node "1")."""
+    from causalsre.safeio import printable_name
+
+    if not isinstance(name, str) or not name:
+        raise UserError(f"graph spec {source}: node name {name!r} is not text",
+                        f"quote it (\"{name}\": {{...}}) and quote it in the edges too")
+    return printable_name(name, f"graph spec {source}: node name")
+
+
+def _flag(spec: dict, key: str, name: str, source: str) -> bool:
+    """actionable / trailing: a real boolean. bool("false") is True, so a quoted "false" made a node actionable."""
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise UserError(f"graph spec {source}: node '{name}' has {key} {value!r}, not true or false",
+                        f"write {key}: true or {key}: false, unquoted")
+    return value
+
+
 def _parse_node(name: str, spec: Any, source: str) -> Node:
     if not isinstance(spec, dict):
         raise UserError(f"graph spec {source}: node '{name}' must be a mapping with role, family and type",
@@ -159,8 +179,8 @@ def _parse_node(name: str, spec: Any, source: str) -> Node:
             raise UserError(f"graph spec {source}: node '{name}' has {key} {spec.get(key)!r}",
                             f"use one of {', '.join(allowed)}")
     return Node(name=name, role=spec["role"], family=spec["family"], type=spec["type"],
-                actionable=bool(spec.get("actionable", False)), doc=str(spec.get("doc", "")),
-                factor=str(spec.get("factor") or ""), trailing=bool(spec.get("trailing", False)))
+                actionable=_flag(spec, "actionable", name, source), doc=str(spec.get("doc", "")),
+                factor=str(spec.get("factor") or ""), trailing=_flag(spec, "trailing", name, source))
 
 
 def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:

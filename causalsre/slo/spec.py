@@ -19,13 +19,14 @@ One SLOSpec is made per objective.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from causalsre.errors import UserError
-from causalsre.safeio import brief
+from causalsre.safeio import brief, printable_name
 from causalsre.slo.columns import NOT_CONDITION_COLUMNS, check_column, kind_of, schema_columns
 from causalsre.slo.documents import read_documents
 from causalsre.slo.durations import parse_duration, zone
@@ -64,12 +65,16 @@ def load_slos(path: str | Path) -> list[SLOSpec]:
     return slos
 
 
+# The smallest error budget a target may leave: nine nines (0.999999999).
+MIN_ERROR_BUDGET = 1e-9
+
+
 def _name_of(doc: dict[str, Any], where: str) -> str:
     metadata = doc.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or not name:
         raise UserError(f"{where}: a {brief(doc.get('kind'))} document has no metadata.name", "give it a name")
-    return name
+    return printable_name(name, f"{where}: metadata.name")
 
 
 def _slos_from_document(
@@ -94,6 +99,10 @@ def _slos_from_document(
         if not isinstance(objective, dict):
             raise UserError(f"{where}: objective {number} is not a mapping", "write e.g. {target: 0.99}")
         label = objective.get("displayName") or f"objective-{number}"
+        if not isinstance(label, str):
+            raise UserError(f"{where}: objective {number} has displayName {brief(label)}, not text",
+                            "write displayName: fast (or leave it out)")
+        printable_name(label, f"{where}: objective {number} displayName")
         full_name = name if len(objectives) == 1 else f"{name}/{label}"
         result.append(_objective_spec(full_name, spec, objective, indicator, window, method, windows, where))
     return result
@@ -124,16 +133,30 @@ def _objective_spec(name, spec, objective, indicator, window, method, windows, w
 
 
 def _target(objective: dict[str, Any], where: str) -> float:
+    if "target" in objective and "targetPercent" in objective:
+        raise UserError(f"{where} gives both target {brief(objective['target'])} and targetPercent "
+                        f"{brief(objective['targetPercent'])}", "keep one of them (target: 0.99 or targetPercent: 99)")
     if "target" in objective:
         value, scale, label = objective["target"], 1.0, "target"
     elif "targetPercent" in objective:
         value, scale, label = objective["targetPercent"], 100.0, "targetPercent"
     else:
         raise UserError(f"{where} has no target", "write target: 0.99 (or targetPercent: 99)")
-    if not _is_finite_number(value) or not 0 <= value / scale < 1:
-        bound = "[0, 100)" if scale == 100.0 else "[0, 1)"
+    example = "99.9" if scale == 100.0 else "0.999"
+    if not _is_finite_number(value):
+        # YAML reads 1e-3 (no dot) and "0.99" as text, yes/true as a boolean: say so rather than "outside".
+        raise UserError(f"{where}: {label} {brief(value)} is not a number",
+                        f"write a plain number, e.g. {label}: {example}")
+    bound = "(0, 100)" if scale == 100.0 else "(0, 1)"
+    if not 0 < value / scale < 1:
+        # 0 would call every request good enough (no objective at all); 1 leaves no error budget.
         raise UserError(f"{where}: {label} {brief(value)} is outside {bound}",
-                        "a target of 1 leaves no error budget; write e.g. 0.999")
+                        f"a target of 0 promises nothing and 1 leaves no error budget; write e.g. {example}")
+    budget = float(1 - Decimal(repr(value)) / Decimal(repr(scale)))  # decimal: 0.999999999 leaves exactly 1e-9
+    if budget < MIN_ERROR_BUDGET:
+        # Past nine nines the budget is float rounding (0.9999999999999999 left 1.1e-16: burn rates of 1e15).
+        raise UserError(f"{where}: {label} {brief(value)} leaves an error budget of {budget:.3g}, below "
+                        f"{MIN_ERROR_BUDGET:g} (nine nines)", f"write at most nine nines, e.g. {label}: {example}")
     return float(value) / scale
 
 

@@ -55,7 +55,7 @@ class SLOSpec(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     name: str
-    objective: float = Field(ge=0.0, lt=1.0)
+    objective: float = Field(gt=0.0, lt=1.0)
     conditions: tuple[Condition, ...] = ()
     window: TimeWindow
     budgeting_method: BudgetingMethod = "Occurrences"

@@ -28,7 +28,7 @@ def test_check_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     spec = tmp_path / "slo.yaml"
     spec.write_text(latency_slo(target="1.5"))
     code, out, err = run(capsys, "slo", "check", str(spec))
-    assert code == 2 and err.startswith("error: ") and "outside [0, 1)" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and err.startswith("error: ") and "outside (0, 1)" in err and len(err.strip().splitlines()) == 1
 
 
 def test_check_warnings_and_strict_mode(tmp_path, capsys):

@@ -55,8 +55,8 @@ def test_several_documents_and_objectives_give_one_spec_each(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (latency_slo(target="1.0"), "outside [0, 1)"),
-        (latency_slo(target="-0.1"), "outside [0, 1)"),
+        (latency_slo(target="1.0"), "outside (0, 1)"),
+        (latency_slo(target="-0.1"), "outside (0, 1)"),
         (latency_slo(duration="30 days"), "is not a duration"),
         (latency_slo(duration="0d"), "longer than zero"),
         (latency_slo(conditions=["{metric: ttft_ms, op: lte, value: 500}"]), "unknown metric"),
