@@ -14,6 +14,14 @@ reverted cause. Across incidents it can be learnt. This module keeps the paired 
    (:func:`mixture_points`). Two parameters on tens of cases; Beta(1, 1) is the uniform share, so the data can
    only move the prior where the calibration incidents agree. A case where ``lam`` does not enter (the revert of
    every recorded change, or a factor unchanged since the baseline) has a flat likelihood and informs nothing.
+   **The share depends on what stays in place**, so the prior is fitted per kind of what the intervention
+   leaves (:func:`left_kind`): a *workload* shift left in place (more traffic, longer requests, a tenant's
+   flood) keeps burning by itself, while a *setting* left in place (a knob or fault) may only burn under the
+   load that was reverted with the cause; the two are different populations of ``lam``. Each kind's Beta is
+   **partially pooled** (:func:`fit_share_prior`): its fit is penalised towards the fit over all kinds, and that
+   one towards the uniform Beta(1, 1) (a Normal(0, 1) hyperprior on log a and log b), so a kind with few
+   calibration cases borrows from the others and no fit can collapse to a spike on a handful of cases (the
+   development prior of session 11 was Beta(0.05, 50), at the bounds, on 10 cases).
 2. **No session shift where the replay is the recording.** On the modelled clock (``eval generate --clock
    modelled``) a replay runs on the recording's step-cost clock; where the unchanged replay reproduces the
    recorded window exactly (same requests, same bad count) the session differs from the recording by nothing,
@@ -80,18 +88,25 @@ def beta_weights(a: float, b: float) -> np.ndarray:
     return mass / mass.sum()
 
 
-def fit_share_prior(likelihoods: list) -> dict:
-    """Beta(a, b) over ``lam`` maximising the marginal likelihood of the informative calibration cases;
-    the uniform Beta(1, 1) where none is informative."""
+HYPER_SD = 1.0   # sd of log a, log b around their centre: Beta(1, 1) can move a factor e per sd, not to a spike
+
+
+def fit_share_prior(likelihoods: list, centre: tuple | None = None) -> dict:
+    """Beta(a, b) over ``lam`` maximising the marginal likelihood of the informative calibration cases times a
+    Normal(centre, HYPER_SD) hyperprior on (log a, log b) (``centre``: another fit's (a, b), default the uniform
+    Beta(1, 1)); the centre itself where none is informative."""
     from scipy.optimize import minimize
 
+    mu = np.zeros(2) if centre is None else np.log(np.asarray(centre, dtype=float))
     rows = [np.asarray(lk, dtype=float) for lk in likelihoods if informative(lk)]
     if not rows:
-        return {"a": 1.0, "b": 1.0, "cases": 0}
+        a, b = np.exp(mu)
+        return {"a": float(a), "b": float(b), "cases": 0}
     matrix = np.vstack(rows)
 
     def loss(theta):
-        return -float(np.log(matrix @ beta_weights(*np.exp(theta))).sum())
+        penalty = 0.5 * float((((theta - mu) / HYPER_SD) ** 2).sum())
+        return -float(np.log(matrix @ beta_weights(*np.exp(theta))).sum()) + penalty
 
     best = min((minimize(loss, np.array(start), method="L-BFGS-B", bounds=[_BETA_BOUNDS] * 2)
                 for start in ((0.0, 0.0), (-1.0, 1.0), (1.0, -1.0))), key=lambda r: r.fun)
@@ -115,6 +130,33 @@ def replay_is_recording(unchanged: dict, window: pd.DataFrame, clock_mode: str |
     return int(round(unchanged["points"] * unchanged["requests"] / 100.0)) == int(window["is_bad"].sum())
 
 
+def left_kind(left_in_place) -> str:
+    """What an intervention leaves in place, for the share's prior: ``workload`` (a workload shift stays, with or
+    without settings), ``setting`` (only settings, faults or governor actions stay), ``none`` (nothing recorded
+    stays, or unknown)."""
+    from causalsre.evaluation.whatif_cases import WORKLOAD_COLUMNS
+
+    names = set(left_in_place or ())
+    workload = set(WORKLOAD_COLUMNS) | {c for cols in WORKLOAD_COLUMNS.values() for c in cols}
+    if names & workload:
+        return "workload"
+    return "setting" if names else "none"
+
+
+def fit_by_kind(rows: list[dict], method: str = "bayes_paired_pooled") -> dict:
+    """{kind: prior, "all": prior}: the all-kinds fit (centred on Beta(1, 1)) and per kind a fit centred on it."""
+    def likelihoods(kind=None):
+        return [r["predicted"][method]["lam_likelihood"] for r in rows
+                if "lam_likelihood" in r.get("predicted", {}).get(method, {})
+                and (kind is None or left_kind(r["predicted"][method].get("left_in_place")) == kind)]
+
+    pooled = fit_share_prior(likelihoods())
+    out = {"all": pooled}
+    for kind in ("workload", "setting", "none"):
+        out[kind] = {**fit_share_prior(likelihoods(kind), centre=(pooled["a"], pooled["b"])), "kind": kind}
+    return out
+
+
 METHOD = "bayes_paired_pooled"
 
 
@@ -123,29 +165,22 @@ def pool_cases(cases: list[dict], calibration: list[dict] | None = None, method:
     fitted on calibration cases, in place: ``calibration`` (another report's cases, e.g. the development suites')
     or else, per incident, the other incidents' cases here (leave one incident out). Each case keeps its own
     ``lam_likelihood`` (for a later ``--calibrate-from``) and the prior it was given (``share_prior``); returns the
-    prior of ``calibration`` (None when leave one incident out)."""
+    priors fitted on ``calibration`` (:func:`fit_by_kind`; None when leave one incident out)."""
     own = [c for c in cases if "_pmfs" in c.get("predicted", {}).get(method, {})]
     for case in own:
         p, measured = case["predicted"][method], case.get("measured")
         if measured is not None:
             p["lam_likelihood"] = [round(float(v), 6) for v in lam_likelihood(p["_pmfs"][0], measured["points"])]
 
-    def likelihoods(rows):
-        return [r["predicted"][method]["lam_likelihood"] for r in rows
-                if "lam_likelihood" in r.get("predicted", {}).get(method, {})]
-
-    fixed = None if calibration is None else fit_share_prior(likelihoods(calibration))
+    fixed = None if calibration is None else fit_by_kind(calibration, method)
     by_incident: dict = {}
     for case in own:
         incident = (case.get("suite"), case.get("scenario"))
-        if fixed is not None:
-            prior = fixed
-        elif incident not in by_incident:
-            by_incident[incident] = prior = fit_share_prior(likelihoods(
-                [c for c in own if (c.get("suite"), c.get("scenario")) != incident]))
-        else:
-            prior = by_incident[incident]
+        if fixed is None and incident not in by_incident:
+            by_incident[incident] = fit_by_kind([c for c in own if (c.get("suite"), c.get("scenario")) != incident],
+                                                method)
         p = case["predicted"][method]
+        prior = (fixed or by_incident[incident])[left_kind(p.get("left_in_place"))]
         weights = beta_weights(prior["a"], prior["b"])
         pmfs = p.pop("_pmfs")
         p.update(mixture_points(pmfs[0], weights), share_prior=prior)

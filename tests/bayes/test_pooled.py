@@ -59,7 +59,7 @@ def test_a_prior_pooled_from_other_incidents_is_narrower_and_covers_its_world():
     uniform = _cases(model, window, (9.0, 1.0), 30, seed=2)
     uniform_cover, uniform_width = _scores(uniform)      # the provisional (uniform share) prediction
     fresh = _cases(model, window, (9.0, 1.0), 30, seed=2)
-    assert pool_cases(fresh, calibration)["cases"] == 20
+    assert pool_cases(fresh, calibration)["all"]["cases"] == 20
     cover, width = _scores(fresh)
     assert cover >= 0.8 and uniform_cover >= 0.8
     assert width < uniform_width - 15                    # points; measured about 30 against 60
@@ -115,5 +115,69 @@ def test_predict_paired_gives_a_provisional_pooled_prediction_that_pool_cases_co
                               clock_mode="wall")["bayes_paired_pooled"]["fixed_session"]
     assert "bayes_paired_pooled" not in predict_paired(case, window, baseline, table, model, recorded, 0, changes)
     row = {"suite": "s", "scenario": "g00", "measured": {"points": 20.0}, "predicted": out}
-    pool_cases([row], [{"predicted": {"bayes_paired_pooled": {"lam_likelihood": list(np.linspace(0.01, 1.0, 21))}}}])
+    pool_cases([row], [{"predicted": {"bayes_paired_pooled": {"lam_likelihood": list(np.linspace(0.01, 1.0, 21)),
+                                                               "left_in_place": ["arrival_rate"]}}}])
     assert row["predicted"]["bayes_paired_pooled"]["share_prior"]["cases"] == 1 and "_pmfs" not in pooled
+
+
+def _kind_cases(model, window, worlds: dict, count, seed):
+    """``count`` cases per kind of what stays in place, each kind's ``lam`` drawn from its own world."""
+    out = []
+    for j, (left, world) in enumerate(worlds.items()):
+        for case in _cases(model, window, world, count, seed=seed * 10 + j):
+            case["scenario"] += f"-{left}"
+            case["predicted"]["bayes_paired_pooled"]["left_in_place"] = [left]
+            out.append(case)
+    return out
+
+
+# A workload shift left in place keeps burning (lam near 1); a setting left in place burns little without the
+# reverted load (lam near 0).
+KINDS = {"arrival_rate": (9.0, 1.0), "chunk_size": (1.0, 9.0)}
+
+
+def test_a_prior_per_kind_of_what_stays_is_narrower_than_one_prior_and_covers():
+    from causalsre.bayes.pooled import fit_by_kind, left_kind
+
+    assert [left_kind(x) for x in (["prompt_tokens"], ["chunk_size", "tenant"], ["step_delay_s"], [], None)] == \
+        ["workload", "workload", "setting", "none", "none"]
+    table, window, _ = _tables()
+    model = _Stub(table, w_incident=EXCESS, w_baseline=0.0)
+    calibration = _kind_cases(model, window, KINDS, 10, seed=1)
+    pool_cases(calibration)
+    priors = fit_by_kind(calibration)
+    mean = lambda p: p["a"] / (p["a"] + p["b"])
+    assert mean(priors["workload"]) > 0.65 and mean(priors["setting"]) < 0.35 and priors["workload"]["cases"] == 10
+
+    fresh = _kind_cases(model, window, KINDS, 15, seed=2)
+    one = _kind_cases(model, window, KINDS, 15, seed=2)
+    pool_cases(fresh, calibration)
+    for case in calibration:   # the same calibration with the kind forgotten: one prior for every case
+        case["predicted"]["bayes_paired_pooled"]["left_in_place"] = None
+    for case in one:
+        case["predicted"]["bayes_paired_pooled"]["left_in_place"] = None
+    pool_cases(one, calibration)
+    by_kind_cover, by_kind_width = _scores(fresh)
+    one_cover, one_width = _scores(one)
+    assert by_kind_cover >= 0.8 and by_kind_width < one_width - 5.0, (by_kind_cover, by_kind_width, one_width)
+
+
+def test_a_world_where_the_kinds_swap_is_missed():
+    table, window, _ = _tables()
+    model = _Stub(table, w_incident=EXCESS, w_baseline=0.0)
+    calibration = _kind_cases(model, window, KINDS, 10, seed=3)
+    pool_cases(calibration)
+    swapped = _kind_cases(model, window, {"arrival_rate": KINDS["chunk_size"], "chunk_size": KINDS["arrival_rate"]},
+                          15, seed=4)
+    pool_cases(swapped, calibration)
+    cover, _ = _scores(swapped)
+    assert cover < 0.5, cover
+
+
+def test_a_few_agreeing_cases_cannot_collapse_the_prior_to_a_spike():
+    """Five cases that all say lam = 0: the unpenalised fit ran to the bounds (Beta(0.05, 50)); the hyperprior
+    keeps the fit a bump near 0 that leaves mass over the grid."""
+    likelihood = np.exp(-8.0 * LAM_GRID) + 1e-3
+    prior = fit_share_prior([likelihood] * 5)
+    assert prior["a"] > 0.2 and prior["b"] < 20.0 and prior["a"] / (prior["a"] + prior["b"]) < 0.3, prior
+    assert beta_weights(prior["a"], prior["b"])[LAM_GRID >= 0.5].sum() > 1e-3
