@@ -24,7 +24,10 @@ def _wait_idle(srv) -> None:
 def test_disconnecting_clients_abort_and_free_their_blocks(tmp_path):
     db = tmp_path / "serve.duckdb"
     with live_server(db=str(db), overrides={"max_tokens_limit": 2000}) as srv:
-        # Streaming: read three tokens of 2000 (tens of seconds of work), then hang up.
+        # A step takes at least 10 ms, so 2000 tokens are 20 s of work however fast the host: on a fast one the
+        # tiny model finished 2000 tokens (1.3 s here, under 1 s in CI) before the client's 1 s read timeout.
+        srv.loop.engine.set_step_delay(0.01)
+        # Streaming: read three tokens of 2000, then hang up.
         body = {"model": srv.model, "prompt": "long", "max_tokens": 2000, "stream": True}
         with httpx.stream("POST", f"{srv.url}/v1/completions", json=body) as r:
             lines = r.iter_lines()
