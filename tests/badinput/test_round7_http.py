@@ -3,7 +3,8 @@
 Before the fixes: a body over the size limit sent whole (a 10 MB prompt, declared or chunked) was answered with
 a 413 and the connection closed while the client was still sending, so the kernel reset it and the client got
 "peer closed connection" instead of the answer (one in four tries on a keep-alive connection over httpx, every
-time over a plain socket).
+time at the size guard: it answered before reading the rest of the body, which a plain socket survives but a
+busy server does not).
 """
 
 from __future__ import annotations
