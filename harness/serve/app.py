@@ -17,10 +17,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from harness.serve import body as body_rules
 from harness.serve import protocol as P
-from harness.serve.limits import ApiError, BodySizeLimit, http_error_response, validation_message
+from harness.serve.body import validation_message
+from harness.serve.limits import ApiError, BodySizeLimit, http_error_response
 from harness.serve.loop import EngineLoop, Pending
 from harness.serve.text import chat_text, prompt_ids, token_word
 
@@ -87,6 +90,28 @@ def create_app(loop: EngineLoop) -> FastAPI:
             raise ApiError(401, "invalid or missing API key: send 'Authorization: Bearer KEY'",
                            "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
+    class CheckedBody(APIRoute):
+        """A POST route checks the key, then the body's headers and bytes (:mod:`harness.serve.body`), before
+        FastAPI reads the body as JSON: it answered a gzip or non-UTF-8 body with "There was an error parsing
+        the body", and a wrong Content-Type with "Input should be a valid dictionary"."""
+
+        def get_route_handler(self):
+            handler = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                if request.method == "POST":
+                    await require_key(request)  # 401 before any word about the body, as vLLM answers
+                    raw = await request.body()  # kept on the request: FastAPI reads it from there
+                    if raw.strip():  # an empty body is answered by the model's "the request body is empty"
+                        problem = body_rules.header_problem(request.headers) or body_rules.bytes_problem(raw)
+                        if problem is not None:
+                            raise ApiError(400, problem)
+                return await handler(request)
+
+            return checked
+
+    app.router.route_class = CheckedBody  # for the routes added below
+
     @app.get("/health", response_class=Response, responses=P.error_responses(503))
     async def health():
         if loop.error is not None:
@@ -131,6 +156,9 @@ def create_app(loop: EngineLoop) -> FastAPI:
         if tenant is not None and len(tenant) > P.MAX_TENANT_CHARS:
             raise ApiError(400, f"X-Tenant is longer than {P.MAX_TENANT_CHARS} characters", param="user")
         max_tokens = _max_tokens(requested, len(ids))
+        if body.min_tokens is not None and body.min_tokens > max_tokens:  # vLLM's SamplingParams refuses it too
+            raise ApiError(400, f"min_tokens {body.min_tokens} is more than max_tokens {max_tokens} (the request "
+                           "would have to stop before its minimum: send min_tokens <= max_tokens)", param="min_tokens")
         if loop.error is not None:
             raise ApiError(503, "the engine has failed; see the server's log", "server_error", code="engine_failure")
         pending = loop.submit(ids, max_tokens, priority=body.priority, tenant=tenant, arrival_ns=loop.now_ns(),

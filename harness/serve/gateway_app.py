@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import Counter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from harness.serve import body as body_rules
 from harness.serve import protocol as P
 from harness.serve.gateway import GatewayQueue, GatewaySettings
 from harness.serve.gateway_parse import (OK_FINISH, completion_count, event_tokens, int_field, parse_body, prompt_len,
@@ -111,7 +112,11 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
         metrics.observe_done(tel.done(t, status, reason), t.arrival_ns)
 
     async def _proxy(kind: str, path: str, request: Request):
-        body = parse_body(await request.body())
+        raw = await request.body()
+        problem = body_rules.header_problem(request.headers) if raw.strip() else None  # empty: said so below
+        if problem is not None:  # vLLM's rule; the gateway parsed a text/plain body and answered 200
+            raise ApiError(400, problem)
+        body = parse_body(raw)
         out = upstream_body(dict(body, model=settings.upstream_model))  # before a seat is taken: it may refuse
         model = body.get("model")
         if model is not None and model not in (settings.model_name, settings.upstream_model):

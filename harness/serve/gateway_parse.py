@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from harness.serve import body as body_rules
 from harness.serve.limits import ApiError
 
 OK_FINISH = ("length", "stop", "tool_calls", "function_call", "content_filter")
@@ -22,17 +23,29 @@ def _finite(text: str) -> float:
 
 def parse_body(raw: bytes) -> dict:
     """The request's JSON object; a 400 for anything else. NaN/Infinity are refused (JSON has no such numbers,
-    and the body could not be forwarded), and nesting past the parser's recursion limit is a 400, not a 500."""
+    and the body could not be forwarded), and nesting past the parser's recursion limit is a 400, not a 500.
+    Each message says what to send instead (:mod:`harness.serve.body`)."""
+    if not raw.strip():
+        raise ApiError(400, body_rules.empty_message())
+    problem = body_rules.bytes_problem(raw)
+    if problem is not None:
+        raise ApiError(400, problem)
     try:
         body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
-        raise ApiError(400, "the request body nests too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, 1e999, an integer of thousands of digits
-        detail = f" ({exc})" if "too large for a double" in str(exc) else ""
-        raise ApiError(400, f"the request body is not valid JSON{detail}") from None
+        raise ApiError(400, "the request body nests too deeply (send at most a few hundred levels of lists "
+                            "and objects)") from None
+    except ValueError as exc:  # a syntax error (where it stopped), NaN, 1e999, an integer of thousands of digits
+        detail = "a number has more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
+        raise ApiError(400, body_rules.not_json_message(detail)) from None
     if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+        raise ApiError(400, f"the request body must be a JSON object, not a JSON {_json_kind(body)} "
+                            f"(send e.g. {body_rules.EXAMPLE})")
     return body
+
+
+def _json_kind(value: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
 
 
 def upstream_body(body: dict) -> bytes:
@@ -41,7 +54,8 @@ def upstream_body(body: dict) -> bytes:
     try:
         return json.dumps(body, allow_nan=False).encode()
     except RecursionError:
-        raise ApiError(400, "the request body nests too deeply") from None
+        raise ApiError(400, "the request body nests too deeply (send at most a few hundred levels of lists "
+                            "and objects)") from None
 
 
 def prompt_len(kind: str, body: dict) -> int:
@@ -49,7 +63,8 @@ def prompt_len(kind: str, body: dict) -> int:
     if kind == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise ApiError(400, "'messages' must be a non-empty list", param="messages")
+            raise ApiError(400, "'messages' must be a non-empty list (send e.g. \"messages\": [{\"role\": \"user\", "
+                                '"content": "hello"}])', param="messages")
         return sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict)) + 1
     prompt = body.get("prompt")
     if isinstance(prompt, list) and prompt and all(isinstance(x, int) for x in prompt):
@@ -57,7 +72,8 @@ def prompt_len(kind: str, body: dict) -> int:
     if isinstance(prompt, list) and prompt:
         prompt = prompt[0]
     if not isinstance(prompt, str):
-        raise ApiError(400, "'prompt' must be a string, a list of strings or a list of token ids", param="prompt")
+        raise ApiError(400, "'prompt' must be a string, a list of strings or a list of token ids (send e.g. "
+                            '"prompt": "hello")', param="prompt")
     return len(prompt.split()) + 1
 
 
@@ -68,9 +84,12 @@ def int_field(body: dict, *names: str, default: int, low: int = -2**31, high: in
         value = body.get(name)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ApiError(400, f"'{name}' must be an integer", param=name)
+                shown = json.dumps(value)[:40] if isinstance(value, (str, float)) else type(value).__name__
+                raise ApiError(400, f"'{name}' must be a whole number, not {shown} (send e.g. {max(default, low)}, "
+                                    "without quotes)", param=name)
             if not low <= value <= high:
-                raise ApiError(400, f"'{name}' must be between {low} and {high}", param=name)
+                raise ApiError(400, f"'{name}' must be between {low} and {high}, not {value} (send a number in "
+                                    "that range)", param=name)
             return value
     return default
 

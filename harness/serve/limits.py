@@ -1,11 +1,10 @@
-"""Request limits and error plumbing: the body-size guard, the API error type, FastAPI's errors in words."""
+"""Request limits and error plumbing: the body-size guard, the API error type, Starlette's errors as OpenAI's."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from harness.engine.errors import clip
@@ -32,37 +31,6 @@ def http_error_response(exc: StarletteHTTPException):
     kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
     return JSONResponse(error_body(str(exc.detail), kind, None, exc.status_code), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
-
-
-def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    """One line for the first problem, and the offending field (``messages.0.role``) as OpenAI's ``param``."""
-    errors = exc.errors()
-    if not errors:
-        return "invalid request body", None
-    err = errors[0]
-    loc = [str(p) for p in err.get("loc", ()) if p != "body" and not _is_type_tag(p)]
-    param = ".".join(loc) or None
-    if err.get("type") == "json_invalid":
-        return "the request body is not valid JSON", None
-    if param is None and err.get("type") in ("model_attributes_type", "dict_type"):
-        return "the request body must be a JSON object", None
-    if err.get("type") == "missing" and param is None:  # no body at all: it said "missing required field 'None'"
-        return "the request body is empty (send a JSON object, e.g. {\"prompt\": \"hi\", \"max_tokens\": 8})", None
-    if err.get("type") == "missing":
-        return f"missing required field '{param}'", param
-    message = clip(str(err.get("msg", "invalid value")))
-    return (f"{param}: {message}" if param else message), param
-
-
-_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none", "function-after", "function-before"}
-
-
-def _is_type_tag(part) -> bool:
-    """Pydantic names the union member in an error's location ('prompt.str'); OpenAI's param has no such part."""
-    if isinstance(part, int):
-        return False
-    text = str(part)
-    return text in _TYPE_NAMES or any(c in text for c in "[-'") or text[:1].isupper()
 
 
 # The request line and headers together. uvicorn's HTTP parser (h11) is given the same bound (server.py), so a

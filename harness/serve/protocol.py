@@ -1,18 +1,23 @@
 """The OpenAI-compatible request bodies the server accepts and the JSON it answers with.
 
-Request models validate what the server uses and ignore fields it does not (clients such as the official
-``openai`` package, vLLM's benchmark and guidellm send many). Fields it cannot honour with a random-weight
-model are rejected with a 400 rather than silently misread: ``n`` > 1, ``logprobs``, ``echo``, tools.
-Sampling fields (temperature, top_p, seed, ...) are accepted and have no effect: decoding is greedy.
+Request models validate what the server uses and ignore fields it has never heard of (clients such as the
+official ``openai`` package, vLLM's benchmark and guidellm send many, as vLLM ignores them). A field the
+server knows but cannot honour with a random-weight model (``n`` > 1, ``logprobs``, ``echo``, tools,
+``response_format`` JSON, ``suffix``, beam search, ...) is accepted only with the value that asks for nothing
+(``n: 1``, ``logprobs: false``, ``tool_choice: "none"``); any other value is a 400 that names the field, says
+why and what to send. Sampling fields (temperature, top_p, seed, penalties) are accepted and have no effect:
+decoding is greedy; they must still be JSON numbers in OpenAI's ranges.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
 
 MAX_TENANT_CHARS = 256
 INT32 = (-2**31, 2**31 - 1)  # the telemetry's INTEGER columns: a larger value would fail the writer's flush
@@ -25,6 +30,43 @@ class StreamOptions(BaseModel):
     continuous_usage_stats: StrictBool = False
 
 
+def _refuse(value: Any, problem: str, fix: str):
+    try:
+        shown = json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        shown = f"a JSON {type(value).__name__}"
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    # The message goes in as context: a fix quoting JSON has braces, which the template would read.
+    raise PydanticCustomError("unsupported", "{message}", {"message": f"{shown} is not supported: {problem} ({fix})"})
+
+
+def _unsupported(problem: str, fix: str, *no_ops: Any):
+    """A field the server cannot honour: null, or a value in ``no_ops`` (which asks for nothing; of the same
+    JSON type, so ``0`` is not ``false``), passes; any other value, of any type, is a 400 naming the field with
+    ``problem`` and ``fix``. Silently ignoring it answered a client that relied on it with something else."""
+
+    def check(value: Any) -> Any:
+        if value is None or any(type(value) is type(ok) and value == ok for ok in no_ops):
+            return value
+        _refuse(value, problem, fix)
+
+    return Annotated[Any, AfterValidator(check)]
+
+
+# A JSON number (an integer is one): "0.5" or true for temperature is a client bug, as NaN is; pydantic's lax
+# mode read "0.5" as 0.5 and true as 1.0.
+def _number(**bounds: float):
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)] | None
+
+
+ONE_CHOICE = ("this server returns one choice per request", "leave it out or send 1; send several requests "
+              "for several completions")
+NO_LOGPROBS = ("the engine returns no log-probabilities", "leave it out")
+NO_TOOLS = ("this server has no tool or function calling", "leave it out")
+NO_STRUCTURE = ("the model (random weights, an invented vocabulary) cannot constrain its output",
+                'leave it out, or send {"type": "text"}')
+
+
 class _Common(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -34,21 +76,45 @@ class _Common(BaseModel):
     user: Annotated[StrictStr, Field(max_length=MAX_TENANT_CHARS)] | None = None
     # vLLM's extension; lower runs first under policy "priority". Stored in requests.priority (INTEGER).
     priority: Annotated[StrictInt, Field(ge=INT32[0], le=INT32[1])] = 0
-    n: Annotated[StrictInt, Field(ge=1, le=1)] = 1
     # Accepted, no effect (greedy decoding), but held to OpenAI's and vLLM's ranges: NaN or -1 is a client bug.
-    temperature: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    temperature: _number(ge=0, le=2) = None
+    top_p: _number(gt=0, le=1) = None
+    frequency_penalty: _number(ge=-2, le=2) = None
+    presence_penalty: _number(ge=-2, le=2) = None
     seed: StrictInt | None = None
     stop: StrictStr | list[StrictStr] | None = None   # accepted, never matched (no tokenizer; see docs/serve.md)
     ignore_eos: StrictBool | None = None           # vLLM's extension; the model has no EOS anyway
-    logprobs: Literal[False] | None = None         # not supported: only null/false is valid
+    # vLLM's extension. The model has no EOS, so a request always generates max_tokens: any min_tokens up to
+    # it is honoured; a larger one is a 400 (app.py, once max_tokens is known), as on vLLM.
+    min_tokens: Annotated[StrictInt, Field(ge=0, le=INT32[1])] | None = None
+
+    n: _unsupported(*ONE_CHOICE, 1) = None
+    best_of: _unsupported(*ONE_CHOICE, 1) = None
+    use_beam_search: _unsupported("decoding is greedy", "leave it out or send false", False) = None
+    prompt_logprobs: _unsupported(*NO_LOGPROBS) = None
+    response_format: _unsupported(*NO_STRUCTURE, {"type": "text"}) = None
+    structured_outputs: _unsupported(*NO_STRUCTURE) = None   # vLLM's, and its older guided_* fields
+    guided_json: _unsupported(*NO_STRUCTURE) = None
+    guided_regex: _unsupported(*NO_STRUCTURE) = None
+    guided_choice: _unsupported(*NO_STRUCTURE) = None
+    guided_grammar: _unsupported(*NO_STRUCTURE) = None
+
+
+def _not_empty(prompt: str | list) -> str | list:
+    if prompt in ("", [""]):  # vLLM: "Either prompt or prompt_embeds must be provided and non-empty."
+        raise PydanticCustomError("empty_prompt", "the prompt is empty (send at least one word, e.g. \"hello\", "
+                                                  "or a list of token ids)")
+    return prompt
 
 
 class CompletionRequest(_Common):
-    prompt: StrictStr | Annotated[list[StrictStr], Field(min_length=1, max_length=1)] \
-        | Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1)]
+    prompt: Annotated[StrictStr | Annotated[list[StrictStr], Field(min_length=1, max_length=1)]
+                      | Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1)],
+                      AfterValidator(_not_empty)]
     max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
-    echo: Literal[False] = False
+    logprobs: _unsupported(*NO_LOGPROBS, False) = None   # an integer here (0 asks for the chosen token's)
+    echo: _unsupported("the answer holds only the generated text", "leave it out or send false", False) = None
+    suffix: _unsupported("the model cannot fill in text before a suffix", "leave it out", "") = None
 
 
 class TextPart(BaseModel):
@@ -76,7 +142,14 @@ class ChatCompletionRequest(_Common):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
-    tools: None = None                              # not supported: only null is valid
+    logprobs: _unsupported(*NO_LOGPROBS, False) = None   # true or false here
+    top_logprobs: _unsupported(*NO_LOGPROBS, 0) = None
+    tools: _unsupported(*NO_TOOLS) = None
+    tool_choice: _unsupported(*NO_TOOLS[:1], 'leave it out or send "none"', "none") = None
+    functions: _unsupported(*NO_TOOLS) = None           # OpenAI's older form of tools
+    function_call: _unsupported(*NO_TOOLS[:1], 'leave it out or send "none"', "none") = None
+    modalities: _unsupported("the model answers in text only", 'leave it out or send ["text"]', ["text"]) = None
+    audio: _unsupported("the model answers in text only", "leave it out") = None
 
     @property
     def requested_max_tokens(self) -> int | None:
