@@ -283,6 +283,7 @@ def import_requests(file: str, db_path: str, name: str | None, as_json: bool) ->
 import_group.add_command(db_import.vllm_bench)
 import_group.add_command(db_import.sglang_bench)
 import_group.add_command(db_import.prometheus)
+import_group.add_command(db_import.vllm_log)
 import_group.add_command(db_import.otel)
 import_group.add_command(db_import.guidellm)
 import_group.add_command(db_import.events)

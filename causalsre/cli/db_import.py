@@ -1,4 +1,4 @@
-"""`causalsre db import vllm-bench|sglang-bench|prometheus|otel|guidellm|events|table FILE... --db DB [--json]`.
+"""`causalsre db import vllm-bench|sglang-bench|prometheus|vllm-log|otel|guidellm|events|table FILE... --db DB [--json]`.
 
 Each command reads and checks every file before it opens the database, then writes everything in one
 transaction (:func:`causalsre.telemetry.importers.writer.write_batches`); a bad file changes nothing.
@@ -130,6 +130,48 @@ def prometheus(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str 
     from causalsre.telemetry.importers import prometheus as importer
 
     _write(db_path, [importer.parse(list(files), run_id=run_id, at=at, name=name)], as_json)
+
+
+@click.command("vllm-log")
+@FILES
+@_common
+@run_option("Add the log's samples, settings and restarts to this existing run (e.g. a vllm-bench import).")
+@click.option("--year", type=click.IntRange(2000, 2199), default=None,
+              help="Year of the log's first line (vLLM's timestamps have none; default with --run: the run's).")
+@click.option("--utc-offset", "offset", default=None,
+              help="UTC offset of the server's clock, e.g. +02:00 (vLLM logs local time; default UTC).")
+@click.option("--name", default=None, help="Label for a new run (default: the first file name).")
+def vllm_log(files: tuple[str, ...], db_path: str, as_json: bool, run_id: str | None, year: int | None,
+             offset: str | None, name: str | None) -> None:
+    """Import a vLLM server log (what `vllm serve` writes): stats lines, start-up settings and restarts.
+
+    The stats line vLLM writes every 10 s while busy (running, waiting, KV cache usage) becomes metric_samples
+    under the Prometheus importer's names; each start's flags (`non-default args:`) become run_settings, and a
+    second start in the log is a restart (an operator event). Give rotated files oldest first.
+
+    Example: causalsre db import vllm-log vllm.log --db telemetry.duckdb --run import-vllm-bench-3f2a
+    """
+    from causalsre.telemetry.importers import vllm_log as importer
+
+    reference_s = _run_start(db_path, run_id) if run_id is not None and year is None else None
+    _write(db_path, [importer.parse(list(files), run_id=run_id, year=year, reference_s=reference_s, offset=offset,
+                                    name=name)], as_json)
+
+
+def _run_start(db_path: str, run_id: str) -> float:
+    """Epoch seconds of a run's start, read before anything is written: the year of a log attached to it."""
+    from causalsre.errors import UserError
+    from causalsre.telemetry import connect_readonly
+
+    con = connect_readonly(db_path)
+    try:
+        rows = con.execute("SELECT epoch_us(started_at) FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    finally:
+        con.close()
+    if not rows or rows[0][0] is None:
+        raise UserError(f"run {run_id!r} is not in the database",
+                        "`causalsre db info --db DB` lists the runs; leave out --run and give --year to create a new one")
+    return rows[0][0] / 1e6
 
 
 @click.command("otel")

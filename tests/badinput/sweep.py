@@ -33,6 +33,7 @@ COMMANDS: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, str]]] = {
     ("db", "import", "sglang-bench"): (("{sglang.jsonl}", *_NEW), {"#0": ".jsonl", "--db": "new-db"}),
     ("db", "import", "otel"): (("{otel.json}", *_NEW), {"#0": ".json", "--db": "new-db"}),
     ("db", "import", "events"): (("{events.csv}", *_NEW), {"#0": ".csv", "--db": "new-db"}),
+    ("db", "import", "vllm-log"): (("{vllm.log}", "--year", "2026", *_NEW), {"#0": ".log", "--db": "new-db"}),
     ("db", "import", "prometheus"): (("{scrape.prom}", "--at", "2026-01-01T10:00Z", "--run", "r", *_NEW),
                                      {"#0": ".prom", "--db": "new-db"}),
     ("postmortem",): ((*_ANALYSIS, *_PHASES, "--graph", "{graph.yaml}"),

@@ -145,6 +145,7 @@ def _good_files(root: Path) -> None:
               "sglang.jsonl": FIXTURES / "vllm_versions" / "sglang" / "bench_serving_max_running.jsonl",
               "otel.json": FIXTURES / "otel" / "traces.otlp.json", "events.csv": FIXTURES / "events" / "changes.csv",
               "scrape.prom": FIXTURES / "prometheus" / "vllm-metrics-1767225601.prom",
+              "vllm.log": FIXTURES / "vllm_log" / "real-0.32" / "vllm.log.gz",
               "graph.yaml": REPO / "models" / "serving.yaml", "smoke.toml": REPO / "harness" / "configs" / "smoke.toml",
               "sweep.toml": REPO / "harness" / "configs" / "sweep_small.toml"}
     for name, source in copies.items():
