@@ -33,7 +33,7 @@ from causalsre.telemetry.importers.writer import Batch
 
 KIND = "import-vllm-log"
 MAX_LINE = 1 << 20  # characters: a longer line is no vLLM line (a binary blob, a dumped prompt)
-FIRST_STATS_VERSION = (0, 32)  # the stats line has said "Preemptions: N" when there were some since (0.32 checked)
+PREEMPTIONS_LOGGED_FROM = (0, 32)  # the stats line says "Preemptions: N" when there were some (checked in 0.32)
 WAITING = ("Waiting", "Pending")  # V1, V0
 
 
@@ -280,7 +280,7 @@ class _Reader:
     def finish(self) -> None:
         """V1's preemption counts as the counter, where the log's vLLM says them."""
         versions = [tuple(int(p) for p in s.version.split(".")[:2] if p.isdigit()) for s in self.starts if s.version]
-        if not (self.saw_preemptions or any(len(v) == 2 and v >= FIRST_STATS_VERSION for v in versions)):
+        if not (self.saw_preemptions or any(len(v) == 2 and v >= PREEMPTIONS_LOGGED_FROM for v in versions)):
             return  # an older V1 logs no preemptions at all: leave the counter unknown, not 0
         for ts, labels, total, origin in self.increments:
             self.samples.append((ts, "vllm:num_preemptions_total", labels, total, origin))
