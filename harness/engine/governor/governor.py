@@ -118,9 +118,10 @@ class Governor(StepCapHooks, QueueHooks):
         pulls = deadline_pulls_ns(states, self.arrivals)
         if pulls != self._pull_ns:
             self._pull_ns, self._version = pulls, self._version + 1   # every kept sort key is stale
-        before = {"level": self.admission.level, "shed": sorted(self.shed)}
+        level_before, shed_before = self.admission.level, self.shed   # the dict only when the level moves
         level = self.admission.update(now_ns, bool(triggers))
         if level is not None:
+            before = {"level": level_before, "shed": sorted(shed_before)}
             # Tiers that never had an arrival (the implicit default tier, often) are not worth a level.
             seen = [t for t in sheddable_order(self.tiers) if self.arrivals[t.name]]
             self.admission.max_level = len(seen)
@@ -156,10 +157,11 @@ class Governor(StepCapHooks, QueueHooks):
         # risk) shrinking it would trade one objective for the other, so it only shrinks when the queue is not.
         if tpot_burn >= 1.0 and (self.late is not None or self.is_prefill_late):
             tpot_burn = 0.75
-        before = {"max_num_seqs": self.batching.seqs, "max_num_batched_tokens": self.batching.tokens}
+        seqs_before, tokens_before = self.batching.seqs, self.batching.tokens
         change = self.batching.update(tpot_burn)
         if change is None:
             return None
+        before = {"max_num_seqs": seqs_before, "max_num_batched_tokens": tokens_before}
         after = {"max_num_seqs": change[0], "max_num_batched_tokens": change[1]}
         self._act(now_ns, "batching_depth", (at_risk, f"tpot_burn={tpot_burn:.2f}"), before, after)
         return after

@@ -30,26 +30,28 @@ class StepCapHooks:
         coef = estimate.coefficients_ns()
         if coef is None or not decodes:
             return None
-        kv_tokens = 0
+        # Two passes without a per-decode tuple (this runs every step): the first sums the KV context and
+        # keeps the protected sequences, the second reads their deadlines against the step's decode-only end.
+        kv_tokens = len(decodes)   # a decode attends to its cache and its one new token
         protected = []
         tpot_of = self._tpot_ns
         for chunk in decodes:
             seq = chunk.seq
-            computed = seq.num_computed_tokens
-            kv_tokens += computed + 1   # a decode attends to its cache and its one new token
+            kv_tokens += seq.num_computed_tokens
             tenant = seq.tenant
-            tpot_ns = tpot_of[tenant] if tenant in tpot_of else self._tpot_info(tenant)
-            if tpot_ns is not None:
-                # generated tokens so far = computed + 1 - prompt (the decode's input is the last one)
-                generated = computed + 1 - seq.num_prompt_tokens
-                protected.append((seq, tpot_ns, seq.first_token_ns + generated * tpot_ns, generated))
+            if (tpot_of[tenant] if tenant in tpot_of else self._tpot_info(tenant)) is not None:
+                protected.append(seq)
         if not protected:
             return None
         decode_only = decode_only_ns(coef, len(decodes), kv_tokens)
         end = now_ns + decode_only
         tightest = hard = None
         predictions = self.predictions
-        for seq, tpot_ns, deadline, generated in protected:
+        for seq in protected:
+            tpot_ns = tpot_of[seq.tenant]
+            # generated tokens so far = computed + 1 - prompt (the decode's input is the last one)
+            generated = seq.num_computed_tokens + 1 - seq.num_prompt_tokens
+            deadline = seq.first_token_ns + generated * tpot_ns
             predicted = predictions.get(seq.request_id)
             remaining = max(1.0, (predicted or 0.0) - generated)
             if end > deadline:   # behind: can decode-only steps bring it back before it ends?
