@@ -146,9 +146,10 @@ class Scheduler:
         self.expire(now_ns, out)
         policy = self.policy
         policy.sort(self.waiting, self.running, now_ns)
-        victim = policy.seat_victim(self.waiting, self.running, self.config.max_num_seqs, now_ns)
-        if victim is not None:
-            self._preempt(victim, out)   # this step then admits nobody; the freed seat goes next step
+        # As many seats as the policy asks for at once (the budget governor: one per urgent protected request
+        # without an open seat); a running list that shrinks each time bounds the loop.
+        while (victim := policy.seat_victim(self.waiting, self.running, self.config.max_num_seqs, now_ns)) is not None:
+            self._preempt(victim, out)   # this step then admits nobody; the freed seats go next step
             policy.sort(self.waiting, self.running, now_ns)
         state = _StepState(self.config.max_num_batched_tokens, self.config.max_num_seqs, now_ns)
         # As in vLLM, a step that had to preempt admits nobody: readmitting the victim at once would thrash.

@@ -155,8 +155,9 @@ SEATS = GovernorConfig(tiers=(
 
 
 @pytest.mark.parametrize("prompt_tokens,waited_s,preempts", [
-    (512, 0.27, False),   # 0.27 + 8 chunks x 40 ms = 0.59 s: it can still start later
-    (512, 0.29, True),    # 0.61 s > 0.6: its latest start has come, before half its TTFT (0.3 s)
+    # latest start: waited + (the preempting step + 8 chunks) x 40 ms past the 0.6 s objective
+    (512, 0.23, False),   # 0.23 + 9 x 40 ms = 0.59 s: it can still start later
+    (512, 0.25, True),    # 0.61 s > 0.6: its latest start has come, before half its TTFT (0.3 s)
     (32, 0.29, False),    # a short prompt: one chunk; only half its TTFT makes it urgent
     (32, 0.31, True),
     (512, 0.61, False),   # past its TTFT: lost, no one is preempted for it
