@@ -170,9 +170,12 @@ def unreverted_changes(changes: list[dict], intervened) -> list[str]:
     """Names of the significant recorded changes (:func:`causalsre.causal.changes.what_changed`) between the
     baseline and the window that an intervention on the columns ``intervened`` leaves in place. Settings and
     workload shifts are matched by name (a reverted tenant flood reverts its rate too: its columns include
-    ``arrival_rate``); operator events are skipped (a push or fault event is also a setting change); a governor
+    ``arrival_rate``, and the lengths that only followed its mix: ``explained_by``); operator events are skipped (a push or fault event is also a setting change); a governor
     action always stays (no what-if here reverts the governor)."""
+    from causalsre.causal.mix_faces import faces_of
+
     names = set(intervened)
+    names |= faces_of(changes, names)   # a reverted tenant mix takes the lengths that only followed it
     left = set()
     for change in changes:
         if not change.get("significant") or change.get("kind") == "event":

@@ -44,7 +44,9 @@ def describe_change(change: dict) -> str:
     tie = f"  (tie: {change['tie']})" if change.get("tie") else ""
     what = "the rate follows the server's speed" if name == "arrival_rate" else "the gaps follow the server's answers"
     loop = f"  (closed-loop benchmark: {what}, an effect)" if change.get("closed_loop") else ""
-    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}{loop}"
+    face = (f"  (follows the {change['explained_by']} mix: each tenant's own lengths did not change)"
+            if change.get("explained_by") else "")
+    return f"workload {name}: {size}  [{mark} p={change.get('p_value', 1.0):.2g}]{tie}{loop}{face}"
 
 
 def _fmt(value) -> str:

@@ -29,6 +29,7 @@ from scipy import stats
 
 from causalsre.causal.change_text import describe_change  # noqa: F401  (re-exported: its public path)
 from causalsre.causal.graph import GraphSpec
+from causalsre.causal.mix_faces import mark_mix_faces
 from causalsre.causal.server_changes import closed_loop, server_config_changes, unmeasured_gaps
 
 ALPHA = 0.01  # significance level of every workload-shift test
@@ -271,6 +272,7 @@ def what_changed(con, baseline, incident, base: pd.DataFrame, inc: pd.DataFrame,
     if any(_has_table(con, t) and _has_rows(con, t) for t in ("operator_events", "control_actions")):
         spans = _arrival_spans(con, base, inc)  # once for both
     shifts = workload_shifts(base, inc)
+    mark_mix_faces(shifts, base, inc, ALPHA)   # lengths that only follow the tenant mix are its faces
     if closed_loop(con, base, inc):  # the rate and the gaps follow the server's answers (load_mode.py)
         for shift in shifts:
             if shift["name"] in ("arrival_rate", "burstiness"):
