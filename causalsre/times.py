@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from causalsre.errors import UserError
 
@@ -88,8 +88,8 @@ def parse_instant(text: object, *, what: str = "time", keep_offset: bool = False
     elif isinstance(text, str) and len(text) <= 64:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise UserError(f"{what} {text!r} is not an ISO 8601 time", _EXAMPLE) from None
+        except ValueError as exc:
+            raise _not_iso(text, what, str(exc)) from None
     else:
         shown = repr(text) if isinstance(text, (str, int, float)) and len(repr(text)) <= 80 else type(text).__name__
         raise UserError(f"{what} {shown} is not an ISO 8601 time", _EXAMPLE)
@@ -101,6 +101,39 @@ def parse_instant(text: object, *, what: str = "time", keep_offset: bool = False
                         f"give a time between {FIRST_YEAR} and {LAST_YEAR}") from None
     check_instant(utc, what=what)
     return moment if keep_offset else utc
+
+
+# Midnight at the end of a day, as ISO 8601:2004 allowed and Python does not read: 2026-11-28T24:00[:00[.000]].
+_MIDNIGHT_24 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ]24(?::00(?::00(?:[.,]0+)?)?)?(\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)$")
+_EPOCH = re.compile(r"^\d{9,11}(?:\.\d*)?$")  # seconds since 1970 for years 1973..5138
+
+
+def _not_iso(text: str, what: str, reason: str) -> UserError:
+    """Why ``text`` is not an instant, with the text to write instead where it can be worked out."""
+    clean = text.strip()
+    midnight = _MIDNIGHT_24.match(clean)
+    if midnight:
+        try:
+            day = date.fromisoformat(midnight[1]) + timedelta(days=1)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            return UserError(f"{what} {text!r} writes midnight as 24:00, which is not a time of day",
+                             f"write the next day's 00:00: {day.isoformat()}T00:00:00{midnight[2].strip() or 'Z'}")
+    if _EPOCH.match(clean):
+        seconds = float(clean)
+        if EARLIEST.replace(tzinfo=timezone.utc).timestamp() <= seconds <= LATEST.replace(tzinfo=timezone.utc).timestamp():
+            iso = datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+            return UserError(f"{what} {text!r} is a number, not an ISO 8601 time (epoch seconds are not read "
+                             "here)", f"write it as {iso}Z")
+    if "must be in" in reason or "out of range" in reason:  # 2026-13-01, 2026-02-30, T25:00, 10:61
+        return UserError(f"{what} {text!r} is not an ISO 8601 time: {reason}",
+                         "check the month (1..12), the day (within that month), the hour (0..23) and the minutes "
+                         "and seconds (0..59), e.g. 2026-11-28T00:00:00Z")
+    if reason.startswith("offset must be"):  # +25:00
+        return UserError(f"{what} {text!r} has a UTC offset of 24 hours or more",
+                         "write an offset between -23:59 and +23:59, e.g. +05:30, or Z for UTC")
+    return UserError(f"{what} {text!r} is not an ISO 8601 time", _EXAMPLE)
 
 
 def parse_formatted(text: object, fmt: str, *, what: str) -> datetime:

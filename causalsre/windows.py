@@ -191,7 +191,10 @@ def _offset_window(text: str, con: duckdb.DuckDBPyConnection, run_id: str, start
     start_s, end_s = float(start), float(end)
     if not (math.isfinite(end_s) and end_s <= MAX_DURATION_S):
         raise UserError(f"window {text[:100]!r} ends too far after the run's t0", "give at most 100 years of seconds")
-    if end_s <= start_s:
+    if end_s == start_s:
+        raise UserError(f"window {text[:100]!r} is empty: start equals end",
+                        "give an end offset after the start: +S:+E holds the requests from S up to (not at) E")
+    if end_s < start_s:
         raise UserError(f"window {text[:100]!r} ends before it starts", "put the earlier offset first: +S:+E")
     _check_run(text, run_id, con)
     t0 = first_row(con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]))[0]
@@ -205,7 +208,10 @@ def _time_window(text: str, con: duckdb.DuckDBPyConnection, run: str | None) -> 
     run_id = _one_run(text, named or None, run)
     start_text, _, end_text = instants.partition("/")
     start, end = _instant(start_text, text), _instant(end_text, text)
-    if end <= start:
+    if end == start:
+        raise UserError(f"window {text[:100]!r} is empty: start equals end",
+                        "give an END after START: START/END holds the requests from START up to (not at) END")
+    if end < start:
         raise UserError(f"window {text[:100]!r} ends before it starts", "put the earlier instant first: START/END")
     if run_id is not None:
         _check_run(text, run_id, con)

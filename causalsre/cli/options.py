@@ -230,13 +230,30 @@ def finite(min: float | None = None, max: float | None = None, **open_ends: bool
     return FiniteRange(min, max, **open_ends)
 
 
+def not_blank(fix: str):
+    """A text option's callback: an empty or blank value is refused naming the flag and what it takes. The
+    library's own check words it for Python callers (``at must be None or a non-empty string ...
+    (pass e.g. at='2026-03-01T10:00:00Z')``), which is not what a shell user typed."""
+
+    def check(ctx, param, value):
+        if isinstance(value, str) and not value.strip():
+            raise UserError(f"{param.opts[0]} is empty", fix)
+        return value
+
+    return check
+
+
 def window_option(flag: str = "--window", name: str = "window_text", required: bool = True, help: str = WINDOW_HELP):
-    return click.option(flag, name, required=required, metavar="WINDOW", help=help)
+    return click.option(flag, name, required=required, metavar="WINDOW", help=help,
+                        callback=not_blank(f"give a window: {FORMS}"))
+
+
+RUN_FIX = "give a run id; `causalsre db info --db FILE` lists the runs"
 
 
 def run_option(help: str = "Restrict to one run (its id; `causalsre db info --db FILE` lists them); windows "
                            "then need no @RUN, e.g. --run rate_surge-s0 --window +10:+40.", name: str = "run_id"):
-    return click.option("--run", name, default=None, metavar="ID", help=help)
+    return click.option("--run", name, default=None, metavar="ID", help=help, callback=not_blank(RUN_FIX))
 
 
 def set_option(help: str = f"KNOB=VALUE, an engine setting (repeat for more), e.g. {SET_EXAMPLE}.",
@@ -245,7 +262,9 @@ def set_option(help: str = f"KNOB=VALUE, an engine setting (repeat for more), e.
 
 
 SLO = slo_option()
-SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).")
+SLO_NAME = click.option("--slo-name", help="Which SLO of the file (default: the first).",
+                        callback=not_blank("give the name of one SLO in the spec, or leave --slo-name out for the "
+                                           "first"))
 GRAPH = click.option("--graph", "graph_path", type=INPUT_FILE,
                      help="Causal graph spec (default: models/serving.yaml).")
 def _check_priors(ctx, param, value):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from causalsre.cli.options import DB, INPUT_FILE, OUTPUT_FILE, RUN, json_option, slo_option
+from causalsre.cli.options import DB, INPUT_FILE, OUTPUT_FILE, RUN, json_option, not_blank, slo_option
 from causalsre.errors import UserError
 
 GROUP_CHOICES = ("run", "tenant", "priority", "model", "phase")
@@ -106,7 +106,9 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @slo.command("report")
 @DB
 @slo_option(name="spec")
-@click.option("--at", help="Evaluate at this ISO time (UTC, years 1970..2200); default: the latest request.")
+@click.option("--at", help="Evaluate at this ISO time (UTC, years 1970..2200); default: the latest request.",
+              callback=not_blank("give an ISO 8601 time such as 2026-11-28T00:50:00Z, or leave --at out for the "
+                                 "latest request"))
 @json_option("Print the report as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT_FILE, help="Write the burn-rate figure (PNG).")
 @click.option("--group-by", multiple=True, type=click.Choice(GROUP_CHOICES), help="Report per group too.")
@@ -116,7 +118,8 @@ def _where_value(column: str, sql_type: str, text: str) -> object:
 @click.option("--alert-windows", type=INPUT_FILE, help="Sloth AlertWindows YAML.")
 @click.option("--min-events", default=1, show_default=True, type=click.IntRange(1, 2**53),
               help="Windows with fewer requests are no-data.")
-@click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).")
+@click.option("--resolution", help="Timeline resolution for --plot, e.g. 1m (default: about 600 points).",
+              callback=not_blank("give a duration such as 1m or 30s, or leave --resolution out"))
 @RUN
 @click.option("--out", "out_path", type=OUTPUT_FILE,
               help="Write a self-contained report (.html or .md) with the plots inline.")

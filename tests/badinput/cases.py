@@ -190,7 +190,7 @@ WINDOWS: list[Case] = [
     ("whatif-window-reversed", _analysis("whatif", "--window", "2026-11-28T00:54:00Z/2026-11-28T00:49:00Z", *_SET),
      "ends before it starts"),
     ("whatif-window-empty", _analysis("whatif", "--window", "2026-11-28T00:50:00Z/2026-11-28T00:50:00Z", *_SET),
-     "ends before it starts"),
+     "is empty: start equals end"),
     ("whatif-window-outside-data", _analysis("whatif", "--window", "1999-01-01T00:00:00Z/1999-01-02T00:00:00Z",
                                              *_SET), "holds no requests"),
     ("whatif-window-unknown-phase", _analysis("whatif", "--window", "phase:lunch", *_SET), "no such phase"),
