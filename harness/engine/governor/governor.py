@@ -61,6 +61,7 @@ class Governor(StepCapHooks, QueueHooks):
         self._seat_open: bool | None = None        # may a sheddable request take a seat (None: ask again)
         self.seat_preempted_ns: int | None = None  # the step that last preempted for a seat (it admits nobody)
         self.num_urgent = 0                         # protected requests urgent for a seat (sort)
+        self._sorted_running: list | None = None    # the running list as sort last left it (sorted)
         self.step_ewma_ns: float | None = None      # EWMA of decode-step durations
         # The step-cost estimate the per-step prefill cap reads (step_budget): the engine sets the modelled
         # clock's own model; on the wall clock an online fit of the steps it measures.

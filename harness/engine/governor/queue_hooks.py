@@ -88,8 +88,12 @@ class QueueHooks(Policy):
             elif not prefill_late and s.first_token_ns is None and 2 * (now_ns - s.arrival_ns) > info[3]:
                 prefill_late = True
         self.is_prefill_late = prefill_late
-        if len(running) > 1:
+        # The running key (criticality, arrival, order) never changes, and the scheduler only removes from the
+        # running list (which keeps it sorted) or appends after ``started``: the list this hook last sorted
+        # needs no sort until a start (held, not by id, so a new list is never mistaken for it).
+        if len(running) > 1 and running is not self._sorted_running:
             running.sort(key=lambda s: ((cache.get(s.tenant) or self._info(s.tenant))[2], s.arrival_ns, s.order))
+            self._sorted_running = running
         self.late, self.urgent, self.num_urgent = late, urgent, num_urgent
         self.num_unprotected_running = num_unprotected
         self.num_running, self.protected_waiting = len(running), protected_waiting
@@ -132,6 +136,7 @@ class QueueHooks(Policy):
 
     def started(self, seq) -> None:
         self._keys.pop(seq.order, None)
+        self._sorted_running = None   # the scheduler appends it to the running list
         self._seat_open = None
         self.num_running += 1
         if not (self._tenant_info.get(seq.tenant) or self._info(seq.tenant))[1]:
