@@ -53,10 +53,14 @@ class QueueHooks(Policy):
             if entry is None or entry[1] != version or (entry[2] is not None and entry[2] < now_ns):
                 entry = keys[seq.order] = self._key_entry(seq, now_ns, version)
             info = cache.get(seq.tenant) or self._info(seq.tenant)
-            if info[1] and (seq.first_token_ns is not None or now_ns - seq.arrival_ns <= info[3]):
+            if not info[1]:   # sheddable (most of the queue): nothing more to note
+                continue
+            if seq.first_token_ns is not None:   # preempted after its first token: it can still be good
                 protected_waiting += 1
-            if info[1] and seq.first_token_ns is None:
+            else:
                 waited_ns = now_ns - seq.arrival_ns
+                if waited_ns <= info[3]:
+                    protected_waiting += 1
                 if urgent is None and 2 * waited_ns > info[3]:
                     late = late or (info[0], seq.request_id)
                 # A seat is urgent past half the TTFT, or once its latest start has come: the TTFT deadline less
