@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from causalsre.api import checks
@@ -44,6 +45,7 @@ def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, whe
     from causalsre.slo.windows import load_alert_windows
 
     min_events = checks.whole(min_events, "min_events", 1)
+    timeline = checks.flag(timeline, "timeline")
     where = checks.where(where)
     group_by = checks.names(group_by, "group_by")
     alert_windows = checks.path(alert_windows, "alert_windows")
@@ -66,13 +68,22 @@ def slo_report(db, spec: str | Path | None = None, *, at: str | None = None, whe
 
 
 def _instant(at):
-    """``at`` as the CLI's text: a datetime or pd.Timestamp (naive = UTC) is written as ISO 8601."""
-    from datetime import datetime
+    """``at`` as the CLI's text: a datetime, pd.Timestamp or numpy datetime64 (naive = UTC) is written as ISO
+    8601, a date as its midnight (UTC). A date and a datetime64 were refused as "not a non-empty string"."""
+    from datetime import date, datetime
 
-    if isinstance(at, datetime):
+    if isinstance(at, np.datetime64):
+        at = pd.Timestamp(at)  # NaT stays NaT, caught below
+    if isinstance(at, datetime) or at is pd.NaT:
         if at != at:  # pd.NaT is a datetime too
             raise UserError("at is NaT, not a time", "pass e.g. at='2026-03-01T10:00:00Z', or leave it out")
         return at.isoformat()
+    if isinstance(at, date):
+        return datetime(at.year, at.month, at.day).isoformat()
+    if at is not None and not isinstance(at, str):
+        raise UserError(f"at must be None or a non-empty string (ISO 8601), a datetime or a date, not "
+                        f"{checks.brief(at)}",
+                        "pass e.g. at='2026-03-01T10:00:00Z', or leave it out")
     return checks.text(at, "at", "2026-03-01T10:00:00Z", optional=True)
 
 
@@ -106,6 +117,8 @@ def postmortem(db, spec: str | Path | None = None, *, baseline: str, incident: s
 
     pairs = checks.whole(pairs, "pairs", 100, example=2000)
     verify_top = checks.whole(verify_top, "verify_top", 1, 6, example=3)
+    bayes, verify, progress = (checks.flag(bayes, "bayes"), checks.flag(verify, "verify"),
+                               checks.flag(progress, "progress"))
     baseline, incident = checks.window(baseline, "baseline"), checks.window(incident, "incident")
     seed = checks.seed(seed)
     slo_name = checks.text(slo_name, "slo_name", "ttft", optional=True)
@@ -145,13 +158,15 @@ def whatif(db, spec: str | Path | None = None, *, window: str, set: Mapping[str,
         raise UserError("set must be a non-empty dict of knob -> value", "pass e.g. set={'max_num_seqs': 16}")
     if not isinstance(method, str) or method not in ("gcm", "bayes", "both"):
         raise UserError(f"unknown method {checks.brief(method)}", "use 'gcm', 'bayes' or 'both'")
+    # A bool is not a knob's value (True reached the --set parser and came back in the CLI's words).
     bad = next((k for k, v in set.items() if not isinstance(k, str) or not k or isinstance(v, (Mapping, list, tuple))
-                or v is None), None) if isinstance(set, Mapping) else None
+                or v is None or checks.is_bool(v)), None) if isinstance(set, Mapping) else None
     if bad is not None:
         raise UserError(f"set[{checks.brief(bad)}] = {checks.brief(set[bad])} is not knob -> one value",
                         "pass e.g. set={'max_num_seqs': 16}")
     window = checks.window(window, "window")
     seed = checks.seed(seed)
+    verify = checks.flag(verify, "verify")
     slo_name = checks.text(slo_name, "slo_name", "ttft", optional=True)
     latency = checks.text(latency, "latency", "ttft_s", optional=True)
     graph, priors, fit = checks.path(graph, "graph"), checks.path(priors, "priors"), checks.path(fit, "fit")

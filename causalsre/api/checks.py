@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
@@ -33,6 +34,18 @@ def whole(value: Any, name: str, low: int, high: int | None = None, example: int
 
 def seed(value: Any) -> int:
     return whole(value, "seed", 0, MAX_SEED)
+
+
+def flag(value: Any, name: str) -> bool:
+    """True or False (a numpy bool too). A string was truthy: ``verify="no"`` ran the verification replays."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise UserError(f"{name} must be True or False, not {brief(value)}", f"pass e.g. {name}=True")
+
+
+def is_bool(value: Any) -> bool:
+    """Python's or numpy's bool: a number to ``isinstance(value, numbers.Real)``, never one a user meant."""
+    return isinstance(value, (bool, np.bool_))
 
 
 def text(value: Any, name: str, example: str, *, optional: bool = False) -> str | None:
