@@ -12,7 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from harness.engine.config import EngineConfig
 from harness.engine.errors import UserError
@@ -144,8 +144,30 @@ def _first_error(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "config"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = "unknown key" + did_you_mean(RunConfig, err["loc"])
     return f"{where}: {message}"
+
+
+def did_you_mean(model: type[BaseModel], loc: tuple) -> str:
+    """`` (did you mean 'max_num_seqs'?)`` for an unknown key at ``loc`` (a pydantic error's location) when a
+    key of the section it is in is close to it, else "". Typos were refused as "unknown key" alone."""
+    import difflib
+    import typing
+
+    for part in loc[:-1]:  # walk down to the section the key is in; list indexes keep the item's model
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return ""
+        inner = [a for a in (typing.get_args(field.annotation) or (field.annotation,)) if a is not type(None)]
+        inner = [b for a in inner for b in (typing.get_args(a) or (a,))]  # list[Tier] -> Tier
+        models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not models:
+            return ""
+        model = models[0]
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_run_config(data: dict[str, Any], *, source: str = "config") -> RunConfig:

@@ -8,27 +8,34 @@ both.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from causalsre.errors import UserError
 from causalsre.safeio import load_toml, regular_file
-from harness.config import EngineSection, GovernorSection, RunConfig, parse_run_config
+from harness.config import EngineSection, GovernorSection, RunConfig, did_you_mean, parse_run_config
+
+
+INT32_MAX = 2**31 - 1  # max_tokens lands in the telemetry's INTEGER columns
 
 
 class ServeSection(BaseModel):
-    """Server limits. Defaults keep one request from holding the engine for long on a CPU."""
+    """Server limits. Defaults keep one request from holding the engine for long on a CPU.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict types (TOML has them): ``max_tokens_limit = "5"`` and ``= true`` were read as 5 and 1; and bounded
+    above, so a typo of many digits is refused rather than served as a limit of 10^20 tokens or bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     model_name: str | None = Field(None, min_length=1, max_length=200)   # default: "causalsre-<preset>"
-    default_max_tokens: int = Field(16, ge=1)        # OpenAI's default for /v1/completions
-    max_tokens_limit: int = Field(1024, ge=1)         # larger max_tokens -> 400
-    max_body_bytes: int = Field(1 << 20, ge=1024)     # larger request bodies -> 413
-    max_in_flight: int | None = Field(None, ge=1)     # a cap on requests in the engine (default: its own bounds)
-    retry_after_s: int = Field(1, ge=1)               # the Retry-After header of a 429
-    flush_interval_s: float = Field(0.75, gt=0, le=60)  # telemetry flush period: SIGKILL loses at most this
+    default_max_tokens: int = Field(16, ge=1, le=INT32_MAX)        # OpenAI's default for /v1/completions
+    max_tokens_limit: int = Field(1024, ge=1, le=INT32_MAX)        # larger max_tokens -> 400
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)      # larger request bodies -> 413 (at most 1 GiB)
+    max_in_flight: int | None = Field(None, ge=1, le=INT32_MAX)    # a cap on requests in the engine (default: its own bounds)
+    retry_after_s: int = Field(1, ge=1, le=3600)                   # the Retry-After header of a 429
+    flush_interval_s: float = Field(0.75, gt=0, le=60, allow_inf_nan=False)  # telemetry flush: SIGKILL loses at most this
 
 
 class ServeSettings(BaseModel):
@@ -65,7 +72,9 @@ class ServeSettings(BaseModel):
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "config"
-    return f"{where}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key{did_you_mean(ServeSettings, err['loc'])}"
+    return f"{where}: {err['msg']} (got {str(err.get('input'))[:40]!r})"
 
 
 _TIER_FIX = "give each [[governor.tiers]] a name, its tenants and its SLO (objective, ttft_s and/or tpot_s)"
@@ -106,6 +115,11 @@ def load_serve_settings(config_path: str | Path | None = None, *, model_name: st
         serve = data.pop("serve", {})
         if not isinstance(serve, dict):
             raise UserError(f"bad serve config {path}: [serve] must be a table", "see docs/serve.md")
+        misspelt = [k for k in data if k != "serve" and k not in RunConfig.model_fields
+                    and difflib.get_close_matches(k, ["serve"], cutoff=0.6)]
+        if misspelt:  # the run config's check would call it unknown without naming the section meant
+            raise UserError(f"bad serve config {path}: {misspelt[0]}: unknown key (did you mean 'serve'?)",
+                            "see docs/serve.md")
         data.setdefault("name", path.stem)
         run_cfg: RunConfig = parse_run_config(data, source=str(path))
         name, engine, governor = run_cfg.name, run_cfg.engine.model_dump(), run_cfg.governor
