@@ -5,13 +5,16 @@ arrival times are served twice per round, with the same engine settings (one run
 
 * **in-process**: an :class:`harness.engine.Engine` in this process, built on the main thread and stepped on a
   thread of its own, as ``serve``'s engine thread steps it (requests whose arrival time has come are added
-  between steps); a request's TTFT and end-to-end latency are its first and last token's engine timestamps
-  minus its scheduled arrival. The thread matters: OpenMP's thread count is per thread, so an engine stepped
-  off the main thread runs its parallel regions on one thread whatever ``num_threads`` says, which on a busy
+  between steps); a request's TTFT and end-to-end latency are the times its first and last token's text was in
+  the driver's hands (after the step that made it) minus its scheduled arrival. The thread matters: OpenMP's
+  thread count is per thread, so an engine stepped off the main thread runs its parallel regions on one thread whatever ``num_threads`` says, which on a busy
   2-core machine was 7-10x faster than two threads on the main one (docs/benchmarks.md);
 * **HTTP**: ``causalsre serve CONFIG --port 0`` started as a process of its own (no ``--db``), each request
   streamed over ``POST /v1/completions`` with httpx at its scheduled time (token-id prompt, ``max_tokens`` =
-  its output length), TTFT and end-to-end taken when the client reads the first and last token's chunk.
+  its output length), TTFT and end-to-end taken when the client has parsed the first and last token's chunk.
+
+Both sides mark the same point: the caller holds the token's text. What it costs to get there (the
+client's read and parse of each event) is kept, as a user's client pays it too.
 
 So the HTTP side carries everything a client of ``serve`` pays beyond the engine: the asyncio handler, the
 hand-off to the engine thread and back, JSON and server-sent events, the loopback socket, and this client's
@@ -88,26 +91,48 @@ def _drive(engine, requests, offsets: np.ndarray, id_base: int) -> list[dict]:
     start = engine.now_ns()
     due = [start + int(o * 1e9) for o in offsets]
     seqs, index = {}, 0
+    words: dict[int, list[str]] = {}
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+
+    def take_new_words() -> None:
+        """After a step: each request's new tokens as text, then one timestamp for all of them: the point the
+        HTTP side's clock marks too (the caller holds the text; there, the client has parsed the event). The
+        engine's own token timestamp is taken before it even tells its observer: timing by it left the
+        caller's share of the work out of one side only."""
+        fresh = []
+        for i, seq in seqs.items():
+            new = seq.num_output_tokens - len(words[i])
+            if new > 0:
+                words[i].extend(token_word(t) for t in seq.token_ids[len(seq.token_ids) - new:])
+                fresh.append(i)
+        now = engine.now_ns()
+        for i in fresh:
+            first.setdefault(i, now)
+            last[i] = now
+
     while index < len(requests) or engine.has_unfinished():
         now = engine.now_ns()
         while index < len(requests) and due[index] <= now:
             r = requests[index]
             if engine.add_request(id_base + index, r.prompt, r.target_output_tokens, arrival_ns=due[index]):
                 seqs[index] = engine.sequences[id_base + index]
+                words[index] = []
             index += 1
         if engine.has_unfinished():
             engine.step()
+            take_new_words()
         elif index < len(requests):   # idle until the next arrival, as serve's engine thread blocks on its queue
             time.sleep(max(0.0, (due[index] - engine.now_ns()) / 1e9))
     out = []
     for i, r in enumerate(requests):
         seq = seqs.get(i)
-        ok = seq is not None and done.get(id_base + i) == "ok" and seq.first_token_ns is not None
+        ok = seq is not None and done.get(id_base + i) == "ok" and i in first
         out.append({"status": done.get(id_base + i, "rejected"),
-                    "ttft_s": (seq.first_token_ns - due[i]) / 1e9 if ok else None,
-                    "e2e_s": (seq.last_token_ns - due[i]) / 1e9 if ok else None,
+                    "ttft_s": (first[i] - due[i]) / 1e9 if ok else None,
+                    "e2e_s": (last[i] - due[i]) / 1e9 if ok else None,
                     "output_tokens": seq.num_output_tokens if seq is not None else 0,
-                    "text": "".join(token_word(t) for t in seq.token_ids[seq.num_prompt_tokens:]) if ok else None})
+                    "text": "".join(words[i]) if ok else None})
     return out
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import time
 import weakref
 from contextlib import asynccontextmanager
@@ -245,12 +244,10 @@ def create_app(loop: EngineLoop) -> FastAPI:
     async def _stream(kind: str, rid: str, pending: Pending, num_prompt: int, opts: P.StreamOptions):
         created, n, finished = int(time.time()), 0, False
 
-        def sse(obj: dict) -> str:
-            return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+        def chunk(**kw) -> bytes:
+            return P.sse(P.chunk(kind, rid, model_name, created, **kw))
 
-        def chunk(**kw) -> str:
-            return sse(P.chunk(kind, rid, model_name, created, **kw))
-
+        token_event = P.TokenEvent(P.chunk(kind, rid, model_name, created, text=""), kind)
         try:
             if kind == "chat":
                 yield chunk(role=True, text="")
@@ -258,8 +255,10 @@ def create_app(loop: EngineLoop) -> FastAPI:
                 message = await pending.queue.get()   # Starlette cancels this task when the client disconnects
                 if message[0] == "token":
                     n += 1
-                    use = P.usage(num_prompt, n) if opts.continuous_usage_stats else None
-                    yield chunk(text=token_word(message[1]), use=use)
+                    if opts.continuous_usage_stats:
+                        yield chunk(text=token_word(message[1]), use=P.usage(num_prompt, n))
+                    else:
+                        yield token_event.encode(token_word(message[1]))
                     continue
                 finished = True
                 if message[1] == "ok":
@@ -270,8 +269,8 @@ def create_app(loop: EngineLoop) -> FastAPI:
                     try:
                         _raise_for(message[1], message[2])
                     except ApiError as exc:   # headers are sent: vLLM's way is an error event in the stream
-                        yield sse(P.error_body(exc.message, exc.type, exc.param, exc.code))
-                yield "data: [DONE]\n\n"
+                        yield P.sse(P.error_body(exc.message, exc.type, exc.param, exc.code))
+                yield b"data: [DONE]\n\n"
                 return
         finally:
             if not finished:

@@ -62,3 +62,61 @@ def test_report_flags_a_side_that_served_different_lengths_and_computes_the_adde
     assert report["targets"]["added_le_5pct"] is False
     short = _report(ctx, ours, [[_row(1.0, 4), _row(2.0, 3, status="finish None")]], [0.0, 0.0, 0.0])
     assert short["same_requests"] is False and short["http"]["ok"] == 1 and short["paired"]["requests"] == 1
+
+
+class _ClockedEngine:
+    """An engine stand-in on a counting clock: each step emits one token per request, stamps it (as the engine
+    stamps tokens, at the end of its model run) and then spends 5 more ticks before returning (observers,
+    step record), as the real engine does after its stamp."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        self.clock = 0
+        self.sequences: dict = {}
+        self.observer = SimpleNamespace(on_request_done=None)
+
+    def now_ns(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def add_request(self, request_id, prompt, max_tokens, *, arrival_ns) -> bool:
+        from types import SimpleNamespace
+
+        self.sequences[request_id] = SimpleNamespace(
+            token_ids=list(prompt), num_prompt_tokens=len(prompt), num_output_tokens=0, max_tokens=max_tokens,
+            first_token_ns=None, last_token_ns=None, request_id=request_id)
+        return True
+
+    def has_unfinished(self) -> bool:
+        return any(s.num_output_tokens < s.max_tokens for s in self.sequences.values())
+
+    def step(self) -> None:
+        from types import SimpleNamespace
+
+        stamp = self.now_ns()
+        for seq in self.sequences.values():
+            if seq.num_output_tokens < seq.max_tokens:
+                seq.token_ids.append(17 + seq.num_output_tokens)
+                seq.num_output_tokens += 1
+                seq.first_token_ns = seq.first_token_ns or stamp
+                seq.last_token_ns = stamp
+                if seq.num_output_tokens == seq.max_tokens:
+                    self.observer.on_request_done(SimpleNamespace(request_id=seq.request_id, status="ok"))
+        self.clock += 5
+
+
+def test_in_process_times_are_taken_when_the_caller_holds_the_text_as_the_http_clients_are():
+    from causalsre.bench.serve import _drive
+    from harness.engine.benchmark.workload import BenchRequest
+    from harness.serve.text import token_word
+
+    engine = _ClockedEngine()
+    rows = _drive(engine, [BenchRequest([1, 2], 3), BenchRequest([1, 3, 4], 2)], np.zeros(2), id_base=0)
+    for row, seq in zip(rows, engine.sequences.values()):
+        assert row["status"] == "ok" and row["output_tokens"] == seq.num_output_tokens
+        assert row["text"] == "".join(token_word(17 + k) for k in range(seq.num_output_tokens))
+        # the round starts at tick 1 (its first clock read), so every request is due at 1; timed by the engine's
+        # stamp the latencies would be stamp - 1; the caller holds the text only after the 5 ticks that follow
+        ttft_ns, e2e_ns = round(row["ttft_s"] * 1e9), round(row["e2e_s"] * 1e9)
+        assert ttft_ns > seq.first_token_ns - 1 + 5 and e2e_ns > seq.last_token_ns - 1 + 5
