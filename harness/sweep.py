@@ -44,7 +44,8 @@ LENGTH_FACTORS = {"prompt_tokens": "prompt", "output_tokens": "output"}
 
 
 class SweepSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has its own types; lax mode read runs = "8" as 8 and seed = true as 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = "sweep"
     base: str

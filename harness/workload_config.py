@@ -6,16 +6,51 @@ is bounded by the run-level limits of :mod:`harness.settings`; ``allow_inf_nan=F
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+import types
+import typing
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.settings import MAX_CONCURRENCY, MAX_DURATION_S, MAX_FACTOR, MAX_LOAD_FRACTION, MAX_RATE_RPS, MAX_TOKENS
+
+
+def _scalar_kind(annotation: Any) -> str | None:
+    """"number" for an int/float field (optional or not), "bool" for a bool field, else None."""
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    kinds = {a for a in args if a is not type(None)}
+    if kinds == {bool}:
+        return "bool"
+    return "number" if kinds and kinds <= {int, float} else None
+
+
+def _finite_text(text: str) -> bool:
+    """Whether lax mode would read ``text`` as a number; "inf" and "abc" are left to pydantic's own words."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 class _Strict(BaseModel):
     # allow_inf_nan=False: inf and nan are refused in every float field (a rate of inf would never finish).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _toml_types(cls, value: Any, info: ValidationInfo) -> Any:
+        """TOML and JSON have their own numbers and booleans, so a value of another type is a mistake: pydantic's
+        lax mode read ``max_num_seqs = "4"`` as 4, ``= true`` as 1 and ``enable_chunked_prefill = "yes"`` as
+        true. Not pydantic's strict mode: it refuses the lists a stored config_json gives for tuples."""
+        kind = _scalar_kind(cls.model_fields[info.field_name].annotation)
+        if kind == "number" and (isinstance(value, bool) or (isinstance(value, str) and _finite_text(value))):
+            shown = "true/false" if isinstance(value, bool) else f"the text {value[:40]!r}"
+            raise ValueError(f"must be a number, not {shown}; write the number without quotes")
+        if kind == "bool" and not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {str(value)[:40]!r}; write true or false without quotes")
+        return value
 
 
 class LengthSpec(_Strict):

@@ -29,8 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from harness.serve import body as body_rules
 from harness.serve import protocol as P
 from harness.serve.gateway import GatewayQueue, GatewaySettings
-from harness.serve.gateway_parse import (OK_FINISH, completion_count, event_tokens, int_field, parse_body, prompt_len,
-                                         token_limit, upstream_body)
+from harness.serve.gateway_parse import (OK_FINISH, check_fields, completion_count, event_tokens, int_field,
+                                         parse_body, prompt_len, token_limit, upstream_body)
 from harness.serve.gateway_telemetry import GatewayTelemetry
 from harness.serve.limits import ApiError, BodySizeLimit, http_error_response
 from harness.serve.metrics import CONTENT_TYPE, ServeMetrics
@@ -127,6 +127,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
             raise ApiError(400, f"the tenant (X-Tenant or user) must be a string of at most {P.MAX_TENANT_CHARS} "
                            "characters", param="user")
         num_prompt = prompt_len(kind, body)
+        check_fields(body)
         max_tokens = int_field(body, "max_tokens", "max_completion_tokens", default=16, low=1)
         priority = int_field(body, "priority", default=0)
         stream = bool(body.get("stream"))

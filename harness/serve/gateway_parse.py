@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from harness.serve import body as body_rules
+from harness.serve import protocol
 from harness.serve.limits import ApiError
 
 OK_FINISH = ("length", "stop", "tool_calls", "function_call", "content_filter")
@@ -75,6 +76,34 @@ def prompt_len(kind: str, body: dict) -> int:
         raise ApiError(400, "'prompt' must be a string, a list of strings or a list of token ids (send e.g. "
                             '"prompt": "hello")', param="prompt")
     return len(prompt.split()) + 1
+
+
+def check_fields(body: dict) -> None:
+    """The fields the gateway forwards unread, held to serve's rules (a 400 before a seat is taken, not the
+    upstream's answer): ``stream`` is a boolean (``"false"`` was read as a stream), ``stream_options`` only with a
+    stream, ``logit_bias`` token ids to [-100, 100]. Words from :mod:`harness.serve.protocol`."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise ApiError(400, f"stream: {json.dumps(stream)[:40]} is not true or false (send true or false, without "
+                            "quotes)", param="stream")
+    if stream is not True and _well_formed_options(body.get("stream_options")):  # else the upstream names the part
+        raise ApiError(400, f"stream_options: {protocol.STREAM_OPTIONS_WITHOUT_STREAM}", param="stream_options")
+    bias = body.get("logit_bias")
+    if bias is not None:
+        problem = (protocol.logit_bias_problem(bias) if isinstance(bias, dict)
+                   else f"it is a JSON {_json_kind(bias)}, not an object (send e.g. {{\"50256\": -100}})")
+        if problem is not None:
+            raise ApiError(400, f"logit_bias: {problem}", param="logit_bias")
+
+
+def _well_formed_options(options: object) -> bool:
+    if options is None:
+        return False
+    try:
+        protocol.StreamOptions.model_validate(options)
+    except ValueError:  # pydantic's ValidationError
+        return False
+    return True
 
 
 def int_field(body: dict, *names: str, default: int, low: int = -2**31, high: int = 2**31 - 1) -> int:

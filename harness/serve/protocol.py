@@ -12,11 +12,13 @@ decoding is greedy; they must still be JSON numbers in OpenAI's ranges.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationInfo,
+                      field_validator)
 from pydantic_core import PydanticCustomError
 
 MAX_TENANT_CHARS = 256
@@ -67,6 +69,33 @@ NO_STRUCTURE = ("the model (random weights, an invented vocabulary) cannot const
                 'leave it out, or send {"type": "text"}')
 
 
+def logit_bias_problem(bias: dict) -> str | None:
+    """Why ``bias`` (a JSON object) is not OpenAI's and vLLM's logit_bias, with the fix; None when it is: token ids
+    (object keys, so strings of digits) to a number in [-100, 100]. Accepted, no effect (greedy decoding, as the
+    other sampling fields); ``{"hello": 5}`` or a bias of 1e6 was a 200. The gateway asks the same."""
+    for token, value in bias.items():
+        if not (isinstance(token, str) and token.isascii() and token.isdigit() and len(token) <= 10):
+            return f'the key {json.dumps(str(token)[:40])} is not a token id (send token ids as keys, e.g. {{"50256": -100}})'
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return (f"the bias of token {token} is {json.dumps(value, default=str)[:40]}, not a number (send a number "
+                    "from -100 to 100, without quotes)")
+        if not -100 <= value <= 100:
+            return f"the bias {value:g} of token {token} is outside [-100, 100] (send a bias from -100 to 100)"
+    return None
+
+
+def _logit_bias(bias: dict[str, Any]) -> dict[str, Any]:
+    problem = logit_bias_problem(bias)
+    if problem is not None:  # as context: the fix quotes JSON, whose braces the template would read
+        raise PydanticCustomError("logit_bias", "{message}", {"message": problem})
+    return bias
+
+
+# vLLM answers 400 "Stream options can only be defined when `stream=True`."; a 200 hid the client's bug.
+STREAM_OPTIONS_WITHOUT_STREAM = ("stream_options is allowed only when stream is true (send \"stream\": true, or "
+                                 "leave stream_options out)")
+
+
 class _Common(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -87,6 +116,7 @@ class _Common(BaseModel):
     # vLLM's extension. The model has no EOS, so a request always generates max_tokens: any min_tokens up to
     # it is honoured; a larger one is a 400 (app.py, once max_tokens is known), as on vLLM.
     min_tokens: Annotated[StrictInt, Field(ge=0, le=INT32[1])] | None = None
+    logit_bias: Annotated[dict[StrictStr, Any], AfterValidator(_logit_bias)] | None = None
 
     n: _unsupported(*ONE_CHOICE, 1) = None
     best_of: _unsupported(*ONE_CHOICE, 1) = None
@@ -98,6 +128,13 @@ class _Common(BaseModel):
     guided_regex: _unsupported(*NO_STRUCTURE) = None
     guided_choice: _unsupported(*NO_STRUCTURE) = None
     guided_grammar: _unsupported(*NO_STRUCTURE) = None
+
+    @field_validator("stream_options")
+    @classmethod
+    def _options_need_a_stream(cls, options: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+        if options is not None and info.data.get("stream") is not True:
+            raise PydanticCustomError("stream_options", STREAM_OPTIONS_WITHOUT_STREAM)
+        return options
 
 
 def _not_empty(prompt: str | list) -> str | list:

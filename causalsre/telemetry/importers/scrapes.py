@@ -20,6 +20,7 @@ from pathlib import Path
 
 from causalsre.errors import UserError
 from causalsre.telemetry.importers.checks import epoch_seconds, parse_time
+from causalsre.times import parse_instant
 
 _SCRAPE_COMMENT = re.compile(r"^#\s*scrape_time[:=\s]\s*(\S+)\s*$")
 _EOF = re.compile(r"^#\s*EOF\s*$")
@@ -100,10 +101,28 @@ def _has_samples(lines: list[str]) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
 
 
+def _at_time(text: str) -> float:
+    """--at as epoch seconds. When it does not parse, the CLI window options' words for why (midnight as
+    T24:00 gets the next day's 00:00 to write, a month of 13 the fields to check), not the generic "cannot
+    parse"; pandas reads more forms than they do, so it is asked first."""
+    try:
+        return parse_time(text, "--at")
+    except UserError as generic:
+        if "cannot parse" not in generic.problem:  # it parsed, as epoch seconds out of range, say: that is why
+            raise
+        try:
+            parse_instant(text, what="--at")
+        except UserError as specific:
+            if specific.problem.endswith("is not an ISO 8601 time"):  # no reason found: epoch seconds work too
+                raise generic from None
+            raise specific from None
+        raise generic from None
+
+
 def file_time(path: Path, at: str | None) -> float | None:
     """The time a single-scrape file gives outside its text: --at, else epoch seconds or a stamp in its name."""
     if at is not None:
-        return parse_time(at, "--at")
+        return _at_time(at)
     epoch = _NAME_EPOCH.search(path.name)
     if epoch:
         return epoch_seconds(float(epoch.group(1)), f"{path.name}: time in the file name")

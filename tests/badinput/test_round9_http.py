@@ -1,0 +1,60 @@
+"""Round 9 at the HTTP side of `causalsre serve` and the gateway: logit_bias and stream_options.
+
+Before: both servers answered 200 to a `logit_bias` keyed by words (`{"hello": 5}`), with a bias of 1e6 or
+"5", or that was not an object, and to `stream_options` without `stream: true` (vLLM: 400 "Stream options can
+only be defined when `stream=True`."); the gateway read `stream: "false"` as a stream. Now each is a 400 with
+OpenAI's error object naming the field; a valid logit_bias (token ids to [-100, 100]) is accepted, no effect.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.badinput.test_round8_http import _post, _refused
+from tests.serve.conftest import live_server
+from tests.serve.test_gateway import live_gateway
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with live_server() as up, live_gateway(up.url, up.model) as gw:
+        yield {"serve": up.url, "gateway": gw}
+
+
+BAD = [  # (id, chat?, body, param, fragment)
+    ("bias-word-key", False, {"logit_bias": {"hello": 5}}, "logit_bias", 'the key "hello" is not a token id'),
+    ("bias-negative-key", True, {"logit_bias": {"-1": 5}}, "logit_bias", 'the key "-1" is not a token id'),
+    ("bias-huge", False, {"logit_bias": {"50": 1e6}}, "logit_bias", "the bias 1e+06 of token 50 is outside [-100, 100]"),
+    ("bias-below", True, {"logit_bias": {"50": -101}}, "logit_bias", "is outside [-100, 100]"),
+    ("bias-text", False, {"logit_bias": {"50": "5"}}, "logit_bias", 'the bias of token 50 is "5", not a number'),
+    ("bias-bool", False, {"logit_bias": {"50": True}}, "logit_bias", "is true, not a number"),
+    ("bias-list", False, {"logit_bias": [50, 5]}, "logit_bias", "not an object"),
+    ("options-no-stream", False, {"stream_options": {"include_usage": True}}, "stream_options",
+     "stream_options is allowed only when stream is true"),
+    ("options-stream-false", True, {"stream": False, "stream_options": {"include_usage": True}}, "stream_options",
+     "allowed only when stream is true"),
+]
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+@pytest.mark.parametrize("case_id, chat, body, param, fragment", BAD, ids=[c[0] for c in BAD])
+def test_a_bad_logit_bias_or_stream_options_is_a_400_naming_it(which, case_id, chat, body, param, fragment, servers):
+    message = _refused(_post(servers[which], {"max_tokens": 2, **body}, chat), param)
+    assert fragment in message, message
+
+
+def test_the_gateway_refuses_a_stream_flag_that_is_text(servers):
+    _refused(_post(servers["gateway"], {"max_tokens": 2, "stream": "false"}), "stream")
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+def test_valid_logit_bias_and_stream_options_still_pass(which, servers):
+    ok = _post(servers[which], {"max_tokens": 2, "logit_bias": {"50256": -100, "7": 100.0, "3": 0}})
+    assert ok.status_code == 200, ok.text[:300]
+    with httpx.stream("POST", servers[which] + "/v1/completions", timeout=60,
+                      json={"prompt": "x", "max_tokens": 2, "stream": True,
+                            "stream_options": {"include_usage": True}}) as r:
+        body = r.read().decode()
+    assert r.status_code == 200 and '"usage"' in body and body.rstrip().endswith("data: [DONE]"), body[-300:]
+    assert _post(servers[which], {"max_tokens": 2, "stream_options": None}).status_code == 200
