@@ -15,6 +15,7 @@ from typing import Any
 import networkx as nx
 import yaml
 
+from causalsre.causal.graph_keys import check_edge_keys, check_layout, check_node_keys
 from causalsre.errors import UserError
 from causalsre.resources import GRAPH
 
@@ -133,7 +134,9 @@ def graph_from_dict(raw: Any, source: str = "<memory>") -> GraphSpec:
     """Validate a parsed spec (the YAML layout) and build a :class:`GraphSpec`."""
     if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), dict):
         raise UserError(f"graph spec {source} has no 'nodes' mapping", "see models/serving.yaml for the layout")
+    check_layout(raw, source)
     nodes = {_node_name(name, source): _parse_node(str(name), spec, source) for name, spec in raw["nodes"].items()}
+    _check_node_meaning(nodes, source)
     edges = [_parse_edge(item, nodes, source) for item in raw.get("edges") or []]
     seen: set[tuple[str, str]] = set()
     for edge in edges:
@@ -174,6 +177,7 @@ def _parse_node(name: str, spec: Any, source: str) -> Node:
     if not isinstance(spec, dict):
         raise UserError(f"graph spec {source}: node '{name}' must be a mapping with role, family and type",
                         "write it as NAME: {role: ..., family: ..., type: ...} (see models/serving.yaml)")
+    check_node_keys(name, spec, source)
     for key, allowed in (("role", ROLES), ("family", FAMILIES), ("type", TYPES)):
         if spec.get(key) not in allowed:
             raise UserError(f"graph spec {source}: node '{name}' has {key} {spec.get(key)!r}",
@@ -183,9 +187,22 @@ def _parse_node(name: str, spec: Any, source: str) -> Node:
                 factor=str(spec.get("factor") or ""), trailing=_flag(spec, "trailing", name, source))
 
 
+def _check_node_meaning(nodes: dict[str, Node], source: str) -> None:
+    """A factor names another node (it was any text: a misspelt one made a second player of one cause), and only
+    settings are actionable (an actionable engine state or outcome was offered as a setting to change)."""
+    for node in nodes.values():
+        if node.factor and node.factor not in nodes:
+            raise UserError(f"graph spec {source}: node '{node.name}' has factor '{node.factor[:60]}', which is not a node",
+                            "name the node whose cause it measures (e.g. factor: arrival_rate), or leave it out")
+        if node.actionable and node.role in ("engine_state", "outcome"):
+            raise UserError(f"graph spec {source}: node '{node.name}' is an {node.role} marked actionable",
+                            "only knobs and hardware are set by an operator: write actionable: false")
+
+
 def _parse_edge(item: Any, nodes: dict[str, Node], source: str) -> Edge:
     sign = 0
     if isinstance(item, dict):
+        check_edge_keys(item, source)
         cause, effect, why, sign = item.get("from"), item.get("to"), item.get("why", ""), item.get("sign", 0)
     elif isinstance(item, (list, tuple)) and len(item) in (2, 3):
         cause, effect, why = item[0], item[1], item[2] if len(item) == 3 else ""

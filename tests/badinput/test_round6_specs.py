@@ -49,7 +49,7 @@ def _spec(tmp_path, *, name="chat", label="fast", target="target: 0.99"):
     ("target: 0.9999999999999999", "leaves an error budget of 1e-16, below 1e-09"),
     ("targetPercent: 99.99999999999", "below 1e-09"),
     ("target: '0.99'", "target '0.99' is not a number"),
-    ("target: 1e-3", "target '1e-3' is not a number"),  # YAML 1.1: no dot, so text
+    ("target: 1e-3", "target '1e-3' was read as text"),  # YAML 1.1: no dot, so text (round 9: says so)
     ("target: yes", "target True is not a number"),
     ("target: 0.5, targetPercent: 99", "gives both target 0.5 and targetPercent 99"),
 ])
