@@ -148,9 +148,13 @@ def _postmortem(con, slo, baseline, incident, graph, *, seed, n_pairs, n_boot, t
     rb = {n: res_b[n].to_numpy()[pb] for n in res_b.columns}
     ri = {n: res_i[n].to_numpy()[pi] for n in res_i.columns}
     step("attributing", 1)
+    means: dict = {}
     phi = shapley_per_pair(grouped(lambda cs: evaluator.values(base_m, inc_m, rb, ri, cs), players),
-                           [p.factor for p in players])
+                           [p.factor for p in players], means)
     step(None)
+    # The model's bad rate with only some changes in place: what reverting the others would leave (whatif).
+    result["coalition_bad_rates"] = [{"changed": sorted(c), "bad_rate": m}
+                                     for c, m in sorted(means.items(), key=lambda cm: (len(cm[0]), sorted(cm[0])))]
     phi, players = split_joint(phi, players, collinear)
     # Load or lengths that changed because one tenant's traffic did are that tenant's (a flood).
     phi, players = move_to_tenant(phi, players, by_tenant)

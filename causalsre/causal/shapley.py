@@ -77,12 +77,15 @@ class CoalitionEvaluator:
         return {c: target[b] for b, c in enumerate(coalitions)}
 
 
-def shapley_per_pair(evaluate, players: list[str]) -> np.ndarray:
+def shapley_per_pair(evaluate, players: list[str], coalition_means: dict | None = None) -> np.ndarray:
     """Exact Shapley values per pair (players x pairs). ``evaluate(coalitions)`` returns per-pair values of
-    each coalition (a dict keyed by frozenset)."""
+    each coalition (a dict keyed by frozenset). ``coalition_means``, when given, receives each coalition's mean
+    value: the model's target with only those players changed (what a partial revert would leave)."""
     k = len(players)
     coalitions = [frozenset(c) for size in range(k + 1) for c in combinations(players, size)]
     v = evaluate(coalitions)
+    if coalition_means is not None:
+        coalition_means.update({c: float(np.mean(v[c])) for c in coalitions})
     pairs = len(v[frozenset()])
     phi = np.zeros((k, pairs))
     for i, player in enumerate(players):

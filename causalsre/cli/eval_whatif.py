@@ -10,7 +10,7 @@ from causalsre.resources import DEMO_SUITE as _SUITE  # datasets/cpu-tiny, shipp
 from causalsre.resources import SLO_SPEC as _SLO
 
 METHODS = ["gcm", "bayes", "bayes_new_run", "no_change"]
-SUITE_METHODS = [*METHODS, "bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "no_change_replay"]   # paired: see whatif/calibration_suite.py
+SUITE_METHODS = [*METHODS, "bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "bayes_paired_hull", "no_change_replay"]   # paired: see whatif/calibration_suite.py
 
 
 @click.command("whatif")

@@ -25,12 +25,14 @@ import numpy as np
 from causalsre.safeio import write_text
 from causalsre.whatif.conformal import FULL_RANGE, binomial_floor, replay_speed
 from causalsre.whatif.suite_predict import predict_case, predict_paired  # noqa: F401  (re-exported)
+from causalsre.whatif.sufficiency import hull, kept_share, postmortem_of
 
-METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "no_change",
-           "no_change_replay")
+METHODS = ("gcm", "bayes", "bayes_new_run", "bayes_paired", "bayes_paired_split", "bayes_paired_pooled",
+           "bayes_paired_hull", "no_change", "no_change_replay")
 # Predicted from the unchanged replay of the same session (paired design), so never cached with the others.
-PAIRED = ("bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "no_change_replay")
-_BURN_PAIRED = PAIRED[:3]   # the paired methods that need the burn model
+PAIRED = ("bayes_paired", "bayes_paired_split", "bayes_paired_pooled", "bayes_paired_hull", "no_change_replay")
+_BURN_PAIRED = PAIRED[:4]   # the paired methods that need the burn model
+HULL = "bayes_paired_hull"   # bayes_paired beside the postmortem's coalition model (whatif/sufficiency.py)
 CACHE_NAME = "replays.json"
 _REPLAY_CODE = ("harness", "causalsre/whatif/verify.py", "causalsre/causal/verify.py",
                 "causalsre/evaluation/whatif_cases.py")
@@ -187,7 +189,7 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
             say(f"{folder.name}: {len(cases)} cases")
             models = {"methods": set(methods)}
             fingerprint = database_fingerprint(ctx.con)
-            unchanged, changes = {}, {}
+            unchanged, changes, postmortems = {}, {}, {}
             if cases and {"bayes", "bayes_new_run", *_BURN_PAIRED} & set(methods):
                 # Before any replay, so that no fit runs between a case's two replays.
                 models["bayes"] = _burn_fit(ctx, folder, out_dir, fingerprint, seed, say)
@@ -219,6 +221,13 @@ def evaluate_suites(folders: list, slo_path, *, methods=METHODS, max_cases: int 
                                         unchanged[case.window], seed, changes.get(case.window),
                                         pooled="bayes_paired_pooled" in methods,
                                         clock_mode=(manifest.get("clock") or {}).get("mode"))
+                if HULL in methods and "bayes_paired" in paired:
+                    if case.window not in postmortems:
+                        postmortems[case.window] = postmortem_of(ctx, case, seed)
+                    rho = kept_share(postmortems[case.window], case.cause) if case.kind == "revert" else None
+                    paired[HULL] = hull(paired["bayes_paired"], rho,
+                                        100.0 * float(baseline["is_bad"].mean()), unchanged[case.window]["points"],
+                                        unchanged[case.window]["requests"])
                 predicted = {"predicted": {m: p for m, p in {**predicted["predicted"], **paired}.items() if m in methods},
                              "notes": predicted["notes"]}
                 row = {**case.to_json(), **predicted,
