@@ -139,7 +139,8 @@ def create_app(loop: EngineLoop) -> FastAPI:
         else:
             ids = list(body.prompt)
             if max(ids) >= vocab:
-                raise ApiError(400, f"token ids must lie in [0, {vocab})", param="prompt")
+                raise ApiError(400, f"token id {max(ids)} is outside this model's vocabulary, [0, {vocab}) "
+                                    f"(send ids below {vocab}, or the prompt as text)", param="prompt")
         return await _serve("completion", body, body.max_tokens, ids, request)
 
     @app.post("/v1/chat/completions", dependencies=[Depends(require_key)], responses=POST_ERRORS)

@@ -11,6 +11,7 @@ the bytes. Each message names the problem and what to send instead.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from fastapi.exceptions import RequestValidationError
@@ -54,8 +55,9 @@ def header_problem(headers: Mapping[str, str]) -> str | None:
 
 
 def bytes_problem(raw: bytes) -> str | None:
-    """Why ``raw`` cannot be JSON text at all (compressed, or not in the encoding its first bytes imply), or
-    None. JSON readers take UTF-16 and UTF-32 too, detected from the first bytes (RFC 4627); so does this."""
+    """Why ``raw`` cannot be JSON text at all (compressed, or not in the encoding its first bytes imply, or
+    nested past :data:`MAX_DEPTH`), or None. JSON readers take UTF-16 and UTF-32 too, detected from the first
+    bytes (RFC 4627); so does this."""
     for magic, kind in _MAGIC.items():
         if raw.startswith(magic):
             return f"the request body is {kind}-compressed data, not JSON text (send the JSON uncompressed, as UTF-8)"
@@ -66,7 +68,34 @@ def bytes_problem(raw: bytes) -> str | None:
         name = encoding.upper().replace("-SIG", "")
         return (f"the request body is not {name} text (byte 0x{raw[exc.start]:02x} at offset {exc.start}) "
                 "(JSON must be UTF-8: encode the body as UTF-8)")
+    depth = nesting_depth(raw) if encoding == "utf-8" else 0
+    if depth > MAX_DEPTH:
+        return (f"the request body nests {depth:,} levels deep (send at most {MAX_DEPTH} levels of lists and "
+                "objects)")
     return None
+
+
+# The deepest nesting of lists and objects a body may have: an OpenAI body nests four or five levels. Python's
+# JSON parser gives up near 1,000 (a RecursionError), which serve answered "There was an error parsing the
+# body" (FastAPI's words, no fix); both servers now say how deep it went, before parsing.
+MAX_DEPTH = 256
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nesting_depth(raw: bytes) -> int:
+    """The deepest nesting of [ and { in UTF-8 JSON text, brackets inside strings not counted. Cheap when the
+    body has few brackets (the usual case: at most MAX_DEPTH of them cannot nest deeper)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:

@@ -110,7 +110,7 @@ class _Common(BaseModel):
     top_p: _number(gt=0, le=1) = None
     frequency_penalty: _number(ge=-2, le=2) = None
     presence_penalty: _number(ge=-2, le=2) = None
-    seed: StrictInt | None = None
+    seed: Annotated[StrictInt, Field(ge=-2**63, le=2**63 - 1)] | None = None  # vLLM's bound (a C long)
     stop: StrictStr | list[StrictStr] | None = None   # accepted, never matched (no tokenizer; see docs/serve.md)
     ignore_eos: StrictBool | None = None           # vLLM's extension; the model has no EOS anyway
     # vLLM's extension. The model has no EOS, so a request always generates max_tokens: any min_tokens up to
@@ -211,8 +211,16 @@ def error_responses(*statuses: int) -> dict:
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | int | None = None) -> dict:
-    """OpenAI's error object."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    """OpenAI's error object. A lone surrogate the client sent (``"model": "\\ud800"``, echoed in a 404) is
+    written as its escape: UTF-8 cannot encode it, and rendering the answer was a 500."""
+    return {"error": {"message": _encodable(message), "type": type_, "param": _encodable(param),
+                      "code": _encodable(code)}}
+
+
+def _encodable(value):
+    if not isinstance(value, str):
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def new_id(kind: str) -> str:

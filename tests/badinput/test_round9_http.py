@@ -58,3 +58,43 @@ def test_valid_logit_bias_and_stream_options_still_pass(which, servers):
         body = r.read().decode()
     assert r.status_code == 200 and '"usage"' in body and body.rstrip().endswith("data: [DONE]"), body[-300:]
     assert _post(servers[which], {"max_tokens": 2, "stream_options": None}).status_code == 200
+
+
+def _post_raw(url: str, raw: bytes, chat: bool = False) -> httpx.Response:
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    return httpx.post(url + path, content=raw, headers={"content-type": "application/json"}, timeout=60)
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+@pytest.mark.parametrize("levels", [300, 100_000], ids=["300", "1e5"])
+def test_a_deeply_nested_body_says_how_deep_on_both_servers(which, levels, servers):
+    """serve answered "There was an error parsing the body" (FastAPI's words, no fix); the gateway another line."""
+    raw = b'{"prompt": "x", "max_tokens": 2, "extra": ' + b"[" * levels + b"]" * levels + b"}"
+    message = _refused(_post_raw(servers[which], raw), None)
+    assert f"nests {levels + 1:,} levels deep (send at most 256 levels" in message, message
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+def test_brackets_inside_strings_are_not_nesting(which, servers):
+    r = _post(servers[which], {"max_tokens": 2, "prompt": "[" * 5000 + "{" * 5000, "stop": ["]]]"]})
+    assert r.status_code == 200, r.text[:300]
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+def test_a_lone_surrogate_echoed_in_an_error_is_escaped_not_a_500(which, servers):
+    r = _post_raw(servers[which], b'{"prompt": "x", "max_tokens": 2, "model": "\\ud800"}')
+    assert r.status_code == 404, r.text[:300]
+    error = r.json()["error"]
+    assert error["code"] == "model_not_found" and "the model '\\ud800' does not exist" in error["message"], error
+
+
+def test_a_seed_beyond_vllms_bound_is_refused(servers):
+    _refused(_post(servers["serve"], {"max_tokens": 2, "seed": 2**63}), "seed")
+    _refused(_post(servers["gateway"], {"max_tokens": 2, "seed": -2**63 - 1}), "seed")  # relayed from serve
+    assert _post(servers["serve"], {"max_tokens": 2, "seed": 2**63 - 1}).status_code == 200
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+def test_a_token_id_outside_the_vocabulary_names_it_and_the_fix(which, servers):
+    message = _refused(_post(servers[which], {"max_tokens": 2, "prompt": [1, 2, 10**6]}), "prompt")
+    assert "token id 1000000 is outside this model's vocabulary, [0, 4096) (send ids below 4096" in message, message
