@@ -12,6 +12,7 @@ import typing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from harness.settings import MAX_CONCURRENCY, MAX_DURATION_S, MAX_FACTOR, MAX_LOAD_FRACTION, MAX_RATE_RPS, MAX_TOKENS
 
@@ -47,9 +48,11 @@ class _Strict(BaseModel):
         kind = _scalar_kind(cls.model_fields[info.field_name].annotation)
         if kind == "number" and (isinstance(value, bool) or (isinstance(value, str) and _finite_text(value))):
             shown = "true/false" if isinstance(value, bool) else f"the text {value[:40]!r}"
-            raise ValueError(f"must be a number, not {shown}; write the number without quotes")
+            raise PydanticCustomError("toml_type", "must be a number, not {shown}; write the number without quotes",
+                                      {"shown": shown})
         if kind == "bool" and not isinstance(value, bool):
-            raise ValueError(f"must be true or false, not {str(value)[:40]!r}; write true or false without quotes")
+            raise PydanticCustomError("toml_type", "must be true or false, not {shown}; write true or false without "
+                                      "quotes", {"shown": repr(str(value)[:40])})
         return value
 
 

@@ -133,3 +133,17 @@ def test_import_prometheus_at_still_reads_what_it_read(tmp_path, capsys):
     code, out, err = run_cli(["db", "import", "prometheus", str(scrape), "--db", str(tmp_path / "x.duckdb"),
                               "--at", "garbage"], capsys)
     assert code == 2 and "ISO 8601 (2026-01-31T12:00:00Z) or epoch seconds" in err, err
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ('criticality = "1"', "tiers.0.criticality: must be a number, not the text '1'; write the number without quotes"),
+    ('protected = "no"', "tiers.0.protected: must be true or false, not 'no'"),
+], ids=["criticality-as-text", "protected-as-text"])
+def test_a_governor_file_takes_toml_types_too(tmp_path, line, fragment):
+    """`whatif --governor` / `serve --upstream --governor` read [governor] with the run config's section: "1" was 1."""
+    from harness.serve.gateway import load_governor_toml
+
+    path = tmp_path / "governor.toml"
+    path.write_text(f'[governor]\n[[governor.tiers]]\nname = "a"\ntenants = ["x"]\n{line}\n')
+    message = _one_line(lambda: load_governor_toml(str(path)))
+    assert fragment in message and "Value error" not in message, message
