@@ -72,17 +72,20 @@ def alert_windows_from_document(doc: dict[str, Any], source: str) -> AlertWindow
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise UserError(f"{source}: AlertWindows document has no spec", "see Sloth's AlertWindows format")
+    _known_keys(spec, ("sloPeriod", "page", "ticket"), f"{source}: AlertWindows spec")
     period = parse_duration(spec.get("sloPeriod"), what=f"{source}: spec.sloPeriod")
     tiers = []
     for severity in ("page", "ticket"):
         block = spec.get(severity)
         if not isinstance(block, dict):
             raise UserError(f"{source}: AlertWindows spec.{severity} is missing", "give quick and slow tiers")
+        _known_keys(block, ("quick", "slow"), f"{source}: spec.{severity}")
         for speed in ("quick", "slow"):
             tier = block.get(speed)
             where = f"{source}: spec.{severity}.{speed}"
             if not isinstance(tier, dict):
                 raise UserError(f"{where} is missing", "give errorBudgetPercent, shortWindow and longWindow")
+            _known_keys(tier, ("errorBudgetPercent", "shortWindow", "longWindow"), where)
             percent = tier.get("errorBudgetPercent")
             if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent <= 100:
                 raise UserError(f"{where}.errorBudgetPercent {brief(percent)} is not in (0, 100]", "write e.g. 2")
@@ -94,6 +97,18 @@ def alert_windows_from_document(doc: dict[str, Any], source: str) -> AlertWindow
             tiers.append(AlertTier(severity=severity, speed=speed, budget_percent=float(percent),
                                    short_window=short, long_window=long))
     return AlertWindows(period=period, tiers=tuple(tiers), source=source)
+
+
+def _known_keys(mapping: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """Sloth's keys only: an extra one was ignored (a `pager:` tier beside `page:`, `longwindow: 2h` beside
+    `longWindow: 1h`), so the alerts were not the ones written."""
+    import difflib
+
+    for key in mapping:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise UserError(f"{where} has an unknown key {brief(key)}", f"{hint}the keys are {', '.join(allowed)}")
 
 
 def load_alert_windows(path: str) -> AlertWindows:

@@ -119,3 +119,36 @@ def test_the_shipped_graph_has_no_stray_keys_and_whole_docs():
     assert graph.nodes["policy"].doc == "fcfs, priority, sjf, vtc, edf or budget (the governor)"
     assert graph.to_networkx().edges["num_kv_blocks", "num_preemptions"]["why"] == "fewer blocks, more preemption"
     assert graph_from_dict({**GRAPH, "version": 1}).target == "is_bad"
+
+
+ALERT_WINDOWS = """apiVersion: sloth.slok.dev/v1
+kind: AlertWindows
+spec:
+  sloPeriod: 30d
+  page:
+    quick: {errorBudgetPercent: 2, shortWindow: 5m, longWindow: 1h}
+    slow: {errorBudgetPercent: 5, shortWindow: 30m, longWindow: 6h}
+  ticket:
+    quick: {errorBudgetPercent: 10, shortWindow: 2h, longWindow: 1d}
+    slow: {errorBudgetPercent: 10, shortWindow: 6h, longWindow: 3d}
+"""
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (ALERT_WINDOWS + "  pager:\n    quick: {errorBudgetPercent: 2, shortWindow: 5m, longWindow: 1h}\n",
+     "AlertWindows spec has an unknown key 'pager' (did you mean 'page'?"),
+    (ALERT_WINDOWS.replace("errorBudgetPercent: 2,", "errorBudgetPercent: 2, longwindow: 2h,"),
+     "spec.page.quick has an unknown key 'longwindow' (did you mean 'longWindow'?"),
+    (ALERT_WINDOWS.replace("    slow: {errorBudgetPercent: 5,", "    slo: {errorBudgetPercent: 1, shortWindow: 1m, "
+                                                              "longWindow: 2m}\n    slow: {errorBudgetPercent: 5,"),
+     "spec.page has an unknown key 'slo' (did you mean 'slow'?"),
+], ids=["severity", "tier-key", "speed"])
+def test_an_alert_windows_key_that_was_ignored_is_refused(tmp_path, capsys, text, fragment):
+    path = tmp_path / "aw.yaml"
+    path.write_text(text)
+    refused(["slo", "check", str(GOOD_SLO), "--alert-windows", str(path)], fragment, capsys)
+    good = tmp_path / "good.yaml"
+    good.write_text(ALERT_WINDOWS)
+    from causalsre.slo.windows import load_alert_windows
+
+    assert len(load_alert_windows(str(good)).tiers) == 4
