@@ -16,6 +16,28 @@ from causalsre.slo.columns import NOT_CONDITION_COLUMNS, check_column, kind_of, 
 from causalsre.slo.spec_models import Condition
 
 
+# OpenSLO v1's keys of an SLO's spec and of one objective.
+SPEC_KEYS = ("description", "service", "indicator", "indicatorRef", "timeWindow", "budgetingMethod", "objectives",
+             "alertPolicies")
+OBJECTIVE_KEYS = ("displayName", "op", "value", "target", "targetPercent", "timeSliceTarget", "timeSliceWindow",
+                  "indicator", "indicatorRef", "compositeWeight")
+
+
+def no_misspelt_keys(mapping: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """A key close to one of OpenSLO's but not it (``budgetingmethod``, ``timeSliceTaget``) is refused naming the
+    key meant: it was ignored, and the default (Occurrences, no slice target) used instead. A key far from all
+    of them is left alone, as another tool's extension may be."""
+    import difflib
+
+    lowered = {k.lower(): k for k in known}
+    for key in mapping:
+        if not isinstance(key, str) or key in known:
+            continue
+        close = lowered.get(key.lower()) or next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.8)), None)
+        if close is not None:
+            raise UserError(f"{where} has the key {key!r}, not OpenSLO's {close!r}", f"write {close}")
+
+
 def dotted_exponent(value: Any) -> str | None:
     """The number a user wrote unquoted that came back as text, with the dot YAML 1.1 (PyYAML) needs before an
     exponent (``1e-3`` is a string, ``1.0e-3`` a number); None when that is not why ``value`` is text."""

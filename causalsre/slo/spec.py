@@ -28,7 +28,9 @@ from pydantic import ValidationError
 
 from causalsre.errors import UserError
 from causalsre.safeio import brief, printable_name
-from causalsre.slo.conditions import dotted_exponent, parse_condition, validate_condition  # noqa: F401
+from causalsre.slo.conditions import (  # noqa: F401
+    OBJECTIVE_KEYS, SPEC_KEYS, dotted_exponent, no_misspelt_keys, parse_condition, validate_condition,
+)
 from causalsre.slo.documents import read_documents
 from causalsre.slo.durations import parse_duration, zone
 from causalsre.slo.windows import AlertWindows, alert_windows_from_document
@@ -98,6 +100,7 @@ def _slos_from_document(
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise UserError(f"{where} has no spec", "see the OpenSLO v1 SLO format")
+    no_misspelt_keys(spec, SPEC_KEYS, f"{where}: spec")
     window = _time_window(spec.get("timeWindow"), where)
     method = spec.get("budgetingMethod", "Occurrences")
     if method not in ("Occurrences", "Timeslices", "RatioTimeslices"):
@@ -123,6 +126,7 @@ def _slos_from_document(
 
 def _objective_spec(name, spec, objective, indicator, window, method, windows, where) -> SLOSpec:
     where = f"{where}, objective {objective.get('displayName') or name}"
+    no_misspelt_keys(objective, OBJECTIVE_KEYS, where)
     target = _target(objective, where)
     conditions, has_conditions = _conditions(indicator, objective, where)
     slice_target = slice_window = None

@@ -152,3 +152,22 @@ def test_an_alert_windows_key_that_was_ignored_is_refused(tmp_path, capsys, text
     from causalsre.slo.windows import load_alert_windows
 
     assert len(load_alert_windows(str(good)).tiers) == 4
+
+
+@pytest.mark.parametrize("old, new, fragment", [
+    ("budgetingMethod: Occurrences", "budgetingmethod: Timeslices",
+     "spec has the key 'budgetingmethod', not OpenSLO's 'budgetingMethod' (write budgetingMethod)"),
+    ("  service: llm-serving", "  servce: llm-serving", "spec has the key 'servce', not OpenSLO's 'service'"),
+    ("target: 0.99}", "target: 0.99, timeSliceTaget: 0.9}", "has the key 'timeSliceTaget', not OpenSLO's 'timeSliceTarget'"),
+], ids=["budgeting-method-case", "service-typo", "objective-key-typo"])
+def test_a_misspelt_openslo_key_is_refused_not_ignored(tmp_path, capsys, old, new, fragment):
+    """`budgetingmethod: Timeslices` ran the default, Occurrences, without a word."""
+    text = BASE_SLO.replace(old, new)
+    assert text != BASE_SLO
+    _slo_refused(tmp_path, text, fragment, capsys)
+
+
+def test_a_key_far_from_openslos_is_left_alone(tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text(BASE_SLO.replace("  service: llm-serving", "  service: llm-serving\n  labels: {team: a}"))
+    assert len(load_slos(path)) == 1
