@@ -165,6 +165,8 @@ def _in_words(err: dict) -> str:
         if isinstance(value, float) and wanted == "a whole number":
             return f"{_shown(value)} is not a whole number (send an integer, e.g. {max(int(value), 1)})"
         return f"{_shown(value)} is {_json_kind(value)}, not {wanted} (send {wanted})"
+    if kind == "string_unicode":  # a lone surrogate ("\ud800"): the field went on as pydantic's words, no fix
+        return "holds a lone surrogate, which is not text (send UTF-8 text)"
     if kind in _BOUNDS:
         return f"{_shown(value)} is out of range ({said.replace('Input should', 'it should')})"
     if kind == "literal_error":

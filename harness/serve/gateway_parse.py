@@ -82,6 +82,11 @@ def check_fields(body: dict) -> None:
     """The fields the gateway forwards unread, held to serve's rules (a 400 before a seat is taken, not the
     upstream's answer): ``stream`` is a boolean (``"false"`` was read as a stream), ``stream_options`` only with a
     stream, ``logit_bias`` token ids to [-100, 100]. Words from :mod:`harness.serve.protocol`."""
+    user = body.get("user")
+    if isinstance(user, str) and not _encodable(user):
+        # The tenant goes into the telemetry: a lone surrogate failed the writer's flush and lost its batch.
+        raise ApiError(400, f"user: {json.dumps(user)[:60]} holds a lone surrogate, which is not text (send the "
+                            "tenant as UTF-8 text)", param="user")
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise ApiError(400, f"stream: {json.dumps(stream)[:40]} is not true or false (send true or false, without "
@@ -94,6 +99,14 @@ def check_fields(body: dict) -> None:
                    else f"it is a JSON {_json_kind(bias)}, not an object (send e.g. {{\"50256\": -100}})")
         if problem is not None:
             raise ApiError(400, f"logit_bias: {problem}", param="logit_bias")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _well_formed_options(options: object) -> bool:

@@ -98,3 +98,27 @@ def test_a_seed_beyond_vllms_bound_is_refused(servers):
 def test_a_token_id_outside_the_vocabulary_names_it_and_the_fix(which, servers):
     message = _refused(_post(servers[which], {"max_tokens": 2, "prompt": [1, 2, 10**6]}), "prompt")
     assert "token id 1000000 is outside this model's vocabulary, [0, 4096) (send ids below 4096" in message, message
+
+
+def test_a_lone_surrogate_tenant_is_refused_by_the_gateway_before_its_telemetry(tmp_path):
+    """The gateway recorded the tenant "\\ud800" before the upstream refused the body: its writer could not
+    encode it, the flush failed ("Application shutdown failed") and the batch's rows, the good ones too, were lost."""
+    import duckdb
+
+    db = tmp_path / "gateway.duckdb"
+    with live_server() as up, live_gateway(up.url, up.model, str(db)) as gw:
+        assert _post(gw, {"max_tokens": 2}).status_code == 200
+        message = _refused(_post_raw(gw, b'{"prompt": "x", "max_tokens": 2, "user": "\\ud800"}'), "user")
+        assert "holds a lone surrogate, which is not text (send the tenant as UTF-8 text)" in message, message
+        assert _post(gw, {"max_tokens": 2, "user": "caf\u00e9"}).status_code == 200
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT tenant, status FROM requests ORDER BY request_id").fetchall()
+    finally:
+        con.close()
+    assert [status for _, status in rows] == ["ok", "ok"] and rows[1][0] == "caf\u00e9", rows
+
+
+def test_serve_words_a_lone_surrogate_field_with_the_fix(servers):
+    message = _refused(_post_raw(servers["serve"], b'{"prompt": "x", "max_tokens": 2, "user": "\\ud800"}'), "user")
+    assert message == "user: holds a lone surrogate, which is not text (send UTF-8 text)", message
