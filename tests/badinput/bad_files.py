@@ -15,7 +15,7 @@ def _slo(old: str, new: str) -> str:
     return _SLO.replace(old, new)
 
 
-_ALERT_WINDOWS = """apiVersion: sloth.slok.dev/v1
+ALERT_WINDOWS = """apiVersion: sloth.slok.dev/v1
 kind: AlertWindows
 spec:
   sloPeriod: 30d
@@ -58,13 +58,13 @@ BAD_FILES: dict[str, str] = {
     "slo_bad_duration.yaml": _slo("duration: 30d", "duration: 30 fortnights"),
     "slo_bad_budgeting.yaml": _slo("budgetingMethod: Occurrences", "budgetingMethod: Vibes"),
     "slo_no_name.yaml": _slo("  name: chat-latency\n", ""),
-    "slo_no_slo_doc.yaml": _ALERT_WINDOWS,
+    "slo_no_slo_doc.yaml": ALERT_WINDOWS,
     "slo_twice.yaml": _SLO + "---\n" + _SLO,
     # Sloth AlertWindows
-    "aw_short_not_shorter.yaml": _ALERT_WINDOWS.replace("shortWindow: 5m, longWindow: 1h",
+    "aw_short_not_shorter.yaml": ALERT_WINDOWS.replace("shortWindow: 5m, longWindow: 1h",
                                                         "shortWindow: 2h, longWindow: 1h"),
-    "aw_percent_zero.yaml": _ALERT_WINDOWS.replace("errorBudgetPercent: 2,", "errorBudgetPercent: 0,"),
-    "aw_no_ticket.yaml": _ALERT_WINDOWS.split("  ticket:")[0],
+    "aw_percent_zero.yaml": ALERT_WINDOWS.replace("errorBudgetPercent: 2,", "errorBudgetPercent: 0,"),
+    "aw_no_ticket.yaml": ALERT_WINDOWS.split("  ticket:")[0],
     # graph specs
     "graph_cycle.yaml": _GRAPH_HEAD.replace("max_num_seqs: {role: knob", "load: {role: engine_state, family: "
                                             "workload, type: continuous}\n  max_num_seqs: {role: knob")

@@ -19,7 +19,7 @@ import yaml
 from causalsre.causal import DEFAULT_GRAPH, graph_from_dict, load_graph
 from causalsre.errors import UserError
 from causalsre.slo.spec import load_slos
-from tests.badinput.bad_files import GOOD_SLO
+from tests.badinput.bad_files import ALERT_WINDOWS, GOOD_SLO
 from tests.badinput.conftest import refused
 
 BASE_SLO = GOOD_SLO.read_text()
@@ -121,17 +121,6 @@ def test_the_shipped_graph_has_no_stray_keys_and_whole_docs():
     assert graph_from_dict({**GRAPH, "version": 1}).target == "is_bad"
 
 
-ALERT_WINDOWS = """apiVersion: sloth.slok.dev/v1
-kind: AlertWindows
-spec:
-  sloPeriod: 30d
-  page:
-    quick: {errorBudgetPercent: 2, shortWindow: 5m, longWindow: 1h}
-    slow: {errorBudgetPercent: 5, shortWindow: 30m, longWindow: 6h}
-  ticket:
-    quick: {errorBudgetPercent: 10, shortWindow: 2h, longWindow: 1d}
-    slow: {errorBudgetPercent: 10, shortWindow: 6h, longWindow: 3d}
-"""
 
 
 @pytest.mark.parametrize("text, fragment", [

@@ -150,9 +150,9 @@ def _good_files(root: Path) -> None:
               "sweep.toml": REPO / "harness" / "configs" / "sweep_small.toml"}
     for name, source in copies.items():
         shutil.copy(source, root / name)
-    from tests.badinput.bad_files import _ALERT_WINDOWS
+    from tests.badinput.bad_files import ALERT_WINDOWS
 
-    (root / "aw.yaml").write_text(_ALERT_WINDOWS)
+    (root / "aw.yaml").write_text(ALERT_WINDOWS)
 
 
 def _hostile_databases(root: Path) -> None:
