@@ -35,7 +35,7 @@ spec:
     spec:
       ratioMetric:
         counter: true
-        good: {metricSource: {type: causalsre, spec: {conditions: [{metric: ttft_s, op: lt, value: 0.0}]}}}
+        good: {metricSource: {type: causalsre, spec: {conditions: [{metric: ttft_s, op: lt, value: 1.0e-9}]}}}
         total: {metricSource: {type: causalsre}}
   timeWindow: [{duration: 30d, isRolling: true}]
   budgetingMethod: Occurrences

