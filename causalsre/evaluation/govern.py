@@ -22,7 +22,7 @@ from causalsre.errors import UserError
 from causalsre.evaluation import govern_clock as C
 from causalsre.evaluation import govern_calibration as K
 from causalsre.evaluation import govern_traffic as T
-from causalsre.evaluation.govern_measure import (SPEC_TEMPLATE, SPEED_TOLERANCE, close_group,  # noqa: F401
+from causalsre.evaluation.govern_measure import (SPEED_TOLERANCE, close_group,  # noqa: F401
                                                  measure_run, tier_slos, tier_spec_yaml)
 from causalsre.evaluation.govern_targets import summarize_targets
 

@@ -18,34 +18,33 @@ from causalsre.telemetry import first_row
 # 25 % moves a 1.3x load to 1.04x or 1.73x of the capacity measured at the group's start.
 SPEED_TOLERANCE = 0.25
 ACTIONS_TABLE = "control_actions"   # the governor's decisions (migration 0004), where the schema has it
-SPEC_TEMPLATE = """apiVersion: openslo/v1
-kind: SLO
-metadata: {{name: {name}}}
-spec:
-  service: llm-serving
-  description: eval govern tier {name} (tenants {tenants}), thresholds calibrated at half load.
-  indicator:
-    metadata: {{name: ttft-and-tpot}}
-    spec:
-      ratioMetric:
-        counter: true
-        good:
-          metricSource:
-            type: causalsre
-            spec:
-              conditions:
-                - {{metric: ttft_s, op: lte, value: {ttft_s}}}
-                - {{metric: tpot_s, op: lte, value: {tpot_s}}}
-        total: {{metricSource: {{type: causalsre}}}}
-  timeWindow: [{{duration: 30d, isRolling: true}}]
-  budgetingMethod: Occurrences
-  objectives: [{{displayName: good, target: {objective}}}]
-"""
+
+
+def tier_spec(name: str, tenants: str, objective: float, ttft_s: float, tpot_s: float) -> dict[str, Any]:
+    """The OpenSLO document of one tier: good iff ttft_s <= ttft_s and tpot_s <= tpot_s (and finished ok)."""
+    conditions = [{"metric": "ttft_s", "op": "lte", "value": float(ttft_s)},
+                  {"metric": "tpot_s", "op": "lte", "value": float(tpot_s)}]
+    return {"apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": name},
+            "spec": {"service": "llm-serving",
+                     "description": f"eval govern tier {name} (tenants {tenants}), thresholds calibrated at half load.",
+                     "indicator": {"metadata": {"name": "ttft-and-tpot"},
+                                   "spec": {"ratioMetric": {
+                                       "counter": True,
+                                       "good": {"metricSource": {"type": "causalsre",
+                                                                 "spec": {"conditions": conditions}}},
+                                       "total": {"metricSource": {"type": "causalsre"}}}}},
+                     "timeWindow": [{"duration": "30d", "isRolling": True}],
+                     "budgetingMethod": "Occurrences",
+                     "objectives": [{"displayName": "good", "target": float(objective)}]}}
 
 
 def tier_spec_yaml(name: str, tenants: str, objective: float, ttft_s: float, tpot_s: float) -> str:
-    """The OpenSLO document of one tier: good iff ttft_s <= ttft_s and tpot_s <= tpot_s (and finished ok)."""
-    return SPEC_TEMPLATE.format(name=name, tenants=tenants, objective=objective, ttft_s=ttft_s, tpot_s=tpot_s)
+    """:func:`tier_spec` as YAML, written by the YAML library: a threshold formatted into a template as
+    ``1e-05`` (Python's repr) reads back as the string '1e-05' (YAML 1.1 wants a dot), which the SLO loader
+    refused; the dumper writes ``1.0e-05``."""
+    import yaml
+
+    return yaml.safe_dump(tier_spec(name, tenants, objective, ttft_s, tpot_s), sort_keys=False, allow_unicode=True)
 
 
 def tier_slos(folder: Path, thresholds: dict[str, float], prefix: str = "") -> list[tuple[str, Any, Path]]:

@@ -18,6 +18,7 @@ at its start, and the gateway drops its governor's ``batching_depth`` decisions;
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -65,10 +66,24 @@ def vllm_engine():
 
 def governor_toml(section: dict[str, Any]) -> str:
     """The ``[governor]`` TOML of a governor section (scalars, strings, lists and booleans only)."""
-    lines = ["[governor]"] + [f"{k} = {json.dumps(v)}" for k, v in section.items() if k != "tiers"]
+    lines = ["[governor]"] + [f"{k} = {toml_value(v)}" for k, v in section.items() if k != "tiers"]
     for tier in section["tiers"]:
-        lines += ["", "[[governor.tiers]]"] + [f"{k} = {json.dumps(v)}" for k, v in tier.items()]
+        lines += ["", "[[governor.tiers]]"] + [f"{k} = {toml_value(v)}" for k, v in tier.items()]
     return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value. json.dumps wrote an infinite threshold as ``Infinity`` (TOML's is ``inf``: the file did
+    not parse) and refused a NumPy float32; floats are written with repr, which TOML reads back exactly."""
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
+        value = value.item()  # a NumPy scalar
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # an int, or a string (JSON's escapes are TOML's basic-string escapes)
 
 
 class Gateway:
