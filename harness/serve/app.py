@@ -101,10 +101,15 @@ def create_app(loop: EngineLoop) -> FastAPI:
                 if request.method == "POST":
                     await require_key(request)  # 401 before any word about the body, as vLLM answers
                     raw = await request.body()  # kept on the request: FastAPI reads it from there
-                    if raw.strip():  # an empty body is answered by the model's "the request body is empty"
-                        problem = body_rules.header_problem(request.headers) or body_rules.bytes_problem(raw)
+                    if raw.strip():  # no body at all is answered by the model's "the request body is empty"
+                        problem = body_rules.header_problem(request.headers)
+                        if problem is None:
+                            value, problem = body_rules.read_json(raw)  # the gateway's reader: no NaN
+                            request._json = value  # Starlette's cache of request.json(): not parsed again
                         if problem is not None:
                             raise ApiError(400, problem)
+                    elif raw:  # blanks only: empty, as on the gateway (it was "not valid JSON")
+                        raise ApiError(400, body_rules.empty_message())
                 return await handler(request)
 
             return checked
@@ -204,14 +209,17 @@ def create_app(loop: EngineLoop) -> FastAPI:
         room = max_position - num_prompt
         if room < 1:
             raise ApiError(400, f"this model's maximum context length is {max_position} tokens; the prompt has "
-                           f"{num_prompt} (one per word, plus BOS)", param="prompt", code="context_length_exceeded")
+                           f"{num_prompt} (one per word, plus BOS) (send a prompt of at most {max_position - 2} words)",
+                           param="prompt", code="context_length_exceeded")
         if requested is None:
             return min(settings.serve.default_max_tokens, room, limit)
         if requested > limit:
-            raise ApiError(400, f"max_tokens must be at most {limit}, got {requested}", param="max_tokens")
+            raise ApiError(400, f"max_tokens must be at most {limit}, got {requested} (send max_tokens of at most "
+                           f"{limit}: the server's serve.max_tokens_limit)", param="max_tokens")
         if requested > room:
             raise ApiError(400, f"this model's maximum context length is {max_position} tokens; you asked for "
-                           f"{num_prompt + requested} ({num_prompt} in the prompt, {requested} to generate)",
+                           f"{num_prompt + requested} ({num_prompt} in the prompt, {requested} to generate) "
+                           f"(send max_tokens of at most {room}, or a shorter prompt)",
                            param="max_tokens", code="context_length_exceeded")
         return requested
 

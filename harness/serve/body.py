@@ -11,6 +11,7 @@ the bytes. Each message names the problem and what to send instead.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 
@@ -75,6 +76,35 @@ def bytes_problem(raw: bytes) -> str | None:
     return None
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999: json reads it as inf, then forwards it as "Infinity"
+        raise ValueError(f"the number {text[:40]} is too large for a double")
+    return value
+
+
+def read_json(raw: bytes) -> tuple[object, str | None]:
+    """(the JSON value, None), or (None, why not with the fix), as both servers read a body: :func:`bytes_problem`
+    first, then JSON without NaN/Infinity/1e999 (JSON has no such numbers, and the gateway could not forward
+    them) or a number of more than 4300 digits. serve let FastAPI parse, which took NaN: a ``max_tokens: NaN``
+    was a 500, and a 5,000-digit number "There was an error parsing the body" (no fix)."""
+    problem = bytes_problem(raw)
+    if problem is not None:
+        return None, problem
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite), None
+    except RecursionError:
+        return None, ("the request body nests too deeply (send at most a few hundred levels of lists and "
+                      "objects)")
+    except ValueError as exc:  # a syntax error (where it stopped), NaN, 1e999, an integer of thousands of digits
+        detail = "a number has more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
+        return None, not_json_message(detail)
+
+
 # The deepest nesting of lists and objects a body may have: an OpenAI body nests four or five levels. Python's
 # JSON parser gives up near 1,000 (a RecursionError), which serve answered "There was an error parsing the
 # body" (FastAPI's words, no fix); both servers now say how deep it went, before parsing.
@@ -119,11 +149,36 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return empty_message(), None
     if kind == "missing":
         return f"missing required field '{param}' ({_EXAMPLES.get(param, f'add {param} to the body')})", param
+    if len(loc) == 3 and loc[0] == "messages" and loc[2] == "content":
+        return _content_message(param, err.get("input"))
     if param in _SHAPES and kind not in ("unsupported", "empty_prompt"):
         what, example = _SHAPES[param]
         return f"{param} must be {what}, not {_shown(err.get('input'))} (send e.g. {example})", param
     message = _in_words(err)
     return clip(f"{param}: {message}" if param else message), param  # a 5,000-digit string is not echoed whole
+
+
+TEXT_PART = '{"type": "text", "text": "hello"}'
+
+
+def _content_message(param: str, content) -> tuple[str, str]:
+    """A message's content that is neither a string nor a list of text parts, in words: it said "is a list,
+    not a string (send a string)" for a list of parts, an image part or a part whose text was a list."""
+    for i, part in enumerate(content if isinstance(content, list) else ()):
+        where = f"{param}.{i}"
+        if not isinstance(part, dict):
+            return (f"{where} must be a content part, an object such as {TEXT_PART}, not {_shown(part)} "
+                    f"(send the parts as objects, e.g. [{TEXT_PART}])"), where
+        if "type" not in part:
+            return f"{where} has no type (send e.g. {TEXT_PART})", where
+        if part["type"] != "text":
+            return (f"{where} is a part of type {_shown(part['type'])}, and this server's model reads text only "
+                    f"(send text parts, e.g. {TEXT_PART}, or the content as a string)"), where
+        if not isinstance(part.get("text"), str):
+            return (f"{where}.text must be a string, not {_shown(part.get('text'))} (send e.g. {TEXT_PART})"), \
+                f"{where}.text"
+    return (f"{param} must be a string or a list of text parts, not {_shown(content)} (send e.g. \"hello\" or "
+            f"[{TEXT_PART}])"), param
 
 
 _EXAMPLES = {"prompt": 'send e.g. "prompt": "hello"',
@@ -162,7 +217,7 @@ def _in_words(err: dict) -> str:
         wanted = _WANTED[kind]
         if isinstance(value, str) and kind in ("float_type", "int_type") and _is_number(value) and len(value) <= 40:
             return f"{_shown(value)} is a string, not {wanted} (send the number without quotes: {value.strip()})"
-        if isinstance(value, float) and wanted == "a whole number":
+        if isinstance(value, float) and wanted == "a whole number" and math.isfinite(value):
             return f"{_shown(value)} is not a whole number (send an integer, e.g. {max(int(value), 1)})"
         return f"{_shown(value)} is {_json_kind(value)}, not {wanted} (send {wanted})"
     if kind == "string_unicode":  # a lone surrogate ("\ud800"): the field went on as pydantic's words, no fix

@@ -5,40 +5,21 @@ from __future__ import annotations
 import json
 
 from harness.serve import body as body_rules
+from harness.serve import fields
 from harness.serve import protocol
 from harness.serve.limits import ApiError
 
 OK_FINISH = ("length", "stop", "tool_calls", "function_call", "content_filter")
 
 
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):  # 1e999: json reads it as inf, then forwards it as "Infinity"
-        raise ValueError(f"the number {text[:40]} is too large for a double")
-    return value
-
-
 def parse_body(raw: bytes) -> dict:
-    """The request's JSON object; a 400 for anything else. NaN/Infinity are refused (JSON has no such numbers,
-    and the body could not be forwarded), and nesting past the parser's recursion limit is a 400, not a 500.
-    Each message says what to send instead (:mod:`harness.serve.body`)."""
+    """The request's JSON object; a 400 for anything else, in :func:`harness.serve.body.read_json`'s words
+    (serve reads its bodies with the same function)."""
     if not raw.strip():
         raise ApiError(400, body_rules.empty_message())
-    problem = body_rules.bytes_problem(raw)
+    body, problem = body_rules.read_json(raw)
     if problem is not None:
         raise ApiError(400, problem)
-    try:
-        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
-        raise ApiError(400, "the request body nests too deeply (send at most a few hundred levels of lists "
-                            "and objects)") from None
-    except ValueError as exc:  # a syntax error (where it stopped), NaN, 1e999, an integer of thousands of digits
-        detail = "a number has more than 4300 digits" if "integer string conversion" in str(exc) else str(exc)
-        raise ApiError(400, body_rules.not_json_message(detail)) from None
     if not isinstance(body, dict):
         raise ApiError(400, f"the request body must be a JSON object, not a JSON {_json_kind(body)} "
                             f"(send e.g. {body_rules.EXAMPLE})")
@@ -95,7 +76,7 @@ def check_fields(body: dict) -> None:
         raise ApiError(400, f"stream_options: {protocol.STREAM_OPTIONS_WITHOUT_STREAM}", param="stream_options")
     bias = body.get("logit_bias")
     if bias is not None:
-        problem = (protocol.logit_bias_problem(bias) if isinstance(bias, dict)
+        problem = (fields.logit_bias_problem(bias) if isinstance(bias, dict)
                    else f"it is a JSON {_json_kind(bias)}, not an object (send e.g. {{\"50256\": -100}})")
         if problem is not None:
             raise ApiError(400, f"logit_bias: {problem}", param="logit_bias")

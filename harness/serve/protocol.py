@@ -12,7 +12,6 @@ decoding is greedy; they must still be JSON numbers in OpenAI's ranges.
 from __future__ import annotations
 
 import json
-import math
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -20,6 +19,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationInfo,
                       field_validator)
 from pydantic_core import PydanticCustomError
+
+from harness.serve.fields import (NO_LOGPROBS, NO_STRUCTURE, NO_TOOLS, ONE_CHOICE, check_logit_bias, check_stop,
+                                  number, unsupported)
 
 MAX_TENANT_CHARS = 256
 INT32 = (-2**31, 2**31 - 1)  # the telemetry's INTEGER columns: a larger value would fail the writer's flush
@@ -30,65 +32,6 @@ class StreamOptions(BaseModel):
 
     include_usage: StrictBool = False
     continuous_usage_stats: StrictBool = False
-
-
-def _refuse(value: Any, problem: str, fix: str):
-    try:
-        shown = json.dumps(value, default=str)
-    except (RecursionError, ValueError):
-        shown = f"a JSON {type(value).__name__}"
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    # The message goes in as context: a fix quoting JSON has braces, which the template would read.
-    raise PydanticCustomError("unsupported", "{message}", {"message": f"{shown} is not supported: {problem} ({fix})"})
-
-
-def _unsupported(problem: str, fix: str, *no_ops: Any):
-    """A field the server cannot honour: null, or a value in ``no_ops`` (which asks for nothing; of the same
-    JSON type, so ``0`` is not ``false``), passes; any other value, of any type, is a 400 naming the field with
-    ``problem`` and ``fix``. Silently ignoring it answered a client that relied on it with something else."""
-
-    def check(value: Any) -> Any:
-        if value is None or any(type(value) is type(ok) and value == ok for ok in no_ops):
-            return value
-        _refuse(value, problem, fix)
-
-    return Annotated[Any, AfterValidator(check)]
-
-
-# A JSON number (an integer is one): "0.5" or true for temperature is a client bug, as NaN is; pydantic's lax
-# mode read "0.5" as 0.5 and true as 1.0.
-def _number(**bounds: float):
-    return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)] | None
-
-
-ONE_CHOICE = ("this server returns one choice per request", "leave it out or send 1; send several requests "
-              "for several completions")
-NO_LOGPROBS = ("the engine returns no log-probabilities", "leave it out")
-NO_TOOLS = ("this server has no tool or function calling", "leave it out")
-NO_STRUCTURE = ("the model (random weights, an invented vocabulary) cannot constrain its output",
-                'leave it out, or send {"type": "text"}')
-
-
-def logit_bias_problem(bias: dict) -> str | None:
-    """Why ``bias`` (a JSON object) is not OpenAI's and vLLM's logit_bias, with the fix; None when it is: token ids
-    (object keys, so strings of digits) to a number in [-100, 100]. Accepted, no effect (greedy decoding, as the
-    other sampling fields); ``{"hello": 5}`` or a bias of 1e6 was a 200. The gateway asks the same."""
-    for token, value in bias.items():
-        if not (isinstance(token, str) and token.isascii() and token.isdigit() and len(token) <= 10):
-            return f'the key {json.dumps(str(token)[:40])} is not a token id (send token ids as keys, e.g. {{"50256": -100}})'
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return (f"the bias of token {token} is {json.dumps(value, default=str)[:40]}, not a number (send a number "
-                    "from -100 to 100, without quotes)")
-        if not -100 <= value <= 100:
-            return f"the bias {value:g} of token {token} is outside [-100, 100] (send a bias from -100 to 100)"
-    return None
-
-
-def _logit_bias(bias: dict[str, Any]) -> dict[str, Any]:
-    problem = logit_bias_problem(bias)
-    if problem is not None:  # as context: the fix quotes JSON, whose braces the template would read
-        raise PydanticCustomError("logit_bias", "{message}", {"message": problem})
-    return bias
 
 
 # vLLM answers 400 "Stream options can only be defined when `stream=True`."; a 200 hid the client's bug.
@@ -106,28 +49,34 @@ class _Common(BaseModel):
     # vLLM's extension; lower runs first under policy "priority". Stored in requests.priority (INTEGER).
     priority: Annotated[StrictInt, Field(ge=INT32[0], le=INT32[1])] = 0
     # Accepted, no effect (greedy decoding), but held to OpenAI's and vLLM's ranges: NaN or -1 is a client bug.
-    temperature: _number(ge=0, le=2) = None
-    top_p: _number(gt=0, le=1) = None
-    frequency_penalty: _number(ge=-2, le=2) = None
-    presence_penalty: _number(ge=-2, le=2) = None
+    temperature: number(ge=0, le=2) = None
+    top_p: number(gt=0, le=1) = None
+    frequency_penalty: number(ge=-2, le=2) = None
+    presence_penalty: number(ge=-2, le=2) = None
     seed: Annotated[StrictInt, Field(ge=-2**63, le=2**63 - 1)] | None = None  # vLLM's bound (a C long)
-    stop: StrictStr | list[StrictStr] | None = None   # accepted, never matched (no tokenizer; see docs/serve.md)
+    # Accepted, never matched (no tokenizer; see docs/serve.md); an empty stop string is a 400, as on vLLM.
+    stop: Annotated[StrictStr | list[StrictStr], AfterValidator(check_stop)] | None = None
+    stop_token_ids: list[StrictInt] | None = None     # vLLM's; accepted, never matched (the model has no EOS)
+    # vLLM's sampling extensions: accepted, no effect, held to vLLM's ranges (it answers 400 outside them).
+    top_k: Annotated[StrictInt, Field(ge=-1, le=INT32[1])] | None = None   # 0 or -1: all tokens
+    min_p: number(ge=0, le=1) = None
+    repetition_penalty: number(gt=0) = None
     ignore_eos: StrictBool | None = None           # vLLM's extension; the model has no EOS anyway
     # vLLM's extension. The model has no EOS, so a request always generates max_tokens: any min_tokens up to
     # it is honoured; a larger one is a 400 (app.py, once max_tokens is known), as on vLLM.
     min_tokens: Annotated[StrictInt, Field(ge=0, le=INT32[1])] | None = None
-    logit_bias: Annotated[dict[StrictStr, Any], AfterValidator(_logit_bias)] | None = None
+    logit_bias: Annotated[dict[StrictStr, Any], AfterValidator(check_logit_bias)] | None = None
 
-    n: _unsupported(*ONE_CHOICE, 1) = None
-    best_of: _unsupported(*ONE_CHOICE, 1) = None
-    use_beam_search: _unsupported("decoding is greedy", "leave it out or send false", False) = None
-    prompt_logprobs: _unsupported(*NO_LOGPROBS) = None
-    response_format: _unsupported(*NO_STRUCTURE, {"type": "text"}) = None
-    structured_outputs: _unsupported(*NO_STRUCTURE) = None   # vLLM's, and its older guided_* fields
-    guided_json: _unsupported(*NO_STRUCTURE) = None
-    guided_regex: _unsupported(*NO_STRUCTURE) = None
-    guided_choice: _unsupported(*NO_STRUCTURE) = None
-    guided_grammar: _unsupported(*NO_STRUCTURE) = None
+    n: unsupported(*ONE_CHOICE, 1) = None
+    best_of: unsupported(*ONE_CHOICE, 1) = None
+    use_beam_search: unsupported("decoding is greedy", "leave it out or send false", False) = None
+    prompt_logprobs: unsupported(*NO_LOGPROBS) = None
+    response_format: unsupported(*NO_STRUCTURE, {"type": "text"}) = None
+    structured_outputs: unsupported(*NO_STRUCTURE) = None   # vLLM's, and its older guided_* fields
+    guided_json: unsupported(*NO_STRUCTURE) = None
+    guided_regex: unsupported(*NO_STRUCTURE) = None
+    guided_choice: unsupported(*NO_STRUCTURE) = None
+    guided_grammar: unsupported(*NO_STRUCTURE) = None
 
     @field_validator("stream_options")
     @classmethod
@@ -149,9 +98,9 @@ class CompletionRequest(_Common):
                       | Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1)],
                       AfterValidator(_not_empty)]
     max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
-    logprobs: _unsupported(*NO_LOGPROBS, False) = None   # an integer here (0 asks for the chosen token's)
-    echo: _unsupported("the answer holds only the generated text", "leave it out or send false", False) = None
-    suffix: _unsupported("the model cannot fill in text before a suffix", "leave it out", "") = None
+    logprobs: unsupported(*NO_LOGPROBS, False) = None   # an integer here (0 asks for the chosen token's)
+    echo: unsupported("the answer holds only the generated text", "leave it out or send false", False) = None
+    suffix: unsupported("the model cannot fill in text before a suffix", "leave it out", "") = None
 
 
 class TextPart(BaseModel):
@@ -179,14 +128,15 @@ class ChatCompletionRequest(_Common):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
-    logprobs: _unsupported(*NO_LOGPROBS, False) = None   # true or false here
-    top_logprobs: _unsupported(*NO_LOGPROBS, 0) = None
-    tools: _unsupported(*NO_TOOLS) = None
-    tool_choice: _unsupported(*NO_TOOLS[:1], 'leave it out or send "none"', "none") = None
-    functions: _unsupported(*NO_TOOLS) = None           # OpenAI's older form of tools
-    function_call: _unsupported(*NO_TOOLS[:1], 'leave it out or send "none"', "none") = None
-    modalities: _unsupported("the model answers in text only", 'leave it out or send ["text"]', ["text"]) = None
-    audio: _unsupported("the model answers in text only", "leave it out") = None
+    logprobs: unsupported(*NO_LOGPROBS, False) = None   # true or false here
+    top_logprobs: unsupported(*NO_LOGPROBS, 0) = None
+    tools: unsupported(*NO_TOOLS) = None
+    tool_choice: unsupported(*NO_TOOLS[:1], 'leave it out or send "none"', "none") = None
+    functions: unsupported(*NO_TOOLS) = None           # OpenAI's older form of tools
+    function_call: unsupported(*NO_TOOLS[:1], 'leave it out or send "none"', "none") = None
+    echo: unsupported("the answer holds only the generated message", "leave it out or send false", False) = None
+    modalities: unsupported("the model answers in text only", 'leave it out or send ["text"]', ["text"]) = None
+    audio: unsupported("the model answers in text only", "leave it out") = None
 
     @property
     def requested_max_tokens(self) -> int | None:
