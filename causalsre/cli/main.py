@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import importlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -115,7 +116,12 @@ def _unusable_path(exc: OSError) -> str | None:
     if exc.errno not in _PATH_ERRNOS or exc.filename is None:
         return None
     from causalsre.safeio import brief
+    from causalsre.telemetry.failures import IN_A_FOLDER, file_in_the_way
 
+    blocker = file_in_the_way(Path(exc.filename)) if exc.errno == errno.ENOTDIR else None
+    if blocker is not None:  # it said "Not a directory (check the path: names under 255 bytes, ...)"
+        return f"cannot use the path {brief(str(exc.filename))}: {brief(str(blocker))} is a file, not a folder " \
+               f"({IN_A_FOLDER})"
     return (f"cannot use the path {brief(str(exc.filename))}: {exc.strerror} (check the path: names under 255 "
             "bytes, folders that exist and that you may read and write)")
 

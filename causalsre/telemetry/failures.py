@@ -79,11 +79,36 @@ def open_error(path: Path, exc: Exception) -> UserError:
                          "close the other connection first")
     if _DENIED_MESSAGE.search(text):  # a mode or a folder, not damage: the file itself is fine
         return _denied(path)
+    unplaceable = _unplaceable(Path(path), text)
+    if unplaceable is not None:
+        return unplaceable
     storage = storage_error(path, exc)
     if storage is not None:
         return storage
     return UserError(f"cannot open {path}: not a readable DuckDB database ({text})",
                      "check the path; a truncated or damaged file must be restored from a copy")
+
+
+IN_A_FOLDER = "give a path inside an existing folder"
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The file that stands where a folder of ``path`` should be (``notes.txt`` of ``notes.txt/run.duckdb``)."""
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+
+
+def _unplaceable(path: Path, text: str) -> UserError | None:
+    """A path where no database can be: a folder on the way is a file (``notes.txt/run.duckdb``), or a folder
+    that takes no new files (``/proc``). DuckDB's "Not a directory" / "No such file" read as a damaged file
+    ("restore it from a copy"), which there is none of."""
+    if "not a directory" in text.lower():
+        blocker = file_in_the_way(path)
+        if blocker is not None:
+            return UserError(f"cannot open {path}: {blocker} is a file, not a folder", IN_A_FOLDER)
+    if "no such file or directory" in text.lower() and not path.exists() and path.parent.is_dir():
+        return UserError(f"cannot create {path}: its folder {path.parent} takes no new files ({text})",
+                         "give a path in a folder you can write to")
+    return None
 
 
 def storage_error(path: str | Path, exc: BaseException) -> UserError | None:
