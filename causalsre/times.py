@@ -87,7 +87,7 @@ def parse_instant(text: object, *, what: str = "time", keep_offset: bool = False
         moment = datetime(text.year, text.month, text.day)
     elif isinstance(text, str) and len(text) <= 64:
         try:
-            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = datetime.fromisoformat(iso_text(text).replace("Z", "+00:00"))
         except ValueError as exc:
             raise _not_iso(text, what, str(exc)) from None
     else:
@@ -108,9 +108,53 @@ _MIDNIGHT_24 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ]24(?::00(?::00(?:[.,]0+)?)?
 _EPOCH = re.compile(r"^\d{9,11}(?:\.\d*)?$")  # seconds since 1970 for years 1973..5138
 
 
+# A leap second (23:59:60, which UTC had 27 times) and a zone written by name (Europe/Berlin, CEST): Python's
+# and pandas' parsers read neither, and the error said "use ISO 8601" of a time that was ISO 8601.
+_LEAP_SECOND = re.compile(r"[Tt ](\d{2}:\d{2}):60(?:[.,]\d+)?")
+_ZONE_NAME = re.compile(r"\d\s*(?:\[?[A-Za-z]+/[A-Za-z_+-]+(?:/[A-Za-z_+-]+)?\]?|[A-Z]{3,4}(?<!UTC)(?<!GMT))$")
+
+
+_UTC_WORD = re.compile(r"(\d)(\s*[+-]\d{2}:?\d{2})?\s*(?:UTC|GMT)$")
+_LOWER_T = re.compile(r"^(\d{4}-\d{2}-\d{2})t")
+_COMMA_FRACTION = re.compile(r"(:\d{2}),(\d+)")
+
+
+def iso_text(text: str) -> str:
+    """``text`` in the ISO 8601 spelling pandas reads, where it wrote the same instant another way: a zone word
+    UTC/GMT at the end (``2026-01-31 12:00:00 UTC``, Go's ``... +0000 UTC``), a lower-case t or z, a comma
+    before the fraction of a second (ISO 8601 allows both). It was "cannot parse ... (use ISO 8601)"."""
+    clean = text.strip()
+    clean = _UTC_WORD.sub(lambda m: m[1] + (m[2].strip() if m[2] else "Z"), clean)
+    clean = _LOWER_T.sub(lambda m: m[1] + "T", clean)
+    if clean.endswith("z"):
+        clean = clean[:-1] + "Z"
+    return _COMMA_FRACTION.sub(r"\1.\2", clean)
+
+
+def time_text_fix(text: object) -> tuple[str, str] | None:
+    """(the problem, the fix) for a time written in a form no parser here reads but that says what it means:
+    a leap second or a zone name. None for anything else."""
+    if not isinstance(text, str):
+        return None
+    clean = text.strip()
+    leap = _LEAP_SECOND.search(clean)
+    if leap:
+        before = clean[:leap.start() + 1] + leap[1] + ":59.999999" + clean[leap.end():]
+        return ("is a leap second (:60), which the telemetry's timestamps cannot hold",
+                f"write the instant just before it: {before}")
+    if _ZONE_NAME.search(clean):
+        return ("names its time zone, which does not say the offset unambiguously (at a daylight-saving change "
+                "a local time happens twice)", "write the UTC offset instead, e.g. 2026-03-29T01:30:00+01:00, "
+                "or convert to UTC and write Z")
+    return None
+
+
 def _not_iso(text: str, what: str, reason: str) -> UserError:
     """Why ``text`` is not an instant, with the text to write instead where it can be worked out."""
     clean = text.strip()
+    known = time_text_fix(clean)
+    if known is not None:
+        return UserError(f"{what} {text!r} {known[0]}", known[1])
     midnight = _MIDNIGHT_24.match(clean)
     if midnight:
         try:

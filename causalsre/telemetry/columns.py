@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.times import iso_text, time_text_fix
 
 MIN_TIME = pd.Timestamp("1970-01-01")
 MAX_TIME = pd.Timestamp("2200-01-01")
@@ -238,7 +239,7 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     else:
-        text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+        text = values.map(lambda v: iso_text(v) if isinstance(v, str) else v)
         parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")  # text parses to ns (or NaT)
         as_text = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
         if as_text.any():
@@ -254,6 +255,9 @@ def times(values: pd.Series, column: str = "arrival_time") -> pd.Series:
     unparsed = parsed.isna().to_numpy()
     if unparsed.any():
         row = _where(unparsed)
+        known = time_text_fix(values.iloc[row])
+        if known is not None:
+            raise _fail(column, values, row, *known)
         number = pd.to_numeric(pd.Series([values.iloc[row]]), errors="coerce").iloc[0]
         raise UserError(f"column {column} row {row + 1}: cannot parse {_shown(values.iloc[row])} as a time",
                         _epoch_fix(number, fix))

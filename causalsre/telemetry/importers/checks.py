@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from causalsre.errors import UserError
+from causalsre.times import iso_text, time_text_fix
 
 NS = 1_000_000_000
 # Wall-clock times outside [2000, 2200) are unit mistakes (ms or ns read as s) or corrupt files.
@@ -52,8 +53,11 @@ def parse_time(text: str, where: str) -> float:
         seconds = None
     if seconds is not None:
         return epoch_seconds(seconds, where)
+    known = time_text_fix(text)
+    if known is not None:
+        raise UserError(f"{where}: {text!r} {known[0]}", known[1])
     try:
-        stamp = pd.Timestamp(text)
+        stamp = pd.Timestamp(iso_text(text))
     except (ValueError, TypeError, OverflowError):
         raise UserError(f"{where}: cannot parse {text!r} as a time",
                         "use ISO 8601 (2026-01-31T12:00:00Z) or epoch seconds") from None
