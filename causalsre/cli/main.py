@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             hint = f" (see `{ctx.command_path} --help`)"
+        dashed = _dashed_file(argv if argv is not None else sys.argv[1:], exc)
+        if dashed is not None:  # it said "No such option: -d" of a file named -dash.csv
+            from causalsre.safeio import brief
+
+            message, hint = (f"{message.rstrip('.')}: {brief(dashed)} is read as options because its name starts with '-'",
+                             f" (write it as ./{dashed})")
         click.echo(f"error: {message}{hint}", err=True)
         return 2
     except BrokenPipeError:
@@ -105,6 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {damaged}", err=True)
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _dashed_file(argv: list[str], exc: click.ClickException) -> str | None:
+    """The argument that names an existing file whose name starts with '-', when click read it as options."""
+    if not isinstance(exc, click.NoSuchOption):
+        return None
+    for arg in argv:
+        if isinstance(arg, str) and arg.startswith("-") and arg != "-" and "=" not in arg and len(arg) < 4096:
+            try:
+                if Path(arg).is_file():
+                    return arg
+            except (OSError, ValueError):
+                continue
+    return None
 
 
 # OS errors that mean a path the user gave cannot be used as written, wherever a command first touches it

@@ -55,7 +55,21 @@ def not_duckdb(path: str | Path) -> UserError | None:
     for signature, kind, fix in _OTHER_FORMATS:
         if head.startswith(signature):
             return UserError(f"cannot open {path}: not a readable DuckDB database (it is {kind})", fix)
+    if head[8:12] != b"DUCK" and _is_text(head):
+        # A CSV given as --db: DuckDB said "Cannot launch in-memory database in read-only mode!" (it reads a
+        # .csv name as a file to query), other text "exists, but it is not a valid DuckDB database file".
+        return UserError(f"cannot open {path}: not a readable DuckDB database (it is a text file: "
+                         f"{head.decode('utf-8', 'replace')[:12]!r}...)", _IMPORT_FIX)
     return None
+
+
+def _is_text(head: bytes) -> bool:
+    """Whether a file's first bytes are text (a DuckDB file starts with a binary checksum, then DUCK)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def open_error(path: Path, exc: Exception) -> UserError:

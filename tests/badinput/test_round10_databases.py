@@ -53,3 +53,34 @@ def test_a_folder_that_takes_no_new_files(writer, capsys):
     db = f"/proc/causalsre-{os.getpid()}.duckdb"
     err = refused(_writers(db)[writer], "its folder /proc takes no new files", capsys)
     assert "(give a path in a folder you can write to)" in err and "damaged" not in err, err
+
+
+TEXT_AS_DB = [("csv", "requests.csv", REQUESTS), ("notes", "notes.txt", None), ("csv-named-duckdb", "t.duckdb", REQUESTS)]
+
+
+@pytest.mark.parametrize("name, source", [c[1:] for c in TEXT_AS_DB], ids=[c[0] for c in TEXT_AS_DB])
+def test_a_text_file_given_as_the_database_is_named_as_text(name, source, tmp_path, capsys):
+    """A CSV as --db was "Catalog Error: Cannot launch in-memory database in read-only mode!" (DuckDB queries a
+    file named .csv), other text "not a valid DuckDB database file ... restore it from a copy"."""
+    db = tmp_path / name
+    db.write_text(Path(source).read_text() if source else "hello\nworld\n")
+    before = db.read_bytes()
+    for argv in (["db", "info", "--db", str(db)], ["db", "import", "requests", REQUESTS, "--db", str(db)],
+                 ["slo", "report", "--db", str(db), "--slo", "models/slos/llm-serving.yaml"]):
+        err = refused(argv, "not a readable DuckDB database (it is a text file", capsys)
+        assert "causalsre db import requests|table FILE --db NEW.duckdb" in err and "damaged" not in err, err
+    assert db.read_bytes() == before
+
+
+def test_a_file_whose_name_starts_with_a_dash_says_how_to_name_it(tmp_path, capsys, monkeypatch):
+    """It was "No such option '-d'." (click read -dash.csv as the options -d -a -s -h ...)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-dash.csv").write_text(Path(REQUESTS).read_text())
+    err = refused(["db", "import", "requests", "-dash.csv", "--db", "t.duckdb"],
+                  "'-dash.csv' is read as options because its name starts with '-'", capsys)
+    assert err.rstrip().endswith("(write it as ./-dash.csv)"), err
+    from causalsre.cli.main import main
+
+    assert main(["db", "import", "requests", "./-dash.csv", "--db", "-t.duckdb"]) == 0, capsys.readouterr().err
+    assert main(["db", "info", "--db", "-t.duckdb"]) == 0
+    refused(["db", "import", "requests", REQUESTS, "--bogus", "--db", "t.duckdb"], "No such option", capsys)
