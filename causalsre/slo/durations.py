@@ -86,6 +86,32 @@ def zone(name: str) -> ZoneInfo:
         raise UserError(f"unknown time zone {name!r}", "use an IANA name such as UTC or America/New_York") from None
 
 
+def check_wall_clock(start: datetime, tz_name: str, *, what: str) -> None:
+    """A naive ``start`` must name one instant in ``tz_name``: a wall-clock time skipped at a daylight-saving
+    change (02:30 on the night clocks go from 02:00 to 03:00) or one that happens twice (the night they go
+    back) was taken silently with one of the offsets, so the first period began an hour off."""
+    if start.tzinfo is not None:
+        return
+    tz = zone(tz_name)
+    first, second = start.replace(tzinfo=tz, fold=0), start.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return
+    shown = start.isoformat(sep=" ")
+    if first.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != start:
+        later = (first.astimezone(timezone.utc).astimezone(tz)).replace(tzinfo=None).isoformat(sep=" ")
+        raise UserError(f"{what} {shown} does not exist in {tz_name}: the clocks jump over it at a daylight-saving "
+                        "change", f"write a time that exists, e.g. {later}, or give the UTC offset")
+    raise UserError(f"{what} {shown} happens twice in {tz_name}: the clocks go back over it",
+                    f"write it with its UTC offset: {start.isoformat()}{_offset(first)} for the first time, "
+                    f"{start.isoformat()}{_offset(second)} for the second")
+
+
+def _offset(moment: datetime) -> str:
+    total = int(moment.utcoffset().total_seconds() // 60)
+    sign, total = ("-" if total < 0 else "+"), abs(total)
+    return f"{sign}{total // 60:02d}:{total % 60:02d}"
+
+
 def calendar_period(duration: Duration, start: datetime, tz_name: str, at: datetime) -> tuple[datetime, datetime]:
     """The calendar period [begin, end) that contains ``at`` (naive UTC), as naive UTC datetimes.
 

@@ -32,7 +32,7 @@ from causalsre.slo.conditions import (  # noqa: F401
     OBJECTIVE_KEYS, SPEC_KEYS, dotted_exponent, no_misspelt_keys, parse_condition, validate_condition,
 )
 from causalsre.slo.documents import read_documents
-from causalsre.slo.durations import parse_duration, zone
+from causalsre.slo.durations import check_wall_clock, parse_duration, zone
 from causalsre.slo.windows import AlertWindows, alert_windows_from_document
 from causalsre.times import parse_instant
 
@@ -131,6 +131,10 @@ def _objective_spec(name, spec, objective, indicator, window, method, windows, w
     conditions, has_conditions = _conditions(indicator, objective, where)
     slice_target = slice_window = None
     if method in ("Timeslices", "RatioTimeslices"):
+        if objective.get("timeSliceWindow") is None:  # it said "timeSliceWindow None is not a duration"
+            raise UserError(f"{where}: budgetingMethod {method} needs a timeSliceWindow in each objective",
+                            "add e.g. timeSliceWindow: 5m" + (" and timeSliceTarget: 0.95" if method == "Timeslices"
+                                                               else "") + ", or use budgetingMethod: Occurrences")
         slice_window = parse_duration(objective.get("timeSliceWindow"), what=f"{where}: timeSliceWindow")
         if method == "Timeslices":
             slice_target = objective.get("timeSliceTarget")
@@ -213,6 +217,7 @@ def _time_window(raw: Any, where: str) -> TimeWindow:
     zone(tz_name)
     # A naive startTime is a wall-clock time in the calendar's zone, so keep it as written (range-checked).
     start = parse_instant(start, what=f"{where}: calendar.startTime", keep_offset=True)
+    check_wall_clock(start, tz_name, what=f"{where}: calendar.startTime")
     return TimeWindow(duration=duration, is_rolling=False, calendar_start=start, time_zone=tz_name)
 
 
