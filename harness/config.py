@@ -12,7 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from harness.engine.config import EngineConfig
 from harness.engine.errors import UserError
@@ -22,6 +22,7 @@ from harness.settings import MAX_DURATION_S, MAX_RATE_RPS, MAX_REQUESTS, MAX_SEE
 from harness.workload_config import LengthSpec, TenantSpec, TraceSpec, WorkloadSection, _Strict
 # The sections below RunConfig live in their own module; re-exported so `from harness.config import X` stays.
 from harness.config_sections import (  # noqa: F401
+    check_name,
     FAULT_KINDS, ClockSection, EngineSection, FaultSpec, GovernorSection, PhaseSpec, SloSection, TierSection,
 )
 
@@ -30,7 +31,7 @@ __all__ = ["ClockSection", "EngineSection", "FaultSpec", "GovernorSection", "Tie
 
 
 class RunConfig(_Strict):
-    name: str = "run"
+    name: str = Field("run", min_length=1, max_length=200)
     description: str = ""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     duration_s: float = Field(20.0, gt=0, le=MAX_DURATION_S)  # arrivals stop after this many seconds
@@ -43,6 +44,11 @@ class RunConfig(_Strict):
     governor: GovernorSection | None = None        # tiers for policy vtc/edf/budget (docs/methods/governor.md)
     calibrated_capacity_rps: float | None = None   # filled in when load_fraction was resolved
     clock: ClockSection = ClockSection()           # wall, or a modelled step-cost clock (policy evaluation)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name, "name")
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":

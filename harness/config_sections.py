@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from harness.engine.config import MODEL_PRESETS
 from harness.engine.settings import (DEVICE_PATTERN, ENGINE_SETTINGS, GOVERNOR_SETTINGS, SETTINGS,
@@ -111,10 +111,38 @@ class FaultSpec(_Strict):
         return self
 
 
+def check_name(name: str, what: str, *, window_mark: bool = False) -> str:
+    """A run's or a phase's name, which the CLI's windows address (``--run ID``, ``phase:NAME@RUN``): a line
+    break or tab split `db info`'s listing and could not be typed; a run name starting with '-' gave run ids
+    that read as options; a phase name holding '@' (``phase:a@b`` is phase a of run b) could not be addressed;
+    blanks around it never matched what one types."""
+    from causalsre.errors import UserError
+    from causalsre.safeio import printable_name
+
+    try:
+        printable_name(name, what)
+    except UserError as exc:
+        raise ValueError(exc.one_line()) from None
+    if name != name.strip():
+        raise ValueError(f"{what} {name!r} starts or ends with blanks (write the name without them)")
+    if name.startswith("-"):
+        raise ValueError(f"{what} {name!r} starts with '-', so its run ids read as options (start it with a "
+                         "letter or digit)")
+    if window_mark and "@" in name:
+        raise ValueError(f"{what} {name!r} holds '@', which windows read as 'of run' (phase:NAME@RUN) (write the "
+                         "name without '@', e.g. with '_')")
+    return name
+
+
 class PhaseSpec(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     start_s: float = Field(ge=0, le=MAX_DURATION_S)
     end_s: float
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name, "phase name", window_mark=True)
 
     @model_validator(mode="after")
     def _check(self) -> "PhaseSpec":

@@ -43,3 +43,41 @@ def test_the_tiers_toml_reads_back_its_thresholds(value):
     assert [t["ttft_s"] for t in tiers] == [float(value)] * len(T.TIERS)
     assert [t["name"] for t in tiers] == [t["name"] for t in section["tiers"]]
     assert all(t["tpot_s"] == 0.5 and isinstance(t["protected"], bool) for t in tiers)
+
+
+# ---- run and phase names (harness run config) -----------------------------------------------------------------
+# Before: a run config named "" or "-x" gave run ids such as "-s0-32e5e2f0" (read as options by `--run`), a
+# name with a line break split `db info`'s listing, and a phase named "a@b" could never be addressed
+# (`phase:a@b` is phase a of run b). Now each is a one-line error naming the key and the fix.
+from harness.config import parse_run_config  # noqa: E402
+from causalsre.errors import UserError  # noqa: E402
+
+SMOKE = "harness/configs/smoke.toml"
+BAD_NAMES = [  # (id, patch, fragment)
+    ("run-empty", {"name": ""}, "name: String should have at least 1 character"),
+    ("run-dash", {"name": "-fast"}, "name '-fast' starts with '-', so its run ids read as options"),
+    ("run-newline", {"name": "a\nb"}, "holds the control character U+000A"),
+    ("run-tab", {"name": "a\tb"}, "holds the control character U+0009"),
+    ("run-bidi", {"name": "ab\u202e"}, "holds the control character U+202E"),
+    ("run-blanks", {"name": " smoke "}, "starts or ends with blanks"),
+    ("run-long", {"name": "x" * 201}, "at most 200 characters"),
+    ("phase-at", {"phases": [{"name": "a@b", "start_s": 0, "end_s": 4}]}, "holds '@', which windows read as"),
+    ("phase-newline", {"phases": [{"name": "in\ncident", "start_s": 0, "end_s": 4}]}, "U+000A"),
+    ("phase-blank", {"phases": [{"name": "incident ", "start_s": 0, "end_s": 4}]}, "starts or ends with blanks"),
+]
+
+
+@pytest.mark.parametrize("case_id, patch, fragment", BAD_NAMES, ids=[c[0] for c in BAD_NAMES])
+def test_a_run_or_phase_name_that_windows_cannot_address_is_refused(case_id, patch, fragment):
+    data = tomllib.loads(open(SMOKE).read()) | patch
+    with pytest.raises(UserError) as caught:
+        parse_run_config(data, source="test.toml")
+    message = caught.value.one_line()
+    assert fragment in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("name", ["smoke", "my run", "a@b", "übung-1", "replay-smoke-phase:incident", "速い"])
+def test_names_windows_can_address_still_load(name):
+    data = tomllib.loads(open(SMOKE).read()) | {"name": name, "phases": [{"name": "in-cident_1", "start_s": 0,
+                                                                         "end_s": 4}]}
+    assert parse_run_config(data, source="test.toml").name == name
