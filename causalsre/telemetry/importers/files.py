@@ -60,9 +60,11 @@ def read_text(path: Path, what: str) -> str:
     if not data.strip():
         raise UserError(f"{path.name} is empty", f"give {what}")
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path.name} is not UTF-8 text", f"give {what}") from None
+    # A byte-order mark (PowerShell's Out-File, Notepad) was "Unexpected UTF-8 BOM (decode using utf-8-sig)".
+    return text.removeprefix("\ufeff")
 
 
 def read_json(path: Path, what: str) -> object:
