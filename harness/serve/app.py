@@ -78,7 +78,7 @@ def create_app(loop: EngineLoop) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        return http_error_response(exc)
+        return http_error_response(exc, request)
 
     async def require_key(request: Request) -> None:
         if settings.api_key is None:

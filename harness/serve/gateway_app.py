@@ -75,7 +75,7 @@ def create_gateway_app(settings: GatewaySettings, db_path: str | None = None) ->
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        return http_error_response(exc)
+        return http_error_response(exc, request)
 
     async def require_key(request: Request) -> None:
         if settings.api_key is None:

@@ -21,16 +21,32 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def http_error_response(exc: StarletteHTTPException):
+def http_error_response(exc: StarletteHTTPException, request=None):
     """Starlette's own errors (404 for an unknown path, 405 for a wrong method) as OpenAI's error object; both
-    servers install it: the gateway answered ``{"detail": "Not Found"}``."""
+    servers install it: the gateway answered ``{"detail": "Not Found"}``. With the request, a 404 or 405 names
+    the method and path and the routes there are (it said only "Not Found" / "Method Not Allowed")."""
     from fastapi.responses import JSONResponse
 
     from harness.serve.protocol import error_body
 
     kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return JSONResponse(error_body(str(exc.detail), kind, None, exc.status_code), status_code=exc.status_code,
+    message = str(exc.detail)
+    if request is not None and exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+        path = json.dumps(request.url.path, ensure_ascii=False)[1:-1]  # a control character escaped, not a line break
+        asked = f"{request.method} {clip(path, max_len=80)}"
+        routes = _routes(request.app)
+        message = (f"{asked}: no such route (this server has {routes})" if exc.status_code == 404 else
+                   f"{asked}: the route does not take {request.method} (this server has {routes})")
+    return JSONResponse(error_body(message, kind, None, exc.status_code), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
+
+
+def _routes(app) -> str:
+    from fastapi.routing import APIRoute
+
+    shown = [f"{'/'.join(sorted(r.methods - {'HEAD'}))} {r.path}" for r in app.routes
+             if isinstance(r, APIRoute) and r.include_in_schema]
+    return ", ".join(shown) or "no routes"
 
 
 # The request line and headers together. uvicorn's HTTP parser (h11) is given the same bound (server.py), so a

@@ -122,3 +122,24 @@ def test_max_tokens_past_the_limit_or_the_context_says_what_to_send(which, serve
     words = " ".join(["w"] * (context - 3))   # BOS plus one per word: room for 2 tokens
     message = _refused(_post(servers[which], {"prompt": words, "max_tokens": 5}), "max_tokens")
     assert "(send max_tokens of at most 2, or a shorter prompt)" in message, message
+
+
+ROUTES = ("GET /health, GET /metrics, GET /v1/models, POST /v1/completions, POST /v1/chat/completions")
+WRONG_ROUTES = [  # (id, method, path, status, fragment): they said "Not Found" / "Method Not Allowed", no fix
+    ("double-slash", "POST", "/v1//completions", 404, "POST /v1//completions: no such route"),
+    ("upper-case", "POST", "/V1/completions", 404, "POST /V1/completions: no such route"),
+    ("model-by-id", "GET", "/v1/models/causalsre-tiny", 404, "GET /v1/models/causalsre-tiny: no such route"),
+    ("unicode-path", "GET", "/v1/caf%C3%A9", 404, "GET /v1/café: no such route"),
+    ("get-completions", "GET", "/v1/completions", 405, "GET /v1/completions: the route does not take GET"),
+    ("post-models", "POST", "/v1/models", 405, "POST /v1/models: the route does not take POST"),
+]
+
+
+@pytest.mark.parametrize("which", ["serve", "gateway"])
+@pytest.mark.parametrize("case_id, method, path, status, fragment", WRONG_ROUTES, ids=[c[0] for c in WRONG_ROUTES])
+def test_a_wrong_route_or_method_names_the_routes_there_are(which, case_id, method, path, status, fragment, servers):
+    r = httpx.request(method, servers[which] + path, timeout=60)
+    assert r.status_code == status, r.text[:300]
+    error = r.json()["error"]
+    assert error["message"] == f"{fragment} (this server has {ROUTES})", error
+    assert error["code"] == status and "\n" not in error["message"]
