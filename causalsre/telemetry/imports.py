@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from causalsre.errors import UserError
-from causalsre.safeio import decode_table, is_gzip, regular_file, table_suffix
+from causalsre.safeio import brief, decode_table, is_gzip, regular_file, table_suffix
 from causalsre.telemetry import columns
 from causalsre.telemetry.attributes import attribute_json
 from causalsre.telemetry.frames import requests_frame_from_latencies, write_import
@@ -63,6 +63,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot read {path} ({first})", "give a well-formed CSV or Parquet file") from None
     names = [str(c) for c in frame.columns]
+    if is_text and len(names) == 1 and suffix != ".tsv":
+        _one_column(path, names[0])
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserError(f"{path.name} has the column(s) {', '.join(repeated)} more than once",
@@ -111,6 +113,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         if isinstance(frame[name].dtype, pd.CategoricalDtype):  # dictionary-encoded text
             frame[name] = frame[name].astype(object)
     return frame
+
+
+def _one_column(path: Path, header: str) -> None:
+    """A CSV read as one column whose name holds another separator: a European spreadsheet's export (;) or a
+    tab-separated file named .csv. It said "lacks required column(s) arrival_time, ..." of a file that has them."""
+    for mark, name, fix in ((";", "semicolons", "save it comma-separated, e.g. as a spreadsheet's 'CSV UTF-8' "
+                                                "format, or replace the semicolons with commas if no value holds one"),
+                            ("\t", "tabs", "name it .tsv, which is read tab-separated")):
+        if mark in header:
+            raise UserError(f"{path.name} is separated by {name}, not commas: its header reads as one column "
+                            f"{brief(header)}", fix)
 
 
 def parse_arrival_times(values: pd.Series) -> pd.Series:
