@@ -58,8 +58,8 @@ def not_duckdb(path: str | Path) -> UserError | None:
     if head[8:12] != b"DUCK" and _is_text(head):
         # A CSV given as --db: DuckDB said "Cannot launch in-memory database in read-only mode!" (it reads a
         # .csv name as a file to query), other text "exists, but it is not a valid DuckDB database file".
-        return UserError(f"cannot open {path}: not a readable DuckDB database (it is a text file: "
-                         f"{head.decode('utf-8', 'replace')[:12]!r}...)", _IMPORT_FIX)
+        return UserError(f"cannot open {path}: not a readable DuckDB database (it is a text file, starting "
+                         f"{head.decode('utf-8', 'replace')[:12]!r})", _IMPORT_FIX)
     return None
 
 
