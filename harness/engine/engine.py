@@ -187,6 +187,9 @@ class Engine:
         for seq in out.timed_out:
             obs.on_event(seq.request_id, "timeout", start, step_id)
             self._finish(seq, start, "timeout", "timeout")
+        for seq in out.shed:
+            obs.on_event(seq.request_id, "rejected", start, step_id)
+            self._finish(seq, start, "rejected", "shed_doomed")
         if not out.chunks:
             return None
         self.step_id += 1

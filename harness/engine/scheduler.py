@@ -42,6 +42,7 @@ class SchedulerOutput:
     newly_scheduled: list[Sequence] = field(default_factory=list)   # moved from waiting to running
     preempted: list[Sequence] = field(default_factory=list)
     timed_out: list[Sequence] = field(default_factory=list)
+    shed: list[Sequence] = field(default_factory=list)          # dropped from the queue by the policy
 
     @property
     def num_tokens(self) -> int:
@@ -145,6 +146,9 @@ class Scheduler:
         out = SchedulerOutput()
         self.expire(now_ns, out)
         policy = self.policy
+        for seq in policy.queue_drops(self.waiting, now_ns):
+            self.remove(seq)
+            out.shed.append(seq)
         policy.sort(self.waiting, self.running, now_ns)
         # As many seats as the policy asks for at once (the budget governor: one per urgent protected request
         # without an open seat); a running list that shrinks each time bounds the loop.

@@ -49,29 +49,45 @@ def tiers_to_shed(tiers: tuple[TierSpec, ...], level: int) -> set[str]:
 
 class AdmissionLevel:
     """How many sheddable tiers are shed: one more each ``hold_ns`` while a protected tier triggers; one
-    fewer each ``hold_ns`` once no tier has triggered for ``relax_ns`` (hysteresis: shedding that stopped a
-    burn must not stop the moment the burn does, or the level flaps with the queue)."""
+    fewer each ``hold_ns`` once no tier has triggered for the current relax time (hysteresis: shedding that
+    stopped a burn must not stop the moment the burn does, or the level flaps with the queue).
 
-    __slots__ = ("max_level", "hold_ns", "relax_ns", "level", "last_change_ns", "last_trigger_ns")
+    The relax time backs off: a level that rises again within one relax time of falling relaxed too early
+    (the overload outlasted it), so the next relax waits twice as long, up to ``max_relax_ns``; once no tier
+    has triggered for ``max_relax_ns`` it is back to ``relax_ns``. A transient burst is shed for ``relax_ns``;
+    a sustained overload is shed until it ends, rather than readmitting the shed tier every ``relax_ns`` and
+    letting each readmission's requests take the seats and prefill time a protected burst needs next."""
 
-    def __init__(self, max_level: int, hold_ns: int, relax_ns: int | None = None) -> None:
+    __slots__ = ("max_level", "hold_ns", "relax_ns", "max_relax_ns", "relax_now_ns", "level", "last_change_ns",
+                 "last_trigger_ns", "last_fall_ns")
+
+    def __init__(self, max_level: int, hold_ns: int, relax_ns: int | None = None,
+                 max_relax_ns: int | None = None) -> None:
         self.max_level = max_level
         self.hold_ns = hold_ns
         self.relax_ns = hold_ns if relax_ns is None else relax_ns
+        self.max_relax_ns = max(self.relax_ns, self.relax_ns if max_relax_ns is None else max_relax_ns)
+        self.relax_now_ns = self.relax_ns
         self.level = 0
         self.last_change_ns = -hold_ns
-        self.last_trigger_ns = -self.relax_ns
+        self.last_trigger_ns = -self.max_relax_ns
+        self.last_fall_ns: int | None = None
 
     def update(self, now_ns: int, triggered: bool) -> int | None:
         """The new level when it changes, else None."""
         if triggered:
             self.last_trigger_ns = now_ns
+        elif self.level == 0 and now_ns - max(self.last_trigger_ns, self.last_fall_ns or 0) >= self.max_relax_ns:
+            self.relax_now_ns = self.relax_ns
         if now_ns - self.last_change_ns < self.hold_ns:
             return None
         if triggered and self.level < self.max_level:
+            if self.last_fall_ns is not None and now_ns - self.last_fall_ns < self.max_relax_ns:
+                self.relax_now_ns = min(2 * self.relax_now_ns, self.max_relax_ns)
             self.level += 1
-        elif not triggered and self.level > 0 and now_ns - self.last_trigger_ns >= self.relax_ns:
+        elif not triggered and self.level > 0 and now_ns - self.last_trigger_ns >= self.relax_now_ns:
             self.level -= 1
+            self.last_fall_ns = now_ns
         else:
             return None
         self.last_change_ns = now_ns

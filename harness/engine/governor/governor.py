@@ -17,6 +17,12 @@ from harness.engine.governor.queue_hooks import QueueHooks
 from harness.engine.governor.step_budget import OnlineStepCost
 from harness.engine.governor.step_hooks import StepCapHooks
 
+# The longest a shed tier waits, once a sustained overload has backed its relax time off, before it is admitted
+# again to probe whether the overload is over. Chosen on development seeds 0-3 of the azure 1.3x evaluation
+# (docs/methods/governor.md, 4 December: 2 long windows shed too briefly, a fixed long relax cost 0.8x's
+# throughput); with the default 300 s window, 20 minutes.
+MAX_RELAX_LONG_WINDOWS = 4
+
 
 class Governor(StepCapHooks, QueueHooks):
     """The state and the control tick; the per-step cap (:mod:`.step_hooks`, first: it overrides the Policy
@@ -28,8 +34,10 @@ class Governor(StepCapHooks, QueueHooks):
         self.counters = {t.name: TierCounters(t, config.short_window_s, config.long_window_s) for t in self.tiers}
         self.tick_ns = max(1, int(config.short_window_s * 1e9 / NUM_BUCKETS))
         self.next_tick_ns = 0
-        # Shedding relaxes only after half a short window without a trigger (five ticks).
-        self.admission = AdmissionLevel(len(sheddable_order(self.tiers)), self.tick_ns, 5 * self.tick_ns)
+        # Shedding relaxes after half a short window without a trigger (five ticks); a sustained overload, which
+        # triggers again soon after each relax, backs that off to at most MAX_RELAX_LONG_WINDOWS long windows.
+        self.admission = AdmissionLevel(len(sheddable_order(self.tiers)), self.tick_ns, 5 * self.tick_ns,
+                                        int(MAX_RELAX_LONG_WINDOWS * config.long_window_s * 1e9))
         self.batching = BatchingDepth(max_num_seqs, max_num_batched_tokens,
                                       (config.min_max_num_seqs, config.max_max_num_seqs),
                                       (config.min_batched_tokens, config.max_batched_tokens))

@@ -49,6 +49,10 @@ class Policy:
         baseline: the arrival is refused, as vLLM's bounded queue would)."""
         return None
 
+    def queue_drops(self, waiting: list, now_ns: int) -> list:
+        """Queued requests to drop before this step (they leave as rejected): none for every baseline."""
+        return []
+
     def prefill_cap(self, decodes: list, now_ns: int, chunk_tokens: int = 0, budget_tokens: int = 0):
         """A cap on the time this step's prefill chunks may take, given the decodes it already carries
         (``step_budget.PrefillTimeCap``; ``chunk_tokens``: one prefill's chunk, ``budget_tokens``: the token

@@ -73,6 +73,9 @@ class QueueHooks(Policy):
                     if urgent is None:
                         urgent = info[2]
                     num_urgent += 1
+                    # The same moment is the shedding signal (``late``): waiting for half the TTFT let the
+                    # queue of a long prompt grow past saving before any arrival was shed.
+                    late = late or (info[0], seq.request_id)
         if waiting:
             if self.is_deferring:   # deferral reads the predictor's running mean, which moves per finish
                 waiting.sort(key=lambda s: (self._is_deferred(s, self.config.tier_of(s.tenant)),
@@ -166,6 +169,21 @@ class QueueHooks(Policy):
             if not other.protected and other.criticality > tier.criticality:
                 return seq
         return None
+
+    def queue_drops(self, waiting: list, now_ns: int) -> list:
+        """While protecting (a protected tier triggers, or a tier is shed), queued requests of sheddable tiers
+        whose TTFT objective has already passed without a first token leave as rejected (``shed_doomed``):
+        they are bad events whatever happens now, and serving them would spend seats and prefill time a
+        protected request needs (Google SRE's "Handling Overload": do not do work nobody can use). Never a
+        protected request; never one preempted after its first token (its TPOT can still hold)."""
+        if not self.is_protecting:
+            return []
+        cache, drops = self._tenant_info, []
+        for seq in waiting:
+            _, protected, _, ttft_ns = cache.get(seq.tenant) or self._info(seq.tenant)
+            if not protected and seq.first_token_ns is None and now_ns - seq.arrival_ns > ttft_ns:
+                drops.append(seq)
+        return drops
 
     def _info(self, tenant) -> tuple:
         tier = self.config.tier_of(tenant)
