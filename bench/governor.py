@@ -27,7 +27,7 @@ from harness.engine.scheduler import Scheduler  # noqa: E402
 from harness.engine.sequence import Sequence  # noqa: E402
 
 HOOKS = ("on_step", "sort", "may_start", "started", "seat_victim", "on_arrival", "on_done", "prefill_order",
-         "on_leave", "prefill_cap", "observe_step")
+         "on_leave", "prefill_cap", "observe_step", "queue_drops")
 TIERS = GovernorConfig(tiers=(
     TierSpec("premium", ("premium",), criticality=0, objective=0.995, ttft_s=1.5, tpot_s=0.25, protected=True),
     TierSpec("standard", ("standard",), criticality=1, objective=0.99, ttft_s=2.0, tpot_s=0.3),
