@@ -70,17 +70,10 @@ def test_push_out_never_takes_a_protected_request_nor_serves_a_sheddable_arrival
 @pytest.mark.slow   # builds the tiny model
 def test_the_engine_records_a_pushed_out_request_as_rejected_and_counts_it():
     from harness.engine.engine import Engine
-    from harness.engine.observer import EngineObserver
-
-    class Recorder(EngineObserver):
-        def __init__(self):
-            self.done = []
-
-        def on_request_done(self, record):
-            self.done.append((record.request_id, record.status, record.finish_reason))
+    from tests.governor.finishes import FinishRecorder
 
     for policy, expect in (("budget", [(1, "rejected", "shed_queue")]), ("fcfs", [(2, "rejected", "queue_full")])):
-        observer = Recorder()
+        observer = FinishRecorder()
         engine = Engine(EngineConfig(model="tiny", max_num_seqs=2, max_queue_len=2, policy=policy,
                                      request_timeout_s=None), observer=observer, governor=TIERS)
         assert engine.add_request(0, [1] * 8, 4, tenant="free")

@@ -97,16 +97,9 @@ def test_no_baseline_drops_a_queued_request(policy):
 @pytest.mark.slow   # builds the tiny model
 def test_the_engine_records_a_doomed_drop_as_rejected_and_counts_it():
     from harness.engine.engine import Engine
-    from harness.engine.observer import EngineObserver
+    from tests.governor.finishes import FinishRecorder
 
-    class Recorder(EngineObserver):
-        def __init__(self):
-            self.done = []
-
-        def on_request_done(self, record):
-            self.done.append((record.request_id, record.status, record.finish_reason))
-
-    observer = Recorder()
+    observer = FinishRecorder()
     engine = Engine(EngineConfig(model="tiny", max_num_seqs=2, policy="budget", request_timeout_s=None),
                     observer=observer, governor=TIERS)
     assert engine.add_request(0, [1] * 8, 4, tenant="free", arrival_ns=engine.now_ns() - 2 * S)
