@@ -220,7 +220,8 @@ def _add_offered_rate(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd
 
 def _add_governor_shed(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> pd.DataFrame:
     """``governor_shed``: 1 where the budget governor rejected the request to protect a more critical tier
-    (``finish_reason`` shed_page / shed_budget / shed_slack), 0 for the other requests of a governed run.
+    (``finish_reason`` shed_page / shed_budget / shed_slack at the door, shed_queue pushed out of a full queue,
+    shed_doomed dropped from the queue past its TTFT: every ``shed_*``), 0 for the other requests of a governed run.
 
     A run is governed when it wrote ``control_actions`` (every run with a ``[governor]`` section does, its
     final counters at least); other runs have no value, and a frame of only such runs gets no column, so the
